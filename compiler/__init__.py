@@ -1,0 +1,1 @@
+"""meshward compiler: Istio-style policy in, Envoy xDS out. Pure: no git, no network, no clock."""

@@ -1,0 +1,121 @@
+"""The one registry of diagnostic codes.
+
+A code never changes meaning. `docs/messages.md` is generated from this table (`meshward messages --write`) and a
+test fails when it drifts. `istio` names the `istioctl analyze` message a code matches, where Istio has one.
+Ranges: MW00xx loading, MW01xx structure (schema), MW02xx per-resource semantics (Istio's validation webhook
+rules), MW03xx cross-resource analyzers, MW04xx compile (model and emit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Code:
+    code: str
+    severity: str  # "error" | "warning"
+    title: str
+    hint: str
+    istio: str = ""
+
+
+_TABLE: tuple[Code, ...] = (
+    # -- loading --------------------------------------------------------------------------------------------
+    Code("MW0001", "error", "YAML syntax error", "fix the YAML syntax at this position (tabs are not allowed for indentation)"),
+    Code("MW0002", "error", "duplicate mapping key", "remove or rename one of the duplicate keys"),
+    Code("MW0003", "error", "file is not UTF-8 text", "save the file as UTF-8 text, or move it out of the policy tree"),
+    Code("MW0004", "error", "file too large", "split the file; policy files over the size limit are not read"),
+    Code("MW0005", "warning", "kind not modeled, skipped", "meshward ignores this kind; remove it or move it out of the policy tree"),
+    Code("MW0006", "error", "not a Kubernetes object", "each YAML document needs apiVersion, kind and metadata"),
+    Code("MW0007", "error", "unsupported apiVersion", "use one of the API versions Istio serves for this kind"),
+    Code("MW0008", "error", "missing or invalid metadata.name", "set metadata.name to a DNS-1123 name"),
+    Code("MW0009", "error", "cannot read path", "check that the path exists and is readable"),
+    Code("MW0010", "warning", "symlink leaves the tree, skipped", "replace the symlink by the file it points to"),
+    Code("MW0011", "error", "duplicate resource", "two documents define the same kind, namespace and name; keep one"),
+    Code("MW0012", "error", "invalid namespace", "set metadata.namespace to a DNS-1123 label"),
+    # -- structure (JSON Schema / models) --------------------------------------------------------------------
+    Code("MW0101", "error", "unknown field", "remove the field or fix its spelling", "IST0106"),
+    Code("MW0102", "error", "invalid value or type", "give the field a value of the type the schema expects", "IST0106"),
+    Code("MW0103", "error", "required field missing", "add the required field", "IST0106"),
+    # -- per-resource semantics (Istio pkg/config/validation) ------------------------------------------------
+    Code("MW0201", "error", "invalid host", "use a FQDN, a short name, or a wildcard prefix like *.example.com", "IST0106"),
+    Code("MW0202", "error", "invalid duration", "use a duration like 1.5s or 300ms, at least 1ms", "IST0106"),
+    Code("MW0203", "error", "invalid port", "ports are integers from 1 to 65535", "IST0106"),
+    Code("MW0204", "error", "invalid weight", "weights are >= 0 and at least one must be > 0", "IST0106"),
+    Code("MW0205", "warning", "weights do not add up to 100", "Envoy normalizes weights; make them add up to 100 to say what you mean"),
+    Code("MW0206", "error", "invalid regular expression", "Envoy uses RE2: no backreferences or lookaround", "IST0106"),
+    Code("MW0207", "error", "invalid retryOn policy", "use Envoy retry conditions (5xx, gateway-error, ...) or HTTP status codes", "IST0106"),
+    Code("MW0208", "error", "invalid percentage", "percentages are between 0 and 100", "IST0106"),
+    Code("MW0209", "error", "invalid TLS settings", "check the TLS mode and the fields it requires", "IST0106"),
+    Code("MW0210", "error", "duplicate subset name", "subset names must be unique within a DestinationRule", "IST0106"),
+    Code("MW0211", "error", "invalid label selector", "label keys and values must be valid Kubernetes labels", "IST0106"),
+    Code("MW0212", "error", "invalid match", "check the match conditions of this rule", "IST0106"),
+    Code("MW0213", "error", "invalid gateway server", "check the server's port, hosts and TLS settings", "IST0106"),
+    Code("MW0214", "error", "invalid service entry", "check hosts, addresses, resolution and endpoints", "IST0106"),
+    Code("MW0215", "error", "invalid header name or operation", "header names are lowercase tokens; some headers cannot be changed", "IST0106"),
+    Code("MW0216", "error", "conflicting route actions", "a route has one of route, redirect or directResponse", "IST0106"),
+    Code("MW0217", "error", "invalid traffic policy", "check load balancer, connection pool and outlier detection values", "IST0106"),
+    Code("MW0218", "error", "invalid IP address or CIDR", "use an IPv4/IPv6 address or CIDR block", "IST0106"),
+    Code("MW0219", "error", "invalid authorization policy", "check action, rules and provider", "IST0106"),
+    Code("MW0220", "error", "invalid authentication policy", "check mTLS mode, JWT rules and selectors", "IST0106"),
+    Code("MW0221", "error", "invalid Sidecar", "check egress hosts (namespace/host), ingress ports and capture modes", "IST0106"),
+    Code("MW0222", "error", "invalid value", "see Istio's API reference for this field", "IST0106"),
+    Code("MW0223", "error", "invalid exportTo", "exportTo takes '.', '*' or namespace names, without duplicates", "IST0106"),
+    # -- cross-resource analyzers (istioctl analyze) ---------------------------------------------------------
+    Code("MW0301", "error", "referenced gateway not found", "define the Gateway or fix the reference (namespace/name)", "IST0101"),
+    Code("MW0302", "error", "destination host not found", "define a Service or ServiceEntry for the host, or fix the name", "IST0101"),
+    Code("MW0303", "error", "subset not found", "define the subset in a DestinationRule for the host", "IST0101"),
+    Code("MW0304", "error", "referenced namespace not found", "create the namespace or fix the reference", "IST0101"),
+    Code("MW0305", "error", "conflicting mesh VirtualServices for a host", "merge the VirtualServices, or use exportTo so only one is visible", "IST0109"),
+    Code("MW0306", "error", "several namespace-wide Sidecars", "keep one Sidecar without workloadSelector per namespace", "IST0111"),
+    Code("MW0307", "error", "destination port required", "the host has several ports: set destination.port.number", "IST0112"),
+    Code("MW0308", "warning", "port name gives no protocol", "name the port <protocol>[-suffix] (http, grpc, tcp, ...) or set appProtocol", "IST0118"),
+    Code("MW0309", "warning", "TLS without server verification", "set caCertificates (or credentialName) so the server certificate is verified", "IST0128"),
+    Code("MW0310", "warning", "port-level TLS without server verification", "set caCertificates (or credentialName) in the port-level TLS settings", "IST0129"),
+    Code("MW0311", "error", "unreachable rule", "an earlier rule matches everything this one matches; reorder or remove it", "IST0130"),
+    Code("MW0312", "warning", "ineffective match", "an earlier match covers this match; reorder or remove it", "IST0131"),
+    Code("MW0313", "warning", "host not served by the gateway", "add the host to the Gateway's servers, or remove it from the VirtualService", "IST0132"),
+    Code("MW0314", "warning", "duplicate gateway certificate", "use distinct credentials per server, or merge the servers", "IST0138"),
+    Code("MW0315", "warning", "rule has no effect on ingress", "ingress gateways ignore this host; route the gateway's own hosts", "IST0140"),
+    Code("MW0316", "error", "conflicting gateways", "two Gateways on the same workload claim the same port and host", "IST0145"),
+    Code("MW0317", "warning", "subset selects no endpoint", "fix the subset labels or add endpoints that carry them", "IST0173"),
+    Code("MW0318", "warning", "DestinationRule host unknown", "define a Service or ServiceEntry for the host, or fix the name", "IST0174"),
+    Code("MW0319", "error", "conflicting ServiceEntry protocols", "give each port of a host one protocol across ServiceEntries", "IST0177"),
+    Code("MW0320", "warning", "DestinationRules merged", "several DestinationRules apply to one host; the first one's traffic policy wins"),
+    Code("MW0321", "warning", "ServiceEntry needs addresses", "set addresses, or declare an HTTP-like protocol for the port", "IST0134"),
+    Code("MW0322", "warning", "ExternalName port name invalid", "name the port after its protocol", "IST0150"),
+    Code("MW0323", "warning", "deprecated field or kind", "move to the replacement the message names", "IST0002"),
+    Code("MW0324", "warning", "gateway referenced inside the mesh", "reference this gateway from ingress VirtualServices only", "IST0165"),
+    # -- compile ---------------------------------------------------------------------------------------------
+    Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, EndpointSlice endpoint or Pod matches this node id"),
+    Code("MW0402", "error", "invalid node id", "use TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local"),
+    Code("MW0403", "warning", "feature not compiled", "the policy validates, but meshward does not emit this feature yet (see README limitations)"),
+    Code("MW0404", "error", "internal compiler error", "a bug in meshward: please report it with the input"),
+)
+
+REGISTRY: dict[str, Code] = {c.code: c for c in _TABLE}
+
+
+def get(code: str) -> Code:
+    return REGISTRY[code]
+
+
+def all_codes() -> list[Code]:
+    return sorted(REGISTRY.values(), key=lambda c: c.code)
+
+
+def render_markdown() -> str:
+    """docs/messages.md, generated."""
+    lines = [
+        "# Diagnostic codes",
+        "",
+        "Generated from `compiler/codes.py` by `meshward messages --write`; do not edit by hand.",
+        "A code never changes meaning. `Istio` names the `istioctl analyze` message it matches.",
+        "",
+        "| code | severity | Istio | what | what to do |",
+        "|---|---|---|---|---|",
+    ]
+    for c in all_codes():
+        lines.append(f"| {c.code} | {c.severity} | {c.istio or '-'} | {c.title} | {c.hint} |")
+    return "\n".join(lines) + "\n"

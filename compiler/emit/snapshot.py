@@ -1,0 +1,66 @@
+"""A snapshot: one consistent version of every xDS resource type for one proxy.
+
+Each resource keeps its deterministic serialization, computed once, and a content-hash version, so that the ADS
+server never re-serializes per proxy and replicas fed the same commit agree on every version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+
+from compiler.emit import type_urls
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class XdsResource:
+    name: str
+    type_url: str
+    message: Message
+    serialized: bytes
+    version: str
+
+    @staticmethod
+    def of(name: str, type_url: str, message: Message) -> "XdsResource":
+        data = message.SerializeToString(deterministic=True)
+        return XdsResource(name, type_url, message, data, hashlib.sha256(data).hexdigest()[:16])
+
+    def to_any(self) -> any_pb2.Any:
+        return any_pb2.Any(type_url=self.type_url, value=self.serialized)
+
+
+def _type_version(resources: Mapping[str, XdsResource]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(resources):
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(resources[name].version.encode())
+    return digest.hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """Resources by type URL then name. `versions` are content hashes per type."""
+
+    by_type: Mapping[str, Mapping[str, XdsResource]]
+    versions: Mapping[str, str]
+
+    @staticmethod
+    def of(resources: Iterable[XdsResource]) -> "Snapshot":
+        grouped: dict[str, dict[str, XdsResource]] = {t: {} for t in type_urls.ORDER}
+        for res in resources:
+            grouped.setdefault(res.type_url, {})[res.name] = res
+        by_type = {t: dict(sorted(grouped[t].items())) for t in grouped}
+        return Snapshot(by_type=by_type, versions={t: _type_version(r) for t, r in by_type.items()})
+
+    def get(self, type_url: str) -> Mapping[str, XdsResource]:
+        return self.by_type.get(type_url, {})
+
+    @property
+    def version(self) -> str:
+        """One hash over all types: equal snapshots have equal versions."""
+        return hashlib.sha256("".join(self.versions[t] for t in sorted(self.versions)).encode()).hexdigest()[:16]
