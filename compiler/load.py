@@ -1,0 +1,215 @@
+"""Stage 1a: files -> YAML documents, each with the file and line it starts at.
+
+Parsing uses ruamel.yaml's C-accelerated safe loader, one document at a time (split on `---` lines, which YAML
+forbids inside content), so one broken document does not hide the others and every document knows its first line.
+Field-level positions are looked up lazily by `compiler.positions` only when a diagnostic needs them. Parsed files
+are cached by content hash, so re-validating a tree after one file changed re-parses only that file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from compiler import diagnostics as diag
+from compiler.diagnostics import Diagnostic, Position
+
+YAML_SUFFIXES = (".yaml", ".yml")
+MAX_FILE_BYTES = 32 * 1024 * 1024
+_DOC_START = re.compile(rb"^---(?:[ \t]|$)", re.MULTILINE)
+_CONTENT_LINE = re.compile(r"^(?!\s*(?:#|$)|---\s*$|%)", re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Document:
+    file: str  # display path (as given, or relative to the directory given)
+    index: int  # position among the file's non-empty documents
+    line: int  # 1-based line where the document's content starts
+    data: Any
+    text: str = dataclasses.field(repr=False, compare=False, default="")  # the document's own source text
+    first_line: int = 1  # 1-based line of `text`'s first line in the file
+
+    def position(self) -> Position:
+        return Position(self.file, self.line, 1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Parsed:
+    documents: tuple[tuple[int, Any, str, int], ...]  # (line, data, text, first_line)
+    diagnostics: tuple[tuple[str, str, int, int], ...]  # (code, message, line, column)
+
+
+class ParseCache:
+    """Parsed files by content hash. Share one across revisions to re-parse only what changed."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: dict[bytes, _Parsed] = {}
+        self._max = max_entries
+        self.hits = 0
+        self.misses = 0
+
+    def parse(self, content: bytes) -> _Parsed:
+        key = hashlib.sha256(content).digest()
+        found = self._entries.get(key)
+        if found is not None:
+            self.hits += 1
+            return found
+        self.misses += 1
+        parsed = _parse(content)
+        if len(self._entries) >= self._max:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = parsed
+        return parsed
+
+
+@dataclasses.dataclass
+class LoadResult:
+    documents: list[Document]
+    diagnostics: list[Diagnostic]
+    files: int = 0
+
+
+def _yaml() -> YAML:
+    return YAML(typ="safe", pure=False)
+
+
+def _segments(content: bytes) -> Iterator[tuple[int, bytes]]:
+    """(first line, bytes) for each `---`-separated chunk of the file."""
+    starts = [0] + [m.start() for m in _DOC_START.finditer(content) if m.start() > 0]
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(content)
+        yield content.count(b"\n", 0, start) + 1, content[start:end]
+
+
+def _content_line(text: str, first_line: int) -> int:
+    match = _CONTENT_LINE.search(text)
+    return first_line + (text.count("\n", 0, match.start()) if match else 0)
+
+
+def _parse(content: bytes) -> _Parsed:
+    docs: list[tuple[int, Any, str, int]] = []
+    problems: list[tuple[str, str, int, int]] = []
+    if b"\0" in content[:8192]:
+        return _Parsed((), (("MW0003", "file looks binary (contains NUL bytes)", 1, 1),))
+    if content.startswith(b"\xef\xbb\xbf"):
+        content = content[3:]
+    for first_line, chunk in _segments(content):
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = first_line + chunk.count(b"\n", 0, err.start)
+            return _Parsed((), (("MW0003", f"not valid UTF-8 (byte {chunk[err.start]:#x})", line, 1),))
+        try:
+            data = _yaml().load(text)
+        except MarkedYAMLError as err:
+            problems.append(_yaml_problem(err, first_line))
+            continue
+        except (YAMLError, RecursionError, ValueError, OverflowError) as err:
+            problems.append(("MW0001", f"cannot parse YAML: {err}".splitlines()[0], first_line, 1))
+            continue
+        if data is not None:
+            docs.append((_content_line(text, first_line), data, text, first_line))
+    return _Parsed(tuple(docs), tuple(problems))
+
+
+def _yaml_problem(err: MarkedYAMLError, first_line: int) -> tuple[str, str, int, int]:
+    mark = err.problem_mark or err.context_mark
+    line = first_line + (mark.line if mark else 0)
+    column = (mark.column + 1) if mark else 1
+    name = type(err).__name__
+    code = "MW0002" if name == "DuplicateKeyError" else "MW0001"
+    problem = (err.problem or str(err)).strip().splitlines()[0]
+    if code == "MW0002":
+        return code, f"duplicate key: {problem}", line, column
+    if "\t" in problem or "'\\t'" in problem:
+        problem += " (tabs are not allowed for indentation)"
+    context = f" {err.context}" if err.context else ""
+    return code, f"{problem}{context}", line, column
+
+
+def discover(paths: Sequence[Path | str]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
+    """Expand files and directories into (path, display name) pairs, sorted; report missing paths and symlinks
+    that lead outside the tree given."""
+    found: list[tuple[Path, str]] = []
+    problems: list[Diagnostic] = []
+    for raw in paths:
+        root = Path(raw)
+        if not root.exists():
+            problems.append(diag.make("MW0009", f"no such file or directory: {raw}", Position(str(raw))))
+        elif root.is_dir():
+            found.extend(_walk(root, problems))
+        else:
+            found.append((root, str(raw)))
+    return found, problems
+
+
+def _walk(root: Path, problems: list[Diagnostic]) -> Iterable[tuple[Path, str]]:
+    real_root = root.resolve()
+    out: list[tuple[Path, str]] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if not name.endswith(YAML_SUFFIXES) or name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            if path.is_symlink() and not _inside(path, real_root):
+                problems.append(diag.make("MW0010", f"symlink {path} points outside {root}, skipped",
+                                          Position(str(path))))
+                continue
+            out.append((path, str(path)))
+    return sorted(out, key=lambda item: item[1])
+
+
+def _inside(path: Path, real_root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(real_root)
+    except OSError:
+        return False
+
+
+def load(paths: Sequence[Path | str], *, cache: ParseCache | None = None,
+         max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
+    """Read and parse every YAML file under `paths`."""
+    files, problems = discover(paths)
+    cache = cache or ParseCache()
+    documents: list[Document] = []
+    for path, display in files:
+        documents.extend(_load_file(path, display, cache, problems, max_file_bytes))
+    return LoadResult(documents, problems, files=len(files))
+
+
+def load_text(text: str, file: str = "<input>") -> LoadResult:
+    """Parse YAML given as a string (tests, the Kubernetes watch)."""
+    problems: list[Diagnostic] = []
+    docs = list(_documents(_parse(text.encode()), file, problems))
+    return LoadResult(docs, problems, files=1)
+
+
+def _load_file(path: Path, display: str, cache: ParseCache, problems: list[Diagnostic],
+               max_file_bytes: int) -> Iterator[Document]:
+    try:
+        size = path.stat().st_size
+        if size > max_file_bytes:
+            problems.append(diag.make("MW0004", f"file is {size} bytes, over the limit of {max_file_bytes}",
+                                      Position(display, 1, 1)))
+            return
+        content = path.read_bytes()
+    except OSError as err:
+        problems.append(diag.make("MW0009", f"cannot read file: {err.strerror or err}", Position(display)))
+        return
+    yield from _documents(cache.parse(content), display, problems)
+
+
+def _documents(parsed: _Parsed, display: str, problems: list[Diagnostic]) -> Iterator[Document]:
+    for code, message, line, column in parsed.diagnostics:
+        problems.append(diag.make(code, message, Position(display, line, column)))
+    for index, (line, data, text, first_line) in enumerate(parsed.documents):
+        yield Document(display, index, line, data, text, first_line)

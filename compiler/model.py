@@ -1,0 +1,422 @@
+"""The intermediate model: what one proxy should get, resolved, in Envoy's shape, but without protobuf or YAML.
+
+`compiler.translate` makes it (hosts, subsets, precedence, merging and scoping are all decided there); `compiler.emit`
+turns it into protobufs mechanically. Everything here is a frozen value with sorted, named parts, so two equal inputs
+give equal models, and the model can be compared and dumped in golden tests (`dataclasses.asdict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+# -- values ----------------------------------------------------------------------------------------------------
+
+
+class Protocol(enum.StrEnum):
+    """A port's protocol, from its name or appProtocol as Istio reads it."""
+
+    HTTP = "HTTP"
+    HTTP2 = "HTTP2"
+    GRPC = "GRPC"
+    HTTPS = "HTTPS"
+    TLS = "TLS"
+    TCP = "TCP"
+    UNKNOWN = "UNKNOWN"  # treated as TCP (Istio would sniff; we do not)
+
+    @property
+    def is_http(self) -> bool:
+        return self in (Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC)
+
+    @property
+    def is_http2(self) -> bool:
+        return self in (Protocol.HTTP2, Protocol.GRPC)
+
+
+class ProxyKind(enum.StrEnum):
+    SIDECAR = "sidecar"
+    ROUTER = "router"  # a gateway
+
+
+class TrafficDirection(enum.StrEnum):
+    OUTBOUND = "OUTBOUND"
+    INBOUND = "INBOUND"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Source:
+    """Back-reference to the policy that produced a piece of config."""
+
+    kind: str
+    namespace: str
+    name: str
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name} {self.file}:{self.line}"
+
+
+# -- proxies ---------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Proxy:
+    """A connected (or compiled-for) Envoy, from its node id and the workload found for it."""
+
+    node_id: str
+    kind: ProxyKind
+    ip: str
+    name: str  # workload name (pod / WorkloadEntry name)
+    namespace: str
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+# -- endpoints and clusters ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Endpoint:
+    address: str
+    port: int
+    weight: int = 1
+    locality: str = ""  # region/zone/subzone
+    healthy: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoadAssignment:
+    cluster_name: str
+    endpoints: tuple[Endpoint, ...]
+
+
+class Discovery(enum.StrEnum):
+    EDS = "EDS"
+    STATIC = "STATIC"
+    STRICT_DNS = "STRICT_DNS"
+    LOGICAL_DNS = "LOGICAL_DNS"
+    ORIGINAL_DST = "ORIGINAL_DST"
+
+
+class LbPolicy(enum.StrEnum):
+    ROUND_ROBIN = "ROUND_ROBIN"
+    LEAST_REQUEST = "LEAST_REQUEST"
+    RANDOM = "RANDOM"
+    RING_HASH = "RING_HASH"
+    MAGLEV = "MAGLEV"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CircuitBreakers:
+    max_connections: int | None = None
+    max_pending_requests: int | None = None
+    max_requests: int | None = None
+    max_retries: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HttpOptions:
+    """Upstream HTTP protocol options (connectionPool.http)."""
+
+    http2: bool = False
+    idle_timeout_ms: int | None = None
+    max_requests_per_connection: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TcpOptions:
+    connect_timeout_ms: int = 10_000
+    keepalive_time_s: int | None = None
+    keepalive_interval_s: int | None = None
+    keepalive_probes: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OutlierDetection:
+    consecutive_5xx: int | None = None
+    consecutive_gateway_errors: int | None = None
+    interval_ms: int | None = None
+    base_ejection_time_ms: int | None = None
+    max_ejection_percent: int | None = None
+    min_health_percent: int | None = None
+
+
+class TlsMode(enum.StrEnum):
+    SIMPLE = "SIMPLE"
+    MUTUAL = "MUTUAL"
+    ISTIO_MUTUAL = "ISTIO_MUTUAL"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UpstreamTls:
+    mode: TlsMode
+    sni: str = ""
+    subject_alt_names: tuple[str, ...] = ()
+    ca_certificates: str = ""  # file path
+    client_certificate: str = ""
+    private_key: str = ""
+    credential_secret: str = ""  # SDS secret name (credentialName, or "default" for ISTIO_MUTUAL)
+    ca_secret: str = ""  # SDS validation secret name ("ROOTCA" for ISTIO_MUTUAL)
+    alpn: tuple[str, ...] = ()
+    insecure_skip_verify: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cluster:
+    name: str  # outbound|9080|v1|reviews.shop.svc.cluster.local, inbound|9080||
+    discovery: Discovery
+    lb_policy: LbPolicy = LbPolicy.ROUND_ROBIN
+    minimum_ring_size: int | None = None
+    tcp: TcpOptions = TcpOptions()
+    http: HttpOptions | None = None  # None for TCP clusters
+    circuit_breakers: CircuitBreakers | None = None
+    outlier: OutlierDetection | None = None
+    tls: UpstreamTls | None = None
+    endpoints: tuple[Endpoint, ...] = ()  # inline for STATIC / DNS clusters; EDS clusters get a LoadAssignment
+    dns_host: str = ""  # for STRICT/LOGICAL_DNS: the host name resolved
+    direction: TrafficDirection = TrafficDirection.OUTBOUND
+    service_host: str = ""
+    port: int = 0
+    subset: str = ""
+    sources: tuple[Source, ...] = ()
+
+
+# -- routes ----------------------------------------------------------------------------------------------------
+
+
+class MatchKind(enum.StrEnum):
+    EXACT = "exact"
+    PREFIX = "prefix"
+    REGEX = "regex"
+    PRESENT = "present"  # header present (Istio: an empty match object, or `present: true`)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StringMatch:
+    kind: MatchKind
+    value: str = ""
+    ignore_case: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HeaderMatch:
+    name: str  # lowercase; pseudo headers for method (:method) and authority (:authority)
+    match: StringMatch
+    invert: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueryMatch:
+    name: str
+    match: StringMatch
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouteMatch:
+    path: StringMatch = StringMatch(MatchKind.PREFIX, "/")
+    headers: tuple[HeaderMatch, ...] = ()
+    query: tuple[QueryMatch, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HeaderOps:
+    set: tuple[tuple[str, str], ...] = ()  # overwrite
+    add: tuple[tuple[str, str], ...] = ()  # append
+    remove: tuple[str, ...] = ()
+
+    def empty(self) -> bool:
+        return not (self.set or self.add or self.remove)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WeightedCluster:
+    cluster: str
+    weight: int
+    request_headers: HeaderOps = HeaderOps()
+    response_headers: HeaderOps = HeaderOps()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    attempts: int
+    per_try_timeout_ms: int | None = None
+    retry_on: str = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
+    retriable_status_codes: tuple[int, ...] = ()
+    retry_remote_localities: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Mirror:
+    cluster: str
+    percent: float = 100.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HashPolicy:
+    """consistentHash of a DestinationRule, copied onto the routes that reach it."""
+
+    header: str = ""
+    cookie: str = ""
+    cookie_ttl_ms: int | None = None
+    cookie_path: str = ""
+    query_parameter: str = ""
+    source_ip: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Forward:
+    clusters: tuple[WeightedCluster, ...]
+    timeout_ms: int | None = None  # None: Envoy default; 0: disabled (Istio's default for routes)
+    retry: RetryPolicy | None = None
+    prefix_rewrite: str | None = None
+    regex_rewrite: tuple[str, str] | None = None  # (pattern, substitution)
+    host_rewrite: str | None = None
+    mirrors: tuple[Mirror, ...] = ()
+    hash_policies: tuple[HashPolicy, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Redirect:
+    path: str | None = None
+    prefix: str | None = None  # prefix rewrite on redirect
+    authority: str | None = None
+    scheme: str | None = None
+    port: int | None = None
+    response_code: int = 301
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DirectResponse:
+    status: int
+    body: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fault:
+    delay_ms: int | None = None
+    delay_percent: float = 100.0
+    abort_status: int | None = None
+    abort_grpc_status: int | None = None
+    abort_percent: float = 100.0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Cors:
+    allow_origins: tuple[StringMatch, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age_s: int | None = None
+    allow_credentials: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route:
+    name: str
+    match: RouteMatch
+    action: Forward | Redirect | DirectResponse
+    request_headers: HeaderOps = HeaderOps()
+    response_headers: HeaderOps = HeaderOps()
+    fault: Fault | None = None
+    cors: Cors | None = None
+    source: Source | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VirtualHost:
+    name: str  # reviews.shop.svc.cluster.local:9080
+    domains: tuple[str, ...]
+    routes: tuple[Route, ...]
+    require_tls: bool = False  # gateway httpsRedirect
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouteConfig:
+    name: str  # "9080" for sidecar outbound, "http.8080" for gateways, as Pilot names them
+    virtual_hosts: tuple[VirtualHost, ...]
+
+
+# -- listeners -------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DownstreamTls:
+    """TLS termination at a listener (Gateway servers)."""
+
+    mode: str  # SIMPLE | MUTUAL | ISTIO_MUTUAL | OPTIONAL_MUTUAL
+    certificate_secret: str  # SDS secret name
+    ca_secret: str = ""
+    alpn: tuple[str, ...] = ("h2", "http/1.1")
+    subject_alt_names: tuple[str, ...] = ()
+    min_version: str = ""
+    max_version: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HttpFilterChain:
+    """http_connection_manager: routes by RDS name, or inline (static bootstraps are made by the emitter)."""
+
+    stat_prefix: str
+    route_config_name: str
+    faults: bool = False  # some route here has a fault: install envoy.filters.http.fault
+    cors: bool = False  # some route here has a CORS policy: install envoy.filters.http.cors
+    http2_only: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TcpFilterChain:
+    stat_prefix: str
+    clusters: tuple[WeightedCluster, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FilterChain:
+    name: str
+    filter: HttpFilterChain | TcpFilterChain
+    server_names: tuple[str, ...] = ()  # SNI match
+    transport_protocol: str = ""  # "tls" / "raw_buffer" / ""
+    destination_port: int | None = None
+    tls: DownstreamTls | None = None
+    source: Source | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Listener:
+    name: str  # 0.0.0.0_9080, virtualInbound, ...
+    address: str
+    port: int
+    direction: TrafficDirection
+    filter_chains: tuple[FilterChain, ...]
+    default_chain: FilterChain | None = None
+
+
+# -- secrets ---------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Secret:
+    """An SDS secret: a certificate chain and key, or a validation context (CA bundle)."""
+
+    name: str
+    certificate_chain: str = ""  # PEM or file path, see `inline`
+    private_key: str = ""
+    trusted_ca: str = ""
+    inline: bool = True  # PEM given inline; False: file paths
+
+
+# -- the result ------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    """Everything one proxy gets. Sorted by name within each kind."""
+
+    proxy: Proxy
+    listeners: tuple[Listener, ...] = ()
+    route_configs: tuple[RouteConfig, ...] = ()
+    clusters: tuple[Cluster, ...] = ()
+    load_assignments: tuple[LoadAssignment, ...] = ()
+    secrets: tuple[Secret, ...] = ()

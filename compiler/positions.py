@@ -1,0 +1,46 @@
+"""Field paths -> line and column, looked up lazily.
+
+The fast loader keeps no positions. When a diagnostic needs one, the document's own text is parsed again with
+ruamel.yaml's round-trip loader (which records line/column for every key and item) and the path is walked as far
+as it exists; results are memoized per document text.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from compiler.diagnostics import Position
+from compiler.load import Document
+
+
+@functools.lru_cache(maxsize=256)
+def _round_trip(text: str) -> Any:
+    try:
+        return YAML(typ="rt").load(text)
+    except Exception:  # noqa: BLE001 - positions are best effort; the fast loader already accepted this text
+        return None
+
+
+def locate(doc: Document, path: Sequence[str | int]) -> Position:
+    """Position of the deepest existing node along `path` (the key for mappings, the item for lists)."""
+    node = _round_trip(doc.text) if doc.text else None
+    line, column = doc.line - doc.first_line, 0
+    for part in path:
+        found = _step(node, part)
+        if found is None:
+            break
+        node, (line, column) = found
+    return Position(doc.file, doc.first_line + line, column + 1)
+
+
+def _step(node: Any, part: str | int) -> tuple[Any, tuple[int, int]] | None:
+    if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
+        return node[part], tuple(node.lc.key(part))  # type: ignore[return-value]
+    if isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part], tuple(node.lc.item(part))  # type: ignore[return-value]
+    return None

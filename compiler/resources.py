@@ -1,0 +1,86 @@
+"""Typed resources: a validated Kubernetes-style object with its spec model and the document it came from."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from compiler import diagnostics as diag
+from compiler import positions
+from compiler.diagnostics import Diagnostic, Position
+from compiler.load import Document
+
+DEFAULT_NAMESPACE = "default"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Resource:
+    kind: str
+    api_version: str
+    name: str
+    namespace: str  # effective namespace ("default" when the document names none)
+    namespace_declared: bool
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    spec: Any  # the kind's pydantic model (see compiler.kinds)
+    doc: Document
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.namespace, self.name)
+
+    @property
+    def origin(self) -> str:
+        """How istioctl analyze names a resource: `Kind namespace/name`, or `Kind name` without a namespace."""
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace_declared else f"{self.kind} {self.name}"
+
+    @property
+    def spec_path(self) -> tuple[str, ...]:
+        return ("spec",) if self.kind != "EndpointSlice" else ()
+
+    def locate(self, path: Sequence[str | int]) -> Position:
+        return positions.locate(self.doc, path) if path else self.doc.position()
+
+    def diag(self, code: str, message: str, path: Sequence[str | int] = (), *,
+             severity: diag.Severity | None = None) -> Diagnostic:
+        """A diagnostic about this resource at `path` (a full path from the document root, e.g. ('spec','hosts',0))."""
+        return diag.make(code, message, self.locate(path), path=diag.format_path(path), resource=self.origin,
+                         severity=severity)
+
+    def source_ref(self) -> str:
+        """`Kind namespace/name file:line`, the back-reference put in emitted metadata."""
+        return f"{self.kind} {self.namespace}/{self.name} {self.doc.file}:{self.doc.line}"
+
+
+class ResourceSet:
+    """All resources of one revision, indexed by kind; iteration order is deterministic (namespace, name)."""
+
+    def __init__(self, resources: Sequence[Resource]) -> None:
+        self._by_kind: dict[str, list[Resource]] = {}
+        for res in sorted(resources, key=lambda r: (r.kind, r.namespace, r.name, r.doc.file, r.doc.index)):
+            self._by_kind.setdefault(res.kind, []).append(res)
+
+    def of_kind(self, kind: str) -> list[Resource]:
+        return self._by_kind.get(kind, [])
+
+    def get(self, kind: str, namespace: str, name: str) -> Resource | None:
+        return next((r for r in self.of_kind(kind) if r.namespace == namespace and r.name == name), None)
+
+    def __iter__(self) -> Iterator[Resource]:
+        for kind in sorted(self._by_kind):
+            yield from self._by_kind[kind]
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._by_kind.values())
+
+    def namespaces(self) -> set[str]:
+        """Namespaces that exist: declared by Namespace objects or used by any resource."""
+        found = {r.name for r in self.of_kind("Namespace")}
+        found.update(r.namespace for r in self if r.kind != "Namespace")
+        return found
+
+
+def metadata_of(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = data.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}

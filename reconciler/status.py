@@ -1,0 +1,130 @@
+"""What the reconciler says about itself: stable result enums and the status record.
+
+The enum values are a contract: tests assert on them, `/status` returns them and dashboards group by them (the way
+gitops-engine reports `Synced` / `SyncFailed`). Never rename a value; add new ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import time
+from collections.abc import Sequence
+from typing import Any
+
+
+class SyncResult(enum.StrEnum):
+    """Outcome of reconciling one commit (or of trying to fetch one)."""
+
+    PENDING = "Pending"  # nothing reconciled yet
+    SYNCED = "Synced"  # compiled and published; proxies get it
+    VALIDATION_FAILED = "ValidationFailed"  # the policy has error diagnostics; last good kept
+    SYNC_FAILED = "SyncFailed"  # a system error (compiler raised, publish failed); last good kept
+    SIGNATURE_INVALID = "SignatureInvalid"  # unsigned or not signed by an allowed key; last good kept
+    SOURCE_ERROR = "SourceError"  # the git source could not be read; last good kept
+
+
+class SourceErrorKind(enum.StrEnum):
+    """Why the git source failed; the label of `meshward_source_errors_total`."""
+
+    UNREACHABLE = "Unreachable"  # network / remote gone: nothing to learn from the remote right now
+    BRANCH_MISSING = "BranchMissing"  # the followed branch was deleted on the remote
+    REV_NOT_FOUND = "RevNotFound"  # the pinned tag or commit does not exist
+    CLONE_CORRUPT = "CloneCorrupt"  # the local clone was damaged and re-cloning did not help
+    EXPORT_FAILED = "ExportFailed"  # the commit's tree could not be written to disk
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CommitRef:
+    """Who made a commit and why; what status and logs print about it."""
+
+    sha: str
+    author: str = ""
+    message: str = ""
+
+    @property
+    def short(self) -> str:
+        return self.sha[:12]
+
+    @property
+    def subject(self) -> str:
+        return self.message.splitlines()[0] if self.message else ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"sha": self.sha, "author": self.author, "subject": self.subject}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rejection:
+    """A commit that was not served, and why, with the diagnostic lines a user acts on."""
+
+    commit: CommitRef
+    result: SyncResult
+    errors: tuple[str, ...]
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"commit": self.commit.to_json(), "result": str(self.result), "errors": list(self.errors),
+                "at": self.at}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SourceProblem:
+    kind: SourceErrorKind
+    message: str
+    at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": str(self.kind), "message": self.message, "at": self.at}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Status:
+    """One immutable view of the reconciler; the loop replaces it, readers never see a half-updated one."""
+
+    serving: CommitRef | None = None
+    last_seen: CommitRef | None = None
+    commit_result: SyncResult = SyncResult.PENDING  # result for `last_seen`
+    last_rejected: Rejection | None = None
+    source_error: SourceProblem | None = None  # set while the source is failing, cleared on the next good fetch
+    history_rewritten: bool = False  # the last fetched head did not descend from the previous one
+
+    @property
+    def last_result(self) -> SyncResult:
+        """The source failing right now outranks the result of the last commit it delivered."""
+        return SyncResult.SOURCE_ERROR if self.source_error else self.commit_result
+
+    @property
+    def ready(self) -> bool:
+        return self.serving is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "serving": self.serving.to_json() if self.serving else None,
+            "lastSeen": self.last_seen.to_json() if self.last_seen else None,
+            "lastResult": str(self.last_result),
+            "commitResult": str(self.commit_result),
+            "lastRejected": self.last_rejected.to_json() if self.last_rejected else None,
+            "errors": list(self.last_rejected.errors) if self.last_rejected else [],
+            "sourceError": self.source_error.to_json() if self.source_error else None,
+            "historyRewritten": self.history_rewritten,
+        }
+
+    # Transitions: small pure functions so the loop reads as a pipeline.
+
+    def seen(self, commit: CommitRef, *, rewritten: bool) -> Status:
+        return dataclasses.replace(self, last_seen=commit, source_error=None, history_rewritten=rewritten)
+
+    def synced(self, commit: CommitRef) -> Status:
+        return dataclasses.replace(self, serving=commit, commit_result=SyncResult.SYNCED)
+
+    def rejected(self, commit: CommitRef, result: SyncResult, errors: Sequence[str]) -> Status:
+        rejection = Rejection(commit, result, tuple(errors), time.time())
+        return dataclasses.replace(self, commit_result=result, last_rejected=rejection)
+
+    def source_failed(self, kind: SourceErrorKind, message: str) -> Status:
+        return dataclasses.replace(self, source_error=SourceProblem(kind, message, time.time()))
+
+    def source_ok(self) -> Status:
+        return dataclasses.replace(self, source_error=None) if self.source_error else self
+
