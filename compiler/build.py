@@ -1,0 +1,61 @@
+"""Stage 1 to 3 for a whole revision: check the tree, index the mesh once, emit per proxy on demand.
+
+The reconciler compiles each commit with `build` and asks `snapshot_for` per connected proxy; `compile --all`
+walks `proxies`. Any error diagnostic means no model: nothing from that revision may be published.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from compiler import diagnostics as diag
+from compiler import emit, model, pipeline, translate
+from compiler.diagnostics import Diagnostic
+from compiler.emit.snapshot import Snapshot
+from compiler.load import Document, ParseCache
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    ok: bool
+    diagnostics: list[Diagnostic]
+    model: Any  # translate.Mesh when ok, else None
+
+    def proxies(self) -> list[model.Proxy]:
+        return translate.proxies(self.model) if self.model is not None else []
+
+
+def build(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = (),
+          parse_cache: ParseCache | None = None) -> Build:
+    checked = pipeline.check(paths, extra_documents=extra_documents, cache=parse_cache)
+    return from_checked(checked)
+
+
+def from_checked(checked: pipeline.Checked) -> Build:
+    if not checked.ok:
+        return Build(False, checked.diagnostics, None)
+    return Build(True, checked.diagnostics, translate.index(checked.resources))
+
+
+def node_id_of(node: Any) -> str:
+    """Accept a node id string or any object with a `node_id` attribute (the ADS server's NodeInfo)."""
+    return node if isinstance(node, str) else str(node.node_id)
+
+
+def proxy_config(result: Build, node: Any) -> model.ProxyConfig:
+    if result.model is None:
+        raise LookupError("no model: the revision did not compile")
+    proxy = translate.find_proxy(result.model, node_id_of(node))
+    return translate.proxy_config(result.model, proxy)
+
+
+def snapshot_for(result: Build, node: Any) -> Snapshot:
+    """The proxy's snapshot; raises LookupError when no workload in the tree matches the node id."""
+    return emit.snapshot(proxy_config(result, node))
+
+
+def errors(result: Build) -> list[Diagnostic]:
+    return [d for d in result.diagnostics if d.severity is diag.Severity.ERROR]

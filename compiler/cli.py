@@ -1,0 +1,155 @@
+"""The `meshward` command. Compiler commands live here; reconciler commands (serve, bootstrap, demo, status,
+proxy-config) are dispatched to `reconciler.cli`, imported only when used.
+
+Exit codes (DESIGN.md): 0 valid (warnings allowed), 1 invalid policy, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from compiler import build as build_mod
+from compiler import codes, diagnostics, load, output, pipeline
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meshward", description="GitOps control plane for Envoy service meshes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    v = sub.add_parser("validate", help="validate policy files or directories")
+    v.add_argument("paths", nargs="+", metavar="PATH")
+    v.add_argument("--format", choices=output.FORMATS, default="text")
+    v.add_argument("--max-file-size", type=int, default=load.MAX_FILE_BYTES, metavar="BYTES")
+
+    c = sub.add_parser("compile", help="compile the Envoy config of one proxy (or all)")
+    c.add_argument("path", metavar="PATH")
+    target = c.add_mutually_exclusive_group(required=True)
+    target.add_argument("--node", metavar="NODE_ID")
+    target.add_argument("--all", action="store_true")
+    c.add_argument("--format", choices=("json", "bootstrap"), default="json")
+    c.add_argument("-o", "--output", metavar="FILE_OR_DIR")
+
+    s = sub.add_parser("schemas", help="write or check the JSON Schemas in schemas/")
+    s.add_argument("--dir", default="schemas")
+    s.add_argument("--check", action="store_true", help="fail when the files differ from the models")
+    s.add_argument("--write", action="store_true")
+
+    m = sub.add_parser("messages", help="write or check docs/messages.md")
+    m.add_argument("--file", default="docs/messages.md")
+    m.add_argument("--check", action="store_true")
+    m.add_argument("--write", action="store_true")
+
+    _add_reconciler_commands(sub)
+    return parser
+
+
+def _add_reconciler_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from reconciler import cli as reconciler_cli  # the reconciler's own flags live with it
+
+    reconciler_cli.add_commands(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"validate": _validate, "compile": _compile, "schemas": _schemas, "messages": _messages}.get(
+        args.command)
+    if handler is None:
+        from reconciler import cli as reconciler_cli
+
+        return reconciler_cli.run(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _validate(args: argparse.Namespace) -> int:
+    loaded = load.load(args.paths, max_file_bytes=args.max_file_size)
+    checked = pipeline.check_documents(loaded.documents, loaded.diagnostics, loaded.files)
+    errors = sum(d.severity is diagnostics.Severity.ERROR for d in checked.diagnostics)
+    warnings = len(checked.diagnostics) - errors
+    summary = f"{loaded.files} files, {len(checked.resources)} resources: {errors} errors, {warnings} warnings"
+    output.render(checked.diagnostics, args.format, sys.stdout, summary=summary if args.format == "text" else "")
+    if any(d.code == "MW0009" for d in checked.diagnostics):
+        return EXIT_USAGE
+    return EXIT_INVALID if errors else EXIT_OK
+
+
+def _compile(args: argparse.Namespace) -> int:
+    if not Path(args.path).exists():
+        print(f"meshward compile: no such file or directory: {args.path}", file=sys.stderr)
+        return EXIT_USAGE
+    result = build_mod.build([args.path])
+    output.render([d for d in result.diagnostics], "text", sys.stderr)
+    if not result.ok:
+        return EXIT_INVALID
+    from compiler.emit import bootstrap_static, dump
+
+    def render(node_id: str) -> str:
+        cfg = build_mod.proxy_config(result, node_id)
+        doc = bootstrap_static.static_bootstrap(cfg) if args.format == "bootstrap" else dump.config_dump(cfg)
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+    try:
+        if args.all:
+            return _compile_all(result, render, args.output)
+        text = render(args.node)
+    except LookupError as err:
+        print(f"meshward compile: error MW0401: {err.args[0] if err.args else err}", file=sys.stderr)
+        return EXIT_INVALID
+    _write_or_print(text, args.output)
+    return EXIT_OK
+
+
+def _compile_all(result: build_mod.Build, render: object, out_dir: str | None) -> int:
+    if not out_dir:
+        print("meshward compile: --all needs -o DIR", file=sys.stderr)
+        return EXIT_USAGE
+    target = Path(out_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    for proxy in result.proxies():
+        safe = proxy.node_id.replace("~", "_").replace("/", "_")
+        (target / f"{safe}.json").write_text(render(proxy.node_id))  # type: ignore[operator]
+    return EXIT_OK
+
+
+def _write_or_print(text: str, path: str | None) -> None:
+    if path:
+        Path(path).write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _schemas(args: argparse.Namespace) -> int:
+    from compiler import schema
+
+    if args.check:
+        drift = schema.check(Path(args.dir))
+        for line in drift:
+            print(line, file=sys.stderr)
+        return EXIT_INVALID if drift else EXIT_OK
+    schema.write(Path(args.dir))
+    return EXIT_OK
+
+
+def _messages(args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    text = codes.render_markdown()
+    if args.check:
+        same = path.exists() and path.read_text() == text
+        if not same:
+            print(f"{path} is out of date: run meshward messages --write", file=sys.stderr)
+        return EXIT_OK if same else EXIT_INVALID
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""The reconciler's commands: serve, bootstrap, demo, status, proxy-config. Flag names are a contract
+(DESIGN.md): scripts rely on them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEFAULT_XDS = "127.0.0.1:15010"
+DEFAULT_ADMIN = "127.0.0.1:15014"
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = sub.add_parser("serve", help="run the reconciler: follow a git repo and serve xDS")
+    s.add_argument("--repo", required=True, metavar="URL_OR_PATH")
+    s.add_argument("--branch", default="main")
+    s.add_argument("--path", default=".", metavar="DIR", help="policy directory inside the repo")
+    s.add_argument("--rev", default=None, help="pin a tag or commit instead of following the branch")
+    s.add_argument("--poll-interval", type=float, default=30.0, metavar="S")
+    s.add_argument("--xds-address", default=DEFAULT_XDS, metavar="H:P")
+    s.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
+    s.add_argument("--workdir", default=None, help="where to clone (default: a temporary directory)")
+    s.add_argument("--webhook-secret-file", default=None, metavar="FILE")
+    s.add_argument("--verify-signatures", action="store_true")
+    s.add_argument("--allowed-signers", default=None, metavar="FILE")
+    s.add_argument("--kubeconfig", default=None, help="watch Services/EndpointSlices of this cluster")
+    s.add_argument("--max-connection-age", type=float, default=0.0, metavar="S")
+
+    b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to meshward over ADS")
+    b.add_argument("--node", required=True, metavar="NODE_ID")
+    b.add_argument("--xds-address", default=DEFAULT_XDS, metavar="H:P")
+    b.add_argument("--delta", action="store_true", help="use incremental (delta) xDS")
+    b.add_argument("--admin-port", type=int, default=None)
+    b.add_argument("-o", "--output", metavar="FILE")
+
+    d = sub.add_parser("demo", help="local showcase: repo, reconciler, real Envoys and backends")
+    d.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: run until Ctrl-C)")
+
+    st = sub.add_parser("status", help="proxies connected to a reconciler and their sync state")
+    st.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
+
+    pc = sub.add_parser("proxy-config", help="what the reconciler holds for one proxy")
+    pc.add_argument("node", metavar="NODE_ID")
+    pc.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "bootstrap":
+        return _bootstrap(args)
+    if args.command == "serve":
+        from reconciler import serve
+
+        return serve.main(args)
+    if args.command == "demo":
+        from reconciler import demo
+
+        return demo.main(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command == "proxy-config":
+        return _proxy_config(args)
+    return 2
+
+
+def _bootstrap(args: argparse.Namespace) -> int:
+    from reconciler import bootstrap
+
+    try:
+        doc = bootstrap.render(args.node, args.xds_address, delta=args.delta, admin_port=args.admin_port)
+    except ValueError as err:
+        print(f"meshward bootstrap: {err}", file=sys.stderr)
+        return 2
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _get_json(admin: str, path: str) -> Any:
+    with urllib.request.urlopen(f"http://{admin}{path}", timeout=10) as resp:  # noqa: S310 - admin address
+        return json.loads(resp.read())
+
+
+def _status(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        status = _get_json(args.admin_address, "/status")
+        proxies = _get_json(args.admin_address, "/debug/proxies")
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        print(f"meshward status: cannot reach {args.admin_address}: {err}", file=sys.stderr)
+        return 2
+    console = Console()
+    console.print(f"serving commit {status.get('serving_commit')}  last result {status.get('last_result')}")
+    table = Table("PROXY", "STATE", "CLUSTERS", "LISTENERS", "ROUTES", "ENDPOINTS", "NACK")
+    for p in proxies if isinstance(proxies, list) else proxies.get("proxies", []):
+        types = p.get("types", {})
+        table.add_row(p.get("node_id", "?"), p.get("state", "?"),
+                      *(str(types.get(t, {}).get("acked", "-")) for t in ("clusters", "listeners", "routes",
+                                                                           "endpoints")),
+                      str(p.get("last_nack") or ""))
+    console.print(table)
+    return 0
+
+
+def _proxy_config(args: argparse.Namespace) -> int:
+    try:
+        doc = _get_json(args.admin_address, f"/debug/config?node={urllib.request.quote(args.node)}")
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        print(f"meshward proxy-config: {err}", file=sys.stderr)
+        return 2
+    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return 0
