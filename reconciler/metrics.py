@@ -46,6 +46,8 @@ class Metrics:
                                           buckets=_PUSH_BUCKETS, registry=r)
         self.xds_acks = Counter("meshward_xds_acks", "ACKs received, by type URL.", ["type_url"], registry=r)
         self.xds_nacks = Counter("meshward_xds_nacks", "NACKs received, by type URL.", ["type_url"], registry=r)
+        self.webhooks = Counter("meshward_webhook_requests", "Push webhook requests, by outcome.", ["result"],
+                                registry=r)
         self.connected_proxies = Gauge("meshward_xds_connected_proxies", "Open ADS streams.", registry=r)
         self.set_result(status.SyncResult.PENDING)
 

@@ -242,10 +242,10 @@ class GitSource:
 
 
 def _is_ancestor(repo: git.Repo, ancestor: str, sha: str) -> bool:
-    try:
-        return bool(repo.is_ancestor(ancestor, sha))
-    except (git.GitCommandError, ValueError):
-        return False  # the old head is gone from the history we fetched: rewritten
+    """False also when the old head is gone from the history we fetched (rewritten and re-cloned)."""
+    status, _, _ = repo.git.execute(["git", "merge-base", "--is-ancestor", ancestor, sha],
+                                    with_extended_output=True, with_exceptions=False)
+    return status == 0
 
 
 def _one_line(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ class SourceErrorKind(enum.StrEnum):
     REV_NOT_FOUND = "RevNotFound"  # the pinned tag or commit does not exist
     CLONE_CORRUPT = "CloneCorrupt"  # the local clone was damaged and re-cloning did not help
     EXPORT_FAILED = "ExportFailed"  # the commit's tree could not be written to disk
+    INTERNAL = "Internal"  # a bug in the source; logged with its traceback
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

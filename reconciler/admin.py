@@ -1,0 +1,246 @@
+"""The admin HTTP endpoint (default 127.0.0.1:15014, Istio's monitoring port): health, metrics, status, debug,
+and the push webhook.
+
+A deliberately small HTTP/1.1 server on `asyncio.start_server`, in the same event loop as ADS, so handlers read the
+live status without locks or threads. One request per connection (`Connection: close`); header size, body size and
+read time are bounded, and anything malformed gets a 4xx instead of reaching a handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import inspect
+import json
+import logging
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from reconciler import metrics as metrics_mod
+from reconciler import webhook as webhook_mod
+from reconciler.status import Status
+
+log = logging.getLogger(__name__)
+
+_MAX_HEADER_BYTES = 64 * 1024
+_MAX_BODY_BYTES = 1024 * 1024  # GitHub caps webhook payloads at 25 MB, but a push of policy files is small
+_READ_TIMEOUT_S = 10.0
+_REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
+            404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
+            413: "Payload Too Large", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
+            503: "Service Unavailable"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, list[str]]
+    headers: Mapping[str, str]  # names lower-cased
+    body: bytes
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    body: bytes
+    content_type: str = "text/plain; charset=utf-8"
+
+    @staticmethod
+    def text(status: int, text: str) -> Response:
+        return Response(status, (text + "\n").encode())
+
+    @staticmethod
+    def json(status: int, obj: Any) -> Response:
+        body = json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n"
+        return Response(status, body, "application/json")
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class AdminServer:
+    """Serves the admin routes. `proxies` and `config` are wired by the caller to the snapshot cache."""
+
+    def __init__(self, *, status: Callable[[], Status], metrics: metrics_mod.Metrics,
+                 webhook: webhook_mod.WebhookHandler | None = None, proxies: Callable[[], Any] | None = None,
+                 config: Callable[[str], Any] | None = None, host: str = "127.0.0.1", port: int = 15014) -> None:
+        self._status = status
+        self._metrics = metrics
+        self._webhook = webhook
+        self._proxies = proxies
+        self._config = config
+        self._host = host
+        self._port = port
+        self._server: asyncio.Server | None = None
+        self._routes: dict[str, tuple[str, Handler]] = {
+            "/healthz": ("GET", self._healthz), "/readyz": ("GET", self._readyz),
+            "/metrics": ("GET", self._metrics_page), "/status": ("GET", self._status_page),
+            "/debug/proxies": ("GET", self._debug_proxies), "/debug/config": ("GET", self._debug_config),
+            "/webhook": ("POST", self._webhook_page),
+        }
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful when constructed with port 0)."""
+        assert self._server is not None and self._server.sockets, "server not started"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self._host, self._port, limit=_MAX_HEADER_BYTES)
+        log.info("admin HTTP on http://%s:%d", self._host, self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    # Connection handling.
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                request = await asyncio.wait_for(_read_request(reader), timeout=_READ_TIMEOUT_S)
+                response = await self._dispatch(request)
+            except HttpError as exc:
+                response = Response.text(exc.status, str(exc))
+            except TimeoutError:
+                response = Response.text(408, "request not received in time")
+            writer.write(_render(response))
+            await asyncio.wait_for(writer.drain(), timeout=_READ_TIMEOUT_S)
+        except (ConnectionError, TimeoutError):
+            pass  # the client went away; nothing to tell it
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    async def _dispatch(self, request: Request) -> Response:
+        route = self._routes.get(request.path)
+        if route is None:
+            return Response.text(404, f"no such endpoint: {request.path}")
+        method, handler = route
+        allowed = (method, "HEAD") if method == "GET" else (method,)
+        if request.method not in allowed:
+            return Response.text(405, f"{request.path} accepts {method}")
+        try:
+            return await handler(request)
+        except HttpError:
+            raise
+        except Exception:  # a handler bug answers 500; the server keeps going
+            log.exception("admin handler %s failed", request.path)
+            return Response.text(500, "internal error")
+
+    # Routes.
+
+    async def _healthz(self, _: Request) -> Response:
+        return Response.text(200, "ok")
+
+    async def _readyz(self, _: Request) -> Response:
+        if self._status().ready:
+            return Response.text(200, "ready")
+        return Response.text(503, "not ready: no good snapshot published yet")
+
+    async def _metrics_page(self, _: Request) -> Response:
+        return Response(200, self._metrics.render(), metrics_mod.CONTENT_TYPE)
+
+    async def _status_page(self, _: Request) -> Response:
+        return Response.json(200, self._status().to_json())
+
+    async def _debug_proxies(self, _: Request) -> Response:
+        if self._proxies is None:
+            return Response.text(404, "no snapshot cache wired")
+        return Response.json(200, await _maybe_await(self._proxies()))
+
+    async def _debug_config(self, request: Request) -> Response:
+        if self._config is None:
+            return Response.text(404, "no snapshot cache wired")
+        node = (request.query.get("node") or [""])[0]
+        if not node:
+            return Response.text(400, "missing ?node=NODE_ID")
+        try:
+            config = await _maybe_await(self._config(node))
+        except LookupError:
+            config = None
+        if config is None:
+            return Response.text(404, f"no config for node {node!r}")
+        return Response.json(200, config)
+
+    async def _webhook_page(self, request: Request) -> Response:
+        if self._webhook is None:
+            return Response.text(404, "webhook not configured")
+        outcome = self._webhook.handle(request.headers, request.body)
+        self._metrics.webhooks.labels(result=str(outcome.verdict)).inc()
+        if outcome.status_code >= 400:
+            log.warning("webhook refused: %s", outcome.detail)
+        return Response.json(outcome.status_code, outcome.to_json())
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _read_request(reader: asyncio.StreamReader) -> Request:
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError:
+        raise HttpError(431, "request head too large") from None
+    except asyncio.IncompleteReadError:
+        raise HttpError(400, "incomplete request") from None
+    method, target, headers = _parse_head(head)
+    body = await _read_body(reader, headers)
+    url = urllib.parse.urlsplit(target)
+    query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+    return Request(method, url.path, query, headers, body)
+
+
+def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
+    try:
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ")
+    except ValueError:
+        raise HttpError(400, "malformed request line") from None
+    if not method.isalpha() or not target.startswith("/") or not version.startswith("HTTP/1."):
+        raise HttpError(400, "malformed request line")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise HttpError(400, "malformed header line")
+        headers[name.lower()] = value.strip()
+    return method.upper(), target, headers
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: Mapping[str, str]) -> bytes:
+    if "transfer-encoding" in headers:
+        raise HttpError(411, "chunked bodies are not accepted; send Content-Length")
+    raw = headers.get("content-length", "0")
+    if not raw.isdigit():
+        raise HttpError(400, "bad Content-Length")
+    length = int(raw)
+    if length > _MAX_BODY_BYTES:
+        raise HttpError(413, "body too large")
+    try:
+        return await reader.readexactly(length) if length else b""
+    except asyncio.IncompleteReadError:
+        raise HttpError(400, "body shorter than Content-Length") from None
+
+
+def _render(response: Response) -> bytes:
+    head = (f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}\r\n"
+            f"Content-Type: {response.content_type}\r\n"
+            f"Content-Length: {len(response.body)}\r\n"
+            "Connection: close\r\n\r\n")
+    return head.encode("latin-1") + response.body
