@@ -110,7 +110,7 @@ def _parse(content: bytes) -> _Parsed:
         try:
             data = _yaml().load(text)
         except MarkedYAMLError as err:
-            problems.append(_yaml_problem(err, first_line))
+            problems.append(_yaml_problem(err, first_line, text))
             continue
         except (YAMLError, RecursionError, ValueError, OverflowError) as err:
             problems.append(("MW0001", f"cannot parse YAML: {err}".splitlines()[0], first_line, 1))
@@ -120,7 +120,7 @@ def _parse(content: bytes) -> _Parsed:
     return _Parsed(tuple(docs), tuple(problems))
 
 
-def _yaml_problem(err: MarkedYAMLError, first_line: int) -> tuple[str, str, int, int]:
+def _yaml_problem(err: MarkedYAMLError, first_line: int, text: str) -> tuple[str, str, int, int]:
     mark = err.problem_mark or err.context_mark
     line = first_line + (mark.line if mark else 0)
     column = (mark.column + 1) if mark else 1
@@ -129,8 +129,8 @@ def _yaml_problem(err: MarkedYAMLError, first_line: int) -> tuple[str, str, int,
     problem = (err.problem or str(err)).strip().splitlines()[0]
     if code == "MW0002":
         return code, f"duplicate key: {problem}", line, column
-    if "\t" in problem or "'\\t'" in problem:
-        problem += " (tabs are not allowed for indentation)"
+    if mark and _char_at(text, mark.line, mark.column) == "\t":
+        problem = "tab character where YAML expects spaces: " + problem
     context = f" {err.context}" if err.context else ""
     return code, f"{problem}{context}", line, column
 
@@ -213,3 +213,8 @@ def _documents(parsed: _Parsed, display: str, problems: list[Diagnostic]) -> Ite
         problems.append(diag.make(code, message, Position(display, line, column)))
     for index, (line, data, text, first_line) in enumerate(parsed.documents):
         yield Document(display, index, line, data, text, first_line)
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    lines = text.splitlines()
+    return lines[line][column : column + 1] if 0 <= line < len(lines) else ""

@@ -1,0 +1,111 @@
+"""The loader on hostile input: it reports, never raises, and keeps every document's first line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from compiler import load, positions
+
+
+def _codes(result: load.LoadResult) -> list[str]:
+    return [d.code for d in result.diagnostics]
+
+
+def test_multi_document_file_keeps_start_lines(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("# header\nkind: A\n---\n\n---\n# c\nkind: B\nx: 1\n...\n")
+    result = load.load([tmp_path])
+    assert [(d.data["kind"], d.line) for d in result.documents] == [("A", 2), ("B", 7)]
+    assert result.diagnostics == []
+
+
+def test_syntax_error_in_one_document_keeps_the_others(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("kind: A\n---\nkind: B\nspec:\n\t- 1\n---\nkind: C\n")
+    result = load.load([tmp_path])
+    assert [d.data["kind"] for d in result.documents] == ["A", "C"]
+    (problem,) = result.diagnostics
+    assert (problem.code, problem.position.line) == ("MW0001", 5)
+    assert "tab" in problem.message
+
+
+def test_duplicate_key_is_reported_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("kind: A\nmetadata:\n  name: x\n  name: y\n")
+    (problem,) = load.load([tmp_path]).diagnostics
+    assert (problem.code, problem.position.line) == ("MW0002", 4)
+
+
+def test_binary_and_non_utf8_files(tmp_path: Path) -> None:
+    (tmp_path / "bin.yaml").write_bytes(b"\x00\x01\x02kind: A")
+    (tmp_path / "latin1.yaml").write_bytes("kind: caf\xe9\n".encode("latin-1"))
+    result = load.load([tmp_path])
+    assert _codes(result) == ["MW0003", "MW0003"]
+    assert result.documents == []
+
+
+def test_empty_files_and_documents_are_not_errors(tmp_path: Path) -> None:
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "comments.yml").write_text("# nothing\n---\n---\n")
+    result = load.load([tmp_path])
+    assert result.documents == [] and result.diagnostics == [] and result.files == 2
+
+
+def test_non_yaml_and_hidden_files_are_skipped(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# not policy")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "x.yaml").write_text("kind: Hidden\n")
+    (tmp_path / "a.yml").write_text("kind: A\n")
+    result = load.load([tmp_path])
+    assert [d.data["kind"] for d in result.documents] == ["A"]
+
+
+def test_missing_path_is_reported(tmp_path: Path) -> None:
+    result = load.load([tmp_path / "nope"])
+    assert _codes(result) == ["MW0009"]
+
+
+def test_symlink_outside_the_tree_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("kind: Secret\n")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "inside.yaml").write_text("kind: A\n")
+    os.symlink(outside, tree / "link.yaml")
+    os.symlink(tree / "inside.yaml", tree / "alias.yaml")
+    result = load.load([tree])
+    assert sorted(d.data["kind"] for d in result.documents) == ["A", "A"]
+    assert _codes(result) == ["MW0010"]
+
+
+def test_file_over_the_size_limit_is_refused_without_reading(tmp_path: Path) -> None:
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as handle:
+        handle.truncate(50 * 1024 * 1024)  # a sparse 50 MB file
+    result = load.load([tmp_path])
+    assert _codes(result) == ["MW0004"]
+
+
+def test_twenty_thousand_files(tmp_path: Path) -> None:
+    for i in range(20_000):
+        (tmp_path / f"f{i:05}.yaml").write_text("# empty\n" if i % 2 else f"kind: K\nn: {i}\n")
+    result = load.load([tmp_path])
+    assert result.files == 20_000 and len(result.documents) == 10_000 and result.diagnostics == []
+
+
+def test_parse_cache_reparses_only_changed_files(tmp_path: Path) -> None:
+    for i in range(5):
+        (tmp_path / f"f{i}.yaml").write_text(f"kind: K\nn: {i}\n")
+    cache = load.ParseCache()
+    load.load([tmp_path], cache=cache)
+    (tmp_path / "f3.yaml").write_text("kind: K\nn: changed\n")
+    second = load.load([tmp_path], cache=cache)
+    assert (cache.misses, cache.hits) == (6, 4)
+    assert [d.data["n"] for d in second.documents] == [0, 1, 2, "changed", 4]
+
+
+def test_positions_are_found_lazily_for_nested_fields() -> None:
+    text = "kind: VirtualService\nspec:\n  http:\n  - route:\n    - destination: {host: a}\n      weight: -1\n"
+    (doc,) = load.load_text(text, "vs.yaml").documents
+    pos = positions.locate(doc, ["spec", "http", 0, "route", 0, "weight"])
+    assert (pos.file, pos.line, pos.column) == ("vs.yaml", 6, 7)
+    # A path that does not exist stops at its deepest existing parent.
+    assert positions.locate(doc, ["spec", "tcp", 0]).line == 2
