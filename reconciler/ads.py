@@ -1,0 +1,107 @@
+"""The ADS gRPC server: StreamAggregatedResources (state of the world) and DeltaAggregatedResources (incremental).
+
+It knows the cache only through `SnapshotCache.watch`, and the protocol only through the session state machines in
+`ads_sotw` / `ads_delta`; this module wires them to grpc.aio and keeps the table of live streams for status.
+
+Usage (the reconciler):
+
+    cache = SnapshotCache()
+    server = AdsServer(cache, observer=metrics_observer, options=AdsOptions(max_connection_age=1800))
+    port = await server.start("0.0.0.0:15010")
+    cache.publish(revision, resolve)          # after each good compile; streams wake as needed
+    server.status()                           # list[ProxyStatus] for the admin pages
+    await server.stop(grace=5)
+
+Rebalancing: with `max_connection_age` set, gRPC itself sends GOAWAY after that age with +/-10% random jitter
+(the `grpc.max_connection_age_ms` channel argument), and closes the connection `max_connection_age_grace` later,
+so proxies reconnect and spread over the replicas behind a load balancer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+from reconciler import ads_status
+from reconciler.ads_delta import DeltaSession
+from reconciler.ads_sotw import SotwSession
+from reconciler.ads_stream import Session, Stream, StreamLimits
+from reconciler.cache import SnapshotCache
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class AdsOptions:
+    debounce: float = 0.1                  # seconds a stream waits after a snapshot change before pushing
+    max_concurrent_pushes: int = 64        # responses being written at once, across all streams
+    send_timeout: float | None = 60.0      # a proxy that does not read for this long loses its stream
+    max_connection_age: float | None = None   # seconds; None: connections live forever
+    max_connection_age_grace: float = 10.0    # seconds streams get to finish after GOAWAY
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        if self.max_connection_age is None:
+            return []
+        return [("grpc.max_connection_age_ms", int(self.max_connection_age * 1000)),
+                ("grpc.max_connection_age_grace_ms", int(self.max_connection_age_grace * 1000))]
+
+
+class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
+    def __init__(self, cache: SnapshotCache, *, observer: ads_status.AdsObserver | None = None,
+                 options: AdsOptions = AdsOptions()):
+        self.cache = cache
+        self.options = options
+        self._observer: ads_status.AdsObserver = observer or ads_status.NullObserver()
+        self._streams: dict[int, Stream] = {}
+        self._ids = itertools.count(1)
+        self._server: grpc.aio.Server | None = None
+        self._limits: StreamLimits | None = None
+
+    async def start(self, address: str = "127.0.0.1:0") -> int:
+        """Listen on `address` (host:port, port 0 picks a free one); returns the bound port."""
+        self._limits = StreamLimits(self.options.debounce, asyncio.Semaphore(self.options.max_concurrent_pushes),
+                                    self.options.send_timeout)
+        self._server = grpc.aio.server(options=self.options.grpc_options())
+        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(self, self._server)
+        port = self._server.add_insecure_port(address)
+        await self._server.start()
+        log.info("ADS listening on %s (port %d)", address, port)
+        return port
+
+    async def stop(self, grace: float | None = 1.0) -> None:
+        if self._server is not None:
+            await self._server.stop(grace)
+            self._server = None
+
+    def status(self) -> list[ads_status.ProxyStatus]:
+        """One entry per live stream, ordered by node id then stream id."""
+        return sorted((s.status() for s in self._streams.values() if s.node is not None),
+                      key=lambda p: (p.node_id, p.stream_id))
+
+    async def StreamAggregatedResources(  # noqa: N802 (gRPC method name)
+            self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
+            context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await self._serve(SotwSession(self._observer), request_iterator, context)
+
+    async def DeltaAggregatedResources(  # noqa: N802 (gRPC method name)
+            self, request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
+            context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        await self._serve(DeltaSession(self._observer), request_iterator, context)
+
+    async def _serve(self, session: Session, requests: AsyncIterator[Any],
+                     context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        assert self._limits is not None, "start() the server first"
+        stream = Stream(next(self._ids), session, context, cache=self.cache, observer=self._observer,
+                        limits=self._limits)
+        self._streams[stream.id] = stream
+        try:
+            await stream.run(requests)
+        finally:
+            del self._streams[stream.id]

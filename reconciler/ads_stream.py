@@ -1,0 +1,140 @@
+"""Drives one ADS stream: a reader task feeds requests to the protocol session, a writer loop sends what the
+session says is due whenever a request arrives or the proxy's snapshot changes.
+
+Why the writer pulls instead of queueing: a proxy that stops reading must not make us buffer responses. Responses
+are computed from the current snapshot only when the previous write finished, so each stream holds at most one
+response in flight and any number of snapshot changes meanwhile collapse into the next response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import grpc
+
+from compiler.emit.snapshot import Snapshot
+from reconciler import ads_status
+from reconciler.cache import SnapshotCache, Watch
+from reconciler.xds_node import NodeInfo
+
+log = logging.getLogger(__name__)
+
+
+class Session(Protocol):
+    """What `ads_sotw.SotwSession` and `ads_delta.DeltaSession` have in common."""
+
+    mode: str
+
+    def handle(self, request: Any) -> None: ...
+    def next_response(self, snapshot: Snapshot) -> Any: ...
+    def status(self, snapshot: Snapshot | None) -> dict[str, ads_status.TypeStatus]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamLimits:
+    debounce: float                     # seconds to wait after a snapshot change, so bursts make one push
+    push_slots: asyncio.Semaphore       # bounds responses being written at once, across streams
+    send_timeout: float | None          # a write stuck this long (proxy not reading) ends the stream
+
+
+class Stream:
+    def __init__(self, stream_id: int, session: Session, context: grpc.aio.ServicerContext[Any, Any], *,
+                 cache: SnapshotCache, observer: ads_status.AdsObserver, limits: StreamLimits):
+        self.id = stream_id
+        self.session = session
+        self.connected_since = time.time()
+        self.node: NodeInfo | None = None
+        self.watch: Watch | None = None
+        self._context = context
+        self._cache = cache
+        self._observer = observer
+        self._limits = limits
+        self._wake = asyncio.Event()
+        self._snapshot_changed = False
+
+    async def run(self, requests: AsyncIterator[Any]) -> None:
+        first = await anext(aiter(requests), None)
+        if first is None:
+            return
+        node = NodeInfo.from_proto(first.node)
+        if not node.id:
+            # "Basic Protocol Overview": the first request on a stream carries the node identifier.
+            await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id")
+        self.node = node
+        self.watch = self._cache.watch(node, self._on_snapshot_change)
+        self._observer.on_connect(node.id, self.session.mode)
+        reader = asyncio.create_task(self._read(first, requests))
+        try:
+            await self._write_loop(reader)
+        finally:
+            reader.cancel()
+            self.watch.close()
+            self._observer.on_disconnect(node.id, self.session.mode)
+
+    def _on_snapshot_change(self) -> None:
+        self._snapshot_changed = True
+        self._wake.set()
+
+    async def _read(self, first: Any, requests: AsyncIterator[Any]) -> None:
+        self._handle(first)
+        async for request in requests:
+            self._handle(request)
+
+    def _handle(self, request: Any) -> None:
+        try:
+            self.session.handle(request)
+        except Exception:  # a malformed request costs the proxy that request, never the stream or the server
+            log.exception("ignoring a request from %s that could not be handled", self.node and self.node.id)
+        self._wake.set()
+
+    async def _write_loop(self, reader: asyncio.Task[None]) -> None:
+        while not reader.done():
+            waiter = asyncio.create_task(self._wake.wait())
+            await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if reader.done():
+                break
+            self._wake.clear()
+            if self._snapshot_changed and self._limits.debounce > 0:
+                await asyncio.sleep(self._limits.debounce)  # later changes in the window ride along
+            self._snapshot_changed = False
+            await self._push()
+        if not reader.cancelled() and reader.exception() is not None:
+            log.info("stream %d from %s ended: %r", self.id, self.node and self.node.id, reader.exception())
+
+    async def _push(self) -> None:
+        assert self.watch is not None
+        while self.watch.snapshot is not None:
+            response = self.session.next_response(self.watch.snapshot)
+            if response is None:
+                return
+            async with self._limits.push_slots:
+                await self._write(response)
+            self._observer.on_push(response.type_url, response.ByteSize())
+
+    async def _write(self, response: Any) -> None:
+        try:
+            await asyncio.wait_for(self._context.write(response), self._limits.send_timeout)
+        except TimeoutError:
+            log.warning("proxy %s did not read for %ss; closing its stream", self.node and self.node.id,
+                        self._limits.send_timeout)
+            await self._context.abort(grpc.StatusCode.UNAVAILABLE, "the proxy stopped reading; reconnect")
+
+    def status(self) -> ads_status.ProxyStatus:
+        snapshot = self.watch.snapshot if self.watch else None
+        types = self.session.status(snapshot)
+        if self.watch is not None and self.watch.unknown:
+            state = ads_status.SyncState.UNKNOWN
+        elif snapshot is None or not types:
+            state = ads_status.SyncState.STALE
+        else:
+            state = ads_status.overall([t.state for t in types.values()])
+        return ads_status.ProxyStatus(
+            node_id=self.node.id if self.node else "", stream_id=self.id, mode=self.session.mode,
+            connected_since=self.connected_since, snapshot_version=snapshot.version if snapshot else None,
+            types=types, state=state)

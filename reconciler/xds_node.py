@@ -1,0 +1,63 @@
+"""Who is on the other end of an ADS stream.
+
+The xDS `Node` proto is turned into `NodeInfo`, a small frozen value in plain Python, as soon as a stream opens, so
+that the snapshot cache and the reconciler's `resolve` callback never touch protobuf. Istio-style node ids
+(`sidecar~10.0.0.1~reviews-v1.shop~shop.svc.cluster.local`) are parsed here too, because both the bootstrap
+generator and status pages want the workload name and namespace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2
+from google.protobuf import json_format
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeInfo:
+    """A proxy as it introduced itself. Hashable by id and cluster; metadata is plain JSON-like Python."""
+
+    id: str
+    cluster: str = ""
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+
+    @staticmethod
+    def from_proto(node: base_pb2.Node) -> "NodeInfo":
+        metadata = json_format.MessageToDict(node.metadata) if node.HasField("metadata") else {}
+        return NodeInfo(id=node.id, cluster=node.cluster, metadata=metadata)
+
+
+class ProxyType(enum.StrEnum):
+    SIDECAR = "sidecar"
+    ROUTER = "router"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class IstioNodeId:
+    """`TYPE~IP~NAME.NAMESPACE~DOMAIN`, Istio's node id layout (pilot/pkg/model: ParseServiceNodeWithMetadata)."""
+
+    proxy_type: ProxyType
+    ip: str
+    name: str
+    namespace: str
+    domain: str
+
+    @property
+    def workload(self) -> str:
+        """`NAME.NAMESPACE`: what we use as Envoy's node.cluster (service cluster)."""
+        return f"{self.name}.{self.namespace}"
+
+
+def parse_istio_node_id(node_id: str) -> IstioNodeId | None:
+    """The parts of an Istio node id, or None when `node_id` does not have that shape."""
+    parts = node_id.split("~")
+    if len(parts) != 4 or parts[0] not in ProxyType._value2member_map_:
+        return None
+    name, dot, namespace = parts[2].rpartition(".")
+    if not name or not dot or not namespace or not parts[1]:
+        return None
+    return IstioNodeId(ProxyType(parts[0]), parts[1], name, namespace, parts[3])
