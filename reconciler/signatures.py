@@ -44,15 +44,13 @@ class SignatureVerifier:
         if self._pgp_keys and not self._keyring_ready:
             self._import_pgp_keys()
         cmd = ["git", "--git-dir", str(git_dir), "-c", f"gpg.ssh.allowedSignersFile={self._ssh_file}",
-               "-c", "gpg.ssh.revocationFile=", "verify-commit", sha]
+               "verify-commit", sha]
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, env=self._env(), timeout=_TIMEOUT_S,
                                   check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return Verification(False, f"cannot run git verify-commit: {exc}")
-        detail = _summary(proc.stderr) or ("unsigned commit" if proc.returncode else "good signature")
-        if proc.returncode != 0 and "no signature" in proc.stderr.lower():
-            detail = "unsigned commit"
+        detail = _summary(proc.stderr, failed=proc.returncode != 0)
         return Verification(proc.returncode == 0, detail)
 
     def close(self) -> None:
@@ -73,11 +71,17 @@ class SignatureVerifier:
         self._keyring_ready = True
 
 
-def _summary(stderr: str) -> str:
-    """The most telling line of git/gpg/ssh-keygen's output, e.g. 'Good "git" signature for alice ...'."""
+def _summary(stderr: str, *, failed: bool) -> str:
+    """The most telling line of git/gpg/ssh-keygen's output.
+
+    On failure that is the last line ("No principal matched.", "BAD signature ..."), since ssh-keygen first says the
+    signature is cryptographically good before saying no allowed key matches it.
+    """
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    for line in lines:
-        low = line.lower()
-        if "signature" in low or "principal" in low or "error" in low:
-            return line
-    return lines[-1] if lines else ""
+    if not lines:
+        return "unsigned commit" if failed else "good signature"
+    if failed and any("no signature" in ln.lower() for ln in lines):
+        return "unsigned commit"
+    if failed:
+        return " ".join(lines[-2:])
+    return next((ln for ln in lines if ln.lower().startswith("good")), lines[-1])

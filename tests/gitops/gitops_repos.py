@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
-import pytest
-
-_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0", "GIT_AUTHOR_DATE": "", "GIT_COMMITTER_DATE": ""}
+_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
 _IDENTITY = ["-c", "user.name=t", "-c", "user.email=t@e", "-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"]
 
 
-def run_git(cwd: Path, *args: str, check: bool = True) -> str:
+def run_git(cwd: Path, *args: str, check: bool = True, extra_env: Mapping[str, str] | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update({k: v for k, v in _ENV.items() if v})
+    env.update(_ENV)
+    env.update(extra_env or {})
     env["HOME"] = str(cwd)  # no global config of the machine leaks into the tests
     proc = subprocess.run(["git", *_IDENTITY, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=30, check=False)
@@ -37,7 +35,7 @@ class Remote:
         run_git(self.work, "checkout", "-B", "main")
 
     def commit(self, files: Mapping[str, str | None], message: str = "change", *, sign_with: Path | None = None,
-               push: bool = True) -> str:
+               gpg_key: tuple[Path, str] | None = None, push: bool = True) -> str:
         """Write (or delete, for None) files, commit, push to main; return the sha."""
         for name, content in files.items():
             path = self.work / name
@@ -49,7 +47,11 @@ class Remote:
         run_git(self.work, "add", "-A")
         sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign_with}", "commit", "-S"] if sign_with \
             else ["commit"]
-        run_git(self.work, *sign, "--allow-empty", "-m", message)
+        env = None
+        if gpg_key:  # (GNUPGHOME, key fingerprint)
+            sign = ["-c", "gpg.format=openpgp", "-c", f"user.signingkey={gpg_key[1]}", "commit", "-S"]
+            env = {"GNUPGHOME": str(gpg_key[0])}
+        run_git(self.work, *sign, "--allow-empty", "-m", message, extra_env=env)
         if push:
             self.push()
         return self.head()
@@ -61,7 +63,32 @@ class Remote:
         run_git(self.work, "push", *(["--force"] if force else []), "origin", f"HEAD:refs/heads/{branch}")
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Iterator[Remote]:
-    yield Remote(tmp_path / "remote")
-    shutil.rmtree(tmp_path / "remote", ignore_errors=True)
+
+def ssh_key(directory: Path, name: str) -> tuple[Path, str]:
+    """A fresh ed25519 key without passphrase: (private key path, public key line)."""
+    key = directory / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True,
+                   capture_output=True, timeout=30)
+    return key, key.with_suffix(".pub").read_text().strip()
+
+
+def gpg_key(home: Path, uid: str) -> str:
+    """A fresh OpenPGP signing key without passphrase in keyring `home`; returns its fingerprint."""
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    env = dict(os.environ, GNUPGHOME=str(home))
+    subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", uid, "ed25519", "sign", "never"],
+                   env=env, check=True, capture_output=True, timeout=60)
+    out = subprocess.run(["gpg", "--batch", "--with-colons", "--list-secret-keys"], env=env, check=True,
+                         capture_output=True, text=True, timeout=30).stdout
+    return next(line.split(":")[9] for line in out.splitlines() if line.startswith("fpr:"))
+
+
+def gpg_export(home: Path, fingerprint: str) -> str:
+    env = dict(os.environ, GNUPGHOME=str(home))
+    return subprocess.run(["gpg", "--batch", "--armor", "--export", fingerprint], env=env, check=True,
+                          capture_output=True, text=True, timeout=30).stdout
+
+
+def gpg_stop(home: Path) -> None:
+    subprocess.run(["gpgconf", "--kill", "all"], env=dict(os.environ, GNUPGHOME=str(home)), capture_output=True,
+                   timeout=30, check=False)
