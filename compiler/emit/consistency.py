@@ -1,0 +1,95 @@
+"""Snapshot consistency, checked before a snapshot is published (go-control-plane's `Snapshot.Consistent()`).
+
+Envoy waits for every resource a listener or cluster references: a missing route table, load assignment or secret
+leaves the listener or cluster warming forever. Such a snapshot is an emitter or translator bug, a system error that
+blocks publishing; the proxy keeps its last good snapshot.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+
+from compiler import model
+from compiler.emit import type_urls
+from compiler.emit.filters import http_connection_manager
+from compiler.emit.snapshot import Snapshot
+from compiler.emit.tls import TRANSPORT_SOCKET_TLS
+
+
+def _chains(listener: listener_pb2.Listener) -> Iterator[listener_components_pb2.FilterChain]:
+    yield from listener.filter_chains
+    if listener.HasField("default_filter_chain"):
+        yield listener.default_filter_chain
+
+
+def _rds_names(listener: listener_pb2.Listener) -> Iterator[str]:
+    for chain in _chains(listener):
+        for f in chain.filters:
+            if f.name == http_connection_manager.NAME:
+                hcm = hcm_pb2.HttpConnectionManager.FromString(f.typed_config.value)
+                if hcm.HasField("rds"):
+                    yield hcm.rds.route_config_name
+
+
+def _sds_names(socket: base_pb2.TransportSocket, upstream: bool) -> Iterator[str]:
+    if socket.name != TRANSPORT_SOCKET_TLS:
+        return
+    kind = tls_pb2.UpstreamTlsContext if upstream else tls_pb2.DownstreamTlsContext
+    ctx = kind.FromString(socket.typed_config.value).common_tls_context
+    for sds in ctx.tls_certificate_sds_secret_configs:
+        yield sds.name
+    if ctx.HasField("validation_context_sds_secret_config"):
+        yield ctx.validation_context_sds_secret_config.name
+    if ctx.combined_validation_context.HasField("validation_context_sds_secret_config"):
+        yield ctx.combined_validation_context.validation_context_sds_secret_config.name
+
+
+def _eds_name(c: cluster_pb2.Cluster) -> str:
+    return c.eds_cluster_config.service_name or c.name
+
+
+def _listener_problems(snap: Snapshot) -> Iterator[str]:
+    routes, secrets = snap.get(type_urls.ROUTE), snap.get(type_urls.SECRET)
+    for name, res in snap.get(type_urls.LISTENER).items():
+        assert isinstance(res.message, listener_pb2.Listener)
+        for rds in _rds_names(res.message):
+            if rds not in routes:
+                yield f"listener {name} references route config {rds!r}, which is not in the snapshot"
+        for chain in _chains(res.message):
+            for sds in _sds_names(chain.transport_socket, upstream=False):
+                if sds not in secrets:
+                    yield f"listener {name} chain {chain.name!r} references secret {sds!r}, which is not in the snapshot"
+
+
+def _cluster_problems(snap: Snapshot) -> Iterator[str]:
+    endpoints, secrets = snap.get(type_urls.ENDPOINT), snap.get(type_urls.SECRET)
+    for name, res in snap.get(type_urls.CLUSTER).items():
+        assert isinstance(res.message, cluster_pb2.Cluster)
+        c = res.message
+        if c.type == cluster_pb2.Cluster.EDS and _eds_name(c) not in endpoints:
+            yield f"EDS cluster {name} has no load assignment {_eds_name(c)!r} in the snapshot"
+        for sds in _sds_names(c.transport_socket, upstream=True):
+            if sds not in secrets:
+                yield f"cluster {name} references secret {sds!r}, which is not in the snapshot"
+
+
+def check(snap: Snapshot) -> list[str]:
+    """Problems, empty when consistent: every route config a listener names over RDS, every EDS cluster's load
+    assignment and every SDS secret a listener or cluster names is in the snapshot."""
+    return [*_listener_problems(snap), *_cluster_problems(snap)]
+
+
+def duplicates(cfg: model.ProxyConfig) -> list[str]:
+    """Two resources of one type with one name: the snapshot would silently keep only the last."""
+    named = {"listener": [x.name for x in cfg.listeners], "route config": [x.name for x in cfg.route_configs],
+             "cluster": [x.name for x in cfg.clusters], "load assignment": [x.cluster_name for x in cfg.load_assignments],
+             "secret": [x.name for x in cfg.secrets]}
+    return [f"{kind} {name!r} is defined {n} times" for kind, names in named.items()
+            for name, n in sorted(Counter(names).items()) if n > 1]

@@ -1,0 +1,37 @@
+"""Config-dump JSON of a snapshot: resources grouped by type URL, in Envoy's JSON form with proto field names and
+sorted keys, so golden files and `meshward compile` output are byte-stable and diff well."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from compiler.emit.snapshot import Snapshot
+
+
+def message_dict(message: Message) -> dict[str, Any]:
+    return _integral(json_format.MessageToDict(message, preserving_proto_field_name=True))  # type: ignore[no-any-return]
+
+
+def _integral(value: Any) -> Any:
+    """Whole floats as ints (Struct numbers, Percent values), which is how Envoy's own JSON writes them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+def config_dump(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
+    """{type URL: [resource, ...]}, resources in name order; types with no resources are left out."""
+    return {t: [message_dict(r.message) for r in resources.values()]
+            for t, resources in snap.by_type.items() if resources}
+
+
+def dumps(snap: Snapshot) -> str:
+    return json.dumps(config_dump(snap), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

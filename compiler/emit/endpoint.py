@@ -1,0 +1,47 @@
+"""ClusterLoadAssignment: the endpoints of a cluster, grouped by locality.
+
+Used for EDS resources and, in the same shape, inline in STATIC / DNS clusters and in static bootstraps.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+
+from envoy.config.core.v3 import address_pb2, base_pb2, health_check_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from google.protobuf import wrappers_pb2
+
+from compiler import model
+
+
+def _locality(text: str) -> base_pb2.Locality:
+    region, zone, sub_zone = (text.split("/") + ["", "", ""])[:3]
+    return base_pb2.Locality(region=region, zone=zone, sub_zone=sub_zone)
+
+
+def _lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
+    address = address_pb2.Address(socket_address=address_pb2.SocketAddress(address=ep.address, port_value=ep.port))
+    status = health_check_pb2.HEALTHY if ep.healthy else health_check_pb2.UNHEALTHY
+    return endpoint_components_pb2.LbEndpoint(
+        endpoint=endpoint_components_pb2.Endpoint(address=address),
+        health_status=status,
+        load_balancing_weight=wrappers_pb2.UInt32Value(value=ep.weight),
+    )
+
+
+def load_assignment(cluster_name: str, endpoints: Iterable[model.Endpoint]) -> endpoint_pb2.ClusterLoadAssignment:
+    """One LocalityLbEndpoints per locality, in locality order; endpoints keep the model's order inside it."""
+    by_locality = sorted(endpoints, key=lambda ep: ep.locality)  # stable: the model's order within a locality
+    groups = [
+        endpoint_components_pb2.LocalityLbEndpoints(
+            locality=_locality(locality) if locality else None,
+            lb_endpoints=[_lb_endpoint(ep) for ep in eps],
+        )
+        for locality, eps in itertools.groupby(by_locality, key=lambda ep: ep.locality)
+    ]
+    return endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster_name, endpoints=groups)
+
+
+def of(assignment: model.LoadAssignment) -> endpoint_pb2.ClusterLoadAssignment:
+    return load_assignment(assignment.cluster_name, assignment.endpoints)

@@ -1,0 +1,82 @@
+"""RouteConfiguration resources (RDS): virtual hosts, route matches, header operations and the per-route fault
+and CORS configs, with the meshward back-reference on every route."""
+
+from __future__ import annotations
+
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+from google.protobuf import wrappers_pb2
+
+from compiler import model
+from compiler.emit import common, metadata, route_action
+from compiler.emit.filters import cors, fault
+
+
+def _path(out: rc.RouteMatch, path: model.StringMatch) -> None:
+    if path.kind is model.MatchKind.EXACT:
+        out.path = path.value
+    elif path.kind is model.MatchKind.PREFIX:
+        out.prefix = path.value
+    elif path.kind is model.MatchKind.REGEX:
+        out.safe_regex.CopyFrom(common.regex(path.value))
+    else:
+        raise common.EmitError(f"a path cannot be matched by {path.kind.value!r}")
+    if path.ignore_case:  # Istio's ignoreUriCase
+        out.case_sensitive.CopyFrom(wrappers_pb2.BoolValue(value=False))
+
+
+def _header(h: model.HeaderMatch) -> rc.HeaderMatcher:
+    if h.match.kind is model.MatchKind.PRESENT:
+        return rc.HeaderMatcher(name=h.name, present_match=True, invert_match=h.invert)
+    return rc.HeaderMatcher(name=h.name, string_match=common.string_matcher(h.match), invert_match=h.invert)
+
+
+def _query(q: model.QueryMatch) -> rc.QueryParameterMatcher:
+    if q.match.kind is model.MatchKind.PRESENT:
+        return rc.QueryParameterMatcher(name=q.name, present_match=True)
+    return rc.QueryParameterMatcher(name=q.name, string_match=common.string_matcher(q.match))
+
+
+def match(m: model.RouteMatch) -> rc.RouteMatch:
+    out = rc.RouteMatch(headers=[_header(h) for h in m.headers], query_parameters=[_query(q) for q in m.query])
+    _path(out, m.path)
+    return out
+
+
+def _set_action(out: rc.Route, action: model.Forward | model.Redirect | model.DirectResponse) -> None:
+    if isinstance(action, model.Forward):
+        out.route.CopyFrom(route_action.forward(action))
+    elif isinstance(action, model.Redirect):
+        out.redirect.CopyFrom(route_action.redirect(action))
+    else:
+        out.direct_response.CopyFrom(route_action.direct_response(action))
+
+
+def route(r: model.Route) -> rc.Route:
+    out = rc.Route(name=r.name, match=match(r.match),
+                   request_headers_to_add=common.headers_to_add(r.request_headers),
+                   request_headers_to_remove=r.request_headers.remove,
+                   response_headers_to_add=common.headers_to_add(r.response_headers),
+                   response_headers_to_remove=r.response_headers.remove)
+    _set_action(out, r.action)
+    if r.fault is not None:
+        out.typed_per_filter_config[fault.NAME].CopyFrom(common.pack(fault.per_route(r.fault)))
+    if r.cors is not None:
+        out.typed_per_filter_config[cors.NAME].CopyFrom(common.pack(cors.per_route(r.cors)))
+    meta = metadata.one(r.source)
+    if meta is not None:
+        out.metadata.CopyFrom(meta)
+    return out
+
+
+def virtual_host(vh: model.VirtualHost) -> rc.VirtualHost:
+    return rc.VirtualHost(name=vh.name, domains=vh.domains, routes=[route(r) for r in vh.routes],
+                          require_tls=rc.VirtualHost.ALL if vh.require_tls else rc.VirtualHost.NONE)
+
+
+def of(rc_model: model.RouteConfig) -> route_pb2.RouteConfiguration:
+    """validate_clusters off, as Istio: a route to a cluster that is not (yet) there answers 503 instead of
+    making Envoy reject the whole route table."""
+    return route_pb2.RouteConfiguration(name=rc_model.name,
+                                        virtual_hosts=[virtual_host(vh) for vh in rc_model.virtual_hosts],
+                                        validate_clusters=wrappers_pb2.BoolValue(value=False))
