@@ -103,6 +103,7 @@ class Reconciler:
     async def run(self) -> None:
         """Reconcile now, then on every trigger or poll tick, until `stop()`."""
         self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()  # bound to this event loop; the first reconcile below covers earlier triggers
         while not self._stopping:
             await self.reconcile_once()
             await self._wait_for_trigger()
