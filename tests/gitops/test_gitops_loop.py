@@ -70,19 +70,33 @@ class FakeCache:
         return [rev for rev, _ in self.published]
 
 
+class CountingSource:
+    """A real GitSource that counts fetches."""
+
+    def __init__(self, source: GitSource) -> None:
+        self.source = source
+        self.polls = 0
+
+    def poll(self) -> FetchedCommit | None:
+        self.polls += 1
+        return self.source.poll()
+
+
 @dataclasses.dataclass
 class Rig:
     remote: Remote
+    source: CountingSource
     compiler: FakeCompiler
     cache: FakeCache
     reconciler: Reconciler
 
 
-def make_rig(remote: Remote, tmp_path: Path, *, config: LoopConfig = LoopConfig(), fail_publish: bool = False) -> Rig:
-    source = GitSource(SourceConfig(url=str(remote.bare), workdir=tmp_path / "work"))
+def make_rig(remote: Remote, tmp_path: Path, *, config: LoopConfig | None = None, fail_publish: bool = False) -> Rig:
+    source = CountingSource(GitSource(SourceConfig(url=str(remote.bare), workdir=tmp_path / "work")))
     compiler, cache = FakeCompiler(), FakeCache(fail=fail_publish)
-    rec = Reconciler(source, build=compiler.build, snapshot_for=snapshot_for, publisher=cache, config=config)
-    return Rig(remote, compiler, cache, rec)
+    rec = Reconciler(source, build=compiler.build, snapshot_for=snapshot_for, publisher=cache,
+                     config=config or LoopConfig())
+    return Rig(remote, source, compiler, cache, rec)
 
 
 @pytest.fixture
@@ -244,15 +258,6 @@ def test_polling_picks_up_new_commits(remote: Remote, tmp_path: Path) -> None:
 def test_trigger_fetches_immediately_and_bursts_are_debounced(remote: Remote, tmp_path: Path) -> None:
     rig = make_rig(remote, tmp_path, config=LoopConfig(poll_interval=3600, debounce=0.3))
     first = remote.commit({"mesh.yaml": "good: 1\n"})
-    polls = 0
-    poll = rig.reconciler._source.poll  # noqa: SLF001 - count fetches
-
-    def counting_poll() -> FetchedCommit | None:
-        nonlocal polls
-        polls += 1
-        return poll()
-
-    rig.reconciler._source.poll = counting_poll  # type: ignore[method-assign]  # noqa: SLF001
 
     async def body() -> None:
         await _until(lambda: rig.cache.revisions == [first], "first commit served")
@@ -260,7 +265,7 @@ def test_trigger_fetches_immediately_and_bursts_are_debounced(remote: Remote, tm
         for _ in range(20):
             rig.reconciler.trigger()
         await _until(lambda: rig.cache.revisions == [first, second], "second commit served after trigger")
-        assert polls == 2  # the initial fetch, then one for the whole burst
+        assert rig.source.polls == 2  # the initial fetch, then one for the whole burst
 
     asyncio.run(_running(rig.reconciler, body))
 
