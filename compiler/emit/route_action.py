@@ -5,7 +5,7 @@ Split from route.py because forwarding alone has weighted clusters, retries, rew
 
 from __future__ import annotations
 
-from envoy.config.core.v3 import base_pb2, extension_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.extensions.retry.priority.previous_priorities.v3 import previous_priorities_config_pb2
@@ -19,7 +19,7 @@ _REDIRECT_CODES = {301: rc.RedirectAction.MOVED_PERMANENTLY, 302: rc.RedirectAct
                    308: rc.RedirectAction.PERMANENT_REDIRECT}
 
 # Istio retries on another host than the one that failed, trying up to 5 host picks (its retry defaults).
-_PREVIOUS_HOSTS = extension_pb2.TypedExtensionConfig(
+_PREVIOUS_HOSTS = rc.RetryPolicy.RetryHostPredicate(
     name="envoy.retry_host_predicates.previous_hosts", typed_config=common.pack(previous_hosts_pb2.PreviousHostsPredicate()))
 _PREVIOUS_PRIORITIES = rc.RetryPolicy.RetryPriority(
     name="envoy.retry_priorities.previous_priorities",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
+from google.protobuf import wrappers_pb2
 
 from compiler import model
 from compiler.emit import common
@@ -72,7 +73,8 @@ def downstream(tls: model.DownstreamTls, mode: common.Mode) -> tls_pb2.Downstrea
             raise common.EmitError(f"downstream TLS mode {tls.mode} needs a CA secret ({tls.certificate_secret!r})")
         _set_validation(ctx, ca_secret=tls.ca_secret, ca_file="", sans=tls.subject_alt_names, mode=mode)
     require = tls.mode in ("MUTUAL", "ISTIO_MUTUAL")  # OPTIONAL_MUTUAL validates a certificate when one is sent
-    return tls_pb2.DownstreamTlsContext(common_tls_context=ctx, require_client_certificate=require)
+    return tls_pb2.DownstreamTlsContext(common_tls_context=ctx,
+                                        require_client_certificate=wrappers_pb2.BoolValue(value=require))
 
 
 def transport_socket(context: tls_pb2.UpstreamTlsContext | tls_pb2.DownstreamTlsContext) -> base_pb2.TransportSocket:

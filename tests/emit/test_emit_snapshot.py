@@ -1,0 +1,98 @@
+"""Snapshots as a whole: deterministic bytes, consistency checks, config-dump JSON, speed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import pytest
+
+import emit_factories as f
+from compiler import emit
+from compiler import model as m
+from compiler.emit import common, consistency, dump, type_urls
+
+
+@pytest.mark.parametrize("case", sorted(f.CASES))
+def test_equal_models_give_byte_identical_snapshots(case: str) -> None:
+    a, b = emit.snapshot(f.CASES[case]()), emit.snapshot(f.CASES[case]())
+    assert a.version == b.version
+    for t in type_urls.ORDER:
+        assert {n: r.serialized for n, r in a.get(t).items()} == {n: r.serialized for n, r in b.get(t).items()}
+    assert dump.dumps(a) == dump.dumps(b)
+
+
+@pytest.mark.parametrize("case", sorted(f.CASES))
+def test_every_case_is_consistent(case: str) -> None:
+    cfg = f.CASES[case]()
+    assert consistency.check(emit.snapshot(cfg)) == []
+    assert consistency.duplicates(cfg) == []
+
+
+def test_a_change_changes_only_that_types_version() -> None:
+    cfg = f.basic()
+    changed = dataclasses.replace(cfg, load_assignments=(m.LoadAssignment(f.CLUSTER, (m.Endpoint("10.9.9.9", 9080),)),))
+    a, b = emit.snapshot(cfg), emit.snapshot(changed)
+    assert a.versions[type_urls.ENDPOINT] != b.versions[type_urls.ENDPOINT]
+    assert {t: a.versions[t] for t in type_urls.ORDER if t != type_urls.ENDPOINT} == {
+        t: b.versions[t] for t in type_urls.ORDER if t != type_urls.ENDPOINT}
+
+
+def test_missing_route_config_load_assignment_and_secrets_are_reported() -> None:
+    broken = dataclasses.replace(f.gateway(), route_configs=(), load_assignments=(), secrets=())
+    problems = consistency.check(emit.snapshot(broken))
+    assert "listener 0.0.0.0_8080 references route config 'http.8080', which is not in the snapshot" in problems
+    assert any("'https.443.https.gw.istio-system'" in p for p in problems)
+    assert f"EDS cluster {f.CLUSTER} has no load assignment {f.CLUSTER!r} in the snapshot" in problems
+    assert any("chain 'mutual' references secret 'gw-cert-cacert'" in p for p in problems)
+    tls = dataclasses.replace(f.upstream_tls(), secrets=())
+    assert "cluster outbound|1||mtls references secret 'ROOTCA', which is not in the snapshot" in consistency.check(
+        emit.snapshot(tls))
+
+
+def test_duplicate_names_are_reported() -> None:
+    cfg = f.basic()
+    dup = dataclasses.replace(cfg, clusters=cfg.clusters * 2)
+    assert consistency.duplicates(dup) == [f"cluster {f.CLUSTER!r} is defined 2 times"]
+
+
+def test_config_dump_groups_by_type_url_with_proto_names_and_sorted_keys() -> None:
+    text = dump.dumps(emit.snapshot(f.basic()))
+    data = json.loads(text)
+    assert list(data) == sorted(data) and set(data) == {
+        type_urls.CLUSTER, type_urls.ENDPOINT, type_urls.LISTENER, type_urls.ROUTE}
+    assert data[type_urls.CLUSTER][0]["connect_timeout"] == "10s"  # proto field names, not lowerCamel
+    meta = data[type_urls.ROUTE][0]["virtual_hosts"][0]["routes"][0]["metadata"]["filter_metadata"]["meshward"]
+    assert meta["line"] == 14 and isinstance(meta["line"], int)
+    assert text == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_emit_errors_name_the_object() -> None:
+    with pytest.raises(common.EmitError, match="'both'"):
+        emit.snapshot(dataclasses.replace(f.basic(), secrets=(m.Secret("both", "c", "k", "ca"),)))
+    bad = m.Route("r", m.RouteMatch(), m.Redirect(response_code=300))
+    with pytest.raises(common.EmitError, match="300"):
+        emit.snapshot(f.http_proxy(bad))
+
+
+def _big(n: int) -> m.ProxyConfig:
+    hosts = [f"svc{i}.ns{i % 50}.svc.cluster.local" for i in range(n)]
+    clusters = tuple(f.eds_cluster(f"outbound|80||{h}", sources=(f.SRC,)) for h in hosts)
+    las = tuple(m.LoadAssignment(c.name, (m.Endpoint(f"10.{i // 250 % 250}.{i % 250}.1", 80),
+                                          m.Endpoint(f"10.{i // 250 % 250}.{i % 250}.2", 80)))
+                for i, c in enumerate(clusters))
+    vhs = tuple(m.VirtualHost(f"{h}:80", (h,), (m.Route("default", m.RouteMatch(), f.forward(c.name, timeout_ms=0),
+                                                        source=f.SRC),))
+                for h, c in zip(hosts, clusters))
+    return m.ProxyConfig(f.PROXY, listeners=(f.http_listener("80", 80),), route_configs=(m.RouteConfig("80", vhs),),
+                         clusters=clusters, load_assignments=las)
+
+
+def test_ten_thousand_services_emit_in_a_few_seconds() -> None:
+    cfg = _big(10_000)
+    start = time.perf_counter()
+    snap = emit.snapshot(cfg)
+    elapsed = time.perf_counter() - start
+    assert len(snap.get(type_urls.CLUSTER)) == 10_000 and len(snap.get(type_urls.ENDPOINT)) == 10_000
+    assert elapsed < 10.0, f"emitting 10,000 services took {elapsed:.1f}s"
