@@ -1,0 +1,104 @@
+"""VirtualService destinations: the host, port and subset each route and mirror points at must exist.
+
+Istio: virtualservice.DestinationHostAnalyzer (IST0101 host / host:port, IST0112 port required, IST0140 subset
+routing that ingress traffic bypasses) and virtualservice.DestinationRuleAnalyzer (IST0101 subset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from compiler.analyze import hosts, registry, routes
+from compiler.analyze.context import Context
+from compiler.diagnostics import Diagnostic
+from compiler.resources import Resource
+
+
+def check_hosts(ctx: Context) -> Iterator[Diagnostic]:
+    for vs in ctx.of_kind("VirtualService"):
+        consumers = hosts.consumer_namespaces(vs.spec.export_to, vs.namespace)
+        for dest in routes.destinations(vs.spec):
+            yield from _check_host(ctx, vs, dest, consumers)
+
+
+def _check_host(ctx: Context, vs: Resource, dest: routes.RouteDestination,
+                consumers: frozenset[str]) -> Iterator[Diagnostic]:
+    host = dest.destination.host
+    fqdn = hosts.to_fqdn(host, vs.namespace)
+    found = ctx.registry.lookup(fqdn, consumers)
+    if not found:
+        where = ", ".join(sorted(consumers))
+        yield vs.diag("MW0302", f"{dest.what} \"{host}\" ({fqdn}) is not defined by any Service or ServiceEntry "
+                                f"visible from namespace {where}", (*dest.path, "host"))
+        return
+    ports = registry.port_numbers(found)
+    selected = dest.destination.port.number if dest.destination.port else None
+    if selected is None and len(ports) > 1:
+        yield vs.diag("MW0307", f"{dest.what} {fqdn} has several ports {ports}: the destination must select one "
+                                "with port.number", (*dest.path, "host"))
+    elif selected is not None and selected not in ports:
+        yield vs.diag("MW0325", f"port {selected} is not a port of {fqdn} (ports: {ports or 'none'})",
+                      (*dest.path, "port", "number"))
+
+
+def subsets_by_host(ctx: Context) -> dict[str, set[str]]:
+    """Subset names per DestinationRule host (FQDN or wildcard), merged over all DestinationRules."""
+    out: dict[str, set[str]] = {}
+    for dr in ctx.of_kind("DestinationRule"):
+        names = out.setdefault(hosts.to_fqdn(dr.spec.host, dr.namespace), set())
+        names.update(s.name for s in dr.spec.subsets or ())
+    return out
+
+
+def subsets_for(index: dict[str, set[str]], fqdn: str) -> set[str] | None:
+    """The subsets defined for a host: exact DestinationRules, else the wildcard ones that cover it."""
+    if fqdn in index:
+        return index[fqdn]
+    covering = [names for host, names in index.items() if hosts.is_wildcard(host) and hosts.subset_of(fqdn, host)]
+    return set().union(*covering) if covering else None
+
+
+def check_subsets(ctx: Context) -> Iterator[Diagnostic]:
+    index = subsets_by_host(ctx)
+    for vs in ctx.of_kind("VirtualService"):
+        for dest in routes.destinations(vs.spec):
+            subset = dest.destination.subset
+            if not subset:
+                continue
+            fqdn = hosts.to_fqdn(dest.destination.host, vs.namespace)
+            if subset not in (subsets_for(index, fqdn) or set()):
+                yield vs.diag("MW0303", f"subset \"{subset}\" is not defined by any DestinationRule for host {fqdn}",
+                              (*dest.path, "subset"))
+
+
+def check_ingress_subsets(ctx: Context) -> Iterator[Diagnostic]:
+    """A gateway route without a subset bypasses the subset routing a mesh VirtualService does for that host."""
+    subset_routed = _mesh_subset_routing(ctx.of_kind("VirtualService"))
+    for vs in ctx.of_kind("VirtualService"):
+        gateways = [g for g in routes.gateway_names(vs.spec) if g != hosts.MESH_GATEWAY]
+        if not gateways:
+            continue
+        for i, rule in enumerate(vs.spec.http or ()):
+            for j, route in enumerate(rule.route or ()):
+                if route.destination.subset:
+                    continue
+                fqdn = hosts.to_fqdn(route.destination.host, vs.namespace)
+                for mesh_vs in subset_routed.get(fqdn, []):
+                    yield vs.diag("MW0315", f"route to {fqdn} has no subset: the subset routing of "
+                                            f"{mesh_vs.origin} for that host does not apply to requests through "
+                                            f"gateway {', '.join(gateways)}",
+                                  ("spec", "http", i, "route", j, "destination", "host"))
+
+
+def _mesh_subset_routing(services: list[Resource]) -> dict[str, list[Resource]]:
+    """Host -> mesh VirtualServices for that host that route it to subsets of itself."""
+    out: dict[str, list[Resource]] = {}
+    for vs in services:
+        if not routes.binds_mesh(vs.spec):
+            continue
+        own = {hosts.to_fqdn(h, vs.namespace) for h in vs.spec.hosts or ()}
+        targets = {hosts.to_fqdn(d.destination.host, vs.namespace)
+                   for d in routes.destinations(vs.spec) if not d.mirror and d.destination.subset}
+        for host in sorted(own & targets):
+            out.setdefault(host, []).append(vs)
+    return out

@@ -1,0 +1,91 @@
+"""The service registry as the analyzers see it: every host that Services and ServiceEntries define.
+
+Istio's analyzers resolve destination and DestinationRule hosts against Kubernetes Services
+(`<name>.<ns>.svc.cluster.local`, visibility from the `networking.istio.io/exportTo` annotation) and ServiceEntry
+hosts (short names qualified with the entry's namespace, visibility from `exportTo`), wildcards last
+(istio/istio pkg/config/analysis/analyzers/util/service_lookup.go). This module builds that index once per run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+
+from compiler.analyze import hosts
+from compiler.resources import Resource, ResourceSet
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PortInfo:
+    number: int
+    name: str
+    protocol: str  # as written (ServiceEntry) or the Kubernetes L4 protocol (Service)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostEntry:
+    """One host defined by one Service or ServiceEntry."""
+
+    host: str  # FQDN or wildcard
+    resource: Resource
+    ports: tuple[PortInfo, ...]
+    scopes: frozenset[str]  # namespaces that see it, or {"*"}
+    selector: Mapping[str, str] | None  # Service selector / ServiceEntry workloadSelector labels
+
+    def visible_from(self, namespace: str) -> bool:
+        return hosts.visible(self.scopes, namespace)
+
+
+class Registry:
+    def __init__(self, entries: Iterable[HostEntry]) -> None:
+        self.entries = list(entries)
+        self._exact: dict[str, list[HostEntry]] = {}
+        self._wildcards: list[HostEntry] = []
+        for entry in self.entries:
+            if hosts.is_wildcard(entry.host):
+                self._wildcards.append(entry)
+            else:
+                self._exact.setdefault(entry.host, []).append(entry)
+
+    def lookup(self, host: str, namespaces: Iterable[str]) -> list[HostEntry]:
+        """Entries defining `host` (an FQDN or wildcard) visible from any of `namespaces`; exact ones win."""
+        spaces = list(namespaces)
+        exact = [e for e in self._exact.get(host, []) if any(e.visible_from(ns) for ns in spaces)]
+        if exact:
+            return exact
+        return [e for e in self._wildcards
+                if hosts.subset_of(host, e.host) and any(e.visible_from(ns) for ns in spaces)]
+
+    def overlapping(self, host: str, namespaces: Iterable[str]) -> list[HostEntry]:
+        """Entries whose host can denote a host in common with `host` (for wildcard DestinationRule hosts)."""
+        spaces = list(namespaces)
+        return [e for e in self.entries
+                if hosts.matches(host, e.host) and any(e.visible_from(ns) for ns in spaces)]
+
+
+def build(resources: ResourceSet) -> Registry:
+    entries = [*_from_services(resources.of_kind("Service")), *_from_service_entries(resources.of_kind("ServiceEntry"))]
+    return Registry(entries)
+
+
+def _from_services(services: Iterable[Resource]) -> Iterable[HostEntry]:
+    for svc in services:
+        ports = tuple(PortInfo(p.port, p.name or "", p.protocol or "TCP") for p in svc.spec.ports or ())
+        yield HostEntry(host=hosts.to_fqdn(svc.name, svc.namespace), resource=svc, ports=ports,
+                        scopes=hosts.service_export_scopes(svc.annotations, svc.namespace),
+                        selector=svc.spec.selector)
+
+
+def _from_service_entries(entries: Iterable[Resource]) -> Iterable[HostEntry]:
+    for se in entries:
+        ports = tuple(PortInfo(p.number, p.name, p.protocol or "") for p in se.spec.ports or ())
+        scopes = hosts.export_scopes(se.spec.export_to, se.namespace)
+        selector = se.spec.workload_selector.labels if se.spec.workload_selector else None
+        for host in se.spec.hosts:
+            yield HostEntry(host=hosts.to_fqdn(host, se.namespace), resource=se, ports=ports, scopes=scopes,
+                            selector=selector)
+
+
+def port_numbers(entries: Iterable[HostEntry]) -> list[int]:
+    """The distinct port numbers of a host, over all the entries that define it (Istio merges them)."""
+    return sorted({p.number for e in entries for p in e.ports})

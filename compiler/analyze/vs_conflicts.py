@@ -1,0 +1,60 @@
+"""Two mesh VirtualServices for the same host: which one a sidecar uses is undefined, so this is an error.
+
+Istio: virtualservice.ConflictingMeshGatewayHostsAnalyzer (IST0109). Hosts are compared per visibility scope: two
+VirtualServices exported to the same namespace conflict when they name the same host (FQDN), and one exported to
+a namespace conflicts with any exported everywhere whose host overlaps it (wildcards included), as Istio does.
+Each VirtualService is reported once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from compiler.analyze import hosts, routes
+from compiler.analyze.context import Context
+from compiler.diagnostics import Diagnostic
+from compiler.resources import Resource
+
+Key = tuple[str, str]  # (scope, host FQDN)
+
+
+def check(ctx: Context) -> Iterator[Diagnostic]:
+    index = _index(ctx.of_kind("VirtualService"))
+    reported: set[int] = set()
+    for (scope, host), owners in index.items():
+        group = list(owners)
+        if scope != hosts.EXPORT_ALL:
+            group += [r for (s, h), rs in index.items() if s == hosts.EXPORT_ALL and hosts.matches(host, h)
+                      for r in rs]
+        unique = list({id(r): r for r in group}.values())
+        if len(unique) < 2:
+            continue
+        names = ", ".join(r.origin.split(" ", 1)[1] for r in unique)
+        for vs in unique:
+            if id(vs) in reported:
+                continue
+            reported.add(id(vs))
+            yield vs.diag("MW0305", f"host {host} is routed by several mesh VirtualServices ({names}) visible in "
+                                    f"{_scope_text(scope)}", _host_path(vs, host))
+
+
+def _index(services: list[Resource]) -> dict[Key, list[Resource]]:
+    index: dict[Key, list[Resource]] = {}
+    for vs in services:
+        if not routes.binds_mesh(vs.spec):
+            continue
+        for scope in sorted(hosts.export_scopes(vs.spec.export_to, vs.namespace)):
+            for host in vs.spec.hosts or ():
+                index.setdefault((scope, hosts.to_fqdn(host, vs.namespace)), []).append(vs)
+    return index
+
+
+def _scope_text(scope: str) -> str:
+    return "every namespace" if scope == hosts.EXPORT_ALL else f"namespace {scope}"
+
+
+def _host_path(vs: Resource, host: str) -> tuple[str | int, ...]:
+    for i, h in enumerate(vs.spec.hosts or ()):
+        if hosts.matches(hosts.to_fqdn(h, vs.namespace), host):
+            return ("spec", "hosts", i)
+    return ("metadata", "name")
