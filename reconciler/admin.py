@@ -53,7 +53,7 @@ class Response:
 
     @staticmethod
     def json(status: int, obj: Any) -> Response:
-        body = json.dumps(obj, indent=2, sort_keys=True, default=str).encode() + b"\n"
+        body = json.dumps(obj, indent=2, sort_keys=True, default=_jsonable).encode() + b"\n"
         return Response(status, body, "application/json")
 
 
@@ -184,6 +184,17 @@ class AdminServer:
         if outcome.status_code >= 400:
             log.warning("webhook refused: %s", outcome.detail)
         return Response.json(outcome.status_code, outcome.to_json())
+
+
+def _jsonable(value: Any) -> Any:
+    """Debug callables may return dataclasses (e.g. ADS `ProxyStatus`), mappings, sets or protobuf-ish objects."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+    return str(value)
 
 
 async def _maybe_await(value: Any) -> Any:

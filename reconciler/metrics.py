@@ -72,7 +72,8 @@ CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 
 
 class XdsObserver:
-    """What the snapshot cache / ADS server calls on protocol events; it only updates metrics."""
+    """What the snapshot cache / ADS server calls on protocol events (`reconciler.ads_status.AdsObserver`); it only
+    updates metrics. Calls come from the event loop; prometheus-client metrics are thread-safe anyway."""
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
@@ -89,8 +90,9 @@ class XdsObserver:
     def on_nack(self, type_url: str) -> None:
         self._m.xds_nacks.labels(type_url=type_url).inc()
 
-    def on_connect(self) -> None:
+    # node_id / mode are what the ADS server's `AdsObserver` protocol passes; the gauge does not need them.
+    def on_connect(self, node_id: str = "", mode: str = "") -> None:
         self._m.connected_proxies.inc()
 
-    def on_disconnect(self) -> None:
+    def on_disconnect(self, node_id: str = "", mode: str = "") -> None:
         self._m.connected_proxies.dec()

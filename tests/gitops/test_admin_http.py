@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +22,14 @@ from reconciler.webhook import WebhookHandler, github_signature
 WAIT_S = 10.0
 SECRET = b"hook-secret"
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyRow:
+    """Stands in for the ADS server's per-proxy status dataclass."""
+
+    node_id: str
+    types: frozenset[str]
 
 
 class CountingSource:
@@ -44,7 +53,8 @@ class Admin:
                                      publisher=self.cache, config=LoopConfig(poll_interval=3600, debounce=0.01))
         hook = WebhookHandler(SECRET, lambda: git_source.followed_refs, self.reconciler.trigger)
         self.server = AdminServer(status=lambda: self.reconciler.status, metrics=self.reconciler.metrics,
-                                  webhook=hook, proxies=lambda: [{"id": "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local"}],
+                                  webhook=hook, proxies=lambda: [ProxyRow("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local",
+                                                            frozenset({"b", "a"}))],
                                   config=self._config, host="127.0.0.1", port=0)
 
     @staticmethod
@@ -125,7 +135,7 @@ def test_metrics_and_status_after_a_rejected_commit(remote: Remote, tmp_path: Pa
         bad = remote.commit({"BROKEN": ""}, "broken policy")
         await admin.reconciler.reconcile_once()
         observer = XdsObserver(admin.reconciler.metrics)
-        observer.on_connect()
+        observer.on_connect("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local", "sotw")
         observer.on_push(CDS, 120, latency_seconds=0.02)
         observer.on_nack(CDS)
         status, text = await admin.request("GET", "/metrics")
@@ -178,7 +188,8 @@ def test_webhook_triggers_a_fetch_and_bad_ones_change_nothing(remote: Remote, tm
 def test_debug_endpoints(remote: Remote, tmp_path: Path) -> None:
     async def body(admin: Admin) -> None:
         status, data = await admin.request("GET", "/debug/proxies")
-        assert status == 200 and json.loads(data)[0]["id"].startswith("sidecar~")
+        assert status == 200
+        assert json.loads(data) == [{"node_id": "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local", "types": ["a", "b"]}]
         assert await admin.request("GET", "/debug/config?node=known") == (200, b'{\n  "node": "known"\n}\n')
         assert (await admin.request("GET", "/debug/config?node=unknown"))[0] == 404
         assert (await admin.request("GET", "/debug/config"))[0] == 400
