@@ -15,7 +15,9 @@ def resources(cfg: model.ProxyConfig) -> list[XdsResource]:
     """Every resource of the proxy, each serialized once (deterministically)."""
     out = [XdsResource.of(s.name, type_urls.SECRET, secret.of(s)) for s in cfg.secrets]
     out += [XdsResource.of(c.name, type_urls.CLUSTER, cluster.of(c)) for c in cfg.clusters]
-    out += [XdsResource.of(la.cluster_name, type_urls.ENDPOINT, endpoint.of(la)) for la in cfg.load_assignments]
+    out += [
+        XdsResource.of(la.cluster_name, type_urls.ENDPOINT, endpoint.of(la)) for la in cfg.load_assignments
+    ]
     out += [XdsResource.of(li.name, type_urls.LISTENER, listener.of(li)) for li in cfg.listeners]
     out += [XdsResource.of(r.name, type_urls.ROUTE, route.of(r)) for r in cfg.route_configs]
     return out

@@ -21,19 +21,33 @@ from compiler.emit import common, endpoint, metadata, tls
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 _C = cluster_pb2.Cluster
-_DISCOVERY = {model.Discovery.EDS: _C.EDS, model.Discovery.STATIC: _C.STATIC,
-              model.Discovery.STRICT_DNS: _C.STRICT_DNS, model.Discovery.LOGICAL_DNS: _C.LOGICAL_DNS,
-              model.Discovery.ORIGINAL_DST: _C.ORIGINAL_DST}
-_LB = {model.LbPolicy.ROUND_ROBIN: _C.ROUND_ROBIN, model.LbPolicy.LEAST_REQUEST: _C.LEAST_REQUEST,
-       model.LbPolicy.RANDOM: _C.RANDOM, model.LbPolicy.RING_HASH: _C.RING_HASH, model.LbPolicy.MAGLEV: _C.MAGLEV}
+_DISCOVERY = {
+    model.Discovery.EDS: _C.EDS,
+    model.Discovery.STATIC: _C.STATIC,
+    model.Discovery.STRICT_DNS: _C.STRICT_DNS,
+    model.Discovery.LOGICAL_DNS: _C.LOGICAL_DNS,
+    model.Discovery.ORIGINAL_DST: _C.ORIGINAL_DST,
+}
+_LB = {
+    model.LbPolicy.ROUND_ROBIN: _C.ROUND_ROBIN,
+    model.LbPolicy.LEAST_REQUEST: _C.LEAST_REQUEST,
+    model.LbPolicy.RANDOM: _C.RANDOM,
+    model.LbPolicy.RING_HASH: _C.RING_HASH,
+    model.LbPolicy.MAGLEV: _C.MAGLEV,
+}
 
 
 def _u32(value: int | None) -> wrappers_pb2.UInt32Value | None:
     return None if value is None else wrappers_pb2.UInt32Value(value=value)
 
 
-def _set_discovery(out: cluster_pb2.Cluster, c: model.Cluster, *, mode: common.Mode,
-                   assignments: Mapping[str, model.LoadAssignment]) -> None:
+def _set_discovery(
+    out: cluster_pb2.Cluster,
+    c: model.Cluster,
+    *,
+    mode: common.Mode,
+    assignments: Mapping[str, model.LoadAssignment],
+) -> None:
     if c.discovery is model.Discovery.EDS and not mode.static:
         out.type = _C.EDS
         out.eds_cluster_config.eds_config.CopyFrom(common.ads_source())
@@ -47,7 +61,9 @@ def _set_discovery(out: cluster_pb2.Cluster, c: model.Cluster, *, mode: common.M
     if c.discovery is model.Discovery.ORIGINAL_DST:
         return  # the destination is the connection's original one: no endpoints
     if c.discovery in (model.Discovery.STRICT_DNS, model.Discovery.LOGICAL_DNS):
-        out.dns_lookup_family = _C.V4_PREFERRED  # IPv4 where a name has both (most meshes are IPv4), IPv6 else
+        out.dns_lookup_family = (
+            _C.V4_PREFERRED
+        )  # IPv4 where a name has both (most meshes are IPv4), IPv6 else
     eps = c.endpoints or ((model.Endpoint(c.dns_host, c.port),) if c.dns_host else ())
     out.load_assignment.CopyFrom(endpoint.load_assignment(c.name, eps))
 
@@ -91,9 +107,12 @@ def http_protocol_options(http: model.HttpOptions) -> http_protocol_options_pb2.
 
 def _circuit_breakers(cb: model.CircuitBreakers) -> circuit_breaker_pb2.CircuitBreakers:
     threshold = circuit_breaker_pb2.CircuitBreakers.Thresholds(
-        priority=base_pb2.RoutingPriority.DEFAULT, max_connections=_u32(cb.max_connections),
-        max_pending_requests=_u32(cb.max_pending_requests), max_requests=_u32(cb.max_requests),
-        max_retries=_u32(cb.max_retries))
+        priority=base_pb2.RoutingPriority.DEFAULT,
+        max_connections=_u32(cb.max_connections),
+        max_pending_requests=_u32(cb.max_pending_requests),
+        max_requests=_u32(cb.max_requests),
+        max_retries=_u32(cb.max_retries),
+    )
     return circuit_breaker_pb2.CircuitBreakers(thresholds=[threshold])
 
 
@@ -103,21 +122,32 @@ def _enforcing(consecutive: int | None) -> wrappers_pb2.UInt32Value | None:
 
 
 def _set_outlier(out: cluster_pb2.Cluster, od: model.OutlierDetection) -> None:
-    out.outlier_detection.CopyFrom(outlier_detection_pb2.OutlierDetection(
-        consecutive_5xx=_u32(od.consecutive_5xx), enforcing_consecutive_5xx=_enforcing(od.consecutive_5xx),
-        consecutive_gateway_failure=_u32(od.consecutive_gateway_errors),
-        enforcing_consecutive_gateway_failure=_enforcing(od.consecutive_gateway_errors),
-        interval=None if od.interval_ms is None else common.duration(od.interval_ms),
-        base_ejection_time=None if od.base_ejection_time_ms is None else common.duration(od.base_ejection_time_ms),
-        max_ejection_percent=_u32(od.max_ejection_percent),
-        enforcing_success_rate=wrappers_pb2.UInt32Value(value=0),  # Istio never ejects on success rate
-    ))
+    out.outlier_detection.CopyFrom(
+        outlier_detection_pb2.OutlierDetection(
+            consecutive_5xx=_u32(od.consecutive_5xx),
+            enforcing_consecutive_5xx=_enforcing(od.consecutive_5xx),
+            consecutive_gateway_failure=_u32(od.consecutive_gateway_errors),
+            enforcing_consecutive_gateway_failure=_enforcing(od.consecutive_gateway_errors),
+            interval=None if od.interval_ms is None else common.duration(od.interval_ms),
+            base_ejection_time=None
+            if od.base_ejection_time_ms is None
+            else common.duration(od.base_ejection_time_ms),
+            max_ejection_percent=_u32(od.max_ejection_percent),
+            enforcing_success_rate=wrappers_pb2.UInt32Value(value=0),  # Istio never ejects on success rate
+        )
+    )
     if od.min_health_percent is not None:  # Istio maps minHealthPercent to the panic threshold
-        out.common_lb_config.healthy_panic_threshold.CopyFrom(percent_pb2.Percent(value=od.min_health_percent))
+        out.common_lb_config.healthy_panic_threshold.CopyFrom(
+            percent_pb2.Percent(value=od.min_health_percent)
+        )
 
 
-def of(c: model.Cluster, *, mode: common.Mode = common.ADS_MODE,
-       assignments: Mapping[str, model.LoadAssignment] | None = None) -> cluster_pb2.Cluster:
+def of(
+    c: model.Cluster,
+    *,
+    mode: common.Mode = common.ADS_MODE,
+    assignments: Mapping[str, model.LoadAssignment] | None = None,
+) -> cluster_pb2.Cluster:
     """`assignments` (by cluster name) is only read in static mode, to inline EDS endpoints."""
     out = cluster_pb2.Cluster(name=c.name)
     _set_discovery(out, c, mode=mode, assignments=assignments or {})
@@ -125,7 +155,8 @@ def of(c: model.Cluster, *, mode: common.Mode = common.ADS_MODE,
     _set_tcp(out, c.tcp)
     if c.http is not None:
         out.typed_extension_protocol_options[HTTP_PROTOCOL_OPTIONS].CopyFrom(
-            common.pack(http_protocol_options(c.http)))
+            common.pack(http_protocol_options(c.http))
+        )
     if c.circuit_breakers is not None:
         out.circuit_breakers.CopyFrom(_circuit_breakers(c.circuit_breakers))
     if c.outlier is not None:
@@ -136,4 +167,3 @@ def of(c: model.Cluster, *, mode: common.Mode = common.ADS_MODE,
     if meta is not None:
         out.metadata.CopyFrom(meta)
     return out
-

@@ -39,11 +39,13 @@ STATIC_MODE = Mode(static=True)
 
 def pack(message: Message) -> any_pb2.Any:
     """Any with a deterministic payload, so that equal models give byte-identical resources."""
-    return any_pb2.Any(type_url=TYPE_PREFIX + message.DESCRIPTOR.full_name,
-                       value=message.SerializeToString(deterministic=True))
+    return any_pb2.Any(
+        type_url=TYPE_PREFIX + message.DESCRIPTOR.full_name,
+        value=message.SerializeToString(deterministic=True),
+    )
 
 
-def duration(ms: int | float) -> duration_pb2.Duration:
+def duration(ms: float) -> duration_pb2.Duration:
     whole_ms = int(ms)
     return duration_pb2.Duration(seconds=whole_ms // 1000, nanos=(whole_ms % 1000) * 1_000_000)
 
@@ -54,8 +56,9 @@ def seconds(s: int) -> duration_pb2.Duration:
 
 def ads_source() -> config_source_pb2.ConfigSource:
     """Every dynamic resource comes over the one ADS stream, in the v3 API."""
-    return config_source_pb2.ConfigSource(ads=config_source_pb2.AggregatedConfigSource(),
-                                          resource_api_version=config_source_pb2.ApiVersion.V3)
+    return config_source_pb2.ConfigSource(
+        ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.ApiVersion.V3
+    )
 
 
 def sds_config(name: str, mode: Mode) -> secret_pb2.SdsSecretConfig:
@@ -68,8 +71,9 @@ def sds_config(name: str, mode: Mode) -> secret_pb2.SdsSecretConfig:
 
 def fraction(percent: float) -> percent_pb2.FractionalPercent:
     """Istio's translatePercentToFractionalPercent: a MILLION denominator keeps 4 decimals of a percentage."""
-    return percent_pb2.FractionalPercent(numerator=round(percent * 10_000),
-                                         denominator=percent_pb2.FractionalPercent.MILLION)
+    return percent_pb2.FractionalPercent(
+        numerator=round(percent * 10_000), denominator=percent_pb2.FractionalPercent.MILLION
+    )
 
 
 def regex(pattern: str) -> regex_pb2.RegexMatcher:
@@ -92,8 +96,12 @@ _APPEND = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
 
 def headers_to_add(ops: model.HeaderOps) -> list[base_pb2.HeaderValueOption]:
     """`set` overwrites, `add` appends: Istio's HeaderOperations semantics."""
-    out = [base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v), append_action=_OVERWRITE)
-           for k, v in ops.set]
-    out += [base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v), append_action=_APPEND)
-            for k, v in ops.add]
+    out = [
+        base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v), append_action=_OVERWRITE)
+        for k, v in ops.set
+    ]
+    out += [
+        base_pb2.HeaderValueOption(header=base_pb2.HeaderValue(key=k, value=v), append_action=_APPEND)
+        for k, v in ops.add
+    ]
     return out

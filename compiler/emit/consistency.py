@@ -52,7 +52,7 @@ def _sds_names(socket: base_pb2.TransportSocket, upstream: bool) -> Iterator[str
 
 
 def _eds_name(c: cluster_pb2.Cluster) -> str:
-    return c.eds_cluster_config.service_name or c.name
+    return str(c.eds_cluster_config.service_name or c.name)
 
 
 def _listener_problems(snap: Snapshot) -> Iterator[str]:
@@ -88,8 +88,16 @@ def check(snap: Snapshot) -> list[str]:
 
 def duplicates(cfg: model.ProxyConfig) -> list[str]:
     """Two resources of one type with one name: the snapshot would silently keep only the last."""
-    named = {"listener": [x.name for x in cfg.listeners], "route config": [x.name for x in cfg.route_configs],
-             "cluster": [x.name for x in cfg.clusters], "load assignment": [x.cluster_name for x in cfg.load_assignments],
-             "secret": [x.name for x in cfg.secrets]}
-    return [f"{kind} {name!r} is defined {n} times" for kind, names in named.items()
-            for name, n in sorted(Counter(names).items()) if n > 1]
+    named = {
+        "listener": [x.name for x in cfg.listeners],
+        "route config": [x.name for x in cfg.route_configs],
+        "cluster": [x.name for x in cfg.clusters],
+        "load assignment": [x.cluster_name for x in cfg.load_assignments],
+        "secret": [x.name for x in cfg.secrets],
+    }
+    return [
+        f"{kind} {name!r} is defined {n} times"
+        for kind, names in named.items()
+        for name, n in sorted(Counter(names).items())
+        if n > 1
+    ]

@@ -29,8 +29,11 @@ def _integral(value: Any) -> Any:
 
 def config_dump(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
     """{type URL: [resource, ...]}, resources in name order; types with no resources are left out."""
-    return {t: [message_dict(r.message) for r in resources.values()]
-            for t, resources in snap.by_type.items() if resources}
+    return {
+        t: [message_dict(r.message) for r in resources.values()]
+        for t, resources in snap.by_type.items()
+        if resources
+    }
 
 
 def dumps(snap: Snapshot) -> str:

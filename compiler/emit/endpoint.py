@@ -21,7 +21,9 @@ def _locality(text: str) -> base_pb2.Locality:
 
 
 def _lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
-    address = address_pb2.Address(socket_address=address_pb2.SocketAddress(address=ep.address, port_value=ep.port))
+    address = address_pb2.Address(
+        socket_address=address_pb2.SocketAddress(address=ep.address, port_value=ep.port)
+    )
     status = health_check_pb2.HEALTHY if ep.healthy else health_check_pb2.UNHEALTHY
     return endpoint_components_pb2.LbEndpoint(
         endpoint=endpoint_components_pb2.Endpoint(address=address),
@@ -30,7 +32,9 @@ def _lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
     )
 
 
-def load_assignment(cluster_name: str, endpoints: Iterable[model.Endpoint]) -> endpoint_pb2.ClusterLoadAssignment:
+def load_assignment(
+    cluster_name: str, endpoints: Iterable[model.Endpoint]
+) -> endpoint_pb2.ClusterLoadAssignment:
     """One LocalityLbEndpoints per locality, in locality order; endpoints keep the model's order inside it."""
     by_locality = sorted(endpoints, key=lambda ep: ep.locality)  # stable: the model's order within a locality
     groups = [

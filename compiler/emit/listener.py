@@ -14,19 +14,27 @@ from compiler import model
 from compiler.emit import common, metadata, tls
 from compiler.emit.filters import http_connection_manager, tcp_proxy, tls_inspector
 
-_DIRECTION = {model.TrafficDirection.OUTBOUND: base_pb2.OUTBOUND, model.TrafficDirection.INBOUND: base_pb2.INBOUND}
+_DIRECTION = {
+    model.TrafficDirection.OUTBOUND: base_pb2.OUTBOUND,
+    model.TrafficDirection.INBOUND: base_pb2.INBOUND,
+}
 
 
-def _network_filter(chain: model.FilterChain, inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None
-                    ) -> lc.Filter:
+def _network_filter(
+    chain: model.FilterChain, inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None
+) -> lc.Filter:
     f = chain.filter
     if isinstance(f, model.TcpFilterChain):
         return lc.Filter(name=tcp_proxy.NAME, typed_config=common.pack(tcp_proxy.of(f)))
     inline = None
     if inline_routes is not None:
-        inline = inline_routes.get(f.route_config_name) or route_pb2.RouteConfiguration(name=f.route_config_name)
-    return lc.Filter(name=http_connection_manager.NAME,
-                     typed_config=common.pack(http_connection_manager.of(f, inline_routes=inline)))
+        inline = inline_routes.get(f.route_config_name) or route_pb2.RouteConfiguration(
+            name=f.route_config_name
+        )
+    return lc.Filter(
+        name=http_connection_manager.NAME,
+        typed_config=common.pack(http_connection_manager.of(f, inline_routes=inline)),
+    )
 
 
 def _chain_match(chain: model.FilterChain) -> lc.FilterChainMatch | None:
@@ -38,10 +46,17 @@ def _chain_match(chain: model.FilterChain) -> lc.FilterChainMatch | None:
     return out
 
 
-def filter_chain(chain: model.FilterChain, *, mode: common.Mode = common.ADS_MODE,
-                 inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None = None) -> lc.FilterChain:
-    out = lc.FilterChain(name=chain.name, filter_chain_match=_chain_match(chain),
-                         filters=[_network_filter(chain, inline_routes)])
+def filter_chain(
+    chain: model.FilterChain,
+    *,
+    mode: common.Mode = common.ADS_MODE,
+    inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None = None,
+) -> lc.FilterChain:
+    out = lc.FilterChain(
+        name=chain.name,
+        filter_chain_match=_chain_match(chain),
+        filters=[_network_filter(chain, inline_routes)],
+    )
     if chain.tls is not None:
         out.transport_socket.CopyFrom(tls.transport_socket(tls.downstream(chain.tls, mode)))
     meta = metadata.one(chain.source)
@@ -55,16 +70,30 @@ def _needs_tls_inspector(listener: model.Listener) -> bool:
     return any(c.server_names or c.transport_protocol for c in listener.filter_chains)
 
 
-def of(listener: model.Listener, *, mode: common.Mode = common.ADS_MODE,
-       inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None = None) -> listener_pb2.Listener:
+def of(
+    listener: model.Listener,
+    *,
+    mode: common.Mode = common.ADS_MODE,
+    inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None = None,
+) -> listener_pb2.Listener:
     """`inline_routes` (static bootstraps) puts each route table into its connection manager instead of RDS."""
-    address = address_pb2.Address(socket_address=address_pb2.SocketAddress(address=listener.address,
-                                                                           port_value=listener.port))
+    address = address_pb2.Address(
+        socket_address=address_pb2.SocketAddress(address=listener.address, port_value=listener.port)
+    )
     out = listener_pb2.Listener(
-        name=listener.name, address=address, traffic_direction=_DIRECTION[listener.direction],
-        filter_chains=[filter_chain(c, mode=mode, inline_routes=inline_routes) for c in listener.filter_chains])
+        name=listener.name,
+        address=address,
+        traffic_direction=_DIRECTION[listener.direction],
+        filter_chains=[
+            filter_chain(c, mode=mode, inline_routes=inline_routes) for c in listener.filter_chains
+        ],
+    )
     if listener.default_chain is not None:
-        out.default_filter_chain.CopyFrom(filter_chain(listener.default_chain, mode=mode, inline_routes=inline_routes))
+        out.default_filter_chain.CopyFrom(
+            filter_chain(listener.default_chain, mode=mode, inline_routes=inline_routes)
+        )
     if _needs_tls_inspector(listener):
         out.listener_filters.append(tls_inspector.listener_filter())
+    if not listener.bind_to_port:  # a "virtual" listener: only reached through capture, never bound itself
+        out.bind_to_port.value = False
     return out

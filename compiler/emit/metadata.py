@@ -18,8 +18,13 @@ FILTER_METADATA_KEY = "meshward"
 
 
 def _fields(source: model.Source) -> dict[str, str | int]:
-    return {"kind": source.kind, "namespace": source.namespace, "name": source.name,
-            "file": source.file, "line": source.line}
+    return {
+        "kind": source.kind,
+        "namespace": source.namespace,
+        "name": source.name,
+        "file": source.file,
+        "line": source.line,
+    }
 
 
 def of(sources: Sequence[model.Source]) -> base_pb2.Metadata | None:

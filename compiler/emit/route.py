@@ -38,7 +38,9 @@ def _query(q: model.QueryMatch) -> rc.QueryParameterMatcher:
 
 
 def match(m: model.RouteMatch) -> rc.RouteMatch:
-    out = rc.RouteMatch(headers=[_header(h) for h in m.headers], query_parameters=[_query(q) for q in m.query])
+    out = rc.RouteMatch(
+        headers=[_header(h) for h in m.headers], query_parameters=[_query(q) for q in m.query]
+    )
     _path(out, m.path)
     return out
 
@@ -53,11 +55,14 @@ def _set_action(out: rc.Route, action: model.Forward | model.Redirect | model.Di
 
 
 def route(r: model.Route) -> rc.Route:
-    out = rc.Route(name=r.name, match=match(r.match),
-                   request_headers_to_add=common.headers_to_add(r.request_headers),
-                   request_headers_to_remove=r.request_headers.remove,
-                   response_headers_to_add=common.headers_to_add(r.response_headers),
-                   response_headers_to_remove=r.response_headers.remove)
+    out = rc.Route(
+        name=r.name,
+        match=match(r.match),
+        request_headers_to_add=common.headers_to_add(r.request_headers),
+        request_headers_to_remove=r.request_headers.remove,
+        response_headers_to_add=common.headers_to_add(r.response_headers),
+        response_headers_to_remove=r.response_headers.remove,
+    )
     _set_action(out, r.action)
     if r.fault is not None:
         out.typed_per_filter_config[fault.NAME].CopyFrom(common.pack(fault.per_route(r.fault)))
@@ -70,13 +75,19 @@ def route(r: model.Route) -> rc.Route:
 
 
 def virtual_host(vh: model.VirtualHost) -> rc.VirtualHost:
-    return rc.VirtualHost(name=vh.name, domains=vh.domains, routes=[route(r) for r in vh.routes],
-                          require_tls=rc.VirtualHost.ALL if vh.require_tls else rc.VirtualHost.NONE)
+    return rc.VirtualHost(
+        name=vh.name,
+        domains=vh.domains,
+        routes=[route(r) for r in vh.routes],
+        require_tls=rc.VirtualHost.ALL if vh.require_tls else rc.VirtualHost.NONE,
+    )
 
 
 def of(rc_model: model.RouteConfig) -> route_pb2.RouteConfiguration:
     """validate_clusters off, as Istio: a route to a cluster that is not (yet) there answers 503 instead of
     making Envoy reject the whole route table."""
-    return route_pb2.RouteConfiguration(name=rc_model.name,
-                                        virtual_hosts=[virtual_host(vh) for vh in rc_model.virtual_hosts],
-                                        validate_clusters=wrappers_pb2.BoolValue(value=False))
+    return route_pb2.RouteConfiguration(
+        name=rc_model.name,
+        virtual_hosts=[virtual_host(vh) for vh in rc_model.virtual_hosts],
+        validate_clusters=wrappers_pb2.BoolValue(value=False),
+    )

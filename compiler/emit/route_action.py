@@ -14,30 +14,44 @@ from envoy.type.matcher.v3 import regex_pb2
 from compiler import model
 from compiler.emit import common
 
-_REDIRECT_CODES = {301: rc.RedirectAction.MOVED_PERMANENTLY, 302: rc.RedirectAction.FOUND,
-                   303: rc.RedirectAction.SEE_OTHER, 307: rc.RedirectAction.TEMPORARY_REDIRECT,
-                   308: rc.RedirectAction.PERMANENT_REDIRECT}
+_REDIRECT_CODES = {
+    301: rc.RedirectAction.MOVED_PERMANENTLY,
+    302: rc.RedirectAction.FOUND,
+    303: rc.RedirectAction.SEE_OTHER,
+    307: rc.RedirectAction.TEMPORARY_REDIRECT,
+    308: rc.RedirectAction.PERMANENT_REDIRECT,
+}
 
 # Istio retries on another host than the one that failed, trying up to 5 host picks (its retry defaults).
 _PREVIOUS_HOSTS = rc.RetryPolicy.RetryHostPredicate(
-    name="envoy.retry_host_predicates.previous_hosts", typed_config=common.pack(previous_hosts_pb2.PreviousHostsPredicate()))
+    name="envoy.retry_host_predicates.previous_hosts",
+    typed_config=common.pack(previous_hosts_pb2.PreviousHostsPredicate()),
+)
 _PREVIOUS_PRIORITIES = rc.RetryPolicy.RetryPriority(
     name="envoy.retry_priorities.previous_priorities",
-    typed_config=common.pack(previous_priorities_config_pb2.PreviousPrioritiesConfig(update_frequency=2)))
+    typed_config=common.pack(previous_priorities_config_pb2.PreviousPrioritiesConfig(update_frequency=2)),
+)
 
 
 def _weighted(c: model.WeightedCluster) -> rc.WeightedCluster.ClusterWeight:
-    out = rc.WeightedCluster.ClusterWeight(name=c.cluster, request_headers_to_add=common.headers_to_add(c.request_headers),
-                                           request_headers_to_remove=c.request_headers.remove,
-                                           response_headers_to_add=common.headers_to_add(c.response_headers),
-                                           response_headers_to_remove=c.response_headers.remove)
+    out = rc.WeightedCluster.ClusterWeight(
+        name=c.cluster,
+        request_headers_to_add=common.headers_to_add(c.request_headers),
+        request_headers_to_remove=c.request_headers.remove,
+        response_headers_to_add=common.headers_to_add(c.response_headers),
+        response_headers_to_remove=c.response_headers.remove,
+    )
     out.weight.value = c.weight
     return out
 
 
 def _retry(r: model.RetryPolicy) -> rc.RetryPolicy:
-    out = rc.RetryPolicy(retry_on=r.retry_on, retriable_status_codes=r.retriable_status_codes,
-                         retry_host_predicate=[_PREVIOUS_HOSTS], host_selection_retry_max_attempts=5)
+    out = rc.RetryPolicy(
+        retry_on=r.retry_on,
+        retriable_status_codes=r.retriable_status_codes,
+        retry_host_predicate=[_PREVIOUS_HOSTS],
+        host_selection_retry_max_attempts=5,
+    )
     out.num_retries.value = r.attempts
     if r.per_try_timeout_ms is not None:
         out.per_try_timeout.CopyFrom(common.duration(r.per_try_timeout_ms))
@@ -78,8 +92,10 @@ def _set_clusters(out: rc.RouteAction, clusters: tuple[model.WeightedCluster, ..
 
 
 def forward(f: model.Forward) -> rc.RouteAction:
-    out = rc.RouteAction(hash_policy=[_hash_policy(h) for h in f.hash_policies],
-                         request_mirror_policies=[_mirror(m) for m in f.mirrors])
+    out = rc.RouteAction(
+        hash_policy=[_hash_policy(h) for h in f.hash_policies],
+        request_mirror_policies=[_mirror(m) for m in f.mirrors],
+    )
     _set_clusters(out, f.clusters)
     if f.timeout_ms is not None:  # 0 is a real value: Envoy reads a zero timeout as "disabled"
         out.timeout.CopyFrom(common.duration(f.timeout_ms))
@@ -89,8 +105,9 @@ def forward(f: model.Forward) -> rc.RouteAction:
         out.prefix_rewrite = f.prefix_rewrite
     if f.regex_rewrite is not None:
         pattern, substitution = f.regex_rewrite
-        out.regex_rewrite.CopyFrom(regex_pb2.RegexMatchAndSubstitute(pattern=common.regex(pattern),
-                                                                     substitution=substitution))
+        out.regex_rewrite.CopyFrom(
+            regex_pb2.RegexMatchAndSubstitute(pattern=common.regex(pattern), substitution=substitution)
+        )
     if f.host_rewrite is not None:
         out.host_rewrite_literal = f.host_rewrite
     return out

@@ -19,12 +19,18 @@ def _data(value: str, inline: bool) -> base_pb2.DataSource:
 def of(secret: model.Secret) -> secret_pb2.Secret:
     has_cert = bool(secret.certificate_chain or secret.private_key)
     if has_cert and secret.trusted_ca:
-        raise EmitError(f"secret {secret.name!r} has both a certificate and a CA bundle; Envoy takes one per secret")
+        raise EmitError(
+            f"secret {secret.name!r} has both a certificate and a CA bundle; Envoy takes one per secret"
+        )
     if has_cert:
-        cert = common_pb2.TlsCertificate(certificate_chain=_data(secret.certificate_chain, secret.inline),
-                                         private_key=_data(secret.private_key, secret.inline))
+        cert = common_pb2.TlsCertificate(
+            certificate_chain=_data(secret.certificate_chain, secret.inline),
+            private_key=_data(secret.private_key, secret.inline),
+        )
         return secret_pb2.Secret(name=secret.name, tls_certificate=cert)
     if secret.trusted_ca:
-        validation = common_pb2.CertificateValidationContext(trusted_ca=_data(secret.trusted_ca, secret.inline))
+        validation = common_pb2.CertificateValidationContext(
+            trusted_ca=_data(secret.trusted_ca, secret.inline)
+        )
         return secret_pb2.Secret(name=secret.name, validation_context=validation)
     raise EmitError(f"secret {secret.name!r} has neither a certificate nor a CA bundle")

@@ -17,21 +17,30 @@ from compiler.emit import common
 TRANSPORT_SOCKET_TLS = "envoy.transport_sockets.tls"
 
 _TLS_VERSIONS = {
-    "": common_pb2.TlsParameters.TLS_AUTO, "TLS_AUTO": common_pb2.TlsParameters.TLS_AUTO,
-    "TLSV1_0": common_pb2.TlsParameters.TLSv1_0, "TLSV1_1": common_pb2.TlsParameters.TLSv1_1,
-    "TLSV1_2": common_pb2.TlsParameters.TLSv1_2, "TLSV1_3": common_pb2.TlsParameters.TLSv1_3,
+    "": common_pb2.TlsParameters.TLS_AUTO,
+    "TLS_AUTO": common_pb2.TlsParameters.TLS_AUTO,
+    "TLSV1_0": common_pb2.TlsParameters.TLSv1_0,
+    "TLSV1_1": common_pb2.TlsParameters.TLSv1_1,
+    "TLSV1_2": common_pb2.TlsParameters.TLSv1_2,
+    "TLSV1_3": common_pb2.TlsParameters.TLSv1_3,
 }
 _SAN = common_pb2.SubjectAltNameMatcher
 
 
 def _san_matchers(names: tuple[str, ...]) -> list[common_pb2.SubjectAltNameMatcher]:
     """SPIFFE identities are URI SANs, anything else a DNS SAN (as Istio matches them)."""
-    return [_SAN(san_type=_SAN.URI if n.startswith("spiffe://") else _SAN.DNS,
-                 matcher=string_pb2.StringMatcher(exact=n)) for n in names]
+    return [
+        _SAN(
+            san_type=_SAN.URI if n.startswith("spiffe://") else _SAN.DNS,
+            matcher=string_pb2.StringMatcher(exact=n),
+        )
+        for n in names
+    ]
 
 
-def _set_validation(ctx: tls_pb2.CommonTlsContext, *, ca_secret: str, ca_file: str, sans: tuple[str, ...],
-                    mode: common.Mode) -> None:
+def _set_validation(
+    ctx: tls_pb2.CommonTlsContext, *, ca_secret: str, ca_file: str, sans: tuple[str, ...], mode: common.Mode
+) -> None:
     """A CA from SDS (with SANs merged in via a combined context), from a file, or else the system roots,
     which is what Istio does for SIMPLE/MUTUAL origination without caCertificates (VERIFY_CERTIFICATE_AT_CLIENT)."""
     default = common_pb2.CertificateValidationContext(match_typed_subject_alt_names=_san_matchers(sans))
@@ -52,12 +61,16 @@ def upstream(tls: model.UpstreamTls, mode: common.Mode) -> tls_pb2.UpstreamTlsCo
     if tls.credential_secret:
         ctx.tls_certificate_sds_secret_configs.append(common.sds_config(tls.credential_secret, mode))
     elif tls.client_certificate:
-        ctx.tls_certificates.append(common_pb2.TlsCertificate(
-            certificate_chain=base_pb2.DataSource(filename=tls.client_certificate),
-            private_key=base_pb2.DataSource(filename=tls.private_key)))
+        ctx.tls_certificates.append(
+            common_pb2.TlsCertificate(
+                certificate_chain=base_pb2.DataSource(filename=tls.client_certificate),
+                private_key=base_pb2.DataSource(filename=tls.private_key),
+            )
+        )
     if not tls.insecure_skip_verify:
-        _set_validation(ctx, ca_secret=tls.ca_secret, ca_file=tls.ca_certificates, sans=tls.subject_alt_names,
-                        mode=mode)
+        _set_validation(
+            ctx, ca_secret=tls.ca_secret, ca_file=tls.ca_certificates, sans=tls.subject_alt_names, mode=mode
+        )
     return tls_pb2.UpstreamTlsContext(common_tls_context=ctx, sni=tls.sni)
 
 
@@ -65,17 +78,28 @@ def downstream(tls: model.DownstreamTls, mode: common.Mode) -> tls_pb2.Downstrea
     ctx = tls_pb2.CommonTlsContext(alpn_protocols=tls.alpn)
     ctx.tls_certificate_sds_secret_configs.append(common.sds_config(tls.certificate_secret, mode))
     if tls.min_version or tls.max_version:
-        ctx.tls_params.CopyFrom(common_pb2.TlsParameters(
-            tls_minimum_protocol_version=_TLS_VERSIONS[tls.min_version],
-            tls_maximum_protocol_version=_TLS_VERSIONS[tls.max_version]))
+        ctx.tls_params.CopyFrom(
+            common_pb2.TlsParameters(
+                tls_minimum_protocol_version=_TLS_VERSIONS[tls.min_version],
+                tls_maximum_protocol_version=_TLS_VERSIONS[tls.max_version],
+            )
+        )
     if tls.mode != "SIMPLE":
         if not tls.ca_secret:
-            raise common.EmitError(f"downstream TLS mode {tls.mode} needs a CA secret ({tls.certificate_secret!r})")
+            raise common.EmitError(
+                f"downstream TLS mode {tls.mode} needs a CA secret ({tls.certificate_secret!r})"
+            )
         _set_validation(ctx, ca_secret=tls.ca_secret, ca_file="", sans=tls.subject_alt_names, mode=mode)
-    require = tls.mode in ("MUTUAL", "ISTIO_MUTUAL")  # OPTIONAL_MUTUAL validates a certificate when one is sent
-    return tls_pb2.DownstreamTlsContext(common_tls_context=ctx,
-                                        require_client_certificate=wrappers_pb2.BoolValue(value=require))
+    require = tls.mode in (
+        "MUTUAL",
+        "ISTIO_MUTUAL",
+    )  # OPTIONAL_MUTUAL validates a certificate when one is sent
+    return tls_pb2.DownstreamTlsContext(
+        common_tls_context=ctx, require_client_certificate=wrappers_pb2.BoolValue(value=require)
+    )
 
 
-def transport_socket(context: tls_pb2.UpstreamTlsContext | tls_pb2.DownstreamTlsContext) -> base_pb2.TransportSocket:
+def transport_socket(
+    context: tls_pb2.UpstreamTlsContext | tls_pb2.DownstreamTlsContext,
+) -> base_pb2.TransportSocket:
     return base_pb2.TransportSocket(name=TRANSPORT_SOCKET_TLS, typed_config=common.pack(context))

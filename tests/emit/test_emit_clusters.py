@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import emit_factories as f
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import health_check_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
-import emit_factories as f
 from compiler import model as m
 from compiler.emit import cluster, common, endpoint
 
@@ -31,7 +31,8 @@ def test_eds_cluster_over_ads_with_http1_options() -> None:
     assert c.eds_cluster_config.eds_config.resource_api_version == 2  # V3
     assert c.connect_timeout.seconds == 10
     opts = http_protocol_options_pb2.HttpProtocolOptions.FromString(
-        c.typed_extension_protocol_options[cluster.HTTP_PROTOCOL_OPTIONS].value)
+        c.typed_extension_protocol_options[cluster.HTTP_PROTOCOL_OPTIONS].value
+    )
     assert opts.explicit_http_config.HasField("http_protocol_options")
 
 
@@ -40,7 +41,10 @@ def test_static_cluster_groups_endpoints_by_locality() -> None:
     assert c.type == C.STATIC
     groups = c.load_assignment.endpoints
     assert [(g.locality.region, g.locality.zone, g.locality.sub_zone) for g in groups] == [
-        ("", "", ""), ("us-east1", "a", ""), ("us-east1", "b", "rack1")]
+        ("", "", ""),
+        ("us-east1", "a", ""),
+        ("us-east1", "b", "rack1"),
+    ]
     assert groups[0].lb_endpoints[0].health_status == health_check_pb2.UNHEALTHY
     rack = groups[2].lb_endpoints[0]
     assert rack.load_balancing_weight.value == 2 and rack.health_status == health_check_pb2.HEALTHY
@@ -68,12 +72,20 @@ def test_lb_policies_pools_and_outlier_detection() -> None:
     least = cs["outbound|3||least"]
     assert least.lb_policy == C.LEAST_REQUEST
     t = least.circuit_breakers.thresholds[0]
-    assert (t.max_connections.value, t.max_pending_requests.value, t.max_requests.value, t.max_retries.value) == (
-        100, 10, 1000, 3)
+    assert (
+        t.max_connections.value,
+        t.max_pending_requests.value,
+        t.max_requests.value,
+        t.max_retries.value,
+    ) == (100, 10, 1000, 3)
     od = least.outlier_detection
     assert od.consecutive_5xx.value == 5 and od.enforcing_consecutive_5xx.value == 100
     assert od.HasField("consecutive_gateway_failure") and od.enforcing_consecutive_gateway_failure.value == 0
-    assert od.interval.seconds == 10 and od.base_ejection_time.seconds == 30 and od.max_ejection_percent.value == 50
+    assert (
+        od.interval.seconds == 10
+        and od.base_ejection_time.seconds == 30
+        and od.max_ejection_percent.value == 50
+    )
     assert od.HasField("enforcing_success_rate") and od.enforcing_success_rate.value == 0
     assert least.common_lb_config.healthy_panic_threshold.value == 20
 
@@ -84,7 +96,8 @@ def test_http2_keepalive_and_connection_options() -> None:
     ka = c.upstream_connection_options.tcp_keepalive
     assert (ka.keepalive_time.value, ka.keepalive_interval.value, ka.keepalive_probes.value) == (300, 30, 3)
     opts = http_protocol_options_pb2.HttpProtocolOptions.FromString(
-        c.typed_extension_protocol_options[cluster.HTTP_PROTOCOL_OPTIONS].value)
+        c.typed_extension_protocol_options[cluster.HTTP_PROTOCOL_OPTIONS].value
+    )
     assert opts.explicit_http_config.HasField("http2_protocol_options")
     assert opts.common_http_protocol_options.idle_timeout.seconds == 60
     assert opts.common_http_protocol_options.max_requests_per_connection.value == 100
@@ -120,9 +133,15 @@ def test_mutual_with_files_simple_with_system_roots_and_insecure() -> None:
     assert files.tls_certificates[0].certificate_chain.filename == "/etc/certs/cert.pem"
     assert files.tls_certificates[0].private_key.filename == "/etc/certs/key.pem"
     assert files.validation_context.trusted_ca.filename == "/etc/certs/cert.pem"
-    assert files.validation_context.match_typed_subject_alt_names[0].san_type == common_pb2.SubjectAltNameMatcher.DNS
+    assert (
+        files.validation_context.match_typed_subject_alt_names[0].san_type
+        == common_pb2.SubjectAltNameMatcher.DNS
+    )
     simple = _upstream_tls(cs["outbound|3||simple"]).common_tls_context
-    assert simple.validation_context.HasField("system_root_certs") and not simple.tls_certificate_sds_secret_configs
+    assert (
+        simple.validation_context.HasField("system_root_certs")
+        and not simple.tls_certificate_sds_secret_configs
+    )
     insecure = _upstream_tls(cs["outbound|4||insecure"]).common_tls_context
     assert insecure.WhichOneof("validation_context_type") is None
 
@@ -131,7 +150,9 @@ def test_static_mode_inlines_eds_endpoints_and_static_secret_refs() -> None:
     cs = _clusters(f.upstream_tls(), mode=common.STATIC_MODE)
     c = cs["outbound|1||mtls"]
     assert c.type == C.STATIC and not c.HasField("eds_cluster_config")
-    assert c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "10.0.1.1"
+    assert (
+        c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "10.0.1.1"
+    )
     sds = _upstream_tls(c).common_tls_context.tls_certificate_sds_secret_configs[0]
     assert sds.name == "default" and not sds.HasField("sds_config")
 

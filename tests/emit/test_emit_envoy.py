@@ -10,9 +10,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+import emit_factories as f
 import pytest
 
-import emit_factories as f
 from compiler import model as m
 from compiler.emit import bootstrap_static
 
@@ -24,10 +24,23 @@ def _config(case: str, tmp_path: Path) -> m.ProxyConfig:
         cert, key = f.write_pem_files(tmp_path)
         cfg = f.upstream_tls(cert, key) if case == "upstream_tls" else f.file_secrets()
         if case == "file_secrets":  # point the file secrets at real files, and use them from a cluster
-            cfg = dataclasses.replace(cfg, secrets=tuple(dataclasses.replace(
-                s, certificate_chain=cert if s.certificate_chain else "", private_key=key if s.private_key else "",
-                trusted_ca=cert if s.trusted_ca else "") for s in cfg.secrets), clusters=(f.eds_cluster(tls=m.UpstreamTls(
-                    m.TlsMode.MUTUAL, credential_secret="files", ca_secret="ca-files")),))
+            cfg = dataclasses.replace(
+                cfg,
+                secrets=tuple(
+                    dataclasses.replace(
+                        s,
+                        certificate_chain=cert if s.certificate_chain else "",
+                        private_key=key if s.private_key else "",
+                        trusted_ca=cert if s.trusted_ca else "",
+                    )
+                    for s in cfg.secrets
+                ),
+                clusters=(
+                    f.eds_cluster(
+                        tls=m.UpstreamTls(m.TlsMode.MUTUAL, credential_secret="files", ca_secret="ca-files")
+                    ),
+                ),
+            )
         return cfg
     return f.CASES[case]()
 
@@ -45,7 +58,9 @@ def test_envoy_accepts_static_bootstrap(case: str, envoy_bin: str, tmp_path: Pat
 
 def test_envoy_rejects_a_broken_bootstrap(envoy_bin: str, tmp_path: Path) -> None:
     """The check above can fail: an RE2-invalid regex passes the emitter but not Envoy."""
-    bad = f.http_proxy(m.Route("bad", m.RouteMatch(m.StringMatch(m.MatchKind.REGEX, "(")), f.forward(f.CLUSTER)))
+    bad = f.http_proxy(
+        m.Route("bad", m.RouteMatch(m.StringMatch(m.MatchKind.REGEX, "(")), f.forward(f.CLUSTER))
+    )
     result = f.envoy_validate(envoy_bin, _write(bad, tmp_path / "bootstrap.json"))
     assert result.returncode != 0 and "missing )" in result.stderr
 
@@ -74,12 +89,21 @@ def test_envoy_runs_static_bootstrap_and_answers(envoy_bin: str, tmp_path: Path)
     port, admin = _free_port(), _free_port()
     route = m.Route("teapot", m.RouteMatch(), m.DirectResponse(418, "short and stout"))
     cfg = f.http_proxy(route)
-    cfg = dataclasses.replace(cfg, listeners=(dataclasses.replace(f.http_listener(port=port), address="127.0.0.1"),),
-                              route_configs=(dataclasses.replace(cfg.route_configs[0], virtual_hosts=(
-                                  m.VirtualHost("all", ("*",), (route,)),)),))
+    cfg = dataclasses.replace(
+        cfg,
+        listeners=(dataclasses.replace(f.http_listener(port=port), address="127.0.0.1"),),
+        route_configs=(
+            dataclasses.replace(
+                cfg.route_configs[0], virtual_hosts=(m.VirtualHost("all", ("*",), (route,)),)
+            ),
+        ),
+    )
     path = _write(cfg, tmp_path / "bootstrap.json", admin_port=admin)
-    proc = subprocess.Popen([envoy_bin, "-c", str(path), "--log-level", "warn", "--use-dynamic-base-id",
-                             "--disable-hot-restart"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [envoy_bin, "-c", str(path), "--log-level", "warn", "--use-dynamic-base-id", "--disable-hot-restart"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_ready(f"http://127.0.0.1:{admin}/ready", proc)
         with pytest.raises(urllib.error.HTTPError) as err:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import emit_factories as f
 import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_pb2
@@ -9,7 +12,6 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 
-import emit_factories as f
 from compiler import model as m
 from compiler.emit import common, listener, route
 from compiler.emit.filters import http_filters
@@ -42,9 +44,15 @@ def test_http_listener_uses_rds_over_ads_and_only_the_router() -> None:
     assert not li.listener_filters and not li.filter_chains[0].HasField("filter_chain_match")
 
 
-@pytest.mark.parametrize(("faults", "cors", "expected"), [
-    (False, False, ["router"]), (True, False, ["fault", "router"]), (False, True, ["cors", "router"]),
-    (True, True, ["cors", "fault", "router"])])
+@pytest.mark.parametrize(
+    ("faults", "cors", "expected"),
+    [
+        (False, False, ["router"]),
+        (True, False, ["fault", "router"]),
+        (False, True, ["cors", "router"]),
+        (True, True, ["cors", "fault", "router"]),
+    ],
+)
 def test_http_filter_order(faults: bool, cors: bool, expected: list[str]) -> None:
     chain = m.HttpFilterChain("s", "r", faults=faults, cors=cors)
     assert [x.name.removeprefix("envoy.filters.http.") for x in http_filters(chain)] == expected
@@ -53,7 +61,10 @@ def test_http_filter_order(faults: bool, cors: bool, expected: list[str]) -> Non
 def test_fault_and_cors_filters_installed_when_routes_use_them() -> None:
     hcm = _hcm(_listeners(f.fault_and_cors())["0.0.0.0_9080"])
     assert [x.name for x in hcm.http_filters] == [
-        "envoy.filters.http.cors", "envoy.filters.http.fault", "envoy.filters.http.router"]
+        "envoy.filters.http.cors",
+        "envoy.filters.http.fault",
+        "envoy.filters.http.router",
+    ]
 
 
 def test_gateway_sni_chains_tls_inspector_and_default_chain() -> None:
@@ -87,14 +98,18 @@ def test_downstream_tls_modes() -> None:
     assert mutual.require_client_certificate.value
     combined = mutual.common_tls_context.combined_validation_context
     assert combined.validation_context_sds_secret_config.name == "gw-cert-cacert"
-    assert combined.default_validation_context.match_typed_subject_alt_names[0].matcher.exact == "client.example"
+    assert (
+        combined.default_validation_context.match_typed_subject_alt_names[0].matcher.exact == "client.example"
+    )
     optional = _downstream(chains[2])
     assert optional.HasField("require_client_certificate") and not optional.require_client_certificate.value
     assert optional.common_tls_context.combined_validation_context.validation_context_sds_secret_config.name
 
 
 def test_mutual_without_ca_is_an_emit_error() -> None:
-    chain = m.FilterChain("x", m.TcpFilterChain("x", (m.WeightedCluster("c", 1),)), tls=m.DownstreamTls("MUTUAL", "cert"))
+    chain = m.FilterChain(
+        "x", m.TcpFilterChain("x", (m.WeightedCluster("c", 1),)), tls=m.DownstreamTls("MUTUAL", "cert")
+    )
     li = m.Listener("l", "0.0.0.0", 1, m.TrafficDirection.OUTBOUND, (chain,))
     with pytest.raises(common.EmitError, match="CA secret"):
         listener.of(li)
@@ -115,3 +130,10 @@ def test_static_mode_puts_routes_inline() -> None:
     hcm = _hcm(li)
     assert not hcm.HasField("rds") and hcm.route_config.name == "9080"
     assert hcm.route_config.virtual_hosts[0].routes[0].route.cluster == f.CLUSTER
+
+
+def test_virtual_listener_does_not_bind() -> None:
+    li = dataclasses.replace(f.inbound().listeners[0], bind_to_port=False)
+    out = listener.of(li)
+    assert out.HasField("bind_to_port") and not out.bind_to_port.value
+    assert not listener.of(f.inbound().listeners[0]).HasField("bind_to_port")

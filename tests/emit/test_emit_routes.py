@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import emit_factories as f
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
@@ -9,7 +10,6 @@ from envoy.extensions.filters.http.cors.v3 import cors_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.type.v3 import percent_pb2
 
-import emit_factories as f
 from compiler import model as m
 from compiler.emit import route
 
@@ -88,7 +88,11 @@ def test_redirects_and_direct_responses() -> None:
     rs = _routes(f.non_forwarding())
     moved = rs["moved"].redirect
     assert (moved.path_redirect, moved.host_redirect, moved.scheme_redirect, moved.port_redirect) == (
-        "/new", "example.com", "https", 8443)
+        "/new",
+        "example.com",
+        "https",
+        8443,
+    )
     assert moved.response_code == rc.RedirectAction.PERMANENT_REDIRECT
     assert rs["prefix-moved"].redirect.prefix_rewrite == "/modern/"
     assert rs["prefix-moved"].redirect.response_code == rc.RedirectAction.FOUND
@@ -99,11 +103,14 @@ def test_redirects_and_direct_responses() -> None:
 
 def test_header_operations_set_add_remove() -> None:
     r = _routes(f.non_forwarding())["headers"]
-    for to_add, to_remove in ((r.request_headers_to_add, r.request_headers_to_remove),
-                              (r.response_headers_to_add, r.response_headers_to_remove)):
+    for to_add, to_remove in (
+        (r.request_headers_to_add, r.request_headers_to_remove),
+        (r.response_headers_to_add, r.response_headers_to_remove),
+    ):
         assert [(h.header.key, h.header.value, h.append_action) for h in to_add] == [
             ("x-set", "1", base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD),
-            ("x-add", "2", base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD)]
+            ("x-add", "2", base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD),
+        ]
         assert list(to_remove) == ["x-remove"]
 
 
@@ -116,7 +123,11 @@ def test_fault_and_cors_are_per_route_configs() -> None:
     cors = cors_pb2.CorsPolicy.FromString(faulty["envoy.filters.http.cors"].value)
     assert [o.WhichOneof("match_pattern") for o in cors.allow_origin_string_match] == ["exact", "safe_regex"]
     assert (cors.allow_methods, cors.allow_headers, cors.expose_headers, cors.max_age) == (
-        "GET,POST", "x-a,x-b", "x-c", "86400")
+        "GET,POST",
+        "x-a,x-b",
+        "x-c",
+        "86400",
+    )
     assert cors.allow_credentials.value
     grpc = rs["grpc"].typed_per_filter_config
     assert set(grpc) == {"envoy.filters.http.fault"}

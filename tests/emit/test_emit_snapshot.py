@@ -6,9 +6,9 @@ import dataclasses
 import json
 import time
 
+import emit_factories as f
 import pytest
 
-import emit_factories as f
 from compiler import emit
 from compiler import model as m
 from compiler.emit import common, consistency, dump, type_urls

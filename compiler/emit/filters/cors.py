@@ -24,6 +24,7 @@ def per_route(cors: model.Cors) -> cors_pb2.CorsPolicy:
         allow_headers=",".join(cors.allow_headers),
         expose_headers=",".join(cors.expose_headers),
         max_age="" if cors.max_age_s is None else str(cors.max_age_s),
-        allow_credentials=None if cors.allow_credentials is None
+        allow_credentials=None
+        if cors.allow_credentials is None
         else wrappers_pb2.BoolValue(value=cors.allow_credentials),
     )

@@ -20,12 +20,21 @@ def filter_config() -> fault_pb2.HTTPFault:
 def per_route(fault: model.Fault) -> fault_pb2.HTTPFault:
     out = fault_pb2.HTTPFault()
     if fault.delay_ms is not None:
-        out.delay.CopyFrom(common_fault_pb2.FaultDelay(fixed_delay=common.duration(fault.delay_ms),
-                                                       percentage=common.fraction(fault.delay_percent)))
+        out.delay.CopyFrom(
+            common_fault_pb2.FaultDelay(
+                fixed_delay=common.duration(fault.delay_ms), percentage=common.fraction(fault.delay_percent)
+            )
+        )
     if fault.abort_status is not None:
-        out.abort.CopyFrom(fault_pb2.FaultAbort(http_status=fault.abort_status,
-                                                percentage=common.fraction(fault.abort_percent)))
+        out.abort.CopyFrom(
+            fault_pb2.FaultAbort(
+                http_status=fault.abort_status, percentage=common.fraction(fault.abort_percent)
+            )
+        )
     elif fault.abort_grpc_status is not None:
-        out.abort.CopyFrom(fault_pb2.FaultAbort(grpc_status=fault.abort_grpc_status,
-                                                percentage=common.fraction(fault.abort_percent)))
+        out.abort.CopyFrom(
+            fault_pb2.FaultAbort(
+                grpc_status=fault.abort_grpc_status, percentage=common.fraction(fault.abort_percent)
+            )
+        )
     return out

@@ -14,10 +14,14 @@ NAME = "envoy.filters.network.http_connection_manager"
 _HCM = hcm_pb2.HttpConnectionManager
 
 
-def of(chain: model.HttpFilterChain, *, inline_routes: route_pb2.RouteConfiguration | None = None
-       ) -> hcm_pb2.HttpConnectionManager:
-    out = _HCM(stat_prefix=chain.stat_prefix, codec_type=_HCM.HTTP2 if chain.http2_only else _HCM.AUTO,
-               http_filters=filters.http_filters(chain))
+def of(
+    chain: model.HttpFilterChain, *, inline_routes: route_pb2.RouteConfiguration | None = None
+) -> hcm_pb2.HttpConnectionManager:
+    out = _HCM(
+        stat_prefix=chain.stat_prefix,
+        codec_type=_HCM.HTTP2 if chain.http2_only else _HCM.AUTO,
+        http_filters=filters.http_filters(chain),
+    )
     if inline_routes is not None:
         out.route_config.CopyFrom(inline_routes)
     else:

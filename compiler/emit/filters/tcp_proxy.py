@@ -16,7 +16,10 @@ def of(chain: model.TcpFilterChain) -> tcp_proxy_pb2.TcpProxy:
         raise EmitError(f"tcp_proxy {chain.stat_prefix!r} has no cluster")
     if len(chain.clusters) == 1:
         return tcp_proxy_pb2.TcpProxy(stat_prefix=chain.stat_prefix, cluster=chain.clusters[0].cluster)
-    weighted = tcp_proxy_pb2.TcpProxy.WeightedCluster(clusters=[
-        tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=c.cluster, weight=c.weight)
-        for c in chain.clusters])
+    weighted = tcp_proxy_pb2.TcpProxy.WeightedCluster(
+        clusters=[
+            tcp_proxy_pb2.TcpProxy.WeightedCluster.ClusterWeight(name=c.cluster, weight=c.weight)
+            for c in chain.clusters
+        ]
+    )
     return tcp_proxy_pb2.TcpProxy(stat_prefix=chain.stat_prefix, weighted_clusters=weighted)

@@ -12,4 +12,6 @@ NAME = "envoy.filters.listener.tls_inspector"
 
 
 def listener_filter() -> listener_components_pb2.ListenerFilter:
-    return listener_components_pb2.ListenerFilter(name=NAME, typed_config=common.pack(tls_inspector_pb2.TlsInspector()))
+    return listener_components_pb2.ListenerFilter(
+        name=NAME, typed_config=common.pack(tls_inspector_pb2.TlsInspector())
+    )
