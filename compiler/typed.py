@@ -20,7 +20,7 @@ from compiler import kinds, positions
 from compiler.api import introspect
 from compiler.diagnostics import Diagnostic
 from compiler.load import Document
-from compiler.resources import DEFAULT_NAMESPACE, Resource, metadata_of
+from compiler.resources import DEFAULT_NAMESPACE, Resource
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -138,7 +138,7 @@ def _metadata(doc: Document, info: kinds.KindInfo, problems: list[Diagnostic]) -
         problems.append(diag.make("MW0008", "metadata is missing or not a mapping", doc.position(), path="metadata"))
         return None
     name = raw.get("name")
-    if not _valid_name(name, info.kind):
+    if not isinstance(name, str) or not _valid_name(name, info.kind):
         form = "DNS-1123 label" if info.kind in LABEL_NAMED else "DNS-1123 subdomain"
         problems.append(diag.make("MW0008", f"name {_show(name)} is not a {form} (lowercase letters, digits, "
                                   "'-'" + ("" if info.kind in LABEL_NAMED else ", '.'") + ")",

@@ -1,0 +1,36 @@
+"""Kubernetes kinds' rules meshward relies on: Service ports and selectors, EndpointSlice addresses."""
+
+from __future__ import annotations
+
+from compiler.api import kube
+from compiler.validate import hosts
+from compiler.validate.report import Report
+
+
+def check_service(report: Report) -> None:
+    spec: kube.ServiceSpec = report.resource.spec
+    names: set[str] = set()
+    for i, port in enumerate(spec.ports or []):
+        if port.name:
+            if port.name in names:
+                report.error("MW0222", f'port name "{port.name}" is used twice', ("ports", i, "name"))
+            names.add(port.name)
+        if isinstance(port.target_port, int):
+            report.found("MW0203", hosts.port(port.target_port), ("ports", i, "targetPort"))
+    if len(spec.ports or []) > 1 and len(names) != len(spec.ports or []):
+        report.error("MW0222", "every port of a multi-port Service needs a unique name", ("ports",))
+    for key, problem in hosts.label_selector(spec.selector):
+        report.error("MW0211", problem, ("selector", key))
+    if spec.type == "ExternalName" and not spec.external_name:
+        report.error("MW0222", "an ExternalName Service needs externalName", ("type",))
+
+
+def check_endpoint_slice(report: Report) -> None:
+    spec: kube.EndpointSlice = report.resource.spec
+    if spec.address_type == "FQDN":
+        return
+    for i, endpoint in enumerate(spec.endpoints or []):
+        for j, address in enumerate(endpoint.addresses):
+            if not hosts.is_ip(address):
+                report.error("MW0218", f'address "{address}" is not an {spec.address_type} address',
+                             ("endpoints", i, "addresses", j))

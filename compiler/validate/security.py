@@ -1,0 +1,125 @@
+"""Security kinds' rules: PeerAuthentication, AuthorizationPolicy, RequestAuthentication (selectors, targetRefs,
+mTLS port maps, authorization rules, JWT rules)."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+from compiler.api import common
+from compiler.api import security as sec
+from compiler.validate import fields, hosts
+from compiler.validate.report import Path, Report
+
+
+def _selector(report: Report, selector: sec.WorkloadSelector | None) -> None:
+    if selector is not None:
+        for key, problem in hosts.label_selector(selector.match_labels):
+            report.error("MW0211", problem, ("selector", "matchLabels", key))
+
+
+def _targets(report: Report, spec: sec.AuthorizationPolicy | sec.RequestAuthentication, code: str) -> None:
+    count = sum(x is not None for x in (spec.selector, spec.target_ref, spec.target_refs))
+    if count > 1:
+        report.error(code, "only one of targetRefs or selector can be set", ("selector",))
+    refs: list[tuple[Path, common.PolicyTargetReference]] = [(("targetRef",), spec.target_ref)] if spec.target_ref else []
+    refs += [(("targetRefs", i), ref) for i, ref in enumerate(spec.target_refs or [])]
+    for path, ref in refs:
+        if ref.namespace:
+            report.error(code, "cross namespace referencing is not currently supported", path + ("namespace",))
+
+
+def check_peer(report: Report) -> None:
+    spec: sec.PeerAuthentication = report.resource.spec
+    _selector(report, spec.selector)
+    if spec.port_level_mtls is None:
+        return
+    if not spec.port_level_mtls:
+        report.error("MW0220", "portLevelMtls cannot be empty", ("portLevelMtls",))
+    if spec.selector is None or not spec.selector.match_labels:
+        report.error("MW0220", "portLevelMtls requires selector", ("portLevelMtls",))
+    for key in spec.port_level_mtls:
+        number = key if isinstance(key, int) else (int(key) if str(key).isdigit() else None)
+        if number is None or not 1 <= number <= 65535:
+            report.error("MW0203", f"port {key!s} must be between 1-65535", ("portLevelMtls", key))
+
+
+def check_authorization(report: Report) -> None:
+    spec: sec.AuthorizationPolicy = report.resource.spec
+    _selector(report, spec.selector)
+    _targets(report, spec, "MW0219")
+    action = spec.action or "ALLOW"
+    if action == "CUSTOM" and (spec.provider is None or not spec.provider.name):
+        report.error("MW0219", "a CUSTOM policy needs provider.name", ("action",))
+    if action != "CUSTOM" and spec.provider is not None:
+        report.error("MW0219", f"provider applies only to CUSTOM policies, not {action}", ("provider",))
+    for i, rule in enumerate(spec.rules or []):
+        _rule(report, rule, ("rules", i))
+
+
+def _rule(report: Report, rule: sec.Rule, path: Path) -> None:
+    for i, source_rule in enumerate(rule.from_ or []):
+        source = source_rule.source
+        where = path + ("from", i, "source")
+        if source is None:
+            report.error("MW0219", "from needs a source", path + ("from", i))
+            continue
+        if (source.service_accounts or source.not_service_accounts) and (
+                source.principals or source.not_principals or source.namespaces or source.not_namespaces):
+            report.error("MW0219", "Cannot set serviceAccounts with namespaces or principals", where)
+        for key in ("ip_blocks", "not_ip_blocks", "remote_ip_blocks", "not_remote_ip_blocks"):
+            for j, block in enumerate(getattr(source, key) or []):
+                report.found("MW0218", hosts.ip_or_cidr(block), where + (_camel(key), j))
+    for i, to in enumerate(rule.to or []):
+        operation = to.operation
+        if operation is None:
+            report.error("MW0219", "to needs an operation", path + ("to", i))
+            continue
+        for key in ("ports", "not_ports"):
+            for j, value in enumerate(getattr(operation, key) or []):
+                if not value.isdigit() or not 1 <= int(value) <= 65535:
+                    report.error("MW0203", f'port "{value}" must be between 1-65535',
+                                 path + ("to", i, "operation", _camel(key), j))
+    for i, condition in enumerate(rule.when or []):
+        if not condition.values and not condition.not_values:
+            report.error("MW0219", f'condition "{condition.key}" needs values or notValues', path + ("when", i))
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def check_request(report: Report) -> None:
+    spec: sec.RequestAuthentication = report.resource.spec
+    _selector(report, spec.selector)
+    _targets(report, spec, "MW0220")
+    for i, rule in enumerate(spec.jwt_rules or []):
+        _jwt(report, rule, ("jwtRules", i))
+
+
+def _jwt(report: Report, rule: sec.JWTRule, path: Path) -> None:
+    if not rule.issuer:
+        report.error("MW0220", "a JWT rule needs an issuer", path)
+    if rule.jwks_uri is not None and rule.jwks_uri_legacy is not None:
+        report.error("MW0220", "set only one of jwksUri and jwks_uri", path + ("jwks_uri",))
+    for key, uri in (("jwksUri", rule.jwks_uri), ("jwks_uri", rule.jwks_uri_legacy)):
+        if uri is not None:
+            report.found("MW0220", _url(uri), path + (key,))
+    if rule.jwks is not None and (rule.jwks_uri or rule.jwks_uri_legacy):
+        report.error("MW0220", "set only one of jwks and jwksUri", path + ("jwks",))
+    if rule.timeout is not None:
+        problem = fields.duration(rule.timeout)
+        if problem:
+            report.error("MW0202", f"timeout must be a valid duration greater than 1ms: {problem}", path + ("timeout",))
+
+
+def _url(uri: str) -> str | None:
+    try:
+        parsed = urllib.parse.urlsplit(uri)
+    except ValueError:
+        return f'"{uri}": url must have scheme http or https'
+    if parsed.scheme not in ("http", "https"):
+        return f'"{uri}": url must have schema one of [http, https]'
+    if not parsed.hostname:
+        return f'"{uri}": url must have a host'
+    return None
