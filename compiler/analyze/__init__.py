@@ -9,6 +9,7 @@ message it matches (IST0101, IST0109, ...).
 from __future__ import annotations
 
 from compiler.analyze import (
+    authorization,
     deprecation,
     destination_rules,
     destinations,
@@ -42,6 +43,7 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("serviceentry.protocols", service_entries.check_protocols),
     ("service.port-names", services.check),
     ("sidecar.default-selectors", sidecars.check_default_selectors),
+    ("authorizationpolicy.namespaces", authorization.check_namespaces),
     ("deprecation", deprecation.check),
 )
 
