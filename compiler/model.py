@@ -391,6 +391,9 @@ class Listener:
     direction: TrafficDirection
     filter_chains: tuple[FilterChain, ...]
     default_chain: FilterChain | None = None
+    # False for Istio's "virtual" listeners (traffic only arrives by capture, which these hosts lack): Envoy keeps
+    # them without binding. Sidecar captureMode NONE / bind listeners and gateway listeners bind for real.
+    bind_to_port: bool = True
 
 
 # -- secrets ---------------------------------------------------------------------------------------------------

@@ -1,0 +1,91 @@
+"""Stage 2: typed resources -> the intermediate model, per proxy, with Istio's (Pilot's) semantics.
+
+`index` resolves the revision once (service registry, workloads, VirtualServices, merged DestinationRules,
+Gateways, Sidecars); `proxy_config` then builds one proxy's listeners, route configs, clusters, load assignments and
+secrets from that index. Modules by concern: services/mesh (the index), proxies (node ids), scope (Sidecar and
+exportTo visibility, DestinationRule lookup), routes/l4/vhosts (VirtualService routing), policy/clusters
+(DestinationRule traffic policies), listeners (sidecars), gateways (routers). Names come from `compiler.naming`.
+
+Deliberate differences from Istio, all because these hosts run without traffic capture:
+- ServiceEntry resolution NONE with endpoints balances over them (EDS) instead of passing through; STATIC is EDS.
+- Headless Services are EDS, not ORIGINAL_DST.
+- A TCP port shared by several services goes to the first one (no destination IP to tell them apart).
+"""
+
+from __future__ import annotations
+
+from compiler import model
+from compiler.diagnostics import Diagnostic
+from compiler.translate import clusters, gateways, listeners, scope
+from compiler.translate.mesh import Mesh, index
+from compiler.translate.proxies import find_proxy, proxies
+from compiler.translate.routes import Context
+from compiler.translate.services import Service
+
+__all__ = ["Mesh", "compile_proxy", "find_proxy", "index", "proxies", "proxy_config"]
+
+
+def proxy_config(mesh: Mesh, proxy: model.Proxy) -> model.ProxyConfig:
+    return compile_proxy(mesh, proxy)[0]
+
+
+def compile_proxy(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
+    """The proxy's config and the warnings (MW0403: features not compiled) found while building it."""
+    if proxy.kind is model.ProxyKind.ROUTER:
+        return _router(mesh, proxy)
+    return _sidecar(mesh, proxy)
+
+
+def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
+    sc = scope.scope_for(mesh, proxy)
+    built = listeners.Built()
+    listeners.inbound(mesh, proxy, sc, built)
+    listeners.outbound(mesh, proxy, sc, built)
+    services = dict(built.services)
+    _add_destinations(mesh, proxy, built.contexts, services)
+    outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)])
+    cfg = _assemble(proxy, built.listeners, built.route_configs, [*built.clusters, *outbound], assignments, [])
+    return cfg, _notes(built.contexts)
+
+
+def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
+    built = gateways.build(mesh, proxy)
+    everything = scope.Egress(hosts=(("*", "*"),))
+    services = {s.host: s for s in scope.egress_services(mesh, proxy, everything)}
+    _add_destinations(mesh, proxy, built.contexts, services)
+    outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)])
+    cfg = _assemble(proxy, built.listeners, built.route_configs, outbound, assignments, list(built.secrets.values()))
+    return cfg, _notes(built.contexts)
+
+
+def _add_destinations(mesh: Mesh, proxy: model.Proxy, contexts: list[Context], services: dict[str, Service]) -> None:
+    """Istio adds the services that in-scope VirtualServices route to, even when the Sidecar does not import them."""
+    for ctx in contexts:
+        for host in sorted(ctx.hosts_used):
+            service = mesh.service_for(host, proxy.namespace)
+            if service is not None:
+                services.setdefault(host, service)
+
+
+def _notes(contexts: list[Context]) -> list[Diagnostic]:
+    seen: dict[tuple[str, str, str], Diagnostic] = {}
+    for ctx in contexts:
+        for d in ctx.notes:
+            seen.setdefault((d.code, str(d.position), d.message), d)
+    return list(seen.values())
+
+
+def _first_by_name(items: list, key: str = "name") -> tuple:  # type: ignore[type-arg]
+    out: dict[str, object] = {}
+    for item in items:
+        out.setdefault(getattr(item, key), item)
+    return tuple(out[k] for k in sorted(out))
+
+
+def _assemble(proxy: model.Proxy, ls: list[model.Listener], rcs: list[model.RouteConfig],
+              cs: list[model.Cluster], las: list[model.LoadAssignment],
+              secrets: list[model.Secret]) -> model.ProxyConfig:
+    return model.ProxyConfig(
+        proxy=proxy, listeners=_first_by_name(ls), route_configs=_first_by_name(rcs), clusters=_first_by_name(cs),
+        load_assignments=_first_by_name(las, "cluster_name"), secrets=_first_by_name(secrets),
+    )

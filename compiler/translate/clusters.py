@@ -1,0 +1,98 @@
+"""Clusters and load assignments: one outbound cluster per service port and per DestinationRule subset, inbound
+clusters for the workload's own ports.
+
+The discovery type follows the service's resolution as Pilot's cluster builder does: EDS for Kubernetes services
+and STATIC service entries, STRICT_DNS for DNS, LOGICAL_DNS for DNS_ROUND_ROBIN, ORIGINAL_DST for NONE without
+endpoints. Subset clusters get the endpoints whose labels the subset's labels select.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from compiler import model, naming
+from compiler.translate import policy, scope
+from compiler.translate.mesh import DestinationRuleEntry, Mesh
+from compiler.translate.services import Port, Resolution, Service
+
+_DISCOVERY = {Resolution.EDS: model.Discovery.EDS, Resolution.DNS: model.Discovery.STRICT_DNS,
+              Resolution.DNS_ROUND_ROBIN: model.Discovery.LOGICAL_DNS,
+              Resolution.PASSTHROUGH: model.Discovery.ORIGINAL_DST}
+
+
+def endpoints(service: Service, port: Port, selector: dict[str, str] | None) -> tuple[model.Endpoint, ...]:
+    out = []
+    for inst in service.instances:
+        if selector and not inst.selected_by(selector):
+            continue
+        number = inst.port_for(port.number)
+        if number is None:
+            continue
+        out.append(model.Endpoint(inst.address, number, inst.weight, inst.locality))
+    if not out and service.dns_host and not selector:
+        target = port.target_port if isinstance(port.target_port, int) and port.target_port else port.number
+        out.append(model.Endpoint(service.dns_host, target))
+    return tuple(sorted(set(out), key=lambda e: (e.address, e.port)))
+
+
+def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None,
+                     subset: Any = None) -> tuple[model.Cluster, model.LoadAssignment | None]:
+    subset_name = subset.name if subset is not None else ""
+    name = naming.outbound_cluster(port.number, subset_name, service.host)
+    eff = policy.effective(scope.traffic_policy(rule), subset.traffic_policy if subset is not None else None,
+                           port.number)
+    lb, ring = policy.lb_policy(eff.load_balancer)
+    discovery = _DISCOVERY[service.resolution]
+    eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None)
+    sources = (service.source, *(rule.sources if rule is not None else ()))
+    cluster = model.Cluster(
+        name=name, discovery=discovery, lb_policy=lb, minimum_ring_size=ring,
+        tcp=policy.tcp_options(eff.connection_pool), http=policy.http_options(eff.connection_pool, port.protocol),
+        circuit_breakers=policy.circuit_breakers(eff.connection_pool), outlier=policy.outlier(eff.outlier_detection),
+        tls=policy.upstream_tls(eff.tls, host=service.host, port=port.number, subset=subset_name,
+                                protocol=port.protocol),
+        endpoints=eps if discovery in (model.Discovery.STRICT_DNS, model.Discovery.LOGICAL_DNS) else (),
+        dns_host=service.dns_host or (eps[0].address if eps and discovery != model.Discovery.EDS else ""),
+        direction=model.TrafficDirection.OUTBOUND, service_host=service.host, port=port.number,
+        subset=subset_name, sources=sources,
+    )
+    assignment = model.LoadAssignment(name, eps) if discovery == model.Discovery.EDS else None
+    return cluster, assignment
+
+
+def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service]
+                      ) -> tuple[list[model.Cluster], list[model.LoadAssignment]]:
+    clusters: list[model.Cluster] = []
+    assignments: list[model.LoadAssignment] = []
+    for service in services:
+        rule = scope.destination_rule(mesh, proxy, service)
+        subsets = rule.subsets if rule is not None else ()
+        for port in service.ports:
+            for subset in (None, *subsets):
+                cluster, assignment = outbound_cluster(service, port, rule, subset)
+                clusters.append(cluster)
+                if assignment is not None:
+                    assignments.append(assignment)
+    return clusters, assignments
+
+
+def inbound_cluster(port: int, address: str, target: int, protocol: model.Protocol,
+                    source: model.Source | None = None) -> model.Cluster:
+    """A local cluster to the application: STATIC, one endpoint (127.0.0.1:targetPort or defaultEndpoint)."""
+    return model.Cluster(
+        name=naming.inbound_cluster(port), discovery=model.Discovery.STATIC, lb_policy=model.LbPolicy.ROUND_ROBIN,
+        http=model.HttpOptions(http2=protocol.is_http2) if protocol.is_http else None,
+        circuit_breakers=policy.circuit_breakers(None), endpoints=(model.Endpoint(address, target),),
+        direction=model.TrafficDirection.INBOUND, port=port, sources=(source,) if source is not None else (),
+    )
+
+
+def parse_endpoint(text: str) -> tuple[str, int] | None:
+    """Sidecar ingress defaultEndpoint `IP:PORT` (or `[v6]:PORT`); unix sockets are not supported."""
+    if text.startswith("unix://"):
+        return None
+    host, _, port = text.rpartition(":")
+    if not port.isdigit():
+        return None
+    return host.strip("[]") or naming.LOCALHOST, int(port)

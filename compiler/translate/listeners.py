@@ -1,0 +1,175 @@
+"""Sidecar listeners: outbound per egress listener and port, inbound per ingress listener or own service port.
+
+Outbound (Pilot's buildSidecarOutboundListeners): egress listeners with a port come first and lock their port; a
+catch-all egress listener then makes `BIND_PORT` for every other port of the services it imports. HTTP ports share
+one listener per port with RDS route config `PORT`; TLS/HTTPS ports get SNI chains per host; TCP ports a tcp_proxy
+to the port's service (VirtualService `tcp` routes applied). Listeners of `captureMode: NONE` egress listeners
+bind for real; the others are Istio's capture-only listeners (`bind_to_port=False`).
+
+Inbound (listener_inbound.go): a Sidecar's ingress listeners replace the service-derived ones; each is a listener
+`BIND_PORT` to cluster `inbound|PORT||` whose endpoint is `defaultEndpoint` (default 127.0.0.1:PORT).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from compiler import model, naming
+from compiler.translate import clusters, l4, scope, vhosts
+from compiler.translate.mesh import Mesh, VirtualServiceEntry
+from compiler.translate.routes import Context
+from compiler.translate.services import Service
+
+
+@dataclasses.dataclass
+class Built:
+    listeners: list[model.Listener] = dataclasses.field(default_factory=list)
+    route_configs: list[model.RouteConfig] = dataclasses.field(default_factory=list)
+    services: dict[str, Service] = dataclasses.field(default_factory=dict)  # host -> service in scope
+    clusters: list[model.Cluster] = dataclasses.field(default_factory=list)  # inbound clusters
+    contexts: list[Context] = dataclasses.field(default_factory=list)
+
+
+def _port_protocol(port: int, services: Sequence[Service]) -> model.Protocol:
+    protocols = [p.protocol for s in services if (p := s.port(port)) is not None]
+    for wanted in (lambda p: p.is_http, lambda p: p in (model.Protocol.TLS, model.Protocol.HTTPS)):
+        found = next((p for p in protocols if wanted(p)), None)
+        if found is not None:
+            return found
+    return model.Protocol.TCP
+
+
+def _vs_for(host: str, vss: Sequence[VirtualServiceEntry]) -> VirtualServiceEntry | None:
+    exact = next((vs for vs in vss if host in vs.hosts), None)
+    return exact or next((vs for vs in vss if any(naming.host_matches(h, host) for h in vs.hosts)), None)
+
+
+def _http_chain(name: str, port: int, protocol: model.Protocol, rc: model.RouteConfig) -> model.FilterChain:
+    faults = any(r.fault is not None for vh in rc.virtual_hosts for r in vh.routes)
+    cors = any(r.cors is not None for vh in rc.virtual_hosts for r in vh.routes)
+    return model.FilterChain(name=name, filter=model.HttpFilterChain(
+        stat_prefix=f"outbound_{name}", route_config_name=rc.name, faults=faults, cors=cors,
+        http2_only=protocol.is_http2))
+
+
+def _tcp_chains(ctx: Context, name: str, port: int, services: Sequence[Service],
+                vss: Sequence[VirtualServiceEntry]) -> list[model.FilterChain]:
+    service = services[0]  # without capture only one TCP service per port can be told apart
+    vs = _vs_for(service.host, vss)
+    picked = l4.tcp_clusters(ctx, vs) or l4.default_tcp(port, service.host)
+    return [model.FilterChain(name=name, filter=model.TcpFilterChain(
+        stat_prefix=picked[0].cluster if len(picked) == 1 else name, clusters=picked), source=service.source)]
+
+
+def _tls_chains(ctx: Context, name: str, port: int, services: Sequence[Service],
+                vss: Sequence[VirtualServiceEntry]) -> list[model.FilterChain]:
+    chains: list[model.FilterChain] = []
+    taken: set[str] = set()
+    for vs in vss:
+        for chain in l4.tls_chains(ctx, vs, name):
+            fresh = tuple(s for s in chain.server_names if s not in taken)
+            if fresh:
+                taken.update(fresh)
+                chains.append(dataclasses.replace(chain, server_names=fresh))
+    for service in services:
+        if service.host not in taken:
+            taken.add(service.host)
+            cluster = naming.outbound_cluster(port, "", service.host)
+            chains.append(model.FilterChain(
+                name=f"{name}|{service.host}", server_names=(service.host,), transport_protocol="tls",
+                filter=model.TcpFilterChain(stat_prefix=cluster, clusters=(model.WeightedCluster(cluster, 100),)),
+                source=service.source))
+    return chains
+
+
+def _outbound_port(mesh: Mesh, proxy: model.Proxy, egress: scope.Egress, port: int, services: Sequence[Service],
+                   vss: Sequence[VirtualServiceEntry], out: Built) -> None:
+    on_port = [s for s in services if s.port(port) is not None]
+    protocol = egress.protocol or _port_protocol(port, on_port)
+    bind = egress.bind or naming.WILDCARD
+    name = naming.listener(bind, port)
+    ctx = Context(mesh, proxy, port)
+    out.contexts.append(ctx)
+    if protocol.is_http:
+        rc = vhosts.route_config(ctx, services, vss, set(mesh.services))
+        out.route_configs.append(rc)
+        chains = [_http_chain(name, port, protocol, rc)]
+    elif not on_port:
+        return
+    elif protocol in (model.Protocol.TLS, model.Protocol.HTTPS):
+        chains = _tls_chains(ctx, name, port, on_port, vss)
+    else:
+        chains = _tcp_chains(ctx, name, port, on_port, vss)
+    out.listeners.append(model.Listener(name, bind, port, model.TrafficDirection.OUTBOUND, tuple(chains),
+                                        bind_to_port=egress.capture_none))
+
+
+def outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None:
+    locked: set[int] = set()
+    for egress in sc.egress:
+        services = scope.egress_services(mesh, proxy, egress)
+        vss = scope.egress_virtual_services(mesh, proxy, egress)
+        for s in services:
+            out.services.setdefault(s.host, s)
+        if egress.port is not None:
+            if egress.port not in locked:
+                _outbound_port(mesh, proxy, egress, egress.port, services, vss, out)
+            locked.add(egress.port)
+            continue
+        ports = sorted({p.number for s in services for p in s.ports} - locked)
+        for port in ports:
+            _outbound_port(mesh, proxy, egress, port, services, vss, out)
+        locked.update(ports)
+
+
+# -- inbound -------------------------------------------------------------------------------------------------------
+
+
+def _inbound(out: Built, *, bind: str, port: int, protocol: model.Protocol, endpoint: tuple[str, int],
+             bind_to_port: bool, source: model.Source | None) -> None:
+    cluster = clusters.inbound_cluster(port, endpoint[0], endpoint[1], protocol, source)
+    out.clusters.append(cluster)
+    name = naming.listener(bind, port)
+    if protocol.is_http:
+        rc_name = naming.inbound_cluster(port)
+        route = model.Route(naming.DEFAULT_ROUTE, model.RouteMatch(), model.Forward(
+            clusters=(model.WeightedCluster(cluster.name, 100),), timeout_ms=0))
+        out.route_configs.append(model.RouteConfig(rc_name, (model.VirtualHost(
+            f"inbound|http|{port}", ("*",), (route,)),)))
+        chain = model.FilterChain(name=name, filter=model.HttpFilterChain(
+            stat_prefix=f"inbound_{name}", route_config_name=rc_name, http2_only=protocol.is_http2), source=source)
+    else:
+        chain = model.FilterChain(name=name, filter=model.TcpFilterChain(
+            stat_prefix=cluster.name, clusters=(model.WeightedCluster(cluster.name, 100),)), source=source)
+    out.listeners.append(model.Listener(name, bind, port, model.TrafficDirection.INBOUND, (chain,),
+                                        bind_to_port=bind_to_port))
+
+
+def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None:
+    ingress = sc.sidecar.spec.ingress if sc.sidecar is not None else None
+    if ingress:
+        src = clusters_source(sc)
+        for il in ingress:
+            port = il.port.number or 0
+            protocol = scope.parse_protocol(il.port.protocol) or model.Protocol.TCP
+            endpoint = clusters.parse_endpoint(il.default_endpoint or "") or (naming.LOCALHOST, port)
+            if endpoint[0] == naming.WILDCARD:
+                endpoint = (proxy.ip, endpoint[1])
+            _inbound(out, bind=il.bind or naming.WILDCARD, port=port, protocol=protocol, endpoint=endpoint,
+                     bind_to_port=il.capture_mode == "NONE" or bool(il.bind), source=src)
+        return
+    seen: set[int] = set()
+    for service, inst in mesh.instances_by_workload.get((proxy.namespace, proxy.name), ()):
+        for port in service.ports:
+            target = inst.port_for(port.number)
+            if target is None or target in seen:
+                continue
+            seen.add(target)
+            _inbound(out, bind=inst.address, port=target, protocol=port.protocol,
+                     endpoint=(naming.LOCALHOST, target), bind_to_port=False, source=service.source)
+
+
+def clusters_source(sc: scope.Scope) -> model.Source | None:
+    r = sc.sidecar
+    return model.Source(r.kind, r.namespace, r.name, r.doc.file, r.doc.line) if r is not None else None

@@ -1,0 +1,216 @@
+"""The mesh index: everything translate needs about a revision, resolved once and shared by every proxy.
+
+`index` turns the typed resources into lookup tables (services by host, workloads by name and IP, VirtualServices
+with resolved hosts and gateways, DestinationRules merged per namespace and host, Gateways, Sidecars) so that
+building one proxy's config never scans raw resources again. It is linear in the number of resources.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Any
+
+from compiler import model, naming
+from compiler.diagnostics import Diagnostic
+from compiler.resources import Resource, ResourceSet
+from compiler.translate import services as svc
+from compiler.translate.services import Labels, Service
+
+ROOT_NAMESPACE = "istio-system"  # Istio's default config root namespace
+MESH_GATEWAY = "mesh"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Workload:
+    """A proxy-capable workload: a WorkloadEntry or an EndpointSlice endpoint with a target reference."""
+
+    name: str
+    namespace: str
+    address: str
+    labels: Labels
+
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class VirtualServiceEntry:
+    res: Resource
+    hosts: tuple[str, ...]  # resolved to FQDNs relative to the VirtualService's namespace
+    gateways: frozenset[str]  # "mesh" or "namespace/name"
+    exports: frozenset[str]
+
+    @property
+    def spec(self) -> Any:
+        return self.res.spec
+
+    def visible_in(self, namespace: str) -> bool:
+        return "*" in self.exports or namespace in self.exports
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DestinationRuleEntry:
+    """One host's DestinationRules of one namespace, merged as Istio merges them (first traffic policy wins,
+    subsets appended unless their name is taken)."""
+
+    host: str
+    namespace: str
+    traffic_policy: Any  # api TrafficPolicy | None
+    subsets: tuple[Any, ...]  # api Subset
+    exports: frozenset[str]
+    sources: tuple[model.Source, ...]
+    selector: Labels = ()  # workloadSelector.matchLabels: applies only to the workloads it selects
+
+    def subset(self, name: str) -> Any:
+        return next((s for s in self.subsets if s.name == name), None)
+
+    def visible_in(self, namespace: str) -> bool:
+        return "*" in self.exports or namespace in self.exports
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GatewayEntry:
+    res: Resource
+    key: str  # namespace/name
+    selector: Labels
+
+
+@dataclasses.dataclass
+class Mesh:
+    """The indexed revision. Treat as read-only once `index` returns it."""
+
+    resources: ResourceSet
+    services: dict[str, list[Service]]  # host -> candidates (one per defining namespace), defining order
+    workloads: dict[tuple[str, str], Workload]
+    workloads_by_ip: dict[str, list[Workload]]
+    virtual_services: list[VirtualServiceEntry]
+    destination_rules: dict[str, list[DestinationRuleEntry]]  # namespace -> entries (sorted by host)
+    gateways: list[GatewayEntry]
+    sidecars: dict[str, list[Resource]]  # namespace -> Sidecars
+    instances_by_workload: dict[tuple[str, str], list[tuple[Service, svc.Instance]]]
+    diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
+
+    def service_list(self) -> list[Service]:
+        return [s for host in sorted(self.services) for s in self.services[host]]
+
+    def service_for(self, host: str, namespace: str) -> Service | None:
+        """The definition of `host` a proxy in `namespace` sees: its own namespace's first, else the first visible."""
+        candidates = self.services.get(host, ())
+        own = next((s for s in candidates if s.namespace == namespace and s.visible_in(namespace)), None)
+        return own or next((s for s in candidates if s.visible_in(namespace)), None)
+
+
+def index(resources: ResourceSet) -> Mesh:
+    entries_by_ns = _group(resources.of_kind("WorkloadEntry"))
+    service_map = _services(resources, entries_by_ns)
+    workloads = _workloads(resources, service_map)
+    by_ip: dict[str, list[Workload]] = defaultdict(list)
+    for wl in workloads.values():
+        by_ip[wl.address].append(wl)
+    instances: dict[tuple[str, str], list[tuple[Service, svc.Instance]]] = defaultdict(list)
+    for candidates in service_map.values():
+        for service in candidates:
+            for inst in service.instances:
+                if inst.workload is not None:
+                    instances[inst.workload].append((service, inst))
+    return Mesh(
+        resources=resources, services=service_map, workloads=workloads, workloads_by_ip=dict(by_ip),
+        virtual_services=[_virtual_service(r) for r in resources.of_kind("VirtualService")],
+        destination_rules=_destination_rules(resources), gateways=_gateways(resources),
+        sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=dict(instances),
+    )
+
+
+def _group(items: list[Resource]) -> dict[str, list[Resource]]:
+    out: dict[str, list[Resource]] = defaultdict(list)
+    for r in items:
+        out[r.namespace].append(r)
+    return dict(out)
+
+
+def _services(resources: ResourceSet, entries_by_ns: Mapping[str, list[Resource]]) -> dict[str, list[Service]]:
+    slices: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+    for s in resources.of_kind("EndpointSlice"):
+        owner = s.labels.get(svc.SERVICE_NAME_LABEL)
+        if owner:
+            slices[(s.namespace, owner)].append(s)
+    out: dict[str, list[Service]] = defaultdict(list)
+    for r in resources.of_kind("Service"):
+        service = svc.kube_service(r, slices.get((r.namespace, r.name), ()), entries_by_ns.get(r.namespace, ()))
+        out[service.host].append(service)
+    for r in resources.of_kind("ServiceEntry"):
+        for service in svc.service_entries(r, entries_by_ns.get(r.namespace, ())):
+            if all(s.namespace != service.namespace for s in out[service.host]):
+                out[service.host].append(service)
+    return dict(out)
+
+
+def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]]) -> dict[tuple[str, str], Workload]:
+    out: dict[tuple[str, str], Workload] = {}
+    for r in resources.of_kind("WorkloadEntry"):
+        if r.spec.address:
+            out[(r.namespace, r.name)] = Workload(r.name, r.namespace, r.spec.address,
+                                                  svc.sorted_labels(svc.workload_entry_labels(r)))
+    pods: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+    for host in sorted(service_map):
+        for service in service_map[host]:
+            for inst in service.instances:
+                if inst.workload is None or inst.workload in out:
+                    continue
+                address, labels = pods.setdefault(inst.workload, (inst.address, {}))
+                labels.update(dict(inst.labels))
+    for (ns, name), (address, labels) in pods.items():
+        out[(ns, name)] = Workload(name, ns, address, svc.sorted_labels(labels))
+    return dict(sorted(out.items()))
+
+
+def _virtual_service(res: Resource) -> VirtualServiceEntry:
+    spec = res.spec
+    hosts = tuple(naming.resolve_host(h, res.namespace) for h in spec.hosts or ())
+    gateways = frozenset(resolve_gateway(g, res.namespace) for g in spec.gateways or (MESH_GATEWAY,))
+    return VirtualServiceEntry(res, hosts, gateways, svc.exports(spec.export_to, res.namespace))
+
+
+def resolve_gateway(ref: str, namespace: str) -> str:
+    """`mesh`, `ns/name`, or a bare name meaning a Gateway in the referring namespace."""
+    if ref == MESH_GATEWAY or "/" in ref:
+        return ref
+    if "." in ref:  # legacy FQDN form name.namespace.svc.cluster.local
+        name, _, rest = ref.partition(".")
+        return f"{rest.split('.', 1)[0]}/{name}"
+    return f"{namespace}/{ref}"
+
+
+def _destination_rules(resources: ResourceSet) -> dict[str, list[DestinationRuleEntry]]:
+    merged: dict[tuple[str, str, Labels], DestinationRuleEntry] = {}
+    for r in resources.of_kind("DestinationRule"):
+        spec = r.spec
+        host = naming.resolve_host(spec.host, r.namespace)
+        selector = svc.sorted_labels(spec.workload_selector.match_labels if spec.workload_selector else None)
+        key = (r.namespace, host, selector)
+        found = merged.get(key)
+        merged[key] = _merge_rule(found, r, host, selector)
+    out: dict[str, list[DestinationRuleEntry]] = defaultdict(list)
+    for (ns, _, _), entry in sorted(merged.items()):
+        out[ns].append(entry)
+    return dict(out)
+
+
+def _merge_rule(found: DestinationRuleEntry | None, res: Resource, host: str,
+                selector: Labels) -> DestinationRuleEntry:
+    spec = res.spec
+    source = svc.source_of(res)
+    if found is None:
+        return DestinationRuleEntry(host, res.namespace, spec.traffic_policy, tuple(spec.subsets or ()),
+                                    svc.exports(spec.export_to, res.namespace), (source,), selector)
+    taken = {s.name for s in found.subsets}
+    subsets = found.subsets + tuple(s for s in spec.subsets or () if s.name not in taken)
+    policy = found.traffic_policy if found.traffic_policy is not None else spec.traffic_policy
+    return dataclasses.replace(found, traffic_policy=policy, subsets=subsets, sources=found.sources + (source,))
+
+
+def _gateways(resources: ResourceSet) -> list[GatewayEntry]:
+    return [GatewayEntry(r, f"{r.namespace}/{r.name}", svc.sorted_labels(r.spec.selector))
+            for r in resources.of_kind("Gateway")]

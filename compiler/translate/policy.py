@@ -1,0 +1,168 @@
+"""DestinationRule traffic policies -> cluster settings, with Istio's merge rules.
+
+Istio (MergeTrafficPolicy): a port-level setting replaces all four of load balancer, connection pool, outlier
+detection and TLS for its port (unset ones fall back to defaults, not to the top level); a subset's policy then
+overrides the result field by field, and the subset's own port-level settings replace the four again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from compiler import model, naming, units
+
+UINT32_MAX = 4_294_967_295
+ISTIO_DEFAULT_SECRET = "default"
+ISTIO_ROOT_SECRET = "ROOTCA"
+
+_FIELDS = ("load_balancer", "connection_pool", "outlier_detection", "tls")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Effective:
+    load_balancer: Any = None
+    connection_pool: Any = None
+    outlier_detection: Any = None
+    tls: Any = None
+
+
+def _for_port(policy: Any, port: int) -> Effective:
+    eff = Effective(**{f: getattr(policy, f) for f in _FIELDS})
+    for pl in policy.port_level_settings or ():
+        if pl.port is not None and pl.port.number == port:
+            return Effective(**{f: getattr(pl, f) for f in _FIELDS})
+    return eff
+
+
+def effective(policy: Any, subset_policy: Any, port: int) -> Effective:
+    eff = _for_port(policy, port) if policy is not None else Effective()
+    if subset_policy is None:
+        return eff
+    sub = _for_port(subset_policy, port)
+    overridden = any(pl.port is not None and pl.port.number == port for pl in subset_policy.port_level_settings or ())
+    if overridden:
+        return sub
+    return Effective(**{f: getattr(sub, f) if getattr(sub, f) is not None else getattr(eff, f) for f in _FIELDS})
+
+
+# -- load balancing ------------------------------------------------------------------------------------------------
+
+_SIMPLE = {"ROUND_ROBIN": model.LbPolicy.ROUND_ROBIN, "LEAST_CONN": model.LbPolicy.LEAST_REQUEST,
+           "LEAST_REQUEST": model.LbPolicy.LEAST_REQUEST, "RANDOM": model.LbPolicy.RANDOM}
+DEFAULT_LB = model.LbPolicy.LEAST_REQUEST  # Istio's default since 1.14
+
+
+def lb_policy(lb: Any) -> tuple[model.LbPolicy, int | None]:
+    if lb is None:
+        return DEFAULT_LB, None
+    ch = lb.consistent_hash
+    if ch is not None:
+        if ch.maglev is not None:
+            return model.LbPolicy.MAGLEV, None
+        ring = ch.ring_hash.minimum_ring_size if ch.ring_hash is not None else ch.minimum_ring_size
+        return model.LbPolicy.RING_HASH, ring or None
+    return _SIMPLE.get(lb.simple or "", DEFAULT_LB), None
+
+
+def hash_policy(lb: Any) -> model.HashPolicy | None:
+    ch = lb.consistent_hash if lb is not None else None
+    if ch is None:
+        return None
+    if ch.http_header_name:
+        return model.HashPolicy(header=ch.http_header_name.lower())
+    if ch.http_cookie is not None:
+        ttl = units.duration_ms(ch.http_cookie.ttl) if ch.http_cookie.ttl else None
+        return model.HashPolicy(cookie=ch.http_cookie.name, cookie_ttl_ms=ttl, cookie_path=ch.http_cookie.path or "")
+    if ch.use_source_ip:
+        return model.HashPolicy(source_ip=True)
+    if ch.http_query_parameter_name:
+        return model.HashPolicy(query_parameter=ch.http_query_parameter_name)
+    return None
+
+
+# -- connection pool -----------------------------------------------------------------------------------------------
+
+
+def circuit_breakers(pool: Any) -> model.CircuitBreakers:
+    """Istio raises Envoy's low defaults (1024 connections, 3 retries) to the maximum unless the rule says otherwise."""
+    tcp = pool.tcp if pool is not None else None
+    http = pool.http if pool is not None else None
+
+    def pick(value: int | None) -> int:
+        return value if value else UINT32_MAX
+
+    return model.CircuitBreakers(
+        max_connections=pick(tcp.max_connections if tcp else None),
+        max_pending_requests=pick(http.http1_max_pending_requests if http else None),
+        max_requests=pick(http.http2_max_requests if http else None),
+        max_retries=pick(http.max_retries if http else None),
+    )
+
+
+def tcp_options(pool: Any) -> model.TcpOptions:
+    tcp = pool.tcp if pool is not None else None
+    if tcp is None:
+        return model.TcpOptions()
+    ka = tcp.tcp_keepalive
+    return model.TcpOptions(
+        connect_timeout_ms=units.duration_ms(tcp.connect_timeout) if tcp.connect_timeout else 10_000,
+        keepalive_time_s=_seconds(ka.time) if ka is not None else None,
+        keepalive_interval_s=_seconds(ka.interval) if ka is not None else None,
+        keepalive_probes=ka.probes if ka is not None else None,
+    )
+
+
+def http_options(pool: Any, protocol: model.Protocol) -> model.HttpOptions | None:
+    if not protocol.is_http:
+        return None
+    http = pool.http if pool is not None else None
+    upgrade = http is not None and http.h2_upgrade_policy == "UPGRADE"
+    return model.HttpOptions(
+        http2=protocol.is_http2 or upgrade,
+        idle_timeout_ms=units.duration_ms(http.idle_timeout) if http is not None and http.idle_timeout else None,
+        max_requests_per_connection=(http.max_requests_per_connection or None) if http is not None else None,
+    )
+
+
+def _seconds(text: str | None) -> int | None:
+    return max(1, units.duration_ms(text) // 1000) if text else None
+
+
+# -- outlier detection ---------------------------------------------------------------------------------------------
+
+
+def outlier(od: Any) -> model.OutlierDetection | None:
+    if od is None:
+        return None
+    return model.OutlierDetection(
+        consecutive_5xx=od.consecutive_5xx_errors,
+        consecutive_gateway_errors=od.consecutive_gateway_errors if od.consecutive_gateway_errors is not None
+        else od.consecutive_errors,
+        interval_ms=units.duration_ms(od.interval) if od.interval else None,
+        base_ejection_time_ms=units.duration_ms(od.base_ejection_time) if od.base_ejection_time else None,
+        max_ejection_percent=od.max_ejection_percent,
+        min_health_percent=od.min_health_percent,
+    )
+
+
+# -- upstream TLS --------------------------------------------------------------------------------------------------
+
+
+def upstream_tls(tls: Any, *, host: str, port: int, subset: str, protocol: model.Protocol) -> model.UpstreamTls | None:
+    if tls is None or tls.mode in (None, "DISABLE"):
+        return None
+    alpn = ("h2",) if protocol.is_http2 else ()
+    sans = tuple(tls.subject_alt_names or ())
+    if tls.mode == "ISTIO_MUTUAL":
+        return model.UpstreamTls(model.TlsMode.ISTIO_MUTUAL, sni=tls.sni or naming.outbound_sni(port, subset, host),
+                                 subject_alt_names=sans, credential_secret=ISTIO_DEFAULT_SECRET,
+                                 ca_secret=ISTIO_ROOT_SECRET, alpn=alpn)
+    credential = tls.credential_name or ""
+    return model.UpstreamTls(
+        model.TlsMode(tls.mode), sni=tls.sni or ("" if host.startswith("*") else host), subject_alt_names=sans,
+        ca_certificates=tls.ca_certificates or "", client_certificate=tls.client_certificate or "",
+        private_key=tls.private_key or "", credential_secret=credential if tls.mode == "MUTUAL" else "",
+        ca_secret=naming.credential_ca_secret(credential) if credential else "", alpn=alpn,
+        insecure_skip_verify=bool(tls.insecure_skip_verify),
+    )

@@ -1,0 +1,51 @@
+"""Proxies: from an Istio node id to the workload it runs for, and the list of every proxy a tree describes.
+
+A node id `TYPE~IP~NAME.NAMESPACE~DOMAIN` names a workload: a WorkloadEntry or an EndpointSlice endpoint whose
+targetRef has that name in that namespace; failing the name, the workload with that IP in that namespace. Its
+labels pick Gateways (selector, any namespace, as Istio) and Sidecars (workloadSelector). A workload selected by a
+Gateway with a non-empty selector is listed as a router (gateway), every other one as a sidecar.
+"""
+
+from __future__ import annotations
+
+from compiler import model, naming
+from compiler.translate.mesh import GatewayEntry, Mesh, Workload
+from compiler.translate.scope import selects
+
+
+def _proxy(kind: model.ProxyKind, wl: Workload, ip: str = "") -> model.Proxy:
+    address = ip or wl.address
+    return model.Proxy(naming.node_id(kind, address, wl.name, wl.namespace), kind, address, wl.name,
+                       wl.namespace, wl.labels)
+
+
+def find_proxy(mesh: Mesh, node_id: str) -> model.Proxy:
+    """LookupError when the node id is malformed or names no workload (the message says which)."""
+    try:
+        node = naming.parse_node_id(node_id)
+    except ValueError as err:
+        raise LookupError(str(err)) from None
+    wl = mesh.workloads.get((node.namespace, node.name))
+    if wl is None:
+        wl = next((w for w in mesh.workloads_by_ip.get(node.ip, ()) if w.namespace == node.namespace), None)
+    if wl is None:
+        raise LookupError(f"no WorkloadEntry or EndpointSlice endpoint named {node.name!r} (or with IP {node.ip}) "
+                          f"in namespace {node.namespace!r}")
+    proxy = _proxy(node.kind, wl, node.ip if node.ip else "")
+    return model.Proxy(node_id, proxy.kind, proxy.ip, proxy.name, proxy.namespace, proxy.labels)
+
+
+def gateways_for(mesh: Mesh, proxy: model.Proxy) -> list[GatewayEntry]:
+    labels = proxy.label_map()
+    return [g for g in mesh.gateways if selects(dict(g.selector), labels)]
+
+
+def is_router(mesh: Mesh, wl: Workload) -> bool:
+    labels = wl.label_map()
+    return any(g.selector and selects(dict(g.selector), labels) for g in mesh.gateways)
+
+
+def proxies(mesh: Mesh) -> list[model.Proxy]:
+    out = [_proxy(model.ProxyKind.ROUTER if is_router(mesh, wl) else model.ProxyKind.SIDECAR, wl)
+           for wl in mesh.workloads.values()]
+    return sorted(out, key=lambda p: (p.namespace, p.name))

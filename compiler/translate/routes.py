@@ -1,0 +1,271 @@
+"""VirtualService HTTP routes -> model routes, with Pilot's defaults.
+
+Pilot's rules kept here: a route with several matches becomes one Envoy route per match; matches for another port,
+gateway, source namespace or source labels are dropped; routes after a catch-all are unreachable and dropped; the
+timeout defaults to 0 (disabled) and the retry policy to 2 attempts on connect-failure,refused-stream,unavailable,
+cancelled,retriable-status-codes; a destination without a port takes the host's only port, else the listener's.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+from typing import Any
+
+from compiler import model, naming, units
+from compiler.diagnostics import Diagnostic
+from compiler.translate import policy, scope
+from compiler.translate.mesh import Mesh, VirtualServiceEntry, resolve_gateway
+
+GRPC_CODES = {"OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5,
+              "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9,
+              "ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAVAILABLE": 14,
+              "DATA_LOSS": 15, "UNAUTHENTICATED": 16}
+
+
+@dataclasses.dataclass
+class Context:
+    """Who the routes are for: the proxy, the listener port and the gateway (`mesh` for sidecars)."""
+
+    mesh: Mesh
+    proxy: model.Proxy
+    port: int
+    gateway: str = "mesh"
+    notes: list[Diagnostic] = dataclasses.field(default_factory=list)
+    hosts_used: set[str] = dataclasses.field(default_factory=set)  # destination hosts, to build their clusters
+
+
+# -- destinations ------------------------------------------------------------------------------------------------
+
+
+def destination(ctx: Context, namespace: str, dest: Any) -> tuple[str, model.HashPolicy | None]:
+    """Cluster name for a Destination (Pilot's GetDestinationCluster) and the consistent-hash policy its rule sets."""
+    host = naming.resolve_host(dest.host, namespace)
+    ctx.hosts_used.add(host)
+    service = ctx.mesh.service_for(host, ctx.proxy.namespace)
+    if dest.port is not None and dest.port.number:
+        port = dest.port.number
+    elif service is not None and len(service.ports) == 1:
+        port = service.ports[0].number
+    else:
+        port = ctx.port
+    subset = dest.subset or ""
+    return naming.outbound_cluster(port, subset, host), _hash_policy(ctx, service, subset, port)
+
+
+def _hash_policy(ctx: Context, service: Any, subset: str, port: int) -> model.HashPolicy | None:
+    if service is None:
+        return None
+    rule = scope.destination_rule(ctx.mesh, ctx.proxy, service)
+    if rule is None:
+        return None
+    sub = rule.subset(subset) if subset else None
+    eff = policy.effective(rule.traffic_policy, sub.traffic_policy if sub is not None else None, port)
+    return policy.hash_policy(eff.load_balancer)
+
+
+# -- matches -------------------------------------------------------------------------------------------------------
+
+
+def string_match(m: Any, *, ignore_case: bool = False) -> model.StringMatch:
+    if m is None:
+        return model.StringMatch(model.MatchKind.PRESENT)
+    if m.exact is not None:
+        return model.StringMatch(model.MatchKind.EXACT, m.exact, ignore_case)
+    if m.prefix is not None:
+        return model.StringMatch(model.MatchKind.PREFIX, m.prefix, ignore_case)
+    if m.regex is not None:
+        return model.StringMatch(model.MatchKind.REGEX, m.regex, ignore_case)
+    return model.StringMatch(model.MatchKind.PRESENT)
+
+
+def _applies(ctx: Context, namespace: str, m: Any) -> bool:
+    if m.port and m.port != ctx.port:
+        return False
+    if m.gateways and ctx.gateway not in {resolve_gateway(g, namespace) for g in m.gateways}:
+        return False
+    if m.source_namespace and m.source_namespace != ctx.proxy.namespace:
+        return False
+    return scope.selects(m.source_labels, ctx.proxy.label_map())
+
+
+def route_match(m: Any) -> model.RouteMatch:
+    path = model.RouteMatch().path if m.uri is None else string_match(m.uri, ignore_case=bool(m.ignore_uri_case))
+    if path.kind is model.MatchKind.PRESENT:
+        path = model.RouteMatch().path
+    headers = [model.HeaderMatch(k.lower(), string_match(v)) for k, v in (m.headers or {}).items()]
+    for pseudo, value in ((":method", m.method), (":authority", m.authority), (":scheme", m.scheme)):
+        if value is not None:
+            headers.append(model.HeaderMatch(pseudo, string_match(value)))
+    headers.extend(model.HeaderMatch(k.lower(), string_match(v), invert=True)
+                   for k, v in (m.without_headers or {}).items())
+    query = tuple(model.QueryMatch(k, string_match(v)) for k, v in (m.query_params or {}).items())
+    return model.RouteMatch(path, tuple(headers), query)
+
+
+def is_catch_all(match: model.RouteMatch) -> bool:
+    return match == model.RouteMatch() or (
+        match.path in (model.StringMatch(model.MatchKind.REGEX, ".*"), model.StringMatch(model.MatchKind.REGEX, "*"))
+        and not match.headers and not match.query)
+
+
+# -- actions -------------------------------------------------------------------------------------------------------
+
+
+def header_ops(ops: Any) -> model.HeaderOps:
+    if ops is None:
+        return model.HeaderOps()
+    return model.HeaderOps(set=tuple((ops.set or {}).items()), add=tuple((ops.add or {}).items()),
+                           remove=tuple(ops.remove or ()))
+
+
+def retry_policy(retries: Any) -> model.RetryPolicy | None:
+    if retries is None:
+        return model.RetryPolicy(attempts=2)
+    if not retries.attempts:
+        return None  # attempts 0: retries disabled
+    conditions: list[str] = []
+    codes: list[int] = []
+    for part in (retries.retry_on or "").split(","):
+        part = part.strip()
+        if part.isdigit():
+            codes.append(int(part))
+        elif part and part not in conditions:
+            conditions.append(part)
+    if codes and "retriable-status-codes" not in conditions:
+        conditions.append("retriable-status-codes")
+    per_try = units.duration_ms(retries.per_try_timeout) if retries.per_try_timeout else None
+    retry_on = ",".join(conditions) if conditions else model.RetryPolicy(attempts=1).retry_on
+    return model.RetryPolicy(retries.attempts, per_try, retry_on, tuple(codes), bool(retries.retry_remote_localities))
+
+
+def _percent(p: Any, legacy: int | None = None) -> float:
+    if p is not None and p.value is not None:
+        return float(p.value)
+    return float(legacy) if legacy is not None else 100.0
+
+
+def fault(f: Any) -> model.Fault | None:
+    if f is None:
+        return None
+    delay, abort = f.delay, f.abort
+    delay_ms = units.duration_ms(delay.fixed_delay) if delay is not None and delay.fixed_delay else None
+    grpc = None
+    if abort is not None and abort.grpc_status:
+        status = abort.grpc_status.upper()
+        grpc = int(status) if status.isdigit() else GRPC_CODES.get(status)
+    return model.Fault(
+        delay_ms=delay_ms, delay_percent=_percent(delay.percentage, delay.percent) if delay is not None else 100.0,
+        abort_status=abort.http_status if abort is not None and abort.http_status else None,
+        abort_grpc_status=grpc, abort_percent=_percent(abort.percentage) if abort is not None else 100.0,
+    )
+
+
+def cors(c: Any) -> model.Cors | None:
+    if c is None:
+        return None
+    origins = [string_match(o) for o in c.allow_origins or ()]
+    origins.extend(model.StringMatch(model.MatchKind.EXACT, o) for o in c.allow_origin or ())
+    return model.Cors(
+        allow_origins=tuple(origins), allow_methods=tuple(c.allow_methods or ()),
+        allow_headers=tuple(c.allow_headers or ()), expose_headers=tuple(c.expose_headers or ()),
+        max_age_s=units.duration_ms(c.max_age) // 1000 if c.max_age else None, allow_credentials=c.allow_credentials,
+    )
+
+
+def redirect(r: Any) -> model.Redirect:
+    port = r.port or None
+    if r.derive_port == "FROM_PROTOCOL_DEFAULT":
+        port = None
+    return model.Redirect(path=r.uri or None, prefix=r.prefix_rewrite or None, authority=r.authority or None,
+                          scheme=r.scheme or None, port=port, response_code=r.redirect_code or 301)
+
+
+def direct_response(d: Any) -> model.DirectResponse:
+    body = ""
+    if d.body is not None:
+        body = d.body.string if d.body.string is not None else base64.b64decode(d.body.bytes or "").decode(
+            "utf-8", "replace")
+    return model.DirectResponse(d.status, body)
+
+
+def forward(ctx: Context, namespace: str, http: Any) -> model.Forward:
+    weighted = []
+    hashes: list[model.HashPolicy] = []
+    single = len(http.route or ()) == 1
+    for dst in http.route or ():
+        if not single and not dst.weight:
+            continue  # Pilot drops zero-weight destinations
+        cluster, hp = destination(ctx, namespace, dst.destination)
+        if hp is not None and hp not in hashes:
+            hashes.append(hp)
+        hdr = dst.headers
+        weighted.append(model.WeightedCluster(
+            cluster, 100 if single else dst.weight, header_ops(hdr.request if hdr else None),
+            header_ops(hdr.response if hdr else None)))
+    rw = http.rewrite
+    return model.Forward(
+        clusters=tuple(weighted), timeout_ms=units.duration_ms(http.timeout) if http.timeout else 0,
+        retry=retry_policy(http.retries), prefix_rewrite=rw.uri if rw is not None and rw.uri else None,
+        regex_rewrite=(rw.uri_regex_rewrite.match or "", rw.uri_regex_rewrite.rewrite or "")
+        if rw is not None and rw.uri_regex_rewrite is not None else None,
+        host_rewrite=rw.authority if rw is not None and rw.authority else None,
+        mirrors=_mirrors(ctx, namespace, http), hash_policies=tuple(hashes[:1]) if len(hashes) == 1 else (),
+    )
+
+
+def _mirrors(ctx: Context, namespace: str, http: Any) -> tuple[model.Mirror, ...]:
+    out = []
+    if http.mirror is not None:
+        legacy = http.mirror_percent if http.mirror_percent is not None else http.mirror_percent_legacy
+        out.append(model.Mirror(destination(ctx, namespace, http.mirror)[0], _percent(http.mirror_percentage, legacy)))
+    for m in http.mirrors or ():
+        out.append(model.Mirror(destination(ctx, namespace, m.destination)[0], _percent(m.percentage)))
+    return tuple(out)
+
+
+# -- routes --------------------------------------------------------------------------------------------------------
+
+
+def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
+    """Envoy routes of one VirtualService for this context; stops after a catch-all route, as Pilot does."""
+    out: list[model.Route] = []
+    ns = vs.res.namespace
+    for i, http in enumerate(vs.spec.http or ()):
+        if http.delegate is not None:
+            ctx.notes.append(vs.res.diag("MW0403", f"delegate VirtualService {http.delegate.namespace or ns}/"
+                                         f"{http.delegate.name} is not compiled; the route is skipped",
+                                         ("spec", "http", i, "delegate"), ))
+            continue
+        matches = [m for m in http.match or () if _applies(ctx, ns, m)]
+        if http.match and not matches:
+            continue
+        action = _action(ctx, ns, http)
+        source = model.Source(vs.res.kind, ns, vs.res.name, vs.res.doc.file, vs.res.doc.line)
+        for m in matches or (None,):
+            match = route_match(m) if m is not None else model.RouteMatch()
+            name = ".".join(p for p in (http.name, m.name if m is not None else None) if p)
+            hdr = http.headers
+            out.append(model.Route(
+                name=name, match=match, action=action,
+                request_headers=header_ops(hdr.request if hdr else None),
+                response_headers=header_ops(hdr.response if hdr else None),
+                fault=fault(http.fault), cors=cors(http.cors_policy), source=source))
+            if is_catch_all(match):
+                return out
+    return out
+
+
+def _action(ctx: Context, namespace: str, http: Any) -> model.Forward | model.Redirect | model.DirectResponse:
+    if http.redirect is not None:
+        return redirect(http.redirect)
+    if http.direct_response is not None:
+        return direct_response(http.direct_response)
+    return forward(ctx, namespace, http)
+
+
+def default_route(cluster: str) -> model.Route:
+    """Pilot's route for a host without VirtualService: everything to the host's cluster."""
+    return model.Route(name=naming.DEFAULT_ROUTE, match=model.RouteMatch(),
+                       action=model.Forward(clusters=(model.WeightedCluster(cluster, 100),), timeout_ms=0,
+                                            retry=model.RetryPolicy(attempts=2)))

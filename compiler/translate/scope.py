@@ -1,0 +1,127 @@
+"""What one proxy can see: its Sidecar resource, the services and VirtualServices each egress listener imports
+(Sidecar `hosts: [ns/host]` and `exportTo`), and the DestinationRule that applies to a host for it.
+
+Mirrors Istio's SidecarScope: without a Sidecar a proxy sees every service exported to its namespace; a Sidecar is
+chosen by workloadSelector first, then the namespace-wide one, then the root namespace's (istio-system).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from compiler import model, naming
+from compiler.resources import Resource
+from compiler.translate.mesh import MESH_GATEWAY, ROOT_NAMESPACE, DestinationRuleEntry, Mesh, VirtualServiceEntry
+from compiler.translate.services import Service, parse_protocol
+
+DEFAULT_EGRESS_HOSTS = ("*/*",)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Egress:
+    """One egress listener: where it binds, which port it claims (None: every port of its services)."""
+
+    hosts: tuple[tuple[str, str], ...]  # (namespace, host) patterns
+    port: int | None = None
+    protocol: model.Protocol | None = None
+    bind: str = ""
+    capture_none: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Scope:
+    proxy: model.Proxy
+    sidecar: Resource | None
+    egress: tuple[Egress, ...]
+
+
+def selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in (selector or {}).items())
+
+
+def find_sidecar(mesh: Mesh, proxy: model.Proxy) -> Resource | None:
+    labels = proxy.label_map()
+    local = mesh.sidecars.get(proxy.namespace, [])
+    for sc in local:
+        ws = sc.spec.workload_selector
+        if ws is not None and ws.labels and selects(ws.labels, labels):
+            return sc
+    plain = [sc for sc in local if sc.spec.workload_selector is None or not sc.spec.workload_selector.labels]
+    if plain:
+        return plain[0]
+    root = [sc for sc in mesh.sidecars.get(ROOT_NAMESPACE, [])
+            if sc.spec.workload_selector is None or not sc.spec.workload_selector.labels]
+    return root[0] if root else None
+
+
+def parse_egress_host(text: str, proxy_namespace: str) -> tuple[str, str]:
+    ns, slash, host = text.partition("/")
+    if not slash:
+        ns, host = "*", text
+    return (proxy_namespace if ns == "." else ns, host.lower())
+
+
+def scope_for(mesh: Mesh, proxy: model.Proxy) -> Scope:
+    sidecar = find_sidecar(mesh, proxy)
+    listeners = sidecar.spec.egress if sidecar is not None and sidecar.spec.egress else None
+    if not listeners:
+        hosts = tuple(parse_egress_host(h, proxy.namespace) for h in DEFAULT_EGRESS_HOSTS)
+        return Scope(proxy, sidecar, (Egress(hosts),))
+    out = []
+    for eg in listeners:
+        hosts = tuple(parse_egress_host(h, proxy.namespace) for h in eg.hosts)
+        port = eg.port.number if eg.port is not None and eg.port.number else None
+        proto = parse_protocol(eg.port.protocol) if eg.port is not None else None
+        out.append(Egress(hosts, port, proto, eg.bind or "", eg.capture_mode == "NONE"))
+    return Scope(proxy, sidecar, tuple(out))
+
+
+def _imports(egress: Egress, namespace: str, host: str) -> bool:
+    for ns, pattern in egress.hosts:
+        if ns == "~":
+            continue
+        if (ns == "*" or ns == namespace) and naming.hosts_intersect(pattern, host):
+            return True
+    return False
+
+
+def egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[Service]:
+    out = []
+    for host in sorted(mesh.services):
+        service = mesh.service_for(host, proxy.namespace)
+        if service is not None and _imports(egress, service.namespace, service.host):
+            out.append(service)
+    return out
+
+
+def egress_virtual_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[VirtualServiceEntry]:
+    """Mesh VirtualServices this listener imports; the proxy's own namespace first (Istio's precedence)."""
+    found = [vs for vs in mesh.virtual_services
+             if MESH_GATEWAY in vs.gateways and vs.visible_in(proxy.namespace)
+             and any(_imports(egress, vs.res.namespace, h) for h in vs.hosts)]
+    return sorted(found, key=lambda vs: vs.res.namespace != proxy.namespace)
+
+
+def destination_rule(mesh: Mesh, proxy: model.Proxy, service: Service) -> DestinationRuleEntry | None:
+    """Istio's lookup order: the proxy's namespace, then the service's, then the root namespace, then any other
+    namespace exporting a rule for the host; within a namespace the most specific host wins."""
+    labels = proxy.label_map()
+    order = [proxy.namespace, service.namespace, ROOT_NAMESPACE,
+             *sorted(ns for ns in mesh.destination_rules if ns not in (proxy.namespace, service.namespace))]
+    for ns in dict.fromkeys(order):
+        entries = [e for e in mesh.destination_rules.get(ns, ())
+                   if (ns == proxy.namespace or e.visible_in(proxy.namespace))
+                   and naming.host_matches(e.host, service.host) and selects(dict(e.selector), labels)]
+        if entries:
+            return max(entries, key=lambda e: (bool(e.selector), _specificity(e.host)))
+    return None
+
+
+def _specificity(host: str) -> tuple[int, int]:
+    return (0 if host.startswith("*") else 1, len(host))
+
+
+def traffic_policy(rule: DestinationRuleEntry | None) -> Any:
+    return rule.traffic_policy if rule is not None else None

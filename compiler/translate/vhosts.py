@@ -1,0 +1,82 @@
+"""Sidecar outbound route configurations: one per HTTP port (`9080`), a virtual host per service on that port.
+
+As Pilot's BuildSidecarOutboundVirtualHosts: a VirtualService host that names a service takes over that service's
+virtual host (exact hosts before wildcards, earlier VirtualServices first); a host without a service gets its own
+virtual host; a service without a VirtualService gets the default route to its cluster. A VirtualService is only
+considered for a port where one of its hosts is a service (except port 80, Pilot's historical exception). Domains
+are the host, its short forms for the proxy's namespace and its addresses, each also with `:PORT`; a domain is
+never repeated within a route config (Envoy rejects that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from compiler import model, naming
+from compiler.translate import routes
+from compiler.translate.mesh import VirtualServiceEntry
+from compiler.translate.routes import Context
+from compiler.translate.services import Service
+
+
+def _domains(service: Service, port: int, proxy_namespace: str) -> list[str]:
+    names = [service.host, *naming.alt_hosts(service.host, proxy_namespace), *service.addresses]
+    return [d for n in names for d in (n, f"{n}:{port}")]
+
+
+def _claims(services: Sequence[Service], vss: Sequence[VirtualServiceEntry]) -> dict[str, VirtualServiceEntry]:
+    """Which VirtualService owns each service host: exact host matches first, then wildcards, first come first."""
+    owner: dict[str, VirtualServiceEntry] = {}
+    for vs in vss:
+        for h in vs.hosts:
+            if not h.startswith("*") and any(s.host == h for s in services):
+                owner.setdefault(h, vs)
+    for vs in vss:
+        for h in vs.hosts:
+            if h.startswith("*"):
+                for s in services:
+                    if naming.host_matches(h, s.host):
+                        owner.setdefault(s.host, vs)
+    return owner
+
+
+def _relevant(vs: VirtualServiceEntry, services: Sequence[Service], port: int) -> bool:
+    return port == 80 or any(naming.hosts_intersect(h, s.host) for h in vs.hosts for s in services)
+
+
+def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
+                 known_hosts: set[str]) -> model.RouteConfig:
+    port = ctx.port
+    on_port = [s for s in services if (p := s.port(port)) is not None and p.protocol.is_http]
+    vss = [vs for vs in vss if _relevant(vs, on_port, port)]
+    owner = _claims(on_port, vss)
+    cache: dict[int, list[model.Route]] = {}
+
+    def vs_routes(vs: VirtualServiceEntry) -> list[model.Route]:
+        if id(vs) not in cache:
+            cache[id(vs)] = routes.http_routes(ctx, vs)
+        return cache[id(vs)]
+
+    seen: set[str] = set()
+    vhosts: list[model.VirtualHost] = []
+    for service in on_port:
+        vs = owner.get(service.host)
+        rs = vs_routes(vs) if vs is not None else [routes.default_route(
+            naming.outbound_cluster(port, "", service.host))]
+        _add(vhosts, seen, naming.virtual_host(service.host, port), _domains(service, port, ctx.proxy.namespace), rs)
+    for vs in vss:
+        for h in vs.hosts:
+            if h in known_hosts or any(naming.host_matches(h, s.host) for s in on_port):
+                continue
+            _add(vhosts, seen, naming.virtual_host(h, port), [h, f"{h}:{port}"], vs_routes(vs))
+    return model.RouteConfig(naming.outbound_route_config(port), tuple(sorted(vhosts, key=lambda v: v.name)))
+
+
+def _add(vhosts: list[model.VirtualHost], seen: set[str], name: str, domains: list[str],
+         rs: list[model.Route]) -> None:
+    if not rs or any(v.name == name for v in vhosts):
+        return
+    fresh = [d for d in dict.fromkeys(domains) if d.lower() not in seen]
+    seen.update(d.lower() for d in fresh)
+    if fresh:
+        vhosts.append(model.VirtualHost(name, tuple(fresh), tuple(rs)))
