@@ -9,6 +9,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from compiler import model
 from compiler.emit.snapshot import Snapshot
 
 
@@ -27,8 +28,12 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def config_dump(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
+def config_dump(snap: Snapshot | model.ProxyConfig) -> dict[str, list[dict[str, Any]]]:
     """{type URL: [resource, ...]}, resources in name order; types with no resources are left out."""
+    if isinstance(snap, model.ProxyConfig):
+        from compiler import emit  # the package imports its modules, not this one: no cycle at import time
+
+        snap = emit.snapshot(snap)
     return {
         t: [message_dict(r.message) for r in resources.values()]
         for t, resources in snap.by_type.items()
@@ -36,5 +41,5 @@ def config_dump(snap: Snapshot) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def dumps(snap: Snapshot) -> str:
+def dumps(snap: Snapshot | model.ProxyConfig) -> str:
     return json.dumps(config_dump(snap), indent=2, sort_keys=True, ensure_ascii=False) + "\n"

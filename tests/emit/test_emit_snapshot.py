@@ -96,3 +96,7 @@ def test_ten_thousand_services_emit_in_a_few_seconds() -> None:
     elapsed = time.perf_counter() - start
     assert len(snap.get(type_urls.CLUSTER)) == 10_000 and len(snap.get(type_urls.ENDPOINT)) == 10_000
     assert elapsed < 10.0, f"emitting 10,000 services took {elapsed:.1f}s"
+
+
+def test_config_dump_accepts_a_proxy_config() -> None:
+    assert dump.dumps(f.basic()) == dump.dumps(emit.snapshot(f.basic()))

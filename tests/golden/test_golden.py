@@ -29,8 +29,8 @@ DIAGNOSTICS = "diagnostics.txt"
 
 
 def safe_name(node_id: str) -> str:
-    """A file name for a node id (`sidecar~10.0.0.1~name.ns~ns.svc.cluster.local` stays as it is)."""
-    return re.sub(r"[^A-Za-z0-9._~-]", "_", node_id)
+    """A file name for a node id, as `meshward compile --all` names them (`~` and `/` become `_`)."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", node_id)
 
 
 def _build(case: str, monkeypatch: pytest.MonkeyPatch) -> build_mod.Build:
