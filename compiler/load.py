@@ -140,15 +140,25 @@ def discover(paths: Sequence[Path | str]) -> tuple[list[tuple[Path, str]], list[
     that lead outside the tree given."""
     found: list[tuple[Path, str]] = []
     problems: list[Diagnostic] = []
+    seen: set[Path] = set()
     for raw in paths:
         root = Path(raw)
         if not root.exists():
             problems.append(diag.make("MW0009", f"no such file or directory: {raw}", Position(str(raw))))
         elif root.is_dir():
-            found.extend(_walk(root, problems))
-        else:
+            found.extend(item for item in _walk(root, problems) if _first_time(item[0], seen))
+        elif _first_time(root, seen):
             found.append((root, str(raw)))
     return found, problems
+
+
+def _first_time(path: Path, seen: set[Path]) -> bool:
+    """A file named twice (`a.yaml dir/` with a.yaml inside dir) is read once."""
+    real = path.resolve()
+    if real in seen:
+        return False
+    seen.add(real)
+    return True
 
 
 def _walk(root: Path, problems: list[Diagnostic]) -> Iterable[tuple[Path, str]]:
