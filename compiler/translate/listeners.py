@@ -19,7 +19,7 @@ from compiler import model, naming
 from compiler.translate import clusters, l4, scope, vhosts
 from compiler.translate.mesh import Mesh, VirtualServiceEntry
 from compiler.translate.routes import Context
-from compiler.translate.services import Service
+from compiler.translate.services import Service, parse_protocol
 
 
 @dataclasses.dataclass
@@ -152,7 +152,7 @@ def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None
         src = clusters_source(sc)
         for il in ingress:
             port = il.port.number or 0
-            protocol = scope.parse_protocol(il.port.protocol) or model.Protocol.TCP
+            protocol = parse_protocol(il.port.protocol) or model.Protocol.TCP
             endpoint = clusters.parse_endpoint(il.default_endpoint or "") or (naming.LOCALHOST, port)
             if endpoint[0] == naming.WILDCARD:
                 endpoint = (proxy.ip, endpoint[1])

@@ -13,7 +13,13 @@ from typing import Any
 
 from compiler import model, naming
 from compiler.resources import Resource
-from compiler.translate.mesh import MESH_GATEWAY, ROOT_NAMESPACE, DestinationRuleEntry, Mesh, VirtualServiceEntry
+from compiler.translate.mesh import (
+    MESH_GATEWAY,
+    ROOT_NAMESPACE,
+    DestinationRuleEntry,
+    Mesh,
+    VirtualServiceEntry,
+)
 from compiler.translate.services import Service, parse_protocol
 
 DEFAULT_EGRESS_HOSTS = ("*/*",)

@@ -145,7 +145,7 @@ def slice_instances(svc_ports: Sequence[Port], base_labels: Mapping[str, str], s
     by_name = {(p.name or ""): p.port for p in body.ports or () if p.port}
     port_map = tuple((sp.number, by_name[sp.name]) for sp in svc_ports if sp.name in by_name)
     labels = sorted_labels({**base_labels, **clean_labels(slice_res.labels)})
-    out = []
+    out: list[Instance] = []
     for ep in body.endpoints or ():
         if ep.conditions is not None and ep.conditions.ready is False:
             continue
@@ -224,7 +224,7 @@ def se_ports(spec: Any) -> tuple[Port, ...]:
 
 def se_instances(res: Resource, ports: Sequence[Port], entries: Iterable[Resource]) -> list[Instance]:
     spec = res.spec
-    out = []
+    out: list[Instance] = []
     for ep in spec.endpoints or ():
         if ep.address:
             out.append(Instance(ep.address, workload_entry_ports(ports, ep.ports), sorted_labels(ep.labels), None,
@@ -245,16 +245,12 @@ def service_entries(res: Resource, entries: Iterable[Resource]) -> list[Service]
     resolution = _SE_RESOLUTION.get(spec.resolution, Resolution.PASSTHROUGH)
     if resolution is Resolution.PASSTHROUGH and instances:
         resolution = Resolution.EDS  # endpoints given: balance over them (no traffic capture to pass through)
-    common = dict(namespace=res.namespace, ports=ports, resolution=resolution,
-                  exports=exports(spec.export_to, res.namespace), source=source_of(res),
-                  mesh_external=spec.location != "MESH_INTERNAL", addresses=tuple(spec.addresses or ()),
-                  instances=tuple(sorted(instances, key=_instance_key)))
-    out = []
-    for host in spec.hosts:
-        host = host.lower()
-        dns_host = host if resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN) and not instances else ""
-        out.append(Service(host=host, dns_host=dns_host, **common))  # type: ignore[arg-type]
-    return out
+    base = Service(host="", namespace=res.namespace, ports=ports, resolution=resolution,
+                   exports=exports(spec.export_to, res.namespace), source=source_of(res),
+                   mesh_external=spec.location != "MESH_INTERNAL", addresses=tuple(spec.addresses or ()),
+                   instances=tuple(sorted(instances, key=_instance_key)))
+    dns = resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN) and not instances
+    return [dataclasses.replace(base, host=h.lower(), dns_host=h.lower() if dns else "") for h in spec.hosts]
 
 
 def _instance_key(i: Instance) -> tuple[str, tuple[tuple[int, int], ...], str]:

@@ -1,0 +1,224 @@
+"""Sidecar outbound/inbound translation: listeners, route configs, clusters, subsets, scoping, captureMode NONE."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from translate_harness import PRODUCTPAGE, REVIEWS, SHOP, build_mesh, by_name, config_for
+
+from compiler import model, translate
+
+SUBSETS = """
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+"""
+
+SPLIT = SUBSETS + """
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - name: jason
+    match: [{headers: {end-user: {exact: jason}}, uri: {prefix: /api}, withoutHeaders: {x-debug: {}}}]
+    route: [{destination: {host: reviews, subset: v2}}]
+  - route:
+    - {destination: {host: reviews, subset: v1}, weight: 90}
+    - {destination: {host: reviews, subset: v2}, weight: 10}
+  - route: [{destination: {host: reviews, subset: v1}}]
+"""
+
+
+def test_default_route_without_virtual_service() -> None:
+    cfg = config_for(SHOP, PRODUCTPAGE)
+    rc = by_name(cfg.route_configs, "9080")
+    vh = by_name(rc.virtual_hosts, "reviews.shop.svc.cluster.local:9080")
+    assert {"reviews", "reviews:9080", "reviews.shop", "reviews.shop.svc.cluster.local"} <= set(vh.domains)
+    (route,) = vh.routes
+    assert route.name == "default"
+    assert route.action.clusters == (model.WeightedCluster(REVIEWS, 100),)
+    assert route.action.timeout_ms == 0
+    assert route.action.retry == model.RetryPolicy(attempts=2)
+    listener = by_name(cfg.listeners, "0.0.0.0_9080")
+    assert listener.filter_chains[0].filter.route_config_name == "9080"
+    assert listener.bind_to_port is False  # capture-only without a Sidecar saying captureMode NONE
+
+
+def test_weighted_subsets_and_matches() -> None:
+    cfg = config_for(SHOP + SPLIT, PRODUCTPAGE)
+    vh = by_name(by_name(cfg.route_configs, "9080").virtual_hosts, "reviews.shop.svc.cluster.local:9080")
+    first, split = vh.routes  # the third route follows a catch-all and is dropped, as Pilot does
+    assert first.name == "jason"
+    assert first.match.path == model.StringMatch(model.MatchKind.PREFIX, "/api")
+    assert model.HeaderMatch("end-user", model.StringMatch(model.MatchKind.EXACT, "jason")) in first.match.headers
+    assert model.HeaderMatch("x-debug", model.StringMatch(model.MatchKind.PRESENT), invert=True) in first.match.headers
+    assert [(w.cluster, w.weight) for w in split.action.clusters] == [
+        ("outbound|9080|v1|reviews.shop.svc.cluster.local", 90), ("outbound|9080|v2|reviews.shop.svc.cluster.local", 10)]
+    assert split.source is not None and split.source.kind == "VirtualService" and split.source.name == "reviews"
+
+
+def test_subset_clusters_get_the_endpoints_their_labels_select() -> None:
+    cfg = config_for(SHOP + SUBSETS, PRODUCTPAGE)
+    names = [c.name for c in cfg.clusters]
+    assert "outbound|9080|v1|reviews.shop.svc.cluster.local" in names and REVIEWS in names
+    v1 = by_name(cfg.load_assignments, "outbound|9080|v1|reviews.shop.svc.cluster.local")
+    assert [(e.address, e.port) for e in v1.endpoints] == [("10.0.0.1", 9080)]
+    everything = by_name(cfg.load_assignments, REVIEWS)
+    assert [e.address for e in everything.endpoints] == ["10.0.0.1", "10.0.0.2"]
+    cluster = by_name(cfg.clusters, REVIEWS)
+    assert cluster.discovery is model.Discovery.EDS and cluster.lb_policy is model.LbPolicy.LEAST_REQUEST
+    assert {s.kind for s in cluster.sources} == {"Service", "DestinationRule"}
+
+
+def test_tcp_service_gets_a_tcp_proxy_listener() -> None:
+    cfg = config_for(SHOP, PRODUCTPAGE)
+    listener = by_name(cfg.listeners, "0.0.0.0_5432")
+    (chain,) = listener.filter_chains
+    assert isinstance(chain.filter, model.TcpFilterChain)
+    assert chain.filter.clusters == (model.WeightedCluster("outbound|5432||db.data.svc.cluster.local", 100),)
+    assert by_name(cfg.clusters, "outbound|5432||db.data.svc.cluster.local").http is None
+
+
+def test_inbound_listener_for_own_service_port() -> None:
+    cfg = config_for(SHOP, PRODUCTPAGE)
+    inbound = by_name(cfg.clusters, "inbound|9081||")
+    assert inbound.discovery is model.Discovery.STATIC
+    assert inbound.endpoints == (model.Endpoint("127.0.0.1", 9081),)
+    listener = by_name(cfg.listeners, "10.0.0.9_9081")
+    assert listener.direction is model.TrafficDirection.INBOUND and not listener.bind_to_port
+    rc = by_name(cfg.route_configs, "inbound|9081||")
+    assert rc.virtual_hosts[0].routes[0].action.clusters[0].cluster == "inbound|9081||"
+
+
+CAPTURE_NONE = """
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: productpage, namespace: shop}
+spec:
+  workloadSelector: {labels: {app: productpage}}
+  ingress:
+  - port: {number: 19080, protocol: HTTP, name: http}
+    bind: 127.0.0.1
+    captureMode: NONE
+    defaultEndpoint: 127.0.0.1:8080
+  egress:
+  - port: {number: 9080, protocol: HTTP, name: http}
+    bind: 127.0.0.1
+    captureMode: NONE
+    hosts: [./reviews.shop.svc.cluster.local]
+"""
+
+
+def test_capture_none_binds_egress_and_ingress_where_told() -> None:
+    cfg = config_for(SHOP + CAPTURE_NONE, PRODUCTPAGE)
+    assert [li.name for li in cfg.listeners] == ["127.0.0.1_19080", "127.0.0.1_9080"]
+    egress = by_name(cfg.listeners, "127.0.0.1_9080")
+    assert (egress.address, egress.port, egress.bind_to_port) == ("127.0.0.1", 9080, True)
+    assert egress.filter_chains[0].filter.route_config_name == "9080"
+    ingress = by_name(cfg.listeners, "127.0.0.1_19080")
+    assert ingress.bind_to_port and ingress.direction is model.TrafficDirection.INBOUND
+    assert by_name(cfg.clusters, "inbound|19080||").endpoints == (model.Endpoint("127.0.0.1", 8080),)
+    # scoping: db (other namespace, not imported) is neither routed nor clustered
+    assert not any("db.data" in c.name for c in cfg.clusters)
+    vhosts = by_name(cfg.route_configs, "9080").virtual_hosts
+    assert [v.name for v in vhosts] == ["reviews.shop.svc.cluster.local:9080"]
+
+
+def test_sidecar_egress_namespace_scoping() -> None:
+    sidecar = """
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  egress: [{hosts: ["data/*"]}]
+"""
+    cfg = config_for(SHOP + sidecar, PRODUCTPAGE)
+    assert {c.service_host for c in cfg.clusters if c.direction is model.TrafficDirection.OUTBOUND} == {
+        "db.data.svc.cluster.local"}
+    assert [li.name for li in cfg.listeners if li.direction is model.TrafficDirection.OUTBOUND] == ["0.0.0.0_5432"]
+
+
+def test_export_to_hides_a_service_from_other_namespaces() -> None:
+    hidden = SHOP.replace("metadata: {name: db, namespace: data}",
+                          "metadata: {name: db, namespace: data, annotations: {networking.istio.io/exportTo: '.'}}")
+    cfg = config_for(hidden, PRODUCTPAGE)
+    assert not any("db.data" in c.name for c in cfg.clusters)
+    mesh = build_mesh(hidden)
+    db_proxy = translate.find_proxy(mesh, "sidecar~10.0.1.1~db-0.data~data.svc.cluster.local")
+    assert any("db.data" in c.name for c in translate.proxy_config(mesh, db_proxy).clusters)
+
+
+HTTP_FEATURES = """
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {exact: /old}}]
+    redirect: {uri: /new, authority: example.com, redirectCode: 302}
+  - match: [{uri: {regex: "/v[0-9]+/.*"}, method: {exact: POST}, queryParams: {debug: {exact: "1"}}}]
+    rewrite: {uri: /, authority: reviews.internal}
+    timeout: 3s
+    retries: {attempts: 5, perTryTimeout: 500ms, retryOn: "5xx,503,reset"}
+    fault:
+      delay: {fixedDelay: 2s, percentage: {value: 10}}
+      abort: {httpStatus: 503, percentage: {value: 5.5}}
+    mirror: {host: reviews, subset: v2}
+    mirrorPercentage: {value: 25}
+    headers:
+      request: {set: {x-env: prod}, remove: [x-secret]}
+      response: {add: {x-served-by: mesh}}
+    corsPolicy:
+      allowOrigins: [{exact: "https://example.com"}]
+      allowMethods: [GET, POST]
+      maxAge: 24h
+    route:
+    - destination: {host: reviews, subset: v1}
+      headers: {request: {set: {x-subset: v1}}}
+  - match: [{port: 8080}]
+    directResponse: {status: 418, body: {string: teapot}}
+  - route: [{destination: {host: reviews}}]
+    retries: {attempts: 0}
+"""
+
+
+def test_http_route_features() -> None:
+    cfg = config_for(SHOP + SUBSETS + HTTP_FEATURES, PRODUCTPAGE)
+    vh = by_name(by_name(cfg.route_configs, "9080").virtual_hosts, "reviews.shop.svc.cluster.local:9080")
+    redirect, rich, last = vh.routes  # the port 8080 match does not apply on port 9080
+    assert redirect.action == model.Redirect(path="/new", authority="example.com", response_code=302)
+    fwd = rich.action
+    assert isinstance(fwd, model.Forward)
+    assert fwd.timeout_ms == 3000 and fwd.prefix_rewrite == "/" and fwd.host_rewrite == "reviews.internal"
+    assert fwd.retry == model.RetryPolicy(5, 500, "5xx,reset,retriable-status-codes", (503,))
+    assert fwd.mirrors == (model.Mirror("outbound|9080|v2|reviews.shop.svc.cluster.local", 25.0),)
+    assert fwd.clusters[0].request_headers.set == (("x-subset", "v1"),)
+    assert rich.fault == model.Fault(delay_ms=2000, delay_percent=10.0, abort_status=503, abort_percent=5.5)
+    assert rich.request_headers == model.HeaderOps(set=(("x-env", "prod"),), remove=("x-secret",))
+    assert rich.response_headers.add == (("x-served-by", "mesh"),)
+    assert rich.cors is not None and rich.cors.max_age_s == 86400 and rich.cors.allow_methods == ("GET", "POST")
+    assert rich.match.path == model.StringMatch(model.MatchKind.REGEX, "/v[0-9]+/.*")
+    assert model.HeaderMatch(":method", model.StringMatch(model.MatchKind.EXACT, "POST")) in rich.match.headers
+    assert rich.match.query == (model.QueryMatch("debug", model.StringMatch(model.MatchKind.EXACT, "1")),)
+    assert last.action.retry is None  # attempts: 0 disables retries
+    chain = by_name(cfg.listeners, "0.0.0.0_9080").filter_chains[0].filter
+    assert chain.faults and chain.cors
+
+
+def test_deterministic() -> None:
+    text = SHOP + SPLIT
+    assert config_for(text, PRODUCTPAGE) == config_for(text, PRODUCTPAGE)
+    assert dataclasses.asdict(config_for(text, PRODUCTPAGE)) == dataclasses.asdict(config_for(text, PRODUCTPAGE))
