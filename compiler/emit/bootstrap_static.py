@@ -1,8 +1,9 @@
-"""A self-contained static Envoy bootstrap of one proxy's config, for `meshward compile --format bootstrap` and for
-checking emitted config with the real Envoy (`envoy --mode validate -c FILE`).
+"""A self-contained static Envoy bootstrap of one proxy's config, for `meshward compile --format bootstrap`
+and for checking emitted config with the real Envoy (`envoy --mode validate -c FILE`).
 
-The same emitters run in static mode: route tables go inline into their connection managers (route_config instead
-of rds), EDS clusters become STATIC with their load assignment inline, and SDS secrets are static secrets.
+The same emitters run in static mode: route tables go inline into their connection managers (route_config
+instead of rds), EDS clusters become STATIC with their load assignment inline, and SDS secrets are static
+secrets.
 """
 
 from __future__ import annotations

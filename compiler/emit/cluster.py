@@ -1,8 +1,8 @@
-"""Cluster resources: discovery type, load balancing, connection pool, outlier detection, upstream TLS and HTTP
-protocol options, plus the meshward back-reference metadata.
+"""Cluster resources: discovery type, load balancing, connection pool, outlier detection, upstream TLS and
+HTTP protocol options, plus the meshward back-reference metadata.
 
-EDS clusters take their endpoints over ADS (or inline as STATIC in a static bootstrap); other discovery types carry
-an inline load assignment.
+EDS clusters take their endpoints over ADS (or inline as STATIC in a static bootstrap); other discovery types
+carry an inline load assignment.
 """
 
 from __future__ import annotations

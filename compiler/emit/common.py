@@ -1,8 +1,9 @@
 """Small proto builders every emitter module shares: durations, deterministic Any packing, config sources,
 string matchers, percentages and header operations.
 
-They exist so that each Envoy resource module reads as a plain mapping from model fields to proto fields, and so that
-the few Envoy conventions (ADS config sources, MILLION-denominator percentages, append actions) live in one place.
+They exist so that each Envoy resource module reads as a plain mapping from model fields to proto fields, and
+so that the few Envoy conventions (ADS config sources, MILLION-denominator percentages, append actions) live
+in one place.
 """
 
 from __future__ import annotations

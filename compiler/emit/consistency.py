@@ -1,8 +1,8 @@
 """Snapshot consistency, checked before a snapshot is published (go-control-plane's `Snapshot.Consistent()`).
 
-Envoy waits for every resource a listener or cluster references: a missing route table, load assignment or secret
-leaves the listener or cluster warming forever. Such a snapshot is an emitter or translator bug, a system error that
-blocks publishing; the proxy keeps its last good snapshot.
+Envoy waits for every resource a listener or cluster references: a missing route table, load assignment or
+secret leaves the listener or cluster warming forever. Such a snapshot is an emitter or translator bug, a
+system error that blocks publishing; the proxy keeps its last good snapshot.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ def _listener_problems(snap: Snapshot) -> Iterator[str]:
         for chain in _chains(res.message):
             for sds in _sds_names(chain.transport_socket, upstream=False):
                 if sds not in secrets:
-                    yield f"listener {name} chain {chain.name!r} references secret {sds!r}, which is not in the snapshot"
+                    yield (f"listener {name} chain {chain.name!r} references secret {sds!r}, "
+                           "which is not in the snapshot")
 
 
 def _cluster_problems(snap: Snapshot) -> Iterator[str]:

@@ -1,5 +1,5 @@
-"""Config-dump JSON of a snapshot: resources grouped by type URL, in Envoy's JSON form with proto field names and
-sorted keys, so golden files and `meshward compile` output are byte-stable and diff well."""
+"""Config-dump JSON of a snapshot: resources grouped by type URL, in Envoy's JSON form with proto field names
+and sorted keys, so golden files and `meshward compile` output are byte-stable and diff well."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from compiler.emit.snapshot import Snapshot
 
 
 def message_dict(message: Message) -> dict[str, Any]:
-    return _integral(json_format.MessageToDict(message, preserving_proto_field_name=True))  # type: ignore[no-any-return]
+    as_dict = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    return _integral(as_dict)  # type: ignore[no-any-return]
 
 
 def _integral(value: Any) -> Any:

@@ -1,5 +1,5 @@
-"""Listener resources: address, filter chains (SNI / transport protocol / destination port matches), downstream
-TLS, the default chain, and the TLS inspector when some chain matches on what it reads."""
+"""Listener resources: address, filter chains (SNI / transport protocol / destination port matches),
+downstream TLS, the default chain, and the TLS inspector when some chain matches on what it reads."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def of(
     mode: common.Mode = common.ADS_MODE,
     inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None = None,
 ) -> listener_pb2.Listener:
-    """`inline_routes` (static bootstraps) puts each route table into its connection manager instead of RDS."""
+    """`inline_routes` (static bootstraps) puts each route table into its connection manager, not RDS."""
     address = address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=listener.address, port_value=listener.port)
     )

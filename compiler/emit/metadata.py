@@ -1,8 +1,8 @@
 """The back-reference from emitted config to the policy line that produced it.
 
-Every route, cluster and filter chain carries `filter_metadata["meshward"]` with kind/namespace/name/file/line, so
-that someone reading an Envoy config dump (`/config_dump`) lands on the YAML that made it, the way Istio's
-`metadata.filter_metadata["istio"].config` names the VirtualService.
+Every route, cluster and filter chain carries `filter_metadata["meshward"]` with
+kind/namespace/name/file/line, so that someone reading an Envoy config dump (`/config_dump`) lands on the YAML
+that made it, the way Istio's `metadata.filter_metadata["istio"].config` names the VirtualService.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What a route does: forward (RouteAction), redirect (RedirectAction) or answer (DirectResponseAction).
 
-Split from route.py because forwarding alone has weighted clusters, retries, rewrites, mirrors and hash policies.
+Split from route.py because forwarding alone has weighted clusters, retries, rewrites, mirrors and hash
+policies.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """SDS Secret resources: a certificate with its key, or a validation context (a CA bundle).
 
-Envoy's Secret holds one of the two, so the model gives a CA bundle its own secret name (Istio's `<name>-cacert`).
+Envoy's Secret holds one of the two, so the model gives a CA bundle its own secret name (Istio's
+`<name>-cacert`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """TLS transport sockets: UpstreamTlsContext for clusters (DestinationRule trafficPolicy.tls) and
 DownstreamTlsContext for filter chains (Gateway server tls).
 
-Certificates come from SDS secrets (over ADS, or static secrets in a bootstrap) or from files, as the model says.
+Certificates come from SDS secrets (over ADS, or static secrets in a bootstrap) or from files, as the model
+says.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def _set_validation(
     ctx: tls_pb2.CommonTlsContext, *, ca_secret: str, ca_file: str, sans: tuple[str, ...], mode: common.Mode
 ) -> None:
     """A CA from SDS (with SANs merged in via a combined context), from a file, or else the system roots,
-    which is what Istio does for SIMPLE/MUTUAL origination without caCertificates (VERIFY_CERTIFICATE_AT_CLIENT)."""
+    which is what Istio does for SIMPLE/MUTUAL origination without caCertificates
+    (VERIFY_CERTIFICATE_AT_CLIENT)."""
     default = common_pb2.CertificateValidationContext(match_typed_subject_alt_names=_san_matchers(sans))
     if ca_secret:
         combined = ctx.combined_validation_context

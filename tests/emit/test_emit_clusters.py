@@ -1,4 +1,4 @@
-"""Clusters and endpoints: discovery types, load balancing, pools, outlier detection, protocol options, TLS."""
+"""Clusters and endpoints: discovery types, load balancing, pools, outlier detection, protocols, TLS."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The proof: every emitter case, as a static bootstrap, is accepted by the real Envoy; and one of them runs."""
+"""The proof: every emitter case, as a static bootstrap, is accepted by the real Envoy; one of them runs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Route configurations: matches, forwarding, redirects, direct responses, header ops, per-route fault and CORS."""
+"""Route configurations: matches, forwarding, redirects, direct responses, header ops, per-route fault and
+CORS."""
 
 from __future__ import annotations
 

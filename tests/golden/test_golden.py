@@ -1,9 +1,10 @@
 """Golden cases for the whole pipeline: policy YAML in, per-proxy config dumps and rendered diagnostics out.
 
-Each case is `cases/<case>/input/*.yaml` with `cases/<case>/expected/<node-id>.json` (the config dump of every proxy
-the tree defines, sorted keys) and `expected/diagnostics.txt`. A broken policy is a case whose expected output is its
-diagnostics. `pytest tests/golden --update-golden` rewrites the expected files and removes stale ones; review the diff.
-Every expected proxy config is also turned into a static bootstrap that the real Envoy must accept.
+Each case is `cases/<case>/input/*.yaml` with `cases/<case>/expected/<node-id>.json` (the config dump of every
+proxy the tree defines, sorted keys) and `expected/diagnostics.txt`. A broken policy is a case whose expected
+output is its diagnostics. `pytest tests/golden --update-golden` rewrites the expected files and removes stale
+ones; review the diff. Every expected proxy config is also turned into a static bootstrap that the real Envoy
+must accept.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""envoy.filters.http.fault: an empty filter in the chain, and the per-route HTTPFault that turns it on for the
-routes of a VirtualService with `fault` (Istio's HTTPFaultInjection)."""
+"""envoy.filters.http.fault: an empty filter in the chain, and the per-route HTTPFault that turns it on for
+the routes of a VirtualService with `fault` (Istio's HTTPFaultInjection)."""
 
 from __future__ import annotations
 
