@@ -14,6 +14,7 @@ from typing import Any
 from compiler import diagnostics as diag
 from compiler import emit, model, pipeline, translate
 from compiler.diagnostics import Diagnostic
+from compiler.emit import consistency
 from compiler.emit.snapshot import Snapshot
 from compiler.load import Document, ParseCache
 
@@ -41,8 +42,14 @@ def from_checked(checked: pipeline.Checked) -> Build:
 
 
 def node_id_of(node: Any) -> str:
-    """Accept a node id string or any object with a `node_id` attribute (the ADS server's NodeInfo)."""
-    return node if isinstance(node, str) else str(node.node_id)
+    """Accept a node id string or an object with an `id` (the ADS server's NodeInfo) or `node_id` attribute."""
+    if isinstance(node, str):
+        return node
+    return str(getattr(node, "id", None) or node.node_id)
+
+
+class InconsistentSnapshot(RuntimeError):
+    """A system error: the emitter produced references to resources it did not emit. Never published."""
 
 
 def proxy_config(result: Build, node: Any) -> model.ProxyConfig:
@@ -53,8 +60,13 @@ def proxy_config(result: Build, node: Any) -> model.ProxyConfig:
 
 
 def snapshot_for(result: Build, node: Any) -> Snapshot:
-    """The proxy's snapshot; raises LookupError when no workload in the tree matches the node id."""
-    return emit.snapshot(proxy_config(result, node))
+    """The proxy's snapshot; raises LookupError when no workload in the tree matches the node id, and
+    InconsistentSnapshot when the snapshot fails go-control-plane's `Consistent()` check."""
+    snap = emit.snapshot(proxy_config(result, node))
+    problems = consistency.check(snap)
+    if problems:
+        raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))
+    return snap
 
 
 def errors(result: Build) -> list[Diagnostic]:

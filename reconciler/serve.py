@@ -1,0 +1,146 @@
+"""`meshward serve`: wires the git source, the compiler, the snapshot cache, the ADS server and the admin HTTP
+server into one process. Everything here is assembly; each part documents its own behaviour."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from compiler import build as build_mod
+from compiler import load
+from compiler.emit import dump
+from reconciler import admin, ads, cache, loop, metrics, source, webhook
+
+log = logging.getLogger(__name__)
+
+SECRET_ENV = "MESHWARD_WEBHOOK_SECRET"
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    repo: str
+    branch: str = "main"
+    path: str = ""
+    rev: str | None = None
+    poll_interval: float = 30.0
+    xds_address: str = "127.0.0.1:15010"
+    admin_address: str = "127.0.0.1:15014"
+    workdir: Path | None = None
+    webhook_secret: bytes | None = None
+    verify_signatures: bool = False
+    allowed_signers: Path | None = None
+    max_connection_age: float | None = None
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host or "127.0.0.1", int(port)
+
+
+class Server:
+    """One reconciler: start() binds the ports, run() follows the repo until stop()."""
+
+    def __init__(self, config: ServeConfig, workdir: Path) -> None:
+        self.config = config
+        self.metrics = metrics.Metrics()
+        self.cache = cache.SnapshotCache()
+        self.ads = ads.AdsServer(self.cache, observer=metrics.XdsObserver(self.metrics),
+                                 options=ads.AdsOptions(max_connection_age=config.max_connection_age))
+        self.source = source.GitSource(source.SourceConfig(
+            url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev,
+            verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
+        self._parse_cache = load.ParseCache()
+        self._last_build: build_mod.Build | None = None
+        self.loop = loop.Reconciler(self.source, build=self._build, snapshot_for=build_mod.snapshot_for,
+                                    publisher=self.cache, metrics=self.metrics,
+                                    config=loop.LoopConfig(poll_interval=config.poll_interval, path=config.path))
+        hook = webhook.WebhookHandler(config.webhook_secret, lambda: self.source.followed_refs, self.loop.trigger)
+        host, port = _split(config.admin_address)
+        self.admin = admin.AdminServer(status=lambda: self.loop.status, metrics=self.metrics, webhook=hook,
+                                       proxies=self.ads.status, config=self._config_of, host=host, port=port)
+        self.xds_port = 0
+
+    def _build(self, paths: Sequence[Path]) -> build_mod.Build:
+        result = build_mod.build(paths, parse_cache=self._parse_cache)
+        if result.ok:
+            self._last_build = result
+        return result
+
+    def _config_of(self, node_id: str) -> Any:
+        """What the server holds for a proxy (`meshward proxy-config`), from the last good build."""
+        if self._last_build is None:
+            return {"error": "no good commit compiled yet"}
+        try:
+            return dump.config_dump(build_mod.snapshot_for(self._last_build, node_id))
+        except LookupError as err:
+            return {"error": f"unknown proxy: {err}"}
+
+    async def start(self) -> None:
+        self.xds_port = await self.ads.start(self.config.xds_address)
+        await self.admin.start()
+
+    async def run(self) -> None:
+        await self.loop.run()
+
+    async def stop(self) -> None:
+        self.loop.stop()
+        await self.admin.close()
+        await self.ads.stop(grace=1.0)
+        self.source.close()
+
+
+def _secret(args: argparse.Namespace) -> bytes | None:
+    if args.webhook_secret_file:
+        return Path(args.webhook_secret_file).read_bytes().strip()
+    value = os.environ.get(SECRET_ENV)
+    return value.encode() if value else None
+
+
+def config_from_args(args: argparse.Namespace) -> ServeConfig:
+    return ServeConfig(
+        repo=args.repo, branch=args.branch, path="" if args.path in (".", "") else args.path, rev=args.rev,
+        poll_interval=args.poll_interval, xds_address=args.xds_address, admin_address=args.admin_address,
+        workdir=Path(args.workdir) if args.workdir else None, webhook_secret=_secret(args),
+        verify_signatures=args.verify_signatures,
+        allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
+        max_connection_age=args.max_connection_age or None)
+
+
+async def serve(config: ServeConfig) -> None:
+    with contextlib.ExitStack() as stack:
+        workdir = config.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="meshward-")))
+        server = Server(config, workdir)
+        await server.start()
+        log.info("xDS on %s, admin on http://%s", config.xds_address, config.admin_address)
+        stopping = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stopping.set)
+        runner = asyncio.create_task(server.run())
+        await stopping.wait()
+        await server.stop()
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+
+def main(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.verify_signatures and not args.allowed_signers:
+        print("meshward serve: --verify-signatures needs --allowed-signers FILE")
+        return 2
+    try:
+        config = config_from_args(args)
+    except OSError as err:
+        print(f"meshward serve: cannot read webhook secret: {err}")
+        return 2
+    asyncio.run(serve(config))
+    return 0
