@@ -102,7 +102,7 @@ def _one(doc: Document, problems: list[Diagnostic]) -> Resource | None:
         problems.append(diag.make("MW0006", f"document has no {missing} (string)", doc.position()))
         return None
     info = kinds.lookup(kind)
-    if info is None:
+    if info is None or kinds.group_of(api_version) != info.group:  # e.g. gateway.networking.k8s.io Gateway
         problems.append(diag.make("MW0005", f"{kind} ({api_version}) is not modeled; skipped",
                                   positions.locate(doc, ("kind",)), path="kind"))
         return None

@@ -14,7 +14,7 @@ from compiler.api.base import KubeModel
 
 class ServicePort(KubeModel):
     name: str | None = None
-    protocol: Literal["TCP", "UDP", "SCTP"] | None = None
+    protocol: str | None = None  # TCP, UDP or SCTP; tolerated as written (the service registry reads appProtocol)
     app_protocol: str | None = None
     port: int = Field(ge=1, le=65535)
     target_port: int | str | None = None
@@ -68,7 +68,7 @@ class Endpoint(KubeModel):
 class EndpointPort(KubeModel):
     name: str | None = None
     port: int | None = Field(None, ge=1, le=65535)
-    protocol: Literal["TCP", "UDP", "SCTP"] | None = None
+    protocol: str | None = None
     app_protocol: str | None = None
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from compiler import diagnostics, kinds, load, typed, validate
 from compiler.load import Document
 
