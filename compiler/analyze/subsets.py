@@ -3,9 +3,10 @@
 Istio: destinationrule.PodNotSelectedAnalyzer (IST0173) matches subset labels against running Pods. A policy
 tree has no Pods, so the endpoints are the ones the tree declares: WorkloadEntries selected by a Service's selector
 or a ServiceEntry's workloadSelector, a ServiceEntry's inline endpoints, and EndpointSlices of a Service, whose
-endpoints carry the slice's own labels (minus the Kubernetes-managed `*kubernetes.io/*` ones). A host is only
-checked when all of its endpoints have known labels, because endpoints can also come from the cluster at run
-time; for the same reason this is a warning, where Istio reports an error.
+endpoints carry the Service's selector labels plus the slice's own labels minus the Kubernetes-managed
+`*kubernetes.io/*` ones (the same labels `compiler.translate.services` gives them, so a subset warned about here
+is an empty cluster there). Hosts without endpoints in the tree are not checked, and this is a warning where Istio
+reports an error, because endpoints can also come from the cluster at run time.
 """
 
 from __future__ import annotations
@@ -28,10 +29,7 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
             continue
         fqdn = hosts.to_fqdn(dr.spec.host, dr.namespace)
         entries = ctx.registry.lookup(fqdn, hosts.consumer_namespaces(dr.spec.export_to, dr.namespace))
-        known = [endpoint_labels(ctx, e) for e in entries]
-        if not entries or any(labels is None for labels in known):
-            continue
-        endpoints = [labels for group in known for labels in group or ()]
+        endpoints = [labels for e in entries for labels in endpoint_labels(ctx, e)]
         if not endpoints:
             continue
         for i, subset in enumerate(dr.spec.subsets):
@@ -41,26 +39,29 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                               ("spec", "subsets", i, "labels"))
 
 
-def endpoint_labels(ctx: Context, entry: HostEntry) -> list[Labels] | None:
-    """Labels of each endpoint the tree declares for `entry`; None when some endpoint's labels are unknown."""
+def endpoint_labels(ctx: Context, entry: HostEntry) -> list[Labels]:
+    """Labels of each endpoint the tree declares for `entry`."""
     res = entry.resource
-    found: list[Labels] = [dict(w.spec.labels or {}) for w in _selected_workloads(ctx, res.namespace, entry.selector)]
+    found: list[Labels] = [_workload_labels(w) for w in _selected_workloads(ctx, res.namespace, entry.selector)]
     if res.kind == "ServiceEntry":
         found += [dict(ep.labels or {}) for ep in res.spec.endpoints or ()]
         return found
     for slice_ in _slices_of(ctx, res):
         own = {k: v for k, v in slice_.labels.items() if "kubernetes.io/" not in k}
-        if slice_.spec.endpoints and not own:
-            return None
-        found += [own for _ in slice_.spec.endpoints or ()]
+        found += [{**(entry.selector or {}), **own} for _ in slice_.spec.endpoints or ()]
     return found
+
+
+def _workload_labels(workload: Resource) -> Labels:
+    """A WorkloadEntry's labels: its spec's, else its metadata's (as the service registry reads them)."""
+    return dict(workload.spec.labels or workload.labels or {})
 
 
 def _selected_workloads(ctx: Context, namespace: str, selector: Labels | None) -> list[Resource]:
     if not selector:
         return []
     return [w for w in ctx.of_kind("WorkloadEntry")
-            if w.namespace == namespace and hosts.selects(selector, w.spec.labels or {})]
+            if w.namespace == namespace and hosts.selects(selector, _workload_labels(w))]
 
 
 def _slices_of(ctx: Context, service: Resource) -> list[Resource]:
