@@ -8,18 +8,19 @@ system error that blocks publishing; the proxy keeps its last good snapshot.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from compiler import model
 from compiler.emit import type_urls
 from compiler.emit.filters import http_connection_manager
-from compiler.emit.snapshot import Snapshot
+from compiler.emit.snapshot import Snapshot, XdsResource
 from compiler.emit.tls import TRANSPORT_SOCKET_TLS
 
 
@@ -29,13 +30,31 @@ def _chains(listener: listener_pb2.Listener) -> Iterator[listener_components_pb2
         yield listener.default_filter_chain
 
 
-def _rds_names(listener: listener_pb2.Listener) -> Iterator[str]:
+def _connection_managers(listener: listener_pb2.Listener) -> Iterator[hcm_pb2.HttpConnectionManager]:
     for chain in _chains(listener):
         for f in chain.filters:
             if f.name == http_connection_manager.NAME:
-                hcm = hcm_pb2.HttpConnectionManager.FromString(f.typed_config.value)
-                if hcm.HasField("rds"):
-                    yield hcm.rds.route_config_name
+                yield hcm_pb2.HttpConnectionManager.FromString(f.typed_config.value)
+
+
+def _per_filter_names(routes: route_pb2.RouteConfiguration) -> set[str]:
+    return {key for vh in routes.virtual_hosts for r in vh.routes for key in r.typed_per_filter_config}
+
+
+def _rds_problems(
+    name: str, hcm: hcm_pb2.HttpConnectionManager, routes: Mapping[str, XdsResource]
+) -> Iterator[str]:
+    """The route table exists, and every filter its routes configure is in the chain (else Envoy would quietly
+    ignore, say, a route's fault injection)."""
+    rds = hcm.rds.route_config_name
+    if rds not in routes:
+        yield f"listener {name} references route config {rds!r}, which is not in the snapshot"
+        return
+    message = routes[rds].message
+    assert isinstance(message, route_pb2.RouteConfiguration)
+    missing = _per_filter_names(message) - {f.name for f in hcm.http_filters}
+    for filter_name in sorted(missing):
+        yield f"route config {rds!r} configures {filter_name} per route, but listener {name} does not run it"
 
 
 def _sds_names(socket: base_pb2.TransportSocket, upstream: bool) -> Iterator[str]:
@@ -59,14 +78,16 @@ def _listener_problems(snap: Snapshot) -> Iterator[str]:
     routes, secrets = snap.get(type_urls.ROUTE), snap.get(type_urls.SECRET)
     for name, res in snap.get(type_urls.LISTENER).items():
         assert isinstance(res.message, listener_pb2.Listener)
-        for rds in _rds_names(res.message):
-            if rds not in routes:
-                yield f"listener {name} references route config {rds!r}, which is not in the snapshot"
+        for hcm in _connection_managers(res.message):
+            if hcm.HasField("rds"):
+                yield from _rds_problems(name, hcm, routes)
         for chain in _chains(res.message):
             for sds in _sds_names(chain.transport_socket, upstream=False):
                 if sds not in secrets:
-                    yield (f"listener {name} chain {chain.name!r} references secret {sds!r}, "
-                           "which is not in the snapshot")
+                    yield (
+                        f"listener {name} chain {chain.name!r} references secret {sds!r}, "
+                        "which is not in the snapshot"
+                    )
 
 
 def _cluster_problems(snap: Snapshot) -> Iterator[str]:
@@ -83,7 +104,8 @@ def _cluster_problems(snap: Snapshot) -> Iterator[str]:
 
 def check(snap: Snapshot) -> list[str]:
     """Problems, empty when consistent: every route config a listener names over RDS, every EDS cluster's load
-    assignment and every SDS secret a listener or cluster names is in the snapshot."""
+    assignment and every SDS secret a listener or cluster names is in the snapshot, and every filter a route
+    configures runs in the connection managers that use the route table."""
     return [*_listener_problems(snap), *_cluster_problems(snap)]
 
 

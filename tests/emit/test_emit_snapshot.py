@@ -19,7 +19,9 @@ def test_equal_models_give_byte_identical_snapshots(case: str) -> None:
     a, b = emit.snapshot(f.CASES[case]()), emit.snapshot(f.CASES[case]())
     assert a.version == b.version
     for t in type_urls.ORDER:
-        assert {n: r.serialized for n, r in a.get(t).items()} == {n: r.serialized for n, r in b.get(t).items()}
+        assert {n: r.serialized for n, r in a.get(t).items()} == {
+            n: r.serialized for n, r in b.get(t).items()
+        }
     assert dump.dumps(a) == dump.dumps(b)
 
 
@@ -32,23 +34,30 @@ def test_every_case_is_consistent(case: str) -> None:
 
 def test_a_change_changes_only_that_types_version() -> None:
     cfg = f.basic()
-    changed = dataclasses.replace(cfg, load_assignments=(m.LoadAssignment(f.CLUSTER, (m.Endpoint("10.9.9.9", 9080),)),))
+    changed = dataclasses.replace(
+        cfg, load_assignments=(m.LoadAssignment(f.CLUSTER, (m.Endpoint("10.9.9.9", 9080),)),)
+    )
     a, b = emit.snapshot(cfg), emit.snapshot(changed)
     assert a.versions[type_urls.ENDPOINT] != b.versions[type_urls.ENDPOINT]
     assert {t: a.versions[t] for t in type_urls.ORDER if t != type_urls.ENDPOINT} == {
-        t: b.versions[t] for t in type_urls.ORDER if t != type_urls.ENDPOINT}
+        t: b.versions[t] for t in type_urls.ORDER if t != type_urls.ENDPOINT
+    }
 
 
 def test_missing_route_config_load_assignment_and_secrets_are_reported() -> None:
     broken = dataclasses.replace(f.gateway(), route_configs=(), load_assignments=(), secrets=())
     problems = consistency.check(emit.snapshot(broken))
-    assert "listener 0.0.0.0_8080 references route config 'http.8080', which is not in the snapshot" in problems
+    assert (
+        "listener 0.0.0.0_8080 references route config 'http.8080', which is not in the snapshot" in problems
+    )
     assert any("'https.443.https.gw.istio-system'" in p for p in problems)
     assert f"EDS cluster {f.CLUSTER} has no load assignment {f.CLUSTER!r} in the snapshot" in problems
     assert any("chain 'mutual' references secret 'gw-cert-cacert'" in p for p in problems)
     tls = dataclasses.replace(f.upstream_tls(), secrets=())
-    assert "cluster outbound|1||mtls references secret 'ROOTCA', which is not in the snapshot" in consistency.check(
-        emit.snapshot(tls))
+    assert (
+        "cluster outbound|1||mtls references secret 'ROOTCA', which is not in the snapshot"
+        in consistency.check(emit.snapshot(tls))
+    )
 
 
 def test_duplicate_names_are_reported() -> None:
@@ -61,9 +70,15 @@ def test_config_dump_groups_by_type_url_with_proto_names_and_sorted_keys() -> No
     text = dump.dumps(emit.snapshot(f.basic()))
     data = json.loads(text)
     assert list(data) == sorted(data) and set(data) == {
-        type_urls.CLUSTER, type_urls.ENDPOINT, type_urls.LISTENER, type_urls.ROUTE}
+        type_urls.CLUSTER,
+        type_urls.ENDPOINT,
+        type_urls.LISTENER,
+        type_urls.ROUTE,
+    }
     assert data[type_urls.CLUSTER][0]["connect_timeout"] == "10s"  # proto field names, not lowerCamel
-    meta = data[type_urls.ROUTE][0]["virtual_hosts"][0]["routes"][0]["metadata"]["filter_metadata"]["meshward"]
+    meta = data[type_urls.ROUTE][0]["virtual_hosts"][0]["routes"][0]["metadata"]["filter_metadata"][
+        "meshward"
+    ]
     assert meta["line"] == 14 and isinstance(meta["line"], int)
     assert text == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -79,14 +94,31 @@ def test_emit_errors_name_the_object() -> None:
 def _big(n: int) -> m.ProxyConfig:
     hosts = [f"svc{i}.ns{i % 50}.svc.cluster.local" for i in range(n)]
     clusters = tuple(f.eds_cluster(f"outbound|80||{h}", sources=(f.SRC,)) for h in hosts)
-    las = tuple(m.LoadAssignment(c.name, (m.Endpoint(f"10.{i // 250 % 250}.{i % 250}.1", 80),
-                                          m.Endpoint(f"10.{i // 250 % 250}.{i % 250}.2", 80)))
-                for i, c in enumerate(clusters))
-    vhs = tuple(m.VirtualHost(f"{h}:80", (h,), (m.Route("default", m.RouteMatch(), f.forward(c.name, timeout_ms=0),
-                                                        source=f.SRC),))
-                for h, c in zip(hosts, clusters))
-    return m.ProxyConfig(f.PROXY, listeners=(f.http_listener("80", 80),), route_configs=(m.RouteConfig("80", vhs),),
-                         clusters=clusters, load_assignments=las)
+    las = tuple(
+        m.LoadAssignment(
+            c.name,
+            (
+                m.Endpoint(f"10.{i // 250 % 250}.{i % 250}.1", 80),
+                m.Endpoint(f"10.{i // 250 % 250}.{i % 250}.2", 80),
+            ),
+        )
+        for i, c in enumerate(clusters)
+    )
+    vhs = tuple(
+        m.VirtualHost(
+            f"{h}:80",
+            (h,),
+            (m.Route("default", m.RouteMatch(), f.forward(c.name, timeout_ms=0), source=f.SRC),),
+        )
+        for h, c in zip(hosts, clusters)
+    )
+    return m.ProxyConfig(
+        f.PROXY,
+        listeners=(f.http_listener("80", 80),),
+        route_configs=(m.RouteConfig("80", vhs),),
+        clusters=clusters,
+        load_assignments=las,
+    )
 
 
 def test_ten_thousand_services_emit_in_a_few_seconds() -> None:
@@ -100,3 +132,18 @@ def test_ten_thousand_services_emit_in_a_few_seconds() -> None:
 
 def test_config_dump_accepts_a_proxy_config() -> None:
     assert dump.dumps(f.basic()) == dump.dumps(emit.snapshot(f.basic()))
+
+
+def test_per_route_filter_config_without_the_filter_in_the_chain_is_reported() -> None:
+    cfg = f.fault_and_cors()
+    chain = cfg.listeners[0].filter_chains[0]
+    no_filters = dataclasses.replace(
+        chain, filter=dataclasses.replace(chain.filter, faults=False, cors=False)
+    )
+    broken = dataclasses.replace(
+        cfg, listeners=(dataclasses.replace(cfg.listeners[0], filter_chains=(no_filters,)),)
+    )
+    assert consistency.check(emit.snapshot(broken)) == [
+        "route config '9080' configures envoy.filters.http.cors per route, but listener 0.0.0.0_9080 does not run it",
+        "route config '9080' configures envoy.filters.http.fault per route, but listener 0.0.0.0_9080 does not run it",
+    ]
