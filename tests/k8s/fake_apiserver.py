@@ -71,8 +71,9 @@ class _State:
         self.log: list[Event] = []
         self.seq = 0  # next log position
         self.requests: list[Request] = []
-        self.fail: dict[str, int] = {}  # path -> HTTP status to answer instead (until cleared)
+        self.fail: dict[str, tuple[int, bool]] = {}  # path -> (HTTP status to answer instead, watches only)
         self.drop_epoch = 0  # bumped by drop_connections(): live watches end
+        self.expire_epoch = 0  # bumped by compact(expire_live=True): live watches get 410
 
 
 class FakeApiServer:
@@ -109,7 +110,7 @@ class FakeApiServer:
             return
         self._server = self._thread = None
         server.shutdown()
-        server.close_connections()
+        self._drop(server)  # live watch loops end, idle keep-alive reads see EOF
         server.server_close()  # joins handler threads (block_on_close)
         thread.join(timeout=5)
 
@@ -121,8 +122,11 @@ class FakeApiServer:
         self.stop()
 
     # ---- controls
-    def apply(self, obj: dict[str, Any]) -> int:
-        """Create or replace an object (manifest-shaped dict); returns its new resourceVersion."""
+    def apply(self, obj: dict[str, Any], *, silent: bool = False) -> int:
+        """Create or replace an object (manifest-shaped dict); returns its new resourceVersion.
+
+        `silent`: no watch event, as if the event had been compacted away before any watcher saw it.
+        """
         obj = copy.deepcopy(obj)
         path = _PATH_OF_KIND[obj["kind"]]
         meta = obj.setdefault("metadata", {})
@@ -132,17 +136,19 @@ class FakeApiServer:
             meta["resourceVersion"] = str(self._state.rv)
             event = "MODIFIED" if key in self._state.objects else "ADDED"
             self._state.objects[key] = obj
-            self._record(self._state.rv, path, event, obj)
+            if not silent:
+                self._record(self._state.rv, path, event, obj)
             return self._state.rv
 
-    def delete(self, kind: str, namespace: str, name: str) -> int:
+    def delete(self, kind: str, namespace: str, name: str, *, silent: bool = False) -> int:
         path = _PATH_OF_KIND[kind]
         with self._state.cond:
             obj = self._state.objects.pop((path, namespace, name))
             self._state.rv += 1
             obj = copy.deepcopy(obj)
             obj["metadata"]["resourceVersion"] = str(self._state.rv)
-            self._record(self._state.rv, path, "DELETED", obj)
+            if not silent:
+                self._record(self._state.rv, path, "DELETED", obj)
             return self._state.rv
 
     def bump(self, n: int = 1) -> int:
@@ -161,28 +167,38 @@ class FakeApiServer:
             self._record(rv, path, "BOOKMARK", obj)
             return rv
 
-    def compact(self) -> int:
-        """Forget all history: a watch from any older resourceVersion now gets 410 Gone."""
+    def compact(self, *, expire_live: bool = False) -> int:
+        """Forget all history: a watch from any older resourceVersion now gets 410 Gone.
+
+        `expire_live`: live watches also get an ERROR 410 event and end, as the apiserver does to a watcher
+        that fell behind its watch cache.
+        """
         with self._state.cond:
             self._state.compacted = self._state.rv
             self._state.log.clear()
+            if expire_live:
+                self._state.expire_epoch += 1
+                self._state.cond.notify_all()
             return self._state.rv
 
     def drop_connections(self) -> None:
         """End every live watch stream abruptly (no terminating chunk), as a broken connection would."""
+        self._drop(self._server)
+
+    def _drop(self, server: _Server | None) -> None:
         with self._state.cond:
             self._state.drop_epoch += 1
             self._state.cond.notify_all()
-        if self._server is not None:
-            self._server.close_connections()
+        if server is not None:
+            server.close_connections()
 
-    def fail_requests(self, kind: str, status: int | None) -> None:
-        """Answer every request for `kind` with `status` (e.g. 500, 403) until called with None."""
+    def fail_requests(self, kind: str, status: int | None, *, watch_only: bool = False) -> None:
+        """Answer requests for `kind` (only watches if `watch_only`) with HTTP `status` until called with None."""
         with self._state.cond:
             if status is None:
                 self._state.fail.pop(_PATH_OF_KIND[kind], None)
             else:
-                self._state.fail[_PATH_OF_KIND[kind]] = status
+                self._state.fail[_PATH_OF_KIND[kind]] = (status, watch_only)
 
     @property
     def resource_version(self) -> int:
@@ -256,8 +272,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             fail = state.fail.get(url.path)
         if url.path not in RESOURCES:
             self._json(404, _status(404, "NotFound", f"the server could not find the requested resource {url.path}"))
-        elif fail is not None:
-            self._json(fail, _status(fail, "InternalError", "injected failure"))
+        elif fail is not None and (not fail[1] or query.get("watch") in ("true", "1")):
+            self._json(fail[0], _status(fail[0], "InternalError" if fail[0] != 410 else "Expired", "injected"))
         elif query.get("watch") in ("true", "1"):
             self._watch(url.path, query)
         else:
@@ -304,7 +320,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         """Write events after `since` until the deadline; False when the connection was dropped."""
         state = self.server.state
         with state.cond:
-            epoch = state.drop_epoch
+            epoch, expire = state.drop_epoch, state.expire_epoch
             if since and since < state.compacted:
                 msg = f"too old resource version: {since} ({state.compacted})"
                 self._chunks([{"type": "ERROR", "object": _status(410, "Expired", msg)}])
@@ -328,6 +344,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     state.cond.wait(timeout=min(remaining, 0.2))
                 if state.drop_epoch != epoch:
                     return False
+                if state.expire_epoch != expire:
+                    msg = f"too old resource version: {since} ({state.compacted})"
+                    self._chunks([{"type": "ERROR", "object": _status(410, "Expired", msg)}])
+                    return True
             self._send(events)
 
     def _send(self, events: list[Event]) -> None:
