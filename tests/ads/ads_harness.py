@@ -53,7 +53,7 @@ def _ads() -> config_source_pb2.ConfigSource:
 def cluster(name: str, *, timeout_ms: int = 1000) -> XdsResource:
     msg = cluster_pb2.Cluster(
         name=name, type=cluster_pb2.Cluster.EDS,
-        connect_timeout=duration_pb2.Duration(nanos=timeout_ms * 1_000_000),
+        connect_timeout=duration_pb2.Duration(seconds=timeout_ms // 1000, nanos=timeout_ms % 1000 * 1_000_000),
         eds_cluster_config=cluster_pb2.Cluster.EdsClusterConfig(eds_config=_ads()))
     return XdsResource.of(name, T.CLUSTER, msg)
 
@@ -124,7 +124,8 @@ class ProtocolError(AssertionError):
 class Client:
     """A scripted ADS client (SotW or delta) that asserts protocol invariants on every response."""
 
-    def __init__(self, address: str, *, delta: bool = False, node_id: str = "sidecar~10.0.0.1~a.ns~ns.svc"):
+    def __init__(self, address: str, *, delta: bool = False, node_id: str = "sidecar~10.0.0.1~a.ns~ns.svc",
+                 reading: bool = True):
         self.delta = delta
         self.node = base_pb2.Node(id=node_id, cluster="a.ns")
         self._channel = grpc.aio.insecure_channel(address)
@@ -136,6 +137,11 @@ class Client:
         self.responses: list[Any] = []
         # Reading in a task: cancelling a pending grpc.aio read would cancel the whole call.
         self._inbox: asyncio.Queue[Any] = asyncio.Queue()
+        self._reader: asyncio.Task[None] | None = None
+        if reading:
+            self.start_reading()
+
+    def start_reading(self) -> None:
         self._reader = asyncio.create_task(self._read_all())
 
     async def _read_all(self) -> None:
@@ -148,7 +154,8 @@ class Client:
 
     async def close(self) -> None:
         self.call.cancel()
-        self._reader.cancel()
+        if self._reader is not None:
+            self._reader.cancel()
         await self._channel.close()
 
     async def __aenter__(self) -> "Client":
@@ -206,8 +213,11 @@ class Client:
                 raise ProtocolError(f"{inner.type_url} resource in a {response.type_url} response")
 
     async def ack(self, response: Any, names: Iterable[str] = ()) -> None:
-        version = "" if self.delta else response.version_info
-        await self.send(response.type_url, names, version=version, nonce=response.nonce)
+        """ACK; SotW repeats the subscribed `names`, delta ACKs carry no subscription change."""
+        if self.delta:
+            await self.send(response.type_url, nonce=response.nonce)
+        else:
+            await self.send(response.type_url, names, version=response.version_info, nonce=response.nonce)
 
 
 def names_of(response: Any) -> list[str]:
