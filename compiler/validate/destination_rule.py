@@ -148,10 +148,10 @@ def client_tls(report: Report, tls: dr.ClientTLSSettings | None, path: Path) -> 
     if tls is None:
         return
     if tls.mode == "MUTUAL" and not tls.credential_name:
-        if not tls.client_certificate:
-            report.error("MW0209", "MUTUAL TLS needs clientCertificate (or credentialName)", path)
-        if not tls.private_key:
-            report.error("MW0209", "MUTUAL TLS needs privateKey (or credentialName)", path)
+        missing = [k for k, v in (("clientCertificate", tls.client_certificate), ("privateKey", tls.private_key))
+                   if not v]
+        if missing:
+            report.error("MW0209", f"MUTUAL TLS needs {' and '.join(missing)} (or credentialName)", path)
     if tls.mode == "ISTIO_MUTUAL":
         for key, value in (("clientCertificate", tls.client_certificate), ("privateKey", tls.private_key),
                            ("caCertificates", tls.ca_certificates), ("credentialName", tls.credential_name)):

@@ -75,10 +75,10 @@ def _certificates(report: Report, tls: common.ServerTLSSettings, path: Path, mod
     if credential and tls.tls_certificates:
         report.error("MW0209", "set only one of credentialName(s) and tlsCertificates", path)
     if not credential and not tls.tls_certificates:
-        if not tls.server_certificate:
-            report.error("MW0209", f"{mode} TLS needs serverCertificate (or credentialName)", path)
-        if not tls.private_key:
-            report.error("MW0209", f"{mode} TLS needs privateKey (or credentialName)", path)
+        missing = [k for k, v in (("serverCertificate", tls.server_certificate), ("privateKey", tls.private_key))
+                   if not v]
+        if missing:
+            report.error("MW0209", f"{mode} TLS needs {' and '.join(missing)} (or credentialName)", path)
     if mode != "SIMPLE" and not credential and not tls.ca_certificates and not tls.ca_cert_credential_name:
         report.error("MW0209", f"{mode} TLS needs caCertificates (or credentialName) to verify clients", path)
 
