@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -114,21 +115,43 @@ def test_remote_going_away_keeps_last_commit(remote: Remote, tmp_path: Path) -> 
     assert source.poll() is None and source.last_sha == sha
 
 
-def test_damaged_objects_are_recloned(remote: Remote, tmp_path: Path) -> None:
-    remote.commit({"a.yaml": "v: 1\n"})
+def _garble(path: Path) -> None:
+    path.chmod(0o644)
+    path.write_bytes(b"garbage")
+
+
+def _damage_loose_objects(mirror: Path) -> int:
+    loose = [p for p in (mirror / "objects").glob("??/*") if p.is_file()]
+    for path in loose:
+        _garble(path)
+    return len(loose)
+
+
+def _damage_packs(mirror: Path) -> int:
+    packs = [p for p in (mirror / "objects" / "pack").iterdir() if p.is_file()]
+    for path in packs:
+        _garble(path)
+    return len(packs)
+
+
+def _damage_head(mirror: Path) -> int:
+    _garble(mirror / "HEAD")
+    return 1
+
+
+@pytest.mark.parametrize("damage", [_damage_loose_objects, _damage_packs, _damage_head])
+def test_damaged_clone_recovers(remote: Remote, tmp_path: Path, damage: Callable[[Path], int],
+                                caplog: pytest.LogCaptureFixture) -> None:
     source = _source(remote, tmp_path)
-    _poll_new(source)
-    objects = tmp_path / "work" / "mirror.git" / "objects"
-    damaged = 0
-    for path in objects.rglob("*"):
-        if path.is_file() and path.parent.name != "info":
-            path.chmod(0o644)
-            path.write_bytes(b"garbage")
-            damaged += 1
-    assert damaged > 0
-    newer = remote.commit({"a.yaml": "v: 2\n"})
+    for i in range(2):  # the first fetch brings a pack, the second loose objects
+        remote.commit({"a.yaml": f"v: {i}\n"})
+        _poll_new(source)
+    assert damage(tmp_path / "work" / "mirror.git") > 0
+    newer = remote.commit({"a.yaml": "v: 9\n"})
     sha, tree = _poll_new(source)
-    assert sha == newer and (tree / "a.yaml").read_text() == "v: 2\n"
+    assert sha == newer and (tree / "a.yaml").read_text() == "v: 9\n"
+    if damage is not _damage_packs:  # git itself refetches what an unreadable pack held; the others need a clone
+        assert "re-cloning" in caplog.text
 
 
 def test_deleted_workdir_is_recloned(remote: Remote, tmp_path: Path) -> None:

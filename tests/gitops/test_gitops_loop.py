@@ -211,14 +211,15 @@ def test_polling_picks_up_new_commits(remote: Remote, tmp_path: Path) -> None:
 
 
 def test_trigger_fetches_immediately_and_bursts_are_debounced(remote: Remote, tmp_path: Path) -> None:
-    rig = make_rig(remote, tmp_path, config=LoopConfig(poll_interval=3600, debounce=0.3))
+    rig = make_rig(remote, tmp_path, config=LoopConfig(poll_interval=3600, debounce=1.0))
     first = remote.commit({"mesh.yaml": "good: 1\n"})
 
     async def body() -> None:
         await _until(lambda: rig.cache.revisions == [first], "first commit served")
         second = remote.commit({"mesh.yaml": "good: 2\n"})
-        for _ in range(20):
+        for _ in range(10):  # a burst spread over ~0.2 s, well inside the debounce window
             rig.reconciler.trigger()
+            await asyncio.sleep(0.02)
         await _until(lambda: rig.cache.revisions == [first, second], "second commit served after trigger")
         assert rig.source.polls == 2  # the initial fetch, then one for the whole burst
 
