@@ -96,12 +96,14 @@ def test_gpg_signed_commit_checked_against_armored_keys(remote: Remote, tmp_path
     try:
         remote.commit({"a.yaml": "v: 1\n"}, gpg_key=gpg_keys["bob"])
         good = source.poll()
-        assert good is not None and good.signature is not None and good.signature.ok, good.signature
+        assert good is not None and good.signature is not None
+        assert good.signature.ok, good.signature
         remote.commit({"a.yaml": "v: 2\n"}, gpg_key=gpg_keys["eve"])
         bad = source.poll()
         assert bad is not None and bad.signature is not None and not bad.signature.ok and bad.tree is None
         remote.commit({"a.yaml": "v: 3\n"}, sign_with=keys["alice"])  # SSH keys in the same file still count
         ssh = source.poll()
-        assert ssh is not None and ssh.signature is not None and ssh.signature.ok, ssh.signature
+        assert ssh is not None and ssh.signature is not None
+        assert ssh.signature.ok, ssh.signature
     finally:
         source.close()
