@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from traffic_backends import Backend, Behavior, Reply, get, running
@@ -374,7 +373,9 @@ def test_redirects(mesh: Mesh) -> None:
     moved = mesh.get("paths", "/moved")
     assert moved.status == 301 and moved.headers["location"] == f"http://paths:{mesh.port}/landing", moved
     elsewhere = mesh.get("paths", "/elsewhere")
-    assert elsewhere.status == 302 and elsewhere.headers["location"] == "http://other.example.com/there", elsewhere
+    assert elsewhere.status == 302 and elsewhere.headers["location"] == "http://other.example.com/there", (
+        elsewhere
+    )
     assert mesh.backends["paths"].requests == before, "the proxy itself answers redirects"
 
 

@@ -37,9 +37,14 @@ class Backend:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((address, 0), _handler_for(self))
         self._server.daemon_threads = True
-        self.address, self.port = self._server.server_address[:2]
+        self.address: str = address
+        self.port: int = int(self._server.server_address[1])
         self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"backend-{name}", daemon=True)
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"backend-{name}",
+            daemon=True,
+        )
 
     def start(self) -> Backend:
         self._thread.start()
@@ -65,7 +70,7 @@ def _handler_for(backend: Backend) -> type[BaseHTTPRequestHandler]:
         wbufsize = -1
         disable_nagle_algorithm = True
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_GET(self) -> None:
             status = backend.next_status()
             if backend.behavior.delay_s:
                 time.sleep(backend.behavior.delay_s)
@@ -84,7 +89,7 @@ def _handler_for(backend: Backend) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (signature of the base)
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # quiet: hundreds of requests per test
 
     return Handler
@@ -121,8 +126,13 @@ class Reply:
 
 
 def get(
-    port: int, path: str, host: str, headers: Mapping[str, str] | None = None, *,
-    address: str = "127.0.0.1", timeout_s: float = 10.0,
+    port: int,
+    path: str,
+    host: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    address: str = "127.0.0.1",
+    timeout_s: float = 10.0,
 ) -> Reply:
     """One GET on a fresh connection (redirects are not followed), with the Host header given."""
     conn = http.client.HTTPConnection(address, port, timeout=timeout_s)
@@ -131,6 +141,8 @@ def get(
         conn.request("GET", path, headers={"Host": host, **(headers or {})})
         resp = conn.getresponse()
         body = resp.read()
-        return Reply(resp.status, {k.lower(): v for k, v in resp.getheaders()}, body, time.monotonic() - start)
+        return Reply(
+            resp.status, {k.lower(): v for k, v in resp.getheaders()}, body, time.monotonic() - start
+        )
     finally:
         conn.close()

@@ -59,14 +59,25 @@ def _ready(admin_port: int) -> bool:
 
 @contextmanager
 def envoy(
-    envoy_bin: str, bootstrap: Path, admin_port: int, listeners: list[tuple[str, int]], deadline_s: float = 20.0
+    envoy_bin: str,
+    bootstrap: Path,
+    admin_port: int,
+    listeners: list[tuple[str, int]],
+    deadline_s: float = 20.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run Envoy until the admin says ready and every listener accepts connections; stop it afterwards."""
     log = bootstrap.with_suffix(".log")
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
-            [envoy_bin, "-c", str(bootstrap), "--log-level", "warn", "--use-dynamic-base-id",
-             "--disable-hot-restart"],
+            [
+                envoy_bin,
+                "-c",
+                str(bootstrap),
+                "--log-level",
+                "warn",
+                "--use-dynamic-base-id",
+                "--disable-hot-restart",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=log_file,
         )
