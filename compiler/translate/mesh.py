@@ -7,9 +7,11 @@ building one proxy's config never scans raw resources again. It is linear in the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from compiler import model, naming
@@ -102,9 +104,26 @@ class Mesh:
         return own or next((s for s in candidates if s.visible_in(namespace)), None)
 
 
+@contextlib.contextmanager
+def _bulk() -> Iterator[None]:
+    """Pause the cyclic GC while building: the index allocates many small acyclic objects, and collections
+    triggered by them cost more than the work itself (3x on 10,000 services)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def index(resources: ResourceSet) -> Mesh:
-    entries_by_ns = _group(resources.of_kind("WorkloadEntry"))
-    service_map = _services(resources, entries_by_ns)
+    with _bulk():
+        return _index(resources)
+
+
+def _index(resources: ResourceSet) -> Mesh:
+    service_map = _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")))
     workloads = _workloads(resources, service_map)
     by_ip: dict[str, list[Workload]] = defaultdict(list)
     for wl in workloads.values():
@@ -130,7 +149,7 @@ def _group(items: list[Resource]) -> dict[str, list[Resource]]:
     return dict(out)
 
 
-def _services(resources: ResourceSet, entries_by_ns: Mapping[str, list[Resource]]) -> dict[str, list[Service]]:
+def _services(resources: ResourceSet, entries: svc.WorkloadIndex) -> dict[str, list[Service]]:
     slices: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for s in resources.of_kind("EndpointSlice"):
         owner = s.labels.get(svc.SERVICE_NAME_LABEL)
@@ -138,10 +157,13 @@ def _services(resources: ResourceSet, entries_by_ns: Mapping[str, list[Resource]
             slices[(s.namespace, owner)].append(s)
     out: dict[str, list[Service]] = defaultdict(list)
     for r in resources.of_kind("Service"):
-        service = svc.kube_service(r, slices.get((r.namespace, r.name), ()), entries_by_ns.get(r.namespace, ()))
+        selected = entries.select(r.namespace, r.spec.selector)
+        service = svc.kube_service(r, slices.get((r.namespace, r.name), ()), selected)
         out[service.host].append(service)
     for r in resources.of_kind("ServiceEntry"):
-        for service in svc.service_entries(r, entries_by_ns.get(r.namespace, ())):
+        ws = r.spec.workload_selector
+        selected = entries.select(r.namespace, ws.labels if ws is not None else None)
+        for service in svc.service_entries(r, selected):
             if all(s.namespace != service.namespace for s in out[service.host]):
                 out[service.host].append(service)
     return dict(out)

@@ -129,6 +129,24 @@ def sorted_labels(labels: Mapping[str, str] | None) -> Labels:
     return tuple(sorted((labels or {}).items()))
 
 
+class WorkloadIndex:
+    """WorkloadEntries by namespace and label, so that selecting for 10,000 services stays linear."""
+
+    def __init__(self, entries: Iterable[Resource]) -> None:
+        self._by_label: dict[tuple[str, str, str], list[Resource]] = {}
+        for r in entries:
+            for k, v in workload_entry_labels(r).items():
+                self._by_label.setdefault((r.namespace, k, v), []).append(r)
+
+    def select(self, namespace: str, selector: Mapping[str, str] | None) -> list[Resource]:
+        """Entries of `namespace` whose labels include `selector`; none for an empty selector (Istio)."""
+        if not selector:
+            return []
+        (k0, v0), *rest = sorted(selector.items())
+        candidates = self._by_label.get((namespace, k0, v0), [])
+        return [r for r in candidates if all(workload_entry_labels(r).get(k) == v for k, v in rest)]
+
+
 # -- Kubernetes services ---------------------------------------------------------------------------------------
 
 
@@ -186,17 +204,17 @@ def workload_entry_instance(svc_ports: Sequence[Port], res: Resource) -> Instanc
 
 
 def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Resource]) -> Service:
+    """`entries`: the WorkloadEntries the Service's selector picks."""
     spec = res.spec
     ports = kube_ports(spec)
     selector = dict(spec.selector or {})
     instances: list[Instance] = []
     for slice_res in slices:
         instances.extend(slice_instances(ports, selector, slice_res))
-    if selector:
-        for entry in entries:
-            inst = workload_entry_instance(ports, entry)
-            if inst is not None and inst.selected_by(selector):
-                instances.append(inst)
+    for entry in entries:  # already selected by the Service's selector (WorkloadIndex)
+        inst = workload_entry_instance(ports, entry)
+        if inst is not None:
+            instances.append(inst)
     export_text = res.annotations.get(EXPORT_ANNOTATION, "")
     export_list = [e.strip() for e in export_text.split(",") if e.strip()]
     external = spec.type == "ExternalName" and bool(spec.external_name)
@@ -229,16 +247,15 @@ def se_instances(res: Resource, ports: Sequence[Port], entries: Iterable[Resourc
         if ep.address:
             out.append(Instance(ep.address, workload_entry_ports(ports, ep.ports), sorted_labels(ep.labels), None,
                                 ep.locality or "", ep.weight or 1))
-    selector = spec.workload_selector.labels if spec.workload_selector is not None else None
-    if selector:
-        for entry in entries:
-            inst = workload_entry_instance(ports, entry)
-            if inst is not None and inst.selected_by(selector):
-                out.append(inst)
+    for entry in entries:  # already selected by the workloadSelector (WorkloadIndex)
+        inst = workload_entry_instance(ports, entry)
+        if inst is not None:
+            out.append(inst)
     return out
 
 
 def service_entries(res: Resource, entries: Iterable[Resource]) -> list[Service]:
+    """`entries`: the WorkloadEntries the workloadSelector picks."""
     spec = res.spec
     ports = se_ports(spec)
     instances = se_instances(res, ports, entries)
