@@ -102,3 +102,10 @@ def test_golden_configs_pass_envoy_validate(
 
 def test_there_are_golden_cases() -> None:
     assert CASES, f"no golden cases under {CASES_DIR}"
+
+
+def test_update_rewrites_and_removes_stale_files(tmp_path: Path) -> None:
+    (tmp_path / "gone.json").write_text("{}")
+    (tmp_path / DIAGNOSTICS).write_text("old\n")
+    _write(tmp_path, {DIAGNOSTICS: "", "node.json": "{}\n"})
+    assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {DIAGNOSTICS: "", "node.json": "{}\n"}
