@@ -42,6 +42,10 @@ class StreamLimits:
     send_timeout: float | None          # a write stuck this long (proxy not reading) ends the stream
 
 
+class _Stuck(Exception):
+    """The proxy did not read a response within the send timeout."""
+
+
 class Stream:
     def __init__(self, stream_id: int, session: Session, context: grpc.aio.ServicerContext[Any, Any], *,
                  cache: SnapshotCache, observer: ads_status.AdsObserver, limits: StreamLimits):
@@ -71,6 +75,11 @@ class Stream:
         reader = asyncio.create_task(self._read(first, requests))
         try:
             await self._write_loop(reader)
+        except _Stuck:
+            # Ending the handler frees this stream at once; gRPC sends the status after what is already buffered
+            # (context.abort would wait behind the stuck write), and the proxy reconnects when it reads it.
+            self._context.set_code(grpc.StatusCode.UNAVAILABLE)
+            self._context.set_details("the proxy stopped reading; reconnect")
         finally:
             reader.cancel()
             self.watch.close()
@@ -123,7 +132,7 @@ class Stream:
         except TimeoutError:
             log.warning("proxy %s did not read for %ss; closing its stream", self.node and self.node.id,
                         self._limits.send_timeout)
-            await self._context.abort(grpc.StatusCode.UNAVAILABLE, "the proxy stopped reading; reconnect")
+            raise _Stuck() from None
 
     def status(self) -> ads_status.ProxyStatus:
         snapshot = self.watch.snapshot if self.watch else None

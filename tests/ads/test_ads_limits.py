@@ -1,0 +1,168 @@
+"""Robustness: proxies that never read, malformed requests, send timeouts, connection age, observer counters."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import grpc
+import pytest
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+
+from compiler.emit import type_urls as T
+from compiler.emit.snapshot import Snapshot, XdsResource
+from reconciler.ads import AdsOptions
+from reconciler.cache import SnapshotCache
+
+from ads_harness import TEST_OPTIONS, Client, names_of, run, serving, static
+
+
+@dataclasses.dataclass
+class Counter:
+    pushes: int = 0
+    pushed_bytes: int = 0
+    acks: int = 0
+    nacks: int = 0
+    connects: int = 0
+    disconnects: int = 0
+
+    def on_connect(self, node_id: str, mode: str) -> None:
+        self.connects += 1
+
+    def on_disconnect(self, node_id: str, mode: str) -> None:
+        self.disconnects += 1
+
+    def on_push(self, type_url: str, nbytes: int) -> None:
+        self.pushes += 1
+        self.pushed_bytes += nbytes
+
+    def on_ack(self, type_url: str) -> None:
+        self.acks += 1
+
+    def on_nack(self, type_url: str) -> None:
+        self.nacks += 1
+
+
+def big(generation: int, size: int = 1024 * 1024) -> Snapshot:
+    """One cluster of about `size` bytes, different per generation."""
+    msg = cluster_pb2.Cluster(name="big", alt_stat_name=f"{generation}-" + "x" * size)
+    return Snapshot.of([XdsResource.of("big", T.CLUSTER, msg)])
+
+
+@pytest.mark.slow
+def test_a_client_that_never_reads_holds_at_most_one_pending_response() -> None:
+    async def body() -> None:
+        counter = Counter()
+        cache = SnapshotCache()
+        cache.publish("rev0", static(big(0)))
+        async with serving(cache, observer=counter) as (_, address):
+            async with Client(address, reading=False) as client:
+                await client.send(T.CLUSTER)
+                for generation in range(1, 40):  # ~40 MB of config changes the client never reads
+                    cache.publish(f"rev{generation}", static(big(generation)))
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.5)
+                # The transports buffer a few MB (the client's receive window); beyond that, nothing more is
+                # written and nothing is queued: the server holds one response per stream.
+                stuck_at = counter.pushes
+                assert stuck_at < 10, f"{stuck_at} responses written to a client that reads nothing"
+                client.start_reading()
+                latest = big(39).versions[T.CLUSTER]
+                while (await client.recv()).version_info != latest:
+                    pass
+                # What was written, plus the write that was blocked, plus one with the latest version.
+                assert counter.pushes <= stuck_at + 2
+    run(body)
+
+
+def test_send_timeout_closes_a_stuck_stream() -> None:
+    async def body() -> None:
+        counter = Counter()
+        cache = SnapshotCache()
+        cache.publish("rev0", static(big(0)))
+        options = dataclasses.replace(TEST_OPTIONS, send_timeout=0.3)
+        async with serving(cache, options, observer=counter) as (server, address):
+            async with Client(address, reading=False) as client:
+                await client.send(T.CLUSTER)
+                for generation in range(1, 30):
+                    cache.publish(f"rev{generation}", static(big(generation)))
+                    await asyncio.sleep(0.02)
+                for _ in range(100):
+                    if counter.disconnects:
+                        break
+                    await asyncio.sleep(0.05)
+                assert counter.disconnects == 1 and server.status() == []
+    run(body)
+
+
+def test_first_request_without_node_is_refused_and_the_server_lives_on() -> None:
+    async def body() -> None:
+        cache = SnapshotCache()
+        cache.publish("rev1", static(big(1, size=10)))
+        async with serving(cache) as (_, address):
+            async with grpc.aio.insecure_channel(address) as channel:
+                call = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources()
+                await call.write(discovery_pb2.DiscoveryRequest(type_url=T.CLUSTER))
+                with pytest.raises(grpc.aio.AioRpcError) as err:
+                    await asyncio.wait_for(call.read(), 5)
+                assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            async with Client(address) as client:
+                await client.send(T.CLUSTER)
+                assert names_of(await client.recv()) == ["big"]
+    run(body)
+
+
+def test_observer_counts_connects_pushes_acks_nacks() -> None:
+    async def body() -> None:
+        counter = Counter()
+        cache = SnapshotCache()
+        cache.publish("rev1", static(big(1, size=10)))
+        async with serving(cache, observer=counter) as (_, address):
+            async with Client(address) as client:
+                await client.send(T.CLUSTER)
+                first = await client.recv()
+                await client.ack(first)
+                cache.publish("rev2", static(big(2, size=10)))
+                second = await client.recv()
+                await client.send(T.CLUSTER, version=first.version_info, nonce=second.nonce, error="no")
+                await client.silent(0.2)
+            for _ in range(100):
+                if counter.disconnects:
+                    break
+                await asyncio.sleep(0.02)
+        assert (counter.connects, counter.pushes, counter.acks, counter.nacks, counter.disconnects) == (1, 2, 1, 1, 1)
+        assert counter.pushed_bytes > 0
+    run(body)
+
+
+def test_max_connection_age_ends_streams_so_proxies_reconnect() -> None:
+    async def body() -> None:
+        cache = SnapshotCache()
+        cache.publish("rev1", static(big(1, size=10)))
+        options = AdsOptions(debounce=0.0, max_connection_age=0.5, max_connection_age_grace=0.2)
+        async with serving(cache, options) as (_, address), Client(address) as client:
+            await client.send(T.CLUSTER)
+            await client.recv()
+            with pytest.raises(AssertionError, match="stream ended"):
+                await client.recv(timeout=5)
+    run(body)
+
+
+def test_debounce_coalesces_a_burst_of_publishes() -> None:
+    async def body() -> None:
+        counter = Counter()
+        cache = SnapshotCache()
+        cache.publish("rev0", static(big(0, size=10)))
+        options = dataclasses.replace(TEST_OPTIONS, debounce=0.3)
+        async with serving(cache, options, observer=counter) as (_, address), Client(address) as client:
+            await client.send(T.CLUSTER)
+            await client.ack(await client.recv())
+            for generation in range(1, 10):
+                cache.publish(f"rev{generation}", static(big(generation, size=10)))
+                await asyncio.sleep(0.01)
+            last = await client.recv()
+            assert last.version_info == big(9, size=10).versions[T.CLUSTER]
+            await client.silent(0.4)
+            assert counter.pushes == 2
+    run(body)
