@@ -1,13 +1,16 @@
 """Stage 3: the model in, Envoy v3 protobufs out. Mechanical: every decision was made in `compiler.translate`.
 
-`snapshot(cfg)` gives what the ADS server sends one proxy; `dump` renders it as JSON for golden files and
-`meshward compile`; `bootstrap_static` makes a self-contained Envoy bootstrap of the same config.
+`snapshot(cfg)` gives what the ADS server sends one proxy; `consistency.check(snapshot)` must be empty before
+it is published; `dump` renders it as JSON for golden files and `meshward compile`; `bootstrap_static` makes a
+self-contained Envoy bootstrap of the same config. An `EmitError` is a bug upstream (a model that breaks the
+emitter's contract), never a user error.
 """
 
 from __future__ import annotations
 
 from compiler import model
-from compiler.emit import cluster, endpoint, listener, route, secret, type_urls
+from compiler.emit import cluster, consistency, endpoint, listener, route, secret, type_urls
+from compiler.emit.common import EmitError
 from compiler.emit.snapshot import Snapshot, XdsResource
 
 
@@ -24,7 +27,11 @@ def resources(cfg: model.ProxyConfig) -> list[XdsResource]:
 
 
 def snapshot(cfg: model.ProxyConfig) -> Snapshot:
+    """Raises EmitError on two resources of one type with one name, which a snapshot cannot hold."""
+    duplicated = consistency.duplicates(cfg)
+    if duplicated:
+        raise EmitError(f"proxy {cfg.proxy.node_id}: " + "; ".join(duplicated))
     return Snapshot.of(resources(cfg))
 
 
-__all__ = ["Snapshot", "XdsResource", "resources", "snapshot"]
+__all__ = ["EmitError", "Snapshot", "XdsResource", "resources", "snapshot"]

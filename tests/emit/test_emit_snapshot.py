@@ -64,6 +64,8 @@ def test_duplicate_names_are_reported() -> None:
     cfg = f.basic()
     dup = dataclasses.replace(cfg, clusters=cfg.clusters * 2)
     assert consistency.duplicates(dup) == [f"cluster {f.CLUSTER!r} is defined 2 times"]
+    with pytest.raises(emit.EmitError, match="is defined 2 times"):
+        emit.snapshot(dup)
 
 
 def test_config_dump_groups_by_type_url_with_proto_names_and_sorted_keys() -> None:
