@@ -14,7 +14,7 @@ demo:
 	$(BIN)/meshward demo
 
 test:
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 lint:
 	$(BIN)/ruff check compiler reconciler tests bench
