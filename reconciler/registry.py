@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import kubernetes.client
 import kubernetes.config
@@ -314,7 +314,7 @@ class _KindWatcher:
                 if attempt:  # 410 again right after a re-list: back off rather than spin
                     self._registry.stopping.wait(self._config.backoff.delay(attempt, self._rng))
                 attempt += 1
-            except Exception as exc:  # never let the thread die: the registry would silently go stale
+            except Exception as exc:  # noqa: BLE001 - a dead thread would leave the registry silently stale
                 if self._registry.stopping.is_set():
                     return
                 self._failed(exc)
@@ -441,7 +441,7 @@ class Registry:
         self.api_client.close()
         return stopped
 
-    def __enter__(self) -> Registry:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Any
+from typing import Any, Self
 
 # path -> (apiVersion, kind) of the items it serves.
 RESOURCES: dict[str, tuple[str, str]] = {
@@ -114,7 +114,7 @@ class FakeApiServer:
         server.server_close()  # joins handler threads (block_on_close)
         thread.join(timeout=5)
 
-    def __enter__(self) -> FakeApiServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -260,10 +260,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     timeout = 30  # an idle keep-alive connection never pins a thread forever
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
+    def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         state = self.server.state
@@ -300,7 +300,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                          "metadata": {"resourceVersion": str(rv)}, "items": items})
 
     def _watch(self, path: str, query: dict[str, str]) -> None:
-        state = self.server.state
         since = int(query.get("resourceVersion") or 0)
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
         deadline = time.monotonic() + float(query.get("timeoutSeconds") or 1800)

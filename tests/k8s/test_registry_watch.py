@@ -137,7 +137,7 @@ def test_watch_events_update_the_store_and_notify(server: FakeApiServer, start: 
 
 def test_status_only_changes_do_not_notify(server: FakeApiServer, start: Any) -> None:
     server.apply(service("gw"))
-    r, rec = start(server)
+    r, _ = start(server)
     gen = r.wait_changed(0, timeout=5)
     rv = server.apply(service("gw", status={"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}))
     assert eventually(lambda: status(r, "Service").resource_version == str(rv))
@@ -348,3 +348,27 @@ def test_backoff_is_bounded_and_jittered() -> None:
     assert all(0.25 <= d <= 8.0 for d in delays)
     assert 0.25 <= delays[0] <= 0.5 and max(delays[10:]) > 4.0
     assert len({round(d, 6) for d in delays[10:]}) > 100  # jitter: reconnects do not stampede in lockstep
+
+
+def test_documents_pass_the_compilers_typed_stage(server: FakeApiServer, start: Any) -> None:
+    """What a real cluster returns (defaulted fields, status, managed metadata) is a valid compiler document."""
+    from compiler import typed
+    from compiler.load import Document
+
+    svc = service("reviews", status={"loadBalancer": {}})
+    svc["metadata"].update(uid="0b9c", creationTimestamp="2024-05-01T00:00:00Z",
+                           managedFields=[{"manager": "kubectl", "operation": "Update"}])
+    svc["spec"].update(type="ClusterIP", clusterIP="10.96.0.12", clusterIPs=["10.96.0.12"], ipFamilies=["IPv4"],
+                       ipFamilyPolicy="SingleStack", sessionAffinity="None", internalTrafficPolicy="Cluster")
+    server.apply(svc)
+    eps = slice_("reviews-x1", "reviews", ["10.244.0.7"])
+    eps["endpoints"][0]["conditions"] = {"ready": True, "serving": True, "terminating": False}
+    server.apply(eps)
+    r, _ = start(server)
+    server.apply({**slice_("ratings-x1", "ratings", []), "endpoints": None})
+    assert eventually(lambda: len(r.documents()) == 3)
+    documents = [Document(file=name, index=0, line=1, data=doc) for name, doc in r.named_documents()]
+    resources, problems = typed.to_resources(documents)
+    assert problems == []
+    assert sorted(res.origin for res in resources) == [
+        "EndpointSlice shop/ratings-x1", "EndpointSlice shop/reviews-x1", "Service shop/reviews"]
