@@ -149,3 +149,16 @@ def test_per_route_filter_config_without_the_filter_in_the_chain_is_reported() -
         "route config '9080' configures envoy.filters.http.cors per route, but listener 0.0.0.0_9080 does not run it",
         "route config '9080' configures envoy.filters.http.fault per route, but listener 0.0.0.0_9080 does not run it",
     ]
+
+
+def test_static_bootstrap_is_self_contained() -> None:
+    from compiler.emit import bootstrap_static
+
+    doc = bootstrap_static.static_bootstrap(f.gateway(), admin_port=15000)
+    assert doc["node"] == {"id": f.GW.node_id, "cluster": "ingress-1.istio-system"}
+    assert doc["admin"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 15000}
+    static = doc["static_resources"]
+    assert sorted(s["name"] for s in static["secrets"]) == ["ROOTCA", "default", "gw-cert", "gw-cert-cacert"]
+    assert {c["type"] for c in static["clusters"]} == {"STATIC"}
+    text = json.dumps(doc)
+    assert '"rds"' not in text and '"ads"' not in text and "eds_cluster_config" not in text
