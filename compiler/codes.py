@@ -32,7 +32,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0008", "error", "missing or invalid metadata.name", "set metadata.name to a DNS-1123 name"),
     Code("MW0009", "error", "cannot read path", "check that the path exists and is readable"),
     Code("MW0010", "warning", "symlink leaves the tree, skipped", "replace the symlink by the file it points to"),
-    Code("MW0011", "error", "duplicate resource", "two documents define the same kind, namespace and name; keep one"),
+    Code("MW0011", "warning", "duplicate resource", "two documents define the same kind, namespace and name; the later one is used, keep one"),
     Code("MW0012", "error", "invalid namespace", "set metadata.namespace to a DNS-1123 label"),
     # -- structure (JSON Schema / models) --------------------------------------------------------------------
     Code("MW0101", "error", "unknown field", "remove the field or fix its spelling", "IST0106"),

@@ -41,12 +41,12 @@ def to_resources(documents: Sequence[Document]) -> tuple[list[Resource], list[Di
                 continue
             first = seen.get(found.key)
             if first is not None:
+                # As `kubectl apply` of both files and Argo CD's RepeatedResourceWarning: the later one wins.
                 problems.append(found.diag("MW0011", f"{found.origin} is already defined at "
-                                           f"{first.doc.file}:{first.doc.line}", ("metadata", "name")))
-                continue
+                                           f"{first.doc.file}:{first.doc.line}; this later definition replaces it",
+                                           ("metadata", "name")))
             seen[found.key] = found
-            resources.append(found)
-    return resources, problems
+    return list(seen.values()), problems
 
 
 def _safe_one(doc: Document, problems: list[Diagnostic]) -> Resource | None:

@@ -99,14 +99,18 @@ def _status(args: argparse.Namespace) -> int:
         print(f"meshward status: cannot reach {args.admin_address}: {err}", file=sys.stderr)
         return 2
     console = Console()
-    console.print(f"serving commit {status.get('serving_commit')}  last result {status.get('last_result')}")
-    table = Table("PROXY", "STATE", "CLUSTERS", "LISTENERS", "ROUTES", "ENDPOINTS", "NACK")
-    for p in proxies if isinstance(proxies, list) else proxies.get("proxies", []):
-        types = p.get("types", {})
-        table.add_row(p.get("node_id", "?"), p.get("state", "?"),
-                      *(str(types.get(t, {}).get("acked", "-")) for t in ("clusters", "listeners", "routes",
-                                                                           "endpoints")),
-                      str(p.get("last_nack") or ""))
+    serving = (status.get("serving") or {}).get("sha", "-")
+    console.print(f"serving commit {serving[:12]}  last result {status.get('lastResult')}")
+    for line in status.get("errors", []):
+        console.print(f"  {line}", style="red", highlight=False)
+    table = Table("PROXY", "MODE", "STATE", "CDS", "EDS", "LDS", "RDS", "NACK")
+    short = {"Cluster": "CDS", "ClusterLoadAssignment": "EDS", "Listener": "LDS", "RouteConfiguration": "RDS"}
+    for p in proxies:
+        acked = {short.get(url.rsplit(".", 1)[-1], ""): t.get("acked_version") or "-"
+                 for url, t in p.get("types", {}).items()}
+        nacks = [t["last_nack"]["message"] for t in p.get("types", {}).values() if t.get("last_nack")]
+        table.add_row(p.get("node_id", "?"), p.get("mode", "?"), p.get("state", "?"),
+                      *(acked.get(k, "-")[:8] for k in ("CDS", "EDS", "LDS", "RDS")), "; ".join(nacks)[:80])
     console.print(table)
     return 0
 
