@@ -222,3 +222,23 @@ def test_deterministic() -> None:
     text = SHOP + SPLIT
     assert config_for(text, PRODUCTPAGE) == config_for(text, PRODUCTPAGE)
     assert dataclasses.asdict(config_for(text, PRODUCTPAGE)) == dataclasses.asdict(config_for(text, PRODUCTPAGE))
+
+
+def test_delegate_is_reported_not_compiled() -> None:
+    delegating = """
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /v2}}]
+    delegate: {name: reviews-v2, namespace: shop}
+  - route: [{destination: {host: reviews}}]
+"""
+    mesh = build_mesh(SHOP + delegating)
+    cfg, notes = translate.compile_proxy(mesh, translate.find_proxy(mesh, PRODUCTPAGE))
+    assert [(n.code, n.path) for n in notes] == [("MW0403", "spec.http[0].delegate")]
+    vh = by_name(by_name(cfg.route_configs, "9080").virtual_hosts, "reviews.shop.svc.cluster.local:9080")
+    assert [r.action.clusters[0].cluster for r in vh.routes] == [REVIEWS]
