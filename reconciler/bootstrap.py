@@ -1,57 +1,96 @@
-"""Envoy bootstraps that connect to meshward over ADS (`meshward bootstrap`).
+"""Envoy bootstraps that fetch everything over ADS from a meshward reconciler (`meshward bootstrap`).
 
-Everything a proxy learns comes over one ADS stream (state of the world, or delta with `delta=True`); the only
-static piece is the cluster that reaches the xDS server itself (HTTP/2, as gRPC needs).
+Only the way to reach the control plane is static: a cluster `xds-grpc` (HTTP/2 to the xDS address); listeners and
+clusters come over ADS (xds_protocol.rst, "Aggregated Discovery Service": cds_config/lds_config `ads: {}` plus one
+`ads_config`), state of the world (`GRPC`) or incremental (`DELTA_GRPC`), transport API v3.
+
+node.cluster (Envoy's "service cluster"): Istio derives it from the workload's `app` label and namespace; a node id
+carries no labels, so for Istio-style ids (`sidecar~10.0.0.1~reviews-v1.shop~shop.svc.cluster.local`) we use the
+workload name and namespace as written in the id (`reviews-v1.shop`), which is stable and unique per workload; for
+any other node id, the id itself. Callers who know better pass `cluster=`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
+from reconciler.xds_node import parse_istio_node_id
+
 XDS_CLUSTER = "xds-grpc"
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
-def node_cluster(node_id: str) -> str:
-    """Istio's node.cluster is `<workload>.<namespace>`; take it from the node id's third part."""
-    parts = node_id.split("~")
-    if len(parts) != 4 or parts[0] not in ("sidecar", "router") or "." not in parts[2]:
-        raise ValueError(f"invalid node id {node_id!r}: want TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local")
-    return parts[2]
-
-
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"invalid xDS address {address!r}: want HOST:PORT")
-    return host, int(port)
-
-
-def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: int | None = None) -> dict[str, Any]:
-    host, port = _split(xds_address)
-    config_source = {"ads": {}, "resource_api_version": "V3"}
-    doc: dict[str, Any] = {
-        "node": {"id": node_id, "cluster": node_cluster(node_id)},
-        "dynamic_resources": {
-            "ads_config": {
-                "api_type": "DELTA_GRPC" if delta else "GRPC",
-                "transport_api_version": "V3",
-                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
-                "set_node_on_first_message_only": True,
-            },
-            "lds_config": config_source,
-            "cds_config": config_source,
-        },
-        "static_resources": {"clusters": [{
-            "name": XDS_CLUSTER,
-            "type": "STRICT_DNS" if not host.replace(".", "").isdigit() else "STATIC",
-            "connect_timeout": "1s",
-            "typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}}}},
-            "load_assignment": {"cluster_name": XDS_CLUSTER, "endpoints": [{"lb_endpoints": [{"endpoint": {
-                "address": {"socket_address": {"address": host, "port_value": port}}}}]}]},
-        }]},
+def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: int | None = None,
+           cluster: str | None = None) -> dict[str, Any]:
+    """A JSON-able Envoy bootstrap. Raises ValueError for an empty node id or an address that is not HOST:PORT."""
+    if not node_id:
+        raise ValueError("the node id must not be empty")
+    host, port = split_address(xds_address)
+    bootstrap: dict[str, Any] = {
+        "node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
+        "dynamic_resources": _dynamic_resources(delta),
+        "static_resources": {"clusters": [_xds_cluster(host, port)]},
     }
     if admin_port is not None:
-        doc["admin"] = {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}}
-    return doc
+        bootstrap["admin"] = {"address": _socket_address("127.0.0.1", admin_port)}
+    return bootstrap
+
+
+def service_cluster(node_id: str) -> str:
+    parsed = parse_istio_node_id(node_id)
+    return parsed.workload if parsed else node_id
+
+
+def split_address(address: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPV6]:PORT` into its parts."""
+    host, sep, port_text = address.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"xDS address {address!r} is not HOST:PORT")
+    return host, int(port_text)
+
+
+def _dynamic_resources(delta: bool) -> dict[str, Any]:
+    over_ads = {"ads": {}, "resource_api_version": "V3"}
+    return {
+        "ads_config": {
+            "api_type": "DELTA_GRPC" if delta else "GRPC",
+            "transport_api_version": "V3",
+            "set_node_on_first_message_only": True,
+            "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+        },
+        "lds_config": dict(over_ads),
+        "cds_config": dict(over_ads),
+    }
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _xds_cluster(host: str, port: int) -> dict[str, Any]:
+    cluster: dict[str, Any] = {
+        "name": XDS_CLUSTER,
+        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": XDS_CLUSTER, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": _socket_address(host, port)}}]}]},
+        # gRPC needs HTTP/2 to the control plane.
+        "typed_extension_protocol_options": {_HTTP_OPTIONS: {
+            "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
+            "explicit_http_config": {"http2_protocol_options": {}}}},
+        # Notice a control plane that vanished without closing the connection.
+        "upstream_connection_options": {"tcp_keepalive": {"keepalive_time": 300}},
+    }
+    if not _is_ip(host):
+        cluster["dns_lookup_family"] = "V4_PREFERRED"
+    return cluster
+
+
+def _socket_address(host: str, port: int) -> dict[str, Any]:
+    return {"socket_address": {"address": host, "port_value": port}}
