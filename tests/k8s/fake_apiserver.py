@@ -260,6 +260,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     timeout = 30  # an idle keep-alive connection never pins a thread forever
 
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes: without this, Nagle + delayed ACK add ~40 ms per request.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:  # quiet test output
         pass
 

@@ -173,12 +173,12 @@ def test_410_error_event_relists_and_converges(server: FakeApiServer, start: Any
 
 
 def test_410_http_status_relists_without_spinning(server: FakeApiServer, start: Any) -> None:
-    r, _ = start(server)
+    r, _ = start(server, backoff=reg.Backoff(initial=0.2, maximum=1.0))
     server.fail_requests("Service", 410, watch_only=True)
     server.drop_connections()
-    assert server.wait_for_requests("Service", 3, watch=False)
+    assert server.wait_for_requests("Service", 2, watch=False)  # the first 410 re-lists at once
     time.sleep(1.0)
-    assert len(server.requests("Service", watch=False)) < 15  # re-lists back off while 410 persists
+    assert len(server.requests("Service", watch=False)) <= 6  # then re-lists back off while 410 persists
     server.fail_requests("Service", None)
     server.apply(service("late"))
     assert eventually(lambda: names(r) == {"late"})
@@ -234,7 +234,7 @@ def test_server_errors_back_off_and_recover(server: FakeApiServer, start: Any) -
     server.drop_connections()
     time.sleep(1.0)
     attempts = len(server.requests("Service"))
-    assert 2 <= attempts < 25  # retried, but with backoff
+    assert 2 <= attempts < 15  # retried, but with backoff (a hot loop makes hundreds)
     assert "500" in status(r, "Service").last_error
     server.fail_requests("Service", None)
     server.apply(service("back"))
