@@ -119,9 +119,13 @@ def header_ops(ops: Any) -> model.HeaderOps:
                            remove=tuple(ops.remove or ()))
 
 
+# Istio's DefaultPolicy: 2 attempts, and 503 among the retriable status codes
+DEFAULT_RETRY = model.RetryPolicy(attempts=2, retriable_status_codes=(503,))
+
+
 def retry_policy(retries: Any) -> model.RetryPolicy | None:
     if retries is None:
-        return model.RetryPolicy(attempts=2)
+        return DEFAULT_RETRY
     if not retries.attempts:
         return None  # attempts 0: retries disabled
     conditions: list[str] = []
@@ -135,8 +139,10 @@ def retry_policy(retries: Any) -> model.RetryPolicy | None:
     if codes and "retriable-status-codes" not in conditions:
         conditions.append("retriable-status-codes")
     per_try = units.duration_ms(retries.per_try_timeout) if retries.per_try_timeout else None
-    retry_on = ",".join(conditions) if conditions else model.RetryPolicy(attempts=1).retry_on
-    return model.RetryPolicy(retries.attempts, per_try, retry_on, tuple(codes), bool(retries.retry_remote_localities))
+    if not conditions:  # retryOn unset: Istio keeps its default conditions and codes
+        conditions, codes = [DEFAULT_RETRY.retry_on], list(DEFAULT_RETRY.retriable_status_codes)
+    return model.RetryPolicy(retries.attempts, per_try, ",".join(conditions), tuple(codes),
+                             bool(retries.retry_remote_localities))
 
 
 def _percent(p: Any, legacy: int | None = None) -> float:
@@ -264,8 +270,11 @@ def _action(ctx: Context, namespace: str, http: Any) -> model.Forward | model.Re
     return forward(ctx, namespace, http)
 
 
-def default_route(cluster: str) -> model.Route:
-    """Pilot's route for a host without VirtualService: everything to the host's cluster."""
+def default_route(ctx: Context, service: Any) -> model.Route:
+    """Pilot's route for a host without VirtualService: everything to the host's cluster, with the hash policy of
+    its DestinationRule."""
+    cluster = naming.outbound_cluster(ctx.port, "", service.host)
+    hp = _hash_policy(ctx, service, "", ctx.port)
     return model.Route(name=naming.DEFAULT_ROUTE, match=model.RouteMatch(),
                        action=model.Forward(clusters=(model.WeightedCluster(cluster, 100),), timeout_ms=0,
-                                            retry=model.RetryPolicy(attempts=2)))
+                                            retry=DEFAULT_RETRY, hash_policies=(hp,) if hp is not None else ()))

@@ -34,6 +34,7 @@ class Egress:
     protocol: model.Protocol | None = None
     bind: str = ""
     capture_none: bool = False
+    registry_only: bool = False  # Sidecar outboundTrafficPolicy REGISTRY_ONLY: unknown hosts get Istio's block_all
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,15 +73,17 @@ def parse_egress_host(text: str, proxy_namespace: str) -> tuple[str, str]:
 def scope_for(mesh: Mesh, proxy: model.Proxy) -> Scope:
     sidecar = find_sidecar(mesh, proxy)
     listeners = sidecar.spec.egress if sidecar is not None and sidecar.spec.egress else None
+    otp = sidecar.spec.outbound_traffic_policy if sidecar is not None else None
+    registry_only = otp is not None and otp.mode == "REGISTRY_ONLY"
     if not listeners:
         hosts = tuple(parse_egress_host(h, proxy.namespace) for h in DEFAULT_EGRESS_HOSTS)
-        return Scope(proxy, sidecar, (Egress(hosts),))
+        return Scope(proxy, sidecar, (Egress(hosts, registry_only=registry_only),))
     out = []
     for eg in listeners:
         hosts = tuple(parse_egress_host(h, proxy.namespace) for h in eg.hosts)
         port = eg.port.number if eg.port is not None and eg.port.number else None
         proto = parse_protocol(eg.port.protocol) if eg.port is not None else None
-        out.append(Egress(hosts, port, proto, eg.bind or "", eg.capture_mode == "NONE"))
+        out.append(Egress(hosts, port, proto, eg.bind or "", eg.capture_mode == "NONE", registry_only))
     return Scope(proxy, sidecar, tuple(out))
 
 

@@ -18,6 +18,11 @@ from compiler.translate.mesh import VirtualServiceEntry
 from compiler.translate.routes import Context
 from compiler.translate.services import Service
 
+# Pilot's catch-all for REGISTRY_ONLY: hosts outside the registry get 502 (ALLOW_ANY's passthrough is not built:
+# without traffic capture the original destination is this listener itself)
+BLOCK_ALL = model.VirtualHost("block_all", ("*",), (model.Route(
+    "block_all", model.RouteMatch(), model.DirectResponse(502)),))
+
 
 def _domains(service: Service, port: int, proxy_namespace: str) -> list[str]:
     names = [service.host, *naming.alt_hosts(service.host, proxy_namespace), *service.addresses]
@@ -45,7 +50,7 @@ def _relevant(vs: VirtualServiceEntry, services: Sequence[Service], port: int) -
 
 
 def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
-                 known_hosts: set[str]) -> model.RouteConfig:
+                 known_hosts: set[str], *, block_unknown: bool = False) -> model.RouteConfig:
     port = ctx.port
     on_port = [s for s in services if (p := s.port(port)) is not None and p.protocol.is_http]
     vss = [vs for vs in vss if _relevant(vs, on_port, port)]
@@ -61,14 +66,15 @@ def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[Virtua
     vhosts: list[model.VirtualHost] = []
     for service in on_port:
         vs = owner.get(service.host)
-        rs = vs_routes(vs) if vs is not None else [routes.default_route(
-            naming.outbound_cluster(port, "", service.host))]
+        rs = vs_routes(vs) if vs is not None else [routes.default_route(ctx, service)]
         _add(vhosts, seen, naming.virtual_host(service.host, port), _domains(service, port, ctx.proxy.namespace), rs)
     for vs in vss:
         for h in vs.hosts:
             if h in known_hosts or any(naming.host_matches(h, s.host) for s in on_port):
                 continue
             _add(vhosts, seen, naming.virtual_host(h, port), [h, f"{h}:{port}"], vs_routes(vs))
+    if block_unknown and "*" not in seen:
+        vhosts.append(BLOCK_ALL)
     return model.RouteConfig(naming.outbound_route_config(port), tuple(sorted(vhosts, key=lambda v: v.name)))
 
 
