@@ -176,7 +176,7 @@ def test_410_http_status_relists_without_spinning(server: FakeApiServer, start: 
     r, _ = start(server, backoff=reg.Backoff(initial=0.2, maximum=1.0))
     server.fail_requests("Service", 410, watch_only=True)
     server.drop_connections()
-    assert server.wait_for_requests("Service", 2, watch=False)  # the first 410 re-lists at once
+    assert server.wait_for_requests("Service", 2, watch=False)  # 410: re-listed
     time.sleep(1.0)
     assert len(server.requests("Service", watch=False)) <= 6  # then re-lists back off while 410 persists
     server.fail_requests("Service", None)
@@ -372,3 +372,18 @@ def test_documents_pass_the_compilers_typed_stage(server: FakeApiServer, start: 
     assert problems == []
     assert sorted(res.origin for res in resources) == [
         "EndpointSlice shop/ratings-x1", "EndpointSlice shop/reviews-x1", "Service shop/reviews"]
+
+
+def test_a_failing_callback_does_not_stop_the_registry(server: FakeApiServer) -> None:
+    seen: list[int] = []
+
+    def flaky(generation: int) -> None:
+        seen.append(generation)
+        raise RuntimeError("subscriber bug")
+
+    config = reg.RegistryConfig(host=server.url, watch_timeout=2, backoff=FAST_BACKOFF, debounce=0.05)
+    with reg.Registry(config, on_change=flaky) as r:
+        gen = r.wait_changed(0, timeout=5)
+        server.apply(service("reviews"))
+        assert r.wait_changed(gen, timeout=5) > gen
+        assert names(r) == {"reviews"} and len(seen) >= 2
