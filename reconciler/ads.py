@@ -70,7 +70,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                                     self.options.send_timeout)
         self._server = grpc.aio.server(options=self.options.grpc_options())
         ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(self, self._server)
-        port = self._server.add_insecure_port(address)
+        port = int(self._server.add_insecure_port(address))
         await self._server.start()
         log.info("ADS listening on %s (port %d)", address, port)
         return port
@@ -85,12 +85,12 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         return sorted((s.status() for s in self._streams.values() if s.node is not None),
                       key=lambda p: (p.node_id, p.stream_id))
 
-    async def StreamAggregatedResources(  # noqa: N802 (gRPC method name)
+    async def StreamAggregatedResources(
             self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
             context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await self._serve(SotwSession(self._observer), request_iterator, context)
 
-    async def DeltaAggregatedResources(  # noqa: N802 (gRPC method name)
+    async def DeltaAggregatedResources(
             self, request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
             context: grpc.aio.ServicerContext[Any, Any]) -> None:
         await self._serve(DeltaSession(self._observer), request_iterator, context)

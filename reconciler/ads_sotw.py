@@ -80,10 +80,10 @@ class SotwSession:
     def _subscribe(self, state: _TypeState, names: frozenset[str], *, first: bool) -> None:
         """"How the client specifies what resources to return": wildcard (LDS/CDS only) is an empty first request
         or "*", and a stream never leaves it; otherwise the names replace the previous ones."""
-        if state.tracker.type_url in ads_common.WILDCARD_TYPES:
-            if state.wildcard or "*" in names or (first and not names):
-                state.wildcard = True
-                return
+        wildcard_type = state.tracker.type_url in ads_common.WILDCARD_TYPES
+        if wildcard_type and (state.wildcard or "*" in names or (first and not names)):
+            state.wildcard = True
+            return
         if names != state.names:
             state.names = names
             state.must_answer = True  # newly requested resources must be (re)sent even if unchanged

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import grpc
 from envoy.config.cluster.v3 import cluster_pb2
@@ -158,7 +158,7 @@ class Client:
             self._reader.cancel()
         await self._channel.close()
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -71,5 +71,5 @@ def test_real_envoy_validates_the_bootstrap(address: str, delta: bool, tmp_path:
     config = tmp_path / "bootstrap.json"
     config.write_text(json.dumps(bootstrap.render(NODE, address, delta=delta, admin_port=15000)))
     result = subprocess.run([envoy, "--mode", "validate", "-c", str(config), "--log-level", "warn"],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

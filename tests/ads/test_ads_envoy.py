@@ -14,10 +14,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from ads_harness import TEST_OPTIONS, cluster, endpoints, free_port, listener, route, run, static
 from envoy.config.cluster.v3 import cluster_pb2
 
 from compiler.emit import type_urls as T
@@ -26,8 +27,6 @@ from reconciler import bootstrap
 from reconciler.ads import AdsServer
 from reconciler.ads_status import NullObserver, ProxyStatus, SyncState
 from reconciler.cache import SnapshotCache
-
-from ads_harness import TEST_OPTIONS, cluster, endpoints, free_port, listener, route, run, static
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 
@@ -52,7 +51,7 @@ class _Backend(http.server.ThreadingHTTPServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Backend
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+    def do_GET(self) -> None:
         body = self.server.name.encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
@@ -82,11 +81,6 @@ def _snapshot(cluster_name: str, backend_port: int, listen_port: int, header: st
                         listener("in", listen_port, "r"), route("r", cluster_name, header=header)])
 
 
-def _rest(cluster_name: str, backend_port: int, listen_port: int) -> list[XdsResource]:
-    snap = _snapshot(cluster_name, backend_port, listen_port, "v2")
-    return [r for t in (T.ENDPOINT, T.LISTENER, T.ROUTE) for r in snap.get(t).values()]
-
-
 def _bad_cluster() -> XdsResource:
     """Envoy refuses a negative connect timeout ("Expected positive duration")."""
     bad = cluster_pb2.Cluster()
@@ -113,12 +107,13 @@ def _get(port: int) -> tuple[str, str]:
         return resp.read().decode(), resp.headers.get("x-meshward", "")
 
 
-async def _until(what: str, check: object, timeout: float = 20.0) -> object:
+async def _until(what: str, check: Callable[[], object], timeout: float = 20.0) -> object:
+    """Poll `check` in a thread (it may block on HTTP) until it returns something truthy."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
         try:
-            last = await asyncio.to_thread(check) if callable(check) else None  # type: ignore[arg-type]
+            last = await asyncio.to_thread(check)
         except (OSError, urllib.error.URLError) as err:
             last = err
         if last not in (None, False) and not isinstance(last, Exception):
@@ -157,7 +152,7 @@ def test_real_envoy_acks_serves_traffic_and_follows_changes(delta: bool, backend
         config.write_text(json.dumps(bootstrap.render(NODE, f"127.0.0.1:{xds_port}", delta=delta,
                                                       admin_port=admin_port)))
         log = (tmp_path / "envoy.log").open("w")
-        proc = subprocess.Popen([envoy, "-c", str(config), "--log-level", "warn", "--use-dynamic-base-id",
+        proc = subprocess.Popen([envoy, "-c", str(config), "--log-level", "warn", "--use-dynamic-base-id",  # noqa: ASYNC220
                                  "--concurrency", "1"], stdout=log, stderr=subprocess.STDOUT)
         try:
             _no_nacks(await _until_synced(server))
@@ -167,11 +162,11 @@ def test_real_envoy_acks_serves_traffic_and_follows_changes(delta: bool, backend
             await _until("traffic to backend-b", lambda: _get(listen_port) == ("backend-b", "v2"))
             status = await _until_synced(server)
             _no_nacks(status)
-            assert status.types[T.CLUSTER].acked_version == cache_version(cache, T.CLUSTER)
+            rev2 = _snapshot("b", backends["backend-b"].port, listen_port, "v2")
+            assert status.types[T.CLUSTER].acked_version == rev2.versions[T.CLUSTER]
             # A cluster Envoy rejects: NACKed, parked (not re-sent), and traffic keeps flowing on the last good.
-            cache.publish("rev3", static(Snapshot.of([*_snapshot("b", backends["backend-b"].port, listen_port,
-                                                                 "v2").get(T.CLUSTER).values(), _bad_cluster(),
-                                                      *_rest("b", backends["backend-b"].port, listen_port)])))
+            rev3 = Snapshot.of([*(r for t in rev2.by_type.values() for r in t.values()), _bad_cluster()])
+            cache.publish("rev3", static(rev3))
             nacked = await _until("a NACK", lambda: _nacked(server))
             assert isinstance(nacked, ProxyStatus)
             nack = nacked.types[T.CLUSTER].last_nack
@@ -190,9 +185,6 @@ def test_real_envoy_acks_serves_traffic_and_follows_changes(delta: bool, backend
         found = await _until("Envoy to ACK everything", lambda: _synced(server))
         assert isinstance(found, ProxyStatus)
         return found
-
-    def cache_version(cache: SnapshotCache, type_url: str) -> str:
-        return _snapshot("b", backends["backend-b"].port, listen_port, "v2").versions[type_url]
 
     try:
         run(body, timeout=60)

@@ -7,6 +7,7 @@ import dataclasses
 
 import grpc
 import pytest
+from ads_harness import TEST_OPTIONS, Client, names_of, run, serving, static
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
@@ -14,8 +15,6 @@ from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot, XdsResource
 from reconciler.ads import AdsOptions
 from reconciler.cache import SnapshotCache
-
-from ads_harness import TEST_OPTIONS, Client, names_of, run, serving, static
 
 
 @dataclasses.dataclass
@@ -56,23 +55,22 @@ def test_a_client_that_never_reads_holds_at_most_one_pending_response() -> None:
         counter = Counter()
         cache = SnapshotCache()
         cache.publish("rev0", static(big(0)))
-        async with serving(cache, observer=counter) as (_, address):
-            async with Client(address, reading=False) as client:
-                await client.send(T.CLUSTER)
-                for generation in range(1, 40):  # ~40 MB of config changes the client never reads
-                    cache.publish(f"rev{generation}", static(big(generation)))
-                    await asyncio.sleep(0.01)
-                await asyncio.sleep(0.5)
-                # The transports buffer a few MB (the client's receive window); beyond that, nothing more is
-                # written and nothing is queued: the server holds one response per stream.
-                stuck_at = counter.pushes
-                assert stuck_at < 10, f"{stuck_at} responses written to a client that reads nothing"
-                client.start_reading()
-                latest = big(39).versions[T.CLUSTER]
-                while (await client.recv()).version_info != latest:
-                    pass
-                # What was written, plus the write that was blocked, plus one with the latest version.
-                assert counter.pushes <= stuck_at + 2
+        async with serving(cache, observer=counter) as (_, address), Client(address, reading=False) as client:
+            await client.send(T.CLUSTER)
+            for generation in range(1, 40):  # ~40 MB of config changes the client never reads
+                cache.publish(f"rev{generation}", static(big(generation)))
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(0.5)
+            # The transports buffer a few MB (the client's receive window); beyond that, nothing more is
+            # written and nothing is queued: the server holds one response per stream.
+            stuck_at = counter.pushes
+            assert stuck_at < 10, f"{stuck_at} responses written to a client that reads nothing"
+            client.start_reading()
+            latest = big(39).versions[T.CLUSTER]
+            while (await client.recv()).version_info != latest:
+                pass
+            # What was written, plus the write that was blocked, plus one with the latest version.
+            assert counter.pushes <= stuck_at + 2
     run(body)
 
 
@@ -82,17 +80,17 @@ def test_send_timeout_closes_a_stuck_stream() -> None:
         cache = SnapshotCache()
         cache.publish("rev0", static(big(0)))
         options = dataclasses.replace(TEST_OPTIONS, send_timeout=0.3)
-        async with serving(cache, options, observer=counter) as (server, address):
-            async with Client(address, reading=False) as client:
-                await client.send(T.CLUSTER)
-                for generation in range(1, 30):
-                    cache.publish(f"rev{generation}", static(big(generation)))
-                    await asyncio.sleep(0.02)
-                for _ in range(100):
-                    if counter.disconnects:
-                        break
-                    await asyncio.sleep(0.05)
-                assert counter.disconnects == 1 and server.status() == []
+        async with serving(cache, options, observer=counter) as (server, address), \
+                Client(address, reading=False) as client:
+            await client.send(T.CLUSTER)
+            for generation in range(1, 30):
+                cache.publish(f"rev{generation}", static(big(generation)))
+                await asyncio.sleep(0.02)
+            for _ in range(100):
+                if counter.disconnects:
+                    break
+                await asyncio.sleep(0.05)
+            assert counter.disconnects == 1 and server.status() == []
     run(body)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ads_harness import Client, cluster, endpoints, listener, mesh, names_of, route, run, serving, static
+
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot
 from reconciler.cache import SnapshotCache
-
-from ads_harness import Client, cluster, endpoints, listener, mesh, names_of, route, run, serving, static
 
 
 async def _subscribe_all(client: Client) -> None:

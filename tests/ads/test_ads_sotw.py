@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from ads_harness import Client, mesh, names_of, run, serving, static
+
 from compiler.emit import type_urls as T
 from reconciler.ads_status import SyncState
 from reconciler.cache import SnapshotCache
-
-from ads_harness import Client, mesh, names_of, run, serving, static
 
 
 def test_nothing_is_served_before_the_first_publish() -> None:
     async def body() -> None:
         cache = SnapshotCache()
-        async with serving(cache) as (server, address), Client(address) as client:
+        async with serving(cache) as (_, address), Client(address) as client:
             await client.send(T.CLUSTER)
             await client.silent(0.3)
             cache.publish("rev1", static(mesh("a")))
