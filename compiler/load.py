@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import os
 import re
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -77,8 +78,15 @@ class LoadResult:
     files: int = 0
 
 
+_local = threading.local()
+
+
 def _yaml() -> YAML:
-    return YAML(typ="safe", pure=False)
+    """One loader per thread: building a YAML object costs more than parsing a small document with it."""
+    loader = getattr(_local, "yaml", None)
+    if loader is None:
+        loader = _local.yaml = YAML(typ="safe", pure=False)
+    return loader
 
 
 def _segments(content: bytes) -> Iterator[tuple[int, bytes]]:
