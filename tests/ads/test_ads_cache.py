@@ -1,0 +1,120 @@
+"""The snapshot cache alone (no gRPC): readiness, connected-only resolution, interning, wake-ups, unknown proxies."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from ads_harness import mesh
+from envoy.config.core.v3 import base_pb2
+from google.protobuf import struct_pb2
+
+from compiler.emit.snapshot import Snapshot
+from reconciler.cache import SnapshotCache
+from reconciler.xds_node import NodeInfo, ProxyType, parse_istio_node_id
+
+A = NodeInfo("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local")
+B = NodeInfo("sidecar~10.0.0.2~b.ns~ns.svc.cluster.local")
+
+
+class Wakes(Counter[str]):
+    def callback(self, name: str):  # type: ignore[no-untyped-def]
+        return lambda: self.update([name])
+
+
+def test_not_ready_until_first_publish_and_watches_start_empty() -> None:
+    cache = SnapshotCache()
+    watch = cache.watch(A, lambda: None)
+    assert not cache.ready and watch.snapshot is None
+    cache.publish("r1", lambda node: mesh("a"))
+    assert cache.ready and cache.revision == "r1" and watch.snapshot is not None
+
+
+def test_resolves_connected_nodes_only_once_each() -> None:
+    calls: Counter[str] = Counter()
+
+    def resolve(node: NodeInfo) -> Snapshot:
+        calls[node.id] += 1
+        return mesh("a")
+
+    cache = SnapshotCache()
+    cache.watch(A, lambda: None)
+    cache.watch(A, lambda: None)  # the same proxy on two streams
+    result = cache.publish("r1", resolve)
+    assert calls == {A.id: 1} and result.resolved == 1
+    cache.watch(B, lambda: None)  # connects later: resolved on connect with the last resolve
+    assert calls == {A.id: 1, B.id: 1}
+
+
+def test_identical_snapshots_are_shared_and_unchanged_ones_do_not_wake() -> None:
+    wakes = Wakes()
+    cache = SnapshotCache()
+    wa, wb = cache.watch(A, wakes.callback("a")), cache.watch(B, wakes.callback("b"))
+    result = cache.publish("r1", lambda node: mesh("a"))  # a fresh but equal Snapshot per call
+    assert wa.snapshot is wb.snapshot and result.distinct_snapshots == 1 and result.woken == 2
+    first = wa.snapshot
+    cache.publish("r2", lambda node: mesh("a"))
+    assert wakes == {"a": 1, "b": 1} and wa.snapshot is first
+    result = cache.publish("r3", lambda node: mesh("b") if node == B else mesh("a"))
+    assert wakes == {"a": 1, "b": 2} and result.woken == 1 and result.distinct_snapshots == 2
+
+
+def test_unknown_proxy_keeps_its_snapshot_and_is_resolved_again() -> None:
+    cache = SnapshotCache()
+    wa = cache.watch(A, lambda: None)
+    cache.publish("r1", lambda node: mesh("a"))
+    kept = wa.snapshot
+
+    def nobody(node: NodeInfo) -> Snapshot:
+        raise LookupError(node.id)
+
+    result = cache.publish("r2", nobody)
+    assert result.unknown == (A.id,) and wa.unknown and wa.snapshot is kept
+    assert cache.unknown_nodes() == {A.id}
+    fresh = cache.watch(B, lambda: None)
+    assert fresh.snapshot is None and fresh.unknown
+    cache.publish("r3", lambda node: mesh("c"))
+    assert cache.unknown_nodes() == frozenset() and not wa.unknown and fresh.snapshot is not None
+
+
+def test_a_failing_resolver_keeps_previous_snapshots() -> None:
+    cache = SnapshotCache()
+    wa = cache.watch(A, lambda: None)
+    cache.publish("r1", lambda node: mesh("a"))
+    kept = wa.snapshot
+
+    def broken(node: NodeInfo) -> Snapshot:
+        raise RuntimeError("emitter bug")
+
+    result = cache.publish("r2", broken)
+    assert result.failed == (A.id,) and wa.snapshot is kept and not wa.unknown
+
+
+def test_closed_watches_are_forgotten() -> None:
+    cache = SnapshotCache()
+    watch = cache.watch(A, lambda: None)
+    cache.publish("r1", lambda node: (_ for _ in ()).throw(LookupError("x")))
+    assert cache.unknown_nodes() == {A.id}
+    watch.close()
+    assert cache.connected() == 0 and cache.unknown_nodes() == frozenset()
+    assert cache.publish("r2", lambda node: mesh("a")).resolved == 0
+
+
+def test_node_info_from_proto_has_plain_metadata() -> None:
+    metadata = struct_pb2.Struct()
+    metadata.update({"LABELS": {"app": "reviews"}, "ISTIO_VERSION": "1.22"})
+    info = NodeInfo.from_proto(base_pb2.Node(id=A.id, cluster="a.ns", metadata=metadata))
+    assert info == NodeInfo(A.id, "a.ns", {"LABELS": {"app": "reviews"}, "ISTIO_VERSION": "1.22"})
+    assert hash(info) == hash(NodeInfo(A.id, "a.ns"))
+
+
+@pytest.mark.parametrize(("node_id", "expected"), [
+    ("sidecar~10.0.0.1~reviews-v1.shop~shop.svc.cluster.local", (ProxyType.SIDECAR, "10.0.0.1", "reviews-v1", "shop")),
+    ("router~10.0.0.9~gw.v2.istio-system~x", (ProxyType.ROUTER, "10.0.0.9", "gw.v2", "istio-system")),
+    ("sidecar~10.0.0.1~reviews~shop.svc", None),
+    ("waypoint~10.0.0.1~a.b~c", None),
+    ("a~b~c", None),
+])
+def test_parse_istio_node_id(node_id: str, expected: tuple[ProxyType, str, str, str] | None) -> None:
+    parsed = parse_istio_node_id(node_id)
+    assert (parsed and (parsed.proxy_type, parsed.ip, parsed.name, parsed.namespace)) == expected
