@@ -1,0 +1,98 @@
+"""The CLI contract of DESIGN.md: commands, formats and exit codes (0 valid, 1 invalid, 2 usage or I/O)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from compiler import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "policies-example"
+SIDECAR = "sidecar~127.0.0.11~productpage-v1.bookinfo~bookinfo.svc.cluster.local"
+BROKEN = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r, namespace: shop}
+spec:
+  hosts: [r]
+  http:
+  - route:
+    - destination: {host: r}
+      weight: -5
+"""
+
+
+def test_validate_example_is_clean(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["validate", str(EXAMPLE)]) == 0
+    assert "0 errors" in capsys.readouterr().out
+
+
+def test_validate_invalid_exits_1_with_file_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "vs.yaml").write_text(BROKEN)
+    assert cli.main(["validate", str(tmp_path)]) == 1
+    assert f"{tmp_path / 'vs.yaml'}:9:7: error MW0204" in capsys.readouterr().out
+
+
+def test_validate_missing_path_exits_2(tmp_path: Path) -> None:
+    assert cli.main(["validate", str(tmp_path / "nope")]) == 2
+
+
+def test_validate_json_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "vs.yaml").write_text(BROKEN)
+    cli.main(["validate", str(tmp_path), "--format", "json"])
+    (item,) = [d for d in json.loads(capsys.readouterr().out) if d["code"] == "MW0204"]
+    assert item["line"] == 9 and item["severity"] == "error"
+
+
+def test_usage_error_exits_2() -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["validate", "--format", "yaml", "x"])
+    assert exc.value.code == 2
+
+
+def test_compile_one_node_prints_a_config_dump(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["compile", str(EXAMPLE), "--node", SIDECAR]) == 0
+    dump = json.loads(capsys.readouterr().out)
+    clusters = dump["type.googleapis.com/envoy.config.cluster.v3.Cluster"]
+    assert any(c["name"] == "outbound|9080|v1|reviews.bookinfo.svc.cluster.local" for c in clusters)
+
+
+def test_compile_unknown_node_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(["compile", str(EXAMPLE), "--node", "sidecar~10.9.9.9~ghost.bookinfo~bookinfo.svc.cluster.local"])
+    assert code == 1 and "MW0401" in capsys.readouterr().err
+
+
+def test_compile_invalid_policy_exits_1(tmp_path: Path) -> None:
+    (tmp_path / "vs.yaml").write_text(BROKEN)
+    assert cli.main(["compile", str(tmp_path), "--node", SIDECAR]) == 1
+
+
+def test_compile_all_writes_one_file_per_proxy(tmp_path: Path) -> None:
+    assert cli.main(["compile", str(EXAMPLE), "--all", "-o", str(tmp_path)]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert len(names) == 7 and any(n.startswith("router_127.0.0.10_") for n in names)
+
+
+def test_compile_bootstrap_is_static(tmp_path: Path) -> None:
+    out = tmp_path / "envoy.json"
+    assert cli.main(["compile", str(EXAMPLE), "--node", SIDECAR, "--format", "bootstrap", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["static_resources"]["listeners"] and "dynamic_resources" not in doc
+
+
+def test_bootstrap_for_ads(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bootstrap", "--node", SIDECAR, "--xds-address", "127.0.0.1:15010", "--delta"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["dynamic_resources"]["ads_config"]["api_type"] == "DELTA_GRPC"
+    assert doc["node"]["id"] == SIDECAR
+
+
+def test_bootstrap_bad_address_exits_2() -> None:
+    assert cli.main(["bootstrap", "--node", SIDECAR, "--xds-address", "no-port"]) == 2
+
+
+def test_schemas_and_messages_are_current() -> None:
+    assert cli.main(["schemas", "--check", "--dir", str(ROOT / "schemas")]) == 0
+    assert cli.main(["messages", "--check", "--file", str(ROOT / "docs" / "messages.md")]) == 0
