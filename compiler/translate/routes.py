@@ -119,8 +119,8 @@ def header_ops(ops: Any) -> model.HeaderOps:
                            remove=tuple(ops.remove or ()))
 
 
-# Istio's DefaultPolicy: 2 attempts, and 503 among the retriable status codes
-DEFAULT_RETRY = model.RetryPolicy(attempts=2, retriable_status_codes=(503,))
+# Istio's DefaultPolicy (retry.go): 2 attempts, no status codes (503 left out since 1.24, istio/istio#50506)
+DEFAULT_RETRY = model.RetryPolicy(attempts=2)
 
 
 def retry_policy(retries: Any) -> model.RetryPolicy | None:
