@@ -53,7 +53,7 @@ class PublishResult:
 class Watch:
     """One ADS stream's view of the cache: its current snapshot and a wake-up callback."""
 
-    def __init__(self, cache: "SnapshotCache", watch_id: int, node: NodeInfo, on_change: Callable[[], None]):
+    def __init__(self, cache: SnapshotCache, watch_id: int, node: NodeInfo, on_change: Callable[[], None]):
         self._cache = cache
         self.id = watch_id
         self.node = node

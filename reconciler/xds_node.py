@@ -26,7 +26,7 @@ class NodeInfo:
     metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     @staticmethod
-    def from_proto(node: base_pb2.Node) -> "NodeInfo":
+    def from_proto(node: base_pb2.Node) -> NodeInfo:
         metadata = json_format.MessageToDict(node.metadata) if node.HasField("metadata") else {}
         return NodeInfo(id=node.id, cluster=node.cluster, metadata=metadata)
 
