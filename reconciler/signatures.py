@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 _PGP_BLOCK = re.compile(
@@ -66,8 +67,13 @@ class SignatureVerifier:
 
     def _import_pgp_keys(self) -> None:
         self._gnupghome.mkdir(mode=0o700, parents=True, exist_ok=True)
-        subprocess.run(["gpg", "--batch", "--import"], input=self._pgp_keys, text=True, env=self._env(),
-                       capture_output=True, timeout=_TIMEOUT_S, check=True)
+        # gpg starts its agent on first use and can fail while it comes up on a loaded machine: try a few times.
+        for attempt in range(3):
+            done = subprocess.run(["gpg", "--batch", "--import"], input=self._pgp_keys, text=True, env=self._env(),
+                                  capture_output=True, timeout=_TIMEOUT_S, check=attempt == 2)
+            if done.returncode == 0:
+                break
+            time.sleep(0.5 * (attempt + 1))
         self._keyring_ready = True
 
 

@@ -254,5 +254,6 @@ def _one_line(exc: BaseException) -> str:
         lines = [ln.strip() for ln in text.replace("stderr:", "").splitlines() if ln.strip().strip("'")]
         return "; ".join(ln.strip("'").strip() for ln in lines[-2:]) or str(exc)
     if isinstance(exc, subprocess.CalledProcessError) and exc.stderr:
-        return bytes(exc.stderr).decode(errors="replace").strip().splitlines()[-1]
+        err = exc.stderr if isinstance(exc.stderr, str) else bytes(exc.stderr).decode(errors="replace")
+        return (err.strip().splitlines() or [str(exc)])[-1]
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -107,7 +107,8 @@ def test_commit_flow_with_real_envoy(harness: Harness, delta: bool, tmp_path: Pa
     _set_weights(h, 80, 20)  # the other mode's test may have left other weights
     with _envoy(h, delta, tmp_path):
         _eventually(lambda: _serving(h) == _head(h))
-        _eventually(lambda: _split(20).keys() <= {"v1", "v2"} and sum(_split(20).values()) == 20)
+        # The proxy has the 80/20 config once v1 serves most requests (the previous test may have left v2 at 100%).
+        _eventually(lambda: _split(40)["v1"] >= 20)
         first = _split(300)
         assert first["v1"] + first["v2"] == 300, (mode, first)
         assert 0.12 < first["v2"] / 300 < 0.30, (mode, first)  # 20% canary, generous binomial bounds
