@@ -216,8 +216,15 @@ def test_bookmark_moves_the_resource_version(server: FakeApiServer, start: Any) 
     r, _ = start(server)
     assert server.wait_for_requests("Service", 1, watch=True)
     server.bump(50)  # other kinds changed: our resourceVersion falls behind
-    rv = server.bookmark("Service")
-    assert eventually(lambda: status(r, "Service").resource_version == str(rv))
+    rv = 0
+
+    def bookmark_seen() -> bool:
+        nonlocal rv
+        rv = server.bookmark("Service")
+        return eventually(lambda: status(r, "Service").resource_version == str(rv), timeout=1.0)
+
+    # On a loaded machine the watch may not be streaming yet when a bookmark goes out: send until one lands.
+    assert eventually(bookmark_seen, timeout=15.0)
     # History before the bookmark is compacted; the reconnect starts at the bookmark, so no 410 and no re-list.
     server.compact()
     server.drop_connections()
