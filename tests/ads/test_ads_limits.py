@@ -121,6 +121,10 @@ def test_observer_counts_connects_pushes_acks_nacks() -> None:
                 await client.send(T.CLUSTER)
                 first = await client.recv()
                 await client.ack(first)
+                for _ in range(250):  # let the server see the ACK before the next push makes its nonce stale
+                    if counter.acks:
+                        break
+                    await asyncio.sleep(0.02)
                 cache.publish("rev2", static(big(2, size=10)))
                 second = await client.recv()
                 await client.send(T.CLUSTER, version=first.version_info, nonce=second.nonce, error="no")
