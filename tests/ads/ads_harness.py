@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, Self, TypeVar
 
@@ -23,6 +22,7 @@ from google.rpc import status_pb2
 
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot, XdsResource
+from reconciler import envoy_process
 from reconciler.ads import AdsOptions, AdsServer
 from reconciler.cache import SnapshotCache
 from reconciler.xds_node import NodeInfo
@@ -31,10 +31,7 @@ R = TypeVar("R")
 TEST_OPTIONS = AdsOptions(debounce=0.0, send_timeout=None)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = envoy_process.free_port
 
 
 def run(body: Callable[[], Awaitable[R]], timeout: float = 30.0) -> R:

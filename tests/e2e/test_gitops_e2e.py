@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import shutil
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import demo, serve
+from reconciler import bootstrap, demo, envoy_process, serve
 
 pytestmark = pytest.mark.envoy
 
@@ -75,7 +77,7 @@ def _eventually(check: Callable[[], bool], timeout: float = 30.0) -> None:
         if check():
             return
         time.sleep(0.25)
-    raise AssertionError("condition not reached within %.0fs" % timeout)
+    raise AssertionError(f"condition not reached within {timeout:.0f}s")
 
 
 def _serving(h: Harness) -> str:
@@ -147,8 +149,6 @@ def test_commit_flow_with_real_envoy(harness: Harness, delta: bool, tmp_path: Pa
 
 
 def _head(h: Harness) -> str:
-    import subprocess
-
     return subprocess.run(["git", "rev-parse", "HEAD"], cwd=h.work, capture_output=True, text=True,
                           check=True).stdout.strip()
 
@@ -168,31 +168,11 @@ def _set_weights(h: Harness, v1: int, v2: int) -> None:
     h.server.loop.trigger()
 
 
-class _envoy:
-    def __init__(self, h: Harness, delta: bool, workdir: Path) -> None:
-        self.h, self.delta, self.workdir = h, delta, workdir
-
-    def __enter__(self) -> None:
-        from reconciler import bootstrap
-
-        port = demo._free_port()
-        config = bootstrap.render(demo.SIDECAR, f"127.0.0.1:{self.h.server.xds_port}", delta=self.delta,
-                                  admin_port=port)
-        path = self.workdir / "envoy.json"
-        path.write_text(json.dumps(config))
-        import subprocess
-
-        self.log = (self.workdir / "envoy.log").open("wb")
-        self.proc = subprocess.Popen([demo.envoy_binary(), "-c", str(path), "--use-dynamic-base-id",
-                                      "--log-level", "warn"], stdout=self.log, stderr=subprocess.STDOUT)
-
-    def __exit__(self, *exc: object) -> None:
-        import subprocess
-
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self.log.close()
+@contextlib.contextmanager
+def _envoy(h: Harness, delta: bool, workdir: Path) -> Iterator[envoy_process.EnvoyProcess]:
+    config = bootstrap.render(demo.SIDECAR, f"127.0.0.1:{h.server.xds_port}", delta=delta,
+                              admin_port=envoy_process.free_port())
+    path = workdir / "envoy.json"
+    path.write_text(json.dumps(config))
+    with envoy_process.running(path, log=workdir / "envoy.log") as proc:
+        yield proc

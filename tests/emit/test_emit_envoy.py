@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import socket
-import subprocess
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +12,7 @@ import pytest
 
 from compiler import model as m
 from compiler.emit import bootstrap_static
+from reconciler import envoy_process
 
 pytestmark = pytest.mark.envoy
 
@@ -65,28 +63,9 @@ def test_envoy_rejects_a_broken_bootstrap(envoy_bin: str, tmp_path: Path) -> Non
     assert result.returncode != 0 and "missing )" in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], deadline_s: float = 20.0) -> None:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        assert proc.poll() is None, "envoy exited early"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"envoy not ready at {url} within {deadline_s}s")
-
-
 def test_envoy_runs_static_bootstrap_and_answers(envoy_bin: str, tmp_path: Path) -> None:
     """A direct response route served by a running Envoy from a static bootstrap."""
-    port, admin = _free_port(), _free_port()
+    port, admin = envoy_process.free_port(), envoy_process.free_port()
     route = m.Route("teapot", m.RouteMatch(), m.DirectResponse(418, "short and stout"))
     cfg = f.http_proxy(route)
     cfg = dataclasses.replace(
@@ -99,22 +78,9 @@ def test_envoy_runs_static_bootstrap_and_answers(envoy_bin: str, tmp_path: Path)
         ),
     )
     path = _write(cfg, tmp_path / "bootstrap.json", admin_port=admin)
-    proc = subprocess.Popen(
-        [envoy_bin, "-c", str(path), "--log-level", "warn", "--use-dynamic-base-id", "--disable-hot-restart"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        _wait_ready(f"http://127.0.0.1:{admin}/ready", proc)
+    with envoy_process.running(path, log=tmp_path / "envoy.log", envoy_bin=envoy_bin,
+                               extra_args=("--disable-hot-restart",)) as proc:
+        proc.wait_ready(admin)
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/anything", timeout=5)
         assert err.value.code == 418 and err.value.read() == b"short and stout"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        if proc.stderr is not None:
-            proc.stderr.close()

@@ -6,22 +6,16 @@ Everything is bounded: readiness is polled with a deadline, and the process is a
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from compiler import build
 from compiler.emit import bootstrap_static
+from reconciler import envoy_process
 
-
-def free_port(address: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((address, 0))
-        return int(s.getsockname()[1])
+free_port = envoy_process.free_port
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
@@ -41,22 +35,6 @@ def compile_bootstrap(tree: Path, node_id: str, out: Path, admin_port: int) -> P
     return out
 
 
-def _port_open(address: str, port: int) -> bool:
-    try:
-        with socket.create_connection((address, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-def _ready(admin_port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=1) as resp:
-            return bool(resp.status == 200)
-    except OSError:
-        return False
-
-
 @contextmanager
 def envoy(
     envoy_bin: str,
@@ -66,34 +44,11 @@ def envoy(
     deadline_s: float = 20.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Run Envoy until the admin says ready and every listener accepts connections; stop it afterwards."""
-    log = bootstrap.with_suffix(".log")
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [
-                envoy_bin,
-                "-c",
-                str(bootstrap),
-                "--log-level",
-                "warn",
-                "--use-dynamic-base-id",
-                "--disable-hot-restart",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=log_file,
-        )
-    try:
-        end = time.monotonic() + deadline_s
-        while not (_ready(admin_port) and all(_port_open(a, p) for a, p in listeners)):
-            if proc.poll() is not None:
-                raise AssertionError(f"envoy exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-            if time.monotonic() > end:
-                raise AssertionError(f"envoy not ready within {deadline_s}s:\n{log.read_text()[-4000:]}")
-            time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
+    with envoy_process.running(bootstrap, log=bootstrap.with_suffix(".log"), envoy_bin=envoy_bin,
+                               extra_args=("--disable-hot-restart",)) as proc:
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+            proc.wait_ready(admin_port, deadline_s=deadline_s,
+                            also=lambda: all(envoy_process.port_open(a, p) for a, p in listeners))
+        except envoy_process.EnvoyError as err:
+            raise AssertionError(str(err)) from None
+        yield proc.proc
