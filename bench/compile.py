@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import meshgen  # noqa: E402
+import meshgen
 
-from compiler import emit, load, pipeline, translate  # noqa: E402
+from compiler import emit, load, pipeline, translate
 
 
 def _timed(fn, *args):  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from compiler import build as build_mod
@@ -107,7 +107,7 @@ def _compile(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _compile_all(result: build_mod.Build, render: object, out_dir: str | None) -> int:
+def _compile_all(result: build_mod.Build, render: Callable[[str], str], out_dir: str | None) -> int:
     if not out_dir:
         print("meshward compile: --all needs -o DIR", file=sys.stderr)
         return EXIT_USAGE
@@ -115,7 +115,7 @@ def _compile_all(result: build_mod.Build, render: object, out_dir: str | None) -
     target.mkdir(parents=True, exist_ok=True)
     for proxy in result.proxies():
         safe = proxy.node_id.replace("~", "_").replace("/", "_")
-        (target / f"{safe}.json").write_text(render(proxy.node_id))  # type: ignore[operator]
+        (target / f"{safe}.json").write_text(render(proxy.node_id))
     return EXIT_OK
 
 

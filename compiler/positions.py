@@ -40,7 +40,9 @@ def locate(doc: Document, path: Sequence[str | int]) -> Position:
 
 def _step(node: Any, part: str | int) -> tuple[Any, tuple[int, int]] | None:
     if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-        return node[part], tuple(node.lc.key(part))  # type: ignore[return-value]
+        line, column = node.lc.key(part)
+        return node[part], (line, column)
     if isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-        return node[part], tuple(node.lc.item(part))  # type: ignore[return-value]
+        line, column = node.lc.item(part)
+        return node[part], (line, column)
     return None

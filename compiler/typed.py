@@ -31,7 +31,6 @@ LABEL_NAMED = frozenset({"Service", "Namespace"})  # names must be DNS-1123 labe
 
 def to_resources(documents: Sequence[Document]) -> tuple[list[Resource], list[Diagnostic]]:
     """Typed resources for the documents that pass, diagnostics for all that do not."""
-    resources: list[Resource] = []
     problems: list[Diagnostic] = []
     seen: dict[tuple[str, str, str], Resource] = {}
     for doc in documents:

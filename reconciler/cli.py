@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,7 @@ def _bootstrap(args: argparse.Namespace) -> int:
 
 
 def _get_json(admin: str, path: str) -> Any:
-    with urllib.request.urlopen(f"http://{admin}{path}", timeout=10) as resp:  # noqa: S310 - admin address
+    with urllib.request.urlopen(f"http://{admin}{path}", timeout=10) as resp:
         return json.loads(resp.read())
 
 
@@ -117,7 +118,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _proxy_config(args: argparse.Namespace) -> int:
     try:
-        doc = _get_json(args.admin_address, f"/debug/config?node={urllib.request.quote(args.node)}")
+        doc = _get_json(args.admin_address, f"/debug/config?node={urllib.parse.quote(args.node)}")
     except (urllib.error.URLError, OSError, ValueError) as err:
         print(f"meshward proxy-config: {err}", file=sys.stderr)
         return 2

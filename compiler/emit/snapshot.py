@@ -25,7 +25,7 @@ class XdsResource:
     version: str
 
     @staticmethod
-    def of(name: str, type_url: str, message: Message) -> "XdsResource":
+    def of(name: str, type_url: str, message: Message) -> XdsResource:
         data = message.SerializeToString(deterministic=True)
         return XdsResource(name, type_url, message, data, hashlib.sha256(data).hexdigest()[:16])
 
@@ -50,7 +50,7 @@ class Snapshot:
     versions: Mapping[str, str]
 
     @staticmethod
-    def of(resources: Iterable[XdsResource]) -> "Snapshot":
+    def of(resources: Iterable[XdsResource]) -> Snapshot:
         grouped: dict[str, dict[str, XdsResource]] = {t: {} for t in type_urls.ORDER}
         for res in resources:
             grouped.setdefault(res.type_url, {})[res.name] = res

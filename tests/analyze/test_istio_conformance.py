@@ -1,4 +1,4 @@
-"""Conformance with Istio's own analyzer tests (the corpus in /work/shared/corpus/istio-analyzers).
+"""Conformance with Istio's own analyzer tests (the corpus in ../shared/corpus/istio-analyzers, beside the project).
 
 Each Git-only case of Istio's `analyzers_test.go` runs through our loader, typed stage and analyzers, with the
 dummy ingress gateway the Istio harness adds, and must report the same multiset of (IST code, resource) as Istio,

@@ -17,6 +17,7 @@ def test_import_contracts_are_kept() -> None:
     tool = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
     if not Path(tool).exists():
         pytest.skip("import-linter is not installed")
-    result = subprocess.run([tool, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run([tool, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                            check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "0 broken" in result.stdout
