@@ -107,6 +107,14 @@ class SnapshotCache:
     def connected(self) -> int:
         return len(self._watches)
 
+    def held(self, node: NodeInfo) -> Snapshot | None:
+        """What the server holds for a proxy: a connected one's current snapshot, otherwise what the last publish
+        would give it. None before the first publish or for an unknown proxy (LookupError is not swallowed)."""
+        for watch in self._watches.values():
+            if watch.node.id == node.id and watch.snapshot is not None:
+                return watch.snapshot
+        return self._resolve(node) if self._resolve is not None else None
+
     def publish(self, revision: str, resolve: Resolver) -> PublishResult:
         """Make `resolve` current, recompute connected proxies' snapshots, wake the streams whose snapshot changed."""
         self._resolve, self.revision = resolve, revision

@@ -7,18 +7,18 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import signal
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from compiler import build as build_mod
 from compiler import load
 from compiler.emit import dump
-from reconciler import admin, ads, cache, loop, metrics, source, webhook
+from reconciler import admin, ads, cache, loop, metrics, source, webhook, xds_node
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,8 @@ class Server:
         self.source = source.GitSource(source.SourceConfig(
             url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev,
             verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
-        self._parse_cache = load.ParseCache()
-        self._last_build: build_mod.Build | None = None
-        self.loop = loop.Reconciler(self.source, build=self._build, snapshot_for=build_mod.snapshot_for,
+        build = functools.partial(build_mod.build, parse_cache=load.ParseCache())
+        self.loop = loop.Reconciler(self.source, build=build, snapshot_for=build_mod.snapshot_for,
                                     publisher=self.cache, metrics=self.metrics,
                                     config=loop.LoopConfig(poll_interval=config.poll_interval, path=config.path))
         hook = webhook.WebhookHandler(config.webhook_secret, lambda: self.source.followed_refs, self.loop.trigger)
@@ -69,20 +68,13 @@ class Server:
                                        proxies=self.ads.status, config=self._config_of, host=host, port=port)
         self.xds_port = 0
 
-    def _build(self, paths: Sequence[Path]) -> build_mod.Build:
-        result = build_mod.build(paths, parse_cache=self._parse_cache)
-        if result.ok:
-            self._last_build = result
-        return result
-
     def _config_of(self, node_id: str) -> Any:
-        """What the server holds for a proxy (`meshward proxy-config`), from the last good build."""
-        if self._last_build is None:
-            return {"error": "no good commit compiled yet"}
+        """What the server holds for a proxy (`meshward proxy-config`): the snapshot the cache serves it."""
         try:
-            return dump.config_dump(build_mod.snapshot_for(self._last_build, node_id))
+            snapshot = self.cache.held(xds_node.NodeInfo(id=node_id))
         except LookupError as err:
             return {"error": f"unknown proxy: {err}"}
+        return dump.config_dump(snapshot) if snapshot is not None else {"error": "no good commit published yet"}
 
     async def start(self) -> None:
         self.xds_port = await self.ads.start(self.config.xds_address)

@@ -118,3 +118,20 @@ def test_node_info_from_proto_has_plain_metadata() -> None:
 def test_parse_istio_node_id(node_id: str, expected: tuple[ProxyType, str, str, str] | None) -> None:
     parsed = parse_istio_node_id(node_id)
     assert (parsed and (parsed.proxy_type, parsed.ip, parsed.name, parsed.namespace)) == expected
+
+
+def test_held_is_the_connected_snapshot_else_what_a_publish_would_give() -> None:
+    cache = SnapshotCache()
+    assert cache.held(A) is None
+    watch = cache.watch(A, lambda: None)
+    cache.publish("r1", lambda node: mesh(node.id[-30:]))
+    assert cache.held(A) is watch.snapshot
+    assert cache.held(B) is not None and cache.held(B) != watch.snapshot  # not connected: resolved on demand
+
+    def unknown(node: NodeInfo) -> Snapshot:
+        raise LookupError(node.id)
+
+    cache.publish("r2", unknown)
+    assert cache.held(A) is watch.snapshot  # a connected proxy keeps its config on a lookup miss
+    with pytest.raises(LookupError):
+        cache.held(B)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -142,6 +143,9 @@ def test_commit_flow_with_real_envoy(harness: Harness, delta: bool, tmp_path: Pa
         h.server.loop.trigger()
         _eventually(lambda: h.admin("/status").get("lastResult") == "Synced" and _serving(h) != good)  # type: ignore[union-attr]
         assert _split(20) == collections.Counter({want: 20})
+        held = h.admin(f"/debug/config?node={urllib.parse.quote(demo.SIDECAR)}")
+        clusters = held["type.googleapis.com/envoy.config.cluster.v3.Cluster"]  # type: ignore[index]
+        assert any(c["name"] == "outbound|9080|v3|reviews.bookinfo.svc.cluster.local" for c in clusters)
         (proxy,) = h.admin("/debug/proxies")  # type: ignore[misc]
         assert proxy["mode"] == ("delta" if delta else "sotw")
         assert all(t["last_nack"] is None for t in proxy["types"].values()), proxy  # a NACK is a compiler bug
