@@ -12,18 +12,8 @@ from typing import Any
 
 from compiler import model, naming
 from compiler.translate import routes
-from compiler.translate.mesh import VirtualServiceEntry, resolve_gateway
+from compiler.translate.mesh import VirtualServiceEntry
 from compiler.translate.routes import Context
-
-
-def _applies(ctx: Context, namespace: str, m: Any) -> bool:
-    if m.port and m.port != ctx.port:
-        return False
-    if m.gateways and ctx.gateway not in {resolve_gateway(g, namespace) for g in m.gateways}:
-        return False
-    if m.source_namespace and m.source_namespace != ctx.proxy.namespace:
-        return False
-    return all(ctx.proxy.label_map().get(k) == v for k, v in (m.source_labels or {}).items())
 
 
 def weighted(ctx: Context, namespace: str, dests: Sequence[Any]) -> tuple[model.WeightedCluster, ...]:
@@ -43,7 +33,7 @@ def tcp_clusters(ctx: Context, vs: VirtualServiceEntry | None) -> tuple[model.We
         return None
     ns = vs.res.namespace
     for route in vs.spec.tcp or ():
-        if route.match and not any(_applies(ctx, ns, m) for m in route.match):
+        if route.match and not any(routes.applies(ctx, ns, m) for m in route.match):
             continue
         return weighted(ctx, ns, route.route or ())
     return None
@@ -54,7 +44,7 @@ def tls_chains(ctx: Context, vs: VirtualServiceEntry, prefix: str) -> list[model
     ns = vs.res.namespace
     out = []
     for i, route in enumerate(vs.spec.tls or ()):
-        snis = [s.lower() for m in route.match if _applies(ctx, ns, m) for s in m.sni_hosts]
+        snis = [s.lower() for m in route.match if routes.applies(ctx, ns, m) for s in m.sni_hosts]
         if not snis:
             continue
         clusters = weighted(ctx, ns, route.route or ())

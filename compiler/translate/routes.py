@@ -79,7 +79,9 @@ def string_match(m: Any, *, ignore_case: bool = False) -> model.StringMatch:
     return model.StringMatch(model.MatchKind.PRESENT)
 
 
-def _applies(ctx: Context, namespace: str, m: Any) -> bool:
+def applies(ctx: Context, namespace: str, m: Any) -> bool:
+    """Whether a match's proxy-side conditions (port, gateways, source namespace and labels) hold for this proxy;
+    HTTP, TCP and TLS matches share these fields."""
     if m.port and m.port != ctx.port:
         return False
     if m.gateways and ctx.gateway not in {resolve_gateway(g, namespace) for g in m.gateways}:
@@ -243,7 +245,7 @@ def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
                                          f"{http.delegate.name} is not compiled; the route is skipped",
                                          ("spec", "http", i, "delegate"), ))
             continue
-        matches = [m for m in http.match or () if _applies(ctx, ns, m)]
+        matches = [m for m in http.match or () if applies(ctx, ns, m)]
         if http.match and not matches:
             continue
         action = _action(ctx, ns, http)
