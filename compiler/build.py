@@ -7,7 +7,7 @@ walks `proxies`. Any error diagnostic means no model: nothing from that revision
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,22 @@ def proxy_config(result: Build, node: Any) -> model.ProxyConfig:
     return translate.proxy_config(result.model, proxy)
 
 
-def snapshot_for(result: Build, node: Any) -> Snapshot:
+def with_secrets(cfg: model.ProxyConfig, secrets: Mapping[str, model.Secret]) -> model.ProxyConfig:
+    """The proxy's config plus the SDS secrets it refers to that `secrets` holds (the reconciler's credentials:
+    Kubernetes TLS Secrets named by `credentialName`). Secrets it does not refer to are never sent."""
+    have = {s.name for s in cfg.secrets}
+    extra = [secrets[n] for n in sorted(cfg.secret_references() - have) if n in secrets]
+    if not extra:
+        return cfg
+    return dataclasses.replace(cfg, secrets=tuple(sorted((*cfg.secrets, *extra), key=lambda s: s.name)))
+
+
+def snapshot_for(result: Build, node: Any, *, secrets: Mapping[str, model.Secret] | None = None) -> Snapshot:
     """The proxy's snapshot; raises LookupError when no workload in the tree matches the node id, and
-    InconsistentSnapshot when the snapshot fails go-control-plane's `Consistent()` check."""
-    snap = emit.snapshot(proxy_config(result, node))
+    InconsistentSnapshot when the snapshot fails go-control-plane's `Consistent()` check (which includes an
+    SDS secret that is referred to but neither in the tree nor in `secrets`)."""
+    cfg = proxy_config(result, node)
+    snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg)
     problems = consistency.check(snap)
     if problems:
         raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))

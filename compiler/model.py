@@ -423,3 +423,15 @@ class ProxyConfig:
     clusters: tuple[Cluster, ...] = ()
     load_assignments: tuple[LoadAssignment, ...] = ()
     secrets: tuple[Secret, ...] = ()
+
+    def secret_references(self) -> frozenset[str]:
+        """Every SDS secret name a listener or cluster of this proxy refers to (served or not)."""
+        names: set[str] = set()
+        for listener in self.listeners:
+            for chain in (*listener.filter_chains, *((listener.default_chain,) if listener.default_chain else ())):
+                if chain.tls is not None:
+                    names.update(n for n in (chain.tls.certificate_secret, chain.tls.ca_secret) if n)
+        for cluster in self.clusters:
+            if cluster.tls is not None:
+                names.update(n for n in (cluster.tls.credential_secret, cluster.tls.ca_secret) if n)
+        return frozenset(names)
