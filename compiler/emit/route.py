@@ -83,6 +83,18 @@ def virtual_host(vh: model.VirtualHost) -> rc.VirtualHost:
     )
 
 
+# Inbound route configs are named after their cluster, `inbound|PORT||` (compiler.naming.inbound_cluster).
+_INBOUND_PREFIX = "inbound|"
+
+
+def ignores_port(rc_model: model.RouteConfig) -> bool:
+    """Whether the port of the Host header is dropped before matching domains. Pilot sets this on sidecar outbound
+    route configs (buildSidecarOutboundHTTPRouteConfig) and gateway route configs (buildGatewayHTTPRouteConfig,
+    for every proxy but proxyless gRPC), so `Host: reviews:1` still reaches the reviews virtual host; inbound route
+    configs (buildSidecarInboundHTTPRouteConfig: one `*` virtual host) leave it unset."""
+    return not rc_model.name.startswith(_INBOUND_PREFIX)
+
+
 def of(rc_model: model.RouteConfig) -> route_pb2.RouteConfiguration:
     """validate_clusters off, as Istio: a route to a cluster that is not (yet) there answers 503 instead of
     making Envoy reject the whole route table."""
@@ -90,4 +102,5 @@ def of(rc_model: model.RouteConfig) -> route_pb2.RouteConfiguration:
         name=rc_model.name,
         virtual_hosts=[virtual_host(vh) for vh in rc_model.virtual_hosts],
         validate_clusters=wrappers_pb2.BoolValue(value=False),
+        ignore_port_in_host_matching=ignores_port(rc_model),
     )

@@ -530,12 +530,6 @@ def test_outlier_detection_ejects_failing_endpoint(mesh: Mesh) -> None:
     assert mesh.backends["pool-bad"].requests <= 2, "one 5xx ejects the endpoint (consecutive5xxErrors: 1)"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compiler/translate/vhosts.py route_config() / compiler/emit/route.py: sidecar outbound "
-    "RouteConfigurations lack ignore_port_in_host_matching; Pilot's buildSidecarOutboundHTTPRouteConfig sets "
-    "IgnorePortInHostMatching: true, so `Host: canary:1` still matches the canary virtual host (here: block_all 502)",
-)
 def test_port_in_host_is_ignored_as_in_istio(mesh: Mesh) -> None:
     reply = get(mesh.port, "/", "canary:1")
     assert (reply.status, reply.backend) == (200, "canary-v1"), reply
