@@ -1,20 +1,29 @@
 """Golden cases for the whole pipeline: policy YAML in, per-proxy config dumps and rendered diagnostics out.
 
 Each case is `cases/<case>/input/*.yaml` with `cases/<case>/expected/<node-id>.json` (the config dump of every
-proxy the tree defines, sorted keys) and `expected/diagnostics.txt`. A broken policy is a case whose expected
-output is its diagnostics. `pytest tests/golden --update-golden` rewrites the expected files and removes stale
-ones; review the diff. Every expected proxy config is also turned into a static bootstrap that the real Envoy
-must accept.
+proxy the tree defines, sorted keys) and `expected/diagnostics.txt`. A case may instead (or as well) name trees
+kept elsewhere in `cases/<case>/source.txt`, one path per line relative to the project root (the policies-example
+tree, Istio's bookinfo samples in ../shared), so that nobody keeps a copy of them here. A broken policy is a case
+whose expected output is its diagnostics. `pytest tests/golden --update-golden` rewrites the expected files and
+removes stale ones; review the diff. Every expected proxy config is also turned into a static bootstrap that the
+real Envoy must accept.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from compiler.emit import bootstrap_static, consistency, dump
 
@@ -25,7 +34,13 @@ if not hasattr(pytest.importorskip("compiler.translate"), "proxy_config"):
 from compiler import build as build_mod  # after the skip: it imports compiler.translate
 
 CASES_DIR = Path(__file__).parent / "cases"
-CASES = sorted(p.name for p in CASES_DIR.iterdir() if (p / "input").is_dir()) if CASES_DIR.is_dir() else []
+ROOT = Path(__file__).resolve().parents[2]  # the project root: source.txt paths are relative to it
+SOURCE = "source.txt"
+CASES = (
+    sorted(p.name for p in CASES_DIR.iterdir() if (p / "input").is_dir() or (p / SOURCE).is_file())
+    if CASES_DIR.is_dir()
+    else []
+)
 DIAGNOSTICS = "diagnostics.txt"
 
 
@@ -34,10 +49,30 @@ def safe_name(node_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", node_id)
 
 
+def sources(case_dir: Path) -> list[str]:
+    """The paths a case's source.txt names (relative to the project root; `#` starts a comment)."""
+    listing = case_dir / SOURCE
+    if not listing.is_file():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in listing.read_text(encoding="utf-8").splitlines())
+    return [line for line in lines if line]
+
+
 def _build(case: str, monkeypatch: pytest.MonkeyPatch) -> build_mod.Build:
-    """Built from inside the input directory, so that file names in diagnostics and metadata are relative."""
-    monkeypatch.chdir(CASES_DIR / case / "input")
-    return build_mod.build(["."])
+    """Built from inside the input directory, so that file names in diagnostics and metadata are relative; a
+    case with a source.txt is built from the project root, its own input/ (if any) after the named paths."""
+    named = sources(CASES_DIR / case)
+    if not named:
+        monkeypatch.chdir(CASES_DIR / case / "input")
+        return build_mod.build(["."])
+    missing = [p for p in named if not (ROOT / p).exists()]
+    if missing:
+        if all(Path(p).parts[:2] == ("..", "shared") for p in missing):
+            pytest.skip(f"{case}: {missing[0]} is not present (../shared is missing)")
+        pytest.fail(f"{case}/{SOURCE} names paths that do not exist: {missing}")
+    monkeypatch.chdir(ROOT)
+    own = CASES_DIR / case / "input"
+    return build_mod.build([*named, *([str(own.relative_to(ROOT))] if own.is_dir() else [])])
 
 
 def render(case: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
@@ -80,24 +115,71 @@ def test_golden(case: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch)
         )
 
 
+_FILE_ROLES = {"private_key": "key.pem"}  # every other file a config names is read as a certificate (or CA)
+
+
+def _file_refs(node: Any, parent: str = "") -> Iterator[tuple[dict[str, Any], str]]:
+    """Every DataSource `filename` in a bootstrap dict, with the name of the field holding it."""
+    if isinstance(node, dict):
+        if isinstance(node.get("filename"), str):
+            yield node, parent
+        for key, value in node.items():
+            yield from _file_refs(value, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _file_refs(item, parent)
+
+
+def point_files_at(bootstrap: dict[str, Any], pem_dir: Path) -> None:
+    """Certificate files the policy names (serverCertificate, caCertificates, ...) live on the proxy's host, not
+    here: point them at a generated certificate and key so that Envoy's validation reads real PEM."""
+    for source, field in _file_refs(bootstrap):
+        source["filename"] = str(pem_dir / _FILE_ROLES.get(field, "cert.pem"))
+
+
+@pytest.fixture(scope="module")
+def pem_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A self-signed CA certificate and its key, as files."""
+    directory = tmp_path_factory.mktemp("pem")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshward-golden")])
+    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(1).not_valid_before(start).not_valid_after(start + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    return directory
+
+
 @pytest.mark.envoy
 @pytest.mark.parametrize("case", CASES)
 def test_golden_configs_pass_envoy_validate(
-    case: str, envoy_bin: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: str, envoy_bin: str, pem_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     result = _build(case, monkeypatch)
-    for proxy in result.proxies():
-        cfg = build_mod.proxy_config(result, proxy.node_id)
-        path = tmp_path / (safe_name(proxy.node_id) + ".json")
-        path.write_text(json.dumps(bootstrap_static.static_bootstrap(cfg), indent=1), encoding="utf-8")
-        run = subprocess.run(
-            [envoy_bin, "--mode", "validate", "-c", str(path), "--log-level", "warn"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert run.returncode == 0, f"{case} {proxy.node_id}: {run.stderr[-3000:]}"
+    runs: list[tuple[str, subprocess.Popen[str]]] = []
+    try:
+        for proxy in result.proxies():  # one Envoy per proxy, all at once: validation is mostly start-up time
+            boot = bootstrap_static.static_bootstrap(build_mod.proxy_config(result, proxy.node_id))
+            point_files_at(boot, pem_dir)
+            path = tmp_path / (safe_name(proxy.node_id) + ".json")
+            path.write_text(json.dumps(boot, indent=1), encoding="utf-8")
+            runs.append((proxy.node_id, subprocess.Popen(
+                [envoy_bin, "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+        for node_id, run in runs:
+            _, stderr = run.communicate(timeout=60)
+            assert run.returncode == 0, f"{case} {node_id}: {stderr[-3000:]}"
+    finally:
+        for _, run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait(timeout=10)
 
 
 def test_there_are_golden_cases() -> None:
@@ -109,3 +191,20 @@ def test_update_rewrites_and_removes_stale_files(tmp_path: Path) -> None:
     (tmp_path / DIAGNOSTICS).write_text("old\n")
     _write(tmp_path, {DIAGNOSTICS: "", "node.json": "{}\n"})
     assert {p.name: p.read_text() for p in tmp_path.iterdir()} == {DIAGNOSTICS: "", "node.json": "{}\n"}
+
+
+def test_file_references_are_pointed_at_generated_pem(tmp_path: Path) -> None:
+    boot = {"secrets": [{"tls_certificate": {"certificate_chain": {"filename": "/etc/certs/cert.pem"},
+                                             "private_key": {"filename": "/etc/certs/key.pem"}}},
+                        {"validation_context": {"trusted_ca": {"filename": "/etc/certs/ca.pem"}}}]}
+    point_files_at(boot, tmp_path)
+    tls = boot["secrets"][0]["tls_certificate"]
+    assert tls["certificate_chain"]["filename"] == str(tmp_path / "cert.pem")
+    assert tls["private_key"]["filename"] == str(tmp_path / "key.pem")
+    assert boot["secrets"][1]["validation_context"]["trusted_ca"]["filename"] == str(tmp_path / "cert.pem")
+
+
+def test_source_listing_ignores_comments_and_blank_lines(tmp_path: Path) -> None:
+    (tmp_path / SOURCE).write_text("# the tree\npolicies-example  # in place\n\n")
+    assert sources(tmp_path) == ["policies-example"]
+    assert sources(tmp_path / "elsewhere") == []
