@@ -14,7 +14,7 @@ from typing import Any
 from compiler import diagnostics as diag
 from compiler import emit, model, pipeline, translate
 from compiler.diagnostics import Diagnostic
-from compiler.emit import consistency
+from compiler.emit import consistency, proxyless
 from compiler.emit.snapshot import Snapshot
 from compiler.load import Document, ParseCache
 
@@ -72,9 +72,14 @@ def with_secrets(cfg: model.ProxyConfig, secrets: Mapping[str, model.Secret]) ->
 def snapshot_for(result: Build, node: Any, *, secrets: Mapping[str, model.Secret] | None = None) -> Snapshot:
     """The proxy's snapshot; raises LookupError when no workload in the tree matches the node id, and
     InconsistentSnapshot when the snapshot fails go-control-plane's `Consistent()` check (which includes an
-    SDS secret that is referred to but neither in the tree nor in `secrets`)."""
+    SDS secret that is referred to but neither in the tree nor in `secrets`). A node with a true `proxyless`
+    attribute (the ADS server's NodeInfo of a gRPC client, metadata GENERATOR=grpc) gets gRPC's shape of the
+    same config (`emit.proxyless`)."""
     cfg = proxy_config(result, node)
-    snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg)
+    if getattr(node, "proxyless", False):
+        snap = proxyless.snapshot(cfg)
+    else:
+        snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg)
     problems = consistency.check(snap)
     if problems:
         raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))
