@@ -9,6 +9,7 @@ gateway route configs `http.8080` and `https.443.<port name>.<gateway>.<namespac
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 
 from compiler import model
 
@@ -131,6 +132,33 @@ def host_matches(pattern: str, host: str) -> bool:
 
 def hosts_intersect(a: str, b: str) -> bool:
     return host_matches(a, b) or host_matches(b, a)
+
+
+class HostSet:
+    """A set of hosts answering Istio's host-matching questions without a scan per question: exact hosts are a
+    hash lookup, only wildcard hosts (rare: `*.example.com` ServiceEntries and VirtualServices) are scanned."""
+
+    __slots__ = ("exact", "wild")
+
+    def __init__(self, hosts: Iterable[str]) -> None:
+        self.exact: set[str] = set()
+        self.wild: list[str] = []
+        for h in hosts:
+            (self.wild.append(h) if h.startswith("*") else self.exact.add(h))
+
+    def intersects(self, pattern: str) -> bool:
+        """Some host here intersects `pattern` (hosts_intersect)."""
+        if pattern.startswith("*"):
+            return any(hosts_intersect(pattern, h) for h in (*self.exact, *self.wild))
+        return pattern in self.exact or any(host_matches(w, pattern) for w in self.wild)
+
+    def matched_by(self, pattern: str) -> bool:
+        """Some host here is matched by `pattern` (host_matches(pattern, host))."""
+        if pattern == "*":
+            return bool(self.exact or self.wild)
+        if pattern.startswith("*"):
+            return any(host_matches(pattern, h) for h in (*self.exact, *self.wild))
+        return pattern in self.exact
 
 
 def alt_hosts(host: str, proxy_namespace: str) -> list[str]:

@@ -92,7 +92,7 @@ def _outbound_port(mesh: Mesh, proxy: model.Proxy, egress: scope.Egress, port: i
     ctx = Context(mesh, proxy, port)
     out.contexts.append(ctx)
     if protocol.is_http:
-        rc = vhosts.route_config(ctx, services, vss, set(mesh.services), block_unknown=egress.registry_only)
+        rc = vhosts.route_config(ctx, services, vss, mesh.services, block_unknown=egress.registry_only)
         out.route_configs.append(rc)
         chains = [_http_chain(name, port, protocol, rc)]
     elif not on_port:

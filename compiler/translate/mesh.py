@@ -11,8 +11,8 @@ import contextlib
 import dataclasses
 import gc
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from compiler import model, naming
 from compiler.diagnostics import Diagnostic
@@ -20,6 +20,8 @@ from compiler.resources import Resource, ResourceSet
 from compiler.translate import services as svc
 from compiler.translate.services import Labels, Service
 
+_T = TypeVar("_T")
+_MISSING = object()
 ROOT_NAMESPACE = "istio-system"  # Istio's default config root namespace
 MESH_GATEWAY = "mesh"
 
@@ -93,6 +95,44 @@ class Mesh:
     sidecars: dict[str, list[Resource]]  # namespace -> Sidecars
     instances_by_workload: dict[tuple[str, str], list[tuple[Service, svc.Instance]]]
     diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
+    # exact host -> namespace -> entries, and namespace -> wildcard-host entries: DestinationRule lookups per
+    # destination must not scan every rule of every namespace (10,000 services x 10,000 rules)
+    rules_by_host: dict[str, dict[str, list[DestinationRuleEntry]]] = dataclasses.field(default_factory=dict)
+    wildcard_rules: dict[str, list[DestinationRuleEntry]] = dataclasses.field(default_factory=dict)
+
+    # label keys some sidecar-side selector reads (DestinationRule workloadSelector, VirtualService match
+    # sourceLabels, Sidecar workloadSelector): a sidecar's outbound config depends on its labels only through these
+    selector_keys: tuple[str, ...] = ()
+    _memo: dict[Hashable, Any] = dataclasses.field(default_factory=dict)
+
+    def memo(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        """Per-revision memo for results shared by proxies (the mesh is read-only, so they cannot go stale)."""
+        found = self._memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._memo.setdefault(key, make())
+        return found  # type: ignore[no-any-return]
+
+    def outbound_key(self, proxy: model.Proxy) -> tuple[str, tuple[tuple[str, str], ...]]:
+        labels = proxy.label_map()
+        return proxy.namespace, tuple((k, labels[k]) for k in self.selector_keys if k in labels)
+
+    def __post_init__(self) -> None:
+        self.selector_keys = _selector_keys(self.resources)
+        for ns, entries in self.destination_rules.items():
+            for e in entries:
+                if e.host.startswith("*"):
+                    self.wildcard_rules.setdefault(ns, []).append(e)
+                else:
+                    self.rules_by_host.setdefault(e.host, {}).setdefault(ns, []).append(e)
+
+    def rules_for(self, host: str) -> dict[str, list[DestinationRuleEntry]]:
+        """namespace -> the rules there whose host matches `host`, each list in the namespace's host order."""
+        found = {ns: list(es) for ns, es in self.rules_by_host.get(host, {}).items()}
+        for ns, entries in self.wildcard_rules.items():
+            for e in entries:
+                if naming.host_matches(e.host, host):
+                    found.setdefault(ns, []).append(e)
+        return found
 
     def service_list(self) -> list[Service]:
         return [s for host in sorted(self.services) for s in self.services[host]]
@@ -102,6 +142,22 @@ class Mesh:
         candidates = self.services.get(host, ())
         own = next((s for s in candidates if s.namespace == namespace and s.visible_in(namespace)), None)
         return own or next((s for s in candidates if s.visible_in(namespace)), None)
+
+
+def _selector_keys(resources: ResourceSet) -> tuple[str, ...]:
+    keys: set[str] = set()
+    for r in resources.of_kind("DestinationRule"):
+        ws = r.spec.workload_selector
+        keys.update((ws.match_labels or {}) if ws is not None else ())
+    for r in resources.of_kind("Sidecar"):
+        ws = r.spec.workload_selector
+        keys.update((ws.labels or {}) if ws is not None else ())
+    for r in resources.of_kind("VirtualService"):
+        spec = r.spec
+        for route in (*(spec.http or ()), *(spec.tcp or ()), *(spec.tls or ())):
+            for m in route.match or ():
+                keys.update(m.source_labels or {})
+    return tuple(sorted(keys))
 
 
 @contextlib.contextmanager

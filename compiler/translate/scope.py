@@ -117,12 +117,14 @@ def destination_rule(mesh: Mesh, proxy: model.Proxy, service: Service) -> Destin
     """Istio's lookup order: the proxy's namespace, then the service's, then the root namespace, then any other
     namespace exporting a rule for the host; within a namespace the most specific host wins."""
     labels = proxy.label_map()
+    by_namespace = mesh.rules_for(service.host)
+    if not by_namespace:
+        return None
     order = [proxy.namespace, service.namespace, ROOT_NAMESPACE,
-             *sorted(ns for ns in mesh.destination_rules if ns not in (proxy.namespace, service.namespace))]
+             *sorted(ns for ns in by_namespace if ns not in (proxy.namespace, service.namespace))]
     for ns in dict.fromkeys(order):
-        entries = [e for e in mesh.destination_rules.get(ns, ())
-                   if (ns == proxy.namespace or e.visible_in(proxy.namespace))
-                   and naming.host_matches(e.host, service.host) and selects(dict(e.selector), labels)]
+        entries = [e for e in by_namespace.get(ns, ())
+                   if (ns == proxy.namespace or e.visible_in(proxy.namespace)) and selects(dict(e.selector), labels)]
         if entries:
             return max(entries, key=lambda e: (bool(e.selector), _specificity(e.host)))
     return None

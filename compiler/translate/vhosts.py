@@ -10,7 +10,7 @@ never repeated within a route config (Envoy rejects that).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 from compiler import model, naming
 from compiler.translate import routes
@@ -29,12 +29,13 @@ def _domains(service: Service, port: int, proxy_namespace: str) -> list[str]:
     return [d for n in names for d in (n, f"{n}:{port}")]
 
 
-def _claims(services: Sequence[Service], vss: Sequence[VirtualServiceEntry]) -> dict[str, VirtualServiceEntry]:
+def _claims(services: Sequence[Service], hosts: naming.HostSet,
+            vss: Sequence[VirtualServiceEntry]) -> dict[str, VirtualServiceEntry]:
     """Which VirtualService owns each service host: exact host matches first, then wildcards, first come first."""
     owner: dict[str, VirtualServiceEntry] = {}
     for vs in vss:
         for h in vs.hosts:
-            if not h.startswith("*") and any(s.host == h for s in services):
+            if h in hosts.exact:
                 owner.setdefault(h, vs)
     for vs in vss:
         for h in vs.hosts:
@@ -45,16 +46,17 @@ def _claims(services: Sequence[Service], vss: Sequence[VirtualServiceEntry]) -> 
     return owner
 
 
-def _relevant(vs: VirtualServiceEntry, services: Sequence[Service], port: int) -> bool:
-    return port == 80 or any(naming.hosts_intersect(h, s.host) for h in vs.hosts for s in services)
+def _relevant(vs: VirtualServiceEntry, hosts: naming.HostSet, port: int) -> bool:
+    return port == 80 or any(hosts.intersects(h) for h in vs.hosts)
 
 
 def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
-                 known_hosts: set[str], *, block_unknown: bool = False) -> model.RouteConfig:
+                 known_hosts: Container[str], *, block_unknown: bool = False) -> model.RouteConfig:
     port = ctx.port
     on_port = [s for s in services if (p := s.port(port)) is not None and p.protocol.is_http]
-    vss = [vs for vs in vss if _relevant(vs, on_port, port)]
-    owner = _claims(on_port, vss)
+    hosts = naming.HostSet(s.host for s in on_port)
+    vss = [vs for vs in vss if _relevant(vs, hosts, port)]
+    owner = _claims(on_port, hosts, vss)
     cache: dict[int, list[model.Route]] = {}
 
     def vs_routes(vs: VirtualServiceEntry) -> list[model.Route]:
@@ -63,26 +65,26 @@ def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[Virtua
         return cache[id(vs)]
 
     seen: set[str] = set()
-    vhosts: list[model.VirtualHost] = []
+    vhosts: dict[str, model.VirtualHost] = {}
     for service in on_port:
         vs = owner.get(service.host)
         rs = vs_routes(vs) if vs is not None else [routes.default_route(ctx, service)]
         _add(vhosts, seen, naming.virtual_host(service.host, port), _domains(service, port, ctx.proxy.namespace), rs)
     for vs in vss:
         for h in vs.hosts:
-            if h in known_hosts or any(naming.host_matches(h, s.host) for s in on_port):
+            if h in known_hosts or hosts.matched_by(h):
                 continue
             _add(vhosts, seen, naming.virtual_host(h, port), [h, f"{h}:{port}"], vs_routes(vs))
     if block_unknown and "*" not in seen:
-        vhosts.append(BLOCK_ALL)
-    return model.RouteConfig(naming.outbound_route_config(port), tuple(sorted(vhosts, key=lambda v: v.name)))
+        vhosts[BLOCK_ALL.name] = BLOCK_ALL
+    return model.RouteConfig(naming.outbound_route_config(port), tuple(vhosts[n] for n in sorted(vhosts)))
 
 
-def _add(vhosts: list[model.VirtualHost], seen: set[str], name: str, domains: list[str],
+def _add(vhosts: dict[str, model.VirtualHost], seen: set[str], name: str, domains: list[str],
          rs: list[model.Route]) -> None:
-    if not rs or any(v.name == name for v in vhosts):
+    if not rs or name in vhosts:
         return
     fresh = [d for d in dict.fromkeys(domains) if d.lower() not in seen]
     seen.update(d.lower() for d in fresh)
     if fresh:
-        vhosts.append(model.VirtualHost(name, tuple(fresh), tuple(rs)))
+        vhosts[name] = model.VirtualHost(name, tuple(fresh), tuple(rs))
