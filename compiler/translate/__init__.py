@@ -14,6 +14,8 @@ Deliberate differences from Istio, all because these hosts run without traffic c
 
 from __future__ import annotations
 
+import dataclasses
+
 from compiler import model
 from compiler.diagnostics import Diagnostic
 from compiler.translate import clusters, gateways, listeners, scope
@@ -40,12 +42,33 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Di
     sc = scope.scope_for(mesh, proxy)
     built = listeners.Built()
     listeners.inbound(mesh, proxy, sc, built)
+    out = mesh.memo(("outbound", mesh.outbound_key(proxy)), lambda: _outbound(mesh, proxy, sc))
+    cfg = _assemble(proxy, [*built.listeners, *out.listeners], [*built.route_configs, *out.route_configs],
+                    [*built.clusters, *out.clusters], list(out.assignments), [])
+    return cfg, list(out.notes)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Outbound:
+    """A sidecar's outbound half. It depends only on the proxy's namespace and the labels some selector reads
+    (`Mesh.outbound_key`), so the sidecars sharing those share one computation (and, through the emit memo, the
+    same emitted resources)."""
+
+    listeners: tuple[model.Listener, ...]
+    route_configs: tuple[model.RouteConfig, ...]
+    clusters: tuple[model.Cluster, ...]
+    assignments: tuple[model.LoadAssignment, ...]
+    notes: tuple[Diagnostic, ...]
+
+
+def _outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope) -> _Outbound:
+    built = listeners.Built()
     listeners.outbound(mesh, proxy, sc, built)
     services = dict(built.services)
     _add_destinations(mesh, proxy, built.contexts, services)
     outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)])
-    cfg = _assemble(proxy, built.listeners, built.route_configs, [*built.clusters, *outbound], assignments, [])
-    return cfg, _notes(built.contexts)
+    return _Outbound(tuple(built.listeners), tuple(built.route_configs), tuple(outbound), tuple(assignments),
+                     tuple(_notes(built.contexts)))
 
 
 def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:

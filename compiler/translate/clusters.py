@@ -8,6 +8,7 @@ endpoints. Subset clusters get the endpoints whose labels the subset's labels se
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -70,7 +71,9 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
         subsets = rule.subsets if rule is not None else ()
         for port in service.ports:
             for subset in (None, *subsets):
-                cluster, assignment = outbound_cluster(service, port, rule, subset)
+                # the same service, port, rule and subset give the same cluster for every proxy of the revision
+                key = ("cluster", id(service), port.number, id(rule), subset.name if subset is not None else None)
+                cluster, assignment = mesh.memo(key, functools.partial(outbound_cluster, service, port, rule, subset))
                 clusters.append(cluster)
                 if assignment is not None:
                     assignments.append(assignment)
