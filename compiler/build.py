@@ -24,21 +24,27 @@ class Build:
     ok: bool
     diagnostics: list[Diagnostic]
     model: Any  # translate.Mesh when ok, else None
+    # resources emitted for this revision's proxies, found again by model value (see compiler.emit.memo)
+    memo: emit.EmitMemo = dataclasses.field(default_factory=emit.EmitMemo, compare=False, repr=False)
 
     def proxies(self) -> list[model.Proxy]:
         return translate.proxies(self.model) if self.model is not None else []
 
 
 def build(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = (),
-          parse_cache: ParseCache | None = None) -> Build:
+          parse_cache: ParseCache | None = None, previous: Build | None = None) -> Build:
+    """`previous` (the last build of the same tree) lets this one reuse what did not change: resources emitted
+    for it are found again instead of rebuilt."""
     checked = pipeline.check(paths, extra_documents=extra_documents, cache=parse_cache)
-    return from_checked(checked)
+    return from_checked(checked, previous=previous)
 
 
-def from_checked(checked: pipeline.Checked) -> Build:
+def from_checked(checked: pipeline.Checked, *, previous: Build | None = None) -> Build:
     if not checked.ok:
-        return Build(False, checked.diagnostics, None)
-    return Build(True, checked.diagnostics, translate.index(checked.resources))
+        # a failed build keeps the last good one's memo alive for the build after it
+        return Build(False, checked.diagnostics, None, previous.memo if previous is not None else emit.EmitMemo())
+    memo = previous.memo.next_generation() if previous is not None else emit.EmitMemo()
+    return Build(True, checked.diagnostics, translate.index(checked.resources), memo)
 
 
 def node_id_of(node: Any) -> str:
@@ -79,7 +85,7 @@ def snapshot_for(result: Build, node: Any, *, secrets: Mapping[str, model.Secret
     if getattr(node, "proxyless", False):
         snap = proxyless.snapshot(cfg)
     else:
-        snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg)
+        snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)
     problems = consistency.check(snap)
     if problems:
         raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))
