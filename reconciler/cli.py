@@ -29,7 +29,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--webhook-secret-file", default=None, metavar="FILE")
     s.add_argument("--verify-signatures", action="store_true")
     s.add_argument("--allowed-signers", default=None, metavar="FILE")
-    s.add_argument("--kubeconfig", default=None, help="watch Services/EndpointSlices of this cluster")
+    s.add_argument("--kubeconfig", default=None, metavar="FILE|in-cluster",
+                   help="watch Services, EndpointSlices and TLS Secrets of this cluster ('in-cluster': the pod's "
+                        "service account)")
+    s.add_argument("--kube-context", default=None, metavar="NAME", help="kubeconfig context (default: current)")
+    s.add_argument("--credentials-dir", default=None, metavar="DIR",
+                   help="TLS credentials for Gateway credentialName: DIR/<name>/{tls.crt,tls.key,ca.crt}")
+    s.add_argument("--credentials-poll-interval", type=float, default=2.0, metavar="S",
+                   help="how often --credentials-dir is checked for changes")
     s.add_argument("--max-connection-age", type=float, default=0.0, metavar="S")
 
     b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to meshward over ADS")

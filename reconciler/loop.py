@@ -5,15 +5,21 @@ required) verifies, it compiles without error diagnostics, and publishing succee
 and the log say which commit was refused and why, and the snapshot cache is not touched, so every proxy keeps its
 last good config. The next good commit recovers on its own; nothing is sticky.
 
-The compiler and the snapshot cache are injected (`build`, `snapshot_for`, `publisher`) so the loop is tested with
-fakes and the compiler stays pure. Git and compilation run in worker threads so the event loop keeps serving ADS.
+With a cluster (`cluster`: Kubernetes registry and/or credentials), what is compiled is a (commit, cluster state)
+pair. A cluster change wakes the loop without a git fetch (`cluster_changed`) and `_recompile` builds the same
+commit again with the new state: first the newest commit if it was refused (the cluster may now have what it was
+missing, e.g. the Service its routes name), else the serving one. The rule is the same as for commits: a state that
+makes the build fail is reported on /status and the last good snapshot stays.
+
+The compiler and the snapshot cache are injected (`load`, `build`, `snapshot_for`, `publisher`) so the loop is
+tested with fakes and the compiler stays pure. Git and compilation run in worker threads so the event loop keeps
+serving ADS.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import inspect
 import logging
 import random
@@ -25,7 +31,7 @@ from typing import Any, Protocol
 
 from reconciler import metrics as metrics_mod
 from reconciler.source import FetchedCommit, SourceError
-from reconciler.status import CommitRef, SourceErrorKind, Status, SyncResult
+from reconciler.status import CommitRef, SourceErrorKind, Status, SyncResult, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +39,7 @@ _MAX_ERROR_LINES = 200  # a commit that breaks everything should not make /statu
 
 
 class BuildLike(Protocol):
-    """What `compiler.build.build` returns (`compiler.build.Build`)."""
+    """What the build step returns (`reconciler.compose.Compiled`, or a `compiler.build.Build`)."""
 
     @property
     def ok(self) -> bool: ...
@@ -51,7 +57,14 @@ class Source(Protocol):
     def poll(self) -> FetchedCommit | None: ...
 
 
-BuildFn = Callable[[Sequence[Path]], BuildLike]
+class ClusterSource(Protocol):
+    """`reconciler.cluster.ClusterFeed`: the latest state (`generation`, `synced`, `problems`, `to_json()`)."""
+
+    def state(self) -> Any: ...
+
+
+LoadFn = Callable[[Path], Any]  # the commit's directory -> its documents, kept for recompiles
+BuildFn = Callable[[Any, Any], BuildLike]  # (loaded documents, cluster state or None) -> build
 SnapshotFn = Callable[[Any, Any], Any]  # (build, node) -> Snapshot; raises LookupError for unknown proxies
 
 
@@ -63,26 +76,71 @@ class LoopConfig:
     path: str = ""  # directory inside the repository that holds the policy ("" = the whole tree)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A commit whose documents were loaded: what a cluster change recompiles."""
+
+    commit: CommitRef
+    tree: Path  # the export directory (diagnostics are printed relative to it; it may be gone later)
+    documents: Any
+
+
+class _Resolver:
+    """The resolve callback given to the cache; remembers why proxies failed (e.g. a missing SDS secret), for
+    /status. LookupError (an unknown proxy) is not a failure."""
+
+    def __init__(self, snapshot_for: SnapshotFn, build: BuildLike) -> None:
+        self._snapshot_for, self._build = snapshot_for, build
+        self.errors: dict[str, str] = {}
+
+    def __call__(self, node: Any) -> Any:
+        node_id = str(getattr(node, "id", node))
+        try:
+            snapshot = self._snapshot_for(self._build, node)
+        except LookupError:
+            raise
+        except Exception as exc:
+            self.errors[node_id] = f"{type(exc).__name__}: {exc}"[:1000]
+            raise
+        self.errors.pop(node_id, None)
+        return snapshot
+
+
+def _identity(root: Path) -> Path:
+    return root
+
+
 class Reconciler:
     def __init__(self, source: Source, *, build: BuildFn, snapshot_for: SnapshotFn, publisher: Publisher,
+                 load: LoadFn = _identity, cluster: ClusterSource | None = None,
                  metrics: metrics_mod.Metrics | None = None, config: LoopConfig = LoopConfig()) -> None:
         self._source = source
+        self._load = load
         self._build = build
         self._snapshot_for = snapshot_for
         self._publisher = publisher
+        self._cluster = cluster
         self.metrics = metrics or metrics_mod.Metrics()
         self.config = config
-        self._status = Status()
+        self._status = Status(cluster_enabled=cluster is not None)
         self._status_lock = threading.Lock()
         self._wake = asyncio.Event()
+        self._cluster_wake = asyncio.Event()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._last_source_error = ""
+        self._serving: _Loaded | None = None
+        self._refused: _Loaded | None = None  # the newest commit, loaded but not served: retried on cluster change
+        self._compiled_generation: int | None = None  # cluster generation of the last compile
+        self._resolver: _Resolver | None = None
 
     @property
     def status(self) -> Status:
         with self._status_lock:
-            return self._status
+            status = self._status
+        resolver = self._resolver
+        errors = tuple(sorted(dict(resolver.errors).items())) if resolver is not None else ()
+        return dataclasses.replace(status, proxy_errors=errors) if errors else status
 
     @property
     def ready(self) -> bool:
@@ -90,11 +148,21 @@ class Reconciler:
 
     def trigger(self) -> None:
         """Fetch as soon as possible (webhook). Safe to call from any thread."""
+        self._set_event(self._wake)
+
+    def cluster_changed(self, _state: object = None) -> None:
+        """Recompile with the latest cluster state, without fetching. Safe to call from any thread."""
+        self._set_event(self._cluster_wake)
+
+    def _set_event(self, event: asyncio.Event) -> None:
         loop = self._loop
         if loop is not None and loop.is_running():
-            loop.call_soon_threadsafe(self._wake.set)
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # the loop closed meanwhile: nobody waits any more
+                pass
         else:
-            self._wake.set()
+            event.set()
 
     def stop(self) -> None:
         self._stopping = True
@@ -103,10 +171,16 @@ class Reconciler:
     async def run(self) -> None:
         """Reconcile now, then on every trigger or poll tick, until `stop()`."""
         self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()  # bound to this event loop; the first reconcile below covers earlier triggers
+        # Bound to this event loop; the first reconcile below covers earlier triggers.
+        self._wake, self._cluster_wake = asyncio.Event(), asyncio.Event()
+        await self._wait_cluster_synced()
+        fetch = True
         while not self._stopping:
-            await self.reconcile_once()
-            await self._wait_for_trigger()
+            if fetch:
+                await self.reconcile_once()
+            if self._cluster_stale():
+                await self.recompile()
+            fetch = await self._wait_for_trigger()
 
     async def reconcile_once(self) -> SyncResult | None:
         """One fetch; returns the result for a new commit, SOURCE_ERROR, or None when nothing changed."""
@@ -125,10 +199,25 @@ class Reconciler:
             return None
         return await self._reconcile(fetched)
 
+    async def recompile(self) -> SyncResult | None:
+        """The cluster changed: build the refused head (if any) or the serving commit again with its new state.
+        None when there is nothing to recompile yet."""
+        state = self._cluster_state()
+        self._compiled_generation = state.generation if state is not None else None
+        self._set(self.status.cluster_seen(state))
+        if self._refused is not None:
+            result = await self._compile_and_publish(self._refused, state, Trigger.CLUSTER)
+            if result is SyncResult.SYNCED or self._serving is None:
+                return result
+        if self._serving is None:
+            return None
+        return await self._compile_and_publish(self._serving, state, Trigger.CLUSTER)
+
     # The pipeline for one commit.
 
     async def _reconcile(self, fetched: FetchedCommit) -> SyncResult:
         commit = fetched.commit
+        self._refused = None  # the head moved on: an older refused commit is not retried any more
         self.metrics.commits_seen.inc()
         self._set(self.status.seen(commit, rewritten=fetched.rewritten))
         if fetched.rewritten:
@@ -143,43 +232,90 @@ class Reconciler:
             return self._reject(commit, SyncResult.VALIDATION_FAILED,
                                 [f"{self.config.path}: error: directory not found in commit {commit.short}"])
         try:
-            build = await self._compile(root)
+            documents = await asyncio.to_thread(self._load, root)
+        except Exception as exc:  # a loader bug is a system error: never publish
+            log.exception("loading commit %s raised", commit.short)
+            return self._reject(commit, SyncResult.SYNC_FAILED, [f"{commit.sha}: loader error: {exc!r}"])
+        state = self._cluster_state()
+        self._compiled_generation = state.generation if state is not None else None
+        self._set(self.status.cluster_seen(state))
+        return await self._compile_and_publish(_Loaded(commit, fetched.tree, documents), state, Trigger.COMMIT)
+
+    async def _compile_and_publish(self, loaded: _Loaded, state: Any, trigger: Trigger) -> SyncResult:
+        commit, generation = loaded.commit, _generation(state)
+        try:
+            build = await self._compile(loaded.documents, state)
         except Exception as exc:  # a compiler bug is a system error: never publish
             log.exception("compiler raised on commit %s", commit.short)
-            return self._reject(commit, SyncResult.SYNC_FAILED, [f"{commit.sha}: compiler error: {exc!r}"])
+            return self._refuse(loaded, trigger, generation, SyncResult.SYNC_FAILED,
+                                [f"{commit.sha}: compiler error: {exc!r}"])
         if not build.ok:
-            return self._reject(commit, SyncResult.VALIDATION_FAILED, _error_lines(build, fetched.tree))
-        return await self._publish(commit, build)
+            return self._refuse(loaded, trigger, generation, SyncResult.VALIDATION_FAILED,
+                                _error_lines(build, loaded.tree))
+        return await self._publish(loaded, build, trigger, generation)
 
-    async def _compile(self, root: Path) -> BuildLike:
+    async def _compile(self, documents: Any, state: Any) -> BuildLike:
         started = time.perf_counter()
         try:
-            return await asyncio.to_thread(self._build, [root])
+            return await asyncio.to_thread(self._build, documents, state)
         finally:
             self.metrics.compile_seconds.observe(time.perf_counter() - started)
 
-    async def _publish(self, commit: CommitRef, build: BuildLike) -> SyncResult:
+    async def _publish(self, loaded: _Loaded, build: BuildLike, trigger: Trigger, generation: int | None) -> SyncResult:
+        commit = loaded.commit
+        resolver = _Resolver(self._snapshot_for, build)
         try:
-            result = self._publisher.publish(commit.sha, functools.partial(self._snapshot_for, build))
+            result = self._publisher.publish(commit.sha, resolver)
             if inspect.isawaitable(result):
                 await result
         except Exception as exc:  # e.g. an inconsistent snapshot: the cache refused it, proxies keep the old one
             log.exception("publishing commit %s failed", commit.short)
-            return self._reject(commit, SyncResult.SYNC_FAILED, [f"{commit.sha}: publish failed: {exc!r}"])
-        self._set(self.status.synced(commit))
-        self.metrics.applied(commit, time.time())
-        self.metrics.set_result(SyncResult.SYNCED)
-        log.info("serving commit %s", commit.short)
+            return self._refuse(loaded, trigger, generation, SyncResult.SYNC_FAILED,
+                                [f"{commit.sha}: publish failed: {exc!r}"])
+        self._resolver = resolver
+        same_commit = self._serving is not None and self._serving.commit.sha == commit.sha
+        self._serving, self._refused = loaded, None
+        if trigger is Trigger.CLUSTER and same_commit:
+            self._set(self.status.cluster_synced(generation))
+        else:
+            self._set(self.status.synced(commit, generation))
+            self.metrics.applied(commit, time.time())
+        self.metrics.set_result(self.status.last_result)
+        for node_id, error in sorted(resolver.errors.items()):
+            log.warning("proxy %s keeps its previous snapshot: %s", node_id, error)
+        log.info("serving commit %s%s", commit.short, f" with cluster state {generation}" if generation else "")
         return SyncResult.SYNCED
 
-    def _reject(self, commit: CommitRef, result: SyncResult, errors: Sequence[str]) -> SyncResult:
+    def _refuse(self, loaded: _Loaded, trigger: Trigger, generation: int | None, result: SyncResult,
+                errors: Sequence[str]) -> SyncResult:
+        serving = self._serving is not None and self._serving.commit.sha == loaded.commit.sha
+        if trigger is Trigger.CLUSTER and serving:
+            return self._reject_cluster(loaded.commit, result, errors, generation)
+        self._refused = loaded
+        return self._reject(loaded.commit, result, errors, generation=generation, trigger=trigger)
+
+    def _reject(self, commit: CommitRef, result: SyncResult, errors: Sequence[str], *,
+                generation: int | None = None, trigger: Trigger = Trigger.COMMIT) -> SyncResult:
         lines = list(errors)[:_MAX_ERROR_LINES]
-        self._set(self.status.rejected(commit, result, lines))
-        self.metrics.rejected(result)
-        self.metrics.set_result(result)
+        self._set(self.status.rejected(commit, result, lines, generation=generation, trigger=trigger))
+        if trigger is Trigger.COMMIT:  # a refused head re-tried on a cluster change is not a new rejection
+            self.metrics.rejected(result)
+        self.metrics.set_result(self.status.last_result)
         serving = self.status.serving
-        log.warning("commit %s rejected (%s); still serving %s%s", commit.short, result,
-                    serving.short if serving else "nothing", "".join(f"\n  {line}" for line in lines))
+        log.log(logging.WARNING if trigger is Trigger.COMMIT else logging.INFO,
+                "commit %s rejected (%s%s); still serving %s%s", commit.short, result,
+                f", cluster state {generation}" if generation else "", serving.short if serving else "nothing",
+                "".join(f"\n  {line}" for line in lines))
+        return result
+
+    def _reject_cluster(self, commit: CommitRef, result: SyncResult, errors: Sequence[str],
+                        generation: int | None) -> SyncResult:
+        lines = list(errors)[:_MAX_ERROR_LINES]
+        self._set(self.status.cluster_rejected(commit, result, lines, generation))
+        self.metrics.rejected(result)
+        self.metrics.set_result(self.status.last_result)
+        log.warning("cluster state %s breaks commit %s (%s); proxies keep cluster state %s%s", generation,
+                    commit.short, result, self.status.serving_generation, "".join(f"\n  {line}" for line in lines))
         return result
 
     def _source_failed(self, kind: SourceErrorKind, message: str) -> None:
@@ -195,14 +331,48 @@ class Reconciler:
         with self._status_lock:
             self._status = status
 
-    async def _wait_for_trigger(self) -> None:
+    # The cluster side.
+
+    def _cluster_state(self) -> Any:
+        return self._cluster.state() if self._cluster is not None else None
+
+    def _cluster_stale(self) -> bool:
+        state = self._cluster_state()
+        if state is None or not state.synced or (self._serving is None and self._refused is None):
+            return False
+        return bool(state.generation != self._compiled_generation)
+
+    async def _wait_cluster_synced(self) -> None:
+        """Nothing is compiled before the registry listed everything once (Istio waits for its informers too):
+        a half-listed registry would publish Services without endpoints."""
+        while not self._stopping and (state := self._cluster_state()) is not None and not state.synced:
+            self._set(self.status.cluster_seen(state))
+            try:
+                await asyncio.wait_for(self._cluster_wake.wait(), timeout=1.0)
+            except TimeoutError:
+                continue
+            self._cluster_wake.clear()
+
+    async def _wait_for_trigger(self) -> bool:
+        """Until a trigger, a cluster change or the poll tick; True when git should be fetched."""
         interval = self.config.poll_interval * (1 + random.uniform(-self.config.jitter, self.config.jitter))
+        waiters = [asyncio.ensure_future(e.wait()) for e in (self._wake, self._cluster_wake)]
         try:
-            await asyncio.wait_for(self._wake.wait(), timeout=max(interval, 0.01))
-        except TimeoutError:
-            return
+            done, _ = await asyncio.wait(waiters, timeout=max(interval, 0.01), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+        if not done:
+            return True  # the poll tick
         await asyncio.sleep(self.config.debounce)  # let a burst of pushes settle into one fetch
+        fetch = self._wake.is_set()
         self._wake.clear()
+        self._cluster_wake.clear()
+        return fetch
+
+
+def _generation(state: Any) -> int | None:
+    return int(state.generation) if state is not None else None
 
 
 def _error_lines(build: BuildLike, tree: Path) -> list[str]:

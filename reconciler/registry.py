@@ -14,11 +14,13 @@ cutting the live watch socket (`Watch.stop()`), and the server-side `timeoutSeco
 Notifications are debounced (an EndpointSlice storm during a rollout is one recompile) and held back until every
 kind has been listed once, so the compiler never sees Services without their endpoints. Changes that do not alter
 the manifest shape (status, resourceVersion, managed fields) do not notify at all.
+
+Secrets (for Gateway `credentialName`, as Istio's credentials controller) are watched the same way but kept out of
+`documents()`; only their certificate keys are stored, and their content is never logged.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import functools
 import http.client
@@ -36,17 +38,22 @@ import kubernetes.watch
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
+from reconciler import debounce, registry_store
+from reconciler.debounce import ChangeCallback
+from reconciler.registry_store import Key
+
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str, str]  # (kind, namespace, name)
 Lister = Callable[[kubernetes.client.ApiClient], Callable[..., Any]]
-ChangeCallback = Callable[[int], None]
 
 # Errors that mean "the connection failed", not "the server said no": resume the watch after a backoff.
 _CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
 # kubectl's copy of the previous apply: not part of the object's meaning, and as big as the object itself.
 _DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
 _SERVER_FIELDS = frozenset({"apiVersion", "kind", "metadata", "status"})
+# The Secret keys Istio reads a credential from (generic and kubernetes.io/tls layouts); others are not kept, so an
+# unrelated key changing is not a change for us.
+CREDENTIAL_KEYS = frozenset({"cert", "key", "cacert", "tls.crt", "tls.key", "ca.crt"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,6 +63,8 @@ class WatchedKind:
     kind: str
     api_version: str
     lister: Lister  # ApiClient -> the client's `list_*_for_all_namespaces` (or custom-object list) function
+    field_selector: str | None = None  # server-side filter, on the list and on every watch
+    compiler_input: bool = True  # a compiler document (Service, ...); False: kept aside (Secrets)
 
 
 SERVICES = WatchedKind("Service", "v1",
@@ -64,6 +73,11 @@ ENDPOINT_SLICES = WatchedKind(
     "EndpointSlice", "discovery.k8s.io/v1",
     lambda api: kubernetes.client.DiscoveryV1Api(api).list_endpoint_slice_for_all_namespaces)
 DEFAULT_KINDS = (SERVICES, ENDPOINT_SLICES)
+# Istio's credentials controller watches every Secret but the two kinds that are big, numerous and never TLS
+# credentials (pilot/pkg/credentials/kube: Helm release records and service-account tokens); the content decides.
+SECRETS = WatchedKind(
+    "Secret", "v1", lambda api: kubernetes.client.CoreV1Api(api).list_secret_for_all_namespaces,
+    field_selector="type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token", compiler_input=False)
 
 
 def istio_kind(kind: str, plural: str, version: str = "v1") -> WatchedKind:
@@ -148,6 +162,8 @@ def manifest(kind: WatchedKind, obj: dict[str, Any]) -> dict[str, Any]:
     doc.update((k, v) for k, v in obj.items() if k not in _SERVER_FIELDS)
     if kind.kind == "EndpointSlice":
         doc.setdefault("endpoints", [])  # the API sends null for "no endpoints"; the field is required
+    if kind.kind == "Secret":
+        doc["data"] = {k: v for k, v in (obj.get("data") or {}).items() if k in CREDENTIAL_KEYS}
     return doc
 
 
@@ -167,107 +183,6 @@ def asyncio_notifier(loop: Any, event: Any) -> ChangeCallback:
             pass
 
     return notify
-
-
-class _Store:
-    """Manifest documents by (kind, namespace, name); every method says whether the content changed."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._docs: dict[Key, dict[str, Any]] = {}
-
-    def put(self, key: Key, doc: dict[str, Any]) -> bool:
-        with self._lock:
-            if self._docs.get(key) == doc:
-                return False
-            self._docs[key] = doc
-            return True
-
-    def remove(self, key: Key) -> bool:
-        with self._lock:
-            return self._docs.pop(key, None) is not None
-
-    def replace_kind(self, kind: str, docs: dict[Key, dict[str, Any]]) -> bool:
-        with self._lock:
-            old = {k: v for k, v in self._docs.items() if k[0] == kind}
-            if old == docs:
-                return False
-            for key in old:
-                del self._docs[key]
-            self._docs.update(docs)
-            return True
-
-    def count(self, kind: str) -> int:
-        with self._lock:
-            return sum(1 for k in self._docs if k[0] == kind)
-
-    def snapshot(self) -> list[tuple[Key, dict[str, Any]]]:
-        with self._lock:
-            return [(key, copy.deepcopy(doc)) for key, doc in sorted(self._docs.items())]
-
-
-class _Debouncer:
-    """Coalesces bursts of changes into one callback, from a thread of its own (callbacks may be slow)."""
-
-    def __init__(self, quiet: float, max_delay: float, callback: ChangeCallback | None) -> None:
-        self._quiet, self._max_delay, self._callback = quiet, max_delay, callback
-        self._cond = threading.Condition()
-        self._first: float | None = None  # when the oldest unannounced change happened
-        self._last = 0.0
-        self._generation = 0  # bumped per change
-        self._announced = 0
-        self._stopping = False
-        self.thread = threading.Thread(target=self._run, name="registry-notify", daemon=True)
-
-    def mark(self) -> None:
-        with self._cond:
-            now = time.monotonic()
-            self._generation += 1
-            self._first = self._first if self._first is not None else now
-            self._last = now
-            self._cond.notify_all()
-
-    def stop(self) -> None:
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-
-    @property
-    def announced(self) -> int:
-        with self._cond:
-            return self._announced
-
-    def wait_announced(self, after: int, timeout: float) -> int:
-        """Block until a generation above `after` was announced, or the timeout; returns the latest announced."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._announced > after or self._stopping, timeout=timeout)
-            return self._announced
-
-    def _run(self) -> None:
-        while (generation := self._next()) is not None:
-            if self._callback is not None:
-                try:
-                    self._callback(generation)
-                except Exception:  # a broken subscriber must not stop the registry
-                    log.exception("registry change callback failed")
-            with self._cond:
-                self._announced = generation
-                self._cond.notify_all()
-
-    def _next(self) -> int | None:
-        """Wait until a change has been quiet for `quiet` (or pending for `max_delay`); None when stopping."""
-        with self._cond:
-            while not self._stopping:
-                if self._first is None:
-                    self._cond.wait()
-                    continue
-                now = time.monotonic()
-                due = min(self._last + self._quiet, self._first + self._max_delay)
-                if now >= due:
-                    self._first = None
-                    return self._generation
-                self._cond.wait(timeout=due - now)
-            return None
 
 
 class _Gone(Exception):
@@ -290,6 +205,10 @@ class _KindWatcher:
         self.lists = self.watches = self.errors = 0
         self.last_error = ""
         self.thread = threading.Thread(target=self._run, name=f"registry-{kind.kind}", daemon=True)
+
+    @property
+    def _selector(self) -> dict[str, str]:
+        return {"field_selector": self.kind.field_selector} if self.kind.field_selector else {}
 
     def interrupt(self) -> None:
         """Cut the live watch connection, if any (safe from any thread, any number of times)."""
@@ -337,7 +256,8 @@ class _KindWatcher:
             self.resource_version = None
 
     def _list(self) -> None:
-        result = self._list_fn(_request_timeout=(self._config.connect_timeout, self._config.list_timeout))
+        result = self._list_fn(_request_timeout=(self._config.connect_timeout, self._config.list_timeout),
+                               **self._selector)
         body = self._api.sanitize_for_serialization(result)
         self.lists += 1
         docs = {}
@@ -356,7 +276,8 @@ class _KindWatcher:
         timeout = self._config.watch_timeout
         events = self._watch.stream(
             self._list_fn, resource_version=self.resource_version, allow_watch_bookmarks=True,
-            timeout_seconds=timeout, _request_timeout=(self._config.connect_timeout, timeout + 10))
+            timeout_seconds=timeout, _request_timeout=(self._config.connect_timeout, timeout + 10),
+            **self._selector)
         try:
             for event in events:
                 if self._registry.stopping.is_set():
@@ -407,10 +328,10 @@ class Registry:
 
     def __init__(self, config: RegistryConfig, *, on_change: ChangeCallback | None = None) -> None:
         self.config = config
-        self.store = _Store()
+        self.store = registry_store.Store()
         self.stopping = threading.Event()
         self.api_client = kubernetes.client.ApiClient(client_configuration(config))
-        self._debouncer = _Debouncer(config.debounce, config.debounce_max, on_change)
+        self._debouncer = debounce.Debouncer(config.debounce, config.debounce_max, on_change)
         self._watchers = [_KindWatcher(kind, self) for kind in config.kinds]
         self._synced = threading.Event()
         self._started = False
@@ -466,8 +387,14 @@ class Registry:
         return self._debouncer.wait_announced(after, timeout)
 
     def documents(self) -> list[dict[str, Any]]:
-        """The watched objects as manifest-shaped dicts, sorted by (kind, namespace, name); copies."""
-        return [doc for _, doc in self.store.snapshot()]
+        """The watched compiler inputs as manifest-shaped dicts, sorted by (kind, namespace, name); copies.
+        Kinds that are not compiler input (Secrets) are left out: see `objects`."""
+        inputs = frozenset(k.kind for k in self.config.kinds if k.compiler_input)
+        return [doc for _, doc in self.store.snapshot(inputs)]
+
+    def objects(self, kind: str) -> list[dict[str, Any]]:
+        """The watched objects of one kind (e.g. "Secret"), manifest-shaped, sorted; copies."""
+        return [doc for _, doc in self.store.snapshot(frozenset({kind}))]
 
     def named_documents(self) -> list[tuple[str, dict[str, Any]]]:
         """`documents()` paired with their `source_name` (`k8s:Service/ns/name`)."""

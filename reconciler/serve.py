@@ -1,5 +1,6 @@
-"""`meshward serve`: wires the git source, the compiler, the snapshot cache, the ADS server and the admin HTTP
-server into one process. Everything here is assembly; each part documents its own behaviour."""
+"""`meshward serve`: wires the git source, the compiler, the cluster feed (Kubernetes registry and credentials, when
+asked for), the snapshot cache, the ADS server and the admin HTTP server into one process. Everything here is
+assembly; each part documents its own behaviour."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import logging
 import os
 import signal
@@ -15,14 +15,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import kubernetes.config
+
 from compiler import build as build_mod
 from compiler import load
 from compiler.emit import dump
-from reconciler import admin, ads, cache, loop, metrics, source, webhook, xds_node
+from reconciler import admin, ads, cache, cluster, compose, loop, metrics, registry, source, webhook, xds_node
 
 log = logging.getLogger(__name__)
 
 SECRET_ENV = "MESHWARD_WEBHOOK_SECRET"
+IN_CLUSTER = "in-cluster"  # `--kubeconfig in-cluster`: the pod's service account, as istiod and Argo CD run
+
+
+class ServeError(Exception):
+    """A configuration problem found while starting: printed, exit code 2."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +46,32 @@ class ServeConfig:
     verify_signatures: bool = False
     allowed_signers: Path | None = None
     max_connection_age: float | None = None
+    kubeconfig: str | None = None  # a kubeconfig file, or IN_CLUSTER; None: no cluster is watched
+    kube_context: str | None = None
+    kube_host: str | None = None  # an API server URL without auth (`kubectl proxy`, tests); wins over kubeconfig
+    credentials_dir: Path | None = None
+    credentials_poll: float = 2.0
+
+
+def registry_config(config: ServeConfig) -> registry.RegistryConfig | None:
+    """Services, EndpointSlices and Secrets of the cluster, when one is configured."""
+    if config.kubeconfig is None and config.kube_host is None:
+        return None
+    in_cluster = config.kubeconfig == IN_CLUSTER
+    kubeconfig = Path(config.kubeconfig) if config.kubeconfig and not in_cluster else None
+    return registry.RegistryConfig(host=config.kube_host, in_cluster=in_cluster, kubeconfig=kubeconfig,
+                                   context=config.kube_context, kinds=(*registry.DEFAULT_KINDS, registry.SECRETS))
+
+
+def _feed(config: ServeConfig) -> cluster.ClusterFeed | None:
+    kube = registry_config(config)
+    if kube is None and config.credentials_dir is None:
+        return None
+    feed_config = cluster.FeedConfig(credentials_dir=config.credentials_dir, credentials_poll=config.credentials_poll)
+    try:
+        return cluster.ClusterFeed(feed_config, registry_config=kube)
+    except (kubernetes.config.ConfigException, OSError, ValueError) as err:
+        raise ServeError(f"cannot use the cluster configuration ({config.kubeconfig}): {err}") from err
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -58,10 +91,13 @@ class Server:
         self.source = source.GitSource(source.SourceConfig(
             url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev,
             verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
-        build = functools.partial(build_mod.build, parse_cache=load.ParseCache())
-        self.loop = loop.Reconciler(self.source, build=build, snapshot_for=build_mod.snapshot_for,
-                                    publisher=self.cache, metrics=self.metrics,
+        self.cluster = _feed(config)
+        compiler = compose.Compiler(load.ParseCache())
+        self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build, snapshot_for=resolve,
+                                    publisher=self.cache, metrics=self.metrics, cluster=self.cluster,
                                     config=loop.LoopConfig(poll_interval=config.poll_interval, path=config.path))
+        if self.cluster is not None:
+            self.cluster.on_change = self.loop.cluster_changed
         hook = webhook.WebhookHandler(config.webhook_secret, lambda: self.source.followed_refs, self.loop.trigger)
         host, port = _split(config.admin_address)
         self.admin = admin.AdminServer(status=lambda: self.loop.status, metrics=self.metrics, webhook=hook,
@@ -79,15 +115,26 @@ class Server:
     async def start(self) -> None:
         self.xds_port = await self.ads.start(self.config.xds_address)
         await self.admin.start()
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.start)
 
     async def run(self) -> None:
         await self.loop.run()
 
     async def stop(self) -> None:
         self.loop.stop()
+        if self.cluster is not None:
+            await asyncio.to_thread(self.cluster.stop)
         await self.admin.close()
         await self.ads.stop(grace=1.0)
         self.source.close()
+
+
+def resolve(compiled: compose.Compiled, node: xds_node.NodeInfo) -> object:
+    """The cache's resolver: the proxy's snapshot, with the SDS secrets (Gateway credentialName) of its namespace
+    from the same cluster state; a referenced secret that is nowhere raises build.InconsistentSnapshot, so that
+    proxy keeps its last snapshot and /status names it."""
+    return build_mod.snapshot_for(compiled.build, node, secrets=compiled.secrets_for(node))
 
 
 def _secret(args: argparse.Namespace) -> bytes | None:
@@ -104,7 +151,10 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         workdir=Path(args.workdir) if args.workdir else None, webhook_secret=_secret(args),
         verify_signatures=args.verify_signatures,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
-        max_connection_age=args.max_connection_age or None)
+        max_connection_age=args.max_connection_age or None, kubeconfig=args.kubeconfig,
+        kube_context=args.kube_context,
+        credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
+        credentials_poll=args.credentials_poll_interval)
 
 
 async def serve(config: ServeConfig) -> None:
@@ -134,5 +184,9 @@ def main(args: argparse.Namespace) -> int:
     except OSError as err:
         print(f"meshward serve: cannot read webhook secret: {err}")
         return 2
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except ServeError as err:
+        print(f"meshward serve: {err}")
+        return 2
     return 0

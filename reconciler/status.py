@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -22,6 +22,13 @@ class SyncResult(enum.StrEnum):
     SYNC_FAILED = "SyncFailed"  # a system error (compiler raised, publish failed); last good kept
     SIGNATURE_INVALID = "SignatureInvalid"  # unsigned or not signed by an allowed key; last good kept
     SOURCE_ERROR = "SourceError"  # the git source could not be read; last good kept
+
+
+class Trigger(enum.StrEnum):
+    """What made the loop compile: a new commit, or a change of the cluster state with the same commit."""
+
+    COMMIT = "Commit"
+    CLUSTER = "ClusterChange"
 
 
 class SourceErrorKind(enum.StrEnum):
@@ -63,10 +70,12 @@ class Rejection:
     result: SyncResult
     errors: tuple[str, ...]
     at: float
+    cluster_generation: int | None = None  # the cluster state it was compiled with (None: no cluster watched)
+    trigger: Trigger = Trigger.COMMIT
 
     def to_json(self) -> dict[str, Any]:
         return {"commit": self.commit.to_json(), "result": str(self.result), "errors": list(self.errors),
-                "at": self.at}
+                "at": self.at, "clusterGeneration": self.cluster_generation, "trigger": str(self.trigger)}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -89,11 +98,32 @@ class Status:
     last_rejected: Rejection | None = None
     source_error: SourceProblem | None = None  # set while the source is failing, cleared on the next good fetch
     history_rewritten: bool = False  # the last fetched head did not descend from the previous one
+    # The cluster side (`--kubeconfig`, `--credentials-dir`); all unset without one.
+    cluster_enabled: bool = False
+    cluster: Mapping[str, Any] | None = None  # the latest cluster state seen: generation, synced, problems
+    serving_generation: int | None = None  # the cluster state generation the served snapshots were compiled with
+    cluster_result: SyncResult = SyncResult.PENDING  # serving commit + latest cluster state
+    cluster_rejection: Rejection | None = None  # why the latest cluster state is not served (cleared when it is)
+    proxy_errors: tuple[tuple[str, str], ...] = ()  # (node id, why it keeps its previous snapshot)
 
     @property
     def last_result(self) -> SyncResult:
-        """The source failing right now outranks the result of the last commit it delivered."""
-        return SyncResult.SOURCE_ERROR if self.source_error else self.commit_result
+        """The source failing right now outranks the result of the last commit it delivered, which outranks the
+        serving commit failing with a newer cluster state."""
+        if self.source_error:
+            return SyncResult.SOURCE_ERROR
+        if self.commit_result is SyncResult.SYNCED and self.cluster_rejection is not None:
+            return self.cluster_rejection.result
+        return self.commit_result
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        """The diagnostic lines behind `last_result`."""
+        if self.commit_result is not SyncResult.SYNCED and self.last_rejected is not None:
+            return self.last_rejected.errors
+        if self.cluster_rejection is not None:
+            return self.cluster_rejection.errors
+        return self.last_rejected.errors if self.last_rejected else ()
 
     @property
     def ready(self) -> bool:
@@ -106,9 +136,19 @@ class Status:
             "lastResult": str(self.last_result),
             "commitResult": str(self.commit_result),
             "lastRejected": self.last_rejected.to_json() if self.last_rejected else None,
-            "errors": list(self.last_rejected.errors) if self.last_rejected else [],
+            "errors": list(self.errors),
             "sourceError": self.source_error.to_json() if self.source_error else None,
             "historyRewritten": self.history_rewritten,
+            **(self._cluster_json() if self.cluster_enabled else {}),
+        }
+
+    def _cluster_json(self) -> dict[str, Any]:
+        return {
+            "servingClusterGeneration": self.serving_generation,
+            "cluster": dict(self.cluster) if self.cluster is not None else None,
+            "clusterResult": str(self.cluster_result),
+            "clusterRejected": self.cluster_rejection.to_json() if self.cluster_rejection else None,
+            "proxyErrors": [{"node": node, "error": error} for node, error in self.proxy_errors],
         }
 
     # Transitions: small pure functions so the loop reads as a pipeline.
@@ -116,12 +156,30 @@ class Status:
     def seen(self, commit: CommitRef, *, rewritten: bool) -> Status:
         return dataclasses.replace(self, last_seen=commit, source_error=None, history_rewritten=rewritten)
 
-    def synced(self, commit: CommitRef) -> Status:
-        return dataclasses.replace(self, serving=commit, commit_result=SyncResult.SYNCED)
+    def synced(self, commit: CommitRef, generation: int | None = None) -> Status:
+        return dataclasses.replace(self, serving=commit, commit_result=SyncResult.SYNCED,
+                                   serving_generation=generation, cluster_result=SyncResult.SYNCED,
+                                   cluster_rejection=None)
 
-    def rejected(self, commit: CommitRef, result: SyncResult, errors: Sequence[str]) -> Status:
-        rejection = Rejection(commit, result, tuple(errors), time.time())
+    def rejected(self, commit: CommitRef, result: SyncResult, errors: Sequence[str], *,
+                 generation: int | None = None, trigger: Trigger = Trigger.COMMIT) -> Status:
+        rejection = Rejection(commit, result, tuple(errors), time.time(), generation, trigger)
         return dataclasses.replace(self, commit_result=result, last_rejected=rejection)
+
+    def cluster_seen(self, state: Any) -> Status:
+        """`state`: a `reconciler.cluster.ClusterState` (None without a cluster)."""
+        if state is None:
+            return self
+        return dataclasses.replace(self, cluster=state.to_json())
+
+    def cluster_synced(self, generation: int | None) -> Status:
+        return dataclasses.replace(self, serving_generation=generation, cluster_result=SyncResult.SYNCED,
+                                   cluster_rejection=None)
+
+    def cluster_rejected(self, commit: CommitRef, result: SyncResult, errors: Sequence[str],
+                         generation: int | None) -> Status:
+        rejection = Rejection(commit, result, tuple(errors), time.time(), generation, Trigger.CLUSTER)
+        return dataclasses.replace(self, cluster_result=result, cluster_rejection=rejection)
 
     def source_failed(self, kind: SourceErrorKind, message: str) -> Status:
         return dataclasses.replace(self, source_error=SourceProblem(kind, message, time.time()))

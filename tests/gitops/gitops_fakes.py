@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,13 @@ class FakeBuild:
 class FakeCompiler:
     def __init__(self) -> None:
         self.calls: list[Path] = []
+        self.clusters: list[object] = []
         self.threads: set[int] = set()
 
-    def build(self, paths: Sequence[Path]) -> FakeBuild:
-        root = paths[0]
+    def build(self, root: Path, cluster: object = None) -> FakeBuild:
+        """`root`: what the loop's default `load` hands on (the commit's directory); `cluster`: its state."""
         self.calls.append(root)
+        self.clusters.append(cluster)
         self.threads.add(threading.get_ident())
         if (root / "RAISE").exists():
             raise RuntimeError("compiler bug")
