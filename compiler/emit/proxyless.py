@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 
-from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import api_listener_pb2, listener_pb2
 from envoy.config.route.v3 import route_pb2
@@ -150,6 +149,10 @@ def _logical_dns(c: model.Cluster) -> Iterator[XdsResource]:
     yield XdsResource.of(c.name, type_urls.CLUSTER, cluster.of(grpc_cluster))
 
 
+def _one_dns_host(c: model.Cluster) -> bool:
+    return len(c.endpoints) == 1 or (not c.endpoints and bool(c.dns_host))
+
+
 def _cluster_resources(c: model.Cluster, assignments: Mapping[str, model.LoadAssignment]) -> Iterator[XdsResource]:
     """Nothing for a cluster gRPC cannot reach as the model says: one that originates TLS (gRPC takes TLS only
     from certificate providers in its own bootstrap, never over SDS; sending it plaintext would downgrade it),
@@ -162,9 +165,8 @@ def _cluster_resources(c: model.Cluster, assignments: Mapping[str, model.LoadAss
         yield from _eds(c, la.endpoints if la else ())
     elif c.discovery is model.Discovery.STATIC:  # inline IP endpoints: served over EDS, the one way gRPC takes them
         yield from _eds(c, c.endpoints)
-    elif c.discovery in (model.Discovery.STRICT_DNS, model.Discovery.LOGICAL_DNS):
-        if len(c.endpoints) + (1 if c.dns_host and not c.endpoints else 0) == 1:
-            yield from _logical_dns(c)
+    elif c.discovery in (model.Discovery.STRICT_DNS, model.Discovery.LOGICAL_DNS) and _one_dns_host(c):
+        yield from _logical_dns(c)
 
 
 # -- the snapshot ----------------------------------------------------------------------------------------------

@@ -8,9 +8,9 @@ Each test runs meshward's AdsServer in-process over a compiled policy tree, and 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
-
 from proxyless_harness import (
     CLIENT_NODE,
     HOST,
@@ -38,7 +38,7 @@ ALL_TYPES = {T.LISTENER, T.ROUTE, T.CLUSTER, T.ENDPOINT}
 def test_grpc_client_routes_through_meshward(tmp_path: Path) -> None:
     """Default route to v1, `x-version: v2` to v2, short names as Istio expands them, and an unknown host fails
     with gRPC's 'does not exist' after its 15 s timer, not a hang. The client ACKs every type; nothing is NACKed."""
-    calls = [
+    calls: list[dict[str, Any]] = [
         {"target": TARGET},
         {"target": TARGET, "metadata": [["x-version", "v2"]]},
         {"target": f"xds:///echo:{SERVICE_PORT}"},
