@@ -8,7 +8,7 @@ Usage (the reconciler):
     cache = SnapshotCache()
     server = AdsServer(cache, observer=metrics_observer, options=AdsOptions(max_connection_age=1800))
     port = await server.start("0.0.0.0:15010")
-    cache.publish(revision, resolve)          # after each good compile; streams wake as needed
+    await cache.publish(revision, resolve)    # after each good compile; streams wake as their proxy is resolved
     server.status()                           # list[ProxyStatus] for the admin pages
     await server.stop(grace=5)
 
@@ -37,6 +37,8 @@ from reconciler.cache import SnapshotCache
 
 log = logging.getLogger(__name__)
 
+SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+
 
 @dataclasses.dataclass(frozen=True)
 class AdsOptions:
@@ -59,6 +61,9 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self.cache = cache
         self.options = options
         self._observer: ads_status.AdsObserver = observer or ads_status.NullObserver()
+        on_publish = getattr(self._observer, "on_publish", None)  # optional hook: publish timings and sharing
+        if on_publish is not None:
+            cache.on_published(on_publish)
         self._streams: dict[int, Stream] = {}
         self._ids = itertools.count(1)
         self._server: grpc.aio.Server | None = None
@@ -69,11 +74,26 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._limits = StreamLimits(self.options.debounce, asyncio.Semaphore(self.options.max_concurrent_pushes),
                                     self.options.send_timeout)
         self._server = grpc.aio.server(options=self.options.grpc_options())
-        ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(self, self._server)
+        self._server.add_generic_rpc_handlers((self._handlers(),))
         port = int(self._server.add_insecure_port(address))
         await self._server.start()
         log.info("ADS listening on %s (port %d)", address, port)
         return port
+
+    def _handlers(self) -> grpc.GenericRpcHandler:
+        """The ADS service with responses sent as the bytes the sessions encoded (`ads_common.sotw_response`):
+        the generated `add_..._to_server` would serialize a DiscoveryResponse message instead."""
+        def passthrough(data: bytes) -> bytes:
+            return data
+        methods = {
+            "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                self.StreamAggregatedResources, request_deserializer=discovery_pb2.DiscoveryRequest.FromString,
+                response_serializer=passthrough),
+            "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                self.DeltaAggregatedResources, request_deserializer=discovery_pb2.DeltaDiscoveryRequest.FromString,
+                response_serializer=passthrough),
+        }
+        return grpc.method_handlers_generic_handler(SERVICE, methods)
 
     async def stop(self, grace: float | None = 1.0) -> None:
         if self._server is not None:

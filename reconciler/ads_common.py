@@ -7,11 +7,18 @@
   or changed, (re)send its endpoints" (xds_protocol.rst, "Resource warming": a cluster stays warming until it gets
   an EDS response, even when the endpoints did not change).
 - `AckTracker`: per type ACK/NACK bookkeeping (xds_protocol.rst, "ACK/NACK and resource type instance version").
+- `sotw_response` / `delta_response`: the wire bytes of a DiscoveryResponse / DeltaDiscoveryResponse, written by
+  concatenating protobuf fields around each resource's cached serialization (`XdsResource.serialized`). Building
+  `Any` messages and serializing the response would copy every resource twice more per proxy; this copies it once,
+  into the response, and is byte-identical to protobuf's deterministic serialization (tests/ads check it). The
+  server registers an identity response serializer, so gRPC sends these bytes as they are.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import time
 from collections.abc import Iterable, Mapping
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -19,6 +26,7 @@ from google.protobuf.message import Message
 
 from compiler.emit import type_urls
 from compiler.emit.snapshot import XdsResource
+from reconciler import ads_status
 from reconciler.ads_status import AdsObserver, NackInfo, SyncState, TypeStatus
 
 # Types for which an empty first request (or "*") means "everything for this proxy" (xds_protocol.rst, "How the
@@ -64,8 +72,11 @@ class AckTracker:
         self.nacked = False       # the latest response of this type was rejected
         self.awaiting = False     # a response is in flight (neither ACKed nor NACKed yet)
 
-    def sent(self, version: str, nonce: str) -> None:
+        self.published_at: float | None = None  # time.monotonic() of the publish the in-flight response carries
+
+    def sent(self, version: str, nonce: str, published_at: float | None = None) -> None:
         self.sent_version, self.sent_nonce, self.awaiting = version, nonce, True
+        self.published_at = published_at
 
     def is_stale(self, response_nonce: str) -> bool:
         """A request answering an older response; xds_protocol.rst "Resource updates": ignore stale nonces.
@@ -80,6 +91,9 @@ class AckTracker:
         if error_message is None:
             self.acked_version, self.nacked = self.sent_version, False
             self._observer.on_ack(self.type_url)
+            if self.published_at is not None:
+                ads_status.report_timing(self._observer, ads_status.Timing.ACK, self.type_url,
+                                         time.monotonic() - self.published_at)
         else:
             self.last_nack = NackInfo(self.sent_version, response_nonce, error_message)
             self.nacked = True
@@ -93,3 +107,74 @@ class AckTracker:
         else:
             state = SyncState.SYNCED
         return TypeStatus(self.type_url, self.sent_version, self.acked_version, self.last_nack, state)
+
+
+# ---- wire format ------------------------------------------------------------------------------------------------
+# Field numbers from envoy/service/discovery/v3/discovery.proto and google/protobuf/any.proto; a length-delimited
+# field's tag is (number << 3) | 2. Fields are written in field-number order, as deterministic serialization does.
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, data: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(data)) + data if data else b""
+
+
+def _any_parts(type_url: bytes, value: bytes) -> tuple[bytes, int]:
+    """The bytes of an `Any` before its value, and the Any's full length."""
+    head = b"\x0a" + _varint(len(type_url)) + type_url
+    if value:  # proto3: an empty bytes field is not written
+        head += b"\x12" + _varint(len(value))
+    return head, len(head) + len(value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Response:
+    """An encoded response: `data` is what goes on the wire; the rest is for bookkeeping and metrics."""
+
+    type_url: str
+    nonce: str
+    version: str
+    data: bytes
+    resources: int
+
+    def ByteSize(self) -> int:  # noqa: N802 - the protobuf message spelling, so observers treat both alike
+        return len(self.data)
+
+
+def sotw_response(version: str, type_url: str, nonce: str, resources: Iterable[XdsResource]) -> Response:
+    """DiscoveryResponse{version_info=1, resources=2 (Any), type_url=4, nonce=5}."""
+    url = type_url.encode()
+    parts = [_field(1, version.encode())]
+    count = 0
+    for res in resources:
+        head, size = _any_parts(url, res.serialized)
+        parts += (b"\x12", _varint(size), head, res.serialized)
+        count += 1
+    parts += (_field(4, url), _field(5, nonce.encode()))
+    return Response(type_url, nonce, version, b"".join(parts), count)
+
+
+def delta_response(version: str, type_url: str, nonce: str, resources: Iterable[XdsResource],
+                   removed: Iterable[str]) -> Response:
+    """DeltaDiscoveryResponse{system_version_info=1, resources=2 (Resource{version=1, resource=2 (Any), name=3}),
+    type_url=4, nonce=5, removed_resources=6}."""
+    url = type_url.encode()
+    parts = [_field(1, version.encode())]
+    count = 0
+    for res in resources:
+        head, size = _any_parts(url, res.serialized)
+        res_version, name = _field(1, res.version.encode()), _field(3, res.name.encode())
+        inner = b"\x12" + _varint(size)
+        total = len(res_version) + len(inner) + size + len(name)
+        parts += (b"\x12", _varint(total), res_version, inner, head, res.serialized, name)
+        count += 1
+    parts += (_field(4, url), _field(5, nonce.encode()))
+    parts += [_field(6, name.encode()) or b"\x32\x00" for name in removed]
+    return Response(type_url, nonce, version, b"".join(parts), count)

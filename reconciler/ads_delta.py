@@ -94,15 +94,15 @@ class DeltaSession:
             if not state.wildcard:  # under wildcard the resource stays covered
                 state.known.pop(name, None)
 
-    def next_response(self, snapshot: Snapshot) -> discovery_pb2.DeltaDiscoveryResponse | None:
+    def next_response(self, snapshot: Snapshot, published_at: float | None = None) -> ads_common.Response | None:
         for type_url in type_urls.ORDER:
             plan = self._plan(type_url, snapshot, final=False)
             if plan is not None:
-                return self._commit(plan)
+                return self._commit(plan, published_at)
         if not any(s.tracker.awaiting for s in self._types.values()):
             plan = self._plan(type_urls.CLUSTER, snapshot, final=True)
             if plan is not None:
-                return self._commit(plan)
+                return self._commit(plan, published_at)
         return None
 
     def _plan(self, type_url: str, snapshot: Snapshot, *, final: bool) -> _Plan | None:
@@ -120,7 +120,7 @@ class DeltaSession:
             return None
         return _Plan(type_url, upserts, removed)
 
-    def _commit(self, plan: _Plan) -> discovery_pb2.DeltaDiscoveryResponse:
+    def _commit(self, plan: _Plan, published_at: float | None) -> ads_common.Response:
         state = self._types[plan.type_url]
         if plan.type_url == type_urls.CLUSTER:
             self._force_endpoints_of(plan.upserts)
@@ -131,11 +131,8 @@ class DeltaSession:
         state.force -= plan.upserts.keys()
         state.must_answer = False
         nonce, version = str(next(self._nonces)), ads_common.set_version(state.known)
-        state.tracker.sent(version, nonce)
-        return discovery_pb2.DeltaDiscoveryResponse(
-            system_version_info=version, type_url=plan.type_url, nonce=nonce, removed_resources=plan.removed,
-            resources=[discovery_pb2.Resource(name=r.name, version=r.version, resource=r.to_any())
-                       for r in plan.upserts.values()])
+        state.tracker.sent(version, nonce, published_at)
+        return ads_common.delta_response(version, plan.type_url, nonce, plan.upserts.values(), plan.removed)
 
     def _force_endpoints_of(self, clusters: dict[str, XdsResource]) -> None:
         """"Resource warming": an added or changed cluster warms until it gets its endpoints."""

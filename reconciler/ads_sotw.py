@@ -88,17 +88,18 @@ class SotwSession:
             state.names = names
             state.must_answer = True  # newly requested resources must be (re)sent even if unchanged
 
-    def next_response(self, snapshot: Snapshot) -> discovery_pb2.DiscoveryResponse | None:
-        """The next response to send in make-before-break order, or None when the proxy is up to date."""
+    def next_response(self, snapshot: Snapshot, published_at: float | None = None) -> ads_common.Response | None:
+        """The next response to send in make-before-break order, or None when the proxy is up to date.
+        `published_at` (time.monotonic() of the publish that made `snapshot`) is kept to time the ACK."""
         for type_url in type_urls.ORDER:
             plan = self._plan(type_url, snapshot, final=False)
             if plan is not None:
-                return self._commit(plan)
+                return self._commit(plan, published_at)
         if not any(s.tracker.awaiting for s in self._types.values()):
             # "Eventual consistency considerations": stale clusters are removed last, once all else is ACKed.
             plan = self._plan(type_urls.CLUSTER, snapshot, final=True)
             if plan is not None:
-                return self._commit(plan)
+                return self._commit(plan, published_at)
         return None
 
     def _desired(self, state: _TypeState, snapshot: Snapshot, *, keep_removed: bool) -> dict[str, XdsResource]:
@@ -125,7 +126,7 @@ class SotwSession:
             return None
         return _Plan(type_url, desired, version)
 
-    def _commit(self, plan: _Plan) -> discovery_pb2.DiscoveryResponse:
+    def _commit(self, plan: _Plan, published_at: float | None) -> ads_common.Response:
         state = self._types[plan.type_url]
         if plan.type_url == type_urls.CLUSTER:
             self._force_endpoints_of(state.sent, plan.resources)
@@ -133,10 +134,8 @@ class SotwSession:
             state.force -= plan.resources.keys()
         nonce = str(next(self._nonces))
         state.sent, state.must_answer = plan.resources, False
-        state.tracker.sent(plan.version, nonce)
-        return discovery_pb2.DiscoveryResponse(
-            version_info=plan.version, type_url=plan.type_url, nonce=nonce,
-            resources=[res.to_any() for res in plan.resources.values()])
+        state.tracker.sent(plan.version, nonce, published_at)
+        return ads_common.sotw_response(plan.version, plan.type_url, nonce, plan.resources.values())
 
     def _force_endpoints_of(self, before: dict[str, XdsResource], after: dict[str, XdsResource]) -> None:
         """"Resource warming": an added or changed cluster warms until it gets an EDS response."""

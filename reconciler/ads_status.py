@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class SyncState(enum.StrEnum):
@@ -64,6 +64,21 @@ class AdsObserver(Protocol):
     def on_push(self, type_url: str, nbytes: int) -> None: ...
     def on_ack(self, type_url: str) -> None: ...
     def on_nack(self, type_url: str) -> None: ...
+
+
+class Timing(enum.StrEnum):
+    """Durations the ADS server measures, reported to observers that define `on_timing(kind, type_url, seconds)`."""
+
+    PUSH = "push"      # publish of the snapshot -> response written to the stream
+    ACK = "ack"        # publish of the snapshot -> the proxy's ACK of the response that carried it
+    ENCODE = "encode"  # time spent computing one response (planning plus encoding; no I/O)
+
+
+def report_timing(observer: Any, kind: Timing, type_url: str, seconds: float) -> None:
+    """`on_timing` is optional so observers written before it existed keep working."""
+    hook = getattr(observer, "on_timing", None)
+    if hook is not None:
+        hook(kind, type_url, seconds)
 
 
 class NullObserver:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import grpc
 
 from compiler.emit.snapshot import Snapshot
-from reconciler import ads_status
+from reconciler import ads_common, ads_status
 from reconciler.cache import SnapshotCache, Watch
 from reconciler.xds_node import NodeInfo
 
@@ -31,7 +31,8 @@ class Session(Protocol):
     mode: str
 
     def handle(self, request: Any) -> None: ...
-    def next_response(self, snapshot: Snapshot) -> Any: ...
+    def next_response(self, snapshot: Snapshot, published_at: float | None = None) -> ads_common.Response | None:
+        ...
     def status(self, snapshot: Snapshot | None) -> dict[str, ads_status.TypeStatus]: ...
 
 
@@ -119,16 +120,26 @@ class Stream:
     async def _push(self) -> None:
         assert self.watch is not None
         while self.watch.snapshot is not None:
-            response = self.session.next_response(self.watch.snapshot)
-            if response is None:
-                return
             async with self._limits.push_slots:
+                # Computed inside the slot, from the snapshot current now: a proxy waiting for a slot gets the
+                # newest config, never one that was superseded while it queued.
+                published_at = self.watch.published_at
+                started = time.perf_counter()
+                response = self.session.next_response(self.watch.snapshot, published_at)
+                if response is None:
+                    return
+                ads_status.report_timing(self._observer, ads_status.Timing.ENCODE, response.type_url,
+                                         time.perf_counter() - started)
                 await self._write(response)
             self._observer.on_push(response.type_url, response.ByteSize())
+            if published_at is not None:
+                ads_status.report_timing(self._observer, ads_status.Timing.PUSH, response.type_url,
+                                         time.monotonic() - published_at)
 
-    async def _write(self, response: Any) -> None:
+    async def _write(self, response: ads_common.Response) -> None:
         try:
-            await asyncio.wait_for(self._context.write(response), self._limits.send_timeout)
+            # The bytes are the response already encoded; the method handler's serializer passes them through.
+            await asyncio.wait_for(self._context.write(response.data), self._limits.send_timeout)
         except TimeoutError:
             log.warning("proxy %s did not read for %ss; closing its stream", self.node and self.node.id,
                         self._limits.send_timeout)

@@ -3,36 +3,45 @@
 The cache knows nothing of gRPC (go-control-plane's split): the ADS server opens a `Watch` per stream and is woken
 when that proxy's snapshot changes; the reconciler loop calls `publish` after every good compile.
 
-API used by the reconciler loop (call on the event loop thread that runs the ADS server; from another thread use
-`loop.call_soon_threadsafe(cache.publish, revision, resolve)`):
+API used by the reconciler loop (on the event loop thread that runs the ADS server):
 
-    result = cache.publish(revision, resolve)   # resolve: Callable[[NodeInfo], Snapshot]
+    result = await cache.publish(revision, resolve)   # resolve: Callable[[NodeInfo], Snapshot]
 
+- `publish` makes `resolve` current at once (new streams use it from now on) and returns a `Publication`. Inside a
+  running event loop the connected proxies are resolved by a background task in short time slices that yield to
+  the loop, so thousands of proxies never stall ACKs, health checks or the admin pages; each proxy is woken as soon
+  as its own snapshot is ready. Without a running loop (or with nobody connected) the work is done before `publish`
+  returns. A newer publish supersedes one still resolving: the newer `resolve` covers every proxy anyway.
 - `resolve` is called once per distinct connected node id, never for proxies that are not connected. Proxies that
   connect later are resolved on connect with the last `resolve`.
 - `resolve` raising `LookupError` means "unknown proxy": a new stream gets nothing for now, a stream that already
   had a snapshot keeps it (we never tear down a running proxy's config on a lookup miss); the proxy is listed in
   `result.unknown` and `cache.unknown_nodes()` and is re-resolved at the next publish. Any other exception is a bug
   in the resolver: logged, listed in `result.failed`, the proxy keeps its previous snapshot.
-- Snapshots are interned by `Snapshot.version`: proxies with identical snapshots share the same objects, and a
-  stream is woken only when its snapshot's version changed.
+- Sharing: snapshots are interned by `Snapshot.version`, and every resource by (type URL, name, version), so
+  proxies with identical snapshots share one object and proxies that differ (a sidecar's own inbound listener)
+  still share every resource they have in common: one message and one serialization per distinct resource.
+  A stream is woken only when its snapshot's version changed.
 - Readiness gate: nothing is served before the first publish (`cache.ready`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import enum
 import itertools
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Generator, Iterator
 
-from compiler.emit.snapshot import Snapshot
+from compiler.emit.snapshot import Snapshot, XdsResource
 from reconciler.xds_node import NodeInfo
 
 log = logging.getLogger(__name__)
 
 Resolver = Callable[[NodeInfo], Snapshot]
+_ResourceKey = tuple[str, str, str]  # type URL, name, version
 
 
 class _Miss(enum.Enum):
@@ -48,6 +57,35 @@ class PublishResult:
     woken: int                     # streams whose snapshot changed
     unknown: tuple[str, ...]       # node ids resolve did not know
     failed: tuple[str, ...]        # node ids whose resolve raised something else (kept their previous snapshot)
+    started: float = 0.0           # time.time() when publish was called
+    finished: float = 0.0          # time.time() when the last connected proxy was resolved
+    superseded: bool = False       # a newer publish took over before every proxy was resolved
+    distinct_resources: int = 0    # distinct resources held now (shared across proxies)
+    resource_bytes: int = 0        # their serialized size: what the cache holds, counted once
+
+
+class Publication:
+    """What `publish` returns: awaitable for its `PublishResult`; `result` is set once every proxy is resolved."""
+
+    def __init__(self, task: asyncio.Task[PublishResult] | None = None, result: PublishResult | None = None):
+        self._task = task
+        self.result = result
+        if task is not None:
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[PublishResult]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self.result = task.result()
+
+    def __await__(self) -> Generator[object, None, PublishResult]:
+        if self._task is not None:
+            return self._task.__await__()
+        assert self.result is not None
+        return _ready(self.result).__await__()
+
+
+async def _ready(result: PublishResult) -> PublishResult:
+    return result
 
 
 class Watch:
@@ -58,13 +96,15 @@ class Watch:
         self.id = watch_id
         self.node = node
         self.snapshot: Snapshot | None = None
+        self.published_at: float | None = None  # time.monotonic() of the publish that produced `snapshot`
         self.unknown = False
         self._on_change = on_change
 
-    def _set(self, snapshot: Snapshot) -> bool:
+    def _set(self, snapshot: Snapshot, published_at: float | None) -> bool:
         if self.snapshot is not None and self.snapshot.version == snapshot.version:
             return False
-        self.snapshot = snapshot
+        self._cache._swap(self.snapshot, snapshot)
+        self.snapshot, self.published_at = snapshot, published_at
         self._on_change()
         return True
 
@@ -72,13 +112,33 @@ class Watch:
         self._cache._forget(self)
 
 
+@dataclasses.dataclass
+class _Run:
+    """The bookkeeping of one publish while it resolves."""
+
+    revision: str
+    resolve: Resolver
+    started: float
+    started_mono: float
+    outcomes: dict[str, Snapshot | _Miss] = dataclasses.field(default_factory=dict)
+    woken: int = 0
+
+
 class SnapshotCache:
-    def __init__(self) -> None:
+    def __init__(self, *, slice_seconds: float = 0.01) -> None:
         self._watches: dict[int, Watch] = {}
         self._ids = itertools.count(1)
         self._resolve: Resolver | None = None
-        self._interned: dict[str, Snapshot] = {}
+        self._snapshots: dict[str, Snapshot] = {}
+        self._holders: dict[str, int] = {}                  # snapshot version -> watches holding it
+        self._resources: dict[_ResourceKey, XdsResource] = {}
+        self._resource_refs: dict[_ResourceKey, int] = {}   # resource -> interned snapshots containing it
+        self._resource_bytes = 0
         self._unknown: set[str] = set()
+        self._run: _Run | None = None
+        self._task: asyncio.Task[PublishResult] | None = None
+        self._slice = slice_seconds  # longest stretch a publish keeps the event loop busy
+        self._listeners: list[Callable[[PublishResult], None]] = []
         self.revision: str | None = None
 
     @property
@@ -88,6 +148,10 @@ class SnapshotCache:
     def unknown_nodes(self) -> frozenset[str]:
         return frozenset(self._unknown)
 
+    def on_published(self, listener: Callable[[PublishResult], None]) -> None:
+        """Call `listener` with every finished publish's result (metrics; must not raise)."""
+        self._listeners.append(listener)
+
     def watch(self, node: NodeInfo, on_change: Callable[[], None]) -> Watch:
         """Register a stream. If a revision is published already, the snapshot is resolved now."""
         watch = Watch(self, next(self._ids), node, on_change)
@@ -95,12 +159,13 @@ class SnapshotCache:
         if self._resolve is not None:
             outcome = self._resolve_one(node, self._resolve)
             if isinstance(outcome, Snapshot):
-                watch._set(self._intern(outcome))
+                watch._set(self._intern(outcome), None)
             watch.unknown = outcome is _Miss.UNKNOWN
         return watch
 
     def _forget(self, watch: Watch) -> None:
-        self._watches.pop(watch.id, None)
+        if self._watches.pop(watch.id, None) is not None and watch.snapshot is not None:
+            self._swap(watch.snapshot, None)
         if all(w.node.id != watch.node.id for w in self._watches.values()):
             self._unknown.discard(watch.node.id)
 
@@ -115,35 +180,122 @@ class SnapshotCache:
                 return watch.snapshot
         return self._resolve(node) if self._resolve is not None else None
 
-    def publish(self, revision: str, resolve: Resolver) -> PublishResult:
+    def stats(self) -> tuple[int, int, int]:
+        """(distinct snapshots, distinct resources, bytes of their serializations) held now."""
+        return len(self._snapshots), len(self._resources), self._resource_bytes
+
+    # Publishing.
+
+    def publish(self, revision: str, resolve: Resolver) -> Publication:
         """Make `resolve` current, recompute connected proxies' snapshots, wake the streams whose snapshot changed."""
         self._resolve, self.revision = resolve, revision
-        outcomes: dict[str, Snapshot | _Miss] = {}
-        for watch in list(self._watches.values()):
-            if watch.node.id not in outcomes:
-                outcomes[watch.node.id] = self._resolve_one(watch.node, resolve)
-        previous, self._interned = self._interned, {}
-        woken = sum(self._apply(watch, outcomes[watch.node.id], previous) for watch in list(self._watches.values()))
-        self._unknown = {n for n, o in outcomes.items() if o is _Miss.UNKNOWN}
-        self._keep_in_use()
-        return PublishResult(revision=revision, resolved=len(outcomes), distinct_snapshots=len(self._interned),
-                             woken=woken, unknown=tuple(sorted(self._unknown)),
-                             failed=tuple(sorted(n for n, o in outcomes.items() if o is _Miss.FAILED)))
+        run = _Run(revision, resolve, time.time(), time.monotonic())
+        self._run = run
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or not self._watches:
+            for _ in self._steps(run):
+                pass
+            return Publication(result=self._finish(run))
+        self._task = loop.create_task(self._sliced(run))
+        return Publication(self._task)
 
-    def _apply(self, watch: Watch, outcome: Snapshot | _Miss, previous: dict[str, Snapshot]) -> bool:
+    async def _sliced(self, run: _Run) -> PublishResult:
+        deadline = time.perf_counter() + self._slice
+        for _ in self._steps(run):
+            if time.perf_counter() >= deadline:
+                await asyncio.sleep(0)  # let the streams write and read between slices
+                deadline = time.perf_counter() + self._slice
+            if self._run is not run:
+                log.info("publish of %s superseded after %d proxies", run.revision, len(run.outcomes))
+                return self._result(run, superseded=True)
+        return self._finish(run)
+
+    def _steps(self, run: _Run) -> Iterator[None]:
+        """Resolve each connected node once and apply the outcome to its streams; yields after every node."""
+        for node_id, watches in self._by_node().items():
+            if node_id in run.outcomes:
+                continue
+            outcome = run.outcomes[node_id] = self._resolve_one(watches[0].node, run.resolve)
+            if isinstance(outcome, Snapshot):
+                outcome = self._intern(outcome)
+            for watch in watches:
+                if watch.id in self._watches:  # it may have closed while we resolved others
+                    run.woken += self._apply(watch, outcome, run.started_mono)
+            if isinstance(outcome, Snapshot):
+                self._drop_if_unused(outcome.version)
+            yield
+
+    def _by_node(self) -> dict[str, list[Watch]]:
+        grouped: dict[str, list[Watch]] = {}
+        for watch in list(self._watches.values()):
+            grouped.setdefault(watch.node.id, []).append(watch)
+        return grouped
+
+    def _finish(self, run: _Run) -> PublishResult:
+        self._unknown = {n for n, o in run.outcomes.items() if o is _Miss.UNKNOWN}
+        result = self._result(run, superseded=False)
+        for listener in self._listeners:
+            listener(result)
+        return result
+
+    def _result(self, run: _Run, *, superseded: bool) -> PublishResult:
+        return PublishResult(
+            revision=run.revision, resolved=len(run.outcomes), distinct_snapshots=len(self._snapshots), woken=run.woken,
+            unknown=tuple(sorted(n for n, o in run.outcomes.items() if o is _Miss.UNKNOWN)),
+            failed=tuple(sorted(n for n, o in run.outcomes.items() if o is _Miss.FAILED)),
+            started=run.started, finished=time.time(), superseded=superseded,
+            distinct_resources=len(self._resources), resource_bytes=self._resource_bytes)
+
+    @staticmethod
+    def _apply(watch: Watch, outcome: Snapshot | _Miss, published_at: float) -> bool:
         watch.unknown = outcome is _Miss.UNKNOWN
-        if not isinstance(outcome, Snapshot):
-            return False
-        return watch._set(self._intern(previous.get(outcome.version, outcome)))
+        return isinstance(outcome, Snapshot) and watch._set(outcome, published_at)
+
+    # Sharing. Reference counts keep exactly what connected streams hold, at a cost proportional to what changed.
 
     def _intern(self, snapshot: Snapshot) -> Snapshot:
-        return self._interned.setdefault(snapshot.version, snapshot)
+        """The one shared copy of `snapshot`, whose resources are the shared copies of each resource."""
+        version = snapshot.version
+        shared = self._snapshots.get(version)
+        if shared is None:
+            by_type = {t: {name: self._intern_resource(res) for name, res in resources.items()}
+                       for t, resources in snapshot.by_type.items()}
+            shared = self._snapshots[version] = Snapshot(by_type=by_type, versions=snapshot.versions)
+            self._holders[version] = 0
+        return shared
 
-    def _keep_in_use(self) -> None:
-        """Snapshots kept by proxies that were unknown or failed this time stay interned too."""
-        for watch in self._watches.values():
-            if watch.snapshot is not None:
-                self._interned.setdefault(watch.snapshot.version, watch.snapshot)
+    def _intern_resource(self, res: XdsResource) -> XdsResource:
+        key = (res.type_url, res.name, res.version)
+        refs = self._resource_refs[key] = self._resource_refs.get(key, 0) + 1
+        if refs == 1:
+            self._resources[key] = res
+            self._resource_bytes += len(res.serialized)
+        return self._resources[key]
+
+    def _swap(self, old: Snapshot | None, new: Snapshot | None) -> None:
+        if new is not None:
+            self._holders[new.version] = self._holders.get(new.version, 0) + 1
+        if old is not None:
+            self._holders[old.version] -= 1
+            self._drop_if_unused(old.version)
+
+    def _drop_if_unused(self, version: str) -> None:
+        if self._holders.get(version, 0) > 0:
+            return
+        self._holders.pop(version, None)
+        snapshot = self._snapshots.pop(version, None)
+        if snapshot is None:
+            return
+        for resources in snapshot.by_type.values():
+            for res in resources.values():
+                key = (res.type_url, res.name, res.version)
+                refs = self._resource_refs[key] = self._resource_refs[key] - 1
+                if refs == 0:
+                    del self._resource_refs[key], self._resources[key]
+                    self._resource_bytes -= len(res.serialized)
 
     def _resolve_one(self, node: NodeInfo, resolve: Resolver) -> Snapshot | _Miss:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import pytest
 from ads_harness import mesh
@@ -10,8 +11,15 @@ from envoy.config.core.v3 import base_pb2
 from google.protobuf import struct_pb2
 
 from compiler.emit.snapshot import Snapshot
-from reconciler.cache import SnapshotCache
+from reconciler.cache import PublishResult, SnapshotCache
 from reconciler.xds_node import NodeInfo, ProxyType, parse_istio_node_id
+
+def published(cache: SnapshotCache, revision: str, resolve: Callable[[NodeInfo], Snapshot]) -> PublishResult:
+    """Publish with no event loop running: done before `publish` returns."""
+    result = cache.publish(revision, resolve).result
+    assert result is not None
+    return result
+
 
 A = NodeInfo("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local")
 B = NodeInfo("sidecar~10.0.0.2~b.ns~ns.svc.cluster.local")
@@ -40,7 +48,7 @@ def test_resolves_connected_nodes_only_once_each() -> None:
     cache = SnapshotCache()
     cache.watch(A, lambda: None)
     cache.watch(A, lambda: None)  # the same proxy on two streams
-    result = cache.publish("r1", resolve)
+    result = published(cache, "r1", resolve)
     assert calls == {A.id: 1} and result.resolved == 1
     cache.watch(B, lambda: None)  # connects later: resolved on connect with the last resolve
     assert calls == {A.id: 1, B.id: 1}
@@ -50,12 +58,12 @@ def test_identical_snapshots_are_shared_and_unchanged_ones_do_not_wake() -> None
     wakes = Wakes()
     cache = SnapshotCache()
     wa, wb = cache.watch(A, wakes.callback("a")), cache.watch(B, wakes.callback("b"))
-    result = cache.publish("r1", lambda node: mesh("a"))  # a fresh but equal Snapshot per call
+    result = published(cache, "r1", lambda node: mesh("a"))  # a fresh but equal Snapshot per call
     assert wa.snapshot is wb.snapshot and result.distinct_snapshots == 1 and result.woken == 2
     first = wa.snapshot
     cache.publish("r2", lambda node: mesh("a"))
     assert wakes == {"a": 1, "b": 1} and wa.snapshot is first
-    result = cache.publish("r3", lambda node: mesh("b") if node == B else mesh("a"))
+    result = published(cache, "r3", lambda node: mesh("b") if node == B else mesh("a"))
     assert wakes == {"a": 1, "b": 2} and result.woken == 1 and result.distinct_snapshots == 2
 
 
@@ -68,7 +76,7 @@ def test_unknown_proxy_keeps_its_snapshot_and_is_resolved_again() -> None:
     def nobody(node: NodeInfo) -> Snapshot:
         raise LookupError(node.id)
 
-    result = cache.publish("r2", nobody)
+    result = published(cache, "r2", nobody)
     assert result.unknown == (A.id,) and wa.unknown and wa.snapshot is kept
     assert cache.unknown_nodes() == {A.id}
     fresh = cache.watch(B, lambda: None)
@@ -86,7 +94,7 @@ def test_a_failing_resolver_keeps_previous_snapshots() -> None:
     def broken(node: NodeInfo) -> Snapshot:
         raise RuntimeError("emitter bug")
 
-    result = cache.publish("r2", broken)
+    result = published(cache, "r2", broken)
     assert result.failed == (A.id,) and wa.snapshot is kept and not wa.unknown
 
 
@@ -97,7 +105,7 @@ def test_closed_watches_are_forgotten() -> None:
     assert cache.unknown_nodes() == {A.id}
     watch.close()
     assert cache.connected() == 0 and cache.unknown_nodes() == frozenset()
-    assert cache.publish("r2", lambda node: mesh("a")).resolved == 0
+    assert published(cache, "r2", lambda node: mesh("a")).resolved == 0
 
 
 def test_node_info_from_proto_has_plain_metadata() -> None:
