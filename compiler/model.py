@@ -9,8 +9,31 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import Any, TypeVar
 
 # -- values ----------------------------------------------------------------------------------------------------
+
+
+_T = TypeVar("_T")
+
+
+def hash_once(cls: type[_T]) -> type[_T]:
+    """Cache a frozen dataclass's hash in its `_hash` slot. The emitter's memo hashes every resource of every proxy
+    it builds; recomputing a cluster's hash walks all its nested values each time."""
+    names = tuple(f.name for f in dataclasses.fields(cls) if f.compare)  # type: ignore[arg-type]
+
+    def __hash__(self: Any) -> int:
+        h = self._hash
+        if h is None:
+            h = hash(tuple(getattr(self, n) for n in names))
+            object.__setattr__(self, "_hash", h)
+        return h  # type: ignore[no-any-return]
+
+    cls.__hash__ = __hash__  # type: ignore[method-assign,assignment]
+    return cls
+
+
+_HASH = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
 
 class Protocol(enum.StrEnum):
@@ -87,8 +110,10 @@ class Endpoint:
     healthy: bool = True
 
 
+@hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class LoadAssignment:
+    _hash: int | None = _HASH
     cluster_name: str
     endpoints: tuple[Endpoint, ...]
 
@@ -164,8 +189,10 @@ class UpstreamTls:
     insecure_skip_verify: bool = False
 
 
+@hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class Cluster:
+    _hash: int | None = _HASH
     name: str  # outbound|9080|v1|reviews.shop.svc.cluster.local, inbound|9080||
     discovery: Discovery
     lb_policy: LbPolicy = LbPolicy.ROUND_ROBIN
@@ -313,8 +340,10 @@ class Cors:
     allow_credentials: bool | None = None
 
 
+@hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class Route:
+    _hash: int | None = _HASH
     name: str
     match: RouteMatch
     action: Forward | Redirect | DirectResponse
@@ -325,16 +354,20 @@ class Route:
     source: Source | None = None
 
 
+@hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class VirtualHost:
+    _hash: int | None = _HASH
     name: str  # reviews.shop.svc.cluster.local:9080
     domains: tuple[str, ...]
     routes: tuple[Route, ...]
     require_tls: bool = False  # gateway httpsRedirect
 
 
+@hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class RouteConfig:
+    _hash: int | None = _HASH
     name: str  # "9080" for sidecar outbound, "http.8080" for gateways, as Pilot names them
     virtual_hosts: tuple[VirtualHost, ...]
 
@@ -383,8 +416,10 @@ class FilterChain:
     source: Source | None = None
 
 
+@hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class Listener:
+    _hash: int | None = _HASH
     name: str  # 0.0.0.0_9080, virtualInbound, ...
     address: str
     port: int
@@ -399,9 +434,12 @@ class Listener:
 # -- secrets ---------------------------------------------------------------------------------------------------
 
 
+@hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class Secret:
     """An SDS secret: a certificate chain and key, or a validation context (CA bundle)."""
+
+    _hash: int | None = _HASH
 
     name: str
     certificate_chain: str = ""  # PEM or file path, see `inline`
