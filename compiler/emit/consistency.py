@@ -7,6 +7,7 @@ system error that blocks publishing; the proxy keeps its last good snapshot.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Iterator, Mapping
 
@@ -41,22 +42,6 @@ def _per_filter_names(routes: route_pb2.RouteConfiguration) -> set[str]:
     return {key for vh in routes.virtual_hosts for r in vh.routes for key in r.typed_per_filter_config}
 
 
-def _rds_problems(
-    name: str, hcm: hcm_pb2.HttpConnectionManager, routes: Mapping[str, XdsResource]
-) -> Iterator[str]:
-    """The route table exists, and every filter its routes configure is in the chain (else Envoy would quietly
-    ignore, say, a route's fault injection)."""
-    rds = hcm.rds.route_config_name
-    if rds not in routes:
-        yield f"listener {name} references route config {rds!r}, which is not in the snapshot"
-        return
-    message = routes[rds].message
-    assert isinstance(message, route_pb2.RouteConfiguration)
-    missing = _per_filter_names(message) - {f.name for f in hcm.http_filters}
-    for filter_name in sorted(missing):
-        yield f"route config {rds!r} configures {filter_name} per route, but listener {name} does not run it"
-
-
 def _sds_names(socket: base_pb2.TransportSocket, upstream: bool) -> Iterator[str]:
     if socket.name != TRANSPORT_SOCKET_TLS:
         return
@@ -74,30 +59,71 @@ def _eds_name(c: cluster_pb2.Cluster) -> str:
     return str(c.eds_cluster_config.service_name or c.name)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Refs:
+    """What one resource needs from the rest of its snapshot."""
+
+    routes: tuple[tuple[str, frozenset[str]], ...] = ()  # listener: (RDS name, http filters that run) per HCM
+    endpoints: str | None = None  # EDS cluster: its load assignment
+    secrets: tuple[tuple[str, str], ...] = ()  # (chain name or "", SDS secret name)
+    per_route_filters: frozenset[str] = frozenset()  # route config: filters its routes configure
+
+
+# Derived per resource content (type, name, content hash): a resource shared by a thousand proxies is decoded once.
+_REFS: dict[tuple[str, str, str], _Refs] = {}
+_REFS_MAX = 1 << 19
+
+
+def _refs(res: XdsResource) -> _Refs:
+    key = (res.type_url, res.name, res.version)
+    found = _REFS.get(key)
+    if found is None:
+        if len(_REFS) >= _REFS_MAX:
+            _REFS.clear()
+        found = _REFS.setdefault(key, _compute_refs(res))
+    return found
+
+
+def _compute_refs(res: XdsResource) -> _Refs:
+    msg = res.message
+    if isinstance(msg, listener_pb2.Listener):
+        routes = tuple((hcm.rds.route_config_name, frozenset(f.name for f in hcm.http_filters))
+                       for hcm in _connection_managers(msg) if hcm.HasField("rds"))
+        secrets = tuple((chain.name, sds) for chain in _chains(msg)
+                        for sds in _sds_names(chain.transport_socket, upstream=False))
+        return _Refs(routes=routes, secrets=secrets)
+    if isinstance(msg, cluster_pb2.Cluster):
+        eds = _eds_name(msg) if msg.type == cluster_pb2.Cluster.EDS else None
+        return _Refs(endpoints=eds, secrets=tuple(("", sds) for sds in _sds_names(msg.transport_socket, upstream=True)))
+    if isinstance(msg, route_pb2.RouteConfiguration):
+        return _Refs(per_route_filters=frozenset(_per_filter_names(msg)))
+    return _Refs()
+
+
 def _listener_problems(snap: Snapshot) -> Iterator[str]:
     routes, secrets = snap.get(type_urls.ROUTE), snap.get(type_urls.SECRET)
     for name, res in snap.get(type_urls.LISTENER).items():
-        assert isinstance(res.message, listener_pb2.Listener)
-        for hcm in _connection_managers(res.message):
-            if hcm.HasField("rds"):
-                yield from _rds_problems(name, hcm, routes)
-        for chain in _chains(res.message):
-            for sds in _sds_names(chain.transport_socket, upstream=False):
-                if sds not in secrets:
-                    yield (
-                        f"listener {name} chain {chain.name!r} references secret {sds!r}, "
-                        "which is not in the snapshot"
-                    )
+        refs = _refs(res)
+        for rds, filters in refs.routes:
+            if rds not in routes:
+                yield f"listener {name} references route config {rds!r}, which is not in the snapshot"
+                continue
+            # every filter the routes configure runs in the chain (else Envoy would quietly ignore, say, a
+            # route's fault injection)
+            for filter_name in sorted(_refs(routes[rds]).per_route_filters - filters):
+                yield f"route config {rds!r} configures {filter_name} per route, but listener {name} does not run it"
+        for chain, sds in refs.secrets:
+            if sds not in secrets:
+                yield f"listener {name} chain {chain!r} references secret {sds!r}, which is not in the snapshot"
 
 
 def _cluster_problems(snap: Snapshot) -> Iterator[str]:
     endpoints, secrets = snap.get(type_urls.ENDPOINT), snap.get(type_urls.SECRET)
     for name, res in snap.get(type_urls.CLUSTER).items():
-        assert isinstance(res.message, cluster_pb2.Cluster)
-        c = res.message
-        if c.type == cluster_pb2.Cluster.EDS and _eds_name(c) not in endpoints:
-            yield f"EDS cluster {name} has no load assignment {_eds_name(c)!r} in the snapshot"
-        for sds in _sds_names(c.transport_socket, upstream=True):
+        refs = _refs(res)
+        if refs.endpoints is not None and refs.endpoints not in endpoints:
+            yield f"EDS cluster {name} has no load assignment {refs.endpoints!r} in the snapshot"
+        for _, sds in refs.secrets:
             if sds not in secrets:
                 yield f"cluster {name} references secret {sds!r}, which is not in the snapshot"
 

@@ -33,13 +33,14 @@ class XdsResource:
         return any_pb2.Any(type_url=self.type_url, value=self.serialized)
 
 
+def set_version(versions: Mapping[str, str]) -> str:
+    """A content hash over (name, content version) pairs in name order: a type's version for a proxy."""
+    text = "".join(f"{name}\0{versions[name]}" for name in sorted(versions))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def _type_version(resources: Mapping[str, XdsResource]) -> str:
-    digest = hashlib.sha256()
-    for name in sorted(resources):
-        digest.update(name.encode())
-        digest.update(b"\0")
-        digest.update(resources[name].version.encode())
-    return digest.hexdigest()[:16]
+    return set_version({name: res.version for name, res in resources.items()})
 
 
 @dataclasses.dataclass(frozen=True)
