@@ -7,9 +7,11 @@ For each size: a tree of N services (Service with 2 ports, VirtualService with a
 retries and timeout, DestinationRule with 3 subsets, one WorkloadEntry per subset) is written to a temp dir, then:
   check    load + schema + Istio rules + analyzers, cold parse cache
   index    the mesh model (translate.index)
-  sidecar  one sidecar's full config (translate.proxy_config + emit, whole mesh visible: no Sidecar scoping)
+  sidecar  one sidecar's full snapshot (translate + emit + consistency check, whole mesh visible: no Sidecar)
   raw      serializing the same protobufs once more (the floor: SerializeToString of every resource)
-  change   one VirtualService's weights edited, then check (warm parse cache) + index + the same sidecar
+  proxies  the snapshots of the tree's first --all-limit proxies (outbound halves and emitted resources shared)
+  change   one VirtualService's weights edited, then check (warm parse cache) + index + the same sidecar, with the
+           previous build's emit memo
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import meshgen
 
-from compiler import emit, load, pipeline, translate
+from compiler import build, load, pipeline
 
 
 def _timed(fn, *args):  # type: ignore[no-untyped-def]
@@ -35,46 +37,61 @@ def _timed(fn, *args):  # type: ignore[no-untyped-def]
     return value, time.perf_counter() - started
 
 
-def _sidecar(mesh, node_id):  # type: ignore[no-untyped-def]
-    cfg = translate.proxy_config(mesh, translate.find_proxy(mesh, node_id))
-    return emit.snapshot(cfg)
+def _snapshot(result, node_id):  # type: ignore[no-untyped-def]
+    return build.snapshot_for(result, node_id)
 
 
-def run(services: int) -> None:
+def run(services: int, all_limit: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = meshgen.write_mesh(Path(tmp), services)
         cache = load.ParseCache()
         checked, t_check = _timed(lambda: pipeline.check([root], cache=cache))
         assert checked.ok, [d.render() for d in checked.diagnostics if d.severity == "error"][:5]
-        mesh, t_index = _timed(translate.index, checked.resources)
+        result, t_index = _timed(build.from_checked, checked)
         node = meshgen.node_id(0)
-        snap, t_sidecar = _timed(_sidecar, mesh, node)
+        snap, t_sidecar = _timed(_snapshot, result, node)
         messages = [r.message for by_name in snap.by_type.values() for r in by_name.values()]
         _, t_raw = _timed(lambda: [m.SerializeToString(deterministic=True) for m in messages])
         size = sum(len(r.serialized) for by_name in snap.by_type.values() for r in by_name.values())
+
+        proxies = result.proxies()
+        some = proxies[:all_limit]
+        snaps, t_all = _timed(lambda: [_snapshot(result, p.node_id) for p in some])
+        distinct = len({s.version for s in snaps})
 
         changed = root / "ns0" / "svc1.yaml"
         changed.write_text(changed.read_text().replace("weight: 80", "weight: 70").replace("weight: 15", "weight: 25"))
         started = time.perf_counter()
         checked2 = pipeline.check([root], cache=cache)
-        mesh2 = translate.index(checked2.resources)
-        snap2 = _sidecar(mesh2, node)
+        t_check2 = time.perf_counter() - started
+        result2 = build.from_checked(checked2, previous=result)
+        t_index2 = time.perf_counter() - started - t_check2
+        snap2 = _snapshot(result2, node)
         t_change = time.perf_counter() - started
         assert snap2.version != snap.version
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         resources = sum(len(v) for v in snap.by_type.values())
-        print(f"services={services:>6} docs={len(checked.resources):>6} | check {t_check:7.2f}s  index {t_index:6.2f}s  "
-              f"sidecar {t_sidecar:6.2f}s ({resources} resources, {size / 1e6:.1f} MB)  raw serialize {t_raw:5.2f}s  "
-              f"sidecar/raw {t_sidecar / t_raw:5.1f}x | cold total {t_check + t_index + t_sidecar:6.2f}s  "
-              f"after one change {t_change:6.2f}s ({cache.misses - 2 * 0} parses) | peak RSS {peak_mb:.0f} MB",
-              flush=True)
+        print(f"services={services:>6} docs={len(checked.resources):>6} proxies={len(proxies)}\n"
+              f"  cold:   check {t_check:6.2f}s  index {t_index:5.2f}s  sidecar {t_sidecar:5.2f}s "
+              f"({resources} resources, {size / 1e6:.1f} MB)  total {t_check + t_index + t_sidecar:6.2f}s\n"
+              f"  ratio:  raw serialize {t_raw:5.2f}s  sidecar/raw {t_sidecar / t_raw:5.1f}x  "
+              f"(check+index+sidecar)/raw {(t_check + t_index + t_sidecar) / t_raw:5.1f}x\n"
+              f"  proxies: {len(some)} snapshots in {t_all:6.2f}s ({1000 * t_all / max(1, len(some)):.1f} ms each, "
+              f"{distinct} distinct)\n"
+              f"  after one VirtualService changed: {t_change:6.2f}s (check {t_check2:.2f}s, index {t_index2:.2f}s, "
+              f"sidecar {t_change - t_check2 - t_index2:.2f}s; emit memo {result2.memo.hits} hits "
+              f"{result2.memo.misses} misses)\n"
+              f"  peak RSS {peak_mb:.0f} MB", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, nargs="+", default=[1000])
-    for n in parser.parse_args().services:
-        run(n)
+    parser.add_argument("--all-limit", type=int, default=200,
+                        help="how many of the tree's proxies to compile for the per-proxy figure (default 200)")
+    args = parser.parse_args()
+    for n in args.services:
+        run(n, args.all_limit)
 
 
 if __name__ == "__main__":
