@@ -145,14 +145,22 @@ def pem_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshward-golden")])
     start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(start).not_valid_after(start + datetime.timedelta(days=3650))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + datetime.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return directory
 
 
@@ -169,9 +177,17 @@ def test_golden_configs_pass_envoy_validate(
             point_files_at(boot, pem_dir)
             path = tmp_path / (safe_name(proxy.node_id) + ".json")
             path.write_text(json.dumps(boot, indent=1), encoding="utf-8")
-            runs.append((proxy.node_id, subprocess.Popen(
-                [envoy_bin, "--mode", "validate", "-c", str(path), "--log-level", "warn"],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+            runs.append(
+                (
+                    proxy.node_id,
+                    subprocess.Popen(
+                        [envoy_bin, "--mode", "validate", "-c", str(path), "--log-level", "warn"],
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.PIPE,
+                        text=True,
+                    ),
+                )
+            )
         for node_id, run in runs:
             _, stderr = run.communicate(timeout=60)
             assert run.returncode == 0, f"{case} {node_id}: {stderr[-3000:]}"
@@ -194,9 +210,17 @@ def test_update_rewrites_and_removes_stale_files(tmp_path: Path) -> None:
 
 
 def test_file_references_are_pointed_at_generated_pem(tmp_path: Path) -> None:
-    boot = {"secrets": [{"tls_certificate": {"certificate_chain": {"filename": "/etc/certs/cert.pem"},
-                                             "private_key": {"filename": "/etc/certs/key.pem"}}},
-                        {"validation_context": {"trusted_ca": {"filename": "/etc/certs/ca.pem"}}}]}
+    boot = {
+        "secrets": [
+            {
+                "tls_certificate": {
+                    "certificate_chain": {"filename": "/etc/certs/cert.pem"},
+                    "private_key": {"filename": "/etc/certs/key.pem"},
+                }
+            },
+            {"validation_context": {"trusted_ca": {"filename": "/etc/certs/ca.pem"}}},
+        ]
+    }
     point_files_at(boot, tmp_path)
     tls = boot["secrets"][0]["tls_certificate"]
     assert tls["certificate_chain"]["filename"] == str(tmp_path / "cert.pem")
