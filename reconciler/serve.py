@@ -110,7 +110,11 @@ class Server:
             snapshot = self.cache.held(xds_node.NodeInfo(id=node_id))
         except LookupError as err:
             return {"error": f"unknown proxy: {err}"}
-        return dump.config_dump(snapshot) if snapshot is not None else {"error": "no good commit published yet"}
+        except build_mod.InconsistentSnapshot as err:  # e.g. its credentialName is nowhere: it is not served
+            return {"error": f"not served: {err}"}
+        if snapshot is None:
+            return {"error": "no good commit published yet"}
+        return redact(dump.config_dump(snapshot))
 
     async def start(self) -> None:
         self.xds_port = await self.ads.start(self.config.xds_address)
@@ -128,6 +132,16 @@ class Server:
         await self.admin.close()
         await self.ads.stop(grace=1.0)
         self.source.close()
+
+
+def redact(doc: Any) -> Any:
+    """Private keys out of a config dump, as Envoy's own /config_dump does: the admin port is not a key store."""
+    if isinstance(doc, dict):
+        return {k: ({"inline_string": "[redacted]"} if k in ("private_key", "privateKey") else redact(v))
+                for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [redact(v) for v in doc]
+    return doc
 
 
 def resolve(compiled: compose.Compiled, node: xds_node.NodeInfo) -> object:

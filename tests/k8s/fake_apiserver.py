@@ -4,7 +4,8 @@ Why it exists: no kube-apiserver can run on these machines, yet the registry mus
 `kubernetes` client and its `Watch`, byte for byte as against a cluster. This server speaks just enough of the API:
 cluster-wide list (`GET /api/v1/services`, `/apis/discovery.k8s.io/v1/endpointslices`, and Istio's
 `/apis/networking.istio.io/v1/<plural>`) with `metadata.resourceVersion`, and `?watch=true&resourceVersion=N` as
-newline-delimited JSON events in a chunked HTTP/1.1 response (ADDED / MODIFIED / DELETED / BOOKMARK / ERROR), the way
+newline-delimited JSON events in a chunked HTTP/1.1 response, and `fieldSelector` terms on `type`
+(`type=X`, `type!=X`, comma-separated, as for Secrets), (ADDED / MODIFIED / DELETED / BOOKMARK / ERROR), the way
 the apiserver does: a watch from a compacted resourceVersion gets a 200 with one ERROR event whose Status has code
 410 ("too old resource version").
 
@@ -28,6 +29,7 @@ from typing import Any, Self
 # path -> (apiVersion, kind) of the items it serves.
 RESOURCES: dict[str, tuple[str, str]] = {
     "/api/v1/services": ("v1", "Service"),
+    "/api/v1/secrets": ("v1", "Secret"),
     "/apis/discovery.k8s.io/v1/endpointslices": ("discovery.k8s.io/v1", "EndpointSlice"),
     "/apis/networking.istio.io/v1/virtualservices": ("networking.istio.io/v1", "VirtualService"),
     "/apis/networking.istio.io/v1/destinationrules": ("networking.istio.io/v1", "DestinationRule"),
@@ -53,6 +55,16 @@ class Request:
     @property
     def watch(self) -> bool:
         return self.query.get("watch") in ("true", "1")
+
+
+def _selected(obj: dict[str, Any], selector: str) -> bool:
+    """The apiserver's field selector, for the only field we filter on: `type` (Secrets)."""
+    for term in filter(None, selector.split(",")):
+        negate = "!=" in term
+        field, _, value = term.partition("!=" if negate else "=")
+        if field == "type" and (obj.get("type", "") == value) == negate:
+            return False
+    return True
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -259,6 +271,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # chunked watch responses, keep-alive lists
     server: _Server
     timeout = 30  # an idle keep-alive connection never pins a thread forever
+    _selector = ""
 
     def setup(self) -> None:
         super().setup()
@@ -282,7 +295,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif query.get("watch") in ("true", "1"):
             self._watch(url.path, query)
         else:
-            self._list(url.path)
+            self._list(url.path, query.get("fieldSelector", ""))
 
     def _json(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -292,11 +305,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _list(self, path: str) -> None:
+    def _list(self, path: str, selector: str) -> None:
         api_version, kind = RESOURCES[path]
         state = self.server.state
         with state.cond:
-            items = [copy.deepcopy(o) for (p, _, _), o in sorted(state.objects.items()) if p == path]
+            items = [copy.deepcopy(o) for (p, _, _), o in sorted(state.objects.items())
+                     if p == path and _selected(o, selector)]
             rv = state.rv
         for item in items:  # the apiserver omits kind/apiVersion on list items
             item.pop("kind", None)
@@ -307,6 +321,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _watch(self, path: str, query: dict[str, str]) -> None:
         since = int(query.get("resourceVersion") or 0)
         bookmarks = query.get("allowWatchBookmarks") in ("true", "1")
+        self._selector = query.get("fieldSelector", "")
         deadline = time.monotonic() + float(query.get("timeoutSeconds") or 1800)
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -355,6 +370,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(events)
 
     def _send(self, events: list[Event]) -> None:
+        events = [e for e in events if e.type == "BOOKMARK" or _selected(e.obj, self._selector)]
         if events:
             self._chunks([{"type": e.type, "object": e.obj} for e in events])
 
