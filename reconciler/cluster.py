@@ -33,7 +33,7 @@ class ClusterState:
     """One view of the cluster: what the compiler gets beside the commit, and the credentials for SDS."""
 
     generation: int = 0  # 0: nothing read yet; bumped by every announced change
-    synced: bool = True  # False until the registry has listed every kind once (no partial registry is compiled)
+    synced: bool = True  # False until every source was read once (no partial registry is ever compiled)
     documents: tuple[Document, ...] = ()  # Services and EndpointSlices from the cluster
     kube_secrets: Mapping[str, credentials.Credentials] = dataclasses.field(default_factory=dict)  # by namespace
     file_secrets: credentials.Credentials = dataclasses.field(default_factory=credentials.Credentials)
@@ -75,7 +75,7 @@ class ClusterFeed:
         self.config = config
         self.on_change = on_change  # settable after construction (the loop that listens is built later)
         self._cond = threading.Condition()
-        self._state = ClusterState(synced=registry_config is None)
+        self._state = ClusterState(synced=False)  # until every source was read once: the loop waits for it
         self._stopping = threading.Event()
         self._debouncer = debounce.Debouncer(config.debounce, config.debounce_max, self._refresh,
                                              name="cluster-notify")
