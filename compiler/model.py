@@ -29,11 +29,9 @@ def hash_once(cls: type[_T]) -> type[_T]:
             object.__setattr__(self, "_hash", h)
         return h  # type: ignore[no-any-return]
 
-    cls.__hash__ = __hash__  # type: ignore[method-assign,assignment]
+    cls.__hash__ = __hash__  # type: ignore[method-assign]
     return cls
 
-
-_HASH = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
 
 class Protocol(enum.StrEnum):
@@ -113,7 +111,7 @@ class Endpoint:
 @hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class LoadAssignment:
-    _hash: int | None = _HASH
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     cluster_name: str
     endpoints: tuple[Endpoint, ...]
 
@@ -192,7 +190,7 @@ class UpstreamTls:
 @hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class Cluster:
-    _hash: int | None = _HASH
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     name: str  # outbound|9080|v1|reviews.shop.svc.cluster.local, inbound|9080||
     discovery: Discovery
     lb_policy: LbPolicy = LbPolicy.ROUND_ROBIN
@@ -343,7 +341,7 @@ class Cors:
 @hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class Route:
-    _hash: int | None = _HASH
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     name: str
     match: RouteMatch
     action: Forward | Redirect | DirectResponse
@@ -357,7 +355,7 @@ class Route:
 @hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class VirtualHost:
-    _hash: int | None = _HASH
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     name: str  # reviews.shop.svc.cluster.local:9080
     domains: tuple[str, ...]
     routes: tuple[Route, ...]
@@ -367,7 +365,7 @@ class VirtualHost:
 @hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class RouteConfig:
-    _hash: int | None = _HASH
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     name: str  # "9080" for sidecar outbound, "http.8080" for gateways, as Pilot names them
     virtual_hosts: tuple[VirtualHost, ...]
 
@@ -419,7 +417,7 @@ class FilterChain:
 @hash_once
 @dataclasses.dataclass(frozen=True, slots=True)
 class Listener:
-    _hash: int | None = _HASH
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     name: str  # 0.0.0.0_9080, virtualInbound, ...
     address: str
     port: int
@@ -439,7 +437,7 @@ class Listener:
 class Secret:
     """An SDS secret: a certificate chain and key, or a validation context (CA bundle)."""
 
-    _hash: int | None = _HASH
+    _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     name: str
     certificate_chain: str = ""  # PEM or file path, see `inline`

@@ -5,6 +5,7 @@ Used for EDS resources and, in the same shape, inline in STATIC / DNS clusters a
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable
 
@@ -20,7 +21,9 @@ def _locality(text: str) -> base_pb2.Locality:
     return base_pb2.Locality(region=region, zone=zone, sub_zone=sub_zone)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
+    """Shared (an endpoint is in its service's cluster and in its subset's): the caller's list copies it."""
     address = address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=ep.address, port_value=ep.port)
     )

@@ -7,8 +7,7 @@ overrides the result field by field, and the subset's own port-level settings re
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 from compiler import model, naming, units
 
@@ -19,8 +18,9 @@ ISTIO_ROOT_SECRET = "ROOTCA"
 _FIELDS = ("load_balancer", "connection_pool", "outlier_detection", "tls")
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Effective:
+class Effective(NamedTuple):
+    """A NamedTuple, not a frozen dataclass: built twice per cluster, and a frozen dataclass's __init__ costs 10x."""
+
     load_balancer: Any = None
     connection_pool: Any = None
     outlier_detection: Any = None
