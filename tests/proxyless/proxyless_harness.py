@@ -66,11 +66,11 @@ async def backends(*names: str) -> AsyncIterator[dict[str, int]]:
 
 # ---- the policy tree -------------------------------------------------------------------------------------------
 
-def write_tree(root: Path, ports: dict[str, int]) -> Path:
+def write_tree(root: Path, ports: dict[str, int], *, default_subset: str = "v1") -> Path:
     """Service `echo` (port name grpc) over WorkloadEntries v1 and v2 on the backends' ports, a DestinationRule
-    with both subsets and LEAST_REQUEST (which gRPC would NACK as Envoy gets it), a VirtualService sending `x-version: v2` to v2 and the rest to v1, and the client's own
-    WorkloadEntry (its node id names it)."""
-    tree = root / "policies"
+    with both subsets and LEAST_REQUEST (which gRPC would NACK as Envoy gets it), a VirtualService sending `x-version: v2` to v2 and the rest to `default_subset`, and the
+    client's own WorkloadEntry (its node id names it)."""
+    tree = root / f"policies-{default_subset}"
     tree.mkdir()
     entries = "".join(_workload_entry(f"echo-{v}", {"app": "echo", "version": v}, ports[v]) for v in ("v1", "v2"))
     (tree / "mesh.yaml").write_text(textwrap.dedent(f"""\
@@ -103,7 +103,7 @@ def write_tree(root: Path, ports: dict[str, int]) -> Path:
           http:
           - match: [{{headers: {{x-version: {{exact: v2}}}}}}]
             route: [{{destination: {{host: echo, subset: v2}}}}]
-          - route: [{{destination: {{host: echo, subset: v1}}}}]
+          - route: [{{destination: {{host: echo, subset: {default_subset}}}}}]
         """) + entries + _workload_entry("client", {"app": "client"}, None, address="127.0.0.2"))
     return tree
 
@@ -190,6 +190,16 @@ def write_bootstrap(path: Path, xds_address: str, *, node_id: str = CLIENT_NODE,
 class ClientRun:
     results: list[dict[str, str]]
     process: asyncio.subprocess.Process
+
+    async def again(self, calls: list[dict[str, Any]], timeout: float = 30.0) -> list[dict[str, str]]:
+        """Another round of calls on the same channels (the client keeps its ADS streams)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(calls).encode() + b"\n")
+        await self.process.stdin.drain()
+        line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
+        assert line, "the client exited"
+        results: list[dict[str, str]] = json.loads(line)
+        return results
 
 
 @contextlib.asynccontextmanager

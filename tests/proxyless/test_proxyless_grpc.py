@@ -7,6 +7,7 @@ Each test runs meshward's AdsServer in-process over a compiled policy tree, and 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,29 @@ def test_unknown_node_is_reported_and_the_client_does_not_hang(tmp_path: Path) -
                 assert done.results[0].get("code") in ("DEADLINE_EXCEEDED", "UNAVAILABLE"), done.results
                 assert stranger in mw.cache.unknown_nodes()
                 assert [s.state for s in mw.statuses(stranger)] == [SyncState.UNKNOWN]
+
+    run(body)
+
+
+def test_a_new_revision_reaches_the_running_client(tmp_path: Path) -> None:
+    """A publish that moves the default route to v2 is pushed over the client's open ADS stream (no reconnect),
+    and its next calls land on v2."""
+
+    async def body() -> None:
+        async with backends("v1", "v2") as ports, meshward(compiled(write_tree(tmp_path, ports))) as mw:
+            bootstrap = write_bootstrap(tmp_path / "bootstrap.json", mw.address)
+            async with client(bootstrap, [{"target": TARGET}]) as done:
+                assert done.results == [{"reply": "v1"}]
+                streams = {s.stream_id for s in mw.statuses()}
+                moved = compiled(write_tree(tmp_path, ports, default_subset="v2"))
+                mw.cache.publish("r2", functools.partial(build.snapshot_for, moved))
+                new = build.snapshot_for(moved, NodeInfo(id=CLIENT_NODE, metadata={"GENERATOR": "grpc"})).version
+                assert await eventually(lambda: all(
+                    s.snapshot_version == new and s.state is SyncState.SYNCED for s in mw.statuses()))
+                replies = [await done.again([{"target": TARGET}]) for _ in range(3)]
+                assert replies[-1] == [{"reply": "v2"}], replies
+                assert {s.stream_id for s in mw.statuses()} == streams
+                assert mw.counts.nacks == {}
 
     run(body)
 
