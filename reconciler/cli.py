@@ -51,6 +51,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     st = sub.add_parser("status", help="proxies connected to a reconciler and their sync state")
     st.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
+    st.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
     pc = sub.add_parser("proxy-config", help="what the reconciler holds for one proxy")
     pc.add_argument("node", metavar="NODE_ID")
@@ -97,8 +98,8 @@ def _get_json(admin: str, path: str) -> Any:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    """Like `istioctl proxy-status`: what the reconciler serves, then one line per connected proxy."""
+    from reconciler import status_table
 
     try:
         status = _get_json(args.admin_address, "/status")
@@ -106,20 +107,10 @@ def _status(args: argparse.Namespace) -> int:
     except (urllib.error.URLError, OSError, ValueError) as err:
         print(f"meshward status: cannot reach {args.admin_address}: {err}", file=sys.stderr)
         return 2
-    console = Console()
-    serving = (status.get("serving") or {}).get("sha", "-")
-    console.print(f"serving commit {serving[:12]}  last result {status.get('lastResult')}")
-    for line in status.get("errors", []):
-        console.print(f"  {line}", style="red", highlight=False)
-    table = Table("PROXY", "MODE", "STATE", "CDS", "EDS", "LDS", "RDS", "NACK")
-    short = {"Cluster": "CDS", "ClusterLoadAssignment": "EDS", "Listener": "LDS", "RouteConfiguration": "RDS"}
-    for p in proxies:
-        acked = {short.get(url.rsplit(".", 1)[-1], ""): t.get("acked_version") or "-"
-                 for url, t in p.get("types", {}).items()}
-        nacks = [t["last_nack"]["message"] for t in p.get("types", {}).values() if t.get("last_nack")]
-        table.add_row(p.get("node_id", "?"), p.get("mode", "?"), p.get("state", "?"),
-                      *(acked.get(k, "-")[:8] for k in ("CDS", "EDS", "LDS", "RDS")), "; ".join(nacks)[:80])
-    console.print(table)
+    if args.output == "json":
+        sys.stdout.write(json.dumps({"status": status, "proxies": proxies}, indent=2, sort_keys=True) + "\n")
+    else:
+        sys.stdout.write(status_table.render(status, proxies))
     return 0
 
 

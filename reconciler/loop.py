@@ -85,12 +85,26 @@ class _Loaded:
     documents: Any
 
 
+_MAX_ORIGINS = 4096  # snapshot versions remembered for `origin` (a few per proxy and publish is plenty)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a snapshot came from: `meshward status` prints it per proxy."""
+
+    commit: str
+    cluster_generation: int | None
+
+
 class _Resolver:
     """The resolve callback given to the cache; remembers why proxies failed (e.g. a missing SDS secret), for
-    /status. LookupError (an unknown proxy) is not a failure."""
+    /status, and which (commit, cluster state) each snapshot version came from. LookupError (an unknown proxy) is
+    not a failure."""
 
-    def __init__(self, snapshot_for: SnapshotFn, build: BuildLike) -> None:
+    def __init__(self, snapshot_for: SnapshotFn, build: BuildLike, origin: Origin,
+                 origins: dict[str, Origin]) -> None:
         self._snapshot_for, self._build = snapshot_for, build
+        self._origin, self._origins = origin, origins
         self.errors: dict[str, str] = {}
 
     def __call__(self, node: Any) -> Any:
@@ -103,6 +117,12 @@ class _Resolver:
             self.errors[node_id] = f"{type(exc).__name__}: {exc}"[:1000]
             raise
         self.errors.pop(node_id, None)
+        version = getattr(snapshot, "version", None)
+        if isinstance(version, str):
+            self._origins.pop(version, None)  # re-inserted last: the newest origin is kept longest
+            self._origins[version] = self._origin
+            if len(self._origins) > _MAX_ORIGINS:
+                self._origins.pop(next(iter(self._origins)))
         return snapshot
 
 
@@ -133,6 +153,7 @@ class Reconciler:
         self._refused: _Loaded | None = None  # the newest commit, loaded but not served: retried on cluster change
         self._compiled_generation: int | None = None  # cluster generation of the last compile
         self._resolver: _Resolver | None = None
+        self._origins: dict[str, Origin] = {}
 
     @property
     def status(self) -> Status:
@@ -141,6 +162,10 @@ class Reconciler:
         resolver = self._resolver
         errors = tuple(sorted(dict(resolver.errors).items())) if resolver is not None else ()
         return dataclasses.replace(status, proxy_errors=errors) if errors else status
+
+    def origin(self, snapshot_version: str) -> Origin | None:
+        """The commit and cluster state a snapshot version was last built from (None: not built by this loop)."""
+        return self._origins.get(snapshot_version)
 
     @property
     def ready(self) -> bool:
@@ -263,7 +288,7 @@ class Reconciler:
 
     async def _publish(self, loaded: _Loaded, build: BuildLike, trigger: Trigger, generation: int | None) -> SyncResult:
         commit = loaded.commit
-        resolver = _Resolver(self._snapshot_for, build)
+        resolver = _Resolver(self._snapshot_for, build, Origin(commit.sha, generation), self._origins)
         try:
             result = self._publisher.publish(commit.sha, resolver)
             if inspect.isawaitable(result):

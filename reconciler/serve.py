@@ -8,10 +8,12 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import enum
 import logging
 import os
 import signal
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +103,19 @@ class Server:
         hook = webhook.WebhookHandler(config.webhook_secret, lambda: self.source.followed_refs, self.loop.trigger)
         host, port = _split(config.admin_address)
         self.admin = admin.AdminServer(status=lambda: self.loop.status, metrics=self.metrics, webhook=hook,
-                                       proxies=self.ads.status, config=self._config_of, host=host, port=port)
+                                       proxies=self._proxies, config=self._config_of, host=host, port=port)
         self.xds_port = 0
+
+    def _proxies(self) -> list[dict[str, Any]]:
+        """The ADS server's per-stream status, each with the commit and cluster state its snapshot came from."""
+        out = []
+        for proxy in self.ads.status():
+            entry: dict[str, Any] = plain(proxy)
+            origin = self.loop.origin(entry.get("snapshot_version") or "")
+            entry["commit"] = origin.commit if origin else None
+            entry["cluster_generation"] = origin.cluster_generation if origin else None
+            out.append(entry)
+        return out
 
     def _config_of(self, node_id: str) -> Any:
         """What the server holds for a proxy (`meshward proxy-config`): the snapshot the cache serves it."""
@@ -132,6 +145,19 @@ class Server:
         await self.admin.close()
         await self.ads.stop(grace=1.0)
         self.source.close()
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, mappings and enums as JSON-ready Python."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
 
 
 def redact(doc: Any) -> Any:

@@ -1,0 +1,235 @@
+"""`meshward status` against a live reconciler: a real Envoy gateway that ACKs everything and a scripted proxy that
+NACKs its clusters; the CLI's columns (node, commit, cluster generation, per-type state and version) and the NACK
+message are checked on the real command's output, as `istioctl proxy-status` users would read it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
+from google.rpc import status_pb2
+
+from compiler.emit import type_urls
+from reconciler import bootstrap, envoy_process, serve
+
+pytestmark = pytest.mark.envoy
+
+GATEWAY = "router~127.0.0.1~istio-ingressgateway.istio-system~istio-system.svc.cluster.local"
+SIDECAR = "sidecar~127.0.0.1~web-v1.shop~shop.svc.cluster.local"
+NACK_MESSAGE = "cluster outbound|8080||web.shop.svc.cluster.local: scripted rejection"
+
+TREE = """\
+apiVersion: v1
+kind: Namespace
+metadata: {{name: istio-system}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {{name: shop}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: istio-ingressgateway, namespace: istio-system, labels: {{istio: ingressgateway}}}}
+spec:
+  selector: {{istio: ingressgateway}}
+  ports: [{{name: http, port: 80, targetPort: {gateway_port}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: istio-ingressgateway, namespace: istio-system}}
+spec: {{address: 127.0.0.1, labels: {{istio: ingressgateway}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: shop-gateway, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {gateway_port}, name: http, protocol: HTTP}}
+    bind: 127.0.0.1
+    hosts: [shop.example.com]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: shop, namespace: shop}}
+spec:
+  hosts: [shop.example.com]
+  gateways: [istio-system/shop-gateway]
+  http:
+  - route:
+    - destination: {{host: web.shop.svc.cluster.local, port: {{number: 8080}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: shop, labels: {{app: web}}}}
+spec:
+  selector: {{app: web}}
+  ports: [{{name: http, port: 8080, targetPort: 8080}}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: web-v1, namespace: shop}}
+spec: {{address: 127.0.0.1, labels: {{app: web}}, ports: {{http: {backend_port}}}}}
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e",
+           "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(cwd), "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True,
+                          timeout=30).stdout.strip()
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout:.0f}s")
+
+
+class Server:
+    """`meshward serve` in-process on an event loop thread."""
+
+    def __init__(self, repo: Path, workdir: Path) -> None:
+        config = serve.ServeConfig(repo=str(repo), poll_interval=3600, xds_address="127.0.0.1:0",
+                                   admin_address="127.0.0.1:0")
+        self.loop = asyncio.new_event_loop()
+        self.server = serve.Server(config, workdir)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.server.start(), self.loop).result(timeout=30)
+        self.runner = asyncio.run_coroutine_threadsafe(self.server.run(), self.loop)
+
+    @property
+    def admin(self) -> str:
+        return f"127.0.0.1:{self.server.admin.port}"
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://{self.admin}{path}", timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def proxy(self, node: str) -> dict[str, Any] | None:
+        return next((p for p in self.get("/debug/proxies") if p["node_id"] == node), None)
+
+    def close(self) -> None:
+        try:
+            asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(timeout=30)
+        finally:
+            self.runner.cancel()
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+            self.loop.close()
+
+
+class NackingProxy:
+    """A scripted SotW client: asks for clusters and rejects what it gets, then stays connected."""
+
+    def __init__(self, xds_address: str) -> None:
+        self.channel = grpc.insecure_channel(xds_address)
+        self.requests: queue.Queue[discovery_pb2.DiscoveryRequest | None] = queue.Queue()
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
+        self.responses = stub.StreamAggregatedResources(iter(self.requests.get, None), timeout=120)
+
+    def nack_clusters(self) -> None:
+        self.requests.put(discovery_pb2.DiscoveryRequest(node=base_pb2.Node(id=SIDECAR, cluster="web-v1.shop"),
+                                                         type_url=type_urls.CLUSTER))
+        response = next(self.responses)
+        assert response.type_url == type_urls.CLUSTER and response.resources
+        self.requests.put(discovery_pb2.DiscoveryRequest(
+            type_url=type_urls.CLUSTER, response_nonce=response.nonce,
+            error_detail=status_pb2.Status(code=3, message=NACK_MESSAGE)))
+
+    def close(self) -> None:
+        self.requests.put(None)
+        self.responses.cancel()
+        self.channel.close()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "mesh.yaml").write_text(TREE.format(gateway_port=envoy_process.free_port(),
+                                                backend_port=envoy_process.free_port()))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "mesh")
+    server = Server(repo, tmp_path / "serve")
+    try:
+        yield server, git(repo, "rev-parse", "HEAD")
+    finally:
+        server.close()
+
+
+def meshward(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "compiler.cli", *args], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def table(output: str) -> dict[str, dict[str, str]]:
+    """The proxy rows by NAME, each as {column: cell}; columns are separated by two or more spaces."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("NAME "))
+    header = re.split(r"\s{2,}", lines[start].strip())
+    rows = [re.split(r"\s{2,}", line.strip(), maxsplit=len(header) - 1) for line in lines[start + 1:] if line]
+    return {row[0]: dict(zip(header, row, strict=True)) for row in rows}
+
+
+def test_status_lists_synced_and_nacked_proxies(live: tuple[Server, str], tmp_path: Path) -> None:
+    server, sha = live
+    eventually(lambda: (server.get("/status").get("serving") or {}).get("sha") == sha, "commit served")
+    admin_port = envoy_process.free_port()
+    config = tmp_path / "gateway.json"
+    config.write_text(json.dumps(bootstrap.render(GATEWAY, f"127.0.0.1:{server.server.xds_port}",
+                                                  admin_port=admin_port)))
+    nacker = NackingProxy(f"127.0.0.1:{server.server.xds_port}")
+    try:
+        with envoy_process.running(config, log=tmp_path / "gateway.log") as envoy:
+            envoy.wait_ready(admin_port)
+            eventually(lambda: (server.proxy(GATEWAY) or {}).get("state") == "SYNCED", "gateway synced")
+            nacker.nack_clusters()
+            eventually(lambda: (server.proxy(SIDECAR) or {}).get("state") == "NACKED", "sidecar nacked")
+            output = meshward("status", "--admin-address", server.admin)
+            as_json = json.loads(meshward("status", "--admin-address", server.admin, "-o", "json"))
+    finally:
+        nacker.close()
+
+    assert output.splitlines()[0] == f"serving commit {sha[:12]}  last result Synced"
+    rows = table(output)
+    assert list(rows) == [GATEWAY, SIDECAR]
+    gateway, sidecar = rows[GATEWAY], rows[SIDECAR]
+    assert gateway["MODE"] == "sotw" and gateway["STATE"] == "SYNCED" and gateway["COMMIT"] == sha[:12]
+    gateway_types = server_types(as_json, GATEWAY)
+    for column, type_name in (("CDS", "Cluster"), ("LDS", "Listener"), ("EDS", "ClusterLoadAssignment"),
+                              ("RDS", "RouteConfiguration")):
+        acked = gateway_types[type_name]["acked_version"]
+        assert acked and gateway[column] == f"SYNCED {acked[:8]}", (column, gateway)
+    assert gateway["SDS"] == "-" and gateway["MESSAGE"] == "-"
+    assert sidecar["STATE"] == "NACKED" and sidecar["CDS"] == "NACKED -"  # nothing of that type ever ACKed
+    assert sidecar["MESSAGE"] == f"CDS NACK: {NACK_MESSAGE}"
+    assert sidecar["COMMIT"] == sha[:12] and sidecar["GEN"] == "-"
+
+
+def server_types(as_json: dict[str, Any], node: str) -> dict[str, Any]:
+    proxy = next(p for p in as_json["proxies"] if p["node_id"] == node)
+    assert as_json["status"]["serving"]["sha"] == proxy["commit"]
+    return {url.rsplit(".", 1)[-1]: t for url, t in proxy["types"].items()}
