@@ -19,7 +19,6 @@ so proxies reconnect and spread over the replicas behind a load balancer.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import itertools
 import logging
@@ -32,7 +31,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from reconciler import ads_status
 from reconciler.ads_delta import DeltaSession
 from reconciler.ads_sotw import SotwSession
-from reconciler.ads_stream import Session, Stream, StreamLimits
+from reconciler.ads_stream import PushSlots, Session, Stream, StreamLimits
 from reconciler.cache import SnapshotCache
 
 log = logging.getLogger(__name__)
@@ -43,7 +42,8 @@ SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
 @dataclasses.dataclass(frozen=True)
 class AdsOptions:
     debounce: float = 0.1                  # seconds a stream waits after a snapshot change before pushing
-    max_concurrent_pushes: int = 64        # responses being written at once, across all streams
+    max_concurrent_pushes: int = 64        # responses being encoded and written at once, across all streams
+    push_slot_hold: float = 1.0            # seconds a slow write may keep its slot before finishing outside it
     send_timeout: float | None = 60.0      # a proxy that does not read for this long loses its stream
     max_connection_age: float | None = None   # seconds; None: connections live forever
     max_connection_age_grace: float = 10.0    # seconds streams get to finish after GOAWAY
@@ -68,11 +68,12 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._ids = itertools.count(1)
         self._server: grpc.aio.Server | None = None
         self._limits: StreamLimits | None = None
+        self.push_slots: PushSlots | None = None
 
     async def start(self, address: str = "127.0.0.1:0") -> int:
         """Listen on `address` (host:port, port 0 picks a free one); returns the bound port."""
-        self._limits = StreamLimits(self.options.debounce, asyncio.Semaphore(self.options.max_concurrent_pushes),
-                                    self.options.send_timeout)
+        self.push_slots = PushSlots(self.options.max_concurrent_pushes, hold=self.options.push_slot_hold)
+        self._limits = StreamLimits(self.options.debounce, self.push_slots, self.options.send_timeout)
         self._server = grpc.aio.server(options=self.options.grpc_options())
         self._server.add_generic_rpc_handlers((self._handlers(),))
         port = int(self._server.add_insecure_port(address))

@@ -144,7 +144,7 @@ class Response:
     data: bytes
     resources: int
 
-    def ByteSize(self) -> int:  # noqa: N802 - the protobuf message spelling, so observers treat both alike
+    def ByteSize(self) -> int:
         return len(self.data)
 
 

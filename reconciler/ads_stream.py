@@ -36,10 +36,32 @@ class Session(Protocol):
     def status(self, snapshot: Snapshot | None) -> dict[str, ads_status.TypeStatus]: ...
 
 
+class PushSlots:
+    """Bounds the responses being encoded and written at once across all streams, so that a thousand proxies
+    reconnecting (or one commit that touches all of them) are served a few at a time instead of all encoding at
+    once. A write that takes longer than `hold` gives its slot back and finishes outside: a proxy that reads slowly
+    must not starve the others (its stream still holds at most that one response)."""
+
+    def __init__(self, size: int, *, hold: float = 1.0) -> None:
+        self._semaphore = asyncio.Semaphore(size)
+        self.size, self.hold = size, hold
+        self.in_use = 0
+        self.peak = 0  # the most slots ever held at once (tests and benchmarks)
+
+    async def acquire(self) -> None:
+        await self._semaphore.acquire()
+        self.in_use += 1
+        self.peak = max(self.peak, self.in_use)
+
+    def release(self) -> None:
+        self.in_use -= 1
+        self._semaphore.release()
+
+
 @dataclasses.dataclass(frozen=True)
 class StreamLimits:
     debounce: float                     # seconds to wait after a snapshot change, so bursts make one push
-    push_slots: asyncio.Semaphore       # bounds responses being written at once, across streams
+    push_slots: PushSlots               # bounds responses being encoded and written at once, across streams
     send_timeout: float | None          # a write stuck this long (proxy not reading) ends the stream
 
 
@@ -120,21 +142,43 @@ class Stream:
     async def _push(self) -> None:
         assert self.watch is not None
         while self.watch.snapshot is not None:
-            async with self._limits.push_slots:
-                # Computed inside the slot, from the snapshot current now: a proxy waiting for a slot gets the
-                # newest config, never one that was superseded while it queued.
-                published_at = self.watch.published_at
-                started = time.perf_counter()
-                response = self.session.next_response(self.watch.snapshot, published_at)
-                if response is None:
-                    return
-                ads_status.report_timing(self._observer, ads_status.Timing.ENCODE, response.type_url,
-                                         time.perf_counter() - started)
-                await self._write(response)
+            published_at = self.watch.published_at
+            response = await self._encode_and_write()
+            if response is None:
+                return
             self._observer.on_push(response.type_url, response.ByteSize())
             if published_at is not None:
                 ads_status.report_timing(self._observer, ads_status.Timing.PUSH, response.type_url,
                                          time.monotonic() - published_at)
+
+    async def _encode_and_write(self) -> ads_common.Response | None:
+        """Encode the next response and write it, holding a push slot until the write is done or `hold` passed."""
+        assert self.watch is not None
+        slots = self._limits.push_slots
+        await slots.acquire()
+        held = True
+        try:
+            # Computed inside the slot, from the snapshot current now: a proxy waiting for a slot gets the newest
+            # config, never one that was superseded while it queued.
+            snapshot, started = self.watch.snapshot, time.perf_counter()
+            response = self.session.next_response(snapshot, self.watch.published_at) if snapshot else None
+            if response is None:
+                return None
+            ads_status.report_timing(self._observer, ads_status.Timing.ENCODE, response.type_url,
+                                     time.perf_counter() - started)
+            write = asyncio.ensure_future(self._write(response))
+            try:
+                await asyncio.wait({write}, timeout=slots.hold)
+                if not write.done():
+                    held = False
+                    slots.release()  # a slow reader: finish its write without blocking everyone else
+                await write
+            finally:
+                write.cancel()
+            return response
+        finally:
+            if held:
+                slots.release()
 
     async def _write(self, response: ads_common.Response) -> None:
         try:

@@ -14,6 +14,7 @@ from compiler.emit.snapshot import Snapshot
 from reconciler.cache import PublishResult, SnapshotCache
 from reconciler.xds_node import NodeInfo, ProxyType, parse_istio_node_id
 
+
 def published(cache: SnapshotCache, revision: str, resolve: Callable[[NodeInfo], Snapshot]) -> PublishResult:
     """Publish with no event loop running: done before `publish` returns."""
     result = cache.publish(revision, resolve).result
