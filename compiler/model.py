@@ -195,6 +195,7 @@ class Cluster:
     discovery: Discovery
     lb_policy: LbPolicy = LbPolicy.ROUND_ROBIN
     minimum_ring_size: int | None = None
+    maglev_table_size: int | None = None
     tcp: TcpOptions = TcpOptions()
     http: HttpOptions | None = None  # None for TCP clusters
     circuit_breakers: CircuitBreakers | None = None
@@ -395,6 +396,9 @@ class HttpFilterChain:
     faults: bool = False  # some route here has a fault: install envoy.filters.http.fault
     cors: bool = False  # some route here has a CORS policy: install envoy.filters.http.cors
     http2_only: bool = False
+    # gateways (Istio's createGatewayHTTPFilterChainOpts): the downstream peer is the client, so XFF and
+    # internal/external classification use its address
+    use_remote_address: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -19,7 +19,6 @@ from compiler.analyze.registry import HostEntry
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
 
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 Labels = Mapping[str, str]
 
 
@@ -42,7 +41,7 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
 def endpoint_labels(ctx: Context, entry: HostEntry) -> list[Labels]:
     """Labels of each endpoint the tree declares for `entry`."""
     res = entry.resource
-    found: list[Labels] = [_workload_labels(w) for w in _selected_workloads(ctx, res.namespace, entry.selector)]
+    found: list[Labels] = [dict(labels) for labels in _selected_workloads(ctx, res.namespace, entry.selector)]
     if res.kind == "ServiceEntry":
         found += [dict(ep.labels or {}) for ep in res.spec.endpoints or ()]
         return found
@@ -52,18 +51,12 @@ def endpoint_labels(ctx: Context, entry: HostEntry) -> list[Labels]:
     return found
 
 
-def _workload_labels(workload: Resource) -> Labels:
-    """A WorkloadEntry's labels: its spec's, else its metadata's (as the service registry reads them)."""
-    return dict(workload.spec.labels or workload.labels or {})
-
-
-def _selected_workloads(ctx: Context, namespace: str, selector: Labels | None) -> list[Resource]:
+def _selected_workloads(ctx: Context, namespace: str, selector: Labels | None) -> list[Labels]:
+    """Labels of the WorkloadEntries of `namespace` that a (non-empty) selector selects, from the run's index."""
     if not selector:
         return []
-    return [w for w in ctx.of_kind("WorkloadEntry")
-            if w.namespace == namespace and hosts.selects(selector, _workload_labels(w))]
+    return [labels for _, labels in ctx.workloads.selected(namespace, selector)]
 
 
 def _slices_of(ctx: Context, service: Resource) -> list[Resource]:
-    return [s for s in ctx.of_kind("EndpointSlice")
-            if s.namespace == service.namespace and s.labels.get(SERVICE_NAME_LABEL) == service.name]
+    return ctx.slices_by_service.get((service.namespace, service.name), [])

@@ -75,6 +75,8 @@ def _set_lb(out: cluster_pb2.Cluster, c: model.Cluster) -> None:
     out.lb_policy = _LB[c.lb_policy]
     if c.lb_policy is model.LbPolicy.RING_HASH and c.minimum_ring_size is not None:
         out.ring_hash_lb_config.minimum_ring_size.value = c.minimum_ring_size
+    if c.lb_policy is model.LbPolicy.MAGLEV and c.maglev_table_size is not None:
+        out.maglev_lb_config.table_size.value = c.maglev_table_size
 
 
 def _set_tcp(out: cluster_pb2.Cluster, tcp: model.TcpOptions) -> None:
@@ -112,6 +114,7 @@ def _circuit_breakers(cb: model.CircuitBreakers) -> circuit_breaker_pb2.CircuitB
         max_pending_requests=_u32(cb.max_pending_requests),
         max_requests=_u32(cb.max_requests),
         max_retries=_u32(cb.max_retries),
+        track_remaining=True,  # as Istio: the remaining_* gauges show how close a cluster is to its limits
     )
     return circuit_breaker_pb2.CircuitBreakers(thresholds=[threshold])
 
@@ -136,10 +139,9 @@ def _set_outlier(out: cluster_pb2.Cluster, od: model.OutlierDetection) -> None:
             enforcing_success_rate=wrappers_pb2.UInt32Value(value=0),  # Istio never ejects on success rate
         )
     )
-    if od.min_health_percent is not None:  # Istio maps minHealthPercent to the panic threshold
-        out.common_lb_config.healthy_panic_threshold.CopyFrom(
-            percent_pb2.Percent(value=od.min_health_percent)
-        )
+    # Istio (applyOutlierDetection) maps minHealthPercent to the panic threshold and otherwise sets 0: Envoy's 50%
+    # default would send traffic back to ejected hosts once half of a small service is ejected
+    out.common_lb_config.healthy_panic_threshold.CopyFrom(percent_pb2.Percent(value=od.min_health_percent or 0))
 
 
 def of(

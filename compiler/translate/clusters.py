@@ -43,12 +43,14 @@ def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | 
     name = naming.outbound_cluster(port.number, subset_name, service.host)
     eff = policy.effective(scope.traffic_policy(rule), subset.traffic_policy if subset is not None else None,
                            port.number)
-    lb, ring = policy.lb_policy(eff.load_balancer)
+    lb, size = policy.lb_policy(eff.load_balancer)
     discovery = _DISCOVERY[service.resolution]
     eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None)
     sources = (service.source, *(rule.sources if rule is not None else ()))
     cluster = model.Cluster(
-        name=name, discovery=discovery, lb_policy=lb, minimum_ring_size=ring,
+        name=name, discovery=discovery, lb_policy=lb,
+        minimum_ring_size=size if lb is model.LbPolicy.RING_HASH else None,
+        maglev_table_size=size if lb is model.LbPolicy.MAGLEV else None,
         tcp=policy.tcp_options(eff.connection_pool), http=policy.http_options(eff.connection_pool, port.protocol),
         circuit_breakers=policy.circuit_breakers(eff.connection_pool), outlier=policy.outlier(eff.outlier_detection),
         tls=policy.upstream_tls(eff.tls, host=service.host, port=port.number, subset=subset_name,

@@ -125,7 +125,8 @@ def _http_chain(name: str, rc: model.RouteConfig, source: model.Source | None, *
     faults = any(r.fault is not None for vh in rc.virtual_hosts for r in vh.routes)
     cors = any(r.cors is not None for vh in rc.virtual_hosts for r in vh.routes)
     return model.FilterChain(name=name, filter=model.HttpFilterChain(
-        stat_prefix=rc.name, route_config_name=rc.name, faults=faults, cors=cors), source=source, **extra)
+        stat_prefix=rc.name, route_config_name=rc.name, faults=faults, cors=cors, use_remote_address=True),
+        source=source, **extra)
 
 
 def _port_chains(ctx: Context, name: str, servers: Sequence[_Server], out: Built) -> list[model.FilterChain]:

@@ -156,8 +156,11 @@ def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None
             endpoint = clusters.parse_endpoint(il.default_endpoint or "") or (naming.LOCALHOST, port)
             if endpoint[0] == naming.WILDCARD:
                 endpoint = (proxy.ip, endpoint[1])
-            _inbound(out, bind=il.bind or naming.WILDCARD, port=port, protocol=protocol, endpoint=endpoint,
-                     bind_to_port=il.capture_mode == "NONE" or bool(il.bind), source=src)
+            binds = il.capture_mode == "NONE" or bool(il.bind)
+            # a capture-only ingress (Istio: a virtualInbound filter chain) is keyed by the workload's IP, as the
+            # service-derived inbound listeners are; on 0.0.0.0 it would take the outbound listener's name
+            _inbound(out, bind=il.bind or (naming.WILDCARD if binds else proxy.ip), port=port, protocol=protocol,
+                     endpoint=endpoint, bind_to_port=binds, source=src)
         return
     seen: set[int] = set()
     for service, inst in mesh.instances_by_workload.get((proxy.namespace, proxy.name), ()):

@@ -53,15 +53,19 @@ _SIMPLE = {"ROUND_ROBIN": model.LbPolicy.ROUND_ROBIN, "LEAST_CONN": model.LbPoli
 DEFAULT_LB = model.LbPolicy.LEAST_REQUEST  # Istio's default since 1.14
 
 
+DEFAULT_RING_SIZE = 1024  # Istio writes it explicitly when the rule gives none
+
+
 def lb_policy(lb: Any) -> tuple[model.LbPolicy, int | None]:
+    """The policy and its size: the ring hash's minimum ring size, or the Maglev table size (None: Envoy's)."""
     if lb is None:
         return DEFAULT_LB, None
     ch = lb.consistent_hash
     if ch is not None:
         if ch.maglev is not None:
-            return model.LbPolicy.MAGLEV, None
+            return model.LbPolicy.MAGLEV, ch.maglev.table_size or None
         ring = ch.ring_hash.minimum_ring_size if ch.ring_hash is not None else ch.minimum_ring_size
-        return model.LbPolicy.RING_HASH, ring or None
+        return model.LbPolicy.RING_HASH, ring or DEFAULT_RING_SIZE
     return _SIMPLE.get(lb.simple or "", DEFAULT_LB), None
 
 

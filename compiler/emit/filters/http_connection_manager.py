@@ -22,6 +22,8 @@ def of(
         codec_type=_HCM.HTTP2 if chain.http2_only else _HCM.AUTO,
         http_filters=filters.http_filters(chain),
     )
+    if chain.use_remote_address:
+        out.use_remote_address.value = True
     if inline_routes is not None:
         out.route_config.CopyFrom(inline_routes)
     else:
