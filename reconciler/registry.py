@@ -40,7 +40,7 @@ from kubernetes.client.exceptions import ApiException
 
 from reconciler import debounce, registry_store
 from reconciler.debounce import ChangeCallback
-from reconciler.registry_store import Key
+from reconciler.registry_store import Key, manifest, source_name
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,6 @@ Lister = Callable[[kubernetes.client.ApiClient], Callable[..., Any]]
 
 # Errors that mean "the connection failed", not "the server said no": resume the watch after a backoff.
 _CONNECTION_ERRORS = (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
-# kubectl's copy of the previous apply: not part of the object's meaning, and as big as the object itself.
-_DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
-_SERVER_FIELDS = frozenset({"apiVersion", "kind", "metadata", "status"})
-# The Secret keys Istio reads a credential from (generic and kubernetes.io/tls layouts); others are not kept, so an
-# unrelated key changing is not a change for us.
-CREDENTIAL_KEYS = frozenset({"cert", "key", "cacert", "tls.crt", "tls.key", "ca.crt"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -147,32 +141,6 @@ def client_configuration(config: RegistryConfig) -> kubernetes.client.Configurat
     return conf
 
 
-def manifest(kind: WatchedKind, obj: dict[str, Any]) -> dict[str, Any]:
-    """A serialized API object as its manifest would read: no status, no server-managed metadata."""
-    meta = obj.get("metadata") or {}
-    out_meta: dict[str, Any] = {"name": meta.get("name", "")}
-    if meta.get("namespace"):
-        out_meta["namespace"] = meta["namespace"]
-    if meta.get("labels"):
-        out_meta["labels"] = dict(meta["labels"])
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _DROPPED_ANNOTATIONS}
-    if annotations:
-        out_meta["annotations"] = annotations
-    doc: dict[str, Any] = {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": out_meta}
-    doc.update((k, v) for k, v in obj.items() if k not in _SERVER_FIELDS)
-    if kind.kind == "EndpointSlice":
-        doc.setdefault("endpoints", [])  # the API sends null for "no endpoints"; the field is required
-    if kind.kind == "Secret":
-        doc["data"] = {k: v for k, v in (obj.get("data") or {}).items() if k in CREDENTIAL_KEYS}
-    return doc
-
-
-def source_name(doc: dict[str, Any]) -> str:
-    """The file name a registry document is reported under in diagnostics: `k8s:Service/ns/name`."""
-    meta = doc.get("metadata") or {}
-    return f"k8s:{doc.get('kind')}/{meta.get('namespace', '')}/{meta.get('name', '')}"
-
-
 def asyncio_notifier(loop: Any, event: Any) -> ChangeCallback:
     """A change callback that sets an `asyncio.Event` on `loop` from the registry's threads."""
 
@@ -262,7 +230,7 @@ class _KindWatcher:
         self.lists += 1
         docs = {}
         for item in body.get("items") or []:
-            doc = manifest(self.kind, item)
+            doc = manifest(self.kind.kind, self.kind.api_version, item)
             docs[_key(doc)] = doc
         self._registry.listed(self, docs)
         self.resource_version = str(body["metadata"]["resourceVersion"])
@@ -299,7 +267,7 @@ class _KindWatcher:
                 self.resource_version = str(meta["resourceVersion"])
             return
         obj = self._api.sanitize_for_serialization(event["object"])
-        doc = manifest(self.kind, obj)
+        doc = manifest(self.kind.kind, self.kind.api_version, obj)
         if kind in ("ADDED", "MODIFIED"):
             changed = self._registry.store.put(_key(doc), doc)
         elif kind == "DELETED":

@@ -1,4 +1,5 @@
-"""The registry's in-memory copy of the cluster: manifest documents by (kind, namespace, name).
+"""The registry's in-memory copy of the cluster: manifest documents by (kind, namespace, name), and what of an API
+object a manifest keeps.
 
 Kept apart from the watch loops so that what "changed" means is in one place: every write says whether the stored
 content is different, and only then does the registry announce a change (a watch that replays objects we already
@@ -12,6 +13,39 @@ import threading
 from typing import Any
 
 Key = tuple[str, str, str]  # (kind, namespace, name)
+
+# kubectl's copy of the previous apply: not part of the object's meaning, and as big as the object itself.
+_DROPPED_ANNOTATIONS = frozenset({"kubectl.kubernetes.io/last-applied-configuration"})
+_SERVER_FIELDS = frozenset({"apiVersion", "kind", "metadata", "status"})
+# The Secret keys Istio reads a credential from (generic and kubernetes.io/tls layouts); others are not kept, so an
+# unrelated key changing is not a change for us.
+CREDENTIAL_KEYS = frozenset({"cert", "key", "cacert", "tls.crt", "tls.key", "ca.crt"})
+
+
+def manifest(kind: str, api_version: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """A serialized API object as its manifest would read: no status, no server-managed metadata."""
+    meta = obj.get("metadata") or {}
+    out_meta: dict[str, Any] = {"name": meta.get("name", "")}
+    if meta.get("namespace"):
+        out_meta["namespace"] = meta["namespace"]
+    if meta.get("labels"):
+        out_meta["labels"] = dict(meta["labels"])
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in _DROPPED_ANNOTATIONS}
+    if annotations:
+        out_meta["annotations"] = annotations
+    doc: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": out_meta}
+    doc.update((k, v) for k, v in obj.items() if k not in _SERVER_FIELDS)
+    if kind == "EndpointSlice":
+        doc.setdefault("endpoints", [])  # the API sends null for "no endpoints"; the field is required
+    if kind == "Secret":
+        doc["data"] = {k: v for k, v in (obj.get("data") or {}).items() if k in CREDENTIAL_KEYS}
+    return doc
+
+
+def source_name(doc: dict[str, Any]) -> str:
+    """The file name a registry document is reported under in diagnostics: `k8s:Service/ns/name`."""
+    meta = doc.get("metadata") or {}
+    return f"k8s:{doc.get('kind')}/{meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
 class Store:
