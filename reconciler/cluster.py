@@ -37,6 +37,7 @@ class ClusterState:
     documents: tuple[Document, ...] = ()  # Services and EndpointSlices from the cluster
     kube_secrets: Mapping[str, credentials.Credentials] = dataclasses.field(default_factory=dict)  # by namespace
     file_secrets: credentials.Credentials = dataclasses.field(default_factory=credentials.Credentials)
+    watches: tuple[registry.KindStatus, ...] = ()  # the registry's per-kind list/watch state
 
     def secrets_for(self, namespace: str | None) -> Mapping[str, model.Secret]:
         """What a proxy of `namespace` may be sent: the credentials directory, overridden by the Secrets of the
@@ -56,7 +57,9 @@ class ClusterState:
         return {"generation": self.generation, "synced": self.synced, "documents": len(self.documents),
                 "secrets": sorted({*self.file_secrets.secrets,
                                    *(f"{ns}/{n}" for ns, c in self.kube_secrets.items() for n in c.secrets)}),
-                "problems": list(self.problems)}
+                "problems": list(self.problems),
+                "watches": [{"kind": w.kind, "synced": w.synced, "objects": w.objects, "errors": w.errors,
+                             "lastError": w.last_error} for w in self.watches]}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -137,11 +140,14 @@ class ClusterFeed:
         documents: tuple[Document, ...] = ()
         kube: Mapping[str, credentials.Credentials] = {}
         synced = True
+        watches: tuple[registry.KindStatus, ...] = ()
         if self.registry is not None:
             synced = self.registry.synced
+            watches = tuple(self.registry.status())
             documents = tuple(Document(file=name, index=0, line=1, data=doc)
                               for name, doc in self.registry.named_documents())
             kube = credentials.from_kube(self.registry.objects("Secret"))
         files = (credentials.load_dir(self.config.credentials_dir) if self.config.credentials_dir is not None
                  else credentials.Credentials())
-        return ClusterState(synced=synced, documents=documents, kube_secrets=kube, file_secrets=files)
+        return ClusterState(synced=synced, documents=documents, kube_secrets=kube, file_secrets=files,
+                            watches=watches)

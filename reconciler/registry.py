@@ -59,6 +59,7 @@ class WatchedKind:
     lister: Lister  # ApiClient -> the client's `list_*_for_all_namespaces` (or custom-object list) function
     field_selector: str | None = None  # server-side filter, on the list and on every watch
     compiler_input: bool = True  # a compiler document (Service, ...); False: kept aside (Secrets)
+    optional: bool = False  # 403 Forbidden on the first list counts as empty (as 404 does for every kind)
 
 
 SERVICES = WatchedKind("Service", "v1",
@@ -71,7 +72,8 @@ DEFAULT_KINDS = (SERVICES, ENDPOINT_SLICES)
 # credentials (pilot/pkg/credentials/kube: Helm release records and service-account tokens); the content decides.
 SECRETS = WatchedKind(
     "Secret", "v1", lambda api: kubernetes.client.CoreV1Api(api).list_secret_for_all_namespaces,
-    field_selector="type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token", compiler_input=False)
+    field_selector="type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token", compiler_input=False,
+    optional=True)
 
 
 def istio_kind(kind: str, plural: str, version: str = "v1") -> WatchedKind:
@@ -211,9 +213,11 @@ class _KindWatcher:
     def _failed(self, exc: Exception) -> None:
         self.errors += 1
         self.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        if isinstance(exc, ApiException) and exc.status == 404 and not self.synced:
-            # The kind is not served (an optional CRD not installed): empty, so the others are not held back.
-            log.warning("%s is not served by the API server; treating it as empty", self.kind.kind)
+        if isinstance(exc, ApiException) and not self.synced and (
+                exc.status == 404 or (exc.status == 403 and self.kind.optional)):
+            # Not served (an optional CRD not installed) or not readable by us (no RBAC for Secrets): empty, so the
+            # other kinds are not held back; the watcher keeps trying after its backoff.
+            log.warning("%s cannot be listed (%s); treating it as empty", self.kind.kind, exc.reason)
             self._registry.listed(self, {})
         elif isinstance(exc, _CONNECTION_ERRORS):
             log.warning("%s watch connection failed (%s); resuming from %s after backoff", self.kind.kind,

@@ -137,3 +137,19 @@ def test_bad_credential_is_reported_by_name(tmp_path: Path, apiserver: FakeApiSe
         assert h.status()["cluster"]["problems"] == []
     finally:
         h.close()
+
+
+def test_secrets_not_readable_do_not_hold_back_the_registry(tmp_path: Path, apiserver: FakeApiServer) -> None:
+    """Without RBAC for Secrets the registry still serves endpoints; the gateway that needs one is not served."""
+    apiserver.apply(web_service())
+    apiserver.apply(web_slice("web-abc12", CLUSTER_PORT))
+    apiserver.fail_requests("Secret", 403)
+    h = start(tmp_path, apiserver)
+    try:
+        eventually(lambda: h.status().get("serving"), what="served without Secrets")
+        [secrets] = [w for w in h.status()["cluster"]["watches"] if w["kind"] == "Secret"]
+        assert secrets["synced"] and secrets["objects"] == 0 and "403" in secrets["lastError"]
+        assert "shop-cert" in h.config(GATEWAY_NODE)["error"]
+        assert h.status()["cluster"]["synced"]
+    finally:
+        h.close()
