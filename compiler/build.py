@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from compiler import diagnostics as diag
-from compiler import emit, model, pipeline, translate
+from compiler import emit, gcpause, model, pipeline, translate
 from compiler.diagnostics import Diagnostic
 from compiler.emit import consistency, proxyless
 from compiler.emit.snapshot import Snapshot
@@ -81,12 +81,13 @@ def snapshot_for(result: Build, node: Any, *, secrets: Mapping[str, model.Secret
     SDS secret that is referred to but neither in the tree nor in `secrets`). A node with a true `proxyless`
     attribute (the ADS server's NodeInfo of a gRPC client, metadata GENERATOR=grpc) gets gRPC's shape of the
     same config (`emit.proxyless`)."""
-    cfg = proxy_config(result, node)
-    if getattr(node, "proxyless", False):
-        snap = proxyless.snapshot(cfg)
-    else:
-        snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)
-    problems = consistency.check(snap)
+    with gcpause.paused():
+        cfg = proxy_config(result, node)
+        if getattr(node, "proxyless", False):
+            snap = proxyless.snapshot(cfg)
+        else:
+            snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)
+        problems = consistency.check(snap)
     if problems:
         raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))
     return snap
