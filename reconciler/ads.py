@@ -61,9 +61,13 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self.cache = cache
         self.options = options
         self._observer: ads_status.AdsObserver = observer or ads_status.NullObserver()
-        on_publish = getattr(self._observer, "on_publish", None)  # optional hook: publish timings and sharing
+        # Optional hooks of richer observers (reconciler.metrics.XdsObserver): publish timings, sharing figures.
+        on_publish = getattr(self._observer, "on_publish", None)
         if on_publish is not None:
             cache.on_published(on_publish)
+        watch_cache = getattr(self._observer, "watch_cache", None)
+        if watch_cache is not None:
+            watch_cache(cache)
         self._streams: dict[int, Stream] = {}
         self._ids = itertools.count(1)
         self._server: grpc.aio.Server | None = None
