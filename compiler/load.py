@@ -1,7 +1,10 @@
 """Stage 1a: files -> YAML documents, each with the file and line it starts at.
 
-Parsing uses ruamel.yaml's C-accelerated safe loader, one document at a time (split on `---` lines, which YAML
-forbids inside content), so one broken document does not hide the others and every document knows its first line.
+Parsing is one document at a time (split on `---` lines, which YAML forbids inside content), so one broken document
+does not hide the others and every document knows its first line. ruamel.yaml's safe loader defines what a document
+means and every parse error message; yaml-rs (a Rust parser, ~10x faster) reads the documents that
+`compiler.fastyaml` vouches for reading exactly as ruamel does, and anything else (or anything yaml-rs rejects)
+goes to ruamel, so the data and the diagnostics are the same either way.
 Field-level positions are looked up lazily by `compiler.positions` only when a diagnostic needs them. Parsed files
 are cached by content hash, so re-validating a tree after one file changed re-parses only that file.
 """
@@ -21,6 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import diagnostics as diag
+from compiler import fastyaml
 from compiler.diagnostics import Diagnostic, Position
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -116,7 +120,7 @@ def _parse(content: bytes) -> _Parsed:
             line = first_line + chunk.count(b"\n", 0, err.start)
             return _Parsed((), (("MW0003", f"not valid UTF-8 (byte {chunk[err.start]:#x})", line, 1),))
         try:
-            data = _yaml().load(text)
+            data = _load_yaml(text)
         except MarkedYAMLError as err:
             problems.append(_yaml_problem(err, first_line, text))
             continue
@@ -126,6 +130,12 @@ def _parse(content: bytes) -> _Parsed:
         if data is not None:
             docs.append((_content_line(text, first_line), data, text, first_line))
     return _Parsed(tuple(docs), tuple(problems))
+
+
+def _load_yaml(text: str) -> Any:
+    """One document's data: yaml-rs when it reads it as ruamel would, else ruamel (which raises the errors)."""
+    found, data = fastyaml.load(text)
+    return data if found else _yaml().load(text)
 
 
 def _yaml_problem(err: MarkedYAMLError, first_line: int, text: str) -> tuple[str, str, int, int]:

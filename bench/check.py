@@ -1,0 +1,79 @@
+"""Check-stage benchmark (issue #3): `pipeline.check` alone, cold and after one changed file, at several sizes.
+
+    .venv/bin/python bench/check.py --services 1000 10000
+
+Per size: a meshgen tree is written to a temp dir, then
+  cold     pipeline.check with fresh caches (load + typed + validate + analyze)
+  change   one VirtualService's weights edited, pipeline.check again with the caches of the cold run
+  same     nothing changed, pipeline.check again
+Numbers are measured in this one run; nothing here is asserted by the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import inspect
+import pstats
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import meshgen  # noqa: E402
+
+from compiler import load, pipeline  # noqa: E402
+
+
+def _caches() -> dict[str, Any]:
+    """Whatever caches this version of pipeline.check accepts (the parse cache always; a check cache if any)."""
+    caches: dict[str, Any] = {"cache": load.ParseCache()}
+    if "check_cache" in inspect.signature(pipeline.check).parameters:
+        caches["check_cache"] = pipeline.CheckCache()  # type: ignore[attr-defined]
+    return caches
+
+
+def _timed(root: Path, caches: dict[str, Any], profile: bool) -> tuple[pipeline.Checked, float]:
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    checked = pipeline.check([root], **caches)
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+    return checked, time.perf_counter() - started
+
+
+def run(services: int, profile: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = meshgen.write_mesh(Path(tmp), services)
+        caches = _caches()
+        cold, t_cold = _timed(root, caches, profile == "cold")
+        assert cold.ok, [d.render() for d in cold.diagnostics][:5]
+        changed = root / "ns0" / "svc1.yaml"
+        changed.write_text(changed.read_text().replace("weight: 80", "weight: 70").replace("weight: 15", "weight: 25"))
+        after, t_change = _timed(root, caches, profile == "change")
+        assert after.ok and len(after.resources) == len(cold.resources)
+        _, t_same = _timed(root, caches, False)
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"services={services:>6} resources={len(cold.resources):>6} | check cold {t_cold:6.2f}s  "
+              f"after one change {t_change:6.3f}s  unchanged {t_same:6.3f}s | peak RSS {peak_mb:.0f} MB", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--services", type=int, nargs="+", default=[1000])
+    parser.add_argument("--profile", choices=["none", "cold", "change"], default="none")
+    args = parser.parse_args()
+    for n in args.services:
+        run(n, args.profile)
+
+
+if __name__ == "__main__":
+    main()
