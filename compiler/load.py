@@ -3,7 +3,7 @@
 Parsing is one document at a time (split on `---` lines, which YAML forbids inside content), so one broken document
 does not hide the others and every document knows its first line. ruamel.yaml's safe loader defines what a document
 means and every parse error message; yaml-rs (a Rust parser, ~10x faster) reads the documents that
-`compiler.fastyaml` vouches for reading exactly as ruamel does, and anything else (or anything yaml-rs rejects)
+`fast_safe` vouches for reading exactly as ruamel does, and anything else (or anything yaml-rs rejects)
 goes to ruamel, so the data and the diagnostics are the same either way.
 Field-level positions are looked up lazily by `compiler.positions` only when a diagnostic needs them. Parsed files
 are cached by content hash, so re-validating a tree after one file changed re-parses only that file.
@@ -20,11 +20,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml_rs
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import diagnostics as diag
-from compiler import fastyaml
 from compiler.diagnostics import Diagnostic, Position
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -134,8 +134,76 @@ def _parse(content: bytes) -> _Parsed:
 
 def _load_yaml(text: str) -> Any:
     """One document's data: yaml-rs when it reads it as ruamel would, else ruamel (which raises the errors)."""
-    found, data = fastyaml.load(text)
+    found, data = fast_load(text)
     return data if found else _yaml().load(text)
+
+
+# The fast path: yaml-rs, only for text it provably reads exactly as ruamel's safe loader does. yaml-rs agrees with
+# ruamel on ordinary Kubernetes YAML but not everywhere; where they can disagree was found by differential fuzzing
+# (tests/load/test_fastyaml_differential.py keeps checking it): timestamps, tags, merge keys, anchors/aliases,
+# numbers with `_`, exponents or upper-case radix prefixes, empty or unindented block scalars, collections and
+# empty or multi-line keys, `:` or `?` inside flow collections, control characters, directives, a second document
+# in one chunk. A text with any of these (or with something merely looking like one) is left to ruamel, so both the
+# data and every error message are ruamel's. The guards are textual and deliberately coarse: a false alarm costs
+# speed, never a different result.
+# Each guard: (characters one of which must occur for the pattern to match, pattern). The cheap `in` test skips
+# most regex scans. Patterns run over the text with a line break put in front, so "at a token start" is "after a
+# space, a flow indicator or a line break".
+_GUARDS: tuple[tuple[str, str], ...] = (
+    ("\t", r"\t"),  # tabs: ruamel's messages about them
+    ("\r", r"\r(?!\n)"),  # a lone CR is a line break that the loader's `---` split does not see
+    ("%", r"\n%"),  # directives (%YAML 1.1 changes the schema)
+    ("!", r"!"),  # tags: ruamel constructs !!binary, !!omap, !!timestamp and rejects unknown ones
+    ("&*", r"[\s\[\]{},][&*]"),  # anchors and aliases: shared or recursive nodes
+    ("<", r"<<"),  # merge keys
+    ("=", r"[\s\[\]{},:]=(?:[\s\[\]{},:]|\Z)"),  # the plain scalar `=` (ruamel: the `value` tag, an error)
+    ("?", r"\?"),  # explicit keys (collections as keys); in flow collections libyaml rejects it inside scalars
+    ("|>", r"[\s\[\]{},:][|>]"),  # block scalars: yaml-rs keeps a line break in empty ones, reads unindented text
+    ("-", r"\d\d\d\d-\d\d?-\d\d?"),  # timestamps: ruamel gives a date or datetime
+    ("", r"[\s\[\]{},:][-+]?(?:[._]|0[xXoObB]|[0-9][0-9.]*[_eE])"),  # numbers the two resolvers read differently
+    (":", r"[\s\[{,]:(?:[\s,\]}]|\Z)"),  # empty keys
+    ("]}", r"[\]}]\s*:"),  # flow collections as keys
+    ("[{", r"[\[{][^\]}]*?:(?!\s)"),  # `:` without a space after it inside a flow collection: libyaml rejects it
+)
+_RARE_GUARDS = tuple((trigger, re.compile(pattern)) for trigger, pattern in _GUARDS[:9])
+_RARE = re.compile("[" + re.escape("".join(trigger for trigger, _ in _GUARDS[:9])) + "]")
+_COMMON_GUARDS = tuple((trigger, re.compile(pattern)) for trigger, pattern in _GUARDS[9:])
+# control characters, NEL, LS/PS and BOM: line breaks or errors in ruamel
+_ODD_CHARACTER = re.compile(r"[^\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_LONG_DIGITS = re.compile(r"\d{4300}")  # integers over Python's int-from-text limit: ruamel fails on them
+_DOCUMENT_MARK = re.compile(r"\n(?:---|\.\.\.)")  # after the first line: a second document
+
+
+def fast_safe(text: str) -> bool:
+    """True when yaml-rs is known to read `text` as ruamel does (or to reject it)."""
+    if not text.endswith("\n"):  # a final block scalar's line break depends on it
+        return False
+    if _DOCUMENT_MARK.search(text) or (_ODD_CHARACTER if not text.isascii() else _CONTROL).search(text):
+        return False
+    if len(text) >= 4300 and _LONG_DIGITS.search(text):
+        return False
+    padded = "\n" + text
+    guards = _COMMON_GUARDS if _RARE.search(text) is None else _RARE_GUARDS + _COMMON_GUARDS
+    for trigger, pattern in guards:
+        if (not trigger or any(c in text for c in trigger)) and pattern.search(padded):
+            return False
+    return not (("[" in text or "{" in text) and _multiline_flow(text))
+
+
+def _multiline_flow(text: str) -> bool:
+    """A flow collection spanning lines (yaml-rs accepts multi-line keys in one, libyaml does not)."""
+    return any(line.count("[") + line.count("{") != line.count("]") + line.count("}") for line in text.splitlines())
+
+
+def fast_load(text: str) -> tuple[bool, Any]:
+    """(True, data) when the fast path read `text`; (False, None) when ruamel must (unsafe text or any error)."""
+    if not fast_safe(text):
+        return False, None
+    try:
+        return True, yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)
+    except Exception:  # noqa: BLE001 - any failure: ruamel parses it again and reports its own error
+        return False, None
 
 
 def _yaml_problem(err: MarkedYAMLError, first_line: int, text: str) -> tuple[str, str, int, int]:

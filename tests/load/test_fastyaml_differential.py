@@ -1,6 +1,6 @@
 """The loader's yaml-rs fast path reads every document it accepts exactly as ruamel does (differential tests).
 
-`compiler.fastyaml` decides which texts yaml-rs may read; whatever it takes must give the very data ruamel's safe
+`compiler.load.fast_safe` decides which texts yaml-rs may read; whatever it takes must give the very data ruamel's safe
 loader gives (same types, same values), and a text ruamel rejects must never be taken (the error is ruamel's).
 Checked on the shared corpus, the tests' own YAML fixtures, the benchmark tree, texts known to differ, and
 generated token soups and mutations of real documents.
@@ -17,12 +17,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import fastyaml, load
+from compiler import load
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / ".." / "shared" / "corpus"
 sys.path.insert(0, str(ROOT / "bench"))
-import meshgen  # noqa: E402
+import meshgen
 
 
 def _ruamel(text: str) -> tuple[str, Any]:
@@ -34,7 +34,7 @@ def _ruamel(text: str) -> tuple[str, Any]:
 
 def _assert_same(text: str) -> bool:
     """When the fast path takes `text`, ruamel must accept it with the same data; True when it was taken."""
-    found, data = fastyaml.load(text)
+    found, data = load.fast_load(text)
     if not found:
         return False
     status, expected = _ruamel(text)
@@ -98,7 +98,7 @@ def test_corpus_reads_the_same() -> None:
     "\ufeffa: 1\n",
 ])
 def test_texts_the_parsers_read_differently_go_to_ruamel(text: str) -> None:
-    assert not fastyaml.safe(text)
+    assert not load.fast_safe(text)
 
 
 def test_a_yaml_rs_error_falls_back_to_ruamel(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_a_yaml_rs_error_falls_back_to_ruamel(tmp_path: Path) -> None:
 def test_load_gives_the_same_documents_and_diagnostics_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
     files = _fixture_files() + (_corpus_files() if CORPUS.is_dir() else [])
     fast = load.load(files)
-    monkeypatch.setattr(fastyaml, "load", lambda text: (False, None))
+    monkeypatch.setattr(load, "fast_load", lambda text: (False, None))
     slow = load.load(files)
     assert [(d.file, d.line, repr(d.data)) for d in fast.documents] == \
         [(d.file, d.line, repr(d.data)) for d in slow.documents]
