@@ -9,7 +9,8 @@ emitter's contract), never a user error.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -17,32 +18,57 @@ from compiler import model
 from compiler.emit import cluster, consistency, endpoint, listener, route, secret, type_urls
 from compiler.emit.common import EmitError
 from compiler.emit.memo import EmitMemo
-from compiler.emit.snapshot import Snapshot, XdsResource
+from compiler.emit.snapshot import Snapshot, TypeTable, XdsResource
 
 
 def resources(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> list[XdsResource]:
     """Every resource of the proxy, each serialized once (deterministically); with a memo, resources equal to
     ones emitted before (for another proxy, or the previous revision) are reused, not rebuilt."""
     memo = memo if memo is not None else EmitMemo()
+    return [r for type_url, items in _typed(cfg) for r in _emitted(type_url, items, memo)]
 
-    def one(item: Hashable, name: str, type_url: str, make: Callable[[], Message]) -> XdsResource:
-        return memo.resource((type_url, item), lambda: XdsResource.of(name, type_url, make()))
 
-    out = [one(s, s.name, type_urls.SECRET, functools.partial(secret.of, s)) for s in cfg.secrets]
-    out += [one(c, c.name, type_urls.CLUSTER, functools.partial(cluster.of, c)) for c in cfg.clusters]
-    out += [one(la, la.cluster_name, type_urls.ENDPOINT, functools.partial(endpoint.of, la))
-            for la in cfg.load_assignments]
-    out += [one(li, li.name, type_urls.LISTENER, functools.partial(listener.of, li)) for li in cfg.listeners]
-    out += [one(r, r.name, type_urls.ROUTE, functools.partial(route.of, r)) for r in cfg.route_configs]
-    return out
+def _typed(cfg: model.ProxyConfig) -> list[tuple[str, tuple[Any, ...]]]:
+    return [(type_urls.SECRET, cfg.secrets), (type_urls.CLUSTER, cfg.clusters),
+            (type_urls.ENDPOINT, cfg.load_assignments), (type_urls.LISTENER, cfg.listeners),
+            (type_urls.ROUTE, cfg.route_configs)]
+
+
+def _emitted(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> list[XdsResource]:
+    make: Callable[[Any], Message]
+    if type_url == type_urls.ROUTE:
+        def vhost(vh: model.VirtualHost) -> Message:
+            return memo.get(("vhost", vh), functools.partial(route.virtual_host, vh))
+        make = functools.partial(route.of, vhost=vhost)  # a changed route table re-emits only changed hosts
+    else:
+        make = _EMITTERS[type_url]
+    return [memo.get((type_url, item), functools.partial(_resource, type_url, item, make)) for item in items]
+
+
+def _resource(type_url: str, item: Any, make: Callable[[Any], Message]) -> XdsResource:
+    return XdsResource.of(item.cluster_name if type_url == type_urls.ENDPOINT else item.name, type_url, make(item))
+
+
+_EMITTERS: dict[str, Callable[[Any], Message]] = {
+    type_urls.SECRET: secret.of, type_urls.CLUSTER: cluster.of, type_urls.ENDPOINT: endpoint.of,
+    type_urls.LISTENER: listener.of,
+}
+
+
+def _table(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
+    return TypeTable.of(_emitted(type_url, items, memo))
 
 
 def snapshot(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> Snapshot:
-    """Raises EmitError on two resources of one type with one name, which a snapshot cannot hold."""
+    """Raises EmitError on two resources of one type with one name, which a snapshot cannot hold. With a memo, a
+    type whose resources are all the same as for an earlier proxy (or revision) reuses that table and version."""
     duplicated = consistency.duplicates(cfg)
     if duplicated:
         raise EmitError(f"proxy {cfg.proxy.node_id}: " + "; ".join(duplicated))
-    return Snapshot.of(resources(cfg, memo))
+    memo = memo if memo is not None else EmitMemo()
+    tables = {type_url: memo.get(("table", type_url, items), functools.partial(_table, type_url, items, memo))
+              for type_url, items in _typed(cfg)}
+    return Snapshot.from_tables(tables)
 
 
 __all__ = ["EmitError", "EmitMemo", "Snapshot", "XdsResource", "resources", "snapshot"]

@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
-from compiler.emit.snapshot import XdsResource
+_T = TypeVar("_T")
 
 
 class EmitMemo:
-    def __init__(self, previous: dict[Hashable, XdsResource] | None = None) -> None:
-        self._current: dict[Hashable, XdsResource] = {}
+    """Values (emitted resources, shared virtual host messages, per-type tables) by the model value they came
+    from. A value handed out is shared: nobody may change it."""
+
+    def __init__(self, previous: dict[Hashable, Any] | None = None) -> None:
+        self._current: dict[Hashable, Any] = {}
         self._previous = previous or {}
         self._lock = threading.Lock()  # the reconciler may resolve proxies from worker threads
         self.hits = 0
         self.misses = 0
 
-    def resource(self, key: Hashable, make: Callable[[], XdsResource]) -> XdsResource:
+    def get(self, key: Hashable, make: Callable[[], _T]) -> _T:
         found = self._current.get(key)
         if found is None:
             found = self._previous.get(key)
@@ -39,7 +43,7 @@ class EmitMemo:
                 found = self._current.setdefault(key, found)
         else:
             self.hits += 1
-        return found
+        return found  # type: ignore[no-any-return]
 
     def next_generation(self) -> EmitMemo:
         """A memo for the next revision: this one's entries stay findable for one more generation."""

@@ -3,6 +3,8 @@ and CORS configs, with the meshward back-reference on every route."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import wrappers_pb2
@@ -95,12 +97,14 @@ def ignores_port(rc_model: model.RouteConfig) -> bool:
     return not rc_model.name.startswith(_INBOUND_PREFIX)
 
 
-def of(rc_model: model.RouteConfig) -> route_pb2.RouteConfiguration:
+def of(rc_model: model.RouteConfig, *,
+       vhost: Callable[[model.VirtualHost], rc.VirtualHost] = virtual_host) -> route_pb2.RouteConfiguration:
     """validate_clusters off, as Istio: a route to a cluster that is not (yet) there answers 503 instead of
-    making Envoy reject the whole route table."""
+    making Envoy reject the whole route table. `vhost` may hand out shared (memoized) virtual host messages: they
+    are copied in, never changed."""
     return route_pb2.RouteConfiguration(
         name=rc_model.name,
-        virtual_hosts=[virtual_host(vh) for vh in rc_model.virtual_hosts],
+        virtual_hosts=[vhost(vh) for vh in rc_model.virtual_hosts],
         validate_clusters=wrappers_pb2.BoolValue(value=False),
         ignore_port_in_host_matching=ignores_port(rc_model),
     )

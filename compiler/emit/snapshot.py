@@ -43,6 +43,20 @@ def _type_version(resources: Mapping[str, XdsResource]) -> str:
     return set_version({name: res.version for name, res in resources.items()})
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class TypeTable:
+    """One type's resources for a proxy, sorted by name, with their version. Shared by proxies (and revisions)
+    whose resources of that type are the same."""
+
+    resources: Mapping[str, XdsResource]
+    version: str
+
+    @staticmethod
+    def of(resources: Iterable[XdsResource]) -> TypeTable:
+        by_name = {r.name: r for r in sorted(resources, key=lambda r: r.name)}  # a repeated name: the last wins
+        return TypeTable(by_name, _type_version(by_name))
+
+
 @dataclasses.dataclass(frozen=True)
 class Snapshot:
     """Resources by type URL then name. `versions` are content hashes per type."""
@@ -52,11 +66,17 @@ class Snapshot:
 
     @staticmethod
     def of(resources: Iterable[XdsResource]) -> Snapshot:
-        grouped: dict[str, dict[str, XdsResource]] = {t: {} for t in type_urls.ORDER}
+        grouped: dict[str, list[XdsResource]] = {t: [] for t in type_urls.ORDER}
         for res in resources:
-            grouped.setdefault(res.type_url, {})[res.name] = res
-        by_type = {t: dict(sorted(grouped[t].items())) for t in grouped}
-        return Snapshot(by_type=by_type, versions={t: _type_version(r) for t, r in by_type.items()})
+            grouped.setdefault(res.type_url, []).append(res)
+        return Snapshot.from_tables({t: TypeTable.of(rs) for t, rs in grouped.items()})
+
+    @staticmethod
+    def from_tables(tables: Mapping[str, TypeTable]) -> Snapshot:
+        by_type = {t: tables[t].resources if t in tables else {} for t in type_urls.ORDER}
+        by_type.update({t: table.resources for t, table in tables.items()})
+        return Snapshot(by_type=by_type, versions={t: tables[t].version if t in tables else _type_version({})
+                                                   for t in by_type})
 
     def get(self, type_url: str) -> Mapping[str, XdsResource]:
         return self.by_type.get(type_url, {})

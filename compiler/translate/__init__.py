@@ -14,7 +14,9 @@ Deliberate differences from Istio, all because these hosts run without traffic c
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+from typing import TypeVar
 
 from compiler import model
 from compiler.diagnostics import Diagnostic
@@ -23,6 +25,8 @@ from compiler.translate.mesh import Mesh, index
 from compiler.translate.proxies import find_proxy, proxies
 from compiler.translate.routes import Context
 from compiler.translate.services import Service
+
+_Named = TypeVar("_Named", model.Listener, model.RouteConfig, model.Cluster)
 
 __all__ = ["Mesh", "compile_proxy", "find_proxy", "index", "proxies", "proxy_config"]
 
@@ -43,8 +47,11 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Di
     built = listeners.Built()
     listeners.inbound(mesh, proxy, sc, built)
     out = mesh.memo(("outbound", mesh.outbound_key(proxy)), lambda: _outbound(mesh, proxy, sc))
-    cfg = _assemble(proxy, [*built.listeners, *out.listeners], [*built.route_configs, *out.route_configs],
-                    [*built.clusters, *out.clusters], list(out.assignments), [])
+    # the inbound side first: on a name both sides use, the inbound resource wins (as before the split)
+    cfg = model.ProxyConfig(
+        proxy=proxy, listeners=_merge(built.listeners, out.listeners),
+        route_configs=_merge(built.route_configs, out.route_configs), clusters=_merge(built.clusters, out.clusters),
+        load_assignments=out.assignments)
     return cfg, list(out.notes)
 
 
@@ -67,8 +74,8 @@ def _outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope) -> _Outbound:
     services = dict(built.services)
     _add_destinations(mesh, proxy, built.contexts, services)
     outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)])
-    return _Outbound(tuple(built.listeners), tuple(built.route_configs), tuple(outbound), tuple(assignments),
-                     tuple(_notes(built.contexts)))
+    return _Outbound(_first_by_name(built.listeners), _first_by_name(built.route_configs), _first_by_name(outbound),
+                     _first_by_name(assignments, "cluster_name"), tuple(_notes(built.contexts)))
 
 
 def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
@@ -103,6 +110,22 @@ def _first_by_name(items: list, key: str = "name") -> tuple:  # type: ignore[typ
     for item in items:
         out.setdefault(getattr(item, key), item)
     return tuple(out[k] for k in sorted(out))
+
+
+def _merge(first: list[_Named], rest: tuple[_Named, ...]) -> tuple[_Named, ...]:
+    """`first` (a few, any order) merged into `rest` (unique, sorted by name), first-by-name winning, sorted: the
+    same as `_first_by_name([*first, *rest])` without re-sorting the many shared outbound resources per proxy."""
+    if not first:
+        return rest
+    head = _first_by_name(first)
+    taken = {x.name for x in head}
+    merged = [x for x in rest if x.name not in taken]
+    names = [x.name for x in merged]
+    for item in head:
+        at = bisect.bisect_left(names, item.name)
+        names.insert(at, item.name)
+        merged.insert(at, item)
+    return tuple(merged)
 
 
 def _assemble(proxy: model.Proxy, ls: list[model.Listener], rcs: list[model.RouteConfig],
