@@ -134,6 +134,8 @@ class Clients:
     pipes: list[Connection]
     processes: list[multiprocessing.process.BaseProcess]
     delta_of: dict[int, bool]
+    failures: int = 0          # streams that failed and reconnected (last count of the last process asked)
+    first_failure: list[str] = dataclasses.field(default_factory=list)
 
     def ask(self, command: str) -> list[object]:
         for pipe in self.pipes:
@@ -143,10 +145,11 @@ class Clients:
     def synced(self) -> int:
         total = 0
         for answer in self.ask("status"):
-            kind, value = answer  # type: ignore[misc]
-            if kind == "error":
-                raise RuntimeError(f"a client process failed: {value}")
-            total += value
+            if answer[0] == "error":  # type: ignore[index]
+                raise RuntimeError(f"a client process failed: {answer[1]}")  # type: ignore[index]
+            _, synced, failures, first = answer  # type: ignore[misc]
+            total += synced
+            self.failures, self.first_failure = failures, first or self.first_failure
         return total
 
 
@@ -226,6 +229,8 @@ def run(services: int, proxies: int, *, scoped: bool, processes: int) -> None:
             with clients(srv.xds, services, proxies, processes) as group:
                 t = time.time()
                 wait(lambda: group.synced() == proxies, 3600, "proxies in sync", 1.0)
+                if group.failures:
+                    print(f"  (client streams failed and reconnected: {group.first_failure})", flush=True)
                 m1 = srv.metrics()
                 rss0, rss = m0["process_resident_memory_bytes"], m1["process_resident_memory_bytes"]
                 print(f"  {proxies} proxies connected and in sync in {time.time() - t:.1f}s; server RSS "

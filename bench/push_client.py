@@ -11,6 +11,7 @@ time of every later response (what the benchmark times), until told to stop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import time
@@ -72,6 +73,7 @@ class Proxy:
                  log: list[Received]) -> None:
         self.index, self.delta, self._log = index, delta, log
         self.node = base_pb2.Node(id=node_id, cluster=node_id.split("~")[2])
+        self._channel = channel
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
         self.call = stub.DeltaAggregatedResources() if delta else stub.StreamAggregatedResources()
         self.names: dict[str, set[str]] = {EDS: set(), RDS: set()}
@@ -88,11 +90,32 @@ class Proxy:
         else:
             await self.call.write(discovery_pb2.DiscoveryRequest(node=node, type_url=type_url, **fields))
 
-    async def run(self) -> None:
-        await self._send(CDS)
-        await self._send(LDS)
-        async for raw in self.call:
-            await self._on_response(raw)
+    async def run(self, errors: list[str]) -> None:
+        """Follow the stream; when it fails, reconnect with a fresh one (as Envoy does) and count the failure."""
+        while True:
+            try:
+                await self._send(CDS)
+                await self._send(LDS)
+                async for raw in self.call:
+                    await self._on_response(raw)
+            except grpc.aio.AioRpcError as err:
+                errors.append(f"{err.code()}: {err.details()}")
+            except asyncio.InvalidStateError:  # a write after the server ended the stream
+                with contextlib.suppress(grpc.aio.AioRpcError):
+                    await self.call.code()
+                code, details = await self.call.code(), await self.call.details()
+                errors.append(f"{code}: {details}")
+            self._reset()
+            await asyncio.sleep(0.5)
+
+    def _reset(self) -> None:
+        self.call.cancel()
+        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
+        self.call = stub.DeltaAggregatedResources() if self.delta else stub.StreamAggregatedResources()
+        self.names = {EDS: set(), RDS: set()}
+        self.have = {t: {} for t in TYPES}
+        self.acked = set()
+        self._first = True
 
     async def _on_response(self, response: Any) -> None:
         at = time.time()
@@ -142,7 +165,8 @@ async def _main(address: str, node_ids: list[tuple[int, str]], delta: bool, pipe
                 for _ in range((len(node_ids) + streams_per_channel - 1) // streams_per_channel)]
     proxies = [Proxy(i, nid, channels[k // streams_per_channel], delta=delta, log=log)
                for k, (i, nid) in enumerate(node_ids)]
-    tasks = [asyncio.create_task(p.run()) for p in proxies]
+    errors: list[str] = []
+    tasks = [asyncio.create_task(p.run(errors)) for p in proxies]
     while True:
         if not pipe.poll():
             await asyncio.sleep(0.05)
@@ -150,7 +174,8 @@ async def _main(address: str, node_ids: list[tuple[int, str]], delta: bool, pipe
         command = pipe.recv()
         if command == "status":
             failed = [t.exception() for t in tasks if t.done() and not t.cancelled() and t.exception()]
-            pipe.send(("error", repr(failed[0])) if failed else ("synced", sum(len(p.acked) == 4 for p in proxies)))
+            synced = sum(len(p.acked) == 4 for p in proxies)
+            pipe.send(("error", repr(failed[0])) if failed else ("synced", synced, len(errors), errors[:1]))
         elif command == "record":
             for p in proxies:
                 p.recording = True

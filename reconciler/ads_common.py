@@ -16,10 +16,11 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 from envoy.config.cluster.v3 import cluster_pb2
 from google.protobuf.message import Message
@@ -33,6 +34,15 @@ from reconciler.ads_status import AdsObserver, NackInfo, SyncState, TypeStatus
 # client specifies what resources to return").
 WILDCARD_TYPES = frozenset({type_urls.LISTENER, type_urls.CLUSTER})
 KNOWN_TYPES = frozenset(type_urls.ORDER)
+
+
+def known_version(known: Mapping[str, str], current: Mapping[str, XdsResource], type_version: str) -> str:
+    """`set_version(known)`, without hashing when the proxy holds exactly the current resources of the type
+    (the common case), whose version the snapshot has already computed (`type_version`)."""
+    if len(known) == len(current) and all((res := current.get(n)) is not None and res.version == v
+                                          for n, v in known.items()):
+        return type_version
+    return set_version(known)
 
 
 def set_version(versions: Mapping[str, str]) -> str:
@@ -51,12 +61,25 @@ def versions_of(resources: Mapping[str, XdsResource]) -> dict[str, str]:
 
 def eds_names(clusters: Iterable[XdsResource]) -> set[str]:
     """EDS resource names of the EDS clusters among `clusters` (service_name when set, else the cluster name)."""
-    names: set[str] = set()
-    for res in clusters:
-        msg: Message = res.message
-        if isinstance(msg, cluster_pb2.Cluster) and msg.type == cluster_pb2.Cluster.EDS:
-            names.add(msg.eds_cluster_config.service_name or msg.name)
+    names = {_eds_name(res) for res in clusters}
+    names.discard("")
     return names
+
+
+_eds_by_version: dict[str, str] = {}  # resource content hash -> its EDS name, "" for a non-EDS cluster
+
+
+def _eds_name(res: XdsResource) -> str:
+    name = _eds_by_version.get(res.version)
+    if name is None:
+        msg: Message = res.message
+        name = ""
+        if isinstance(msg, cluster_pb2.Cluster) and msg.type == cluster_pb2.Cluster.EDS:
+            name = msg.eds_cluster_config.service_name or msg.name
+        if len(_eds_by_version) > 200_000:
+            _eds_by_version.clear()
+        _eds_by_version[res.version] = name
+    return name
 
 
 class AckTracker:
@@ -114,6 +137,10 @@ class AckTracker:
 # field's tag is (number << 3) | 2. Fields are written in field-number order, as deterministic serialization does.
 
 def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL[value]
+    if value < 0x4000:
+        return bytes(((value & 0x7F) | 0x80, value >> 7))
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
@@ -126,12 +153,49 @@ def _field(number: int, data: bytes) -> bytes:
     return _varint(number << 3 | 2) + _varint(len(data)) + data if data else b""
 
 
+_SMALL = [bytes((i,)) for i in range(0x80)]
+_any_heads: dict[tuple[bytes, int], tuple[bytes, int]] = {}
+
+
 def _any_parts(type_url: bytes, value: bytes) -> tuple[bytes, int]:
-    """The bytes of an `Any` before its value, and the Any's full length."""
-    head = b"\x0a" + _varint(len(type_url)) + type_url
-    if value:  # proto3: an empty bytes field is not written
-        head += b"\x12" + _varint(len(value))
-    return head, len(head) + len(value)
+    """The bytes of an `Any` before its value, and the Any's full length (they depend on the value's length only)."""
+    key = (type_url, len(value))
+    parts = _any_heads.get(key)
+    if parts is None:
+        head = b"\x0a" + _varint(len(type_url)) + type_url
+        if value:  # proto3: an empty bytes field is not written
+            head += b"\x12" + _varint(len(value))
+        if len(_any_heads) > 100_000:
+            _any_heads.clear()
+        parts = _any_heads[key] = (head, len(head) + len(value))
+    return parts
+
+
+class _Bodies:
+    """SotW response bodies (the encoded resources) by (type URL, version): proxies that are sent the same set of
+    resources, as every proxy of a namespace is for its routes and endpoints, share one encoding. Bounded LRU."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._items: collections.OrderedDict[tuple[str, str], bytes] = collections.OrderedDict()
+        self._bytes, self._max = 0, max_bytes
+
+    def get(self, key: tuple[str, str]) -> bytes | None:
+        body = self._items.get(key)
+        if body is not None:
+            self._items.move_to_end(key)
+        return body
+
+    def put(self, key: tuple[str, str], body: bytes) -> None:
+        if len(body) > self._max // 4 or key in self._items:
+            return
+        self._items[key] = body
+        self._bytes += len(body)
+        while self._bytes > self._max:
+            _, old = self._items.popitem(last=False)
+            self._bytes -= len(old)
+
+
+_bodies = _Bodies(64 << 20)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -148,17 +212,20 @@ class Response:
         return len(self.data)
 
 
-def sotw_response(version: str, type_url: str, nonce: str, resources: Iterable[XdsResource]) -> Response:
-    """DiscoveryResponse{version_info=1, resources=2 (Any), type_url=4, nonce=5}."""
+def sotw_response(version: str, type_url: str, nonce: str, resources: Collection[XdsResource]) -> Response:
+    """DiscoveryResponse{version_info=1, resources=2 (Any), type_url=4, nonce=5}. `version` must be the content
+    hash of `resources` (`set_version`): the encoded resources are shared by that key."""
     url = type_url.encode()
-    parts = [_field(1, version.encode())]
-    count = 0
-    for res in resources:
-        head, size = _any_parts(url, res.serialized)
-        parts += (b"\x12", _varint(size), head, res.serialized)
-        count += 1
-    parts += (_field(4, url), _field(5, nonce.encode()))
-    return Response(type_url, nonce, version, b"".join(parts), count)
+    body = _bodies.get((type_url, version))
+    if body is None:
+        parts: list[bytes] = []
+        for res in resources:
+            head, size = _any_parts(url, res.serialized)
+            parts += (b"\x12", _varint(size), head, res.serialized)
+        body = b"".join(parts)
+        _bodies.put((type_url, version), body)
+    data = b"".join((_field(1, version.encode()), body, _field(4, url), _field(5, nonce.encode())))
+    return Response(type_url, nonce, version, data, len(resources))
 
 
 def delta_response(version: str, type_url: str, nonce: str, resources: Iterable[XdsResource],

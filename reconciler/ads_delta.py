@@ -98,11 +98,11 @@ class DeltaSession:
         for type_url in type_urls.ORDER:
             plan = self._plan(type_url, snapshot, final=False)
             if plan is not None:
-                return self._commit(plan, published_at)
+                return self._commit(plan, snapshot, published_at)
         if not any(s.tracker.awaiting for s in self._types.values()):
             plan = self._plan(type_urls.CLUSTER, snapshot, final=True)
             if plan is not None:
-                return self._commit(plan, published_at)
+                return self._commit(plan, snapshot, published_at)
         return None
 
     def _plan(self, type_url: str, snapshot: Snapshot, *, final: bool) -> _Plan | None:
@@ -120,7 +120,7 @@ class DeltaSession:
             return None
         return _Plan(type_url, upserts, removed)
 
-    def _commit(self, plan: _Plan, published_at: float | None) -> ads_common.Response:
+    def _commit(self, plan: _Plan, snapshot: Snapshot, published_at: float | None) -> ads_common.Response:
         state = self._types[plan.type_url]
         if plan.type_url == type_urls.CLUSTER:
             self._force_endpoints_of(plan.upserts)
@@ -130,7 +130,9 @@ class DeltaSession:
             state.known.pop(name, None)
         state.force -= plan.upserts.keys()
         state.must_answer = False
-        nonce, version = str(next(self._nonces)), ads_common.set_version(state.known)
+        version = ads_common.known_version(state.known, snapshot.get(plan.type_url),
+                                           snapshot.versions.get(plan.type_url, ""))
+        nonce = str(next(self._nonces))
         state.tracker.sent(version, nonce, published_at)
         return ads_common.delta_response(version, plan.type_url, nonce, plan.upserts.values(), plan.removed)
 

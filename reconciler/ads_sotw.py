@@ -105,20 +105,25 @@ class SotwSession:
     def _desired(self, state: _TypeState, snapshot: Snapshot, *, keep_removed: bool) -> dict[str, XdsResource]:
         current = snapshot.get(state.tracker.type_url)
         if state.wildcard:
-            desired = dict(current)
+            desired = dict(current)  # snapshots keep every type sorted by name
         else:
-            desired = {name: current[name] for name in state.names if name in current}
-        if keep_removed:
+            desired = {name: current[name] for name in sorted(state.names) if name in current}
+        if keep_removed and not state.sent.keys() <= current.keys():
             for name, res in state.sent.items():
                 desired.setdefault(name, res)
-        return dict(sorted(desired.items()))
+            desired = dict(sorted(desired.items()))
+        return desired
 
     def _plan(self, type_url: str, snapshot: Snapshot, *, final: bool) -> _Plan | None:
         state = self._types[type_url]
         if not state.requested:
             return None
         desired = self._desired(state, snapshot, keep_removed=type_url == type_urls.CLUSTER and not final)
-        version = ads_common.set_version(ads_common.versions_of(desired))
+        current = snapshot.get(type_url)
+        if len(desired) == len(current) and desired.keys() == current.keys():
+            version = snapshot.versions[type_url]  # the whole type: the snapshot hashed it already
+        else:
+            version = ads_common.set_version(ads_common.versions_of(desired))
         forced = state.must_answer or bool(state.force & desired.keys())
         # "When to send an update": only when what the response carries changed. A NACKed version equals
         # sent_version, so it stays parked until the config changes.
