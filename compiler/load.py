@@ -53,26 +53,50 @@ class _Parsed:
 
 
 class ParseCache:
-    """Parsed files by content hash. Share one across revisions to re-parse only what changed."""
+    """Parsed files by content hash. Share one across revisions to re-parse only what changed.
+
+    It also hands out the same Document objects for the same file content and display name, so that later stages
+    can recognize an unchanged document by identity (see `compiler.pipeline.CheckCache`).
+    """
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self._entries: dict[bytes, _Parsed] = {}
+        self._documents: dict[tuple[bytes, str], tuple[tuple[Document, ...], tuple[Diagnostic, ...]]] = {}
         self._max = max_entries
         self.hits = 0
         self.misses = 0
 
     def parse(self, content: bytes) -> _Parsed:
-        key = hashlib.sha256(content).digest()
+        return self._parse(hashlib.sha256(content).digest(), content)
+
+    def _parse(self, key: bytes, content: bytes) -> _Parsed:
         found = self._entries.get(key)
         if found is not None:
             self.hits += 1
             return found
         self.misses += 1
         parsed = _parse(content)
-        if len(self._entries) >= self._max:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = parsed
+        _bounded_put(self._entries, key, parsed, self._max)
         return parsed
+
+    def documents(self, content: bytes, display: str) -> tuple[tuple[Document, ...], tuple[Diagnostic, ...]]:
+        """The file's documents and its parse diagnostics, as `display` names it."""
+        key = hashlib.sha256(content).digest()
+        found = self._documents.get((key, display))
+        if found is not None:
+            self.hits += 1
+            return found
+        problems: list[Diagnostic] = []
+        documents = tuple(_documents(self._parse(key, content), display, problems))
+        made = (documents, tuple(problems))
+        _bounded_put(self._documents, (key, display), made, self._max)
+        return made
+
+
+def _bounded_put(table: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    if len(table) >= limit:
+        table.pop(next(iter(table)))
+    table[key] = value
 
 
 @dataclasses.dataclass
@@ -301,7 +325,9 @@ def _load_file(path: Path, display: str, cache: ParseCache, problems: list[Diagn
     except OSError as err:
         problems.append(diag.make("MW0009", f"cannot read file: {err.strerror or err}", Position(display)))
         return
-    yield from _documents(cache.parse(content), display, problems)
+    documents, found = cache.documents(content, display)
+    problems.extend(found)
+    yield from documents
 
 
 def _documents(parsed: _Parsed, display: str, problems: list[Diagnostic]) -> Iterator[Document]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import pydantic
@@ -31,13 +31,24 @@ LABEL_NAMED = frozenset({"Service", "Namespace"})  # names must be DNS-1123 labe
 
 def to_resources(documents: Sequence[Document]) -> tuple[list[Resource], list[Diagnostic]]:
     """Typed resources for the documents that pass, diagnostics for all that do not."""
+    return merge(document_resources(doc) for doc in documents)
+
+
+def document_resources(doc: Document) -> tuple[list[Resource], list[Diagnostic]]:
+    """One document's resources (several for a `kind: List`) and its own diagnostics; depends on nothing else, so
+    callers may keep the result for as long as the document is unchanged."""
+    problems: list[Diagnostic] = []
+    found = [res for item in _expand(doc, problems) if (res := _safe_one(item, problems)) is not None]
+    return found, problems
+
+
+def merge(per_document: Iterable[tuple[list[Resource], list[Diagnostic]]]) -> tuple[list[Resource], list[Diagnostic]]:
+    """All documents' resources, one per (kind, namespace, name): a later definition replaces an earlier one."""
     problems: list[Diagnostic] = []
     seen: dict[tuple[str, str, str], Resource] = {}
-    for doc in documents:
-        for item in _expand(doc, problems):
-            found = _safe_one(item, problems)
-            if found is None:
-                continue
+    for found_here, problems_here in per_document:
+        problems.extend(problems_here)
+        for found in found_here:
             first = seen.get(found.key)
             if first is not None:
                 # As `kubectl apply` of both files and Argo CD's RepeatedResourceWarning: the later one wins.

@@ -1,0 +1,62 @@
+"""pipeline.check with shared caches gives exactly what a fresh run gives, after edits, duplicates and errors."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from compiler import load, pipeline
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+import meshgen
+
+BROKEN_VS = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: broken, namespace: ns0}
+spec:
+  hosts: [nowhere]
+  http:
+  - route:
+    - destination: {host: nowhere, subset: v9}
+      weight: 50
+"""
+
+
+def _rendered(checked: pipeline.Checked) -> tuple[list[str], list[str]]:
+    return [d.render() for d in checked.diagnostics], [r.source_ref() for r in checked.resources]
+
+
+def _same_as_fresh(root: Path, cache: load.ParseCache, check_cache: pipeline.CheckCache) -> pipeline.Checked:
+    cached = pipeline.check([root], cache=cache, check_cache=check_cache)
+    assert _rendered(cached) == _rendered(pipeline.check([root]))
+    return cached
+
+
+def test_cached_runs_match_fresh_runs(tmp_path: Path) -> None:
+    root = meshgen.write_mesh(tmp_path, 25)
+    cache, check_cache = load.ParseCache(), pipeline.CheckCache()
+    _same_as_fresh(root, cache, check_cache)
+    assert check_cache.hits == 0
+    changed = root / "ns0" / "svc1.yaml"
+    changed.write_text(changed.read_text().replace("weight: 80", "weight: 70").replace("weight: 15", "weight: 25"))
+    _same_as_fresh(root, cache, check_cache)
+    assert check_cache.misses == 25 * 6 + 6 and check_cache.hits == 24 * 6
+    (root / "ns0" / "broken.yaml").write_text(BROKEN_VS)
+    broken = _same_as_fresh(root, cache, check_cache)
+    assert {"MW0302", "MW0303"} <= {d.code for d in broken.diagnostics}
+    (root / "ns0" / "copy.yaml").write_text((root / "ns0" / "svc2.yaml").read_text())  # duplicates: MW0011
+    duplicated = _same_as_fresh(root, cache, check_cache)
+    assert "MW0011" in {d.code for d in duplicated.diagnostics}
+    (root / "ns0" / "copy.yaml").unlink()
+    (root / "ns0" / "broken.yaml").write_text("kind: [\n")
+    _same_as_fresh(root, cache, check_cache)
+
+
+def test_a_file_renamed_keeps_its_new_name_in_diagnostics(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(BROKEN_VS)
+    cache, check_cache = load.ParseCache(), pipeline.CheckCache()
+    first = pipeline.check([tmp_path], cache=cache, check_cache=check_cache)
+    (tmp_path / "a.yaml").rename(tmp_path / "b.yaml")
+    second = pipeline.check([tmp_path], cache=cache, check_cache=check_cache)
+    assert {d.position.file for d in first.diagnostics} == {str(tmp_path / "a.yaml")}
+    assert {d.position.file for d in second.diagnostics} == {str(tmp_path / "b.yaml")}
