@@ -58,8 +58,12 @@ class ClusterState:
                 "secrets": sorted({*self.file_secrets.secrets,
                                    *(f"{ns}/{n}" for ns, c in self.kube_secrets.items() for n in c.secrets)}),
                 "problems": list(self.problems),
-                "watches": [{"kind": w.kind, "synced": w.synced, "objects": w.objects, "errors": w.errors,
-                             "lastError": w.last_error} for w in self.watches]}
+                "watches": _watches_json(self.watches)}
+
+
+def _watches_json(watches: tuple[registry.KindStatus, ...]) -> list[dict[str, Any]]:
+    return [{"kind": w.kind, "synced": w.synced, "objects": w.objects, "errors": w.errors, "lastError": w.last_error}
+            for w in watches]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -107,6 +111,14 @@ class ClusterFeed:
         for thread in (self._poller, self._debouncer.thread):
             if thread.is_alive():
                 thread.join(timeout)
+
+    def describe(self) -> dict[str, Any]:
+        """The latest state for /status, with the registry's watch state as of now (a watch failing after the
+        last change shows up here, not only at the next change)."""
+        described = self.state().to_json()
+        if self.registry is not None:
+            described["watches"] = _watches_json(tuple(self.registry.status()))
+        return described
 
     def wait_generation(self, after: int, timeout: float) -> int:
         """Block until a state newer than `after` is built (or timeout); returns the current generation."""

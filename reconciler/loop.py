@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import metrics as metrics_mod
+from reconciler import resolver as resolver_mod
+from reconciler.resolver import Origin
 from reconciler.source import FetchedCommit, SourceError
 from reconciler.status import CommitRef, SourceErrorKind, Status, SyncResult, Trigger
 
@@ -85,47 +87,6 @@ class _Loaded:
     documents: Any
 
 
-_MAX_ORIGINS = 4096  # snapshot versions remembered for `origin` (a few per proxy and publish is plenty)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a snapshot came from: `meshward status` prints it per proxy."""
-
-    commit: str
-    cluster_generation: int | None
-
-
-class _Resolver:
-    """The resolve callback given to the cache; remembers why proxies failed (e.g. a missing SDS secret), for
-    /status, and which (commit, cluster state) each snapshot version came from. LookupError (an unknown proxy) is
-    not a failure."""
-
-    def __init__(self, snapshot_for: SnapshotFn, build: BuildLike, origin: Origin,
-                 origins: dict[str, Origin]) -> None:
-        self._snapshot_for, self._build = snapshot_for, build
-        self._origin, self._origins = origin, origins
-        self.errors: dict[str, str] = {}
-
-    def __call__(self, node: Any) -> Any:
-        node_id = str(getattr(node, "id", node))
-        try:
-            snapshot = self._snapshot_for(self._build, node)
-        except LookupError:
-            raise
-        except Exception as exc:
-            self.errors[node_id] = f"{type(exc).__name__}: {exc}"[:1000]
-            raise
-        self.errors.pop(node_id, None)
-        version = getattr(snapshot, "version", None)
-        if isinstance(version, str):
-            self._origins.pop(version, None)  # re-inserted last: the newest origin is kept longest
-            self._origins[version] = self._origin
-            if len(self._origins) > _MAX_ORIGINS:
-                self._origins.pop(next(iter(self._origins)))
-        return snapshot
-
-
 def _identity(root: Path) -> Path:
     return root
 
@@ -152,7 +113,7 @@ class Reconciler:
         self._serving: _Loaded | None = None
         self._refused: _Loaded | None = None  # the newest commit, loaded but not served: retried on cluster change
         self._compiled_generation: int | None = None  # cluster generation of the last compile
-        self._resolver: _Resolver | None = None
+        self._resolver: resolver_mod.Resolver | None = None
         self._origins: dict[str, Origin] = {}
 
     @property
@@ -288,7 +249,7 @@ class Reconciler:
 
     async def _publish(self, loaded: _Loaded, build: BuildLike, trigger: Trigger, generation: int | None) -> SyncResult:
         commit = loaded.commit
-        resolver = _Resolver(self._snapshot_for, build, Origin(commit.sha, generation), self._origins)
+        resolver = resolver_mod.Resolver(self._snapshot_for, build, Origin(commit.sha, generation), self._origins)
         try:
             result = self._publisher.publish(commit.sha, resolver)
             if inspect.isawaitable(result):

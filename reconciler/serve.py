@@ -23,6 +23,7 @@ from compiler import build as build_mod
 from compiler import load
 from compiler.emit import dump
 from reconciler import admin, ads, cache, cluster, compose, loop, metrics, registry, source, webhook, xds_node
+from reconciler import status as status_mod
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,16 @@ class Server:
             self.cluster.on_change = self.loop.cluster_changed
         hook = webhook.WebhookHandler(config.webhook_secret, lambda: self.source.followed_refs, self.loop.trigger)
         host, port = _split(config.admin_address)
-        self.admin = admin.AdminServer(status=lambda: self.loop.status, metrics=self.metrics, webhook=hook,
+        self.admin = admin.AdminServer(status=self._status, metrics=self.metrics, webhook=hook,
                                        proxies=self._proxies, config=self._config_of, host=host, port=port)
         self.xds_port = 0
+
+    def _status(self) -> status_mod.Status:
+        """The loop's status; the cluster part as of now rather than as of the last compile."""
+        current = self.loop.status
+        if self.cluster is None:
+            return current
+        return dataclasses.replace(current, cluster=self.cluster.describe())
 
     def _proxies(self) -> list[dict[str, Any]]:
         """The ADS server's per-stream status, each with the commit and cluster state its snapshot came from."""

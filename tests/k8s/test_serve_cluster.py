@@ -151,5 +151,12 @@ def test_secrets_not_readable_do_not_hold_back_the_registry(tmp_path: Path, apis
         assert secrets["synced"] and secrets["objects"] == 0 and "403" in secrets["lastError"]
         assert "shop-cert" in h.config(GATEWAY_NODE)["error"]
         assert h.status()["cluster"]["synced"]
+
+        # The API server going away shows on /status as it happens, not at the next cluster change.
+        apiserver.stop()
+        eventually(lambda: any(w["kind"] == "Service" and w["errors"] for w in h.status()["cluster"]["watches"]),
+                   what="watch failure reported")
+        assert h.status()["lastResult"] == "Synced"  # proxies keep what they have
+        apiserver.start()
     finally:
         h.close()
