@@ -119,7 +119,7 @@ def _secrets_of(name: str, where: str, data: Mapping[str, bytes]) -> list[model.
     pair = next(((data[c], data[k]) for c, k in CERT_KEYS if data.get(c) and data.get(k)), None)
     if pair is not None:
         out.append(key_pair(name, *pair, where=where))
-    elif any(k in data for pair_keys in CERT_KEYS for k in pair_keys):
+    elif any(cert in data for cert, _ in CERT_KEYS):  # a lone `key` entry is some other kind of secret
         raise CredentialError(f"{where}: needs both tls.crt and tls.key (or cert and key), non-empty")
     if ca:
         out.append(ca_bundle(naming.credential_ca_secret(name), ca, where=where))

@@ -89,6 +89,7 @@ def test_kube_secrets_by_namespace_with_istio_key_names(ca: TestCA) -> None:
         kube_secret("shop-cert", "other", {"tls.crt": leaf.cert_pem, "tls.key": leaf.key_pem}),
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "garbled", "namespace": "other"},
          "data": {"tls.crt": "%%%"}},
+        kube_secret("api-token", "other", {"key": b"not a credential"}, type_="Opaque"),  # not TLS: ignored
     ]
     by_ns = credentials.from_kube(docs)
     assert sorted(by_ns) == ["istio-system", "other"]
