@@ -16,7 +16,7 @@ import hashlib
 import os
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -250,42 +250,65 @@ def discover(paths: Sequence[Path | str]) -> tuple[list[tuple[Path, str]], list[
     that lead outside the tree given."""
     found: list[tuple[Path, str]] = []
     problems: list[Diagnostic] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for raw in paths:
         root = Path(raw)
         if not root.exists():
             problems.append(diag.make("MW0009", f"no such file or directory: {raw}", Position(str(raw))))
         elif root.is_dir():
-            found.extend(item for item in _walk(root, problems) if _first_time(item[0], seen))
-        elif _first_time(root, seen):
+            found.extend((Path(display), display) for real, display in _walk(root, problems)
+                         if _first_time(real, seen))
+        elif _first_time(os.path.realpath(root), seen):
             found.append((root, str(raw)))
     return found, problems
 
 
-def _first_time(path: Path, seen: set[Path]) -> bool:
+def _first_time(real: str, seen: set[str]) -> bool:
     """A file named twice (`a.yaml dir/` with a.yaml inside dir) is read once."""
-    real = path.resolve()
     if real in seen:
         return False
     seen.add(real)
     return True
 
 
-def _walk(root: Path, problems: list[Diagnostic]) -> Iterable[tuple[Path, str]]:
-    real_root = root.resolve()
-    out: list[tuple[Path, str]] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
-            if not name.endswith(YAML_SUFFIXES) or name.startswith("."):
+def _walk(root: Path, problems: list[Diagnostic]) -> list[tuple[str, str]]:
+    """(real path, display path) of the YAML files under `root`, sorted by display path. Like os.walk without
+    following directory symlinks, but with one scandir per directory and realpath only for symlinked files."""
+    real_root = Path(os.path.realpath(root))
+    out: list[tuple[str, str]] = []
+    pending = [str(root)]
+    while pending:
+        directory = pending.pop()
+        real_dir = os.path.realpath(directory)
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith("."):
                 continue
-            path = Path(dirpath) / name
-            if path.is_symlink() and not _inside(path, real_root):
-                problems.append(diag.make("MW0010", f"symlink {path} points outside {root}, skipped",
-                                          Position(str(path))))
-                continue
-            out.append((path, str(path)))
+            display = name if directory == "." else f"{directory}{os.sep}{name}"  # as str(Path(directory, name))
+            if _is_dir(entry):
+                if not entry.is_symlink():
+                    pending.append(display)
+            elif name.endswith(YAML_SUFFIXES):
+                if entry.is_symlink():
+                    if not _inside(Path(display), real_root):
+                        problems.append(diag.make("MW0010", f"symlink {display} points outside {root}, skipped",
+                                                  Position(display)))
+                        continue
+                    out.append((os.path.realpath(display), display))
+                else:
+                    out.append((os.path.join(real_dir, name), display))
     return sorted(out, key=lambda item: item[1])
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _inside(path: Path, real_root: Path) -> bool:
