@@ -195,7 +195,7 @@ class _Bodies:
             self._bytes -= len(old)
 
 
-_bodies = _Bodies(64 << 20)
+_bodies = _Bodies(32 << 20)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import sys
 
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -68,10 +69,11 @@ class DeltaSession:
         first = not state.requested
         if first:
             state.requested = state.must_answer = True
-            state.known = dict(request.initial_resource_versions)
+            state.known = {sys.intern(n): v for n, v in request.initial_resource_versions.items()}
             is_wildcard_type = request.type_url in ads_common.WILDCARD_TYPES
             state.wildcard = is_wildcard_type and not request.resource_names_subscribe
-        self._subscribe(state, list(request.resource_names_subscribe), first=first)
+        # Names interned: thousands of streams naming the same resources then hold one string each.
+        self._subscribe(state, [sys.intern(n) for n in request.resource_names_subscribe], first=first)
         self._unsubscribe(state, list(request.resource_names_unsubscribe))
 
     def _subscribe(self, state: _TypeState, names: list[str], *, first: bool) -> None:
@@ -128,7 +130,7 @@ class DeltaSession:
             state.known[name] = res.version
         for name in plan.removed:
             state.known.pop(name, None)
-        state.force -= plan.upserts.keys()
+        state.force = state.force - plan.upserts.keys()  # a new set: a drained one keeps its size
         state.must_answer = False
         version = ads_common.known_version(state.known, snapshot.get(plan.type_url),
                                            snapshot.versions.get(plan.type_url, ""))

@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import logging
+import sys
+from collections.abc import Mapping
 
 from envoy.service.discovery.v3 import discovery_pb2
 
@@ -39,14 +41,14 @@ class _TypeState:
     wildcard: bool = False
     names: frozenset[str] = frozenset()
     must_answer: bool = False     # a request needs a response even if nothing changed
-    sent: dict[str, XdsResource] = dataclasses.field(default_factory=dict)
+    sent: Mapping[str, XdsResource] = dataclasses.field(default_factory=dict)
     force: set[str] = dataclasses.field(default_factory=set)  # EDS: resend these even if unchanged
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Plan:
     type_url: str
-    resources: dict[str, XdsResource]
+    resources: Mapping[str, XdsResource]
     version: str
 
 
@@ -70,7 +72,8 @@ class SotwSession:
             return
         error = request.error_detail.message if request.HasField("error_detail") else None
         state.tracker.answer(request.response_nonce, error)
-        self._subscribe(state, frozenset(request.resource_names), first=not state.requested)
+        # Names interned: thousands of streams naming the same resources then hold one string each.
+        self._subscribe(state, frozenset(map(sys.intern, request.resource_names)), first=not state.requested)
         if not state.requested or not request.response_nonce:
             # First request of the type on this stream (a reconnect gets everything once), or a fresh request
             # that answers no response: "Basic Protocol Overview" says the server answers it.
@@ -102,16 +105,20 @@ class SotwSession:
                 return self._commit(plan, published_at)
         return None
 
-    def _desired(self, state: _TypeState, snapshot: Snapshot, *, keep_removed: bool) -> dict[str, XdsResource]:
+    def _desired(self, state: _TypeState, snapshot: Snapshot, *,
+                 keep_removed: bool) -> Mapping[str, XdsResource]:
+        """What to send, sorted by name. The snapshot's own (shared, sorted) table when that is all of it, so that
+        thousands of streams remember what they sent without a copy each."""
         current = snapshot.get(state.tracker.type_url)
-        if state.wildcard:
-            desired = dict(current)  # snapshots keep every type sorted by name
+        if state.wildcard or state.names >= current.keys():
+            desired: Mapping[str, XdsResource] = current
         else:
             desired = {name: current[name] for name in sorted(state.names) if name in current}
         if keep_removed and not state.sent.keys() <= current.keys():
+            merged = dict(desired)
             for name, res in state.sent.items():
-                desired.setdefault(name, res)
-            desired = dict(sorted(desired.items()))
+                merged.setdefault(name, res)
+            desired = dict(sorted(merged.items()))
         return desired
 
     def _plan(self, type_url: str, snapshot: Snapshot, *, final: bool) -> _Plan | None:
@@ -136,13 +143,13 @@ class SotwSession:
         if plan.type_url == type_urls.CLUSTER:
             self._force_endpoints_of(state.sent, plan.resources)
         elif plan.type_url == type_urls.ENDPOINT:
-            state.force -= plan.resources.keys()
+            state.force = state.force - plan.resources.keys()  # a new set: a drained one keeps its size
         nonce = str(next(self._nonces))
         state.sent, state.must_answer = plan.resources, False
         state.tracker.sent(plan.version, nonce, published_at)
         return ads_common.sotw_response(plan.version, plan.type_url, nonce, plan.resources.values())
 
-    def _force_endpoints_of(self, before: dict[str, XdsResource], after: dict[str, XdsResource]) -> None:
+    def _force_endpoints_of(self, before: Mapping[str, XdsResource], after: Mapping[str, XdsResource]) -> None:
         """"Resource warming": an added or changed cluster warms until it gets an EDS response."""
         changed = [res for name, res in after.items() if name not in before or before[name].version != res.version]
         endpoints = self._types[type_urls.ENDPOINT]

@@ -33,7 +33,7 @@ import enum
 import itertools
 import logging
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Mapping
 
 from compiler.emit.snapshot import Snapshot, XdsResource
 from reconciler.xds_node import NodeInfo
@@ -132,7 +132,9 @@ class SnapshotCache:
         self._snapshots: dict[str, Snapshot] = {}
         self._holders: dict[str, int] = {}                  # snapshot version -> watches holding it
         self._resources: dict[_ResourceKey, XdsResource] = {}
-        self._resource_refs: dict[_ResourceKey, int] = {}   # resource -> interned snapshots containing it
+        self._resource_refs: dict[_ResourceKey, int] = {}   # resource -> interned tables containing it
+        self._tables: dict[tuple[str, str], Mapping[str, XdsResource]] = {}  # (type URL, type version) -> table
+        self._table_refs: dict[tuple[str, str], int] = {}   # table -> interned snapshots containing it
         self._resource_bytes = 0
         self._unknown: set[str] = set()
         self._run: _Run | None = None
@@ -254,18 +256,28 @@ class SnapshotCache:
         watch.unknown = outcome is _Miss.UNKNOWN
         return isinstance(outcome, Snapshot) and watch._set(outcome, published_at)
 
-    # Sharing. Reference counts keep exactly what connected streams hold, at a cost proportional to what changed.
+    # Sharing, three levels deep: snapshots (by version) hold per-type tables (by type URL and type version), which
+    # hold resources (by type URL, name, version). Reference counts keep exactly what connected streams hold, at a
+    # cost proportional to what changed; a table or resource is rebuilt only the first time it is seen.
 
     def _intern(self, snapshot: Snapshot) -> Snapshot:
-        """The one shared copy of `snapshot`, whose resources are the shared copies of each resource."""
+        """The one shared copy of `snapshot`, made of the shared copies of its type tables and resources."""
         version = snapshot.version
         shared = self._snapshots.get(version)
         if shared is None:
-            by_type = {t: {name: self._intern_resource(res) for name, res in resources.items()}
+            by_type = {t: self._intern_table(t, snapshot.versions.get(t, ""), resources)
                        for t, resources in snapshot.by_type.items()}
             shared = self._snapshots[version] = Snapshot(by_type=by_type, versions=snapshot.versions)
             self._holders[version] = 0
         return shared
+
+    def _intern_table(self, type_url: str, type_version: str,
+                      resources: Mapping[str, XdsResource]) -> Mapping[str, XdsResource]:
+        key = (type_url, type_version)
+        refs = self._table_refs[key] = self._table_refs.get(key, 0) + 1
+        if refs == 1:
+            self._tables[key] = {name: self._intern_resource(res) for name, res in resources.items()}
+        return self._tables[key]
 
     def _intern_resource(self, res: XdsResource) -> XdsResource:
         key = (res.type_url, res.name, res.version)
@@ -289,13 +301,20 @@ class SnapshotCache:
         snapshot = self._snapshots.pop(version, None)
         if snapshot is None:
             return
-        for resources in snapshot.by_type.values():
-            for res in resources.values():
-                key = (res.type_url, res.name, res.version)
-                refs = self._resource_refs[key] = self._resource_refs[key] - 1
-                if refs == 0:
-                    del self._resource_refs[key], self._resources[key]
-                    self._resource_bytes -= len(res.serialized)
+        for type_url in snapshot.by_type:
+            key = (type_url, snapshot.versions.get(type_url, ""))
+            refs = self._table_refs[key] = self._table_refs[key] - 1
+            if refs == 0:
+                del self._table_refs[key]
+                for res in self._tables.pop(key).values():
+                    self._release_resource(res)
+
+    def _release_resource(self, res: XdsResource) -> None:
+        key = (res.type_url, res.name, res.version)
+        refs = self._resource_refs[key] = self._resource_refs[key] - 1
+        if refs == 0:
+            del self._resource_refs[key], self._resources[key]
+            self._resource_bytes -= len(res.serialized)
 
     def _resolve_one(self, node: NodeInfo, resolve: Resolver) -> Snapshot | _Miss:
         try:
