@@ -121,7 +121,7 @@ class Reconciler:
         with self._status_lock:
             status = self._status
         resolver = self._resolver
-        errors = tuple(sorted(dict(resolver.errors).items())) if resolver is not None else ()
+        errors = tuple(sorted(resolver.errors.items())) if resolver is not None else ()
         return dataclasses.replace(status, proxy_errors=errors) if errors else status
 
     def origin(self, snapshot_version: str) -> Origin | None:

@@ -8,6 +8,7 @@ and cluster state each proxy's snapshot came from; the resolver records both as 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -31,7 +32,14 @@ class Resolver:
                  origins: dict[str, Origin]) -> None:
         self._snapshot_for, self._build = snapshot_for, build
         self._origin, self._origins = origin, origins
-        self.errors: dict[str, str] = {}
+        self._lock = threading.Lock()  # the cache may resolve off the thread that reads /status
+        self._errors: dict[str, str] = {}
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Node id -> why it keeps its previous snapshot (a copy)."""
+        with self._lock:
+            return dict(self._errors)
 
     def __call__(self, node: Any) -> Any:
         node_id = str(getattr(node, "id", node))
@@ -40,13 +48,18 @@ class Resolver:
         except LookupError:
             raise
         except Exception as exc:
-            self.errors[node_id] = f"{type(exc).__name__}: {exc}"[:1000]
+            with self._lock:
+                self._errors[node_id] = f"{type(exc).__name__}: {exc}"[:1000]
             raise
-        self.errors.pop(node_id, None)
         version = getattr(snapshot, "version", None)
-        if isinstance(version, str):
-            self._origins.pop(version, None)  # re-inserted last: the newest origin is kept longest
-            self._origins[version] = self._origin
-            if len(self._origins) > _MAX_ORIGINS:
-                self._origins.pop(next(iter(self._origins)))
+        with self._lock:
+            self._errors.pop(node_id, None)
+            if isinstance(version, str):
+                self._remember(version)
         return snapshot
+
+    def _remember(self, version: str) -> None:
+        self._origins.pop(version, None)  # re-inserted last: the newest origin is kept longest
+        self._origins[version] = self._origin
+        if len(self._origins) > _MAX_ORIGINS:
+            self._origins.pop(next(iter(self._origins)))
