@@ -37,6 +37,8 @@ def _summary(status: Mapping[str, Any]) -> list[str]:
         synced = "synced" if cluster.get("synced") else "waiting for the first complete listing"
         lines.append(f"cluster state {cluster.get('generation')} ({synced})")
         lines += [f"  credential refused: {problem}" for problem in cluster.get("problems") or []]
+        lines += [f"  {w.get('kind')} watch: {w.get('errors')} errors, last: {w.get('lastError')}"
+                  for w in cluster.get("watches") or [] if w.get("lastError")]
     return lines
 
 
