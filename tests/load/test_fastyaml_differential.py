@@ -111,7 +111,7 @@ def test_a_yaml_rs_error_falls_back_to_ruamel(tmp_path: Path) -> None:
 def test_load_gives_the_same_documents_and_diagnostics_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
     files = _fixture_files() + (_corpus_files() if CORPUS.is_dir() else [])
     fast = load.load(files)
-    monkeypatch.setattr(load, "fast_load", lambda text: (False, None))
+    monkeypatch.setattr(load, "fast_load", lambda text, raw=None: (False, None))
     slow = load.load(files)
     assert [(d.file, d.line, repr(d.data)) for d in fast.documents] == \
         [(d.file, d.line, repr(d.data)) for d in slow.documents]
