@@ -134,7 +134,7 @@ class Clients:
     pipes: list[Connection]
     processes: list[multiprocessing.process.BaseProcess]
     delta_of: dict[int, bool]
-    failures: int = 0          # streams that failed and reconnected (last count of the last process asked)
+    failures: int = 0          # streams that failed and reconnected, all processes
     first_failure: list[str] = dataclasses.field(default_factory=list)
 
     def ask(self, command: str) -> list[object]:
@@ -143,13 +143,14 @@ class Clients:
         return [pipe.recv() for pipe in self.pipes]
 
     def synced(self) -> int:
-        total = 0
+        total, self.failures = 0, 0
         for answer in self.ask("status"):
             if answer[0] == "error":  # type: ignore[index]
                 raise RuntimeError(f"a client process failed: {answer[1]}")  # type: ignore[index]
             _, synced, failures, first = answer  # type: ignore[misc]
             total += synced
-            self.failures, self.first_failure = failures, first or self.first_failure
+            self.failures += failures
+            self.first_failure = first or self.first_failure
         return total
 
 
@@ -230,7 +231,8 @@ def run(services: int, proxies: int, *, scoped: bool, processes: int) -> None:
                 t = time.time()
                 wait(lambda: group.synced() == proxies, 3600, "proxies in sync", 1.0)
                 if group.failures:
-                    print(f"  (client streams failed and reconnected: {group.first_failure})", flush=True)
+                    print(f"  ({group.failures} client streams failed and reconnected, e.g. {group.first_failure})",
+                          flush=True)
                 m1 = srv.metrics()
                 rss0, rss = m0["process_resident_memory_bytes"], m1["process_resident_memory_bytes"]
                 print(f"  {proxies} proxies connected and in sync in {time.time() - t:.1f}s; server RSS "

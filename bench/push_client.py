@@ -74,8 +74,7 @@ class Proxy:
         self.index, self.delta, self._log = index, delta, log
         self.node = base_pb2.Node(id=node_id, cluster=node_id.split("~")[2])
         self._channel = channel
-        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
-        self.call = stub.DeltaAggregatedResources() if delta else stub.StreamAggregatedResources()
+        self.call: Any = None  # opened in run(), on the loop, right before its first write
         self.names: dict[str, set[str]] = {EDS: set(), RDS: set()}
         self.have: dict[str, dict[str, bytes]] = {t: {} for t in TYPES}  # delta: what we hold, by name
         self.acked: set[str] = set()
@@ -93,6 +92,7 @@ class Proxy:
     async def run(self, errors: list[str]) -> None:
         """Follow the stream; when it fails, reconnect with a fresh one (as Envoy does) and count the failure."""
         while True:
+            self._reset()
             try:
                 await self._send(CDS)
                 await self._send(LDS)
@@ -100,16 +100,18 @@ class Proxy:
                     await self._on_response(raw)
             except grpc.aio.AioRpcError as err:
                 errors.append(f"{err.code()}: {err.details()}")
+                if os.environ.get("PUSH_DEBUG") and len(errors) == 1:
+                    import traceback
+                    traceback.print_exc()
             except asyncio.InvalidStateError:  # a write after the server ended the stream
                 with contextlib.suppress(grpc.aio.AioRpcError):
                     await self.call.code()
                 code, details = await self.call.code(), await self.call.details()
                 errors.append(f"{code}: {details}")
-            self._reset()
+            self.call.cancel()
             await asyncio.sleep(0.5)
 
     def _reset(self) -> None:
-        self.call.cancel()
         stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self._channel)
         self.call = stub.DeltaAggregatedResources() if self.delta else stub.StreamAggregatedResources()
         self.names = {EDS: set(), RDS: set()}
@@ -165,6 +167,7 @@ async def _main(address: str, node_ids: list[tuple[int, str]], delta: bool, pipe
                 for _ in range((len(node_ids) + streams_per_channel - 1) // streams_per_channel)]
     proxies = [Proxy(i, nid, channels[k // streams_per_channel], delta=delta, log=log)
                for k, (i, nid) in enumerate(node_ids)]
+    await asyncio.gather(*(c.channel_ready() for c in channels))
     errors: list[str] = []
     tasks = [asyncio.create_task(p.run(errors)) for p in proxies]
     while True:

@@ -94,6 +94,7 @@ def test_proxies_with_different_snapshots_share_their_common_resources() -> None
     cache.publish("r1", lambda n: mesh("common", "own1" if n.id == node(1) else "own2"))
     assert wa.snapshot is not None and wb.snapshot is not None and wa.snapshot is not wb.snapshot
     assert wa.snapshot.get(T.CLUSTER)["common"] is wb.snapshot.get(T.CLUSTER)["common"]
+    assert wa.snapshot.get(T.ROUTE) is wb.snapshot.get(T.ROUTE)  # equal type tables are shared whole
     snapshots, resources, _ = cache.stats()
     assert (snapshots, resources) == (2, 2 + 4 + 2)  # common cluster+endpoints once; listener, route shared too
     wa.close()
