@@ -26,6 +26,12 @@ class Build:
     model: Any  # translate.Mesh when ok, else None
     # resources emitted for this revision's proxies, found again by model value (see compiler.emit.memo)
     memo: emit.EmitMemo = dataclasses.field(default_factory=emit.EmitMemo, compare=False, repr=False)
+    # index objects and per-destination results the next revision may reuse (see compiler.translate.carry)
+    carry: translate.Carry = dataclasses.field(default_factory=translate.Carry, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.model is not None:
+            object.__setattr__(self, "carry", self.model.carry)
 
     def proxies(self) -> list[model.Proxy]:
         return translate.proxies(self.model) if self.model is not None else []
@@ -41,10 +47,14 @@ def build(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = 
 
 def from_checked(checked: pipeline.Checked, *, previous: Build | None = None) -> Build:
     if not checked.ok:
-        # a failed build keeps the last good one's memo alive for the build after it
-        return Build(False, checked.diagnostics, None, previous.memo if previous is not None else emit.EmitMemo())
-    memo = previous.memo.next_generation() if previous is not None else emit.EmitMemo()
-    return Build(True, checked.diagnostics, translate.index(checked.resources), memo)
+        # a failed build passes the last good one's memos on to the build after it
+        return Build(False, checked.diagnostics, None, previous.memo if previous is not None else emit.EmitMemo(),
+                     previous.carry if previous is not None else translate.Carry())
+    if previous is None:
+        return Build(True, checked.diagnostics, translate.index(checked.resources))
+    carry = previous.carry.next_generation()
+    return Build(True, checked.diagnostics, translate.index(checked.resources, carry),
+                 previous.memo.next_generation(), carry)
 
 
 def node_id_of(node: Any) -> str:

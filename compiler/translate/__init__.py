@@ -21,6 +21,7 @@ from typing import TypeVar
 from compiler import model
 from compiler.diagnostics import Diagnostic
 from compiler.translate import clusters, gateways, listeners, scope
+from compiler.translate.carry import Carry
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.proxies import find_proxy, proxies
 from compiler.translate.routes import Context
@@ -28,7 +29,7 @@ from compiler.translate.services import Service
 
 _Named = TypeVar("_Named", model.Listener, model.RouteConfig, model.Cluster)
 
-__all__ = ["Mesh", "compile_proxy", "find_proxy", "index", "proxies", "proxy_config"]
+__all__ = ["Carry", "Mesh", "compile_proxy", "find_proxy", "index", "proxies", "proxy_config"]
 
 
 def proxy_config(mesh: Mesh, proxy: model.Proxy) -> model.ProxyConfig:

@@ -73,9 +73,11 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
         subsets = rule.subsets if rule is not None else ()
         for port in service.ports:
             for subset in (None, *subsets):
-                # the same service, port, rule and subset give the same cluster for every proxy of the revision
-                key = ("cluster", id(service), port.number, id(rule), subset.name if subset is not None else None)
-                cluster, assignment = mesh.memo(key, functools.partial(outbound_cluster, service, port, rule, subset))
+                # the same service, port, rule and subset give the same cluster for every proxy, and (unchanged
+                # index objects being the same objects) in the next revision too
+                cluster, assignment = mesh.carry.by_identity(
+                    "cluster", (service, rule), (port.number, subset.name if subset is not None else None),
+                    functools.partial(outbound_cluster, service, port, rule, subset))
                 clusters.append(cluster)
                 if assignment is not None:
                     assignments.append(assignment)

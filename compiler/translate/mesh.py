@@ -8,6 +8,7 @@ building one proxy's config never scans raw resources again. It is linear in the
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar
@@ -16,6 +17,8 @@ from compiler import gcpause, model, naming
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 from compiler.translate import services as svc
+from compiler.translate.carry import Carry, content_key, content_keys
+from compiler.translate.carry import key as carry_key
 from compiler.translate.services import Labels, Service
 
 _T = TypeVar("_T")
@@ -102,6 +105,7 @@ class Mesh:
     # sourceLabels, Sidecar workloadSelector): a sidecar's outbound config depends on its labels only through these
     selector_keys: tuple[str, ...] = ()
     _memo: dict[Hashable, Any] = dataclasses.field(default_factory=dict)
+    carry: Carry = dataclasses.field(default_factory=Carry)  # what the next revision may reuse (translate.carry)
 
     def memo(self, key: Hashable, make: Callable[[], _T]) -> _T:
         """Per-revision memo for results shared by proxies (the mesh is read-only, so they cannot go stale)."""
@@ -111,6 +115,9 @@ class Mesh:
         return found  # type: ignore[no-any-return]
 
     def outbound_key(self, proxy: model.Proxy) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """What a sidecar's outbound half depends on: its namespace and the labels some selector reads."""
+        if not self.selector_keys:
+            return proxy.namespace, ()
         labels = proxy.label_map()
         return proxy.namespace, tuple((k, labels[k]) for k in self.selector_keys if k in labels)
 
@@ -138,6 +145,9 @@ class Mesh:
     def service_for(self, host: str, namespace: str) -> Service | None:
         """The definition of `host` a proxy in `namespace` sees: its own namespace's first, else the first visible."""
         candidates = self.services.get(host, ())
+        if len(candidates) == 1:  # the usual case, without a scan
+            only = candidates[0]
+            return only if only.visible_in(namespace) else None
         own = next((s for s in candidates if s.namespace == namespace and s.visible_in(namespace)), None)
         return own or next((s for s in candidates if s.visible_in(namespace)), None)
 
@@ -158,13 +168,16 @@ def _selector_keys(resources: ResourceSet) -> tuple[str, ...]:
     return tuple(sorted(keys))
 
 
-def index(resources: ResourceSet) -> Mesh:
+def index(resources: ResourceSet, carry: Carry | None = None) -> Mesh:
+    """`carry` (the previous revision's `mesh.carry.next_generation()`) makes unchanged documents give the same
+    index objects as before, so per-destination results computed from them are found again (compiler.translate.
+    carry)."""
     with gcpause.paused():
-        return _index(resources)
+        return _index(resources, carry if carry is not None else Carry())
 
 
-def _index(resources: ResourceSet) -> Mesh:
-    service_map = _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")))
+def _index(resources: ResourceSet, carry: Carry) -> Mesh:
+    service_map = _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry)
     workloads = _workloads(resources, service_map)
     by_ip: dict[str, list[Workload]] = defaultdict(list)
     for wl in workloads.values():
@@ -177,9 +190,10 @@ def _index(resources: ResourceSet) -> Mesh:
                     instances[inst.workload].append((service, inst))
     return Mesh(
         resources=resources, services=service_map, workloads=workloads, workloads_by_ip=dict(by_ip),
-        virtual_services=[_virtual_service(r) for r in resources.of_kind("VirtualService")],
-        destination_rules=_destination_rules(resources), gateways=_gateways(resources),
-        sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=dict(instances),
+        virtual_services=[carry.by_content(carry_key("vs", content_key(r)), functools.partial(_virtual_service, r))
+                          for r in resources.of_kind("VirtualService")],
+        destination_rules=_destination_rules(resources, carry), gateways=_gateways(resources),
+        sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=dict(instances), carry=carry,
     )
 
 
@@ -190,7 +204,7 @@ def _group(items: list[Resource]) -> dict[str, list[Resource]]:
     return dict(out)
 
 
-def _services(resources: ResourceSet, entries: svc.WorkloadIndex) -> dict[str, list[Service]]:
+def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: Carry) -> dict[str, list[Service]]:
     slices: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for s in resources.of_kind("EndpointSlice"):
         owner = s.labels.get(svc.SERVICE_NAME_LABEL)
@@ -199,12 +213,15 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex) -> dict[str, l
     out: dict[str, list[Service]] = defaultdict(list)
     for r in resources.of_kind("Service"):
         selected = entries.select(r.namespace, r.spec.selector)
-        service = svc.kube_service(r, slices.get((r.namespace, r.name), ()), selected)
+        own = slices.get((r.namespace, r.name), ())
+        key = carry_key("svc", content_key(r), content_keys(own), content_keys(selected))
+        service = carry.by_content(key, functools.partial(svc.kube_service, r, own, selected))
         out[service.host].append(service)
     for r in resources.of_kind("ServiceEntry"):
         ws = r.spec.workload_selector
         selected = entries.select(r.namespace, ws.labels if ws is not None else None)
-        for service in svc.service_entries(r, selected):
+        key = carry_key("se", content_key(r), content_keys(selected))
+        for service in carry.by_content(key, functools.partial(svc.service_entries, r, selected)):
             if all(s.namespace != service.namespace for s in out[service.host]):
                 out[service.host].append(service)
     return dict(out)
@@ -246,19 +263,26 @@ def resolve_gateway(ref: str, namespace: str) -> str:
     return f"{namespace}/{ref}"
 
 
-def _destination_rules(resources: ResourceSet) -> dict[str, list[DestinationRuleEntry]]:
-    merged: dict[tuple[str, str, Labels], DestinationRuleEntry] = {}
+def _destination_rules(resources: ResourceSet, carry: Carry) -> dict[str, list[DestinationRuleEntry]]:
+    groups: dict[tuple[str, str, Labels], list[Resource]] = defaultdict(list)
     for r in resources.of_kind("DestinationRule"):
         spec = r.spec
         host = naming.resolve_host(spec.host, r.namespace)
         selector = svc.sorted_labels(spec.workload_selector.match_labels if spec.workload_selector else None)
-        key = (r.namespace, host, selector)
-        found = merged.get(key)
-        merged[key] = _merge_rule(found, r, host, selector)
+        groups[(r.namespace, host, selector)].append(r)
     out: dict[str, list[DestinationRuleEntry]] = defaultdict(list)
-    for (ns, _, _), entry in sorted(merged.items()):
-        out[ns].append(entry)
+    for (ns, host, selector), rules in sorted(groups.items()):
+        out[ns].append(carry.by_content(carry_key("dr", content_keys(rules)),
+                                        functools.partial(_merged_rule, rules, host, selector)))
     return dict(out)
+
+
+def _merged_rule(rules: list[Resource], host: str, selector: Labels) -> DestinationRuleEntry:
+    found: DestinationRuleEntry | None = None
+    for r in rules:
+        found = _merge_rule(found, r, host, selector)
+    assert found is not None
+    return found
 
 
 def _merge_rule(found: DestinationRuleEntry | None, res: Resource, host: str,

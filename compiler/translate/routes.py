@@ -33,6 +33,30 @@ class Context:
     gateway: str = "mesh"
     notes: list[Diagnostic] = dataclasses.field(default_factory=list)
     hosts_used: set[str] = dataclasses.field(default_factory=set)  # destination hosts, to build their clusters
+    # the mesh lookups made while building routes (see `http_routes`): ("service", host, found) and
+    # ("rule", service, found); None when not recording
+    lookups: list[tuple[str, Any, Any]] | None = None
+
+    def service_for(self, host: str) -> Any:
+        found = self.mesh.service_for(host, self.proxy.namespace)
+        if self.lookups is not None:
+            self.lookups.append(("service", host, found))
+        return found
+
+    def rule_for(self, service: Any) -> Any:
+        found = scope.destination_rule(self.mesh, self.proxy, service)
+        if self.lookups is not None:
+            self.lookups.append(("rule", service, found))
+        return found
+
+    def still_valid(self, lookups: tuple[tuple[str, Any, Any], ...]) -> bool:
+        """Whether each recorded lookup finds the same object in this context's mesh."""
+        for kind, arg, found in lookups:
+            now = self.mesh.service_for(arg, self.proxy.namespace) if kind == "service" \
+                else scope.destination_rule(self.mesh, self.proxy, arg)
+            if now is not found:
+                return False
+        return True
 
 
 # -- destinations ------------------------------------------------------------------------------------------------
@@ -42,7 +66,7 @@ def destination(ctx: Context, namespace: str, dest: Any) -> tuple[str, model.Has
     """Cluster name for a Destination (Pilot's GetDestinationCluster) and the consistent-hash policy its rule sets."""
     host = naming.resolve_host(dest.host, namespace)
     ctx.hosts_used.add(host)
-    service = ctx.mesh.service_for(host, ctx.proxy.namespace)
+    service = ctx.service_for(host)
     if dest.port is not None and dest.port.number:
         port = dest.port.number
     elif service is not None and len(service.ports) == 1:
@@ -56,7 +80,7 @@ def destination(ctx: Context, namespace: str, dest: Any) -> tuple[str, model.Has
 def _hash_policy(ctx: Context, service: Any, subset: str, port: int) -> model.HashPolicy | None:
     if service is None:
         return None
-    rule = scope.destination_rule(ctx.mesh, ctx.proxy, service)
+    rule = ctx.rule_for(service)
     if rule is None:
         return None
     sub = rule.subset(subset) if subset else None
@@ -235,7 +259,33 @@ def _mirrors(ctx: Context, namespace: str, http: Any) -> tuple[model.Mirror, ...
 # -- routes --------------------------------------------------------------------------------------------------------
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Computed:
+    routes: tuple[model.Route, ...]
+    hosts_used: frozenset[str]
+    notes: tuple[Diagnostic, ...]
+    lookups: tuple[tuple[str, Any, Any], ...]
+
+
 def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
+    """Envoy routes of one VirtualService for this context, computed once per VirtualService, port, gateway and
+    proxy scope, and reused by the next revision while the VirtualService and every service and rule its routes
+    looked up are the same objects (compiler.translate.carry): a commit that changes one VirtualService rebuilds
+    that one's routes, not the mesh's."""
+    extra = (ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy))
+    found = ctx.mesh.carry.find("routes", (vs,), extra)
+    if not isinstance(found, _Computed) or not ctx.still_valid(found.lookups):
+        recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[])
+        rs = _http_routes(recording, vs)
+        found = _Computed(tuple(rs), frozenset(recording.hosts_used), tuple(recording.notes),
+                          tuple(recording.lookups or ()))
+    ctx.mesh.carry.keep("routes", (vs,), extra, found)
+    ctx.hosts_used.update(found.hosts_used)
+    ctx.notes.extend(found.notes)
+    return list(found.routes)
+
+
+def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     """Envoy routes of one VirtualService for this context; stops after a catch-all route, as Pilot does."""
     out: list[model.Route] = []
     ns = vs.res.namespace

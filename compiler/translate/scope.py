@@ -115,7 +115,13 @@ def egress_virtual_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> l
 
 def destination_rule(mesh: Mesh, proxy: model.Proxy, service: Service) -> DestinationRuleEntry | None:
     """Istio's lookup order: the proxy's namespace, then the service's, then the root namespace, then any other
-    namespace exporting a rule for the host; within a namespace the most specific host wins."""
+    namespace exporting a rule for the host; within a namespace the most specific host wins. Looked up once per
+    service and proxy scope (namespace and the labels selectors read) in a revision."""
+    key = ("rule", id(service), mesh.outbound_key(proxy))  # the mesh keeps its services alive: ids are stable
+    return mesh.memo(key, lambda: _destination_rule(mesh, proxy, service))
+
+
+def _destination_rule(mesh: Mesh, proxy: model.Proxy, service: Service) -> DestinationRuleEntry | None:
     labels = proxy.label_map()
     by_namespace = mesh.rules_for(service.host)
     if not by_namespace:

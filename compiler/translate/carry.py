@@ -1,0 +1,100 @@
+"""What one revision's translation hands to the next, so that a commit changing one VirtualService recomputes
+what that VirtualService touches and finds everything else as it was (issue: "recompute only what the change
+touches").
+
+Two kinds of memo, both generational (entries unused by a revision are dropped with the one after it):
+
+- By content: derived index objects (a Service with its endpoints, a VirtualService entry, a merged
+  DestinationRule) are keyed by the content of the documents they come from (file, position, source text), so an
+  unchanged document gives the very same object in the next revision's index.
+- By identity: per-destination results (an outbound cluster for a service, port, rule and subset) are keyed by
+  the index objects they were computed from. Because unchanged index objects are the same objects, these keys hit
+  across revisions; a changed input is a new object, hence a new key. Entries keep their input objects alive and
+  are checked with `is`, so a recycled `id()` can never give a stale hit.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
+
+from compiler.resources import Resource
+
+_T = TypeVar("_T")
+_MISSING = object()
+
+
+def content_key(res: Resource) -> Hashable | None:
+    """The resource by the content and position of its document (positions are in the metadata we emit), or None
+    when its document carries no content to compare (resources built in code): those are never reused."""
+    doc = res.doc
+    if doc.text:
+        body = doc.text
+    elif doc.data:
+        body = json.dumps(doc.data, sort_keys=True, default=str)  # cluster feeds have no source text
+    else:
+        return None
+    return (res.kind, res.namespace, res.name, doc.file, doc.index, doc.line, body)
+
+
+def content_keys(resources: Iterable[Resource]) -> tuple[Hashable, ...] | None:
+    keys = tuple(content_key(r) for r in resources)
+    return None if None in keys else keys
+
+
+def key(*parts: Hashable | None) -> Hashable | None:
+    """A composite key, None (never reuse) when any part is None."""
+    return None if None in parts else parts
+
+
+class Carry:
+    def __init__(self, previous: Carry | None = None) -> None:
+        self._current: dict[Hashable, Any] = {}
+        self._previous: dict[Hashable, Any] = previous._current if previous is not None else {}
+        self._lock = threading.Lock()
+
+    def by_content(self, key: Hashable | None, make: Callable[[], _T]) -> _T:
+        if key is None:
+            return make()
+        found = self._current.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._previous.get(key, _MISSING)
+            if found is _MISSING:
+                found = make()
+            with self._lock:
+                found = self._current.setdefault(key, found)
+        return found  # type: ignore[no-any-return]
+
+    def by_identity(self, tag: str, inputs: tuple[Any, ...], extra: Hashable, make: Callable[[], _T]) -> _T:
+        """`make()`'s result for these input objects (compared with `is`) and this hashable `extra`."""
+        key = (tag, tuple(id(x) for x in inputs), extra)
+        for table in (self._current, self._previous):
+            entry = table.get(key)
+            if entry is not None and all(a is b for a, b in zip(entry[0], inputs, strict=True)):
+                if table is self._previous:
+                    with self._lock:
+                        self._current.setdefault(key, entry)
+                return entry[1]  # type: ignore[no-any-return]
+        value = make()
+        with self._lock:
+            self._current[key] = (inputs, value)
+        return value
+
+    def find(self, tag: str, inputs: tuple[Any, ...], extra: Hashable) -> Any:
+        """A value `keep` stored for these input objects (compared with `is`) and `extra`, or None. The caller
+        validates whatever else the value depends on."""
+        key = (tag, tuple(id(x) for x in inputs), extra)
+        for table in (self._current, self._previous):
+            entry = table.get(key)
+            if entry is not None and all(a is b for a, b in zip(entry[0], inputs, strict=True)):
+                return entry[1]
+        return None
+
+    def keep(self, tag: str, inputs: tuple[Any, ...], extra: Hashable, value: Any) -> None:
+        with self._lock:
+            self._current[(tag, tuple(id(x) for x in inputs), extra)] = (inputs, value)
+
+    def next_generation(self) -> Carry:
+        return Carry(self)
