@@ -50,11 +50,11 @@ def from_checked(checked: pipeline.Checked, *, previous: Build | None = None) ->
         # a failed build passes the last good one's memos on to the build after it
         return Build(False, checked.diagnostics, None, previous.memo if previous is not None else emit.EmitMemo(),
                      previous.carry if previous is not None else translate.Carry())
-    if previous is None:
-        return Build(True, checked.diagnostics, translate.index(checked.resources))
-    carry = previous.carry.next_generation()
-    return Build(True, checked.diagnostics, translate.index(checked.resources, carry),
-                 previous.memo.next_generation(), carry)
+    mesh = translate.index(checked.resources, previous.carry.next_generation() if previous is not None else None)
+    # warnings about what the compiler skips (MW0403) belong to the revision, beside the validation findings
+    notes = translate.unsupported(mesh.virtual_services)
+    memo = previous.memo.next_generation() if previous is not None else emit.EmitMemo()
+    return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry)
 
 
 def node_id_of(node: Any) -> str:

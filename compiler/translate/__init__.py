@@ -24,12 +24,12 @@ from compiler.translate import clusters, gateways, listeners, scope
 from compiler.translate.carry import Carry
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.proxies import find_proxy, proxies
-from compiler.translate.routes import Context
+from compiler.translate.routes import Context, unsupported
 from compiler.translate.services import Service
 
 _Named = TypeVar("_Named", model.Listener, model.RouteConfig, model.Cluster)
 
-__all__ = ["Carry", "Mesh", "compile_proxy", "find_proxy", "index", "proxies", "proxy_config"]
+__all__ = ["Carry", "Mesh", "compile_proxy", "find_proxy", "index", "proxies", "proxy_config", "unsupported"]
 
 
 def proxy_config(mesh: Mesh, proxy: model.Proxy) -> model.ProxyConfig:

@@ -285,15 +285,25 @@ def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     return list(found.routes)
 
 
+def delegate_note(vs: VirtualServiceEntry, index: int) -> Diagnostic:
+    delegate = vs.spec.http[index].delegate
+    return vs.res.diag("MW0403", f"delegate VirtualService {delegate.namespace or vs.res.namespace}/{delegate.name} "
+                       "is not compiled; the route is skipped", ("spec", "http", index, "delegate"))
+
+
+def unsupported(vss: list[VirtualServiceEntry]) -> list[Diagnostic]:
+    """MW0403 for every route the compiler skips, found once per revision (not per proxy)."""
+    return [delegate_note(vs, i) for vs in vss for i, http in enumerate(vs.spec.http or ())
+            if http.delegate is not None]
+
+
 def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     """Envoy routes of one VirtualService for this context; stops after a catch-all route, as Pilot does."""
     out: list[model.Route] = []
     ns = vs.res.namespace
     for i, http in enumerate(vs.spec.http or ()):
         if http.delegate is not None:
-            ctx.notes.append(vs.res.diag("MW0403", f"delegate VirtualService {http.delegate.namespace or ns}/"
-                                         f"{http.delegate.name} is not compiled; the route is skipped",
-                                         ("spec", "http", i, "delegate"), ))
+            ctx.notes.append(delegate_note(vs, i))
             continue
         matches = [m for m in http.match or () if applies(ctx, ns, m)]
         if http.match and not matches:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from translate_harness import PRODUCTPAGE, REVIEWS, SHOP, build_mesh, by_name, config_for
 
+from compiler import build as build_mod
 from compiler import model, translate
 
 SUBSETS = """
@@ -243,3 +245,23 @@ spec:
     assert [(n.code, n.path) for n in notes] == [("MW0403", "spec.http[0].delegate")]
     vh = by_name(by_name(cfg.route_configs, "9080").virtual_hosts, "reviews.shop.svc.cluster.local:9080")
     assert [r.action.clusters[0].cluster for r in vh.routes] == [REVIEWS]
+
+
+def test_skipped_routes_are_warnings_of_the_build(tmp_path: Path) -> None:
+    """MW0403 reaches `validate`/`compile` output and the reconciler's status once per revision, not per proxy."""
+    (tmp_path / "mesh.yaml").write_text(SHOP + """
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - match: [{uri: {prefix: /v2}}]
+    delegate: {name: reviews-v2, namespace: shop}
+  - route: [{destination: {host: reviews}}]
+""")
+    result = build_mod.build([tmp_path])
+    assert result.ok
+    assert [(d.code, d.severity.value, d.path) for d in result.diagnostics if d.code == "MW0403"] == [
+        ("MW0403", "warning", "spec.http[0].delegate")]
