@@ -114,7 +114,9 @@ class Compiler:
             return Compiled(memo[2], cluster, memo[3])
         merged, shadowed = merge(tree.documents, documents)
         checked = pipeline.check_documents(merged, tree.diagnostics, tree.files)
-        result = build_mod.from_checked(checked)
+        # the previous build (good or not) lends its memos: what this commit or cluster change did not touch is
+        # reused, not recompiled (compiler.translate.carry, compiler.emit.memo)
+        result = build_mod.from_checked(checked, previous=memo[2] if memo is not None else None)
         names = tuple(f"{_meta(d)[0]} {_meta(d)[1]}/{_meta(d)[2]} {d.file}:{d.line}" for d in shadowed)
         with self._lock:
             self._memo = (tree, documents, result, names)
