@@ -37,6 +37,21 @@ def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: i
     return bootstrap
 
 
+def render_grpc(node_id: str, xds_address: str) -> dict[str, Any]:
+    """gRPC's xDS bootstrap file (gRFC A27; `GRPC_XDS_BOOTSTRAP`) for a proxyless gRPC application, as Istio's agent
+    writes it: metadata `GENERATOR: grpc` makes meshward send gRPC's shape of config (docs/proxyless-grpc.md)."""
+    if not node_id:
+        raise ValueError("the node id must not be empty")
+    host, port = split_address(xds_address)
+    parsed = parse_istio_node_id(node_id)
+    metadata = {"GENERATOR": "grpc", **({"NAMESPACE": parsed.namespace} if parsed else {})}
+    uri = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return {
+        "xds_servers": [{"server_uri": uri, "channel_creds": [{"type": "insecure"}], "server_features": ["xds_v3"]}],
+        "node": {"id": node_id, "cluster": service_cluster(node_id), "metadata": metadata, "locality": {}},
+    }
+
+
 def service_cluster(node_id: str) -> str:
     parsed = parse_istio_node_id(node_id)
     return parsed.workload if parsed else node_id

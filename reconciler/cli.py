@@ -43,6 +43,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     b.add_argument("--node", required=True, metavar="NODE_ID")
     b.add_argument("--xds-address", default=DEFAULT_XDS, metavar="H:P")
     b.add_argument("--delta", action="store_true", help="use incremental (delta) xDS")
+    b.add_argument("--grpc", action="store_true",
+                   help="a proxyless gRPC application's bootstrap (GRPC_XDS_BOOTSTRAP) instead of Envoy's")
     b.add_argument("--admin-port", type=int, default=None)
     b.add_argument("-o", "--output", metavar="FILE")
 
@@ -80,7 +82,10 @@ def _bootstrap(args: argparse.Namespace) -> int:
     from reconciler import bootstrap
 
     try:
-        doc = bootstrap.render(args.node, args.xds_address, delta=args.delta, admin_port=args.admin_port)
+        if args.grpc:
+            doc = bootstrap.render_grpc(args.node, args.xds_address)
+        else:
+            doc = bootstrap.render(args.node, args.xds_address, delta=args.delta, admin_port=args.admin_port)
     except ValueError as err:
         print(f"meshward bootstrap: {err}", file=sys.stderr)
         return 2

@@ -89,6 +89,14 @@ def test_bootstrap_for_ads(capsys: pytest.CaptureFixture[str]) -> None:
     assert doc["node"]["id"] == SIDECAR
 
 
+def test_bootstrap_for_proxyless_grpc(capsys: pytest.CaptureFixture[str]) -> None:
+    """The file gRPC reads from GRPC_XDS_BOOTSTRAP; tests/proxyless runs a real gRPC client on this output."""
+    assert cli.main(["bootstrap", "--node", SIDECAR, "--xds-address", "127.0.0.1:15010", "--grpc"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["xds_servers"][0]["server_uri"] == "127.0.0.1:15010"
+    assert doc["node"]["id"] == SIDECAR and doc["node"]["metadata"] == {"GENERATOR": "grpc", "NAMESPACE": "bookinfo"}
+
+
 def test_bootstrap_bad_address_exits_2() -> None:
     assert cli.main(["bootstrap", "--node", SIDECAR, "--xds-address", "no-port"]) == 2
 

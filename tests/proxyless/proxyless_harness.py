@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import grpc
 
 from compiler import build
+from reconciler import bootstrap as bootstrap_mod
 from reconciler.ads import AdsOptions, AdsServer
 from reconciler.ads_status import ProxyStatus
 from reconciler.cache import SnapshotCache
@@ -176,13 +177,14 @@ async def meshward(result: build.Build) -> AsyncIterator[Meshward]:
 
 
 def write_bootstrap(path: Path, xds_address: str, *, node_id: str = CLIENT_NODE, generator: str = "grpc") -> Path:
-    """gRPC's xDS bootstrap (gRFC A27), as Istio's agent writes it for proxyless pods."""
-    metadata = {"GENERATOR": generator, "NAMESPACE": "demo"} if generator else {"NAMESPACE": "demo"}
-    path.write_text(json.dumps({
-        "xds_servers": [{"server_uri": xds_address, "channel_creds": [{"type": "insecure"}],
-                         "server_features": ["xds_v3"]}],
-        "node": {"id": node_id, "cluster": "client.demo", "metadata": metadata, "locality": {}},
-    }, indent=2))
+    """gRPC's xDS bootstrap (gRFC A27) as `meshward bootstrap --grpc` renders it (so the real gRPC client judges
+    that output); `generator=""` drops GENERATOR to play an Envoy-shaped node."""
+    doc = bootstrap_mod.render_grpc(node_id, xds_address)
+    if generator:
+        doc["node"]["metadata"]["GENERATOR"] = generator
+    else:
+        del doc["node"]["metadata"]["GENERATOR"]
+    path.write_text(json.dumps(doc, indent=2))
     return path
 
 
