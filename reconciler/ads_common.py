@@ -186,7 +186,7 @@ class _Bodies:
         return body
 
     def put(self, key: tuple[str, str], body: bytes) -> None:
-        if len(body) > self._max // 4 or key in self._items:
+        if len(body) > self._max // 2 or key in self._items:
             return
         self._items[key] = body
         self._bytes += len(body)
@@ -195,7 +195,7 @@ class _Bodies:
             self._bytes -= len(old)
 
 
-_bodies = _Bodies(32 << 20)
+_bodies = _Bodies(64 << 20)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -71,7 +71,7 @@ class Timing(enum.StrEnum):
 
     PUSH = "push"      # publish of the snapshot -> response written to the stream
     ACK = "ack"        # publish of the snapshot -> the proxy's ACK of the response that carried it
-    ENCODE = "encode"  # time spent computing one response (planning plus encoding; no I/O)
+    ENCODE = "encode"  # CPU time spent computing one response (planning plus encoding; no I/O)
 
 
 def report_timing(observer: Any, kind: Timing, type_url: str, seconds: float) -> None:

@@ -14,7 +14,7 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot, XdsResource
-from reconciler import ads_common
+from reconciler import ads_common, metrics
 from reconciler.ads_status import Timing
 from reconciler.cache import SnapshotCache
 from reconciler.xds_node import NodeInfo
@@ -243,4 +243,23 @@ def test_ack_latency_is_timed_from_the_publish_per_type() -> None:
             assert 0.05 <= acks[0][2] <= elapsed
             assert any(kind is Timing.PUSH for kind, _, _ in timings.seen)
             assert any(kind is Timing.ENCODE for kind, _, _ in timings.seen)
+    run(body)
+
+
+def test_prometheus_has_ack_latency_per_type_and_the_cache_sharing_figures() -> None:
+    async def body() -> None:
+        m = metrics.Metrics()
+        cache = SnapshotCache()
+        await cache.publish("rev1", static(mesh("a")))
+        async with serving(cache, observer=metrics.XdsObserver(m)) as (_, address), Client(address) as client:
+            await client.send(T.CLUSTER)
+            await client.ack(await client.recv())
+            cache.publish("rev2", static(mesh("a", "b")))
+            await client.ack(await client.recv())
+            await client.silent(0.2)
+            lines = m.render().decode().splitlines()
+        assert f'meshward_xds_ack_latency_seconds_count{{type_url="{T.CLUSTER}"}} 1.0' in lines
+        assert "meshward_snapshots 1.0" in lines  # the one connected proxy holds one snapshot
+        assert any(line.startswith("meshward_last_publish_finished_timestamp_seconds ") for line in lines)
+        assert any(line.startswith("process_resident_memory_bytes ") for line in lines)
     run(body)
