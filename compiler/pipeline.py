@@ -5,7 +5,8 @@ well-formed objects. Analyzers run even when some documents failed, so one run r
 
 A `CheckCache` shared across runs keeps what depends on one document alone (its typed resources, their structural
 and per-resource diagnostics), so after one file changed only that file's documents are typed and validated again;
-the cross-resource analyzers always see the whole revision.
+it also carries an `analyze.AnalyzeCache`, with which the per-resource analyzers re-run only for changed resources
+(while the kinds they look up are unchanged) and the cross-resource ones see the whole revision.
 """
 
 from __future__ import annotations
@@ -36,35 +37,38 @@ class Checked:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Entry:
-    doc: Document  # kept so that the id() it is filed under stays this document's
+    doc: Document
     resources: list[Resource]
     problems: list[Diagnostic]
 
 
 class CheckCache:
-    """Per-document results of the last run, by document identity.
+    """Per-document results of the last run, by document content and place.
 
-    The ParseCache hands out the very same Document objects for an unchanged file, so identity says "unchanged";
-    documents built afresh (no ParseCache, extra documents) simply miss. Only what the last run used is kept.
+    A document is unchanged when its file, place in the file and text are (and, unless it is the very same object,
+    which the ParseCache hands out for an unchanged file, its data is equal), so the unchanged documents of a changed
+    file keep their resource objects too. Only what the last run used is kept.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[int, _Entry] = {}
+        self._entries: dict[tuple[str, int, int, int, str], _Entry] = {}
         self._validated: dict[Resource, list[Diagnostic]] = {}
+        self.analysis = analyze.AnalyzeCache()
         self.hits = 0
         self.misses = 0
 
     def typed(self, documents: Sequence[Document]) -> list[tuple[list[Resource], list[Diagnostic]]]:
-        entries: dict[int, _Entry] = {}
+        entries: dict[tuple[str, int, int, int, str], _Entry] = {}
         out = []
         for doc in documents:
-            entry = self._entries.get(id(doc))
-            if entry is None or entry.doc is not doc:
+            key = (doc.file, doc.index, doc.line, doc.first_line, doc.text)
+            entry = self._entries.get(key)
+            if entry is None or (entry.doc is not doc and entry.doc.data != doc.data):
                 self.misses += 1
                 entry = _Entry(doc, *typed.document_resources(doc))
             else:
                 self.hits += 1
-            entries[id(doc)] = entry
+            entries[key] = entry
             out.append((entry.resources, entry.problems))
         self._entries = entries
         return out
@@ -104,7 +108,8 @@ def check_documents(documents: Sequence[Document], found: Sequence[Diagnostic] =
             resources, problems = typed.merge(check_cache.typed(documents))
             rset = ResourceSet(resources)
             per_resource = check_cache.validate(rset)
-        diagnostics = [*found, *problems, *per_resource, *analyze.analyze(rset)]
+        analysis = analyze.analyze(rset, check_cache.analysis if check_cache is not None else None)
+        diagnostics = [*found, *problems, *per_resource, *analysis]
         return Checked(rset, diag.sorted_unique(diagnostics), files)
 
 

@@ -4,6 +4,10 @@ Each analyzer looks at the whole revision (a ResourceSet) and reports what no si
 to things that do not exist, resources that conflict, rules that can never apply. They run in a fixed order and
 never stop early; each diagnostic points at the field it is about. `compiler.codes` maps every code to the Istio
 message it matches (IST0101, IST0109, ...).
+
+Most analyzers judge one resource at a time against indexes of a few other kinds (`PER_RESOURCE`). Given an
+`AnalyzeCache` from the previous run, such an analyzer runs again only for the resources that are new or changed,
+as long as the kinds it looks up are unchanged (same resource objects); the others always see the whole revision.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from compiler.analyze import (
     vs_conflicts,
     vs_gateways,
 )
+from compiler.analyze.cache import AnalyzeCache
 from compiler.analyze.context import Analyzer, Context
 from compiler.diagnostics import Diagnostic
 from compiler.resources import ResourceSet
+
+__all__ = ["ANALYZERS", "PER_RESOURCE", "AnalyzeCache", "analyze"]
 
 ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("virtualservice.gateways", vs_gateways.check),
@@ -48,10 +55,33 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
 )
 
 
-def analyze(resources: ResourceSet) -> list[Diagnostic]:
-    """Run every analyzer over `resources`, in the fixed order above."""
-    ctx = Context(resources)
+# name -> (kinds it reports on, one resource at a time; kinds it looks up, or "namespaces" for the namespace set)
+PER_RESOURCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "virtualservice.gateways": (("VirtualService",), ("Gateway",)),
+    "virtualservice.destination-hosts": (("VirtualService",), ("Service", "ServiceEntry")),
+    "virtualservice.destination-subsets": (("VirtualService",), ("DestinationRule",)),
+    "virtualservice.matches": (("VirtualService",), ()),
+    "destinationrule.ca-certificates": (("DestinationRule",), ()),
+    "destinationrule.unknown-hosts": (("DestinationRule",), ("Service", "ServiceEntry")),
+    "destinationrule.subset-endpoints": (("DestinationRule",),
+                                         ("Service", "ServiceEntry", "WorkloadEntry", "EndpointSlice")),
+    "serviceentry.addresses": (("ServiceEntry",), ()),
+    "service.port-names": (("Service",), ()),
+    "authorizationpolicy.namespaces": (("AuthorizationPolicy",), ("namespaces",)),
+    "deprecation": (("VirtualService", "Sidecar", "DestinationRule"), ()),
+}
+
+
+def analyze(resources: ResourceSet, cache: AnalyzeCache | None = None) -> list[Diagnostic]:
+    """Run every analyzer over `resources`, in the fixed order above (incrementally when given a cache)."""
+    ctx = cache.context(resources) if cache is not None else Context(resources)
     out: list[Diagnostic] = []
-    for _, analyzer in ANALYZERS:
-        out.extend(analyzer(ctx))
+    for name, analyzer in ANALYZERS:
+        plan = PER_RESOURCE.get(name)
+        if cache is None or plan is None:
+            out.extend(analyzer(ctx))
+        else:
+            out.extend(cache.run(name, analyzer, ctx, *plan))
+    if cache is not None:
+        cache.remember_indexes(ctx)
     return out

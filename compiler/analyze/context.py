@@ -1,14 +1,16 @@
 """What every analyzer gets: the resources of one revision and the indexes built from them once per run.
 
 Indexes are built lazily, on first use, so that a run over a large tree stays linear: an analyzer that needs "the
-WorkloadEntries of namespace N with label a=b" asks an index instead of scanning every WorkloadEntry.
+WorkloadEntries of namespace N with label a=b" asks an index instead of scanning every WorkloadEntry. A context can
+be narrowed to some resources of some kinds (`restricted`) for incremental runs; narrowed contexts share the
+indexes, which always cover the whole revision.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from compiler.analyze import registry
 from compiler.diagnostics import Diagnostic
@@ -40,30 +42,59 @@ def workload_labels(workload: Resource) -> Labels:
     return dict(workload.spec.labels or workload.labels or {})
 
 
+def _slices_by_service(resources: ResourceSet) -> dict[tuple[str, str], list[Resource]]:
+    out: dict[tuple[str, str], list[Resource]] = {}
+    for slice_ in resources.of_kind("EndpointSlice"):
+        service = slice_.labels.get(SERVICE_NAME_LABEL)
+        if service is not None:
+            out.setdefault((slice_.namespace, service), []).append(slice_)
+    return out
+
+
+# name -> (the kinds it is built from, builder): an index is reusable while those kinds' resources are unchanged
+INDEXES: dict[str, tuple[tuple[str, ...], Callable[[ResourceSet], Any]]] = {
+    "registry": (("Service", "ServiceEntry"), registry.build),
+    "workloads": (("WorkloadEntry",), lambda rs: LabelIndex(rs.of_kind("WorkloadEntry"), workload_labels)),
+    "slices_by_service": (("EndpointSlice",), _slices_by_service),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class Context:
     resources: ResourceSet
+    only: Mapping[str, Sequence[Resource]] = dataclasses.field(default_factory=dict)  # narrowed kinds
+    indexes: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, repr=False)  # shared, lazy
 
-    @functools.cached_property
+    def _index(self, name: str) -> Any:
+        found = self.indexes.get(name)
+        if found is None:
+            found = self.indexes[name] = INDEXES[name][1](self.resources)
+        return found
+
+    @property
     def registry(self) -> registry.Registry:
-        return registry.build(self.resources)
+        index: registry.Registry = self._index("registry")
+        return index
 
-    @functools.cached_property
+    @property
     def workloads(self) -> LabelIndex:
-        return LabelIndex(self.of_kind("WorkloadEntry"), workload_labels)
+        """WorkloadEntries by namespace and label."""
+        index: LabelIndex = self._index("workloads")
+        return index
 
-    @functools.cached_property
+    @property
     def slices_by_service(self) -> dict[tuple[str, str], list[Resource]]:
         """EndpointSlices by (namespace, the Service named by their kubernetes.io/service-name label)."""
-        out: dict[tuple[str, str], list[Resource]] = {}
-        for slice_ in self.of_kind("EndpointSlice"):
-            service = slice_.labels.get(SERVICE_NAME_LABEL)
-            if service is not None:
-                out.setdefault((slice_.namespace, service), []).append(slice_)
-        return out
+        index: dict[tuple[str, str], list[Resource]] = self._index("slices_by_service")
+        return index
 
-    def of_kind(self, kind: str) -> list[Resource]:
-        return self.resources.of_kind(kind)
+    def of_kind(self, kind: str) -> Sequence[Resource]:
+        found = self.only.get(kind)
+        return found if found is not None else self.resources.of_kind(kind)
+
+    def restricted(self, only: Mapping[str, Sequence[Resource]]) -> Context:
+        """The same revision and indexes, with `of_kind` giving only `only[kind]` for the kinds named there."""
+        return dataclasses.replace(self, only=only)
 
 
 Analyzer = Callable[[Context], Iterable[Diagnostic]]

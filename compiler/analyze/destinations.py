@@ -6,7 +6,7 @@ routing that ingress traffic bypasses) and virtualservice.DestinationRuleAnalyze
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from compiler.analyze import hosts, registry, routes
 from compiler.analyze.context import Context
@@ -73,11 +73,13 @@ def check_subsets(ctx: Context) -> Iterator[Diagnostic]:
 
 def check_ingress_subsets(ctx: Context) -> Iterator[Diagnostic]:
     """A gateway route without a subset bypasses the subset routing a mesh VirtualService does for that host."""
-    subset_routed = _mesh_subset_routing(ctx.of_kind("VirtualService"))
+    subset_routed: dict[str, list[Resource]] | None = None  # built on the first gateway route: often never
     for vs in ctx.of_kind("VirtualService"):
         gateways = [g for g in routes.gateway_names(vs.spec) if g != hosts.MESH_GATEWAY]
         if not gateways:
             continue
+        if subset_routed is None:
+            subset_routed = _mesh_subset_routing(ctx.of_kind("VirtualService"))
         for i, rule in enumerate(vs.spec.http or ()):
             for j, route in enumerate(rule.route or ()):
                 if route.destination.subset:
@@ -90,7 +92,7 @@ def check_ingress_subsets(ctx: Context) -> Iterator[Diagnostic]:
                                   ("spec", "http", i, "route", j, "destination", "host"))
 
 
-def _mesh_subset_routing(services: list[Resource]) -> dict[str, list[Resource]]:
+def _mesh_subset_routing(services: Sequence[Resource]) -> dict[str, list[Resource]]:
     """Host -> mesh VirtualServices for that host that route it to subsets of itself."""
     out: dict[str, list[Resource]] = {}
     for vs in services:

@@ -20,6 +20,8 @@ from compiler.resources import Resource
 
 def check_conflicts(ctx: Context) -> Iterator[Diagnostic]:
     gateways = ctx.of_kind("Gateway")
+    if len(gateways) < 2:  # nothing to conflict with (and no need to collect every workload's labels)
+        return
     workloads = [dict(w.spec.labels or {}) for w in ctx.of_kind("WorkloadEntry")]
     for gw in gateways:
         others = [o for o in gateways if o is not gw and _same_workload(gw, o, workloads)]

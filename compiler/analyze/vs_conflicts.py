@@ -8,7 +8,7 @@ Each VirtualService is reported once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from compiler.analyze import hosts, routes
 from compiler.analyze.context import Context
@@ -38,7 +38,7 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                                     f"{_scope_text(scope)}", _host_path(vs, host))
 
 
-def _index(services: list[Resource]) -> dict[Key, list[Resource]]:
+def _index(services: Sequence[Resource]) -> dict[Key, list[Resource]]:
     index: dict[Key, list[Resource]] = {}
     for vs in services:
         if not routes.binds_mesh(vs.spec):

@@ -37,10 +37,12 @@ def test_cached_runs_match_fresh_runs(tmp_path: Path) -> None:
     cache, check_cache = load.ParseCache(), pipeline.CheckCache()
     _same_as_fresh(root, cache, check_cache)
     assert check_cache.hits == 0
+    analyzed_cold = check_cache.analysis.analyzed
     changed = root / "ns0" / "svc1.yaml"
     changed.write_text(changed.read_text().replace("weight: 80", "weight: 70").replace("weight: 15", "weight: 25"))
     _same_as_fresh(root, cache, check_cache)
-    assert check_cache.misses == 25 * 6 + 6 and check_cache.hits == 24 * 6
+    assert check_cache.misses == 25 * 6 + 1 and check_cache.hits == 25 * 6 - 1  # only the edited document
+    assert check_cache.analysis.analyzed - analyzed_cold == 5  # the VirtualService, by its 5 per-resource analyzers
     (root / "ns0" / "broken.yaml").write_text(BROKEN_VS)
     broken = _same_as_fresh(root, cache, check_cache)
     assert {"MW0302", "MW0303"} <= {d.code for d in broken.diagnostics}
@@ -60,3 +62,19 @@ def test_a_file_renamed_keeps_its_new_name_in_diagnostics(tmp_path: Path) -> Non
     second = pipeline.check([tmp_path], cache=cache, check_cache=check_cache)
     assert {d.position.file for d in first.diagnostics} == {str(tmp_path / "a.yaml")}
     assert {d.position.file for d in second.diagnostics} == {str(tmp_path / "b.yaml")}
+
+
+def test_changes_to_looked_up_kinds_reach_the_cached_analyzers(tmp_path: Path) -> None:
+    root = meshgen.write_mesh(tmp_path, 6)
+    cache, check_cache = load.ParseCache(), pipeline.CheckCache()
+    assert _same_as_fresh(root, cache, check_cache).ok
+    svc3 = root / "ns0" / "svc3.yaml"
+    documents = svc3.read_text().split("---\n")
+    svc3.write_text("---\n".join(documents[1:]))  # the Service goes: its VirtualService and DestinationRule dangle
+    dangling = _same_as_fresh(root, cache, check_cache)
+    assert {"MW0302", "MW0318"} <= {d.code for d in dangling.diagnostics}
+    svc3.write_text("---\n".join([*documents[:3], *(d.replace("version: v", "version: w") for d in documents[3:])]))
+    unselected = _same_as_fresh(root, cache, check_cache)  # WorkloadEntries relabeled: subsets select nothing
+    assert "MW0317" in {d.code for d in unselected.diagnostics}
+    svc3.write_text("---\n".join(documents))
+    assert _same_as_fresh(root, cache, check_cache).ok

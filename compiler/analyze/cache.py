@@ -1,0 +1,98 @@
+"""Incremental analysis: per-resource analyzer results and indexes kept from the previous run.
+
+An analyzer listed in `compiler.analyze.PER_RESOURCE` reports on one resource at a time (every diagnostic names
+it) and looks up only the kinds it declares. So while those kinds hold the very same resource objects as in the
+previous run (the CheckCache hands out the same objects for unchanged documents), its diagnostics for an unchanged
+resource are the previous ones, and it runs only on a context narrowed to the new or changed resources. Anything
+that does not fit (a diagnostic naming no narrowed resource) makes that analyzer run in full, uncached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+from compiler.analyze.context import INDEXES, Analyzer, Context
+from compiler.diagnostics import Diagnostic
+from compiler.resources import Resource, ResourceSet
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Run:
+    looked_up: tuple[Any, ...]  # what the analyzer's lookups saw: resource lists, or the namespace set
+    diagnostics: dict[Resource, list[Diagnostic]]
+
+
+class AnalyzeCache:
+    """Pass the same one to `analyze` for every revision of one tree."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, _Run] = {}
+        self._indexes: dict[str, tuple[tuple[Sequence[Resource], ...], Any]] = {}
+        self._kept_kinds: dict[str, tuple[Sequence[Resource], ...]] = {}
+        self.reused = 0
+        self.analyzed = 0
+
+    def context(self, resources: ResourceSet) -> Context:
+        """A context for `resources` whose indexes start from the previous run's where their kinds are unchanged."""
+        ctx = Context(resources)
+        kept: dict[str, tuple[Sequence[Resource], ...]] = {}
+        for name, (kinds, _) in INDEXES.items():
+            now = tuple(resources.of_kind(kind) for kind in kinds)
+            before = self._indexes.get(name)
+            if before is not None and _same(before[0], now):
+                ctx.indexes[name] = before[1]
+            kept[name] = now
+        self._kept_kinds = kept
+        return ctx
+
+    def remember_indexes(self, ctx: Context) -> None:
+        self._indexes = {name: (kinds, ctx.indexes[name]) for name, kinds in self._kept_kinds.items()
+                         if name in ctx.indexes}
+
+    def run(self, name: str, analyzer: Analyzer, ctx: Context, kinds: tuple[str, ...],
+            looks_up: tuple[str, ...]) -> list[Diagnostic]:
+        subjects = [res for kind in kinds for res in ctx.of_kind(kind)]
+        if not subjects:
+            self._runs.pop(name, None)
+            return []
+        looked_up = tuple(frozenset(ctx.resources.namespaces()) if kind == "namespaces" else ctx.of_kind(kind)
+                          for kind in looks_up)
+        before = self._runs.get(name)
+        known = before.diagnostics if before is not None and _same(before.looked_up, looked_up) else {}
+        fresh = [res for res in subjects if res not in known]
+        found = _by_resource(analyzer, ctx, kinds, fresh) if fresh else {}
+        if found is None:
+            self._runs.pop(name, None)
+            return list(analyzer(ctx))
+        self.reused += len(subjects) - len(fresh)
+        self.analyzed += len(fresh)
+        diagnostics = {res: known[res] if res in known else found.get(res.origin, []) for res in subjects}
+        self._runs[name] = _Run(looked_up, diagnostics)
+        return [d for res in subjects for d in diagnostics[res]]
+
+
+def _by_resource(analyzer: Analyzer, ctx: Context, kinds: tuple[str, ...],
+                 fresh: list[Resource]) -> dict[str, list[Diagnostic]] | None:
+    """The analyzer's diagnostics for `fresh` only, by resource origin; None when one names no fresh resource."""
+    narrowed = ctx.restricted({kind: [res for res in fresh if res.kind == kind] for kind in kinds})
+    origins = {res.origin for res in fresh}
+    out: dict[str, list[Diagnostic]] = {}
+    for found in analyzer(narrowed):
+        if found.resource not in origins:
+            return None
+        out.setdefault(found.resource, []).append(found)
+    return out
+
+
+def _same(before: tuple[Any, ...], now: tuple[Any, ...]) -> bool:
+    """The same resource objects in the same order (or equal namespace sets)."""
+    for old, new in zip(before, now, strict=True):
+        if isinstance(old, frozenset):
+            if old != new:
+                return False
+        elif len(old) != len(new) or not all(map(operator.is_, old, new)):
+            return False
+    return True
