@@ -245,10 +245,10 @@ def _yaml_problem(err: MarkedYAMLError, first_line: int, text: str) -> tuple[str
     return code, f"{problem}{context}", line, column
 
 
-def discover(paths: Sequence[Path | str]) -> tuple[list[tuple[Path, str]], list[Diagnostic]]:
+def discover(paths: Sequence[Path | str]) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
     """Expand files and directories into (path, display name) pairs, sorted; report missing paths and symlinks
     that lead outside the tree given."""
-    found: list[tuple[Path, str]] = []
+    found: list[tuple[str, str]] = []
     problems: list[Diagnostic] = []
     seen: set[str] = set()
     for raw in paths:
@@ -256,10 +256,9 @@ def discover(paths: Sequence[Path | str]) -> tuple[list[tuple[Path, str]], list[
         if not root.exists():
             problems.append(diag.make("MW0009", f"no such file or directory: {raw}", Position(str(raw))))
         elif root.is_dir():
-            found.extend((Path(display), display) for real, display in _walk(root, problems)
-                         if _first_time(real, seen))
+            found.extend((display, display) for real, display in _walk(root, problems) if _first_time(real, seen))
         elif _first_time(os.path.realpath(root), seen):
-            found.append((root, str(raw)))
+            found.append((str(root), str(raw)))
     return found, problems
 
 
@@ -336,15 +335,16 @@ def load_text(text: str, file: str = "<input>") -> LoadResult:
     return LoadResult(docs, problems, files=1)
 
 
-def _load_file(path: Path, display: str, cache: ParseCache, problems: list[Diagnostic],
+def _load_file(path: str, display: str, cache: ParseCache, problems: list[Diagnostic],
                max_file_bytes: int) -> Iterator[Document]:
     try:
-        size = path.stat().st_size
-        if size > max_file_bytes:
-            problems.append(diag.make("MW0004", f"file is {size} bytes, over the limit of {max_file_bytes}",
-                                      Position(display, 1, 1)))
-            return
-        content = path.read_bytes()
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > max_file_bytes:
+                problems.append(diag.make("MW0004", f"file is {size} bytes, over the limit of {max_file_bytes}",
+                                          Position(display, 1, 1)))
+                return
+            content = file.read()
     except OSError as err:
         problems.append(diag.make("MW0009", f"cannot read file: {err.strerror or err}", Position(display)))
         return

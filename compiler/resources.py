@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -58,7 +59,7 @@ class ResourceSet:
 
     def __init__(self, resources: Sequence[Resource]) -> None:
         self._by_kind: dict[str, list[Resource]] = {}
-        for res in sorted(resources, key=lambda r: (r.kind, r.namespace, r.name, r.doc.file, r.doc.index)):
+        for res in _sorted(resources):
             self._by_kind.setdefault(res.kind, []).append(res)
 
     def of_kind(self, kind: str) -> list[Resource]:
@@ -79,6 +80,18 @@ class ResourceSet:
         found = {r.name for r in self.of_kind("Namespace")}
         found.update(r.namespace for r in self if r.kind != "Namespace")
         return found
+
+
+_IDENTITY = operator.attrgetter("kind", "namespace", "name")
+
+
+def _sorted(resources: Sequence[Resource]) -> list[Resource]:
+    """By (kind, namespace, name), ties by file and index. Ties are rare (the pipeline keeps one resource per name),
+    so the C-level key is tried first and the full key only used when two resources share a name."""
+    out = sorted(resources, key=_IDENTITY)
+    if any(map(operator.eq, map(_IDENTITY, out), map(_IDENTITY, out[1:]))):
+        out.sort(key=lambda r: (r.kind, r.namespace, r.name, r.doc.file, r.doc.index))
+    return out
 
 
 def metadata_of(data: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -49,13 +49,14 @@ def merge(per_document: Iterable[tuple[list[Resource], list[Diagnostic]]]) -> tu
     for found_here, problems_here in per_document:
         problems.extend(problems_here)
         for found in found_here:
-            first = seen.get(found.key)
+            key = found.key
+            first = seen.get(key)
             if first is not None:
                 # As `kubectl apply` of both files and Argo CD's RepeatedResourceWarning: the later one wins.
                 problems.append(found.diag("MW0011", f"{found.origin} is already defined at "
                                            f"{first.doc.file}:{first.doc.line}; this later definition replaces it",
                                            ("metadata", "name")))
-            seen[found.key] = found
+            seen[key] = found
     return list(seen.values()), problems
 
 

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from compiler.analyze import registry
+from compiler.analyze import hosts, registry
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 
@@ -51,11 +51,20 @@ def _slices_by_service(resources: ResourceSet) -> dict[tuple[str, str], list[Res
     return out
 
 
+def _subsets_by_host(resources: ResourceSet) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for dr in resources.of_kind("DestinationRule"):
+        names = out.setdefault(hosts.to_fqdn(dr.spec.host, dr.namespace), set())
+        names.update(s.name for s in dr.spec.subsets or ())
+    return out
+
+
 # name -> (the kinds it is built from, builder): an index is reusable while those kinds' resources are unchanged
 INDEXES: dict[str, tuple[tuple[str, ...], Callable[[ResourceSet], Any]]] = {
     "registry": (("Service", "ServiceEntry"), registry.build),
     "workloads": (("WorkloadEntry",), lambda rs: LabelIndex(rs.of_kind("WorkloadEntry"), workload_labels)),
     "slices_by_service": (("EndpointSlice",), _slices_by_service),
+    "subsets_by_host": (("DestinationRule",), _subsets_by_host),
 }
 
 
@@ -86,6 +95,12 @@ class Context:
     def slices_by_service(self) -> dict[tuple[str, str], list[Resource]]:
         """EndpointSlices by (namespace, the Service named by their kubernetes.io/service-name label)."""
         index: dict[tuple[str, str], list[Resource]] = self._index("slices_by_service")
+        return index
+
+    @property
+    def subsets_by_host(self) -> dict[str, set[str]]:
+        """Subset names per DestinationRule host (FQDN or wildcard), merged over all DestinationRules."""
+        index: dict[str, set[str]] = self._index("subsets_by_host")
         return index
 
     def of_kind(self, kind: str) -> Sequence[Resource]:

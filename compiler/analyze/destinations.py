@@ -43,11 +43,7 @@ def _check_host(ctx: Context, vs: Resource, dest: routes.RouteDestination,
 
 def subsets_by_host(ctx: Context) -> dict[str, set[str]]:
     """Subset names per DestinationRule host (FQDN or wildcard), merged over all DestinationRules."""
-    out: dict[str, set[str]] = {}
-    for dr in ctx.of_kind("DestinationRule"):
-        names = out.setdefault(hosts.to_fqdn(dr.spec.host, dr.namespace), set())
-        names.update(s.name for s in dr.spec.subsets or ())
-    return out
+    return ctx.subsets_by_host
 
 
 def subsets_for(index: dict[str, set[str]], fqdn: str) -> set[str] | None:
