@@ -138,6 +138,7 @@ def _parse(content: bytes) -> _Parsed:
         return _Parsed((), (("MW0003", "file looks binary (contains NUL bytes)", 1, 1),))
     if content.startswith(b"\xef\xbb\xbf"):
         content = content[3:]
+    trusted = _file_safe(content)
     for first_line, chunk in _segments(content):
         try:
             text = chunk.decode("utf-8")
@@ -145,7 +146,7 @@ def _parse(content: bytes) -> _Parsed:
             line = first_line + chunk.count(b"\n", 0, err.start)
             return _Parsed((), (("MW0003", f"not valid UTF-8 (byte {chunk[err.start]:#x})", line, 1),))
         try:
-            data = _load_yaml(text, chunk)
+            data = _load_yaml(text, chunk, trusted)
         except MarkedYAMLError as err:
             problems.append(_yaml_problem(err, first_line, text))
             continue
@@ -157,9 +158,9 @@ def _parse(content: bytes) -> _Parsed:
     return _Parsed(tuple(docs), tuple(problems))
 
 
-def _load_yaml(text: str, raw: bytes) -> Any:
+def _load_yaml(text: str, raw: bytes, trusted: bool) -> Any:
     """One document's data: yaml-rs when it reads it as ruamel would, else ruamel (which raises the errors)."""
-    found, data = fast_load(text, raw)
+    found, data = fast_load(text, raw, trusted=trusted)
     return data if found else _yaml().load(text)
 
 
@@ -193,6 +194,11 @@ _GUARDS: tuple[bytes, ...] = (
     rb"[\[{][^\]}]*:\S",  # `:` without a space after it inside a flow collection: libyaml rejects it
 )
 _RISKY = re2.compile(b"|".join(b"(?:" + guard + b")" for guard in _GUARDS))
+# The same over a whole file: a match inside a document is a match in the file, except for the split points
+# themselves (`---` lines), so a file without a match has only documents without one.
+_RISKY_FILE = re2.compile(b"|".join(b"(?:" + guard + b")" for guard in _GUARDS
+                                    if guard != rb"\n(?:---|\.\.\.)") + rb"|\n(?:---[^ \t\n]|\.\.\.)")
+_LONG_DIGIT_BYTES = re.compile(rb"\d{4300}")
 # non-ASCII text: NEL, LS/PS, BOM and non-characters are line breaks or errors in ruamel
 _ODD_CHARACTER = re.compile(r"[^\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _LONG_DIGITS = re.compile(r"\d{4300}")  # integers over Python's int-from-text limit: ruamel fails on them
@@ -211,6 +217,15 @@ def fast_safe(text: str, raw: bytes | None = None) -> bool:
     return not ((b"[" in raw or b"{" in raw) and _multiline_flow(raw))
 
 
+def _file_safe(content: bytes) -> bool:
+    """True when every document of the file passes `fast_safe` (one scan of the file instead of one a document)."""
+    if not content.endswith(b"\n") or not content.isascii():
+        return False
+    if _RISKY_FILE.search(b" " + content) or (len(content) >= 4300 and _LONG_DIGIT_BYTES.search(content)):
+        return False
+    return not ((b"[" in content or b"{" in content) and _multiline_flow(content))
+
+
 def _multiline_flow(raw: bytes) -> bool:
     """A flow collection spanning lines (yaml-rs accepts multi-line keys in one, libyaml does not): what is left
     of the brackets once every `[]` / `{}` pair on a line is struck out is not nothing."""
@@ -220,9 +235,10 @@ def _multiline_flow(raw: bytes) -> bool:
     return brackets.strip(b"\n") != b"" and any(c in brackets for c in b"[]{}")
 
 
-def fast_load(text: str, raw: bytes | None = None) -> tuple[bool, Any]:
-    """(True, data) when the fast path read `text`; (False, None) when ruamel must (unsafe text or any error)."""
-    if not fast_safe(text, raw):
+def fast_load(text: str, raw: bytes | None = None, *, trusted: bool = False) -> tuple[bool, Any]:
+    """(True, data) when the fast path read `text`; (False, None) when ruamel must (unsafe text or any error).
+    `trusted`: the caller has already checked the whole file."""
+    if not trusted and not fast_safe(text, raw):
         return False, None
     try:
         return True, yaml_rs.loads(text, parse_datetime=False, duplicate_key_policy=yaml_rs.DuplicateKeyPolicy.Error)

@@ -111,7 +111,7 @@ def test_a_yaml_rs_error_falls_back_to_ruamel(tmp_path: Path) -> None:
 def test_load_gives_the_same_documents_and_diagnostics_either_way(monkeypatch: pytest.MonkeyPatch) -> None:
     files = _fixture_files() + (_corpus_files() if CORPUS.is_dir() else [])
     fast = load.load(files)
-    monkeypatch.setattr(load, "fast_load", lambda text, raw=None: (False, None))
+    monkeypatch.setattr(load, "fast_load", lambda text, raw=None, trusted=False: (False, None))
     slow = load.load(files)
     assert [(d.file, d.line, repr(d.data)) for d in fast.documents] == \
         [(d.file, d.line, repr(d.data)) for d in slow.documents]
@@ -146,3 +146,22 @@ def test_mutations_of_real_documents() -> None:
             cut = rng.choice([0, 0, 1, 2])
             text = text[:at] + rng.choice(_MUTATIONS) + text[at + cut:]
         _assert_same(text)
+
+
+def test_a_file_that_passes_as_a_whole_has_only_documents_that_pass() -> None:
+    texts = [t for t in _chunks(_fixture_files()) if 0 < len(t) < 3000]
+    texts += [c.decode() for i in range(5) for _, c in load._segments(meshgen.service_yaml(i).encode())]
+    rng = random.Random(5)
+    checked = 0
+    for _ in range(6000):
+        content = "---\n".join(rng.choice(texts) for _ in range(rng.randint(1, 3)))
+        for _ in range(rng.randint(0, 3)):
+            at = rng.randrange(len(content) + 1)
+            content = content[:at] + rng.choice(_MUTATIONS + _TOKENS) + content[at + rng.choice([0, 0, 1]):]
+        raw = content.encode()
+        if not load._file_safe(raw):
+            continue
+        checked += 1
+        for _, chunk in load._segments(raw):
+            assert load.fast_safe(chunk.decode(), chunk), (content, chunk)
+    assert checked > 500
