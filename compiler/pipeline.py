@@ -45,22 +45,31 @@ class _Entry:
 class CheckCache:
     """Per-document results of the last run, by document content and place.
 
-    A document is unchanged when its file, place in the file and text are (and, unless it is the very same object,
-    which the ParseCache hands out for an unchanged file, its data is equal), so the unchanged documents of a changed
-    file keep their resource objects too. Only what the last run used is kept.
+    A document is unchanged when it is the very same object (which the ParseCache hands out for an unchanged file)
+    or when its file, place in the file and text are the same and its data is equal, so the unchanged documents of
+    a changed file keep their resource objects too. What recent runs used is kept (at most about twice the last).
     """
 
     def __init__(self) -> None:
         self._entries: dict[tuple[str, int, int, int, str], _Entry] = {}
+        self._by_id: dict[int, _Entry] = {}  # the same entries by id() of their document (kept alive by them)
         self._validated: dict[Resource, list[Diagnostic]] = {}
+        self._order: dict[tuple[str, str, str], int] = {}  # the last ResourceSet's order, by resource key
         self.analysis = analyze.AnalyzeCache()
         self.hits = 0
         self.misses = 0
 
     def typed(self, documents: Sequence[Document]) -> list[tuple[list[Resource], list[Diagnostic]]]:
-        entries: dict[tuple[str, int, int, int, str], _Entry] = {}
+        entries: dict[int, _Entry] = {}
         out = []
+        by_id = self._by_id
         for doc in documents:
+            entry = by_id.get(id(doc))
+            if entry is not None and entry.doc is doc:  # the very object: the ParseCache's for an unchanged file
+                self.hits += 1
+                entries[id(doc)] = entry
+                out.append((entry.resources, entry.problems))
+                continue
             key = (doc.file, doc.index, doc.line, doc.first_line, doc.text)
             entry = self._entries.get(key)
             if entry is None or (entry.doc is not doc and entry.doc.data != doc.data):
@@ -68,10 +77,29 @@ class CheckCache:
                 entry = _Entry(doc, *typed.document_resources(doc))
             else:
                 self.hits += 1
-            entries[key] = entry
+            self._entries[key] = entry
+            entries[id(doc)] = entry
             out.append((entry.resources, entry.problems))
-        self._entries = entries
+        self._by_id = entries
+        if len(self._entries) > 2 * len(entries) + 1000:  # drop what no run uses any more, now and then
+            self._entries = {(e.doc.file, e.doc.index, e.doc.line, e.doc.first_line, e.doc.text): e
+                             for e in entries.values()}
         return out
+
+    def resource_set(self, resources: Sequence[Resource]) -> ResourceSet:
+        """The ResourceSet of `resources`; when they have the same keys as last time, in last time's order."""
+        if len(resources) == len(self._order):
+            slots: list[Resource | None] = [None] * len(resources)
+            for res in resources:
+                at = self._order.get(res.key)
+                if at is None or slots[at] is not None:
+                    break
+                slots[at] = res
+            else:
+                return ResourceSet([res for res in slots if res is not None], presorted=True)
+        rset = ResourceSet(resources)
+        self._order = {res.key: at for at, res in enumerate(rset)}
+        return rset
 
     def validate(self, resources: ResourceSet) -> list[Diagnostic]:
         validated: dict[Resource, list[Diagnostic]] = {}
@@ -106,7 +134,7 @@ def check_documents(documents: Sequence[Document], found: Sequence[Diagnostic] =
             per_resource = validate.validate(rset)
         else:
             resources, problems = typed.merge(check_cache.typed(documents))
-            rset = ResourceSet(resources)
+            rset = check_cache.resource_set(resources)
             per_resource = check_cache.validate(rset)
         analysis = analyze.analyze(rset, check_cache.analysis if check_cache is not None else None)
         diagnostics = [*found, *problems, *per_resource, *analysis]

@@ -57,9 +57,11 @@ class Resource:
 class ResourceSet:
     """All resources of one revision, indexed by kind; iteration order is deterministic (namespace, name)."""
 
-    def __init__(self, resources: Sequence[Resource]) -> None:
+    def __init__(self, resources: Sequence[Resource], *, presorted: bool = False) -> None:
+        """`presorted`: `resources` are already in ResourceSet order (e.g. a previous set's order, one resource
+        swapped for its new version), so sorting is skipped."""
         self._by_kind: dict[str, list[Resource]] = {}
-        for res in _sorted(resources):
+        for res in resources if presorted else _sorted(resources):
             self._by_kind.setdefault(res.kind, []).append(res)
 
     def of_kind(self, kind: str) -> list[Resource]:

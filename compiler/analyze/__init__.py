@@ -31,7 +31,7 @@ from compiler.analyze.context import Analyzer, Context
 from compiler.diagnostics import Diagnostic
 from compiler.resources import ResourceSet
 
-__all__ = ["ANALYZERS", "PER_RESOURCE", "AnalyzeCache", "analyze"]
+__all__ = ["ANALYZERS", "PER_RESOURCE", "WHOLE", "AnalyzeCache", "analyze"]
 
 ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("virtualservice.gateways", vs_gateways.check),
@@ -72,16 +72,33 @@ PER_RESOURCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
+# name -> the kinds a cross-resource analyzer reads (through of_kind or the context's indexes); its output is reused
+# while they hold the same resource objects
+WHOLE: dict[str, tuple[str, ...]] = {
+    "virtualservice.ingress-subsets": ("VirtualService",),
+    "virtualservice.mesh-host-conflicts": ("VirtualService",),
+    "gateway.conflicts": ("Gateway", "WorkloadEntry"),
+    "gateway.certificates": ("Gateway",),
+    "destinationrule.merged": ("DestinationRule",),
+    "serviceentry.protocols": ("ServiceEntry",),
+    "sidecar.default-selectors": ("Sidecar",),
+}
+
+
 def analyze(resources: ResourceSet, cache: AnalyzeCache | None = None) -> list[Diagnostic]:
     """Run every analyzer over `resources`, in the fixed order above (incrementally when given a cache)."""
     ctx = cache.context(resources) if cache is not None else Context(resources)
     out: list[Diagnostic] = []
     for name, analyzer in ANALYZERS:
         plan = PER_RESOURCE.get(name)
-        if cache is None or plan is None:
+        if cache is None:
             out.extend(analyzer(ctx))
-        else:
+        elif plan is not None:
             out.extend(cache.run(name, analyzer, ctx, *plan))
+        elif name in WHOLE:
+            out.extend(cache.run_whole(name, analyzer, ctx, WHOLE[name]))
+        else:
+            out.extend(analyzer(ctx))
     if cache is not None:
         cache.remember_indexes(ctx)
     return out

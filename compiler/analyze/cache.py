@@ -23,6 +23,14 @@ from compiler.resources import Resource, ResourceSet
 class _Run:
     looked_up: tuple[Any, ...]  # what the analyzer's lookups saw: resource lists, or the namespace set
     diagnostics: dict[Resource, list[Diagnostic]]
+    subjects: list[Resource]
+    flat: list[Diagnostic]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Whole:
+    read: tuple[Sequence[Resource], ...]
+    diagnostics: list[Diagnostic]
 
 
 class AnalyzeCache:
@@ -30,6 +38,7 @@ class AnalyzeCache:
 
     def __init__(self) -> None:
         self._runs: dict[str, _Run] = {}
+        self._wholes: dict[str, _Whole] = {}
         self._indexes: dict[str, tuple[tuple[Sequence[Resource], ...], Any]] = {}
         self._kept_kinds: dict[str, tuple[Sequence[Resource], ...]] = {}
         self.reused = 0
@@ -61,6 +70,9 @@ class AnalyzeCache:
         looked_up = tuple(frozenset(ctx.resources.namespaces()) if kind == "namespaces" else ctx.of_kind(kind)
                           for kind in looks_up)
         before = self._runs.get(name)
+        if before is not None and _same(before.looked_up, looked_up) and _same((before.subjects,), (subjects,)):
+            self.reused += len(subjects)
+            return before.flat
         known = before.diagnostics if before is not None and _same(before.looked_up, looked_up) else {}
         fresh = [res for res in subjects if res not in known]
         found = _by_resource(analyzer, ctx, kinds, fresh) if fresh else {}
@@ -70,8 +82,19 @@ class AnalyzeCache:
         self.reused += len(subjects) - len(fresh)
         self.analyzed += len(fresh)
         diagnostics = {res: known[res] if res in known else found.get(res.origin, []) for res in subjects}
-        self._runs[name] = _Run(looked_up, diagnostics)
-        return [d for res in subjects for d in diagnostics[res]]
+        flat = [d for res in subjects for d in diagnostics[res]]
+        self._runs[name] = _Run(looked_up, diagnostics, subjects, flat)
+        return flat
+
+    def run_whole(self, name: str, analyzer: Analyzer, ctx: Context, reads: tuple[str, ...]) -> list[Diagnostic]:
+        """A cross-resource analyzer that reads only the kinds `reads`: its last output while they are unchanged."""
+        read = tuple(ctx.of_kind(kind) for kind in reads)
+        before = self._wholes.get(name)
+        if before is not None and _same(before.read, read):
+            return before.diagnostics
+        diagnostics = list(analyzer(ctx))
+        self._wholes[name] = _Whole(read, diagnostics)
+        return diagnostics
 
 
 def _by_resource(analyzer: Analyzer, ctx: Context, kinds: tuple[str, ...],
