@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from compiler.analyze import hosts, registry
+from compiler.analyze import hosts, registry, routes
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 
@@ -102,6 +102,14 @@ class Context:
         """Subset names per DestinationRule host (FQDN or wildcard), merged over all DestinationRules."""
         index: dict[str, set[str]] = self._index("subsets_by_host")
         return index
+
+    def destinations(self, vs: Resource) -> list[routes.RouteDestination]:
+        """`routes.destinations` of a VirtualService, computed once per run (several analyzers walk them)."""
+        memo: dict[int, tuple[Resource, list[routes.RouteDestination]]] = self.indexes.setdefault("_destinations", {})
+        found = memo.get(id(vs))
+        if found is None or found[0] is not vs:
+            found = memo[id(vs)] = (vs, list(routes.destinations(vs.spec)))
+        return found[1]
 
     def of_kind(self, kind: str) -> Sequence[Resource]:
         found = self.only.get(kind)

@@ -17,7 +17,7 @@ from compiler.resources import Resource
 def check_hosts(ctx: Context) -> Iterator[Diagnostic]:
     for vs in ctx.of_kind("VirtualService"):
         consumers = hosts.consumer_namespaces(vs.spec.export_to, vs.namespace)
-        for dest in routes.destinations(vs.spec):
+        for dest in ctx.destinations(vs):
             yield from _check_host(ctx, vs, dest, consumers)
 
 
@@ -57,7 +57,7 @@ def subsets_for(index: dict[str, set[str]], fqdn: str) -> set[str] | None:
 def check_subsets(ctx: Context) -> Iterator[Diagnostic]:
     index = subsets_by_host(ctx)
     for vs in ctx.of_kind("VirtualService"):
-        for dest in routes.destinations(vs.spec):
+        for dest in ctx.destinations(vs):
             subset = dest.destination.subset
             if not subset:
                 continue

@@ -79,12 +79,13 @@ def _overlapping_prefixes(vs: Resource) -> Iterator[Diagnostic]:
     seen: set[str] = set()
     for i, rule in enumerate(vs.spec.http or ()):
         for j, match in enumerate(rule.match or ()):
+            if match.uri is None or not match.uri.prefix:  # only prefixed matches are compared (a repeat of one
+                continue                                    # is prefixed too), so only their keys are needed
             key = _match_key(match)
             if key in seen:
                 continue
             seen.add(key)
-            if match.uri is not None and match.uri.prefix:
-                prefixed.append((i, j, match))
+            prefixed.append((i, j, match))
     rules = vs.spec.http or []
     for a, (ia, ja, first) in enumerate(prefixed):
         for ib, jb, later in prefixed[a + 1:]:
