@@ -232,3 +232,15 @@ def _name_of(any_msg: any_pb2.Any) -> str:
             any_msg.Unpack(msg)
             return str(msg.cluster_name if isinstance(msg, endpoint_pb2.ClusterLoadAssignment) else msg.name)
     raise AssertionError(any_msg.type_url)
+
+
+async def until_acked(server: AdsServer, type_url: str, version: str, timeout: float = 5.0) -> None:
+    """Wait until the server has seen the ACK of `version`: a publish racing ahead of it would make it stale."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        for status in server.status():
+            typed = status.types.get(type_url)
+            if typed is not None and typed.acked_version == version:
+                return
+        await asyncio.sleep(0.02)
+    raise ProtocolError(f"the server never saw the ACK of {type_url} {version}")

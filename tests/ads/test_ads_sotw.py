@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ads_harness import Client, mesh, names_of, run, serving, static
+from ads_harness import Client, mesh, names_of, run, serving, static, until_acked
 
 from compiler.emit import type_urls as T
 from reconciler.ads_status import SyncState
@@ -66,6 +66,7 @@ def test_nack_parks_the_version_until_config_changes() -> None:
             await client.send(T.CLUSTER)
             good = await client.recv()
             await client.ack(good)
+            await until_acked(server, T.CLUSTER, good.version_info)
             cache.publish("rev2", static(mesh("a", "bad")))
             bad = await client.recv()
             await client.send(T.CLUSTER, version=good.version_info, nonce=bad.nonce, error="cluster bad: nope")
