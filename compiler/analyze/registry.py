@@ -41,6 +41,7 @@ class Registry:
         self.entries = list(entries)
         self._exact: dict[str, list[HostEntry]] = {}
         self._wildcards: list[HostEntry] = []
+        self._answers: dict[tuple[str, frozenset[str]], list[HostEntry]] = {}
         for entry in self.entries:
             if hosts.is_wildcard(entry.host):
                 self._wildcards.append(entry)
@@ -48,8 +49,16 @@ class Registry:
                 self._exact.setdefault(entry.host, []).append(entry)
 
     def lookup(self, host: str, namespaces: Iterable[str]) -> list[HostEntry]:
-        """Entries defining `host` (an FQDN or wildcard) visible from any of `namespaces`; exact ones win."""
-        spaces = list(namespaces)
+        """Entries defining `host` (an FQDN or wildcard) visible from any of `namespaces`; exact ones win.
+        Answers are remembered: analyzers ask the same question for every route to a host."""
+        spaces = frozenset(namespaces)
+        key = (host, spaces)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = self._lookup(host, spaces)
+        return found
+
+    def _lookup(self, host: str, spaces: frozenset[str]) -> list[HostEntry]:
         exact = [e for e in self._exact.get(host, []) if any(e.visible_from(ns) for ns in spaces)]
         if exact:
             return exact

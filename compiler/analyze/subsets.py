@@ -41,7 +41,7 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
 def endpoint_labels(ctx: Context, entry: HostEntry) -> list[Labels]:
     """Labels of each endpoint the tree declares for `entry`."""
     res = entry.resource
-    found: list[Labels] = [dict(labels) for labels in _selected_workloads(ctx, res.namespace, entry.selector)]
+    found: list[Labels] = _selected_workloads(ctx, res.namespace, entry.selector)
     if res.kind == "ServiceEntry":
         found += [dict(ep.labels or {}) for ep in res.spec.endpoints or ()]
         return found
