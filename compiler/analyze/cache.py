@@ -19,6 +19,9 @@ from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 
 
+_BUILT_FROM = "_built_from"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Run:
     looked_up: tuple[Any, ...]  # what the analyzer's lookups saw: resource lists, or the namespace set
@@ -40,7 +43,6 @@ class AnalyzeCache:
         self._runs: dict[str, _Run] = {}
         self._wholes: dict[str, _Whole] = {}
         self._indexes: dict[str, tuple[tuple[Sequence[Resource], ...], Any]] = {}
-        self._kept_kinds: dict[str, tuple[Sequence[Resource], ...]] = {}
         self.reused = 0
         self.analyzed = 0
 
@@ -54,12 +56,13 @@ class AnalyzeCache:
             if before is not None and _same(before[0], now):
                 ctx.indexes[name] = before[1]
             kept[name] = now
-        self._kept_kinds = kept
+        ctx.indexes[_BUILT_FROM] = kept  # kept with the context: runs in other threads have their own
         return ctx
 
     def remember_indexes(self, ctx: Context) -> None:
-        self._indexes = {name: (kinds, ctx.indexes[name]) for name, kinds in self._kept_kinds.items()
-                         if name in ctx.indexes}
+        """Keep the indexes `ctx` built, with the resources they were built from, for the next run."""
+        kept: dict[str, tuple[Sequence[Resource], ...]] = ctx.indexes[_BUILT_FROM]
+        self._indexes = {name: (kinds, ctx.indexes[name]) for name, kinds in kept.items() if name in ctx.indexes}
 
     def run(self, name: str, analyzer: Analyzer, ctx: Context, kinds: tuple[str, ...],
             looks_up: tuple[str, ...]) -> list[Diagnostic]:
