@@ -18,7 +18,6 @@ from compiler.analyze.context import INDEXES, Analyzer, Context
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 
-
 _BUILT_FROM = "_built_from"
 
 
