@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -78,3 +79,37 @@ def test_changes_to_looked_up_kinds_reach_the_cached_analyzers(tmp_path: Path) -
     assert "MW0317" in {d.code for d in unselected.diagnostics}
     svc3.write_text("---\n".join(documents))
     assert _same_as_fresh(root, cache, check_cache).ok
+
+
+def _analyzer_cases() -> dict[str, tuple[str, str]]:
+    """The (failing, passing) input of every analyzer code, from test_analyzer_codes.py."""
+    path = Path(__file__).with_name("test_analyzer_codes.py")
+    spec = importlib.util.spec_from_file_location("analyzer_code_cases", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {code: (module.SERVICE + failing, module.SERVICE + passing)
+            for code, (failing, passing) in module.CASES.items()}
+
+
+def _write_documents(root: Path, text: str) -> None:
+    """One file per document, so that switching inputs changes only the files whose document differs."""
+    wanted = {f"doc{i}.yaml": doc for i, doc in enumerate(d for d in text.split("---\n") if d.strip())}
+    for old in root.glob("*.yaml"):
+        if old.name not in wanted:
+            old.unlink()
+    for name, doc in wanted.items():
+        path = root / name
+        if not path.exists() or path.read_text() != doc:
+            path.write_text(doc)
+
+
+def test_every_analyzer_code_appears_and_goes_with_shared_caches(tmp_path: Path) -> None:
+    cache, check_cache = load.ParseCache(), pipeline.CheckCache()
+    for code, (failing, passing) in sorted(_analyzer_cases().items()):
+        _write_documents(tmp_path, passing)
+        assert code not in {d.code for d in _same_as_fresh(tmp_path, cache, check_cache).diagnostics}
+        _write_documents(tmp_path, failing)
+        assert code in {d.code for d in _same_as_fresh(tmp_path, cache, check_cache).diagnostics}
+        _write_documents(tmp_path, passing)
+        assert code not in {d.code for d in _same_as_fresh(tmp_path, cache, check_cache).diagnostics}
