@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import operator
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -27,8 +28,9 @@ class Resource:
     spec: Any  # the kind's pydantic model (see compiler.kinds)
     doc: Document
 
-    @property
+    @functools.cached_property
     def key(self) -> tuple[str, str, str]:
+        """(kind, namespace, name); computed once (a cached resource is looked up by it on every run)."""
         return (self.kind, self.namespace, self.name)
 
     @property
