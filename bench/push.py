@@ -53,15 +53,17 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import push_client
 import push_mesh
+import push_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from compiler import build as build_mod
@@ -259,15 +261,38 @@ def run(services: int, proxies: int, *, scoped: bool, processes: int) -> None:
                       f"{m1['meshward_snapshot_resources']:.0f} ({m1['meshward_snapshot_resource_bytes'] / 2**20:.1f} MB)",
                       flush=True)
                 group.ask("record")
-                change(srv, group, repo, services, proxies, scoped=scoped, label=label)
+                change(git_probe(srv, repo), group, repo, services, proxies, scoped=scoped)
 
 
-def change(srv: Server, group: Clients, repo: Path, services: int, proxies: int, *, scoped: bool,
-           label: str) -> None:
-    before = srv.metrics()
-    push_mesh.set_weights(repo, CHANGED_SERVICE, NEW_WEIGHTS)
-    git(repo, "commit", "-q", "-am", "svc1: 70/25/5")
+@dataclasses.dataclass
+class Probe:
+    """What `change` needs from a server: trigger the change, then the phase times, encode CPU and process CPU."""
+
+    trigger: Callable[[], None]
+    phases: Callable[[], tuple[float, float, float]]   # (commit seen, publish started, publish finished)
+    encode_cpu: Callable[[], float]
+    cpu: Callable[[], float]
+
+
+def git_probe(srv: Server, repo: Path) -> Probe:
+    def trigger() -> None:
+        push_mesh.set_weights(repo, CHANGED_SERVICE, NEW_WEIGHTS)
+        git(repo, "commit", "-q", "-am", "svc1: 70/25/5")
+
+    def phases() -> tuple[float, float, float]:
+        m = srv.metrics()
+        return (m["meshward_last_commit_seen_timestamp_seconds"], m["meshward_last_publish_started_timestamp_seconds"],
+                m["meshward_last_publish_finished_timestamp_seconds"])
+
+    return Probe(trigger, phases,
+                 lambda: histogram_total(srv.metrics(), "meshward_xds_encode_seconds", "sum"),
+                 lambda: srv.metrics()["process_cpu_seconds_total"])
+
+
+def change(probe: Probe, group: Clients, repo: Path, services: int, proxies: int, *, scoped: bool) -> None:
+    encode_before, cpu_before = probe.encode_cpu(), probe.cpu()
     committed = time.time()
+    probe.trigger()
     affected = set(push_mesh.affected(proxies, services, CHANGED_SERVICE, scoped=scoped))
     log: list[push_client.Received] = []
     done: dict[int, push_client.Received] = {}
@@ -283,10 +308,7 @@ def change(srv: Server, group: Clients, repo: Path, services: int, proxies: int,
     wait(collect, 3600, "every affected proxy ACKed the change", 0.5)
     time.sleep(1.5)  # let anything else the change caused arrive, to count its bytes
     collect()
-    after = srv.metrics()
-    seen = after["meshward_last_commit_seen_timestamp_seconds"]
-    pub_start, pub_end = after["meshward_last_publish_started_timestamp_seconds"], \
-        after["meshward_last_publish_finished_timestamp_seconds"]
+    seen, pub_start, pub_end = probe.phases()
     from_seen = [r.acked_at - seen for r in done.values()]
     print(f"  change (svc1 weights) -> {len(affected)} affected proxies; last ACK after the commit is seen: "
           f"{triple(from_seen)}", flush=True)
@@ -299,9 +321,7 @@ def change(srv: Server, group: Clients, repo: Path, services: int, proxies: int,
         for r in sorted(log, key=lambda r: r.at):
             print(f"      {r.at - committed:+.3f}s stream {r.stream} {r.type_url.rsplit('.', 1)[-1]} {r.version} "
                   f"{r.nbytes}")
-    encode = histogram_total(after, "meshward_xds_encode_seconds", "sum") - \
-        histogram_total(before, "meshward_xds_encode_seconds", "sum")
-    cpu = after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]
+    encode, cpu = probe.encode_cpu() - encode_before, probe.cpu() - cpu_before
     rates = raw_rates(repo, services, min(affected))
     raw = sum(r.nbytes * rates.get(r.type_url, 0.0) for r in log if r.at >= committed)
     print(f"    serialize: our encode CPU {encode * 1000:.1f} ms vs raw SerializeToString of the same bytes "
@@ -322,6 +342,66 @@ def report_bytes(log: list[push_client.Received], delta_of: dict[int, bool], sin
               f"({per / 1e3:.1f} KB each; by type {by_type})", flush=True)
 
 
+def run_direct(services: int, proxies: int, *, scoped: bool, processes: int) -> None:
+    """The same measurement against `push_server` (no git, no per-commit export): the push path alone."""
+    label = f"M={services} P={proxies} {'scoped' if scoped else 'unscoped'} --direct"
+    with tempfile.TemporaryDirectory(prefix="meshward-push-") as tmp:
+        tree = push_mesh.write(Path(tmp) / "tree", services, scoped=scoped)
+        parent, child = multiprocessing.get_context("spawn").Pipe()
+        proc = multiprocessing.get_context("spawn").Process(target=push_server.run, args=(tree, child), daemon=True)
+        started = time.time()
+        proc.start()
+        try:
+            _, port = parent.recv()
+
+            def ask(command: str) -> Any:
+                parent.send(command)
+                return parent.recv()
+
+            rss0 = ask("rss")
+            print(f"{label}: compile and listen {time.time() - started:.1f}s, RSS at P=0 {rss0 / 2**20:.0f} MB",
+                  flush=True)
+            with clients(f"127.0.0.1:{port}", services, proxies, processes) as group:
+                t = time.time()
+                wait(lambda: group.synced() == proxies, 3600, "proxies in sync", 1.0)
+                rss = ask("rss")
+                print(f"  {proxies} proxies in sync in {time.time() - t:.1f}s; RSS {rss / 2**20:.0f} MB "
+                      f"({(rss - rss0) / max(proxies, 1) / 1024:.0f} KB per proxy)", flush=True)
+                group.ask("record")
+                change(direct_probe(tree, ask, parent), group, tree, services, proxies, scoped=scoped)
+        finally:
+            with contextlib.suppress(OSError):
+                parent.send("stop")
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+
+
+def direct_probe(tree: Path, ask: Callable[[str], Any], pipe: Connection) -> Probe:
+    """`push_server`'s answers: after "change" its next message is "changed", read before asking anything else."""
+    phases: list[tuple[float, float, float]] = []
+    pending = [False]
+
+    def trigger() -> None:
+        push_mesh.set_weights(tree, CHANGED_SERVICE, NEW_WEIGHTS)
+        pipe.send("change")
+        pending[0] = True
+
+    def seen_phases() -> tuple[float, float, float]:
+        if pending[0]:
+            _, seen, started, finished = pipe.recv()
+            phases.append((seen, started, finished))
+            pending[0] = False
+        return phases[-1]
+
+    def asked(command: str) -> float:
+        if pending[0]:
+            seen_phases()
+        return float(ask(command))
+
+    return Probe(trigger, seen_phases, lambda: asked("encode"), lambda: asked("cpu"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", type=int, default=1000)
@@ -330,8 +410,10 @@ def main() -> None:
     scope.add_argument("--scoped", dest="scoped", action="store_true", default=True)
     scope.add_argument("--unscoped", dest="scoped", action="store_false")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
+    parser.add_argument("--direct", action="store_true",
+                        help="serve from a directory in one process (push_server), without git: the push path alone")
     args = parser.parse_args()
-    run(args.services, args.proxies, scoped=args.scoped, processes=args.processes)
+    (run_direct if args.direct else run)(args.services, args.proxies, scoped=args.scoped, processes=args.processes)
 
 
 if __name__ == "__main__":
