@@ -70,18 +70,26 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
     assignments: list[model.LoadAssignment] = []
     for service in services:
         rule = scope.destination_rule(mesh, proxy, service)
-        subsets = rule.subsets if rule is not None else ()
-        for port in service.ports:
-            for subset in (None, *subsets):
-                # the same service, port, rule and subset give the same cluster for every proxy, and (unchanged
-                # index objects being the same objects) in the next revision too
-                cluster, assignment = mesh.carry.by_identity(
-                    "cluster", (service, rule), (port.number, subset.name if subset is not None else None),
-                    functools.partial(outbound_cluster, service, port, rule, subset))
-                clusters.append(cluster)
-                if assignment is not None:
-                    assignments.append(assignment)
+        # a service's clusters depend on nothing but the service and its rule: computed once for every proxy, and
+        # (unchanged index objects being the same objects) reused by the next revision
+        made = mesh.carry.by_identity("clusters", (service, rule), None,
+                                      functools.partial(_service_clusters, service, rule))
+        clusters.extend(made[0])
+        assignments.extend(made[1])
     return clusters, assignments
+
+
+def _service_clusters(service: Service, rule: DestinationRuleEntry | None
+                      ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
+    clusters: list[model.Cluster] = []
+    assignments: list[model.LoadAssignment] = []
+    for port in service.ports:
+        for subset in (None, *(rule.subsets if rule is not None else ())):
+            cluster, assignment = outbound_cluster(service, port, rule, subset)
+            clusters.append(cluster)
+            if assignment is not None:
+                assignments.append(assignment)
+    return tuple(clusters), tuple(assignments)
 
 
 def inbound_cluster(port: int, address: str, target: int, protocol: model.Protocol,
