@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,16 @@ class ParseCache:
     """Parsed files by content hash. Share one across revisions to re-parse only what changed.
 
     It also hands out the same Document objects for the same file content and display name, so that later stages
-    can recognize an unchanged document by identity (see `compiler.pipeline.CheckCache`).
+    can recognize an unchanged document by identity (see `compiler.pipeline.CheckCache`), and it remembers each
+    file's stat, so that a file whose stat has not changed since it was read is not read again. As git does for its
+    index, a stat is only trusted when the file's last change is well before the time it was read (a write in the
+    same clock tick as the read could otherwise go unseen).
     """
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self._entries: dict[bytes, _Parsed] = {}
         self._documents: dict[tuple[bytes, str], tuple[tuple[Document, ...], tuple[Diagnostic, ...]]] = {}
+        self._stats: dict[tuple[str, str], tuple[tuple[int, ...], bytes]] = {}  # (path, display) -> (stat, hash)
         self._max = max_entries
         self.hits = 0
         self.misses = 0
@@ -80,9 +85,27 @@ class ParseCache:
         _bounded_put(self._entries, key, parsed, self._max)
         return parsed
 
-    def documents(self, content: bytes, display: str) -> tuple[tuple[Document, ...], tuple[Diagnostic, ...]]:
-        """The file's documents and its parse diagnostics, as `display` names it."""
+    def unchanged(self, path: str, display: str,
+                  stat: os.stat_result) -> tuple[tuple[Document, ...], tuple[Diagnostic, ...]] | None:
+        """The file's documents when its stat is the one recorded when it was read (and that is trustworthy)."""
+        recorded = self._stats.get((path, display))
+        if recorded is None or recorded[0] != _stat_key(stat):
+            return None
+        found = self._documents.get((recorded[1], display))
+        if found is not None:
+            self.hits += 1
+        return found
+
+    def documents(self, content: bytes, display: str, path: str | None = None,
+                  stat: os.stat_result | None = None) -> tuple[tuple[Document, ...], tuple[Diagnostic, ...]]:
+        """The file's documents and its parse diagnostics, as `display` names it. With the `stat` taken before
+        `content` was read from `path`, the file can be recognized unread next time (see `unchanged`)."""
         key = hashlib.sha256(content).digest()
+        if path is not None and stat is not None:
+            if stat.st_mtime_ns < time.time_ns() - _RACY_NS and stat.st_ctime_ns < time.time_ns() - _RACY_NS:
+                _bounded_put(self._stats, (path, display), (_stat_key(stat), key), self._max)
+            else:
+                self._stats.pop((path, display), None)
         found = self._documents.get((key, display))
         if found is not None:
             self.hits += 1
@@ -92,6 +115,13 @@ class ParseCache:
         made = (documents, tuple(problems))
         _bounded_put(self._documents, (key, display), made, self._max)
         return made
+
+
+_RACY_NS = 2_000_000_000  # a file changed this recently may change again within the same timestamp tick
+
+
+def _stat_key(stat: os.stat_result) -> tuple[int, ...]:
+    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_mode)
 
 
 def _bounded_put(table: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
@@ -354,17 +384,23 @@ def load_text(text: str, file: str = "<input>") -> LoadResult:
 def _load_file(path: str, display: str, cache: ParseCache, problems: list[Diagnostic],
                max_file_bytes: int) -> Iterator[Document]:
     try:
+        stat = os.stat(path)
+        known = cache.unchanged(path, display, stat)
+        if known is not None:
+            yield from known[0]
+            problems.extend(known[1])
+            return
         with open(path, "rb") as file:
-            size = os.fstat(file.fileno()).st_size
-            if size > max_file_bytes:
-                problems.append(diag.make("MW0004", f"file is {size} bytes, over the limit of {max_file_bytes}",
-                                          Position(display, 1, 1)))
+            stat = os.fstat(file.fileno())
+            if stat.st_size > max_file_bytes:
+                problems.append(diag.make("MW0004", f"file is {stat.st_size} bytes, over the limit of "
+                                          f"{max_file_bytes}", Position(display, 1, 1)))
                 return
             content = file.read()
     except OSError as err:
         problems.append(diag.make("MW0009", f"cannot read file: {err.strerror or err}", Position(display)))
         return
-    documents, found = cache.documents(content, display)
+    documents, found = cache.documents(content, display, path, stat)
     problems.extend(found)
     yield from documents
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from compiler import load, positions
 
 
@@ -115,3 +117,31 @@ def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("kind: A\n")
     result = load.load([tmp_path / "a.yaml", tmp_path])
     assert result.files == 1 and len(result.documents) == 1
+
+
+def test_stat_cache_skips_unchanged_files_and_sees_changed_ones(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load, "_RACY_NS", -10**18)  # trust every stat, however recent
+    for i in range(3):
+        (tmp_path / f"f{i}.yaml").write_text(f"kind: K\nn: {i}\n")
+    cache = load.ParseCache()
+    first = load.load([tmp_path], cache=cache)
+    reads: list[str] = []
+    real_open = open
+    monkeypatch.setattr("builtins.open", lambda path, *a, **k: reads.append(str(path)) or real_open(path, *a, **k))
+    (tmp_path / "f1.yaml").write_text("kind: K\nn: changed\n")
+    second = load.load([tmp_path], cache=cache)
+    assert reads == [str(tmp_path / "f1.yaml")]
+    assert [d.data["n"] for d in second.documents] == [0, "changed", 2]
+    assert second.documents[0] is first.documents[0]
+
+
+def test_stat_cache_does_not_trust_a_file_changed_in_the_same_tick(tmp_path: Path) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("kind: K\nn: 1\n")
+    cache = load.ParseCache()
+    assert load.load([tmp_path], cache=cache).documents[0].data["n"] == 1
+    before = path.stat()
+    path.write_text("kind: K\nn: 2\n")  # same size; the timestamps put back as if in the same tick
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert load.load([tmp_path], cache=cache).documents[0].data["n"] == 2
