@@ -66,6 +66,20 @@ class ResourceSet:
         for res in resources if presorted else _sorted(resources):
             self._by_kind.setdefault(res.kind, []).append(res)
 
+    def replaced(self, swaps: Mapping[Resource, Resource]) -> ResourceSet:
+        """This set with each `old` resource of `swaps` replaced by its `new` one, which must have the same key
+        (so the order stays right); the kinds without a swap share their lists with this set."""
+        out = ResourceSet((), presorted=True)
+        out._by_kind = dict(self._by_kind)
+        for old, new in swaps.items():
+            if new.key != old.key:
+                raise ValueError(f"{new.origin} cannot replace {old.origin}")
+            items = out._by_kind[old.kind]
+            if items is self._by_kind[old.kind]:
+                items = out._by_kind[old.kind] = list(items)
+            items[items.index(old)] = new
+        return out
+
     def of_kind(self, kind: str) -> list[Resource]:
         return self._by_kind.get(kind, [])
 

@@ -113,3 +113,21 @@ def test_every_analyzer_code_appears_and_goes_with_shared_caches(tmp_path: Path)
         assert code in {d.code for d in _same_as_fresh(tmp_path, cache, check_cache).diagnostics}
         _write_documents(tmp_path, passing)
         assert code not in {d.code for d in _same_as_fresh(tmp_path, cache, check_cache).diagnostics}
+
+
+def test_edits_patched_into_the_last_run_match_fresh_runs(tmp_path: Path) -> None:
+    root = meshgen.write_mesh(tmp_path, 8)
+    (root / "ns0" / "bad.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: Bad}\n")
+    cache, check_cache = load.ParseCache(), pipeline.CheckCache()
+    _same_as_fresh(root, cache, check_cache)
+    svc2 = root / "ns0" / "svc2.yaml"
+    original = svc2.read_text()
+    edits = [original.replace("timeout: 5s", "timeout: 5 seconds"),  # a per-resource (validation) error
+             original.replace("retryOn: \"5xx,reset\"", "retryOn: \"5xx,bogus\""),
+             original.replace("weight: 80", "weight: 81"),  # an analyzer finding (weights) or none
+             original]
+    for edit in edits:
+        svc2.write_text(edit)
+        (root / "ns0" / "bad.yaml").write_text(f"apiVersion: v1\nkind: Service\nmetadata: {{name: Bad{len(edit)}}}\n")
+        _same_as_fresh(root, cache, check_cache)
+    assert check_cache._last is not None and check_cache._last.unique
