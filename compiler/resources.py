@@ -33,7 +33,7 @@ class Resource:
         """(kind, namespace, name); computed once (a cached resource is looked up by it on every run)."""
         return (self.kind, self.namespace, self.name)
 
-    @property
+    @functools.cached_property
     def origin(self) -> str:
         """How istioctl analyze names a resource: `Kind namespace/name`, or `Kind name` without a namespace."""
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace_declared else f"{self.kind} {self.name}"
