@@ -44,8 +44,8 @@ def _snapshot(result, node_id):  # type: ignore[no-untyped-def]
 def run(services: int, all_limit: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = meshgen.write_mesh(Path(tmp), services)
-        cache = load.ParseCache()
-        checked, t_check = _timed(lambda: pipeline.check([root], cache=cache))
+        cache, check_cache = load.ParseCache(), pipeline.CheckCache()
+        checked, t_check = _timed(lambda: pipeline.check([root], cache=cache, check_cache=check_cache))
         assert checked.ok, [d.render() for d in checked.diagnostics if d.severity == "error"][:5]
         result, t_index = _timed(build.from_checked, checked)
         node = meshgen.node_id(0)
@@ -62,7 +62,7 @@ def run(services: int, all_limit: int) -> None:
         changed = root / "ns0" / "svc1.yaml"
         changed.write_text(changed.read_text().replace("weight: 80", "weight: 70").replace("weight: 15", "weight: 25"))
         started = time.perf_counter()
-        checked2 = pipeline.check([root], cache=cache)
+        checked2 = pipeline.check([root], cache=cache, check_cache=check_cache)
         t_check2 = time.perf_counter() - started
         result2 = build.from_checked(checked2, previous=result)
         t_index2 = time.perf_counter() - started - t_check2

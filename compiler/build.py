@@ -38,10 +38,11 @@ class Build:
 
 
 def build(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = (),
-          parse_cache: ParseCache | None = None, previous: Build | None = None) -> Build:
-    """`previous` (the last build of the same tree) lets this one reuse what did not change: resources emitted
-    for it are found again instead of rebuilt."""
-    checked = pipeline.check(paths, extra_documents=extra_documents, cache=parse_cache)
+          parse_cache: ParseCache | None = None, check_cache: pipeline.CheckCache | None = None,
+          previous: Build | None = None) -> Build:
+    """The caches and `previous` (the last build of the same tree) let this one redo only what changed: files are
+    re-parsed, documents re-checked, index objects and resources rebuilt only where their inputs differ."""
+    checked = pipeline.check(paths, extra_documents=extra_documents, cache=parse_cache, check_cache=check_cache)
     return from_checked(checked, previous=previous)
 
 

@@ -12,12 +12,10 @@ it also carries an `analyze.AnalyzeCache`, with which the per-resource analyzers
 from __future__ import annotations
 
 import dataclasses
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
-from compiler import analyze, load, typed, validate
+from compiler import analyze, gcpause, load, typed, validate
 from compiler import diagnostics as diag
 from compiler.diagnostics import Diagnostic
 from compiler.load import Document, ParseCache
@@ -164,26 +162,9 @@ class CheckCache:
         return out
 
 
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Checking allocates millions of small acyclic objects; the cyclic collector would walk the growing heap again
-    and again (a third of the run at 10,000 services) and find nothing to free. It is paused, and what the check
-    allocated is then moved straight to the oldest generation (freeze + unfreeze: a list splice, no walk), where
-    the next full collection looks at it as usual: nothing is exempt from collection, it is only not walked now."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.freeze()
-            gc.unfreeze()
-            gc.enable()
-
-
 def check_documents(documents: Sequence[Document], found: Sequence[Diagnostic] = (), files: int = 0, *,
                     check_cache: CheckCache | None = None) -> Checked:
-    with _no_cyclic_gc():
+    with gcpause.paused():  # see compiler.gcpause: millions of small acyclic objects
         if check_cache is None:
             resources, problems = typed.to_resources(documents)
             rset = ResourceSet(resources)
@@ -199,7 +180,7 @@ def check(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = 
           cache: ParseCache | None = None, check_cache: CheckCache | None = None) -> Checked:
     """Check a tree. Pass the same `cache` (parsing) and `check_cache` (typing, per-resource rules) to every run
     over revisions of one tree to redo only what changed."""
-    with _no_cyclic_gc():
+    with gcpause.paused():  # see compiler.gcpause: millions of small acyclic objects
         loaded = load.load(paths, cache=cache)
         return check_documents([*loaded.documents, *extra_documents], loaded.diagnostics, loaded.files,
                                check_cache=check_cache)

@@ -99,7 +99,9 @@ class Compiler:
 
     def __init__(self, parse_cache: load.ParseCache | None = None) -> None:
         self._parse_cache = parse_cache or load.ParseCache()
+        self._check_cache = pipeline.CheckCache()  # typed resources and per-document findings, by content
         self._lock = threading.Lock()
+        self._building = threading.Lock()
         self._memo: tuple[Tree, tuple[Document, ...], build_mod.Build, tuple[str, ...]] | None = None
 
     def load(self, root: Path) -> Tree:
@@ -113,7 +115,14 @@ class Compiler:
         if memo is not None and memo[0] is tree and memo[1] == documents:
             return Compiled(memo[2], cluster, memo[3])
         merged, shadowed = merge(tree.documents, documents)
-        checked = pipeline.check_documents(merged, tree.diagnostics, tree.files)
+        with self._building:  # the caches carry one revision to the next: one build at a time
+            return self._build(tree, cluster, documents, merged, shadowed)
+
+    def _build(self, tree: Tree, cluster: ClusterState | None, documents: tuple[Document, ...],
+               merged: list[Document], shadowed: list[Document]) -> Compiled:
+        with self._lock:
+            memo = self._memo
+        checked = pipeline.check_documents(merged, tree.diagnostics, tree.files, check_cache=self._check_cache)
         # the previous build (good or not) lends its memos: what this commit or cluster change did not touch is
         # reused, not recompiled (compiler.translate.carry, compiler.emit.memo)
         result = build_mod.from_checked(checked, previous=memo[2] if memo is not None else None)
