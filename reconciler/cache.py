@@ -8,9 +8,9 @@ API used by the reconciler loop (on the event loop thread that runs the ADS serv
     result = await cache.publish(revision, resolve)   # resolve: Callable[[NodeInfo], Snapshot]
 
 - `publish` makes `resolve` current at once (new streams use it from now on) and returns a `Publication`. Inside a
-  running event loop the connected proxies are resolved by a background task in short time slices that yield to
-  the loop, so thousands of proxies never stall ACKs, health checks or the admin pages; each proxy is woken as soon
-  as its own snapshot is ready. Without a running loop (or with nobody connected) the work is done before `publish`
+  running event loop the connected proxies are resolved by a background task, in short slices on a worker thread
+  (one resolve at a time: `resolve` is never called concurrently), so thousands of proxies never stall ACKs,
+  health checks or the admin pages; each proxy is woken as soon as its own snapshot is ready. Without a running loop (or with nobody connected) the work is done before `publish`
   returns. A newer publish supersedes one still resolving: the newer `resolve` covers every proxy anyway.
 - `resolve` is called once per distinct connected node id, never for proxies that are not connected. Proxies that
   connect later are resolved on connect with the last `resolve`.
@@ -32,6 +32,7 @@ import dataclasses
 import enum
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 
@@ -139,7 +140,10 @@ class SnapshotCache:
         self._unknown: set[str] = set()
         self._run: _Run | None = None
         self._task: asyncio.Task[PublishResult] | None = None
-        self._slice = slice_seconds  # longest stretch a publish keeps the event loop busy
+        self._slice = slice_seconds  # how much a publish resolves before applying what it has
+        # One resolve at a time: the worker thread's and the loop's (a proxy connecting, `held`) never overlap, so
+        # the resolver needs no thread-safety beyond being callable from another thread.
+        self._resolving = threading.Lock()
         self._listeners: list[Callable[[PublishResult], None]] = []
         self.revision: str | None = None
 
@@ -180,7 +184,10 @@ class SnapshotCache:
         for watch in self._watches.values():
             if watch.node.id == node.id and watch.snapshot is not None:
                 return watch.snapshot
-        return self._resolve(node) if self._resolve is not None else None
+        if self._resolve is None:
+            return None
+        with self._resolving:
+            return self._resolve(node)
 
     def stats(self) -> tuple[int, int, int]:
         """(distinct snapshots, distinct resources, bytes of their serializations) held now."""
@@ -201,34 +208,48 @@ class SnapshotCache:
             for _ in self._steps(run):
                 pass
             return Publication(result=self._finish(run))
-        self._task = loop.create_task(self._sliced(run))
+        # The nodes connected now; any connecting later is resolved on connect with this `resolve`.
+        self._task = loop.create_task(self._sliced(run, self._by_node()))
         return Publication(self._task)
 
-    async def _sliced(self, run: _Run) -> PublishResult:
-        deadline = time.perf_counter() + self._slice
-        for _ in self._steps(run):
-            if time.perf_counter() >= deadline:
-                await asyncio.sleep(0)  # let the streams write and read between slices
-                deadline = time.perf_counter() + self._slice
+    async def _sliced(self, run: _Run, groups: dict[str, list[Watch]]) -> PublishResult:
+        """Resolve in a worker thread a slice at a time, and apply each slice's outcomes on the loop, so that the
+        event loop keeps running at full speed between them (a push is a dozen callbacks; on-loop slices made
+        each of them wait a slice) and streams are woken as soon as their own proxy is done."""
+        pending = [watches[0].node for watches in groups.values()]
+        while pending:
+            outcomes = await asyncio.to_thread(_resolve_slice, pending, run.resolve, self._slice, self._resolving)
             if self._run is not run:
                 log.info("publish of %s superseded after %d proxies", run.revision, len(run.outcomes))
                 return self._result(run, superseded=True)
+            done, pending = pending[:len(outcomes)], pending[len(outcomes):]
+            for node, outcome in zip(done, outcomes, strict=True):
+                self._settle(run, groups[node.id], outcome)
         return self._finish(run)
 
     def _steps(self, run: _Run) -> Iterator[None]:
-        """Resolve each connected node once and apply the outcome to its streams; yields after every node."""
-        for node_id, watches in self._by_node().items():
-            if node_id in run.outcomes:
-                continue
-            outcome = run.outcomes[node_id] = self._resolve_one(watches[0].node, run.resolve)
-            if isinstance(outcome, Snapshot):
-                outcome = self._intern(outcome)
-            for watch in watches:
-                if watch.id in self._watches:  # it may have closed while we resolved others
-                    run.woken += self._apply(watch, outcome, run.started_mono)
-            if isinstance(outcome, Snapshot):
-                self._drop_if_unused(outcome.version)
+        """Resolve each connected node once, on this thread, and apply the outcome; yields after every node."""
+        for watches in self._by_node().values():
+            with self._resolving:
+                outcome = _outcome(watches[0].node, run.resolve)
+            self._settle(run, watches, outcome)
             yield
+
+    def _settle(self, run: _Run, watches: list[Watch], outcome: Snapshot | _Miss) -> None:
+        """Record a node's outcome and give it to its streams that are still open."""
+        node_id = watches[0].node.id
+        if node_id in run.outcomes:
+            return
+        run.outcomes[node_id] = outcome
+        if outcome is _Miss.UNKNOWN:
+            self._unknown.add(node_id)
+        if isinstance(outcome, Snapshot):
+            outcome = run.outcomes[node_id] = self._intern(outcome)
+        for watch in watches:
+            if watch.id in self._watches:  # it may have closed while we resolved others
+                run.woken += self._apply(watch, outcome, run.started_mono)
+        if isinstance(outcome, Snapshot):
+            self._drop_if_unused(outcome.version)
 
     def _by_node(self) -> dict[str, list[Watch]]:
         grouped: dict[str, list[Watch]] = {}
@@ -317,12 +338,34 @@ class SnapshotCache:
             self._resource_bytes -= len(res.serialized)
 
     def _resolve_one(self, node: NodeInfo, resolve: Resolver) -> Snapshot | _Miss:
-        try:
-            return resolve(node)
-        except LookupError as err:
-            log.info("unknown proxy %s: %s", node.id, err)
+        with self._resolving:
+            outcome = _outcome(node, resolve)
+        if outcome is _Miss.UNKNOWN:
             self._unknown.add(node.id)
-            return _Miss.UNKNOWN
-        except Exception:  # a resolver bug must not take down the other proxies
-            log.exception("resolving the snapshot of %s failed; it keeps its previous snapshot", node.id)
-            return _Miss.FAILED
+        return outcome
+
+
+def _outcome(node: NodeInfo, resolve: Resolver) -> Snapshot | _Miss:
+    """Call the resolver; touches no cache state, so it may run on a worker thread."""
+    try:
+        return resolve(node)
+    except LookupError as err:
+        log.info("unknown proxy %s: %s", node.id, err)
+        return _Miss.UNKNOWN
+    except Exception:  # a resolver bug must not take down the other proxies
+        log.exception("resolving the snapshot of %s failed; it keeps its previous snapshot", node.id)
+        return _Miss.FAILED
+
+
+def _resolve_slice(nodes: list[NodeInfo], resolve: Resolver, budget: float,
+                   lock: threading.Lock) -> list[Snapshot | _Miss]:
+    """Outcomes for the first nodes, as many as fit in `budget` seconds (at least one). Runs on a worker thread;
+    `lock` is taken per node, so a proxy connecting meanwhile is resolved on the loop between two of them."""
+    deadline = time.perf_counter() + budget
+    outcomes: list[Snapshot | _Miss] = []
+    for node in nodes:
+        with lock:
+            outcomes.append(_outcome(node, resolve))
+        if time.perf_counter() >= deadline:
+            break
+    return outcomes

@@ -157,6 +157,31 @@ def test_a_newer_publish_supersedes_one_still_resolving() -> None:
     run(body)
 
 
+def test_resolve_is_never_called_concurrently_even_when_proxies_connect_during_a_publish() -> None:
+    async def body() -> None:
+        cache = SnapshotCache(slice_seconds=0.005)
+        for i in range(40):
+            cache.watch(NodeInfo(node(i)), lambda: None)
+        snap = mesh("a")
+        active, overlaps, calls = [0], [0], [0]
+
+        def resolver(_: NodeInfo) -> Snapshot:
+            active[0] += 1
+            calls[0] += 1
+            overlaps[0] += active[0] > 1
+            time.sleep(0.002)  # releases the GIL: a concurrent call would overlap here
+            active[0] -= 1
+            return snap
+
+        publication = cache.publish("r1", resolver)
+        for i in range(40, 60):  # connecting while the worker thread resolves the others
+            cache.watch(NodeInfo(node(i)), lambda: None)
+            await asyncio.sleep(0.003)
+        result = await publication
+        assert overlaps[0] == 0 and calls[0] == 60 and result.resolved == 40
+    run(body)
+
+
 # ---- debounce and bounded concurrency over gRPC --------------------------------------------------------------------
 
 def test_a_burst_of_publishes_is_one_push_per_stream() -> None:
