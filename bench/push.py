@@ -26,19 +26,20 @@ every commit changes every resource of every proxy: each proxy gets its whole co
 routes. The change figures below include that; the bytes are whole configs, not the one-route delta.
 
   M=1000, P=2000, scoped (target in brackets)
-    full compile 0.53 s [< 2 s]; server RSS 158 MB at P=0, 521 MB at P=2000, 186 KB per proxy [< 0.5 GB]
-    2000 proxies connected and in sync in 14 s; 2000 distinct snapshots share 22,104 distinct resources (13 MB)
-    commit -> last ACK of the 40 affected proxies, from the commit seen: p50 9.8 s, p99 10.4 s, max 10.4 s
-    [< 0.5 s p99]: detect 1.0 s (0.25 s poll), compile 0.48 s, per-proxy compile of all 2000 connected
-    4.1 s (2.1 ms each), first byte after publish p50 9.3 s, ACK 7 ms after receipt
-    bytes for the change: SotW 236 KB, delta 257 KB per proxy (whole configs, see above)
-    encode CPU 1.56 s vs raw SerializeToString of the same bytes 1.56 s: 0.99x [< 2x]
+    full compile 0.43 s [< 2 s]; server RSS 170 MB at P=0, 529 MB at P=2000, 184 KB per proxy [< 0.5 GB]
+    2000 proxies connected and in sync in 7.7 s; 2000 distinct snapshots share 22,104 distinct resources (13 MB)
+    commit seen -> last ACK of the 40 affected proxies: p50 6.0 s, p99 7.6 s, max 7.6 s [< 0.5 s p99]:
+    detect 0.24 s (0.25 s poll), compile 0.45 s, per-proxy compile of all 2000 connected 4.2 s (2.1 ms each),
+    first byte after publish p50 5.5 s, ACK 6 ms after receipt
+    bytes for the change: SotW 236 KB, delta 257 KB per proxy, to all 2000 (whole configs, see above)
+    encode CPU 1.45 s vs raw SerializeToString of the same bytes 1.52 s: 0.95x [< 2x]
   M=1000, P=2000, scoped, --direct (one-process server fed from a directory: no git, no per-commit export, so only
   the changed route configuration is pushed)
-    RSS 135 MB at P=0, 500 MB at P=2000; commit seen -> last ACK of the 40 affected proxies p50 2.42 s, p99 2.44 s:
-    compile 0.46 s, per-proxy compile of all 2000 connected 2.2 s (1.1 ms each), first byte after publish p50
-    1.96 s; 46 KB per affected proxy, SotW and delta alike (the changed RouteConfiguration is one resource);
-    nothing is sent to the 1960 others; encode 1.4x raw
+    RSS 135 MB at P=0, 497 MB at P=2000; commit seen -> last ACK of the 40 affected proxies p50 2.24 s, p99 2.51 s:
+    compile 0.42 s, per-proxy compile of all 2000 connected 2.3 s (1.2 ms each), first byte after publish p50
+    1.82 s (the affected proxies are pushed as soon as each is resolved; the last of them is resolved near the end);
+    46 KB per affected proxy, SotW and delta alike (the changed RouteConfiguration is one resource); nothing is sent
+    to the 1960 others; encode 1.3x raw
   M=1000, P=200, unscoped
     RSS 877 MB at P=200 (3.7 MB per proxy: every proxy's CDS table of 8,000 clusters is its own, since its
     inbound clusters differ); per-proxy compile 78 ms each; 11.6 MB (SotW) / 12.7 MB (delta) per proxy per
