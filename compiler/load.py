@@ -364,13 +364,16 @@ def _inside(path: Path, real_root: Path) -> bool:
 
 
 def load(paths: Sequence[Path | str], *, cache: ParseCache | None = None,
-         max_file_bytes: int = MAX_FILE_BYTES) -> LoadResult:
-    """Read and parse every YAML file under `paths`."""
+         max_file_bytes: int = MAX_FILE_BYTES, base: Path | str | None = None) -> LoadResult:
+    """Read and parse every YAML file under `paths`. With `base`, files are named relative to it (the reconciler
+    names them relative to the repository, not to the directory a commit was exported to): names end up in
+    diagnostics and in the metadata of emitted resources, so they must not change from one commit to the next."""
     files, problems = discover(paths)
     cache = cache or ParseCache()
     documents: list[Document] = []
     for path, display in files:
-        documents.extend(_load_file(path, display, cache, problems, max_file_bytes))
+        shown = os.path.relpath(display, base) if base is not None else display
+        documents.extend(_load_file(path, shown, cache, problems, max_file_bytes))
     return LoadResult(documents, problems, files=len(files))
 
 

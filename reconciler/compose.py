@@ -97,7 +97,8 @@ class Compiler:
     """`load` a commit's tree once, `build` it with any cluster state. Thread-safe; the last build is memoized, so a
     change that only touched credentials (same documents) re-publishes without recompiling."""
 
-    def __init__(self, parse_cache: load.ParseCache | None = None) -> None:
+    def __init__(self, parse_cache: load.ParseCache | None = None, *, repo_path: str = "") -> None:
+        self._repo_path = repo_path
         self._parse_cache = parse_cache or load.ParseCache()
         self._check_cache = pipeline.CheckCache()  # typed resources and per-document findings, by content
         self._lock = threading.Lock()
@@ -105,7 +106,10 @@ class Compiler:
         self._memo: tuple[Tree, tuple[Document, ...], build_mod.Build, tuple[str, ...]] | None = None
 
     def load(self, root: Path) -> Tree:
-        loaded = load.load([root], cache=self._parse_cache)
+        """`root` is a commit's export of `repo_path`; files are named relative to the repository (as in git), so
+        names, and the metadata that carries them, are the same in every commit."""
+        levels = len(Path(self._repo_path).parts) if self._repo_path else 0
+        loaded = load.load([root], cache=self._parse_cache, base=root.parents[levels - 1] if levels else root)
         return Tree(tuple(loaded.documents), tuple(loaded.diagnostics), loaded.files)
 
     def build(self, tree: Tree, cluster: ClusterState | None) -> Compiled:

@@ -95,7 +95,7 @@ class Server:
             url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev,
             verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
         self.cluster = _feed(config)
-        compiler = compose.Compiler(load.ParseCache())
+        compiler = compose.Compiler(load.ParseCache(), repo_path=config.path)
         self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build, snapshot_for=resolve,
                                     publisher=self.cache, metrics=self.metrics, cluster=self.cluster,
                                     config=loop.LoopConfig(poll_interval=config.poll_interval, path=config.path))
