@@ -55,20 +55,28 @@ _EMITTERS: dict[str, Callable[[Any], Message]] = {
 }
 
 
-def _table(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
-    return TypeTable.of(_emitted(type_url, items, memo))
+def _table_of(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
+    """The table of these very objects (keyed by identity: the entry keeps them alive, so ids stay theirs), else
+    the table of equal objects (keyed by value: hashing every item), else built from resources found by value."""
+    entry = memo.get(("table-by-id", type_url, tuple(map(id, items))),
+                     lambda: (items, memo.get(("table", type_url, items),
+                                              lambda: TypeTable.of(_emitted(type_url, items, memo)))))
+    return entry[1]  # type: ignore[no-any-return]
 
 
 def snapshot(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> Snapshot:
     """Raises EmitError on two resources of one type with one name, which a snapshot cannot hold. With a memo, a
-    type whose resources are all the same as for an earlier proxy (or revision) reuses that table and version."""
-    duplicated = consistency.duplicates(cfg)
-    if duplicated:
-        raise EmitError(f"proxy {cfg.proxy.node_id}: " + "; ".join(duplicated))
+    type whose resources are all the same as for an earlier proxy (or revision) reuses that table and version, and
+    a proxy whose tables are all the same gets the same Snapshot object (the cache then has nothing to push)."""
     memo = memo if memo is not None else EmitMemo()
-    tables = {type_url: memo.get(("table", type_url, items), functools.partial(_table, type_url, items, memo))
-              for type_url, items in _typed(cfg)}
-    return Snapshot.from_tables(tables)
+    typed = _typed(cfg)
+    tables = tuple(_table_of(type_url, items, memo) for type_url, items in typed)
+    if any(len(table.resources) != len(items) for table, (_, items) in zip(tables, typed, strict=True)):
+        raise EmitError(f"proxy {cfg.proxy.node_id}: " + "; ".join(consistency.duplicates(cfg)))
+    # keyed by the tables' identities; the entry holds the tables, so no id can be reused while it exists
+    entry = memo.get(("snapshot", tuple(id(t) for t in tables)),
+                     lambda: (tables, Snapshot.from_tables({t: table for (t, _), table in zip(typed, tables, strict=True)})))
+    return entry[1]
 
 
 __all__ = ["EmitError", "EmitMemo", "Snapshot", "XdsResource", "resources", "snapshot"]

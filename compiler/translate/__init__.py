@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+from collections.abc import Sequence
 from typing import TypeVar
 
 from compiler import model
@@ -47,11 +48,17 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Di
     sc = scope.scope_for(mesh, proxy)
     built = listeners.Built()
     listeners.inbound(mesh, proxy, sc, built)
-    out = mesh.memo(("outbound", mesh.outbound_key(proxy)), lambda: _outbound(mesh, proxy, sc))
+    key = ("outbound", mesh.outbound_key(proxy))
+    out = mesh.memo(key, lambda: mesh.carry.canonical(key, _outbound(mesh, proxy, sc)))
     # the inbound side first: on a name both sides use, the inbound resource wins (as before the split)
+    # an unchanged inbound half stays the same objects from one revision to the next, as the outbound half does,
+    # so the emitter finds this proxy's tables by identity
+    listeners_in, routes_in, clusters_in = mesh.carry.canonical(
+        ("inbound", proxy.namespace, proxy.name, proxy.ip),
+        (tuple(built.listeners), tuple(built.route_configs), tuple(built.clusters)))
     cfg = model.ProxyConfig(
-        proxy=proxy, listeners=_merge(built.listeners, out.listeners),
-        route_configs=_merge(built.route_configs, out.route_configs), clusters=_merge(built.clusters, out.clusters),
+        proxy=proxy, listeners=_merge(listeners_in, out.listeners),
+        route_configs=_merge(routes_in, out.route_configs), clusters=_merge(clusters_in, out.clusters),
         load_assignments=out.assignments)
     return cfg, list(out.notes)
 
@@ -113,7 +120,7 @@ def _first_by_name(items: list, key: str = "name") -> tuple:  # type: ignore[typ
     return tuple(out[k] for k in sorted(out))
 
 
-def _merge(first: list[_Named], rest: tuple[_Named, ...]) -> tuple[_Named, ...]:
+def _merge(first: Sequence[_Named], rest: tuple[_Named, ...]) -> tuple[_Named, ...]:
     """`first` (a few, any order) merged into `rest` (unique, sorted by name), first-by-name winning, sorted: the
     same as `_first_by_name([*first, *rest])` without re-sorting the many shared outbound resources per proxy."""
     if not first:

@@ -82,6 +82,15 @@ class Carry:
             self._current[key] = (inputs, value)
         return value
 
+    def canonical(self, key: Hashable, value: _T) -> _T:
+        """`value`, or the equal value kept under `key` by the previous revision: an unchanged result stays the same
+        object from one revision to the next, so everything keyed on it downstream is found again by identity."""
+        before = self._previous.get(key, _MISSING)
+        chosen = before if before is not _MISSING and before == value else value
+        with self._lock:
+            self._current[key] = chosen
+        return chosen  # type: ignore[no-any-return]
+
     def find(self, tag: str, inputs: tuple[Any, ...], extra: Hashable) -> Any:
         """A value `keep` stored for these input objects (compared with `is`) and `extra`, or None. The caller
         validates whatever else the value depends on."""

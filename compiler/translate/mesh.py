@@ -139,6 +139,30 @@ class Mesh:
                     found.setdefault(ns, []).append(e)
         return found
 
+    def hosts_in(self, namespaces: set[str]) -> list[str]:
+        """Sorted hosts with a definition in one of `namespaces`."""
+        by_ns = self.memo(("hosts-by-namespace",), self._hosts_by_namespace)
+        return sorted({h for ns in namespaces for h in by_ns.get(ns, ())})
+
+    def _hosts_by_namespace(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = defaultdict(list)
+        for host, candidates in self.services.items():
+            for ns in {s.namespace for s in candidates}:
+                out[ns].append(host)
+        return dict(out)
+
+    def virtual_services_in(self, namespaces: set[str]) -> list[VirtualServiceEntry]:
+        """The VirtualServices of `namespaces`, in `virtual_services` order."""
+        by_ns = self.memo(("vs-by-namespace",), self._virtual_services_by_namespace)
+        picked = [item for ns in namespaces for item in by_ns.get(ns, ())]
+        return [vs for _, vs in sorted(picked, key=lambda item: item[0])]
+
+    def _virtual_services_by_namespace(self) -> dict[str, list[tuple[int, VirtualServiceEntry]]]:
+        out: dict[str, list[tuple[int, VirtualServiceEntry]]] = defaultdict(list)
+        for i, vs in enumerate(self.virtual_services):
+            out[vs.res.namespace].append((i, vs))
+        return dict(out)
+
     def service_list(self) -> list[Service]:
         return [s for host in sorted(self.services) for s in self.services[host]]
 

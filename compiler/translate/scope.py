@@ -96,9 +96,18 @@ def _imports(egress: Egress, namespace: str, host: str) -> bool:
     return False
 
 
+def _namespaces(egress: Egress) -> set[str] | None:
+    """The namespaces an egress listener can import from; None for any (`*/...`)."""
+    found = {ns for ns, _ in egress.hosts if ns != "~"}
+    return None if "*" in found else found
+
+
 def egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[Service]:
     out = []
-    for host in sorted(mesh.services):
+    namespaces = _namespaces(egress)
+    # a namespace-scoped Sidecar (Istio's usual `./*`) looks at its namespaces' hosts only, not the whole mesh
+    hosts = sorted(mesh.services) if namespaces is None else mesh.hosts_in(namespaces)
+    for host in hosts:
         service = mesh.service_for(host, proxy.namespace)
         if service is not None and _imports(egress, service.namespace, service.host):
             out.append(service)
@@ -107,7 +116,9 @@ def egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[Serv
 
 def egress_virtual_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[VirtualServiceEntry]:
     """Mesh VirtualServices this listener imports; the proxy's own namespace first (Istio's precedence)."""
-    found = [vs for vs in mesh.virtual_services
+    namespaces = _namespaces(egress)
+    candidates = mesh.virtual_services if namespaces is None else mesh.virtual_services_in(namespaces)
+    found = [vs for vs in candidates
              if MESH_GATEWAY in vs.gateways and vs.visible_in(proxy.namespace)
              and any(_imports(egress, vs.res.namespace, h) for h in vs.hosts)]
     return sorted(found, key=lambda vs: vs.res.namespace != proxy.namespace)
