@@ -61,7 +61,7 @@ def _table_of(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTabl
     entry = memo.get(("table-by-id", type_url, tuple(map(id, items))),
                      lambda: (items, memo.get(("table", type_url, items),
                                               lambda: TypeTable.of(_emitted(type_url, items, memo)))))
-    return entry[1]  # type: ignore[no-any-return]
+    return entry[1]
 
 
 def snapshot(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> Snapshot:

@@ -113,7 +113,7 @@ def _notes(contexts: list[Context]) -> list[Diagnostic]:
     return list(seen.values())
 
 
-def _first_by_name(items: list, key: str = "name") -> tuple:  # type: ignore[type-arg]
+def _first_by_name(items: Sequence, key: str = "name") -> tuple:  # type: ignore[type-arg]
     out: dict[str, object] = {}
     for item in items:
         out.setdefault(getattr(item, key), item)

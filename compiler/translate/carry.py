@@ -89,7 +89,7 @@ class Carry:
         chosen = before if before is not _MISSING and before == value else value
         with self._lock:
             self._current[key] = chosen
-        return chosen  # type: ignore[no-any-return]
+        return chosen
 
     def find(self, tag: str, inputs: tuple[Any, ...], extra: Hashable) -> Any:
         """A value `keep` stored for these input objects (compared with `is`) and `extra`, or None. The caller
