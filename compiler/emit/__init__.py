@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from compiler import model
@@ -35,14 +36,18 @@ def _typed(cfg: model.ProxyConfig) -> list[tuple[str, tuple[Any, ...]]]:
 
 
 def _emitted(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> list[XdsResource]:
-    make: Callable[[Any], Message]
     if type_url == type_urls.ROUTE:
-        def vhost(vh: model.VirtualHost) -> Message:
-            return memo.get(("vhost", vh), functools.partial(route.virtual_host, vh))
-        make = functools.partial(route.of, vhost=vhost)  # a changed route table re-emits only changed hosts
-    else:
-        make = _EMITTERS[type_url]
+        return [memo.get((type_url, item), functools.partial(_route_table, item, memo)) for item in items]
+    make = _EMITTERS[type_url]
     return [memo.get((type_url, item), functools.partial(_resource, type_url, item, make)) for item in items]
+
+
+def _route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
+    """Written from its virtual hosts' cached serializations: a changed route table re-encodes changed hosts only."""
+    def vhost_bytes(vh: model.VirtualHost) -> bytes:
+        return memo.get(("vhost", vh), lambda: route.virtual_host(vh).SerializeToString(deterministic=True))
+    return XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, vhost_bytes),
+                              route_pb2.RouteConfiguration)
 
 
 def _resource(type_url: str, item: Any, make: Callable[[Any], Message]) -> XdsResource:

@@ -29,6 +29,11 @@ class XdsResource:
         data = message.SerializeToString(deterministic=True)
         return XdsResource(name, type_url, message, data, hashlib.sha256(data).hexdigest()[:16])
 
+    @staticmethod
+    def parsed(name: str, type_url: str, data: bytes, message_type: type[Message]) -> XdsResource:
+        """From bytes written without building the message (compiler.emit.wire); the message is parsed back."""
+        return XdsResource(name, type_url, message_type.FromString(data), data, hashlib.sha256(data).hexdigest()[:16])
+
     def to_any(self) -> any_pb2.Any:
         return any_pb2.Any(type_url=self.type_url, value=self.serialized)
 
