@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 import time
 from collections.abc import Collection, Iterable, Mapping
 
 from envoy.config.cluster.v3 import cluster_pb2
 from google.protobuf.message import Message
 
-from compiler.emit import type_urls
+from compiler.emit import type_urls, wire
 from compiler.emit.snapshot import XdsResource
+from compiler.emit.snapshot import set_version as snapshot_set_version
 from reconciler import ads_status
 from reconciler.ads_status import AdsObserver, NackInfo, SyncState, TypeStatus
 
@@ -46,13 +46,8 @@ def known_version(known: Mapping[str, str], current: Mapping[str, XdsResource], 
 
 
 def set_version(versions: Mapping[str, str]) -> str:
-    """Content hash over (name, version) pairs; same recipe as the snapshot's per-type version."""
-    digest = hashlib.sha256()
-    for name in sorted(versions):
-        digest.update(name.encode())
-        digest.update(b"\0")
-        digest.update(versions[name].encode())
-    return digest.hexdigest()[:16]
+    """Content hash over (name, version) pairs: the snapshot's own per-type recipe, so the two always agree."""
+    return snapshot_set_version(versions)
 
 
 def versions_of(resources: Mapping[str, XdsResource]) -> dict[str, str]:
@@ -136,24 +131,11 @@ class AckTracker:
 # Field numbers from envoy/service/discovery/v3/discovery.proto and google/protobuf/any.proto; a length-delimited
 # field's tag is (number << 3) | 2. Fields are written in field-number order, as deterministic serialization does.
 
-def _varint(value: int) -> bytes:
-    if value < 0x80:
-        return _SMALL[value]
-    if value < 0x4000:
-        return bytes(((value & 0x7F) | 0x80, value >> 7))
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _field(number: int, data: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(data)) + data if data else b""
+    """An optional string/bytes field: absent when empty, as proto3 writes it."""
+    return wire.length_delimited(number, data) if data else b""
 
 
-_SMALL = [bytes((i,)) for i in range(0x80)]
 _any_heads: dict[tuple[bytes, int], tuple[bytes, int]] = {}
 
 
@@ -162,9 +144,9 @@ def _any_parts(type_url: bytes, value: bytes) -> tuple[bytes, int]:
     key = (type_url, len(value))
     parts = _any_heads.get(key)
     if parts is None:
-        head = b"\x0a" + _varint(len(type_url)) + type_url
+        head = b"\x0a" + wire.varint(len(type_url)) + type_url
         if value:  # proto3: an empty bytes field is not written
-            head += b"\x12" + _varint(len(value))
+            head += b"\x12" + wire.varint(len(value))
         if len(_any_heads) > 100_000:
             _any_heads.clear()
         parts = _any_heads[key] = (head, len(head) + len(value))
@@ -221,7 +203,7 @@ def sotw_response(version: str, type_url: str, nonce: str, resources: Collection
         parts: list[bytes] = []
         for res in resources:
             head, size = _any_parts(url, res.serialized)
-            parts += (b"\x12", _varint(size), head, res.serialized)
+            parts += (b"\x12", wire.varint(size), head, res.serialized)
         body = b"".join(parts)
         _bodies.put((type_url, version), body)
     data = b"".join((_field(1, version.encode()), body, _field(4, url), _field(5, nonce.encode())))
@@ -238,9 +220,9 @@ def delta_response(version: str, type_url: str, nonce: str, resources: Iterable[
     for res in resources:
         head, size = _any_parts(url, res.serialized)
         res_version, name = _field(1, res.version.encode()), _field(3, res.name.encode())
-        inner = b"\x12" + _varint(size)
+        inner = b"\x12" + wire.varint(size)
         total = len(res_version) + len(inner) + size + len(name)
-        parts += (b"\x12", _varint(total), res_version, inner, head, res.serialized, name)
+        parts += (b"\x12", wire.varint(total), res_version, inner, head, res.serialized, name)
         count += 1
     parts += (_field(4, url), _field(5, nonce.encode()))
     parts += [_field(6, name.encode()) or b"\x32\x00" for name in removed]
