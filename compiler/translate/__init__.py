@@ -46,21 +46,25 @@ def compile_proxy(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, li
 
 def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
     sc = scope.scope_for(mesh, proxy)
-    built = listeners.Built()
-    listeners.inbound(mesh, proxy, sc, built)
     key = ("outbound", mesh.outbound_key(proxy))
     out = mesh.memo(key, lambda: mesh.carry.canonical(key, _outbound(mesh, proxy, sc)))
-    # the inbound side first: on a name both sides use, the inbound resource wins (as before the split)
-    # an unchanged inbound half stays the same objects from one revision to the next, as the outbound half does,
-    # so the emitter finds this proxy's tables by identity
-    listeners_in, routes_in, clusters_in = mesh.carry.canonical(
-        ("inbound", proxy.namespace, proxy.name, proxy.ip),
-        (tuple(built.listeners), tuple(built.route_configs), tuple(built.clusters)))
-    cfg = model.ProxyConfig(
-        proxy=proxy, listeners=_merge(listeners_in, out.listeners),
-        route_configs=_merge(routes_in, out.route_configs), clusters=_merge(clusters_in, out.clusters),
-        load_assignments=out.assignments)
+    # Everything the config is made of, as objects that stay the same while unchanged (carried index objects, the
+    # canonical outbound half, the Sidecar resource): a proxy none of them changed for gets last revision's config
+    # object back, hence its tables and snapshot by identity, for the cost of this lookup.
+    instances = mesh.instances_by_workload.get((proxy.namespace, proxy.name), ())
+    inputs = (out, sc.sidecar, *(service for service, _ in instances))
+    cfg = mesh.carry.by_identity("sidecar", inputs, proxy, lambda: _sidecar_config(mesh, proxy, sc, out))
     return cfg, list(out.notes)
+
+
+def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbound) -> model.ProxyConfig:
+    built = listeners.Built()
+    listeners.inbound(mesh, proxy, sc, built)
+    # the inbound side first: on a name both sides use, the inbound resource wins (as before the split)
+    return model.ProxyConfig(
+        proxy=proxy, listeners=_merge(built.listeners, out.listeners),
+        route_configs=_merge(built.route_configs, out.route_configs), clusters=_merge(built.clusters, out.clusters),
+        load_assignments=out.assignments)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

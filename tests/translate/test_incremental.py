@@ -2,8 +2,8 @@
 byte-identical snapshots to a build made from scratch, whatever changed; and what did not change must be reused.
 
 Each edit below touches one kind of input the carry keys on (a VirtualService, a DestinationRule's policy and
-subsets, a WorkloadEntry's address, a Service's ports, a deleted document, a consistent hash that reaches routes
-through a rule lookup), applied in sequence so that reuse spans several generations."""
+subsets, a WorkloadEntry's address and labels, a Sidecar, a deleted document, a consistent hash that reaches
+routes through a rule lookup), applied in sequence so that reuse spans several generations."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import build, load
+from compiler import build, load, pipeline
 
 ROOT = Path(__file__).resolve().parents[2]
 NODES = [
@@ -40,6 +40,10 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
                                                     "consistentHash: {httpHeaderName: x-user}")),
     ("workload address", _replace("bookinfo/workloads.yaml", "address: 127.0.0.22", "address: 127.0.0.29")),
     ("subset labels", _replace("bookinfo/destination-rules.yaml", "version: v2", "version: v3")),
+    ("sidecar scope", _replace("bookinfo/sidecars.yaml", "mode: REGISTRY_ONLY", "mode: ALLOW_ANY")),
+    ("sidecar ingress only", _replace("bookinfo/sidecars.yaml", "    - ./ratings.bookinfo.svc.cluster.local\n",
+                                      "    - ./ratings.bookinfo.svc.cluster.local\n  ingress:\n  - port: {number: "
+                                      "9191, protocol: HTTP, name: in}\n    defaultEndpoint: 127.0.0.1:9191\n")),
     ("weights back", _replace("bookinfo/routing/reviews.yaml", "weight: 60", "weight: 80")),
     ("deleted routing file", lambda tree: (tree / "bookinfo/routing/ratings.yaml").unlink()),
 ]
@@ -57,13 +61,13 @@ def _dump(result: build.Build) -> dict[str, dict[str, dict[str, bytes]]]:
 
 
 def test_incremental_builds_equal_builds_from_scratch(tree: Path) -> None:
-    cache = load.ParseCache()
-    previous = build.build([tree], parse_cache=cache)
+    cache, checks = load.ParseCache(), pipeline.CheckCache()  # as the reconciler builds
+    previous = build.build([tree], parse_cache=cache, check_cache=checks)
     assert previous.ok
     _dump(previous)
     for what, edit in EDITS:
         edit(tree)
-        incremental = build.build([tree], parse_cache=cache, previous=previous)
+        incremental = build.build([tree], parse_cache=cache, check_cache=checks, previous=previous)
         scratch = build.build([tree])
         assert incremental.ok and scratch.ok, what
         assert _dump(incremental) == _dump(scratch), f"after {what}: incremental build differs from scratch"
