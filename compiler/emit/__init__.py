@@ -45,7 +45,8 @@ def _emitted(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> list[XdsR
 def _route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
     """Written from its virtual hosts' cached serializations: a changed route table re-encodes changed hosts only."""
     def vhost_bytes(vh: model.VirtualHost) -> bytes:
-        return memo.get(("vhost", vh), lambda: route.virtual_host(vh).SerializeToString(deterministic=True))
+        data: bytes = memo.get(("vhost", vh), lambda: route.virtual_host(vh).SerializeToString(deterministic=True))
+        return data
     return XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, vhost_bytes),
                               route_pb2.RouteConfiguration)
 
@@ -61,11 +62,14 @@ _EMITTERS: dict[str, Callable[[Any], Message]] = {
 
 
 def _table_of(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
-    """The table of these very objects (keyed by identity: the entry keeps them alive, so ids stay theirs), else
-    the table of equal objects (keyed by value: hashing every item), else built from resources found by value."""
-    entry = memo.get(("table-by-id", type_url, tuple(map(id, items))),
+    """The table of this very tuple (a proxy whose config object was carried over: keyed by identity, the entry
+    keeping the tuple alive so that its id stays its own), else the table of equal items (keyed by value: hashing
+    every item), else built from resources found by value."""
+    entry = memo.get(("table-by-id", type_url, id(items)),
                      lambda: (items, memo.get(("table", type_url, items),
                                               lambda: TypeTable.of(_emitted(type_url, items, memo)))))
+    if entry[0] is not items:  # cannot happen while the entry holds its tuple; kept as a guard
+        return memo.get(("table", type_url, items), lambda: TypeTable.of(_emitted(type_url, items, memo)))
     return entry[1]
 
 

@@ -103,8 +103,8 @@ _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual
 def serialized(rc_model: model.RouteConfig, vhost_bytes: Callable[[model.VirtualHost], bytes]) -> bytes:
     """`of(rc_model)` serialized (deterministically), written from each virtual host's own serialization: a route
     table of 10,000 hosts where one changed is re-encoded from 9,999 cached parts (compiler.emit.wire)."""
-    head = route_pb2.RouteConfiguration(name=rc_model.name).SerializeToString(deterministic=True)
-    tail = route_pb2.RouteConfiguration(
+    head: bytes = route_pb2.RouteConfiguration(name=rc_model.name).SerializeToString(deterministic=True)
+    tail: bytes = route_pb2.RouteConfiguration(
         validate_clusters=wrappers_pb2.BoolValue(value=False), ignore_port_in_host_matching=ignores_port(rc_model),
     ).SerializeToString(deterministic=True)  # fields numbered after virtual_hosts
     hosts = b"".join(wire.length_delimited(_VIRTUAL_HOSTS, vhost_bytes(vh)) for vh in rc_model.virtual_hosts)
