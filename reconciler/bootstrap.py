@@ -54,7 +54,7 @@ def render_grpc(node_id: str, xds_address: str) -> dict[str, Any]:
 
 def service_cluster(node_id: str) -> str:
     parsed = parse_istio_node_id(node_id)
-    return parsed.workload if parsed else node_id
+    return f"{parsed.name}.{parsed.namespace}" if parsed else node_id
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -20,6 +20,8 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import json_format
 
+from compiler import naming
+
 
 @dataclasses.dataclass(frozen=True)
 class NodeInfo:
@@ -61,33 +63,9 @@ def generator_of(metadata: Mapping[str, Any]) -> Generator:
     return Generator.GRPC if value == Generator.GRPC.value else Generator.ENVOY
 
 
-class ProxyType(enum.StrEnum):
-    SIDECAR = "sidecar"
-    ROUTER = "router"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class IstioNodeId:
-    """`TYPE~IP~NAME.NAMESPACE~DOMAIN`, Istio's node id layout (pilot/pkg/model: ParseServiceNodeWithMetadata)."""
-
-    proxy_type: ProxyType
-    ip: str
-    name: str
-    namespace: str
-    domain: str
-
-    @property
-    def workload(self) -> str:
-        """`NAME.NAMESPACE`: what we use as Envoy's node.cluster (service cluster)."""
-        return f"{self.name}.{self.namespace}"
-
-
-def parse_istio_node_id(node_id: str) -> IstioNodeId | None:
-    """The parts of an Istio node id, or None when `node_id` does not have that shape."""
-    parts = node_id.split("~")
-    if len(parts) != 4 or parts[0] not in ProxyType._value2member_map_:
+def parse_istio_node_id(node_id: str) -> naming.NodeId | None:
+    """The parts of an Istio node id (the compiler's parser, Pilot's rules), or None when it has another shape."""
+    try:
+        return naming.parse_node_id(node_id)
+    except ValueError:
         return None
-    name, dot, namespace = parts[2].rpartition(".")
-    if not name or not dot or not namespace or not parts[1]:
-        return None
-    return IstioNodeId(ProxyType(parts[0]), parts[1], name, namespace, parts[3])

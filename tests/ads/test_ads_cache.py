@@ -11,8 +11,9 @@ from envoy.config.core.v3 import base_pb2
 from google.protobuf import struct_pb2
 
 from compiler.emit.snapshot import Snapshot
+from compiler.model import ProxyKind
 from reconciler.cache import PublishResult, SnapshotCache
-from reconciler.xds_node import NodeInfo, ProxyType, parse_istio_node_id
+from reconciler.xds_node import NodeInfo, parse_istio_node_id
 
 
 def published(cache: SnapshotCache, revision: str, resolve: Callable[[NodeInfo], Snapshot]) -> PublishResult:
@@ -118,15 +119,16 @@ def test_node_info_from_proto_has_plain_metadata() -> None:
 
 
 @pytest.mark.parametrize(("node_id", "expected"), [
-    ("sidecar~10.0.0.1~reviews-v1.shop~shop.svc.cluster.local", (ProxyType.SIDECAR, "10.0.0.1", "reviews-v1", "shop")),
-    ("router~10.0.0.9~gw.v2.istio-system~x", (ProxyType.ROUTER, "10.0.0.9", "gw.v2", "istio-system")),
-    ("sidecar~10.0.0.1~reviews~shop.svc", None),
+    ("sidecar~10.0.0.1~reviews-v1.shop~shop.svc.cluster.local", (ProxyKind.SIDECAR, "10.0.0.1", "reviews-v1", "shop")),
+    ("router~10.0.0.9~gw.v2.istio-system~x", (ProxyKind.ROUTER, "10.0.0.9", "gw.v2", "istio-system")),
+    # no `.NAMESPACE` in the name: Pilot takes the namespace from the domain's first label
+    ("sidecar~10.0.0.1~reviews~shop.svc", (ProxyKind.SIDECAR, "10.0.0.1", "reviews", "shop")),
     ("waypoint~10.0.0.1~a.b~c", None),
     ("a~b~c", None),
 ])
-def test_parse_istio_node_id(node_id: str, expected: tuple[ProxyType, str, str, str] | None) -> None:
+def test_parse_istio_node_id(node_id: str, expected: tuple[ProxyKind, str, str, str] | None) -> None:
     parsed = parse_istio_node_id(node_id)
-    assert (parsed and (parsed.proxy_type, parsed.ip, parsed.name, parsed.namespace)) == expected
+    assert (parsed and (parsed.kind, parsed.ip, parsed.name, parsed.namespace)) == expected
 
 
 def test_held_is_the_connected_snapshot_else_what_a_publish_would_give() -> None:
