@@ -98,8 +98,8 @@ def snapshot_for(result: Build, node: Any, *, secrets: Mapping[str, model.Secret
             snap = proxyless.snapshot(cfg)
         else:
             snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)
-        # a consistent snapshot stays consistent: checked once per content version
-        problems = result.memo.get(("consistency", snap.version), lambda: consistency.check(snap))
+        # a consistent snapshot stays consistent: checked once per content version, and per shared table
+        problems = result.memo.get(("consistency", snap.version), lambda: consistency.check(snap, result.memo.get))
     if problems:
         raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))
     return snap

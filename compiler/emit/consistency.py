@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
@@ -100,9 +101,9 @@ def _compute_refs(res: XdsResource) -> _Refs:
     return _Refs()
 
 
-def _listener_problems(snap: Snapshot) -> Iterator[str]:
-    routes, secrets = snap.get(type_urls.ROUTE), snap.get(type_urls.SECRET)
-    for name, res in snap.get(type_urls.LISTENER).items():
+def _listener_problems(listeners: Mapping[str, XdsResource], routes: Mapping[str, XdsResource],
+                       secrets: Mapping[str, XdsResource]) -> Iterator[str]:
+    for name, res in listeners.items():
         refs = _refs(res)
         for rds, filters in refs.routes:
             if rds not in routes:
@@ -117,9 +118,9 @@ def _listener_problems(snap: Snapshot) -> Iterator[str]:
                 yield f"listener {name} chain {chain!r} references secret {sds!r}, which is not in the snapshot"
 
 
-def _cluster_problems(snap: Snapshot) -> Iterator[str]:
-    endpoints, secrets = snap.get(type_urls.ENDPOINT), snap.get(type_urls.SECRET)
-    for name, res in snap.get(type_urls.CLUSTER).items():
+def _cluster_problems(clusters: Mapping[str, XdsResource], endpoints: Mapping[str, XdsResource],
+                      secrets: Mapping[str, XdsResource]) -> Iterator[str]:
+    for name, res in clusters.items():
         refs = _refs(res)
         if refs.endpoints is not None and refs.endpoints not in endpoints:
             yield f"EDS cluster {name} has no load assignment {refs.endpoints!r} in the snapshot"
@@ -128,11 +129,28 @@ def _cluster_problems(snap: Snapshot) -> Iterator[str]:
                 yield f"cluster {name} references secret {sds!r}, which is not in the snapshot"
 
 
-def check(snap: Snapshot) -> list[str]:
+Memo = Callable[[Hashable, Callable[[], Any]], Any]
+
+
+def check(snap: Snapshot, memo: Memo | None = None) -> list[str]:
     """Problems, empty when consistent: every route config a listener names over RDS, every EDS cluster's load
     assignment and every SDS secret a listener or cluster names is in the snapshot, and every filter a route
-    configures runs in the connection managers that use the route table."""
-    return [*_listener_problems(snap), *_cluster_problems(snap)]
+    configures runs in the connection managers that use the route table. With a memo (compiler.emit.memo), the
+    checks of tables shared with another proxy's snapshot are not repeated: tables are keyed by identity (the entry
+    keeps them alive)."""
+    listeners, routes, clusters, endpoints, secrets = (
+        snap.get(t) for t in (type_urls.LISTENER, type_urls.ROUTE, type_urls.CLUSTER, type_urls.ENDPOINT,
+                              type_urls.SECRET))
+
+    def memoized(tag: str, tables: tuple[Mapping[str, XdsResource], ...],
+                 problems: Callable[..., Iterator[str]]) -> list[str]:
+        if memo is None:
+            return list(problems(*tables))
+        entry = memo(("consistency", tag, tuple(map(id, tables))), lambda: (tables, list(problems(*tables))))
+        return list(entry[1])
+
+    return [*memoized("listeners", (listeners, routes, secrets), _listener_problems),
+            *memoized("clusters", (clusters, endpoints, secrets), _cluster_problems)]
 
 
 def duplicates(cfg: model.ProxyConfig) -> list[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import TypeVar
 
 from compiler import model
@@ -47,12 +47,13 @@ def compile_proxy(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, li
 def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
     sc = scope.scope_for(mesh, proxy)
     key = ("outbound", mesh.outbound_key(proxy))
-    out = mesh.memo(key, lambda: mesh.carry.canonical(key, _outbound(mesh, proxy, sc)))
+    out = mesh.memo(key, lambda: _canonical(mesh, key, _outbound(mesh, proxy, sc)))
     # Everything the config is made of, as objects that stay the same while unchanged (carried index objects, the
-    # canonical outbound half, the Sidecar resource): a proxy none of them changed for gets last revision's config
-    # object back, hence its tables and snapshot by identity, for the cost of this lookup.
+    # canonical parts of the outbound half, the Sidecar resource): a proxy none of them changed for gets last
+    # revision's config object back, hence its tables and snapshot by identity, for the cost of this lookup.
     instances = mesh.instances_by_workload.get((proxy.namespace, proxy.name), ())
-    inputs = (out, sc.sidecar, *(service for service, _ in instances))
+    inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar,
+              *(service for service, _ in instances))
     cfg = mesh.carry.by_identity("sidecar", inputs, proxy, lambda: _sidecar_config(mesh, proxy, sc, out))
     return cfg, list(out.notes)
 
@@ -60,11 +61,24 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Di
 def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbound) -> model.ProxyConfig:
     built = listeners.Built()
     listeners.inbound(mesh, proxy, sc, built)
+    inbound = mesh.carry.canonical(("inbound", proxy), (tuple(built.listeners), tuple(built.route_configs),
+                                                        tuple(built.clusters)))
+
+    def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:
+        # the same two parts give the same merged tuple object, so an unchanged type keeps its table by identity
+        return mesh.carry.by_identity("merge", (mine, shared), None, lambda: _merge(mine, shared))
+
     # the inbound side first: on a name both sides use, the inbound resource wins (as before the split)
     return model.ProxyConfig(
-        proxy=proxy, listeners=_merge(built.listeners, out.listeners),
-        route_configs=_merge(built.route_configs, out.route_configs), clusters=_merge(built.clusters, out.clusters),
-        load_assignments=out.assignments)
+        proxy=proxy, listeners=merged(inbound[0], out.listeners), route_configs=merged(inbound[1], out.route_configs),
+        clusters=merged(inbound[2], out.clusters), load_assignments=out.assignments)
+
+
+def _canonical(mesh: Mesh, key: Hashable, out: _Outbound) -> _Outbound:
+    """Each part of the outbound half stays the same object while unchanged (a commit that changed routes only
+    leaves the clusters tuple, and so every proxy's cluster table, as it was)."""
+    return _Outbound(*(mesh.carry.canonical((key, field.name), getattr(out, field.name))
+                       for field in dataclasses.fields(_Outbound)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
