@@ -53,7 +53,7 @@ def from_checked(checked: pipeline.Checked, *, previous: Build | None = None) ->
                      previous.carry if previous is not None else translate.Carry())
     mesh = translate.index(checked.resources, previous.carry.next_generation() if previous is not None else None)
     # warnings about what the compiler skips (MW0403) belong to the revision, beside the validation findings
-    notes = translate.unsupported(mesh.virtual_services)
+    notes = translate.unsupported(mesh)
     memo = previous.memo.next_generation() if previous is not None else emit.EmitMemo()
     return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry)
 

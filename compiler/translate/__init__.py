@@ -25,8 +25,9 @@ from compiler.translate import clusters, gateways, listeners, scope
 from compiler.translate.carry import Carry
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.proxies import find_proxy, proxies
-from compiler.translate.routes import Context, unsupported
+from compiler.translate.routes import Context
 from compiler.translate.services import Service
+from compiler.translate.unsupported import unsupported
 
 _Named = TypeVar("_Named", model.Listener, model.RouteConfig, model.Cluster)
 

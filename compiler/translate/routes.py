@@ -291,12 +291,6 @@ def delegate_note(vs: VirtualServiceEntry, index: int) -> Diagnostic:
                        "is not compiled; the route is skipped", ("spec", "http", index, "delegate"))
 
 
-def unsupported(vss: list[VirtualServiceEntry]) -> list[Diagnostic]:
-    """MW0403 for every route the compiler skips, found once per revision (not per proxy)."""
-    return [delegate_note(vs, i) for vs in vss for i, http in enumerate(vs.spec.http or ())
-            if http.delegate is not None]
-
-
 def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     """Envoy routes of one VirtualService for this context; stops after a catch-all route, as Pilot does."""
     out: list[model.Route] = []

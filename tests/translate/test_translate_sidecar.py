@@ -265,3 +265,27 @@ spec:
     assert result.ok
     assert [(d.code, d.severity.value, d.path) for d in result.diagnostics if d.code == "MW0403"] == [
         ("MW0403", "warning", "spec.http[0].delegate")]
+
+
+def test_istio_mutual_is_a_warning_of_the_build(tmp_path: Path) -> None:
+    """No mesh CA yet: a rule asking for ISTIO_MUTUAL is named where it is, instead of proxies silently keeping
+    their previous config."""
+    (tmp_path / "mesh.yaml").write_text(SHOP + """
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  subsets:
+  - name: v1
+    labels: {version: v1}
+    trafficPolicy:
+      portLevelSettings:
+      - port: {number: 9080}
+        tls: {mode: ISTIO_MUTUAL}
+""")
+    result = build_mod.build([tmp_path])
+    assert result.ok
+    assert [d.path for d in result.diagnostics if d.code == "MW0403"] == [
+        "spec.subsets[0].trafficPolicy.portLevelSettings[0].tls.mode"]

@@ -1,0 +1,45 @@
+"""MW0403: what a revision asks for that meshward validates but does not compile, found once per revision so that
+`validate`, `compile` and the reconciler's status say so (not once per proxy, and not silently)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from compiler.diagnostics import Diagnostic
+from compiler.resources import Resource
+from compiler.translate.mesh import Mesh
+from compiler.translate.routes import delegate_note
+
+_NO_CA = ("ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `default` and `ROOTCA`), which meshward does "
+          "not issue yet: proxies that use this setting are refused their new config and keep the last one; use "
+          "SIMPLE or MUTUAL with certificate files or credentialName meanwhile")
+
+
+def unsupported(mesh: Mesh) -> list[Diagnostic]:
+    notes = [delegate_note(vs, i) for vs in mesh.virtual_services for i, http in enumerate(vs.spec.http or ())
+             if http.delegate is not None]
+    for res in mesh.resources.of_kind("DestinationRule"):
+        notes += [res.diag("MW0403", _NO_CA, path) for path in _istio_mutual_rule(res)]
+    for res in mesh.resources.of_kind("Gateway"):
+        notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
+                  for i, server in enumerate(res.spec.servers or ())
+                  if server.tls is not None and server.tls.mode == "ISTIO_MUTUAL"]
+    return notes
+
+
+def _istio_mutual_rule(res: Resource) -> Iterator[tuple[str | int, ...]]:
+    spec = res.spec
+    yield from _istio_mutual_policy(spec.traffic_policy, ("spec", "trafficPolicy"))
+    for i, subset in enumerate(spec.subsets or ()):
+        yield from _istio_mutual_policy(subset.traffic_policy, ("spec", "subsets", i, "trafficPolicy"))
+
+
+def _istio_mutual_policy(policy: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+    if policy is None:
+        return
+    if policy.tls is not None and policy.tls.mode == "ISTIO_MUTUAL":
+        yield (*path, "tls", "mode")
+    for i, port in enumerate(policy.port_level_settings or ()):
+        if port.tls is not None and port.tls.mode == "ISTIO_MUTUAL":
+            yield (*path, "portLevelSettings", i, "tls", "mode")
