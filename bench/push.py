@@ -19,34 +19,26 @@ resolved), serialize (our response encoding, CPU), and receive/ACK (client side)
 delta against SotW; server RSS with no proxy and with P (and per proxy); the ratio of our encode CPU to the raw
 protobuf serialization of the same bytes (SerializeToString of the messages, measured here on the same snapshot).
 
-Figures measured on the 2-core machine (2026-11-23, commit after c7434ff; server, two client processes and the
-benchmark share the two cores). IMPORTANT: every resource currently carries its source file's absolute path in
-its metadata (`filter_metadata.meshward.file`), and the reconciler exports each commit to its own directory, so
-every commit changes every resource of every proxy: each proxy gets its whole config again, not only the changed
-routes. The change figures below include that; the bytes are whole configs, not the one-route delta.
+Figures measured on the 2-core machine (2026-11-23; server, two client processes and the benchmark share the two
+cores); targets in brackets.
 
-  M=1000, P=2000, scoped (target in brackets)
-    full compile 0.43 s [< 2 s]; server RSS 170 MB at P=0, 529 MB at P=2000, 184 KB per proxy [< 0.5 GB]
-    2000 proxies connected and in sync in 7.7 s; 2000 distinct snapshots share 22,104 distinct resources (13 MB)
-    commit seen -> last ACK of the 40 affected proxies: p50 6.0 s, p99 7.6 s, max 7.6 s [< 0.5 s p99]:
-    detect 0.24 s (0.25 s poll), compile 0.45 s, per-proxy compile of all 2000 connected 4.2 s (2.1 ms each),
-    first byte after publish p50 5.5 s, ACK 6 ms after receipt
-    bytes for the change: SotW 236 KB, delta 257 KB per proxy, to all 2000 (whole configs, see above)
-    encode CPU 1.45 s vs raw SerializeToString of the same bytes 1.52 s: 0.95x [< 2x]
-  M=1000, P=2000, scoped, --direct (one-process server fed from a directory: no git, no per-commit export, so only
-  the changed route configuration is pushed)
-    RSS 135 MB at P=0, 497 MB at P=2000; commit seen -> last ACK of the 40 affected proxies p50 2.24 s, p99 2.51 s:
-    compile 0.42 s, per-proxy compile of all 2000 connected 2.3 s (1.2 ms each), first byte after publish p50
-    1.82 s (the affected proxies are pushed as soon as each is resolved; the last of them is resolved near the end);
-    46 KB per affected proxy, SotW and delta alike (the changed RouteConfiguration is one resource); nothing is sent
-    to the 1960 others; encode 1.3x raw
+  M=1000, P=2000, scoped
+    full compile 0.42 s [< 2 s]; server RSS 170 MB at P=0, 512 MB at P=2000, 175 KB per proxy [< 0.5 GB]
+    2000 proxies connected and in sync in 6.7 s; 2000 distinct snapshots share 22,104 distinct resources (10 MB)
+    commit seen -> last ACK of the 40 affected proxies: p50 0.33 s, p99 0.39 s, max 0.39 s [< 0.5 s p99]:
+    detect 0.34 s (0.25 s poll, not counted), compile 0.10 s, re-resolving all 2000 connected proxies 0.18 s
+    (0.1 ms each: unaffected proxies get their previous snapshot object back), received 0.23 s (p50) / 0.28 s (p99)
+    after publish, ACK < 10 ms after receipt
+    bytes for the change: 43 KB to each of the 40 affected proxies (the changed RouteConfiguration), SotW and delta
+    alike; nothing to the other 1960
+    encode CPU 3.4 ms vs raw SerializeToString of the same bytes 3.4 ms: 1.0x [< 2x]
   M=1000, P=200, unscoped
-    RSS 877 MB at P=200 (3.7 MB per proxy: every proxy's CDS table of 8,000 clusters is its own, since its
-    inbound clusters differ); per-proxy compile 78 ms each; 11.6 MB (SotW) / 12.7 MB (delta) per proxy per
-    commit; last ACK 21.9 s after the commit is seen (the server core is busy for 24 s); encode 0.83x raw
+    RSS 169 MB at P=0, 859 MB at P=200 (3.5 MB per proxy: every proxy's CDS table of 8,000 clusters is its own, since
+    its inbound clusters differ); re-resolving 10.6 ms per proxy; 2.1 MB per proxy per commit (the port's whole route
+    table); last ACK p50 2.8 s, p99 3.5 s after the commit is seen; encode 0.7x raw
   M=10000, P=10, unscoped (where it bends)
-    full compile 5.0 s; RSS 742 MB at P=0, 2.5 GB at P=10; per-proxy compile 3.3 s each;
-    118 MB (SotW) / 129 MB (delta) per proxy per commit; last ACK 58 s after the commit is seen; encode 2.1x raw
+    full compile 4.6 s; RSS 873 MB at P=0, 2.4 GB at P=10; compile after the commit 1.2 s, 127 ms per proxy;
+    22 MB per proxy per commit; last ACK 4.0 s after the commit is seen; encode 1.4x raw
 """
 
 from __future__ import annotations
