@@ -6,16 +6,11 @@ Each case is small and named; `CASES` lists them all so the real-Envoy test vali
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import functools
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from pki import pem_pair, write_pem_files  # noqa: F401 - re-exported for the emit tests
 
 from compiler import model as m
 
@@ -30,36 +25,6 @@ PROXY = m.Proxy(
     "productpage-1",
     "shop",
 )
-
-
-@functools.cache
-def pem_pair() -> tuple[str, str]:
-    """A self-signed certificate and key (Envoy parses secrets, so they must be real)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshward-test")])
-    now = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem.decode()
-
-
-def write_pem_files(directory: Path) -> tuple[str, str]:
-    cert, key = pem_pair()
-    (directory / "cert.pem").write_text(cert)
-    (directory / "key.pem").write_text(key)
-    return str(directory / "cert.pem"), str(directory / "key.pem")
 
 
 def eds_cluster(name: str = CLUSTER, **kw: object) -> m.Cluster:

@@ -11,7 +11,6 @@ real Envoy must accept.
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 import subprocess
@@ -20,10 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from pki import write_pem_files
 
 from compiler.emit import bootstrap_static, consistency, dump
 
@@ -139,28 +135,9 @@ def point_files_at(bootstrap: dict[str, Any], pem_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def pem_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A self-signed CA certificate and its key, as files."""
+    """A self-signed CA certificate and its key, as files (cert.pem, key.pem)."""
     directory = tmp_path_factory.mktemp("pem")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshward-golden")])
-    start = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    write_pem_files(directory)
     return directory
 
 

@@ -81,16 +81,6 @@ def backends() -> Iterator[tuple[Backend, Backend]]:
         b.close()
 
 
-@pytest.fixture
-def apiserver() -> Iterator[FakeApiServer]:
-    srv = FakeApiServer()
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 def tls_secret(cert: bytes, key: bytes) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
             "metadata": {"name": CREDENTIAL, "namespace": "istio-system"},

@@ -55,13 +55,8 @@ def no_thread_leaks() -> Iterator[None]:
 
 
 @pytest.fixture
-def server() -> Iterator[FakeApiServer]:
-    srv = FakeApiServer()
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
+def server(apiserver: FakeApiServer) -> FakeApiServer:
+    return apiserver
 
 
 class Recorder:

@@ -36,16 +36,6 @@ def no_thread_leaks() -> Iterator[None]:
     assert not [t.name for t in threading.enumerate() if t.name.startswith(prefixes)]
 
 
-@pytest.fixture
-def apiserver() -> Iterator[FakeApiServer]:
-    srv = FakeApiServer()
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture(scope="module")
 def ca() -> TestCA:
     return TestCA()
