@@ -21,7 +21,7 @@ import grpc
 from compiler import build
 from reconciler import bootstrap as bootstrap_mod
 from reconciler.ads import AdsOptions, AdsServer
-from reconciler.ads_status import ProxyStatus
+from reconciler.ads_status import NullObserver, ProxyStatus
 from reconciler.cache import SnapshotCache
 
 R = TypeVar("R")
@@ -129,21 +129,12 @@ def compiled(tree: Path) -> build.Build:
 
 # ---- the ADS server and the client -----------------------------------------------------------------------------
 
-class Counts:
+class Counts(NullObserver):
     """An AdsObserver that counts ACKs and NACKs per type URL."""
 
     def __init__(self) -> None:
         self.acks: dict[str, int] = {}
         self.nacks: dict[str, int] = {}
-
-    def on_connect(self, node_id: str, mode: str) -> None:
-        pass
-
-    def on_disconnect(self, node_id: str, mode: str) -> None:
-        pass
-
-    def on_push(self, type_url: str, nbytes: int) -> None:
-        pass
 
     def on_ack(self, type_url: str) -> None:
         self.acks[type_url] = self.acks.get(type_url, 0) + 1
