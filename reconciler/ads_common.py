@@ -21,10 +21,7 @@ import dataclasses
 import time
 from collections.abc import Collection, Iterable, Mapping
 
-from envoy.config.cluster.v3 import cluster_pb2
-from google.protobuf.message import Message
-
-from compiler.emit import type_urls, wire
+from compiler.emit import consistency, type_urls, wire
 from compiler.emit.snapshot import XdsResource
 from compiler.emit.snapshot import set_version as snapshot_set_version
 from reconciler import ads_status
@@ -61,20 +58,10 @@ def eds_names(clusters: Iterable[XdsResource]) -> set[str]:
     return names
 
 
-_eds_by_version: dict[str, str] = {}  # resource content hash -> its EDS name, "" for a non-EDS cluster
 
 
 def _eds_name(res: XdsResource) -> str:
-    name = _eds_by_version.get(res.version)
-    if name is None:
-        msg: Message = res.message
-        name = ""
-        if isinstance(msg, cluster_pb2.Cluster) and msg.type == cluster_pb2.Cluster.EDS:
-            name = msg.eds_cluster_config.service_name or msg.name
-        if len(_eds_by_version) > 200_000:
-            _eds_by_version.clear()
-        _eds_by_version[res.version] = name
-    return name
+    return consistency.eds_name(res)  # derived once per resource content, when it was emitted
 
 
 class AckTracker:

@@ -52,7 +52,10 @@ def _route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
 
 
 def _resource(type_url: str, item: Any, make: Callable[[Any], Message]) -> XdsResource:
-    return XdsResource.of(item.cluster_name if type_url == type_urls.ENDPOINT else item.name, type_url, make(item))
+    message = make(item)
+    res = XdsResource.of(item.cluster_name if type_url == type_urls.ENDPOINT else item.name, type_url, message)
+    consistency.remember(res, message)
+    return res
 
 
 _EMITTERS: dict[str, Callable[[Any], Message]] = {

@@ -18,6 +18,7 @@ from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from google.protobuf.message import Message
 
 from compiler import model
 from compiler.emit import type_urls
@@ -75,18 +76,28 @@ _REFS: dict[tuple[str, str, str], _Refs] = {}
 _REFS_MAX = 1 << 19
 
 
-def _refs(res: XdsResource) -> _Refs:
+def _refs(res: XdsResource, message: Message | None = None) -> _Refs:
     key = (res.type_url, res.name, res.version)
     found = _REFS.get(key)
     if found is None:
         if len(_REFS) >= _REFS_MAX:
             _REFS.clear()
-        found = _REFS.setdefault(key, _compute_refs(res))
+        found = _REFS.setdefault(key, _compute_refs(message if message is not None else res.message))
     return found
 
 
-def _compute_refs(res: XdsResource) -> _Refs:
-    msg = res.message
+def remember(res: XdsResource, message: Message) -> None:
+    """Derive the resource's facts from the message it was emitted from, before the message is dropped (parsing
+    the bytes back later would cost as much again)."""
+    _refs(res, message)
+
+
+def eds_name(res: XdsResource) -> str:
+    """The load assignment an EDS cluster waits for, "" for any other resource."""
+    return _refs(res).endpoints or ""
+
+
+def _compute_refs(msg: Message) -> _Refs:
     if isinstance(msg, listener_pb2.Listener):
         routes = tuple((hcm.rds.route_config_name, frozenset(f.name for f in hcm.http_filters))
                        for hcm in _connection_managers(msg) if hcm.HasField("rds"))

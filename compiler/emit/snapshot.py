@@ -18,21 +18,29 @@ from compiler.emit import type_urls
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class XdsResource:
+    """One resource as served: its bytes and their content hash. The protobuf message is not kept (a server holding
+    thousands of proxies' resources would hold several times their serialized size in message objects); `message`
+    parses it back for the few readers that want one (config dumps, consistency facts, tests)."""
+
     name: str
     type_url: str
-    message: Message
+    message_type: type[Message]
     serialized: bytes
     version: str
+
+    @property
+    def message(self) -> Message:
+        return self.message_type.FromString(self.serialized)
 
     @staticmethod
     def of(name: str, type_url: str, message: Message) -> XdsResource:
         data = message.SerializeToString(deterministic=True)
-        return XdsResource(name, type_url, message, data, hashlib.sha256(data).hexdigest()[:16])
+        return XdsResource(name, type_url, type(message), data, hashlib.sha256(data).hexdigest()[:16])
 
     @staticmethod
     def parsed(name: str, type_url: str, data: bytes, message_type: type[Message]) -> XdsResource:
-        """From bytes written without building the message (compiler.emit.wire); the message is parsed back."""
-        return XdsResource(name, type_url, message_type.FromString(data), data, hashlib.sha256(data).hexdigest()[:16])
+        """From bytes written without building the message (compiler.emit.wire)."""
+        return XdsResource(name, type_url, message_type, data, hashlib.sha256(data).hexdigest()[:16])
 
     def to_any(self) -> any_pb2.Any:
         return any_pb2.Any(type_url=self.type_url, value=self.serialized)

@@ -61,7 +61,7 @@ def test_sotw_encoding_is_protobufs_deterministic_serialization() -> None:
 
 
 def test_delta_encoding_is_protobufs_deterministic_serialization() -> None:
-    empty = XdsResource("e", T.CLUSTER, discovery_pb2.Resource(), b"", "0")  # an all-default message
+    empty = XdsResource("e", T.CLUSTER, discovery_pb2.Resource, b"", "0")  # an all-default message
     resources = [cluster("a"), empty]
     encoded = ads_common.delta_response("v2", T.CLUSTER, "8", resources, ["gone", ""])
     expected = discovery_pb2.DeltaDiscoveryResponse(
