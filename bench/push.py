@@ -23,22 +23,22 @@ Figures measured on the 2-core machine (2026-11-23; server, two client processes
 cores); targets in brackets.
 
   M=1000, P=2000, scoped
-    full compile 0.42 s [< 2 s]; server RSS 170 MB at P=0, 512 MB at P=2000, 175 KB per proxy [< 0.5 GB]
+    full compile 0.41 s [< 2 s]; server RSS 170 MB at P=0, 426 MB at P=2000, 131 KB per proxy [< 0.5 GB]
     2000 proxies connected and in sync in 6.7 s; 2000 distinct snapshots share 22,104 distinct resources (10 MB)
-    commit seen -> last ACK of the 40 affected proxies: p50 0.33 s, p99 0.39 s, max 0.39 s [< 0.5 s p99]:
-    detect 0.34 s (0.25 s poll, not counted), compile 0.10 s, re-resolving all 2000 connected proxies 0.18 s
-    (0.1 ms each: unaffected proxies get their previous snapshot object back), received 0.23 s (p50) / 0.28 s (p99)
+    commit seen -> last ACK of the 40 affected proxies: p50 0.35 s, p99 0.39 s, max 0.39 s [< 0.5 s p99]:
+    detect 0.40 s (0.25 s poll, not counted), compile 0.11 s, re-resolving all 2000 connected proxies 0.19 s
+    (0.1 ms each: unaffected proxies get their previous snapshot object back), received 0.24 s (p50) / 0.28 s (p99)
     after publish, ACK < 10 ms after receipt
     bytes for the change: 43 KB to each of the 40 affected proxies (the changed RouteConfiguration), SotW and delta
     alike; nothing to the other 1960
-    encode CPU 3.4 ms vs raw SerializeToString of the same bytes 3.4 ms: 1.0x [< 2x]
+    encode CPU 3.1 ms vs raw SerializeToString of the same bytes 2.1 ms: 1.5x [< 2x] (1.0x to 1.5x over three runs)
   M=1000, P=200, unscoped
-    RSS 169 MB at P=0, 859 MB at P=200 (3.5 MB per proxy: every proxy's CDS table of 8,000 clusters is its own, since
-    its inbound clusters differ); re-resolving 10.6 ms per proxy; 2.1 MB per proxy per commit (the port's whole route
-    table); last ACK p50 2.8 s, p99 3.5 s after the commit is seen; encode 0.7x raw
+    RSS 170 MB at P=0, 685 MB at P=200 (2.6 MB per proxy: every proxy's CDS table of 8,000 clusters is its own, since
+    its inbound clusters differ); re-resolving 7.2 ms per proxy; 2.1 MB per proxy per commit (the port's whole route
+    table); last ACK p50 1.7 s, p99 3.1 s after the commit is seen; encode 2.0x raw
   M=10000, P=10, unscoped (where it bends)
-    full compile 4.6 s; RSS 873 MB at P=0, 2.4 GB at P=10; compile after the commit 1.2 s, 127 ms per proxy;
-    22 MB per proxy per commit; last ACK 4.0 s after the commit is seen; encode 1.4x raw
+    full compile 4.5 s; RSS 872 MB at P=0, 1.7 GB at P=10; compile after the commit 1.1 s, 87 ms per proxy;
+    22 MB per proxy per commit; last ACK 3.9 s after the commit is seen; encode 2.4x raw
 """
 
 from __future__ import annotations
