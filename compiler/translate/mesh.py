@@ -200,7 +200,35 @@ def index(resources: ResourceSet, carry: Carry | None = None) -> Mesh:
         return _index(resources, carry if carry is not None else Carry())
 
 
+_REGISTRY_KINDS = ("Service", "EndpointSlice", "WorkloadEntry", "ServiceEntry")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Registry:
+    services: dict[str, list[Service]]
+    workloads: dict[tuple[str, str], Workload]
+    by_ip: dict[str, list[Workload]]
+    instances: dict[tuple[str, str], list[tuple[Service, svc.Instance]]]
+
+
 def _index(resources: ResourceSet, carry: Carry) -> Mesh:
+    # The registry and the rules are rebuilt only when one of their documents changed: unchanged documents are the
+    # same Resource objects (pipeline.CheckCache), so a commit that edits a VirtualService reuses them whole.
+    registry = carry.unchanged(("registry",), tuple(r for k in _REGISTRY_KINDS for r in resources.of_kind(k)),
+                               lambda: _registry(resources, carry), keep=("svc", "se"))
+    rules = carry.unchanged(("rules",), tuple(resources.of_kind("DestinationRule")),
+                            lambda: _destination_rules(resources, carry), keep=("dr",))
+    return Mesh(
+        resources=resources, services=registry.services, workloads=registry.workloads,
+        workloads_by_ip=registry.by_ip,
+        virtual_services=[carry.by_content(carry_key("vs", content_key(r)), functools.partial(_virtual_service, r))
+                          for r in resources.of_kind("VirtualService")],
+        destination_rules=rules, gateways=_gateways(resources),
+        sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
+    )
+
+
+def _registry(resources: ResourceSet, carry: Carry) -> _Registry:
     service_map = _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry)
     workloads = _workloads(resources, service_map)
     by_ip: dict[str, list[Workload]] = defaultdict(list)
@@ -212,13 +240,7 @@ def _index(resources: ResourceSet, carry: Carry) -> Mesh:
             for inst in service.instances:
                 if inst.workload is not None:
                     instances[inst.workload].append((service, inst))
-    return Mesh(
-        resources=resources, services=service_map, workloads=workloads, workloads_by_ip=dict(by_ip),
-        virtual_services=[carry.by_content(carry_key("vs", content_key(r)), functools.partial(_virtual_service, r))
-                          for r in resources.of_kind("VirtualService")],
-        destination_rules=_destination_rules(resources, carry), gateways=_gateways(resources),
-        sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=dict(instances), carry=carry,
-    )
+    return _Registry(service_map, workloads, dict(by_ip), dict(instances))
 
 
 def _group(items: list[Resource]) -> dict[str, list[Resource]]:
