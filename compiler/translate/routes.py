@@ -265,6 +265,9 @@ class _Computed:
     hosts_used: frozenset[str]
     notes: tuple[Diagnostic, ...]
     lookups: tuple[tuple[str, Any, Any], ...]
+    # the lookup tables the lookups were made in: while a revision reuses them whole, the lookups cannot differ
+    services: Any
+    rules: Any
 
 
 def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
@@ -273,13 +276,18 @@ def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     looked up are the same objects (compiler.translate.carry): a commit that changes one VirtualService rebuilds
     that one's routes, not the mesh's."""
     extra = (ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy))
-    found = ctx.mesh.carry.find("routes", (vs,), extra)
-    if not isinstance(found, _Computed) or not ctx.still_valid(found.lookups):
+    mesh = ctx.mesh
+    found = mesh.carry.find("routes", (vs,), extra)
+    same_tables = isinstance(found, _Computed) and found.services is mesh.services and \
+        found.rules is mesh.destination_rules
+    if isinstance(found, _Computed) and not same_tables and ctx.still_valid(found.lookups):
+        found = dataclasses.replace(found, services=mesh.services, rules=mesh.destination_rules)
+    elif not same_tables:
         recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[])
         rs = _http_routes(recording, vs)
         found = _Computed(tuple(rs), frozenset(recording.hosts_used), tuple(recording.notes),
-                          tuple(recording.lookups or ()))
-    ctx.mesh.carry.keep("routes", (vs,), extra, found)
+                          tuple(recording.lookups or ()), mesh.services, mesh.destination_rules)
+    mesh.carry.keep("routes", (vs,), extra, found)
     ctx.hosts_used.update(found.hosts_used)
     ctx.notes.extend(found.notes)
     return list(found.routes)
