@@ -12,9 +12,9 @@ any other node id, the id itself. Callers who know better pass `cluster=`.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
+from compiler.validate.hosts import is_ip
 from reconciler.xds_node import parse_istio_node_id
 
 XDS_CLUSTER = "xds-grpc"
@@ -80,18 +80,10 @@ def _dynamic_resources(delta: bool) -> dict[str, Any]:
     }
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _xds_cluster(host: str, port: int) -> dict[str, Any]:
     cluster: dict[str, Any] = {
         "name": XDS_CLUSTER,
-        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "type": "STATIC" if is_ip(host) else "STRICT_DNS",
         "connect_timeout": "1s",
         "load_assignment": {"cluster_name": XDS_CLUSTER, "endpoints": [{"lb_endpoints": [
             {"endpoint": {"address": _socket_address(host, port)}}]}]},
@@ -102,7 +94,7 @@ def _xds_cluster(host: str, port: int) -> dict[str, Any]:
         # Notice a control plane that vanished without closing the connection.
         "upstream_connection_options": {"tcp_keepalive": {"keepalive_time": 300}},
     }
-    if not _is_ip(host):
+    if not is_ip(host):
         cluster["dns_lookup_family"] = "V4_PREFERRED"
     return cluster
 
