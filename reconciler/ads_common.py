@@ -22,8 +22,10 @@ import time
 from collections.abc import Collection, Iterable, Mapping
 
 from compiler.emit import consistency, type_urls, wire
-from compiler.emit.snapshot import XdsResource
-from compiler.emit.snapshot import set_version as snapshot_set_version
+from compiler.emit.snapshot import (
+    XdsResource,
+    set_version,  # the snapshot's per-type recipe, so the two always agree
+)
 from reconciler import ads_status
 from reconciler.ads_status import AdsObserver, NackInfo, SyncState, TypeStatus
 
@@ -42,26 +44,17 @@ def known_version(known: Mapping[str, str], current: Mapping[str, XdsResource], 
     return set_version(known)
 
 
-def set_version(versions: Mapping[str, str]) -> str:
-    """Content hash over (name, version) pairs: the snapshot's own per-type recipe, so the two always agree."""
-    return snapshot_set_version(versions)
-
-
 def versions_of(resources: Mapping[str, XdsResource]) -> dict[str, str]:
     return {name: res.version for name, res in resources.items()}
 
 
 def eds_names(clusters: Iterable[XdsResource]) -> set[str]:
     """EDS resource names of the EDS clusters among `clusters` (service_name when set, else the cluster name)."""
-    names = {_eds_name(res) for res in clusters}
+    names = {consistency.eds_name(res) for res in clusters}
     names.discard("")
     return names
 
 
-
-
-def _eds_name(res: XdsResource) -> str:
-    return consistency.eds_name(res)  # derived once per resource content, when it was emitted
 
 
 class AckTracker:

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from envoy.service.discovery.v3 import discovery_pb2
 
 from compiler.emit import type_urls
-from compiler.emit.snapshot import Snapshot, XdsResource
+from compiler.emit.snapshot import Snapshot, XdsResource, set_version
 from reconciler import ads_common
 from reconciler.ads_status import AdsObserver, TypeStatus
 
@@ -130,7 +130,7 @@ class SotwSession:
         if len(desired) == len(current) and desired.keys() == current.keys():
             version = snapshot.versions[type_url]  # the whole type: the snapshot hashed it already
         else:
-            version = ads_common.set_version(ads_common.versions_of(desired))
+            version = set_version(ads_common.versions_of(desired))
         forced = state.must_answer or bool(state.force & desired.keys())
         # "When to send an update": only when what the response carries changed. A NACKed version equals
         # sent_version, so it stays parked until the config changes.

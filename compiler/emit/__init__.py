@@ -22,13 +22,6 @@ from compiler.emit.memo import EmitMemo
 from compiler.emit.snapshot import Snapshot, TypeTable, XdsResource
 
 
-def resources(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> list[XdsResource]:
-    """Every resource of the proxy, each serialized once (deterministically); with a memo, resources equal to
-    ones emitted before (for another proxy, or the previous revision) are reused, not rebuilt."""
-    memo = memo if memo is not None else EmitMemo()
-    return [r for type_url, items in _typed(cfg) for r in _emitted(type_url, items, memo)]
-
-
 def _typed(cfg: model.ProxyConfig) -> list[tuple[str, tuple[Any, ...]]]:
     return [(type_urls.SECRET, cfg.secrets), (type_urls.CLUSTER, cfg.clusters),
             (type_urls.ENDPOINT, cfg.load_assignments), (type_urls.LISTENER, cfg.listeners),
@@ -91,4 +84,4 @@ def snapshot(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> Snapshot:
     return entry[1]
 
 
-__all__ = ["EmitError", "EmitMemo", "Snapshot", "XdsResource", "resources", "snapshot"]
+__all__ = ["EmitError", "EmitMemo", "Snapshot", "XdsResource", "snapshot"]
