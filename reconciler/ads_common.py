@@ -1,6 +1,6 @@
 """Pieces both ADS protocol variants (state of the world and incremental) share.
 
-- `set_version`: the version_info of a set of resources, a content hash, so that a response is re-sent only when
+- `set_version` (compiler.emit.snapshot's): the version_info of a set of resources, a content hash, so that a response is re-sent only when
   what it carries changed (xds_protocol.rst, "When to send an update"). For a whole type it equals
   `Snapshot.versions[type_url]`.
 - `eds_names`: the ClusterLoadAssignment names a set of clusters depends on, for the rule "after a cluster is added
