@@ -1,8 +1,8 @@
 """Pieces both ADS protocol variants (state of the world and incremental) share.
 
-- `set_version` (compiler.emit.snapshot's): the version_info of a set of resources, a content hash, so that a response is re-sent only when
-  what it carries changed (xds_protocol.rst, "When to send an update"). For a whole type it equals
-  `Snapshot.versions[type_url]`.
+- `set_version` (compiler.emit.snapshot's): the version_info of a set of resources, a content hash, so that a
+  response is re-sent only when what it carries changed (xds_protocol.rst, "When to send an update"). For a whole
+  type it equals `Snapshot.versions[type_url]`.
 - `eds_names`: the ClusterLoadAssignment names a set of clusters depends on, for the rule "after a cluster is added
   or changed, (re)send its endpoints" (xds_protocol.rst, "Resource warming": a cluster stays warming until it gets
   an EDS response, even when the endpoints did not change).
