@@ -2,7 +2,8 @@
 what that VirtualService touches and finds everything else as it was (issue: "recompute only what the change
 touches").
 
-Two kinds of memo, both generational (entries unused by a revision are dropped with the one after it):
+Four kinds of reuse, all generational (compiler.generations: entries unused by a revision are dropped with the
+one after it):
 
 - By content: derived index objects (a Service with its endpoints, a VirtualService entry, a merged
   DestinationRule) are keyed by the content of the documents they come from (file, position, source text), so an
@@ -21,14 +22,13 @@ tests/translate/test_incremental.py checks that builds made this way equal build
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
+from compiler.generations import MISSING, Generations
 from compiler.resources import Resource
 
 _T = TypeVar("_T")
-_MISSING = object()
 
 
 def content_key(res: Resource) -> Hashable | None:
@@ -54,23 +54,9 @@ def key(*parts: Hashable | None) -> Hashable | None:
     return None if None in parts else parts
 
 
-class Carry:
-    def __init__(self, previous: Carry | None = None) -> None:
-        self._current: dict[Hashable, Any] = {}
-        self._previous: dict[Hashable, Any] = previous._current if previous is not None else {}
-        self._lock = threading.Lock()
-
+class Carry(Generations):
     def by_content(self, key: Hashable | None, make: Callable[[], _T]) -> _T:
-        if key is None:
-            return make()
-        found = self._current.get(key, _MISSING)
-        if found is _MISSING:
-            found = self._previous.get(key, _MISSING)
-            if found is _MISSING:
-                found = make()
-            with self._lock:
-                found = self._current.setdefault(key, found)
-        return found  # type: ignore[no-any-return]
+        return make() if key is None else self.get(key, make)
 
     def by_identity(self, tag: str, inputs: tuple[Any, ...], extra: Hashable, make: Callable[[], _T]) -> _T:
         """`make()`'s result for these input objects (compared with `is`) and this hashable `extra`."""
@@ -109,8 +95,8 @@ class Carry:
     def canonical(self, key: Hashable, value: _T) -> _T:
         """`value`, or the equal value kept under `key` by the previous revision: an unchanged result stays the same
         object from one revision to the next, so everything keyed on it downstream is found again by identity."""
-        before = self._previous.get(key, _MISSING)
-        chosen = before if before is not _MISSING and before == value else value
+        before = self._previous.get(key, MISSING)
+        chosen = before if before is not MISSING and before == value else value
         with self._lock:
             self._current[key] = chosen
         return chosen
@@ -128,6 +114,3 @@ class Carry:
     def keep(self, tag: str, inputs: tuple[Any, ...], extra: Hashable, value: Any) -> None:
         with self._lock:
             self._current[(tag, tuple(id(x) for x in inputs), extra)] = (inputs, value)
-
-    def next_generation(self) -> Carry:
-        return Carry(self)
