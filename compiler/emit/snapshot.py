@@ -7,6 +7,7 @@ server never re-serializes per proxy and replicas fed the same commit agree on e
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 
@@ -94,7 +95,8 @@ class Snapshot:
     def get(self, type_url: str) -> Mapping[str, XdsResource]:
         return self.by_type.get(type_url, {})
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
-        """One hash over all types: equal snapshots have equal versions."""
+        """One hash over all types: equal snapshots have equal versions. Computed once: the cache and the server
+        compare it for every proxy on every publish."""
         return hashlib.sha256("".join(self.versions[t] for t in sorted(self.versions)).encode()).hexdigest()[:16]
