@@ -12,7 +12,9 @@ it also carries an `analyze.AnalyzeCache`, with which the per-resource analyzers
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+import itertools
+import operator
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from compiler import analyze, gcpause, load, typed, validate
@@ -60,8 +62,8 @@ class CheckCache:
     """
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, int, int, int, str], _Entry] = {}
-        self._by_id: dict[int, _Entry] = {}  # the same entries by id() of their document (kept alive by them)
+        self._entries: dict[tuple[str, int, int, int, str], _Entry] = {}  # by content and place (_content_key)
+        self._documents: list[Document] = []  # the last run's documents, as given
         self._validated: dict[Resource, list[Diagnostic]] = {}
         self._order: dict[tuple[str, str, str], int] = {}  # the last ResourceSet's order, by resource key
         self._current: list[_Entry] = []
@@ -71,46 +73,59 @@ class CheckCache:
         self.misses = 0
 
     def typed(self, documents: Sequence[Document]) -> list[tuple[list[Resource], list[Diagnostic]]]:
-        entries: dict[int, _Entry] = {}
-        out = []
-        current: list[_Entry] = []
-        by_id = self._by_id
-        for doc in documents:
-            entry = by_id.get(id(doc))
-            if entry is not None and entry.doc is doc:  # the very object: the ParseCache's for an unchanged file
-                self.hits += 1
-                entries[id(doc)] = entry
-                current.append(entry)
-                out.append((entry.resources, entry.problems))
-                continue
-            key = (doc.file, doc.index, doc.line, doc.first_line, doc.text)
-            entry = self._entries.get(key)
-            if entry is None or (entry.doc is not doc and entry.doc.data != doc.data):
-                self.misses += 1
-                entry = _Entry(doc, *typed.document_resources(doc))
-            else:
-                self.hits += 1
-            self._entries[key] = entry
-            entries[id(doc)] = entry
-            current.append(entry)
-            out.append((entry.resources, entry.problems))
-        self._by_id = entries
-        self._current = current
-        if len(self._entries) > 2 * len(entries) + 1000:  # drop what no run uses any more, now and then
-            self._entries = {(e.doc.file, e.doc.index, e.doc.line, e.doc.first_line, e.doc.text): e
-                             for e in entries.values()}
-        return out
+        """Each document's resources and structural diagnostics, the last run's where the document is unchanged."""
+        return [(entry.resources, entry.problems) for entry in self._align(documents)]
+
+    def _align(self, documents: Sequence[Document]) -> list[_Entry]:
+        """The entries of `documents`. The runs of documents at the start and at the end that are the very objects
+        of the last run (the ParseCache's, for unchanged files) keep their entries in C-level passes; only the
+        documents between them are looked up one at a time."""
+        last, entries = self._documents, self._current
+        head = _common_run(documents, last, min(len(documents), len(last)))
+        tail = _common_run(reversed(documents), reversed(last), min(len(documents), len(last)) - head)
+        self.hits += head + tail
+        middle, before = documents[head:len(documents) - tail], last[head:len(last) - tail]
+        olds = entries[head:len(entries) - tail]
+        if len(middle) == len(before):  # the same places: unchanged where the document is the same object
+            fresh = [self._entry(doc, None) if doc is not prev else self._hit(entry)
+                     for doc, prev, entry in zip(middle, before, olds, strict=True)]
+        else:
+            by_id = {id(prev): (prev, entry) for prev, entry in zip(before, olds, strict=True)}
+            fresh = [self._entry(doc, by_id) for doc in middle]
+        current = [*entries[:head], *fresh, *entries[len(entries) - tail:]]
+        self._documents, self._current = list(documents), current
+        if len(self._entries) > 2 * len(current) + 1000:  # drop what no run uses any more, now and then
+            self._entries = {_content_key(entry.doc): entry for entry in current}
+        return current
+
+    def _hit(self, entry: _Entry) -> _Entry:
+        self.hits += 1
+        return entry
+
+    def _entry(self, doc: Document, by_id: dict[int, tuple[Document, _Entry]] | None) -> _Entry:
+        """`doc`'s entry: the last run's for the same object, else one for the same content, else a new one."""
+        found = by_id.get(id(doc)) if by_id is not None else None
+        if found is not None and found[0] is doc:
+            return self._hit(found[1])
+        key = _content_key(doc)
+        entry = self._entries.get(key)
+        if entry is None or (entry.doc is not doc and entry.doc.data != doc.data):
+            self.misses += 1
+            entry = self._entries[key] = _Entry(doc, *typed.document_resources(doc))
+            return entry
+        return self._hit(entry)
 
     def stage(self, documents: Sequence[Document]) -> tuple[ResourceSet, list[Diagnostic], list[Diagnostic]]:
         """Typed resources, structural and per-resource diagnostics of `documents`: the last run's, patched where
         a few documents changed their content (not the names they define), else merged and validated afresh."""
-        pairs = self.typed(documents)
-        stage = self._patched(self._current) if self._last is not None else None
+        entries = self._align(documents)
+        stage = self._patched(entries) if self._last is not None else None
         if stage is None:
+            pairs = [(entry.resources, entry.problems) for entry in entries]
             resources, problems = typed.merge(pairs)
             rset = self.resource_set(resources)
             unique = len(resources) == sum(len(found) for found, _ in pairs)
-            stage = _Stage(self._current, rset, problems, self.validate(rset), unique)
+            stage = _Stage(entries, rset, problems, self.validate(rset), unique)
         self._last = stage
         return stage.resources, stage.problems, stage.per_resource
 
@@ -118,7 +133,7 @@ class CheckCache:
         last = self._last
         if last is None or not last.unique or len(entries) != len(last.entries):
             return None
-        changed = [at for at, (new, old) in enumerate(zip(entries, last.entries, strict=True)) if new is not old]
+        changed = list(itertools.compress(itertools.count(), map(operator.is_not, entries, last.entries)))
         if not changed:
             return last
         if len(changed) > limit:
@@ -160,6 +175,16 @@ class CheckCache:
             out.extend(validated[res])
         self._validated = validated
         return out
+
+
+def _content_key(doc: Document) -> tuple[str, int, int, int, str]:
+    return (doc.file, doc.index, doc.line, doc.first_line, doc.text)
+
+
+def _common_run(a: Iterable[object], b: Iterable[object], limit: int) -> int:
+    """How many leading items of `a` and `b` (at most `limit`) are the same objects."""
+    differs = map(operator.is_not, itertools.islice(a, limit), b)
+    return next(itertools.compress(itertools.count(), differs), limit)
 
 
 def check_documents(documents: Sequence[Document], found: Sequence[Diagnostic] = (), files: int = 0, *,

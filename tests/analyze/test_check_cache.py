@@ -131,3 +131,22 @@ def test_edits_patched_into_the_last_run_match_fresh_runs(tmp_path: Path) -> Non
         (root / "ns0" / "bad.yaml").write_text(f"apiVersion: v1\nkind: Service\nmetadata: {{name: Bad{len(edit)}}}\n")
         _same_as_fresh(root, cache, check_cache)
     assert check_cache._last is not None and check_cache._last.unique
+
+
+def _checked_documents(documents: list[load.Document], check_cache: pipeline.CheckCache) -> None:
+    cached = pipeline.check_documents(documents, check_cache=check_cache)
+    fresh = pipeline.check_documents(documents)
+    assert _rendered(cached) == _rendered(fresh)
+
+
+def test_document_lists_realigned_after_inserts_removals_and_moves(tmp_path: Path) -> None:
+    root = meshgen.write_mesh(tmp_path, 6)
+    documents = load.load([root]).documents
+    extra = load.load_text(BROKEN_VS, "extra.yaml").documents
+    check_cache = pipeline.CheckCache()
+    for variant in (documents, [*extra, *documents, *extra], documents[5:], documents[::-1],
+                    [*documents[:7], *extra, *documents[9:]], [*documents[:3], *documents[4:]], documents):
+        _checked_documents(list(variant), check_cache)
+    hits = check_cache.hits
+    _checked_documents(documents, check_cache)
+    assert check_cache.hits == hits + len(documents)
