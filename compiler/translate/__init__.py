@@ -24,6 +24,7 @@ from compiler.diagnostics import Diagnostic
 from compiler.translate import clusters, gateways, listeners, scope
 from compiler.translate.carry import Carry
 from compiler.translate.mesh import Mesh, index
+from compiler.translate.named import first_by_name
 from compiler.translate.proxies import find_proxy, proxies
 from compiler.translate.routes import Context
 from compiler.translate.services import Service
@@ -100,9 +101,9 @@ def _outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope) -> _Outbound:
     listeners.outbound(mesh, proxy, sc, built)
     services = dict(built.services)
     _add_destinations(mesh, proxy, built.contexts, services)
-    outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)])
-    return _Outbound(_first_by_name(built.listeners), _first_by_name(built.route_configs), _first_by_name(outbound),
-                     _first_by_name(assignments, "cluster_name"), tuple(_notes(built.contexts)))
+    outbound, assignments = clusters.outbound_tables(mesh, proxy, [services[h] for h in sorted(services)])
+    return _Outbound(first_by_name(built.listeners), first_by_name(built.route_configs), outbound, assignments,
+                     tuple(_notes(built.contexts)))
 
 
 def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
@@ -132,19 +133,12 @@ def _notes(contexts: list[Context]) -> list[Diagnostic]:
     return list(seen.values())
 
 
-def _first_by_name(items: Sequence, key: str = "name") -> tuple:  # type: ignore[type-arg]
-    out: dict[str, object] = {}
-    for item in items:
-        out.setdefault(getattr(item, key), item)
-    return tuple(out[k] for k in sorted(out))
-
-
 def _merge(first: Sequence[_Named], rest: tuple[_Named, ...]) -> tuple[_Named, ...]:
     """`first` (a few, any order) merged into `rest` (unique, sorted by name), first-by-name winning, sorted: the
-    same as `_first_by_name([*first, *rest])` without re-sorting the many shared outbound resources per proxy."""
+    same as `first_by_name([*first, *rest])` without re-sorting the many shared outbound resources per proxy."""
     if not first:
         return rest
-    head = _first_by_name(first)
+    head = first_by_name(first)
     taken = {x.name for x in head}
     merged = [x for x in rest if x.name not in taken]
     names = [x.name for x in merged]
@@ -159,6 +153,6 @@ def _assemble(proxy: model.Proxy, ls: list[model.Listener], rcs: list[model.Rout
               cs: list[model.Cluster], las: list[model.LoadAssignment],
               secrets: list[model.Secret]) -> model.ProxyConfig:
     return model.ProxyConfig(
-        proxy=proxy, listeners=_first_by_name(ls), route_configs=_first_by_name(rcs), clusters=_first_by_name(cs),
-        load_assignments=_first_by_name(las, "cluster_name"), secrets=_first_by_name(secrets),
+        proxy=proxy, listeners=first_by_name(ls), route_configs=first_by_name(rcs), clusters=first_by_name(cs),
+        load_assignments=first_by_name(las, "cluster_name"), secrets=first_by_name(secrets),
     )

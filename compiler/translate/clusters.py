@@ -8,13 +8,15 @@ endpoints. Subset clusters get the endpoints whose labels the subset's labels se
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from compiler import model, naming
 from compiler.translate import policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh
+from compiler.translate.named import first_by_name
 from compiler.translate.services import Port, Resolution, Service
 
 _DISCOVERY = {Resolution.EDS: model.Discovery.EDS, Resolution.DNS: model.Discovery.STRICT_DNS,
@@ -77,6 +79,60 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
         clusters.extend(made[0])
         assignments.extend(made[1])
     return clusters, assignments
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Tables:
+    """A sidecar's outbound clusters and load assignments with what they were made from, kept for the next
+    revision: while the services and the rule table are the same objects, so are the tables."""
+
+    rules_table: object
+    services: tuple[Service, ...]
+    rules: tuple[DestinationRuleEntry | None, ...]  # per service, the rule its clusters were made with
+    made: tuple[_Made, ...]  # per service
+    clusters: tuple[model.Cluster, ...]
+    assignments: tuple[model.LoadAssignment, ...]
+
+
+_Made = tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]
+
+
+def outbound_tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service]
+                    ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
+    """`outbound_clusters`, one per name and sorted by name; the previous revision's tables when nothing they are
+    made from changed (a commit that changed a VirtualService), else rebuilt from the services' kept parts."""
+    key = mesh.outbound_key(proxy)
+    before = mesh.carry.find("outbound-tables", (), key)
+    before = before if isinstance(before, _Tables) else None
+    if (before is not None and before.rules_table is mesh.destination_rules and len(before.services) == len(services)
+            and all(a is b for a, b in zip(before.services, services, strict=True))):
+        tables = before
+    else:
+        tables = _tables(mesh, proxy, services, before)
+    mesh.carry.keep("outbound-tables", (), key, tables)
+    return tables.clusters, tables.assignments
+
+
+def _tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before: _Tables | None) -> _Tables:
+    same_rules = before is not None and before.rules_table is mesh.destination_rules
+    earlier = {id(s): (s, r, m) for s, r, m in zip(before.services, before.rules, before.made, strict=True)} \
+        if before is not None else {}
+    rules: list[DestinationRuleEntry | None] = []
+    made: list[_Made] = []
+    for service in services:
+        seen = earlier.get(id(service))
+        if seen is not None and seen[0] is not service:
+            seen = None
+        rule = seen[1] if seen is not None and same_rules else scope.destination_rule(mesh, proxy, service)
+        if seen is not None and seen[1] is rule:
+            made.append(seen[2])
+        else:
+            made.append(mesh.carry.by_identity("clusters", (service, rule), None,
+                                               functools.partial(_service_clusters, service, rule)))
+        rules.append(rule)
+    clusters = first_by_name([c for m in made for c in m[0]])
+    assignments = first_by_name([a for m in made for a in m[1]], "cluster_name")
+    return _Tables(mesh.destination_rules, tuple(services), tuple(rules), tuple(made), clusters, assignments)
 
 
 def _service_clusters(service: Service, rule: DestinationRuleEntry | None

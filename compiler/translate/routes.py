@@ -260,7 +260,9 @@ def _mirrors(ctx: Context, namespace: str, http: Any) -> tuple[model.Mirror, ...
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Computed:
+class Computed:
+    """One VirtualService's routes for a context, with what building them added to the context and looked up."""
+
     routes: tuple[model.Route, ...]
     hosts_used: frozenset[str]
     notes: tuple[Diagnostic, ...]
@@ -276,21 +278,26 @@ def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     looked up are the same objects (compiler.translate.carry): a commit that changes one VirtualService rebuilds
     that one's routes, not the mesh's."""
     extra = (ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy))
-    mesh = ctx.mesh
-    found = mesh.carry.find("routes", (vs,), extra)
-    same_tables = isinstance(found, _Computed) and found.services is mesh.services and \
-        found.rules is mesh.destination_rules
-    if isinstance(found, _Computed) and not same_tables and ctx.still_valid(found.lookups):
-        found = dataclasses.replace(found, services=mesh.services, rules=mesh.destination_rules)
-    elif not same_tables:
-        recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[])
-        rs = _http_routes(recording, vs)
-        found = _Computed(tuple(rs), frozenset(recording.hosts_used), tuple(recording.notes),
-                          tuple(recording.lookups or ()), mesh.services, mesh.destination_rules)
-    mesh.carry.keep("routes", (vs,), extra, found)
+    found = computed(ctx, vs, ctx.mesh.carry.find("routes", (vs,), extra))
+    ctx.mesh.carry.keep("routes", (vs,), extra, found)
     ctx.hosts_used.update(found.hosts_used)
     ctx.notes.extend(found.notes)
     return list(found.routes)
+
+
+def computed(ctx: Context, vs: VirtualServiceEntry, found: Computed | None) -> Computed:
+    """`found` (computed for `vs` in this context by an earlier revision) while still valid, else computed anew.
+    Leaves `ctx` as it was: the caller applies `hosts_used` and `notes`."""
+    mesh = ctx.mesh
+    if isinstance(found, Computed):
+        if found.services is mesh.services and found.rules is mesh.destination_rules:
+            return found
+        if ctx.still_valid(found.lookups):
+            return dataclasses.replace(found, services=mesh.services, rules=mesh.destination_rules)
+    recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[])
+    rs = _http_routes(recording, vs)
+    return Computed(tuple(rs), frozenset(recording.hosts_used), tuple(recording.notes),
+                    tuple(recording.lookups or ()), mesh.services, mesh.destination_rules)
 
 
 def delegate_note(vs: VirtualServiceEntry, index: int) -> Diagnostic:

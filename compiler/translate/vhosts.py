@@ -10,9 +10,13 @@ never repeated within a route config (Envoy rejects that).
 
 from __future__ import annotations
 
+import array
+import dataclasses
+import itertools
 from collections.abc import Container, Sequence
 
 from compiler import model, naming
+from compiler.diagnostics import Diagnostic
 from compiler.translate import routes
 from compiler.translate.mesh import VirtualServiceEntry
 from compiler.translate.routes import Context
@@ -50,41 +54,122 @@ def _relevant(vs: VirtualServiceEntry, hosts: naming.HostSet, port: int) -> bool
     return port == 80 or any(hosts.intersects(h) for h in vs.hosts)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Table:
+    """One route config with what it was built from, so that the next revision can patch it: a commit that changed
+    one VirtualService replaces the virtual hosts that VirtualService's routes fill, instead of rebuilding 10,000."""
+
+    services: Sequence[Service]
+    vss: Sequence[VirtualServiceEntry]
+    known_hosts: Container[str]
+    services_table: object  # the mesh tables every lookup went to (the routes were validated against them)
+    rules_table: object
+    uses: tuple[tuple[VirtualServiceEntry, routes.Computed], ...]  # each VirtualService's routes, in first-use order
+    owners: array.array[int]  # per virtual host, the index in `uses` of the routes it has (-1: a default route)
+    config: model.RouteConfig
+    hosts_used: frozenset[str]
+    notes: tuple[Diagnostic, ...]
+
+
 def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
                  known_hosts: Container[str], *, block_unknown: bool = False) -> model.RouteConfig:
+    mesh = ctx.mesh
+    extra = (ctx.port, ctx.gateway, mesh.outbound_key(ctx.proxy), block_unknown)
+    before = mesh.carry.find("route-table", (), extra)
+    table = _patched(ctx, before, services, vss, known_hosts) if isinstance(before, _Table) else None
+    if table is None:
+        table = _built(ctx, services, vss, known_hosts, block_unknown, before if isinstance(before, _Table) else None)
+    mesh.carry.keep("route-table", (), extra, table)
+    ctx.hosts_used.update(table.hosts_used)
+    ctx.notes.extend(table.notes)
+    return table.config
+
+
+def _patched(ctx: Context, before: _Table, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
+             known_hosts: Container[str]) -> _Table | None:
+    """`before` with the routes of the VirtualServices that changed since, or None when more than routes may have
+    changed: other services, other lookup tables, or a VirtualService with other hosts or that now has routes where
+    it had none (or none where it had some), since those decide which virtual hosts exist and who owns them."""
+    mesh = ctx.mesh
+    if (before.services_table is not mesh.services or before.rules_table is not mesh.destination_rules
+            or before.known_hosts is not known_hosts or len(before.services) != len(services)
+            or len(before.vss) != len(vss) or not all(a is b for a, b in zip(before.services, services, strict=True))):
+        return None
+    swaps: dict[int, VirtualServiceEntry] = {}
+    for old, new in zip(before.vss, vss, strict=True):
+        if old is not new:
+            if old.hosts != new.hosts:
+                return None
+            swaps[id(old)] = new
+    if not swaps:
+        return before
+    uses = list(before.uses)
+    vhosts = list(before.config.virtual_hosts)
+    for i, (used, was) in enumerate(before.uses):
+        swapped = swaps.get(id(used))
+        if swapped is None:
+            continue
+        now = routes.computed(ctx, swapped, None)
+        if bool(now.routes) != bool(was.routes):
+            return None
+        uses[i] = (swapped, now)
+        for j, owner in enumerate(before.owners):
+            if owner == i:
+                vhosts[j] = dataclasses.replace(vhosts[j], routes=now.routes)
+    return _Table(services, vss, known_hosts, mesh.services, mesh.destination_rules, tuple(uses), before.owners,
+                  model.RouteConfig(before.config.name, tuple(vhosts)), *_effects(uses))
+
+
+def _effects(uses: Sequence[tuple[VirtualServiceEntry, routes.Computed]]) -> tuple[frozenset[str], tuple[Diagnostic, ...]]:
+    return (frozenset().union(*(c.hosts_used for _, c in uses)),
+            tuple(itertools.chain.from_iterable(c.notes for _, c in uses)))
+
+
+def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
+           known_hosts: Container[str], block_unknown: bool, before: _Table | None) -> _Table:
     port = ctx.port
     on_port = [s for s in services if (p := s.port(port)) is not None and p.protocol.is_http]
     hosts = naming.HostSet(s.host for s in on_port)
-    vss = [vs for vs in vss if _relevant(vs, hosts, port)]
-    owner = _claims(on_port, hosts, vss)
-    cache: dict[int, list[model.Route]] = {}
+    relevant = [vs for vs in vss if _relevant(vs, hosts, port)]
+    owner = _claims(on_port, hosts, relevant)
+    earlier = {id(vs): (vs, c) for vs, c in before.uses} if before is not None else {}
+    uses: dict[int, tuple[VirtualServiceEntry, routes.Computed]] = {}
 
-    def vs_routes(vs: VirtualServiceEntry) -> list[model.Route]:
-        if id(vs) not in cache:
-            cache[id(vs)] = routes.http_routes(ctx, vs)
-        return cache[id(vs)]
+    def vs_routes(vs: VirtualServiceEntry) -> tuple[model.Route, ...]:
+        if id(vs) not in uses:
+            seen_before = earlier.get(id(vs))
+            uses[id(vs)] = (vs, routes.computed(ctx, vs, seen_before[1] if seen_before and seen_before[0] is vs
+                                                else None))
+        return uses[id(vs)][1].routes
 
     seen: set[str] = set()
-    vhosts: dict[str, model.VirtualHost] = {}
+    vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]] = {}
     for service in on_port:
         vs = owner.get(service.host)
-        rs = vs_routes(vs) if vs is not None else [routes.default_route(ctx, service)]
-        _add(vhosts, seen, naming.virtual_host(service.host, port), _domains(service, port, ctx.proxy.namespace), rs)
-    for vs in vss:
+        rs = vs_routes(vs) if vs is not None else (routes.default_route(ctx, service),)
+        _add(vhosts, seen, naming.virtual_host(service.host, port), _domains(service, port, ctx.proxy.namespace),
+             rs, vs)
+    for vs in relevant:
         for h in vs.hosts:
             if h in known_hosts or hosts.matched_by(h):
                 continue
-            _add(vhosts, seen, naming.virtual_host(h, port), [h, f"{h}:{port}"], vs_routes(vs))
+            _add(vhosts, seen, naming.virtual_host(h, port), [h, f"{h}:{port}"], vs_routes(vs), vs)
     if block_unknown and "*" not in seen:
-        vhosts[BLOCK_ALL.name] = BLOCK_ALL
-    return model.RouteConfig(naming.outbound_route_config(port), tuple(vhosts[n] for n in sorted(vhosts)))
+        vhosts[BLOCK_ALL.name] = (BLOCK_ALL, None)
+    ordered = [vhosts[n] for n in sorted(vhosts)]
+    at = {key: i for i, key in enumerate(uses)}
+    owners = array.array("l", (at[id(vs)] if vs is not None else -1 for _, vs in ordered))
+    config = model.RouteConfig(naming.outbound_route_config(port), tuple(vh for vh, _ in ordered))
+    used = tuple(uses.values())
+    return _Table(services, vss, known_hosts, ctx.mesh.services, ctx.mesh.destination_rules, used, owners, config,
+                  *_effects(used))
 
 
-def _add(vhosts: dict[str, model.VirtualHost], seen: set[str], name: str, domains: list[str],
-         rs: list[model.Route]) -> None:
+def _add(vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]], seen: set[str], name: str,
+         domains: list[str], rs: Sequence[model.Route], vs: VirtualServiceEntry | None) -> None:
     if not rs or name in vhosts:
         return
     fresh = [d for d in dict.fromkeys(domains) if d.lower() not in seen]
     seen.update(d.lower() for d in fresh)
     if fresh:
-        vhosts[name] = model.VirtualHost(name, tuple(fresh), tuple(rs))
+        vhosts[name] = (model.VirtualHost(name, tuple(fresh), tuple(rs)), vs)

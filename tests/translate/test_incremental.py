@@ -45,6 +45,16 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
                                       "    - ./ratings.bookinfo.svc.cluster.local\n  ingress:\n  - port: {number: "
                                       "9191, protocol: HTTP, name: in}\n    defaultEndpoint: 127.0.0.1:9191\n")),
     ("weights back", _replace("bookinfo/routing/reviews.yaml", "weight: 60", "weight: 80")),
+    # the route table is patched only while a changed VirtualService keeps its hosts and keeps having routes (or
+    # having none) on the port: each of these must fall back to a rebuild, or patch to the same result
+    ("routes to another host", _replace("bookinfo/routing/details.yaml", "host: details\n        subset: v1",
+                                        "host: ratings\n        subset: v1")),
+    ("no routes left on the port", _replace("bookinfo/routing/details.yaml", "  - name: details-v1\n",
+                                            "  - name: details-v1\n    match:\n    - port: 7777\n")),
+    ("routes on the port again", _replace("bookinfo/routing/details.yaml", "    match:\n    - port: 7777\n", "")),
+    ("another host", _replace("bookinfo/routing/details.yaml", "  - details\n", "  - details\n  - details.example.com\n")),
+    ("a delegate the compiler skips", _replace("bookinfo/routing/details.yaml", "  - name: details-v1\n",
+                                               "  - name: skipped\n    delegate: {name: other}\n  - name: details-v1\n")),
     ("deleted routing file", lambda tree: (tree / "bookinfo/routing/ratings.yaml").unlink()),
 ]
 
@@ -91,6 +101,21 @@ def test_unchanged_inputs_are_reused_across_revisions(tree: Path) -> None:
     # the changed route table is new
     routes = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
     assert after.versions[routes] != before.versions[routes]
+
+
+def test_a_changed_virtual_service_patches_the_route_table(tree: Path) -> None:
+    cache, checks = load.ParseCache(), pipeline.CheckCache()  # unchanged documents keep their objects
+    first = build.build([tree], parse_cache=cache, check_cache=checks)
+    before = build.proxy_config(first, NODES[0])
+    EDITS[0][1](tree)
+    second = build.build([tree], parse_cache=cache, check_cache=checks, previous=first)
+    after = build.proxy_config(second, NODES[0])
+    old, new = ({vh.name: vh for rc in cfg.route_configs if rc.name == "9080" for vh in rc.virtual_hosts}
+                for cfg in (before, after))
+    assert old.keys() == new.keys()
+    changed = {name for name in old if old[name] is not new[name]}
+    assert changed == {"reviews.bookinfo.svc.cluster.local:9080"}  # the other virtual hosts are the same objects
+    assert old["reviews.bookinfo.svc.cluster.local:9080"] != new["reviews.bookinfo.svc.cluster.local:9080"]
 
 
 def test_a_failed_build_passes_the_memos_on(tree: Path) -> None:
