@@ -39,6 +39,21 @@ class Generations:
             self.hits += 1
         return found  # type: ignore[no-any-return]
 
+    def peek(self, key: Hashable) -> Any:
+        """The value under `key` (moved to the current generation when found in the previous one), or MISSING."""
+        found = self._current.get(key, MISSING)
+        if found is MISSING:
+            found = self._previous.get(key, MISSING)
+            if found is not MISSING:
+                with self._lock:
+                    found = self._current.setdefault(key, found)
+        return found
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Store `value` under `key` in the current generation, replacing what was there."""
+        with self._lock:
+            self._current[key] = value
+
     def next_generation(self) -> Self:
         return type(self)(self)
 

@@ -20,6 +20,7 @@ from compiler.emit import cluster, consistency, endpoint, listener, route, secre
 from compiler.emit.common import EmitError
 from compiler.emit.memo import EmitMemo
 from compiler.emit.snapshot import Snapshot, TypeTable, XdsResource
+from compiler.generations import MISSING
 
 
 def _typed(cfg: model.ProxyConfig) -> list[tuple[str, tuple[Any, ...]]]:
@@ -36,12 +37,40 @@ def _emitted(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> list[XdsR
 
 
 def _route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
-    """Written from its virtual hosts' cached serializations: a changed route table re-encodes changed hosts only."""
-    def vhost_bytes(vh: model.VirtualHost) -> bytes:
-        data: bytes = memo.get(("vhost", vh), lambda: route.virtual_host(vh).SerializeToString(deterministic=True))
-        return data
-    return XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, vhost_bytes),
-                              route_pb2.RouteConfiguration)
+    """Written from its virtual hosts' cached encodings: a changed route table re-encodes changed hosts only."""
+    parts = _vhost_parts(rc, memo)
+    res = XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, (p[0] for p in parts)),
+                             route_pb2.RouteConfiguration)
+    consistency.remember_route_filters(res, frozenset().union(*(p[1] for p in parts)))
+    return res
+
+
+_VhostPart = tuple[bytes, frozenset[str]]  # the encoded virtual_hosts field, the filters its routes configure
+
+
+def _vhost_parts(rc: model.RouteConfig, memo: EmitMemo) -> tuple[_VhostPart, ...]:
+    """Each virtual host's part. The last table of this name and size is kept with its parts, so a table patched
+    from it (translate.vhosts: the same virtual host objects but the changed ones) takes the unchanged hosts'
+    parts by position and identity, without a memo lookup (and a hash) per host."""
+    key = ("vhost-parts", rc.name, len(rc.virtual_hosts))
+    before = memo.peek(key)
+    vhs = rc.virtual_hosts
+    if before is MISSING:
+        parts = tuple(_vhost_part(vh, memo) for vh in vhs)
+    else:
+        old_vhs, old_parts = before
+        parts = tuple(part if old is vh else _vhost_part(vh, memo)
+                      for vh, old, part in zip(vhs, old_vhs, old_parts, strict=True))
+    memo.put(key, (vhs, parts))
+    return parts
+
+
+def _vhost_part(vh: model.VirtualHost, memo: EmitMemo) -> _VhostPart:
+    def make() -> _VhostPart:
+        message = route.virtual_host(vh)
+        return route.vhost_field(message), frozenset(k for r in message.routes for k in r.typed_per_filter_config)
+    part: _VhostPart = memo.get(("vhost", vh), make)
+    return part
 
 
 def _resource(type_url: str, item: Any, make: Callable[[Any], Message]) -> XdsResource:

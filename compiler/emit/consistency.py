@@ -92,6 +92,15 @@ def remember(res: XdsResource, message: Message) -> None:
     _refs(res, message)
 
 
+def remember_route_filters(res: XdsResource, filters: frozenset[str]) -> None:
+    """The facts of a route table written from parts (the filters its routes configure, gathered per virtual
+    host), so that the table is never parsed back to find them."""
+    key = (res.type_url, res.name, res.version)
+    if len(_REFS) >= _REFS_MAX:
+        _REFS.clear()
+    _REFS.setdefault(key, _Refs(per_route_filters=filters))
+
+
 def eds_name(res: XdsResource) -> str:
     """The load assignment an EDS cluster waits for, "" for any other resource."""
     return _refs(res).endpoints or ""
