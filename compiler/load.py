@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
+import operator
 import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +50,9 @@ class Document:
         return Position(self.file, self.line, 1)
 
 
+_Loaded = tuple[tuple[Document, ...], tuple[Diagnostic, ...]]  # one file's documents and diagnostics
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Parsed:
     documents: tuple[tuple[int, Any, str, int], ...]  # (line, data, text, first_line)
@@ -61,13 +66,17 @@ class ParseCache:
     can recognize an unchanged document by identity (see `compiler.pipeline.CheckCache`), and it remembers each
     file's stat, so that a file whose stat has not changed since it was read is not read again. As git does for its
     index, a stat is only trusted when the file's last change is well before the time it was read (a write in the
-    same clock tick as the read could otherwise go unseen).
+    same clock tick as the read could otherwise go unseen). Directory listings are kept the same way, by the
+    directory's stat.
     """
 
     def __init__(self, max_entries: int = 100_000) -> None:
         self._entries: dict[bytes, _Parsed] = {}
-        self._documents: dict[tuple[bytes, str], tuple[tuple[Document, ...], tuple[Diagnostic, ...]]] = {}
-        self._stats: dict[tuple[str, str], tuple[tuple[int, ...], bytes]] = {}  # (path, display) -> (stat, hash)
+        self._documents: dict[tuple[bytes, str], _Loaded] = {}
+        # (path, display) -> (stat, documents and diagnostics): files read before, recognized by their stat
+        self._stats: dict[tuple[str, str], tuple[tuple[int, ...], _Loaded]] = {}
+        self._listings: dict[tuple[str, str], _Listing] = {}  # (directory, real path) -> its listing
+        self._walks: dict[tuple[str, str], tuple[list[_Listing], list[tuple[str, str]]]] = {}  # root -> last walk
         self._max = max_entries
         self.hits = 0
         self.misses = 0
@@ -86,34 +95,57 @@ class ParseCache:
         return parsed
 
     def unchanged(self, path: str, display: str,
-                  stat: os.stat_result) -> tuple[tuple[Document, ...], tuple[Diagnostic, ...]] | None:
+                  stat: os.stat_result) -> _Loaded | None:
         """The file's documents when its stat is the one recorded when it was read (and that is trustworthy)."""
         recorded = self._stats.get((path, display))
         if recorded is None or recorded[0] != _stat_key(stat):
             return None
-        found = self._documents.get((recorded[1], display))
-        if found is not None:
-            self.hits += 1
+        self.hits += 1
+        return recorded[1]
+
+    def listing(self, directory: str, real: str) -> _Listing | None:
+        """The directory's listing when its stat is the one recorded when it was listed."""
+        found = self._listings.get((directory, real))
+        if found is None:
+            return None
+        try:
+            return found if _stat_key(os.stat(directory)) == found.stat else None
+        except OSError:
+            return None
+
+    def remember_listing(self, directory: str, real: str, listing: _Listing) -> None:
+        if listing.cacheable and _trusted(listing.stat):
+            _bounded_put(self._listings, (directory, real), listing, self._max)
+        else:
+            self._listings.pop((directory, real), None)
+
+    def walked(self, root: str, real: str, listings: list[_Listing],
+               files: Callable[[], list[tuple[str, str]]]) -> list[tuple[str, str]]:
+        """The last walk's sorted files when it went through the very same listings (do not modify them)."""
+        before = self._walks.get((root, real))
+        if before is not None and len(before[0]) == len(listings) and all(map(operator.is_, before[0], listings)):
+            return before[1]
+        found = files()
+        _bounded_put(self._walks, (root, real), (listings, found), self._max)
         return found
 
     def documents(self, content: bytes, display: str, path: str | None = None,
-                  stat: os.stat_result | None = None) -> tuple[tuple[Document, ...], tuple[Diagnostic, ...]]:
+                  stat: os.stat_result | None = None) -> _Loaded:
         """The file's documents and its parse diagnostics, as `display` names it. With the `stat` taken before
         `content` was read from `path`, the file can be recognized unread next time (see `unchanged`)."""
         key = hashlib.sha256(content).digest()
-        if path is not None and stat is not None:
-            if stat.st_mtime_ns < time.time_ns() - _RACY_NS and stat.st_ctime_ns < time.time_ns() - _RACY_NS:
-                _bounded_put(self._stats, (path, display), (_stat_key(stat), key), self._max)
-            else:
-                self._stats.pop((path, display), None)
-        found = self._documents.get((key, display))
-        if found is not None:
+        made = self._documents.get((key, display))
+        if made is not None:
             self.hits += 1
-            return found
-        problems: list[Diagnostic] = []
-        documents = tuple(_documents(self._parse(key, content), display, problems))
-        made = (documents, tuple(problems))
-        _bounded_put(self._documents, (key, display), made, self._max)
+        else:
+            problems: list[Diagnostic] = []
+            documents = tuple(_documents(self._parse(key, content), display, problems))
+            made = (documents, tuple(problems))
+            _bounded_put(self._documents, (key, display), made, self._max)
+        if path is not None and stat is not None and _trusted(_stat_key(stat)):
+            _bounded_put(self._stats, (path, display), (_stat_key(stat), made), self._max)
+        elif path is not None:
+            self._stats.pop((path, display), None)
         return made
 
 
@@ -122,6 +154,12 @@ _RACY_NS = 2_000_000_000  # a file changed this recently may change again within
 
 def _stat_key(stat: os.stat_result) -> tuple[int, ...]:
     return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_mode)
+
+
+def _trusted(key: tuple[int, ...]) -> bool:
+    """A stat (as `_stat_key`) taken before reading is trustworthy when the last change was well before now."""
+    now = time.time_ns()
+    return key[3] < now - _RACY_NS and key[4] < now - _RACY_NS
 
 
 def _bounded_put(table: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
@@ -291,9 +329,10 @@ def _yaml_problem(err: MarkedYAMLError, first_line: int, text: str) -> tuple[str
     return code, f"{problem}{context}", line, column
 
 
-def discover(paths: Sequence[Path | str]) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
+def discover(paths: Sequence[Path | str],
+             cache: ParseCache | None = None) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
     """Expand files and directories into (path, display name) pairs, sorted; report missing paths and symlinks
-    that lead outside the tree given."""
+    that lead outside the tree given. With a `cache`, directories whose stat is unchanged are not listed again."""
     found: list[tuple[str, str]] = []
     problems: list[Diagnostic] = []
     seen: set[str] = set()
@@ -302,7 +341,14 @@ def discover(paths: Sequence[Path | str]) -> tuple[list[tuple[str, str]], list[D
         if not root.exists():
             problems.append(diag.make("MW0009", f"no such file or directory: {raw}", Position(str(raw))))
         elif root.is_dir():
-            found.extend((display, display) for real, display in _walk(root, problems) if _first_time(real, seen))
+            walked = _walk(root, problems, cache)
+            reals = set(map(operator.itemgetter(0), walked))
+            if len(reals) == len(walked) and seen.isdisjoint(reals):  # the usual case, in C-level passes
+                seen |= reals
+                displays = list(map(operator.itemgetter(1), walked))
+                found.extend(zip(displays, displays, strict=True))
+            else:
+                found.extend((display, display) for real, display in walked if _first_time(real, seen))
         elif _first_time(os.path.realpath(root), seen):
             found.append((str(root), str(raw)))
     return found, problems
@@ -316,37 +362,73 @@ def _first_time(real: str, seen: set[str]) -> bool:
     return True
 
 
-def _walk(root: Path, problems: list[Diagnostic]) -> list[tuple[str, str]]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Listing:
+    """What one directory holds for `_walk`. Kept (see `ParseCache.listing`) while the directory's stat is the
+    same: adding, removing or renaming an entry changes the directory's mtime and ctime."""
+
+    stat: tuple[int, ...]
+    subdirs: tuple[tuple[str, str], ...]  # (display, real) of the subdirectories walked into
+    files: tuple[tuple[str, str], ...]  # (real, display) of the YAML files
+    cacheable: bool  # no symlinks in it (what a symlink leads to can change without the directory changing)
+
+
+def _walk(root: Path, problems: list[Diagnostic], cache: ParseCache | None = None) -> list[tuple[str, str]]:
     """(real path, display path) of the YAML files under `root`, sorted by display path. Like os.walk without
-    following directory symlinks, but with one scandir per directory and realpath only for symlinked files."""
-    real_root = Path(os.path.realpath(root))
-    out: list[tuple[str, str]] = []
-    pending = [str(root)]
+    following directory symlinks, but with one scandir per directory and realpath only for symlinked files (a
+    directory reached without symlinks is its parent's real path and its name)."""
+    real_root = os.path.realpath(root)
+    listings: list[_Listing] = []
+    pending = [(str(root), real_root)]
     while pending:
-        directory = pending.pop()
-        real_dir = os.path.realpath(directory)
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            name = entry.name
-            if name.startswith("."):
+        directory, real_dir = pending.pop()
+        listing = cache.listing(directory, real_dir) if cache is not None else None
+        if listing is None:
+            listing = _scan(directory, real_dir, Path(real_root), root, problems)
+            if listing is None:
                 continue
-            display = name if directory == "." else f"{directory}{os.sep}{name}"  # as str(Path(directory, name))
-            if _is_dir(entry):
-                if not entry.is_symlink():
-                    pending.append(display)
-            elif name.endswith(YAML_SUFFIXES):
-                if entry.is_symlink():
-                    if not _inside(Path(display), real_root):
-                        problems.append(diag.make("MW0010", f"symlink {display} points outside {root}, skipped",
-                                                  Position(display)))
-                        continue
-                    out.append((os.path.realpath(display), display))
-                else:
-                    out.append((os.path.join(real_dir, name), display))
-    return sorted(out, key=lambda item: item[1])
+            if cache is not None:
+                cache.remember_listing(directory, real_dir, listing)
+        listings.append(listing)
+        pending.extend(listing.subdirs)
+    if cache is not None:
+        return cache.walked(str(root), real_root, listings, lambda: _sorted_files(listings))
+    return _sorted_files(listings)
+
+
+def _sorted_files(listings: Sequence[_Listing]) -> list[tuple[str, str]]:
+    return sorted(itertools.chain.from_iterable(listing.files for listing in listings), key=operator.itemgetter(1))
+
+
+def _scan(directory: str, real_dir: str, real_root: Path, root: Path, problems: list[Diagnostic]) -> _Listing | None:
+    try:
+        stat = os.stat(directory)
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    subdirs: list[tuple[str, str]] = []
+    files: list[tuple[str, str]] = []
+    links = False
+    for entry in entries:
+        name = entry.name
+        if name.startswith("."):
+            continue
+        display = name if directory == "." else f"{directory}{os.sep}{name}"  # as str(Path(directory, name))
+        link = entry.is_symlink()
+        links = links or link
+        if _is_dir(entry):
+            if not link:
+                subdirs.append((display, os.path.join(real_dir, name)))
+        elif name.endswith(YAML_SUFFIXES):
+            if link:
+                if not _inside(Path(display), real_root):
+                    problems.append(diag.make("MW0010", f"symlink {display} points outside {root}, skipped",
+                                              Position(display)))
+                    continue
+                files.append((os.path.realpath(display), display))
+            else:
+                files.append((os.path.join(real_dir, name), display))
+    return _Listing(_stat_key(stat), tuple(subdirs), tuple(files), not links)
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:
@@ -368,13 +450,13 @@ def load(paths: Sequence[Path | str], *, cache: ParseCache | None = None,
     """Read and parse every YAML file under `paths`. With `base`, files are named relative to it (the reconciler
     names them relative to the repository, not to the directory a commit was exported to): names end up in
     diagnostics and in the metadata of emitted resources, so they must not change from one commit to the next."""
-    files, problems = discover(paths)
+    files, problems = discover(paths, cache)
     cache = cache or ParseCache()
-    documents: list[Document] = []
-    for path, display in files:
-        shown = os.path.relpath(display, base) if base is not None else display
-        documents.extend(_load_file(path, shown, cache, problems, max_file_bytes))
-    return LoadResult(documents, problems, files=len(files))
+    loaded = [_load_file(path, os.path.relpath(display, base) if base is not None else display, cache,
+                         max_file_bytes) for path, display in files]
+    problems.extend(itertools.chain.from_iterable(found for _, found in loaded))
+    return LoadResult(list(itertools.chain.from_iterable(documents for documents, _ in loaded)), problems,
+                      files=len(files))
 
 
 def load_text(text: str, file: str = "<input>") -> LoadResult:
@@ -384,28 +466,21 @@ def load_text(text: str, file: str = "<input>") -> LoadResult:
     return LoadResult(docs, problems, files=1)
 
 
-def _load_file(path: str, display: str, cache: ParseCache, problems: list[Diagnostic],
-               max_file_bytes: int) -> Iterator[Document]:
+def _load_file(path: str, display: str, cache: ParseCache, max_file_bytes: int) -> _Loaded:
     try:
         stat = os.stat(path)
         known = cache.unchanged(path, display, stat)
         if known is not None:
-            yield from known[0]
-            problems.extend(known[1])
-            return
+            return known
         with open(path, "rb") as file:
             stat = os.fstat(file.fileno())
             if stat.st_size > max_file_bytes:
-                problems.append(diag.make("MW0004", f"file is {stat.st_size} bytes, over the limit of "
-                                          f"{max_file_bytes}", Position(display, 1, 1)))
-                return
+                return (), (diag.make("MW0004", f"file is {stat.st_size} bytes, over the limit of "
+                                      f"{max_file_bytes}", Position(display, 1, 1)),)
             content = file.read()
     except OSError as err:
-        problems.append(diag.make("MW0009", f"cannot read file: {err.strerror or err}", Position(display)))
-        return
-    documents, found = cache.documents(content, display, path, stat)
-    problems.extend(found)
-    yield from documents
+        return (), (diag.make("MW0009", f"cannot read file: {err.strerror or err}", Position(display)),)
+    return cache.documents(content, display, path, stat)
 
 
 def _documents(parsed: _Parsed, display: str, problems: list[Diagnostic]) -> Iterator[Document]:
