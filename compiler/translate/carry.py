@@ -76,20 +76,21 @@ class Carry(Generations):
     def unchanged(self, key: Hashable, inputs: tuple[Any, ...], make: Callable[[], _T],
                   keep: tuple[str, ...] = ()) -> _T:
         """`make()`, or the previous revision's result when `inputs` are the very same objects (compared with `is`,
-        element by element). On reuse, the previous generation's entries tagged `keep` (the content-keyed parts the
-        skipped `make` would have looked up) stay findable for the next revision too."""
+        element by element). On reuse, the entries tagged `keep` that the skipped `make` would have looked up (the
+        content-keyed parts, gathered when `make` ran) stay findable for the next revision too."""
         before = self._previous.get(key)
         if before is not None and len(before[0]) == len(inputs) and all(
                 a is b for a, b in zip(before[0], inputs, strict=True)):
             with self._lock:
                 self._current[key] = before
-                for k, v in self._previous.items():
-                    if isinstance(k, tuple) and k and k[0] in keep:
-                        self._current.setdefault(k, v)
+                for k, v in before[2].items():
+                    self._current.setdefault(k, v)
             return before[1]  # type: ignore[no-any-return]
         value = make()
         with self._lock:
-            self._current[key] = (inputs, value)
+            kept = {k: v for k, v in self._current.items() if isinstance(k, tuple) and k and k[0] in keep} \
+                if keep else {}
+            self._current[key] = (inputs, value, kept)
         return value
 
     def canonical(self, key: Hashable, value: _T) -> _T:

@@ -46,6 +46,8 @@ class VirtualServiceEntry:
     hosts: tuple[str, ...]  # resolved to FQDNs relative to the VirtualService's namespace
     gateways: frozenset[str]  # "mesh" or "namespace/name"
     exports: frozenset[str]
+    label_keys: frozenset[str] = frozenset()  # the label keys its matches' sourceLabels read
+    delegates: tuple[int, ...] = ()  # the http routes that delegate (not compiled: MW0403)
 
     @property
     def spec(self) -> Any:
@@ -100,6 +102,7 @@ class Mesh:
     # destination must not scan every rule of every namespace (10,000 services x 10,000 rules)
     rules_by_host: dict[str, dict[str, list[DestinationRuleEntry]]] = dataclasses.field(default_factory=dict)
     wildcard_rules: dict[str, list[DestinationRuleEntry]] = dataclasses.field(default_factory=dict)
+    rule_label_keys: frozenset[str] = frozenset()  # the label keys the rules' workloadSelectors read
 
     # label keys some sidecar-side selector reads (DestinationRule workloadSelector, VirtualService match
     # sourceLabels, Sidecar workloadSelector): a sidecar's outbound config depends on its labels only through these
@@ -122,13 +125,10 @@ class Mesh:
         return proxy.namespace, tuple((k, labels[k]) for k in self.selector_keys if k in labels)
 
     def __post_init__(self) -> None:
-        self.selector_keys = _selector_keys(self.resources)
-        for ns, entries in self.destination_rules.items():
-            for e in entries:
-                if e.host.startswith("*"):
-                    self.wildcard_rules.setdefault(ns, []).append(e)
-                else:
-                    self.rules_by_host.setdefault(e.host, {}).setdefault(ns, []).append(e)
+        # derived from the rule table alone: a revision that reuses the table reuses these too
+        self.rules_by_host, self.wildcard_rules, self.rule_label_keys = self.carry.by_identity(
+            "rule-index", (self.destination_rules,), None, functools.partial(_rule_index, self.destination_rules))
+        self.selector_keys = _selector_keys(self)
 
     def rules_for(self, host: str) -> dict[str, list[DestinationRuleEntry]]:
         """namespace -> the rules there whose host matches `host`, each list in the namespace's host order."""
@@ -176,20 +176,36 @@ class Mesh:
         return own or next((s for s in candidates if s.visible_in(namespace)), None)
 
 
-def _selector_keys(resources: ResourceSet) -> tuple[str, ...]:
+def _rule_index(rules: Mapping[str, list[DestinationRuleEntry]]) -> tuple[
+        dict[str, dict[str, list[DestinationRuleEntry]]], dict[str, list[DestinationRuleEntry]], frozenset[str]]:
+    by_host: dict[str, dict[str, list[DestinationRuleEntry]]] = {}
+    wildcard: dict[str, list[DestinationRuleEntry]] = {}
     keys: set[str] = set()
-    for r in resources.of_kind("DestinationRule"):
-        ws = r.spec.workload_selector
-        keys.update((ws.match_labels or {}) if ws is not None else ())
-    for r in resources.of_kind("Sidecar"):
-        ws = r.spec.workload_selector
-        keys.update((ws.labels or {}) if ws is not None else ())
-    for r in resources.of_kind("VirtualService"):
-        spec = r.spec
-        for route in (*(spec.http or ()), *(spec.tcp or ()), *(spec.tls or ())):
-            for m in route.match or ():
-                keys.update(m.source_labels or {})
+    for ns, entries in rules.items():
+        for e in entries:
+            keys.update(k for k, _ in e.selector)
+            if e.host.startswith("*"):
+                wildcard.setdefault(ns, []).append(e)
+            else:
+                by_host.setdefault(e.host, {}).setdefault(ns, []).append(e)
+    return by_host, wildcard, frozenset(keys)
+
+
+def _selector_keys(mesh: Mesh) -> tuple[str, ...]:
+    keys = set(mesh.rule_label_keys).union(*(vs.label_keys for vs in mesh.virtual_services))
+    for sidecars in mesh.sidecars.values():
+        for r in sidecars:
+            ws = r.spec.workload_selector
+            keys.update((ws.labels or {}) if ws is not None else ())
     return tuple(sorted(keys))
+
+
+def _source_label_keys(spec: Any) -> frozenset[str]:
+    keys: set[str] = set()
+    for route in (*(spec.http or ()), *(spec.tcp or ()), *(spec.tls or ())):
+        for m in route.match or ():
+            keys.update(m.source_labels or {})
+    return frozenset(keys)
 
 
 def index(resources: ResourceSet, carry: Carry | None = None) -> Mesh:
@@ -296,7 +312,9 @@ def _virtual_service(res: Resource) -> VirtualServiceEntry:
     spec = res.spec
     hosts = tuple(naming.resolve_host(h, res.namespace) for h in spec.hosts or ())
     gateways = frozenset(resolve_gateway(g, res.namespace) for g in spec.gateways or (MESH_GATEWAY,))
-    return VirtualServiceEntry(res, hosts, gateways, svc.exports(spec.export_to, res.namespace))
+    return VirtualServiceEntry(res, hosts, gateways, svc.exports(spec.export_to, res.namespace),
+                               _source_label_keys(spec),
+                               tuple(i for i, http in enumerate(spec.http or ()) if http.delegate is not None))
 
 
 def resolve_gateway(ref: str, namespace: str) -> str:

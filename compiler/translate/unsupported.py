@@ -17,10 +17,10 @@ _NO_CA = ("ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `default` 
 
 
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
-    notes = [delegate_note(vs, i) for vs in mesh.virtual_services for i, http in enumerate(vs.spec.http or ())
-             if http.delegate is not None]
-    for res in mesh.resources.of_kind("DestinationRule"):
-        notes += [res.diag("MW0403", _NO_CA, path) for path in _istio_mutual_rule(res)]
+    notes = [delegate_note(vs, i) for vs in mesh.virtual_services if vs.delegates for i in vs.delegates]
+    rules = tuple(mesh.resources.of_kind("DestinationRule"))
+    notes += mesh.carry.unchanged(("istio-mutual-rules",), rules, lambda: [
+        res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
     for res in mesh.resources.of_kind("Gateway"):
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
                   for i, server in enumerate(res.spec.servers or ())
