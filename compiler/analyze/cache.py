@@ -10,11 +10,12 @@ that does not fit (a diagnostic naming no narrowed resource) makes that analyzer
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import operator
 from collections.abc import Sequence
 from typing import Any
 
-from compiler.analyze.context import INDEXES, Analyzer, Context
+from compiler.analyze.context import INDEXES, MEMO, Analyzer, Context
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 
@@ -42,6 +43,7 @@ class AnalyzeCache:
         self._runs: dict[str, _Run] = {}
         self._wholes: dict[str, _Whole] = {}
         self._indexes: dict[str, tuple[tuple[Sequence[Resource], ...], Any]] = {}
+        self._memos: dict[str, dict[Resource, Any]] = {}  # Context.memoized's tables, by resource object
         self.reused = 0
         self.analyzed = 0
 
@@ -56,16 +58,21 @@ class AnalyzeCache:
                 ctx.indexes[name] = before[1]
             kept[name] = now
         ctx.indexes[_BUILT_FROM] = kept  # kept with the context: runs in other threads have their own
+        ctx.indexes[MEMO] = {name: dict(table) for name, table in self._memos.items()}
         return ctx
 
     def remember_indexes(self, ctx: Context) -> None:
         """Keep the indexes `ctx` built, with the resources they were built from, for the next run."""
         kept: dict[str, tuple[Sequence[Resource], ...]] = ctx.indexes[_BUILT_FROM]
         self._indexes = {name: (kinds, ctx.indexes[name]) for name, kinds in kept.items() if name in ctx.indexes}
+        memos: dict[str, dict[Resource, Any]] = ctx.indexes.get(MEMO, {})
+        limit = 2 * len(ctx.resources) + 1000
+        self._memos = {name: table if len(table) <= limit else {res: table[res] for res in ctx.resources if res in table}
+                       for name, table in memos.items()}  # now and then, drop what resources no longer there used
 
     def run(self, name: str, analyzer: Analyzer, ctx: Context, kinds: tuple[str, ...],
             looks_up: tuple[str, ...]) -> list[Diagnostic]:
-        subjects = [res for kind in kinds for res in ctx.of_kind(kind)]
+        subjects = list(itertools.chain.from_iterable(ctx.of_kind(kind) for kind in kinds))
         if not subjects:
             self._runs.pop(name, None)
             return []
@@ -76,15 +83,18 @@ class AnalyzeCache:
             self.reused += len(subjects)
             return before.flat
         known = before.diagnostics if before is not None and _same(before.looked_up, looked_up) else {}
-        fresh = [res for res in subjects if res not in known]
+        fresh = list(itertools.filterfalse(known.__contains__, subjects))
         found = _by_resource(analyzer, ctx, kinds, fresh) if fresh else {}
         if found is None:
             self._runs.pop(name, None)
             return list(analyzer(ctx))
         self.reused += len(subjects) - len(fresh)
         self.analyzed += len(fresh)
-        diagnostics = {res: known[res] if res in known else found.get(res.origin, []) for res in subjects}
-        flat = [d for res in subjects for d in diagnostics[res]]
+        # the known ones of resources gone stay for a while: still right while the looked-up kinds are the same
+        diagnostics = dict(known) if len(known) <= 2 * len(subjects) + 1000 else {res: known[res] for res in subjects
+                                                                                   if res in known}
+        diagnostics.update((res, found.get(res.origin, [])) for res in fresh)
+        flat = list(itertools.chain.from_iterable(map(diagnostics.__getitem__, subjects)))
         self._runs[name] = _Run(looked_up, diagnostics, subjects, flat)
         return flat
 

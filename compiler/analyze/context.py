@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from compiler.analyze import hosts, registry, routes
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 
 Labels = Mapping[str, str]
+T = TypeVar("T")
+MEMO = "_memo"  # the `indexes` entry holding the per-resource memos (see Context.memoized)
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
@@ -110,6 +112,19 @@ class Context:
         if found is None or found[0] is not vs:
             found = memo[id(vs)] = (vs, list(routes.destinations(vs.spec)))
         return found[1]
+
+    def memoized(self, name: str, compute: Callable[[Resource], T], resources: Iterable[Resource]) -> list[T]:
+        """`compute(res)` for each of `resources`, computed once per resource object. An AnalyzeCache keeps the
+        memos from run to run, so `compute` must depend on its one resource alone (and never return None)."""
+        memos: dict[str, dict[Resource, Any]] = self.indexes.setdefault(MEMO, {})
+        table = memos.setdefault(name, {})
+        get, out = table.get, []
+        for res in resources:
+            found = get(res)
+            if found is None:
+                found = table[res] = compute(res)
+            out.append(found)
+        return out
 
     def of_kind(self, kind: str) -> Sequence[Resource]:
         found = self.only.get(kind)

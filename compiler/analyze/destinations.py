@@ -70,8 +70,8 @@ def check_subsets(ctx: Context) -> Iterator[Diagnostic]:
 def check_ingress_subsets(ctx: Context) -> Iterator[Diagnostic]:
     """A gateway route without a subset bypasses the subset routing a mesh VirtualService does for that host."""
     subset_routed: dict[str, list[Resource]] | None = None  # built on the first gateway route: often never
-    for vs in ctx.of_kind("VirtualService"):
-        gateways = [g for g in routes.gateway_names(vs.spec) if g != hosts.MESH_GATEWAY]
+    services = ctx.of_kind("VirtualService")
+    for vs, gateways in zip(services, ctx.memoized("destinations.gateways", _gateways, services), strict=True):
         if not gateways:
             continue
         if subset_routed is None:
@@ -86,6 +86,10 @@ def check_ingress_subsets(ctx: Context) -> Iterator[Diagnostic]:
                                             f"{mesh_vs.origin} for that host does not apply to requests through "
                                             f"gateway {', '.join(gateways)}",
                                   ("spec", "http", i, "route", j, "destination", "host"))
+
+
+def _gateways(vs: Resource) -> tuple[str, ...]:
+    return tuple(g for g in routes.gateway_names(vs.spec) if g != hosts.MESH_GATEWAY)
 
 
 def _mesh_subset_routing(services: Sequence[Resource]) -> dict[str, list[Resource]]:

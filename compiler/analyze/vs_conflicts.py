@@ -19,13 +19,18 @@ Key = tuple[str, str]  # (scope, host FQDN)
 
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
-    index = _index(ctx.of_kind("VirtualService"))
+    services = ctx.of_kind("VirtualService")
+    index = _index(services, ctx.memoized("vs_conflicts.keys", _keys, services))
+    exported: list[tuple[str, list[Resource]]] | None = None  # the hosts exported everywhere, built when needed
     reported: set[int] = set()
     for (scope, host), owners in index.items():
+        if scope == hosts.EXPORT_ALL and len(owners) < 2:  # the usual case: one VirtualService, nothing to say
+            continue
         group = list(owners)
         if scope != hosts.EXPORT_ALL:
-            group += [r for (s, h), rs in index.items() if s == hosts.EXPORT_ALL and hosts.matches(host, h)
-                      for r in rs]
+            if exported is None:
+                exported = [(h, rs) for (s, h), rs in index.items() if s == hosts.EXPORT_ALL]
+            group += [r for h, rs in exported if hosts.matches(host, h) for r in rs]
         unique = list({id(r): r for r in group}.values())
         if len(unique) < 2:
             continue
@@ -38,14 +43,20 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                                     f"{_scope_text(scope)}", _host_path(vs, host))
 
 
-def _index(services: Sequence[Resource]) -> dict[Key, list[Resource]]:
+def _keys(vs: Resource) -> tuple[Key, ...]:
+    """The (scope, host) pairs a mesh VirtualService claims; a function of the one resource (memoized)."""
+    if not routes.binds_mesh(vs.spec):
+        return ()
+    return tuple((scope, hosts.to_fqdn(host, vs.namespace))
+                 for scope in sorted(hosts.export_scopes(vs.spec.export_to, vs.namespace))
+                 for host in vs.spec.hosts or ())
+
+
+def _index(services: Sequence[Resource], keys: Sequence[tuple[Key, ...]]) -> dict[Key, list[Resource]]:
     index: dict[Key, list[Resource]] = {}
-    for vs in services:
-        if not routes.binds_mesh(vs.spec):
-            continue
-        for scope in sorted(hosts.export_scopes(vs.spec.export_to, vs.namespace)):
-            for host in vs.spec.hosts or ():
-                index.setdefault((scope, hosts.to_fqdn(host, vs.namespace)), []).append(vs)
+    for vs, claimed in zip(services, keys, strict=True):
+        for key in claimed:
+            index.setdefault(key, []).append(vs)
     return index
 
 

@@ -150,3 +150,28 @@ def test_document_lists_realigned_after_inserts_removals_and_moves(tmp_path: Pat
     hits = check_cache.hits
     _checked_documents(documents, check_cache)
     assert check_cache.hits == hits + len(documents)
+
+
+def _mesh_vs(name: str, namespace: str, hosts: str, export: str = "") -> str:
+    return (f"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: "
+            f"{namespace}}}\nspec:\n  hosts: {hosts}\n{export}  http:\n  - route:\n    - destination: {{host: a}}\n")
+
+
+def test_memoized_analyzers_follow_edits_of_the_resources_they_index(tmp_path: Path) -> None:
+    """Host conflicts are judged over the whole revision from per-resource memos: every edit of one
+    VirtualService's hosts or exportTo gives what a fresh run gives, and so does going back to an earlier version
+    (whose resource objects the caches may hand out again)."""
+    cache, check_cache = load.ParseCache(), pipeline.CheckCache()
+    (tmp_path / "a.yaml").write_text(_mesh_vs("a", "ns1", "[a, '*.example.com']"))
+    (tmp_path / "gw.yaml").write_text(_mesh_vs("gw", "ns1", "[a]", "  gateways: [ingress]\n"))
+    b = tmp_path / "b.yaml"
+    versions = [_mesh_vs("b", "ns2", "[b]"),
+                _mesh_vs("b", "ns2", "[a.ns1.svc.cluster.local]"),  # conflicts with a, in every namespace
+                _mesh_vs("b", "ns2", "[a.ns1.svc.cluster.local]", "  exportTo: ['.']\n"),
+                _mesh_vs("b", "ns2", "[www.example.com]", "  exportTo: ['.']\n"),  # under a's wildcard
+                _mesh_vs("b", "ns2", "[www.example.com]", "  exportTo: ['.']\n  gateways: [ingress]\n")]
+    codes = []
+    for text in [*versions, *versions[::-1], versions[1]]:
+        b.write_text(text)
+        codes.append(sorted(d.code for d in _same_as_fresh(tmp_path, cache, check_cache).diagnostics))
+    assert any("MW0305" in found for found in codes) and any("MW0305" not in found for found in codes)
