@@ -119,7 +119,7 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
 def _add_destinations(mesh: Mesh, proxy: model.Proxy, contexts: list[Context], services: dict[str, Service]) -> None:
     """Istio adds the services that in-scope VirtualServices route to, even when the Sidecar does not import them."""
     for ctx in contexts:
-        for host in sorted(ctx.hosts_used):
+        for host in sorted(ctx.hosts_used - services.keys()):
             service = mesh.service_for(host, proxy.namespace)
             if service is not None:
                 services.setdefault(host, service)

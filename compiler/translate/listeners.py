@@ -13,13 +13,14 @@ Inbound (listener_inbound.go): a Sidecar's ingress listeners replace the service
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 
 from compiler import model, naming
 from compiler.translate import clusters, l4, scope, vhosts
 from compiler.translate.mesh import Mesh, VirtualServiceEntry
 from compiler.translate.routes import Context
-from compiler.translate.services import Service, parse_protocol
+from compiler.translate.services import Port, Service, parse_protocol
 
 
 @dataclasses.dataclass
@@ -31,8 +32,7 @@ class Built:
     contexts: list[Context] = dataclasses.field(default_factory=list)
 
 
-def _port_protocol(port: int, services: Sequence[Service]) -> model.Protocol:
-    protocols = [p.protocol for s in services if (p := s.port(port)) is not None]
+def _port_protocol(protocols: Sequence[model.Protocol]) -> model.Protocol:
     for wanted in (lambda p: p.is_http, lambda p: p in (model.Protocol.TLS, model.Protocol.HTTPS)):
         found = next((p for p in protocols if wanted(p)), None)
         if found is not None:
@@ -45,11 +45,9 @@ def _vs_for(host: str, vss: Sequence[VirtualServiceEntry]) -> VirtualServiceEntr
     return exact or next((vs for vs in vss if any(naming.host_matches(h, host) for h in vs.hosts)), None)
 
 
-def _http_chain(name: str, port: int, protocol: model.Protocol, rc: model.RouteConfig) -> model.FilterChain:
-    faults = any(r.fault is not None for vh in rc.virtual_hosts for r in vh.routes)
-    cors = any(r.cors is not None for vh in rc.virtual_hosts for r in vh.routes)
+def _http_chain(name: str, protocol: model.Protocol, table: vhosts.RouteTable) -> model.FilterChain:
     return model.FilterChain(name=name, filter=model.HttpFilterChain(
-        stat_prefix=f"outbound_{name}", route_config_name=rc.name, faults=faults, cors=cors,
+        stat_prefix=f"outbound_{name}", route_config_name=table.config.name, faults=table.faults, cors=table.cors,
         http2_only=protocol.is_http2))
 
 
@@ -84,23 +82,22 @@ def _tls_chains(ctx: Context, name: str, port: int, services: Sequence[Service],
 
 
 def _outbound_port(mesh: Mesh, proxy: model.Proxy, egress: scope.Egress, port: int, services: Sequence[Service],
-                   vss: Sequence[VirtualServiceEntry], out: Built) -> None:
-    on_port = [s for s in services if s.port(port) is not None]
-    protocol = egress.protocol or _port_protocol(port, on_port)
+                   vss: Sequence[VirtualServiceEntry], on_port: Sequence[tuple[Service, Port]], out: Built) -> None:
+    protocol = egress.protocol or _port_protocol([p.protocol for _, p in on_port])
     bind = egress.bind or naming.WILDCARD
     name = naming.listener(bind, port)
     ctx = Context(mesh, proxy, port)
     out.contexts.append(ctx)
     if protocol.is_http:
-        rc = vhosts.route_config(ctx, services, vss, mesh.services, block_unknown=egress.registry_only)
-        out.route_configs.append(rc)
-        chains = [_http_chain(name, port, protocol, rc)]
+        table = vhosts.route_config(ctx, services, vss, mesh.services, block_unknown=egress.registry_only)
+        out.route_configs.append(table.config)
+        chains = [_http_chain(name, protocol, table)]
     elif not on_port:
         return
     elif protocol in (model.Protocol.TLS, model.Protocol.HTTPS):
-        chains = _tls_chains(ctx, name, port, on_port, vss)
+        chains = _tls_chains(ctx, name, port, [s for s, _ in on_port], vss)
     else:
-        chains = _tcp_chains(ctx, name, port, on_port, vss)
+        chains = _tcp_chains(ctx, name, port, [s for s, _ in on_port], vss)
     out.listeners.append(model.Listener(name, bind, port, model.TrafficDirection.OUTBOUND, tuple(chains),
                                         bind_to_port=egress.capture_none))
 
@@ -112,15 +109,27 @@ def outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> Non
         vss = scope.egress_virtual_services(mesh, proxy, egress)
         for s in services:
             out.services.setdefault(s.host, s)
+        by_port = mesh.carry.by_identity("by-port", (services,), None, functools.partial(_by_port, services))
         if egress.port is not None:
             if egress.port not in locked:
-                _outbound_port(mesh, proxy, egress, egress.port, services, vss, out)
+                _outbound_port(mesh, proxy, egress, egress.port, services, vss, by_port.get(egress.port, ()), out)
             locked.add(egress.port)
             continue
-        ports = sorted({p.number for s in services for p in s.ports} - locked)
+        ports = sorted(by_port.keys() - locked)
         for port in ports:
-            _outbound_port(mesh, proxy, egress, port, services, vss, out)
+            _outbound_port(mesh, proxy, egress, port, services, vss, by_port[port], out)
         locked.update(ports)
+
+
+def _by_port(services: Sequence[Service]) -> dict[int, tuple[tuple[Service, Port], ...]]:
+    """Port number -> the services with that port (in `services` order) and their first port of that number."""
+    out: dict[int, list[tuple[Service, Port]]] = {}
+    for s in services:
+        for p in s.ports:
+            on_port = out.setdefault(p.number, [])
+            if not on_port or on_port[-1][0] is not s:
+                on_port.append((s, p))
+    return {number: tuple(found) for number, found in out.items()}
 
 
 # -- inbound -------------------------------------------------------------------------------------------------------

@@ -237,8 +237,8 @@ def _index(resources: ResourceSet, carry: Carry) -> Mesh:
     return Mesh(
         resources=resources, services=registry.services, workloads=registry.workloads,
         workloads_by_ip=registry.by_ip,
-        virtual_services=[carry.by_content(carry_key("vs", content_key(r)), functools.partial(_virtual_service, r))
-                          for r in resources.of_kind("VirtualService")],
+        virtual_services=carry.each(("vs-entries",), resources.of_kind("VirtualService"), lambda r: carry.by_content(
+            carry_key("vs", content_key(r)), functools.partial(_virtual_service, r))),
         destination_rules=rules, gateways=_gateways(resources),
         sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
     )

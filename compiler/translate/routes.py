@@ -270,6 +270,8 @@ class Computed:
     # the lookup tables the lookups were made in: while a revision reuses them whole, the lookups cannot differ
     services: Any
     rules: Any
+    faults: bool = False  # some route injects faults (the listener's chain must run the fault filter)
+    cors: bool = False  # some route has a CORS policy
 
 
 def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
@@ -297,7 +299,8 @@ def computed(ctx: Context, vs: VirtualServiceEntry, found: Computed | None) -> C
     recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[])
     rs = _http_routes(recording, vs)
     return Computed(tuple(rs), frozenset(recording.hosts_used), tuple(recording.notes),
-                    tuple(recording.lookups or ()), mesh.services, mesh.destination_rules)
+                    tuple(recording.lookups or ()), mesh.services, mesh.destination_rules,
+                    any(r.fault is not None for r in rs), any(r.cors is not None for r in rs))
 
 
 def delegate_note(vs: VirtualServiceEntry, index: int) -> Diagnostic:

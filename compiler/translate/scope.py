@@ -102,7 +102,14 @@ def _namespaces(egress: Egress) -> set[str] | None:
     return None if "*" in found else found
 
 
-def egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[Service]:
+def egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> tuple[Service, ...]:
+    """The services an egress listener imports, by host. Depends on the service table alone, so a revision that
+    reuses the table (a commit that changed no service) reuses these too."""
+    return mesh.carry.by_identity("egress-services", (mesh.services,), (egress, proxy.namespace),
+                                  lambda: _egress_services(mesh, proxy, egress))
+
+
+def _egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> tuple[Service, ...]:
     out = []
     namespaces = _namespaces(egress)
     # a namespace-scoped Sidecar (Istio's usual `./*`) looks at its namespaces' hosts only, not the whole mesh
@@ -111,7 +118,7 @@ def egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[Serv
         service = mesh.service_for(host, proxy.namespace)
         if service is not None and _imports(egress, service.namespace, service.host):
             out.append(service)
-    return out
+    return tuple(out)
 
 
 def egress_virtual_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[VirtualServiceEntry]:

@@ -55,9 +55,10 @@ def _relevant(vs: VirtualServiceEntry, hosts: naming.HostSet, port: int) -> bool
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Table:
-    """One route config with what it was built from, so that the next revision can patch it: a commit that changed
-    one VirtualService replaces the virtual hosts that VirtualService's routes fill, instead of rebuilding 10,000."""
+class RouteTable:
+    """One route config, whether its routes need the fault and CORS filters, and what it was built from, so that
+    the next revision can patch it: a commit that changed one VirtualService replaces the virtual hosts that
+    VirtualService's routes fill, instead of rebuilding 10,000."""
 
     services: Sequence[Service]
     vss: Sequence[VirtualServiceEntry]
@@ -69,24 +70,26 @@ class _Table:
     config: model.RouteConfig
     hosts_used: frozenset[str]
     notes: tuple[Diagnostic, ...]
+    faults: bool
+    cors: bool
 
 
 def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
-                 known_hosts: Container[str], *, block_unknown: bool = False) -> model.RouteConfig:
+                 known_hosts: Container[str], *, block_unknown: bool = False) -> RouteTable:
     mesh = ctx.mesh
     extra = (ctx.port, ctx.gateway, mesh.outbound_key(ctx.proxy), block_unknown)
     before = mesh.carry.find("route-table", (), extra)
-    table = _patched(ctx, before, services, vss, known_hosts) if isinstance(before, _Table) else None
+    table = _patched(ctx, before, services, vss, known_hosts) if isinstance(before, RouteTable) else None
     if table is None:
-        table = _built(ctx, services, vss, known_hosts, block_unknown, before if isinstance(before, _Table) else None)
+        table = _built(ctx, services, vss, known_hosts, block_unknown, before if isinstance(before, RouteTable) else None)
     mesh.carry.keep("route-table", (), extra, table)
     ctx.hosts_used.update(table.hosts_used)
     ctx.notes.extend(table.notes)
-    return table.config
+    return table
 
 
-def _patched(ctx: Context, before: _Table, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
-             known_hosts: Container[str]) -> _Table | None:
+def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
+             known_hosts: Container[str]) -> RouteTable | None:
     """`before` with the routes of the VirtualServices that changed since, or None when more than routes may have
     changed: other services, other lookup tables, or a VirtualService with other hosts or that now has routes where
     it had none (or none where it had some), since those decide which virtual hosts exist and who owns them."""
@@ -116,17 +119,23 @@ def _patched(ctx: Context, before: _Table, services: Sequence[Service], vss: Seq
         for j, owner in enumerate(before.owners):
             if owner == i:
                 vhosts[j] = dataclasses.replace(vhosts[j], routes=now.routes)
-    return _Table(services, vss, known_hosts, mesh.services, mesh.destination_rules, tuple(uses), before.owners,
-                  model.RouteConfig(before.config.name, tuple(vhosts)), *_effects(uses))
+    return RouteTable(services, vss, known_hosts, mesh.services, mesh.destination_rules, tuple(uses), before.owners,
+                      model.RouteConfig(before.config.name, tuple(vhosts)), *_effects(uses, before.owners))
 
 
-def _effects(uses: Sequence[tuple[VirtualServiceEntry, routes.Computed]]) -> tuple[frozenset[str], tuple[Diagnostic, ...]]:
+def _effects(uses: Sequence[tuple[VirtualServiceEntry, routes.Computed]], owners: array.array[int]
+             ) -> tuple[frozenset[str], tuple[Diagnostic, ...], bool, bool]:
+    """What building the routes added to the context (destination hosts, notes), and whether the routes in the
+    table (a VirtualService's routes may fill no virtual host) inject faults or set CORS policies; default
+    routes do neither."""
+    shown = [uses[i][1] for i in sorted(set(owners)) if i >= 0]
     return (frozenset().union(*(c.hosts_used for _, c in uses)),
-            tuple(itertools.chain.from_iterable(c.notes for _, c in uses)))
+            tuple(itertools.chain.from_iterable(c.notes for _, c in uses)),
+            any(c.faults for c in shown), any(c.cors for c in shown))
 
 
 def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
-           known_hosts: Container[str], block_unknown: bool, before: _Table | None) -> _Table:
+           known_hosts: Container[str], block_unknown: bool, before: RouteTable | None) -> RouteTable:
     port = ctx.port
     on_port = [s for s in services if (p := s.port(port)) is not None and p.protocol.is_http]
     hosts = naming.HostSet(s.host for s in on_port)
@@ -161,8 +170,8 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     owners = array.array("l", (at[id(vs)] if vs is not None else -1 for _, vs in ordered))
     config = model.RouteConfig(naming.outbound_route_config(port), tuple(vh for vh, _ in ordered))
     used = tuple(uses.values())
-    return _Table(services, vss, known_hosts, ctx.mesh.services, ctx.mesh.destination_rules, used, owners, config,
-                  *_effects(used))
+    return RouteTable(services, vss, known_hosts, ctx.mesh.services, ctx.mesh.destination_rules, used, owners, config,
+                      *_effects(used, owners))
 
 
 def _add(vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]], seen: set[str], name: str,
