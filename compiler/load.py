@@ -152,8 +152,9 @@ class ParseCache:
 _RACY_NS = 2_000_000_000  # a file changed this recently may change again within the same timestamp tick
 
 
-def _stat_key(stat: os.stat_result) -> tuple[int, ...]:
-    return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_mode)
+# what identifies a version of a file (or a directory's listing); one C-level call, as it is taken for every file
+_stat_key: Callable[[os.stat_result], tuple[int, ...]] = operator.attrgetter(
+    "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns", "st_mode")
 
 
 def _trusted(key: tuple[int, ...]) -> bool:
