@@ -127,8 +127,8 @@ def test_stat_cache_skips_unchanged_files_and_sees_changed_ones(tmp_path: Path,
     cache = load.ParseCache()
     first = load.load([tmp_path], cache=cache)
     reads: list[str] = []
-    real_open = open
-    monkeypatch.setattr("builtins.open", lambda path, *a, **k: reads.append(str(path)) or real_open(path, *a, **k))
+    real_read = load._read
+    monkeypatch.setattr(load, "_read", lambda path, limit: reads.append(str(path)) or real_read(path, limit))
     (tmp_path / "f1.yaml").write_text("kind: K\nn: changed\n")
     second = load.load([tmp_path], cache=cache)
     assert reads == [str(tmp_path / "f1.yaml")]
