@@ -16,7 +16,7 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from compiler import model
-from compiler.emit import cluster, consistency, endpoint, listener, route, secret, type_urls
+from compiler.emit import assembled, cluster, consistency, endpoint, listener, route, secret, type_urls
 from compiler.emit.common import EmitError
 from compiler.emit.memo import EmitMemo
 from compiler.emit.snapshot import Snapshot, TypeTable, XdsResource
@@ -33,7 +33,7 @@ def _emitted(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> list[XdsR
     if type_url == type_urls.ROUTE:
         return [memo.get((type_url, item), functools.partial(_route_table, item, memo)) for item in items]
     make = _EMITTERS[type_url]
-    return [memo.get((type_url, item), functools.partial(_resource, type_url, item, make)) for item in items]
+    return [memo.get((type_url, item), functools.partial(_resource, type_url, item, make, memo)) for item in items]
 
 
 def _route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
@@ -73,7 +73,11 @@ def _vhost_part(vh: model.VirtualHost, memo: EmitMemo) -> _VhostPart:
     return part
 
 
-def _resource(type_url: str, item: Any, make: Callable[[Any], Message]) -> XdsResource:
+def _resource(type_url: str, item: Any, make: Callable[[Any], Message], memo: EmitMemo) -> XdsResource:
+    if type_url == type_urls.CLUSTER and assembled.applies(item):
+        return assembled.eds_cluster(item, memo.get)
+    if type_url == type_urls.ENDPOINT:
+        return assembled.load_assignment(item)
     message = make(item)
     res = XdsResource.of(item.cluster_name if type_url == type_urls.ENDPOINT else item.name, type_url, message)
     consistency.remember(res, message)

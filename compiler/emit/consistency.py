@@ -92,6 +92,19 @@ def remember(res: XdsResource, message: Message) -> None:
     _refs(res, message)
 
 
+def facts(message: Message) -> _Refs:
+    """What a resource message needs from the rest of its snapshot."""
+    return _compute_refs(message)
+
+
+def remember_facts(res: XdsResource, *, eds: str | None, secrets: tuple[tuple[str, str], ...]) -> None:
+    """The facts of a cluster (or a load assignment: none) written from parts, so that it is never parsed back."""
+    key = (res.type_url, res.name, res.version)
+    if len(_REFS) >= _REFS_MAX:
+        _REFS.clear()
+    _REFS.setdefault(key, _Refs(endpoints=eds, secrets=secrets))
+
+
 def remember_route_filters(res: XdsResource, filters: frozenset[str]) -> None:
     """The facts of a route table written from parts (the filters its routes configure, gathered per virtual
     host), so that the table is never parsed back to find them."""

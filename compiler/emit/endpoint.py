@@ -16,13 +16,13 @@ from google.protobuf import wrappers_pb2
 from compiler import model
 
 
-def _locality(text: str) -> base_pb2.Locality:
+def locality_of(text: str) -> base_pb2.Locality:
     region, zone, sub_zone = (text.split("/") + ["", "", ""])[:3]
     return base_pb2.Locality(region=region, zone=zone, sub_zone=sub_zone)
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
+def lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
     """Shared (an endpoint is in its service's cluster and in its subset's): the caller's list copies it."""
     address = address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=ep.address, port_value=ep.port)
@@ -42,8 +42,8 @@ def load_assignment(
     by_locality = sorted(endpoints, key=lambda ep: ep.locality)  # stable: the model's order within a locality
     groups = [
         endpoint_components_pb2.LocalityLbEndpoints(
-            locality=_locality(locality) if locality else None,
-            lb_endpoints=[_lb_endpoint(ep) for ep in eps],
+            locality=locality_of(locality) if locality else None,
+            lb_endpoints=[lb_endpoint(ep) for ep in eps],
         )
         for locality, eps in itertools.groupby(by_locality, key=lambda ep: ep.locality)
     ]

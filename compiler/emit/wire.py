@@ -25,3 +25,37 @@ def varint(value: int) -> bytes:
 def length_delimited(number: int, data: bytes) -> bytes:
     """One occurrence of a bytes / string / message field (wire type 2)."""
     return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def split_before(data: bytes, number: int) -> tuple[bytes, bytes]:
+    """A serialized message cut before its first top-level field numbered `number` or higher: deterministic
+    serialization writes fields in number order, so a field `number` encoded on its own fits in the cut."""
+    at = 0
+    while at < len(data):
+        key, after_key = _read_varint(data, at)
+        if key >> 3 >= number:
+            break
+        wire_type = key & 7
+        if wire_type == 0:
+            at = _read_varint(data, after_key)[1]
+        elif wire_type == 1:
+            at = after_key + 8
+        elif wire_type == 2:
+            length, body = _read_varint(data, after_key)
+            at = body + length
+        elif wire_type == 5:
+            at = after_key + 4
+        else:
+            raise ValueError(f"wire type {wire_type} (groups) is not written by protobuf 3")
+    return data[:at], data[at:]

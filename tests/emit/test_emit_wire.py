@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler import build, emit, translate
-from compiler.emit import consistency, route, wire
+from compiler.emit import assembled, cluster, consistency, endpoint, route, wire
 
 ROOT = Path(__file__).resolve().parents[2]
 TREES = [ROOT / "policies-example", *sorted((ROOT / "tests" / "golden" / "cases").glob("*/input"))]
@@ -27,6 +27,42 @@ def test_route_tables_from_parts_equal_whole_serialization(tree: Path) -> None:
         whole = route.of(rc).SerializeToString(deterministic=True)
         parts = route.serialized(rc, [route.vhost_field(route.virtual_host(vh)) for vh in rc.virtual_hosts])
         assert parts == whole, rc.name
+
+
+@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.parent.name if p.name == "input" else p.name)
+def test_clusters_and_load_assignments_from_parts_equal_whole_serialization(tree: Path) -> None:
+    """EDS clusters (name + shape + metadata) and load assignments (name + endpoint encodings) written from parts
+    equal the serialization of the message `cluster.of` / `endpoint.of` build, and carry the same facts."""
+    result = build.build([tree])
+    if not result.ok:
+        pytest.skip("a broken-input case")
+    configs = [translate.proxy_config(result.model, proxy) for proxy in result.proxies()]
+    clusters = {c for cfg in configs for c in cfg.clusters if assembled.applies(c)}
+    assignments = {la for cfg in configs for la in cfg.load_assignments}
+    if not clusters and not assignments:
+        pytest.skip("no EDS clusters in this tree")
+    memo = emit.EmitMemo()
+    for c in clusters:
+        message = cluster.of(c)
+        res = assembled.eds_cluster(c, memo.get)
+        assert res.serialized == message.SerializeToString(deterministic=True), c.name
+        assert consistency._refs(res) == consistency._compute_refs(message), c.name
+    for la in assignments:
+        message = endpoint.of(la)
+        res = assembled.load_assignment(la)
+        assert res.serialized == message.SerializeToString(deterministic=True), la.cluster_name
+        assert consistency._refs(res) == consistency._compute_refs(message), la.cluster_name
+
+
+def test_split_before_cuts_at_the_first_field_of_that_number_or_higher() -> None:
+    from envoy.config.cluster.v3 import cluster_pb2
+
+    data = cluster_pb2.Cluster(name="a", connect_timeout={"seconds": 1}, alt_stat_name="x").SerializeToString(
+        deterministic=True)
+    head, tail = wire.split_before(data, 25)
+    assert head + tail == data
+    assert cluster_pb2.Cluster.FromString(head) == cluster_pb2.Cluster(name="a", connect_timeout={"seconds": 1})
+    assert cluster_pb2.Cluster.FromString(tail) == cluster_pb2.Cluster(alt_stat_name="x")
 
 
 @pytest.mark.parametrize("tree", TREES[:1], ids=["policies-example"])

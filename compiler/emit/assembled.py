@@ -1,0 +1,96 @@
+"""EDS clusters and load assignments written from cached serialized parts (compiler.emit.wire), byte-identical to
+`SerializeToString(deterministic=True)` of what `cluster.of` and `endpoint.of` build (tests/emit/test_emit_wire.py).
+
+A 10,000-service mesh has 80,000 outbound clusters but a handful of shapes (the same DestinationRule policy on
+every service): a cluster is its name, the shape's bytes (everything but name and metadata, built once) cut around
+the metadata field, and its sources' metadata (shared by the clusters of one service). A load assignment is its
+cluster name and its endpoints' cached encodings. Building and serializing one protobuf message per resource is
+most of the emitter's time otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import itertools
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+
+from compiler import model
+from compiler.emit import cluster, consistency, endpoint, metadata, type_urls, wire
+from compiler.emit.snapshot import XdsResource
+
+Memo = Callable[[Hashable, Callable[[], Any]], Any]
+
+_F = cluster_pb2.Cluster.DESCRIPTOR.fields_by_name
+_NAME, _METADATA = _F["name"].number, _F["metadata"].number
+_E = endpoint_pb2.ClusterLoadAssignment.DESCRIPTOR.fields_by_name
+_CLUSTER_NAME, _ENDPOINTS = _E["cluster_name"].number, _E["endpoints"].number
+_L = endpoint_components_pb2.LocalityLbEndpoints.DESCRIPTOR.fields_by_name
+_LOCALITY, _LB_ENDPOINTS = _L["locality"].number, _L["lb_endpoints"].number
+
+
+def applies(c: model.Cluster) -> bool:
+    """EDS clusters over ADS: their message depends on nothing else of the model than their shape."""
+    return c.discovery is model.Discovery.EDS
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Shape:
+    head: bytes  # fields before metadata, name left out
+    tail: bytes  # fields after metadata
+    secrets: tuple[tuple[str, str], ...]  # the SDS secrets its transport socket names
+
+
+def _shape_key(c: model.Cluster) -> tuple[Any, ...]:
+    # every field `cluster.of` reads for an EDS cluster over ADS, but the name and the sources
+    return ("cluster-shape", c.lb_policy, c.minimum_ring_size, c.maglev_table_size, c.tcp, c.http,
+            c.circuit_breakers, c.outlier, c.tls)
+
+
+def _shape(c: model.Cluster) -> _Shape:
+    bare = dataclasses.replace(c, name="", sources=())
+    message = cluster.of(bare)
+    head, tail = wire.split_before(message.SerializeToString(deterministic=True), _METADATA)  # no name: "" is unset
+    refs = consistency.facts(message)
+    return _Shape(head, tail, refs.secrets)
+
+
+def _metadata(sources: tuple[model.Source, ...]) -> bytes:
+    meta = metadata.of(sources)
+    return b"" if meta is None else wire.length_delimited(_METADATA, meta.SerializeToString(deterministic=True))
+
+
+def eds_cluster(c: model.Cluster, memo: Memo) -> XdsResource:
+    shape: _Shape = memo(_shape_key(c), functools.partial(_shape, c))
+    meta: bytes = memo(("cluster-metadata", c.sources), functools.partial(_metadata, c.sources))
+    data = wire.length_delimited(_NAME, c.name.encode()) + shape.head + meta + shape.tail
+    res = XdsResource.parsed(c.name, type_urls.CLUSTER, data, cluster_pb2.Cluster)
+    consistency.remember_facts(res, eds=c.name, secrets=shape.secrets)
+    return res
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _lb_endpoint(ep: model.Endpoint) -> bytes:
+    return wire.length_delimited(_LB_ENDPOINTS, endpoint.lb_endpoint(ep).SerializeToString(deterministic=True))
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _locality(text: str) -> bytes:
+    return wire.length_delimited(_LOCALITY, endpoint.locality_of(text).SerializeToString(deterministic=True)) \
+        if text else b""
+
+
+def load_assignment(la: model.LoadAssignment) -> XdsResource:
+    """As `endpoint.load_assignment`: one group per locality in locality order, the model's order inside."""
+    by_locality = sorted(la.endpoints, key=lambda ep: ep.locality)
+    groups = b"".join(
+        wire.length_delimited(_ENDPOINTS, _locality(locality) + b"".join(_lb_endpoint(ep) for ep in eps))
+        for locality, eps in itertools.groupby(by_locality, key=lambda ep: ep.locality))
+    data = (wire.length_delimited(_CLUSTER_NAME, la.cluster_name.encode()) if la.cluster_name else b"") + groups
+    res = XdsResource.parsed(la.cluster_name, type_urls.ENDPOINT, data, endpoint_pb2.ClusterLoadAssignment)
+    consistency.remember_facts(res, eds=None, secrets=())
+    return res
