@@ -96,11 +96,14 @@ class ResourceSet:
     def namespaces(self) -> set[str]:
         """Namespaces that exist: declared by Namespace objects or used by any resource."""
         found = {r.name for r in self.of_kind("Namespace")}
-        found.update(r.namespace for r in self if r.kind != "Namespace")
+        for kind, items in self._by_kind.items():
+            if kind != "Namespace":
+                found.update(map(_NAMESPACE, items))  # C-level: analyzers ask for this on every run
         return found
 
 
 _IDENTITY = operator.attrgetter("kind", "namespace", "name")
+_NAMESPACE = operator.attrgetter("namespace")
 
 
 def _sorted(resources: Sequence[Resource]) -> list[Resource]:
