@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import operator
 from typing import Any, TypeVar
 
 # -- values ----------------------------------------------------------------------------------------------------
@@ -21,12 +22,15 @@ def hash_once(cls: type[_T]) -> type[_T]:
     """Cache a frozen dataclass's hash in its `_hash` slot. The emitter's memo hashes every resource of every proxy
     it builds; recomputing a cluster's hash walks all its nested values each time."""
     names = tuple(f.name for f in dataclasses.fields(cls) if f.compare)  # type: ignore[arg-type]
+    # the compared fields as a tuple, read in C (one attrgetter of one name gives the bare value: wrap it)
+    values = operator.attrgetter(*names) if len(names) > 1 else lambda self: (getattr(self, names[0]),)
+    set_hash = object.__setattr__
 
     def __hash__(self: Any) -> int:
         h = self._hash
         if h is None:
-            h = hash(tuple(getattr(self, n) for n in names))
-            object.__setattr__(self, "_hash", h)
+            h = hash(values(self))
+            set_hash(self, "_hash", h)
         return h  # type: ignore[no-any-return]
 
     cls.__hash__ = __hash__  # type: ignore[method-assign]
