@@ -106,18 +106,22 @@ class Context:
         return index
 
     def destinations(self, vs: Resource) -> list[routes.RouteDestination]:
-        """`routes.destinations` of a VirtualService, computed once per run (several analyzers walk them)."""
-        memo: dict[int, tuple[Resource, list[routes.RouteDestination]]] = self.indexes.setdefault("_destinations", {})
-        found = memo.get(id(vs))
-        if found is None or found[0] is not vs:
-            found = memo[id(vs)] = (vs, list(routes.destinations(vs.spec)))
-        return found[1]
+        """`routes.destinations` of a VirtualService, computed once per resource object (several analyzers walk
+        them; kept from run to run as `memoized` values are)."""
+        table = self._memo("destinations")
+        found = table.get(vs)
+        if found is None:
+            found = table[vs] = list(routes.destinations(vs.spec))
+        return found
+
+    def _memo(self, name: str) -> dict[Resource, Any]:
+        memos: dict[str, dict[Resource, Any]] = self.indexes.setdefault(MEMO, {})
+        return memos.setdefault(name, {})
 
     def memoized(self, name: str, compute: Callable[[Resource], T], resources: Iterable[Resource]) -> list[T]:
         """`compute(res)` for each of `resources`, computed once per resource object. An AnalyzeCache keeps the
         memos from run to run, so `compute` must depend on its one resource alone (and never return None)."""
-        memos: dict[str, dict[Resource, Any]] = self.indexes.setdefault(MEMO, {})
-        table = memos.setdefault(name, {})
+        table = self._memo(name)
         get, out = table.get, []
         for res in resources:
             found = get(res)

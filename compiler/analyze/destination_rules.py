@@ -56,13 +56,18 @@ def check_unknown_hosts(ctx: Context) -> Iterator[Diagnostic]:
 
 def check_merged(ctx: Context) -> Iterator[Diagnostic]:
     groups: dict[tuple[str, str, str], list[Resource]] = {}
-    for dr in ctx.of_kind("DestinationRule"):
-        selector = dr.spec.workload_selector.match_labels if dr.spec.workload_selector else None
-        key = (dr.namespace, hosts.to_fqdn(dr.spec.host, dr.namespace), hosts.selector_string(selector))
+    rules = ctx.of_kind("DestinationRule")
+    for dr, key in zip(rules, ctx.memoized("destination_rules.merge_key", _merge_key, rules), strict=True):
         groups.setdefault(key, []).append(dr)
     for (_, host, _), rules in groups.items():
         for n, dr in enumerate(rules[1:], start=1):
             yield dr.diag("MW0320", _merge_message(host, rules[:n], dr), ("spec", "host"))
+
+
+def _merge_key(dr: Resource) -> tuple[str, str, str]:
+    """DestinationRules with the same key are merged: namespace, host FQDN, workload selector."""
+    selector = dr.spec.workload_selector.match_labels if dr.spec.workload_selector else None
+    return (dr.namespace, hosts.to_fqdn(dr.spec.host, dr.namespace), hosts.selector_string(selector))
 
 
 def _merge_message(host: str, earlier: Sequence[Resource], dr: Resource) -> str:

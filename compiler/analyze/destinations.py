@@ -56,15 +56,18 @@ def subsets_for(index: dict[str, set[str]], fqdn: str) -> set[str] | None:
 
 def check_subsets(ctx: Context) -> Iterator[Diagnostic]:
     index = subsets_by_host(ctx)
-    for vs in ctx.of_kind("VirtualService"):
-        for dest in ctx.destinations(vs):
-            subset = dest.destination.subset
-            if not subset:
-                continue
-            fqdn = hosts.to_fqdn(dest.destination.host, vs.namespace)
+    services = ctx.of_kind("VirtualService")
+    for vs, refs in zip(services, ctx.memoized("destinations.subsets", _subset_refs, services), strict=True):
+        for subset, fqdn, path in refs:
             if subset not in (subsets_for(index, fqdn) or set()):
                 yield vs.diag("MW0303", f"subset \"{subset}\" is not defined by any DestinationRule for host {fqdn}",
-                              (*dest.path, "subset"))
+                              (*path, "subset"))
+
+
+def _subset_refs(vs: Resource) -> tuple[tuple[str, str, tuple[str | int, ...]], ...]:
+    """(subset, host FQDN, destination path) of each destination that names a subset."""
+    return tuple((dest.destination.subset, hosts.to_fqdn(dest.destination.host, vs.namespace), dest.path)
+                 for dest in routes.destinations(vs.spec) if dest.destination.subset)
 
 
 def check_ingress_subsets(ctx: Context) -> Iterator[Diagnostic]:
