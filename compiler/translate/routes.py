@@ -83,6 +83,11 @@ def _hash_policy(ctx: Context, service: Any, subset: str, port: int) -> model.Ha
     rule = ctx.rule_for(service)
     if rule is None:
         return None
+    # once per rule, subset and port in a revision (every route to the host asks; the mesh keeps the rule alive)
+    return ctx.mesh.memo(("hash-policy", id(rule), subset, port), lambda: _rule_hash_policy(rule, subset, port))
+
+
+def _rule_hash_policy(rule: Any, subset: str, port: int) -> model.HashPolicy | None:
     sub = rule.subset(subset) if subset else None
     eff = policy.effective(rule.traffic_policy, sub.traffic_policy if sub is not None else None, port)
     return policy.hash_policy(eff.load_balancer)
