@@ -6,7 +6,7 @@ routing that ingress traffic bypasses) and virtualservice.DestinationRuleAnalyze
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from compiler.analyze import hosts, registry, routes
 from compiler.analyze.context import Context
@@ -15,17 +15,21 @@ from compiler.resources import Resource
 
 
 def check_hosts(ctx: Context) -> Iterator[Diagnostic]:
-    for vs in ctx.of_kind("VirtualService"):
+    services = ctx.of_kind("VirtualService")
+    if not services:  # the registry is built on first use: often not at all in an incremental run
+        return
+    lookup = ctx.registry.lookup
+    for vs in services:
         consumers = hosts.consumer_namespaces(vs.spec.export_to, vs.namespace)
         for dest in ctx.destinations(vs):
-            yield from _check_host(ctx, vs, dest, consumers)
+            yield from _check_host(lookup, vs, dest, consumers)
 
 
-def _check_host(ctx: Context, vs: Resource, dest: routes.RouteDestination,
-                consumers: frozenset[str]) -> Iterator[Diagnostic]:
+def _check_host(lookup: Callable[[str, frozenset[str]], list[registry.HostEntry]], vs: Resource,
+                dest: routes.RouteDestination, consumers: frozenset[str]) -> Iterator[Diagnostic]:
     host = dest.destination.host
     fqdn = hosts.to_fqdn(host, vs.namespace)
-    found = ctx.registry.lookup(fqdn, consumers)
+    found = lookup(fqdn, consumers)
     if not found:
         where = ", ".join(sorted(consumers))
         yield vs.diag("MW0302", f"{dest.what} \"{host}\" ({fqdn}) is not defined by any Service or ServiceEntry "

@@ -175,3 +175,19 @@ def test_memoized_analyzers_follow_edits_of_the_resources_they_index(tmp_path: P
         b.write_text(text)
         codes.append(sorted(d.code for d in _same_as_fresh(tmp_path, cache, check_cache).diagnostics))
     assert any("MW0305" in found for found in codes) and any("MW0305" not in found for found in codes)
+
+
+def test_destination_rule_edits_reach_the_unchanged_virtual_services(tmp_path: Path) -> None:
+    """The VirtualServices' memoized subset references meet each revision's DestinationRules."""
+    root = meshgen.write_mesh(tmp_path, 4)
+    cache, check_cache = load.ParseCache(), pipeline.CheckCache()
+    assert _same_as_fresh(root, cache, check_cache).ok
+    svc2 = root / "ns0" / "svc2.yaml"
+    original = svc2.read_text()
+    svc2.write_text(original.replace("{name: v2,", "{name: v9,"))  # the VirtualService's subset v2 goes
+    assert "MW0303" in {d.code for d in _same_as_fresh(root, cache, check_cache).diagnostics}
+    (root / "ns0" / "extra.yaml").write_text(original.split("---\n")[2].replace("name: svc2,", "name: svc2b,"))
+    assert "MW0320" in {d.code for d in _same_as_fresh(root, cache, check_cache).diagnostics}
+    (root / "ns0" / "extra.yaml").unlink()
+    svc2.write_text(original)
+    assert _same_as_fresh(root, cache, check_cache).ok
