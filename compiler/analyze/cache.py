@@ -5,6 +5,8 @@ it) and looks up only the kinds it declares. So while those kinds hold the very 
 previous run (the CheckCache hands out the same objects for unchanged documents), its diagnostics for an unchanged
 resource are the previous ones, and it runs only on a context narrowed to the new or changed resources. Anything
 that does not fit (a diagnostic naming no narrowed resource) makes that analyzer run in full, uncached.
+The analyzers that always see the whole revision get their per-resource parts (`Context.memoized`) from the
+previous run's memos, which are right for as long as the resource object is the same.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class AnalyzeCache:
         memos: dict[str, dict[Resource, Any]] = ctx.indexes.get(MEMO, {})
         limit = 2 * len(ctx.resources) + 1000
         self._memos = {name: table if len(table) <= limit else {res: table[res] for res in ctx.resources if res in table}
-                       for name, table in memos.items()}  # now and then, drop what resources no longer there used
+                       for name, table in memos.items()}  # a table grown past the revision keeps only its part
 
     def run(self, name: str, analyzer: Analyzer, ctx: Context, kinds: tuple[str, ...],
             looks_up: tuple[str, ...]) -> list[Diagnostic]:
