@@ -90,13 +90,16 @@ def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[Virtua
 
 def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
              known_hosts: Container[str]) -> RouteTable | None:
-    """`before` with the routes of the VirtualServices that changed since, or None when more than routes may have
-    changed: other services, other lookup tables, or a VirtualService with other hosts or that now has routes where
-    it had none (or none where it had some), since those decide which virtual hosts exist and who owns them."""
+    """`before` with the routes that changed since: those of changed VirtualServices and those that looked up a
+    service whose definition changed (its endpoints, say). None when more may have changed: other hosts, ports
+    or addresses (the virtual hosts and their domains), another rule table, a VirtualService with other hosts,
+    or routes that now exist where there were none (or the reverse), since those decide which virtual hosts exist
+    and who owns them."""
     mesh = ctx.mesh
-    if (before.services_table is not mesh.services or before.rules_table is not mesh.destination_rules
-            or before.known_hosts is not known_hosts or len(before.services) != len(services)
-            or len(before.vss) != len(vss) or not all(a is b for a, b in zip(before.services, services, strict=True))):
+    if before.rules_table is not mesh.destination_rules or len(before.vss) != len(vss):
+        return None
+    changed_hosts = _changed_hosts(before, mesh.services, services, known_hosts)
+    if changed_hosts is None:
         return None
     swaps: dict[int, VirtualServiceEntry] = {}
     for old, new in zip(before.vss, vss, strict=True):
@@ -104,23 +107,53 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
             if old.hosts != new.hosts:
                 return None
             swaps[id(old)] = new
-    if not swaps:
+    if not swaps and before.services_table is mesh.services:
         return before
     uses = list(before.uses)
-    vhosts = list(before.config.virtual_hosts)
+    refilled: dict[int, tuple[model.Route, ...]] = {}  # index in uses -> its new routes
     for i, (used, was) in enumerate(before.uses):
         swapped = swaps.get(id(used))
-        if swapped is None:
+        if swapped is not None:
+            now = routes.computed(ctx, swapped, None)
+        elif changed_hosts and any(kind == "service" and arg in changed_hosts for kind, arg, _ in was.lookups):
+            now = routes.computed(ctx, used, was)
+        elif was.services is not mesh.services:
+            now = dataclasses.replace(was, services=mesh.services)  # its lookups find what they found
+        else:
             continue
-        now = routes.computed(ctx, swapped, None)
-        if bool(now.routes) != bool(was.routes):
-            return None
-        uses[i] = (swapped, now)
+        if now.routes != was.routes:
+            if bool(now.routes) != bool(was.routes):
+                return None
+            refilled[i] = now.routes
+        uses[i] = (swapped or used, now)
+    vhosts = list(before.config.virtual_hosts)
+    if refilled:
         for j, owner in enumerate(before.owners):
-            if owner == i:
-                vhosts[j] = dataclasses.replace(vhosts[j], routes=now.routes)
+            if owner in refilled:
+                vhosts[j] = dataclasses.replace(vhosts[j], routes=refilled[owner])
     return RouteTable(services, vss, known_hosts, mesh.services, mesh.destination_rules, tuple(uses), before.owners,
                       model.RouteConfig(before.config.name, tuple(vhosts)), *_effects(uses, before.owners))
+
+
+def _changed_hosts(before: RouteTable, table: dict[str, list[Service]], services: Sequence[Service],
+                   known_hosts: Container[str]) -> set[str] | None:
+    """The hosts whose definitions are other objects than when `before` was built, or None when one of them (or
+    the set of hosts) changed more than a route table can follow by patching."""
+    if len(before.services) != len(services):
+        return None
+    if before.services_table is table:
+        same = before.known_hosts is known_hosts and all(a is b for a, b in zip(before.services, services, strict=True))
+        return set() if same else None
+    old = before.services_table
+    if not isinstance(old, dict) or before.known_hosts is not old or known_hosts is not table or old.keys() != table.keys():
+        return None
+    changed = {host for host, defined in table.items()
+               if len(defined) != len(old[host]) or any(a is not b for a, b in zip(defined, old[host], strict=True))}
+    for a, b in zip(before.services, services, strict=True):
+        if a is not b and (a.host, a.namespace, a.ports, a.addresses, a.exports) != (
+                b.host, b.namespace, b.ports, b.addresses, b.exports):
+            return None
+    return changed
 
 
 def _effects(uses: Sequence[tuple[VirtualServiceEntry, routes.Computed]], owners: array.array[int]

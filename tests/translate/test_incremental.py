@@ -55,6 +55,13 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("another host", _replace("bookinfo/routing/details.yaml", "  - details\n", "  - details\n  - details.example.com\n")),
     ("a delegate the compiler skips", _replace("bookinfo/routing/details.yaml", "  - name: details-v1\n",
                                                "  - name: skipped\n    delegate: {name: other}\n  - name: details-v1\n")),
+    # a service whose definition changed: patched while its host, ports and addresses stay, else rebuilt
+    ("service labels only", _replace("bookinfo/services.yaml", "    service: reviews\n", "    service: reviews2\n")),
+    ("service target port", _replace("bookinfo/services.yaml", "  selector:\n    app: reviews\n  ports:\n  - name: http\n"
+                                     "    port: 9080\n    targetPort: 9080\n", "  selector:\n    app: reviews\n  ports:"
+                                     "\n  - name: http\n    port: 9080\n    targetPort: 9081\n")),
+    ("service protocol", _replace("bookinfo/services.yaml", "  - name: http\n    port: 9080\n    targetPort: 9081\n",
+                                  "  - name: grpc\n    port: 9080\n    targetPort: 9081\n")),
     ("deleted routing file", lambda tree: (tree / "bookinfo/routing/ratings.yaml").unlink()),
 ]
 
