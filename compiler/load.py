@@ -1,4 +1,4 @@
-"""Stage 1a: files -> YAML documents, each with the file and line it starts at.
+"""Stage 1a: files -> YAML documents, each with the file and line it starts at (which files: `compiler.discovery`).
 
 Parsing is one document at a time (split on `---` lines, which YAML forbids inside content), so one broken document
 does not hide the others and every document knows its first line. ruamel.yaml's safe loader defines what a document
@@ -18,7 +18,6 @@ import operator
 import os
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import diagnostics as diag
+from compiler import discovery
 from compiler.diagnostics import Diagnostic, Position
+from compiler.discovery import Listing, stat_key, trusted
 
-YAML_SUFFIXES = (".yaml", ".yml")
 MAX_FILE_BYTES = 32 * 1024 * 1024
 _DOC_START = re.compile(rb"^---(?:[ \t]|$)", re.MULTILINE)
 _CONTENT_LINE = re.compile(r"^(?!\s*(?:#|$)|---\s*$|%)", re.MULTILINE)
@@ -75,8 +75,8 @@ class ParseCache:
         self._documents: dict[tuple[bytes, str], _Loaded] = {}
         # (path, display) -> (stat, documents and diagnostics): files read before, recognized by their stat
         self._stats: dict[tuple[str, str], tuple[tuple[int, ...], _Loaded]] = {}
-        self._listings: dict[tuple[str, str], _Listing] = {}  # (directory, real path) -> its listing
-        self._walks: dict[tuple[str, str], tuple[list[_Listing], list[tuple[str, str]]]] = {}  # root -> last walk
+        self._listings: dict[tuple[str, str], Listing] = {}  # (directory, real path) -> its listing
+        self._walks: dict[tuple[str, str], tuple[list[Listing], list[tuple[str, str]]]] = {}  # root -> last walk
         self._max = max_entries
         self.hits = 0
         self.misses = 0
@@ -98,28 +98,28 @@ class ParseCache:
                   stat: os.stat_result) -> _Loaded | None:
         """The file's documents when its stat is the one recorded when it was read (and that is trustworthy)."""
         recorded = self._stats.get((path, display))
-        if recorded is None or recorded[0] != _stat_key(stat):
+        if recorded is None or recorded[0] != stat_key(stat):
             return None
         self.hits += 1
         return recorded[1]
 
-    def listing(self, directory: str, real: str) -> _Listing | None:
+    def listing(self, directory: str, real: str) -> Listing | None:
         """The directory's listing when its stat is the one recorded when it was listed."""
         found = self._listings.get((directory, real))
         if found is None:
             return None
         try:
-            return found if _stat_key(os.stat(directory)) == found.stat else None
+            return found if stat_key(os.stat(directory)) == found.stat else None
         except OSError:
             return None
 
-    def remember_listing(self, directory: str, real: str, listing: _Listing) -> None:
-        if listing.cacheable and _trusted(listing.stat):
+    def remember_listing(self, directory: str, real: str, listing: Listing) -> None:
+        if listing.cacheable and trusted(listing.stat):
             _bounded_put(self._listings, (directory, real), listing, self._max)
         else:
             self._listings.pop((directory, real), None)
 
-    def walked(self, root: str, real: str, listings: list[_Listing],
+    def walked(self, root: str, real: str, listings: list[Listing],
                files: Callable[[], list[tuple[str, str]]]) -> list[tuple[str, str]]:
         """The last walk's sorted files when it went through the very same listings (do not modify them)."""
         before = self._walks.get((root, real))
@@ -142,25 +142,11 @@ class ParseCache:
             documents = tuple(_documents(self._parse(key, content), display, problems))
             made = (documents, tuple(problems))
             _bounded_put(self._documents, (key, display), made, self._max)
-        if path is not None and stat is not None and _trusted(_stat_key(stat)):
-            _bounded_put(self._stats, (path, display), (_stat_key(stat), made), self._max)
+        if path is not None and stat is not None and trusted(stat_key(stat)):
+            _bounded_put(self._stats, (path, display), (stat_key(stat), made), self._max)
         elif path is not None:
             self._stats.pop((path, display), None)
         return made
-
-
-_RACY_NS = 2_000_000_000  # a file changed this recently may change again within the same timestamp tick
-
-
-# what identifies a version of a file (or a directory's listing); one C-level call, as it is taken for every file
-_stat_key: Callable[[os.stat_result], tuple[int, ...]] = operator.attrgetter(
-    "st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns", "st_mode")
-
-
-def _trusted(key: tuple[int, ...]) -> bool:
-    """A stat (as `_stat_key`) taken before reading is trustworthy when the last change was well before now."""
-    now = time.time_ns()
-    return key[3] < now - _RACY_NS and key[4] < now - _RACY_NS
 
 
 def _bounded_put(table: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
@@ -330,129 +316,12 @@ def _yaml_problem(err: MarkedYAMLError, first_line: int, text: str) -> tuple[str
     return code, f"{problem}{context}", line, column
 
 
-def discover(paths: Sequence[Path | str],
-             cache: ParseCache | None = None) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
-    """Expand files and directories into (path, display name) pairs, sorted; report missing paths and symlinks
-    that lead outside the tree given. With a `cache`, directories whose stat is unchanged are not listed again."""
-    found: list[tuple[str, str]] = []
-    problems: list[Diagnostic] = []
-    seen: set[str] = set()
-    for raw in paths:
-        root = Path(raw)
-        if not root.exists():
-            problems.append(diag.make("MW0009", f"no such file or directory: {raw}", Position(str(raw))))
-        elif root.is_dir():
-            walked = _walk(root, problems, cache)
-            reals = set(map(operator.itemgetter(0), walked))
-            if len(reals) == len(walked) and seen.isdisjoint(reals):  # the usual case, in C-level passes
-                seen |= reals
-                displays = list(map(operator.itemgetter(1), walked))
-                found.extend(zip(displays, displays, strict=True))
-            else:
-                found.extend((display, display) for real, display in walked if _first_time(real, seen))
-        elif _first_time(os.path.realpath(root), seen):
-            found.append((str(root), str(raw)))
-    return found, problems
-
-
-def _first_time(real: str, seen: set[str]) -> bool:
-    """A file named twice (`a.yaml dir/` with a.yaml inside dir) is read once."""
-    if real in seen:
-        return False
-    seen.add(real)
-    return True
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Listing:
-    """What one directory holds for `_walk`. Kept (see `ParseCache.listing`) while the directory's stat is the
-    same: adding, removing or renaming an entry changes the directory's mtime and ctime."""
-
-    stat: tuple[int, ...]
-    subdirs: tuple[tuple[str, str], ...]  # (display, real) of the subdirectories walked into
-    files: tuple[tuple[str, str], ...]  # (real, display) of the YAML files
-    cacheable: bool  # no symlinks in it (what a symlink leads to can change without the directory changing)
-
-
-def _walk(root: Path, problems: list[Diagnostic], cache: ParseCache | None = None) -> list[tuple[str, str]]:
-    """(real path, display path) of the YAML files under `root`, sorted by display path. Like os.walk without
-    following directory symlinks, but with one scandir per directory and realpath only for symlinked files (a
-    directory reached without symlinks is its parent's real path and its name)."""
-    real_root = os.path.realpath(root)
-    listings: list[_Listing] = []
-    pending = [(str(root), real_root)]
-    while pending:
-        directory, real_dir = pending.pop()
-        listing = cache.listing(directory, real_dir) if cache is not None else None
-        if listing is None:
-            listing = _scan(directory, real_dir, Path(real_root), root, problems)
-            if listing is None:
-                continue
-            if cache is not None:
-                cache.remember_listing(directory, real_dir, listing)
-        listings.append(listing)
-        pending.extend(listing.subdirs)
-    if cache is not None:
-        return cache.walked(str(root), real_root, listings, lambda: _sorted_files(listings))
-    return _sorted_files(listings)
-
-
-def _sorted_files(listings: Sequence[_Listing]) -> list[tuple[str, str]]:
-    return sorted(itertools.chain.from_iterable(listing.files for listing in listings), key=operator.itemgetter(1))
-
-
-def _scan(directory: str, real_dir: str, real_root: Path, root: Path, problems: list[Diagnostic]) -> _Listing | None:
-    try:
-        stat = os.stat(directory)
-        entries = list(os.scandir(directory))
-    except OSError:
-        return None
-    subdirs: list[tuple[str, str]] = []
-    files: list[tuple[str, str]] = []
-    links = False
-    real_prefix = real_dir if real_dir.endswith(os.sep) else real_dir + os.sep  # os.path.join's result, cheaper
-    for entry in entries:
-        name = entry.name
-        if name.startswith("."):
-            continue
-        display = name if directory == "." else f"{directory}{os.sep}{name}"  # as str(Path(directory, name))
-        link = entry.is_symlink()
-        links = links or link
-        if _is_dir(entry):
-            if not link:
-                subdirs.append((display, real_prefix + name))
-        elif name.endswith(YAML_SUFFIXES):
-            if link:
-                if not _inside(Path(display), real_root):
-                    problems.append(diag.make("MW0010", f"symlink {display} points outside {root}, skipped",
-                                              Position(display)))
-                    continue
-                files.append((os.path.realpath(display), display))
-            else:
-                files.append((real_prefix + name, display))
-    return _Listing(_stat_key(stat), tuple(subdirs), tuple(files), not links)
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
-
-
-def _inside(path: Path, real_root: Path) -> bool:
-    try:
-        return path.resolve().is_relative_to(real_root)
-    except OSError:
-        return False
-
-
 def load(paths: Sequence[Path | str], *, cache: ParseCache | None = None,
          max_file_bytes: int = MAX_FILE_BYTES, base: Path | str | None = None) -> LoadResult:
     """Read and parse every YAML file under `paths`. With `base`, files are named relative to it (the reconciler
     names them relative to the repository, not to the directory a commit was exported to): names end up in
     diagnostics and in the metadata of emitted resources, so they must not change from one commit to the next."""
-    files, problems = discover(paths, cache)
+    files, problems = discovery.discover(paths, cache)
     cache = cache or ParseCache()
     loaded = [_load_file(path, os.path.relpath(display, base) if base is not None else display, cache,
                          max_file_bytes) for path, display in files]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import load, positions
+from compiler import discovery, load, positions
 
 
 def _codes(result: load.LoadResult) -> list[str]:
@@ -121,7 +121,7 @@ def test_a_file_named_twice_is_read_once(tmp_path: Path) -> None:
 
 def test_stat_cache_skips_unchanged_files_and_sees_changed_ones(tmp_path: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(load, "_RACY_NS", -10**18)  # trust every stat, however recent
+    monkeypatch.setattr(discovery, "_RACY_NS", -10**18)  # trust every stat, however recent
     for i in range(3):
         (tmp_path / f"f{i}.yaml").write_text(f"kind: K\nn: {i}\n")
     cache = load.ParseCache()
