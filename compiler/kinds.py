@@ -34,7 +34,12 @@ class KindInfo:
         return _import(self.model_path)
 
     def api_versions(self) -> tuple[str, ...]:
-        return tuple(f"{self.group}/{v}" if self.group else v for v in self.versions)
+        return _api_versions(self.group, self.versions)  # asked once per document
+
+
+@functools.cache
+def _api_versions(group: str, versions: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{group}/{v}" if group else v for v in versions)
 
 
 @functools.cache
