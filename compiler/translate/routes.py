@@ -272,11 +272,15 @@ class Computed:
     hosts_used: frozenset[str]
     notes: tuple[Diagnostic, ...]
     lookups: tuple[tuple[str, Any, Any], ...]
-    # the lookup tables the lookups were made in: while a revision reuses them whole, the lookups cannot differ
-    services: Any
-    rules: Any
     faults: bool = False  # some route injects faults (the listener's chain must run the fault filter)
     cors: bool = False  # some route has a CORS policy
+
+
+Tables = tuple[object, object]  # the service and rule tables a Computed's lookups were made (or checked) in
+
+
+def tables(mesh: Mesh) -> Tables:
+    return mesh.services, mesh.destination_rules
 
 
 def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
@@ -285,27 +289,27 @@ def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     looked up are the same objects (compiler.translate.carry): a commit that changes one VirtualService rebuilds
     that one's routes, not the mesh's."""
     extra = (ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy))
-    found = computed(ctx, vs, ctx.mesh.carry.find("routes", (vs,), extra))
-    ctx.mesh.carry.keep("routes", (vs,), extra, found)
+    kept = ctx.mesh.carry.find("routes", (vs,), extra)
+    found = computed(ctx, vs, *kept) if isinstance(kept, tuple) else computed(ctx, vs, None, None)
+    ctx.mesh.carry.keep("routes", (vs,), extra, (found, tables(ctx.mesh)))
     ctx.hosts_used.update(found.hosts_used)
     ctx.notes.extend(found.notes)
     return list(found.routes)
 
 
-def computed(ctx: Context, vs: VirtualServiceEntry, found: Computed | None) -> Computed:
-    """`found` (computed for `vs` in this context by an earlier revision) while still valid, else computed anew.
-    Leaves `ctx` as it was: the caller applies `hosts_used` and `notes`."""
+def computed(ctx: Context, vs: VirtualServiceEntry, found: Computed | None, found_in: Tables | None) -> Computed:
+    """`found` (computed for `vs` in this context by an earlier revision, its lookups made or last checked in the
+    tables `found_in`) while still valid, else computed anew. Leaves `ctx` as it was: the caller applies
+    `hosts_used` and `notes`, and keeps the tables the result is valid in (this revision's)."""
     mesh = ctx.mesh
-    if isinstance(found, Computed):
-        if found.services is mesh.services and found.rules is mesh.destination_rules:
-            return found
-        if ctx.still_valid(found.lookups):
-            return dataclasses.replace(found, services=mesh.services, rules=mesh.destination_rules)
+    if found is not None and found_in is not None and (
+            (found_in[0] is mesh.services and found_in[1] is mesh.destination_rules) or ctx.still_valid(found.lookups)):
+        return found
     recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[])
     rs = _http_routes(recording, vs)
     return Computed(tuple(rs), frozenset(recording.hosts_used), tuple(recording.notes),
-                    tuple(recording.lookups or ()), mesh.services, mesh.destination_rules,
-                    any(r.fault is not None for r in rs), any(r.cors is not None for r in rs))
+                    tuple(recording.lookups or ()), any(r.fault is not None for r in rs),
+                    any(r.cors is not None for r in rs))
 
 
 def delegate_note(vs: VirtualServiceEntry, index: int) -> Diagnostic:

@@ -11,14 +11,16 @@ never repeated within a route config (Envoy rejects that).
 from __future__ import annotations
 
 import array
+import bisect
 import dataclasses
 import itertools
 from collections.abc import Container, Sequence
+from typing import Any
 
 from compiler import model, naming
 from compiler.diagnostics import Diagnostic
 from compiler.translate import routes
-from compiler.translate.mesh import VirtualServiceEntry
+from compiler.translate.mesh import Mesh, VirtualServiceEntry
 from compiler.translate.routes import Context
 from compiler.translate.services import Service
 
@@ -63,8 +65,8 @@ class RouteTable:
     services: Sequence[Service]
     vss: Sequence[VirtualServiceEntry]
     known_hosts: Container[str]
-    services_table: object  # the mesh tables every lookup went to (the routes were validated against them)
-    rules_table: object
+    services_table: object  # the mesh tables every lookup of `uses` is valid in
+    rules: tuple[object, object, object]  # the rule table, its rules by host, its wildcard-host rules
     uses: tuple[tuple[VirtualServiceEntry, routes.Computed], ...]  # each VirtualService's routes, in first-use order
     owners: array.array[int]  # per virtual host, the index in `uses` of the routes it has (-1: a default route)
     config: model.RouteConfig
@@ -96,10 +98,11 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
     or routes that now exist where there were none (or the reverse), since those decide which virtual hosts exist
     and who owns them."""
     mesh = ctx.mesh
-    if before.rules_table is not mesh.destination_rules or len(before.vss) != len(vss):
+    if len(before.vss) != len(vss):
         return None
     changed_hosts = _changed_hosts(before, mesh.services, services, known_hosts)
-    if changed_hosts is None:
+    ruled_hosts = _changed_rule_hosts(before, mesh)
+    if changed_hosts is None or ruled_hosts is None:
         return None
     swaps: dict[int, VirtualServiceEntry] = {}
     for old, new in zip(before.vss, vss, strict=True):
@@ -107,20 +110,19 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
             if old.hosts != new.hosts:
                 return None
             swaps[id(old)] = new
-    if not swaps and before.services_table is mesh.services:
+    if not swaps and before.services_table is mesh.services and before.rules[0] is mesh.destination_rules:
         return before
     uses = list(before.uses)
     refilled: dict[int, tuple[model.Route, ...]] = {}  # index in uses -> its new routes
     for i, (used, was) in enumerate(before.uses):
         swapped = swaps.get(id(used))
         if swapped is not None:
-            now = routes.computed(ctx, swapped, None)
-        elif changed_hosts and any(kind == "service" and arg in changed_hosts for kind, arg, _ in was.lookups):
-            now = routes.computed(ctx, used, was)
-        elif was.services is not mesh.services:
-            now = dataclasses.replace(was, services=mesh.services)  # its lookups find what they found
+            now = routes.computed(ctx, swapped, None, None)
+        elif (changed_hosts or ruled_hosts) and any(
+                arg in changed_hosts if kind == "service" else arg.host in ruled_hosts for kind, arg, _ in was.lookups):
+            now = routes.computed(ctx, used, was, (before.services_table, before.rules[0]))
         else:
-            continue
+            continue  # its lookups looked at unchanged hosts only: they find what they found
         if now.routes != was.routes:
             if bool(now.routes) != bool(was.routes):
                 return None
@@ -131,8 +133,45 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
         for j, owner in enumerate(before.owners):
             if owner in refilled:
                 vhosts[j] = dataclasses.replace(vhosts[j], routes=refilled[owner])
-    return RouteTable(services, vss, known_hosts, mesh.services, mesh.destination_rules, tuple(uses), before.owners,
+    if ruled_hosts:
+        _refresh_default_routes(ctx, services, ruled_hosts, vhosts, before.owners)
+    return RouteTable(services, vss, known_hosts, mesh.services, _rules(mesh), tuple(uses), before.owners,
                       model.RouteConfig(before.config.name, tuple(vhosts)), *_effects(uses, before.owners))
+
+
+def _rules(mesh: Mesh) -> tuple[object, object, object]:
+    return mesh.destination_rules, mesh.rules_by_host, mesh.wildcard_rules
+
+
+def _changed_rule_hosts(before: RouteTable, mesh: Mesh) -> set[str] | None:
+    """The hosts whose DestinationRules are other objects than when `before` was built, or None when a wildcard
+    host's rules changed (those apply to any number of hosts)."""
+    table, by_host, wildcard = before.rules
+    if table is mesh.destination_rules:
+        return set()
+    if not isinstance(by_host, dict) or not isinstance(wildcard, dict) or not _same_lists(wildcard, mesh.wildcard_rules):
+        return None
+    now = mesh.rules_by_host
+    return {host for host in by_host.keys() | now.keys()
+            if host not in by_host or host not in now or not _same_lists(by_host[host], now[host])}
+
+
+def _same_lists(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> bool:
+    return a.keys() == b.keys() and all(
+        len(a[k]) == len(b[k]) and all(x is y for x, y in zip(a[k], b[k], strict=True)) for k in a)
+
+
+def _refresh_default_routes(ctx: Context, services: Sequence[Service], hosts: set[str],
+                            vhosts: list[model.VirtualHost], owners: array.array[int]) -> None:
+    """The default routes of these hosts' virtual hosts again (their hash policy comes from the rule)."""
+    names = [vh.name for vh in vhosts]  # sorted, as the table is
+    for service in services:
+        if service.host not in hosts:
+            continue
+        name = naming.virtual_host(service.host, ctx.port)
+        at = bisect.bisect_left(names, name)
+        if at < len(names) and names[at] == name and owners[at] == -1:
+            vhosts[at] = dataclasses.replace(vhosts[at], routes=(routes.default_route(ctx, service),))
 
 
 def _changed_hosts(before: RouteTable, table: dict[str, list[Service]], services: Sequence[Service],
@@ -175,13 +214,14 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     relevant = [vs for vs in vss if _relevant(vs, hosts, port)]
     owner = _claims(on_port, hosts, relevant)
     earlier = {id(vs): (vs, c) for vs, c in before.uses} if before is not None else {}
+    earlier_in = (before.services_table, before.rules[0]) if before is not None else None
     uses: dict[int, tuple[VirtualServiceEntry, routes.Computed]] = {}
 
     def vs_routes(vs: VirtualServiceEntry) -> tuple[model.Route, ...]:
         if id(vs) not in uses:
             seen_before = earlier.get(id(vs))
             uses[id(vs)] = (vs, routes.computed(ctx, vs, seen_before[1] if seen_before and seen_before[0] is vs
-                                                else None))
+                                                else None, earlier_in))
         return uses[id(vs)][1].routes
 
     seen: set[str] = set()
@@ -203,7 +243,7 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     owners = array.array("l", (at[id(vs)] if vs is not None else -1 for _, vs in ordered))
     config = model.RouteConfig(naming.outbound_route_config(port), tuple(vh for vh, _ in ordered))
     used = tuple(uses.values())
-    return RouteTable(services, vss, known_hosts, ctx.mesh.services, ctx.mesh.destination_rules, used, owners, config,
+    return RouteTable(services, vss, known_hosts, ctx.mesh.services, _rules(ctx.mesh), used, owners, config,
                       *_effects(used, owners))
 
 

@@ -32,6 +32,23 @@ def _replace(rel: str, old: str, new: str) -> Callable[[Path], None]:
     return edit
 
 
+_EXTRA = """apiVersion: v1
+kind: Service
+metadata: {name: extra, namespace: bookinfo}
+spec:
+  selector: {app: extra}
+  ports:
+  - {name: http, port: 9080, targetPort: 9080}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: extra, namespace: bookinfo}
+spec:
+  host: extra
+  trafficPolicy:
+    loadBalancer: {simple: LEAST_REQUEST}
+"""
+
 EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("virtual service weights", _replace("bookinfo/routing/reviews.yaml", "weight: 80", "weight: 60")),
     ("destination rule policy", _replace("bookinfo/destination-rules.yaml", "consecutive5xxErrors: 5",
@@ -62,6 +79,9 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
                                      "\n  - name: http\n    port: 9080\n    targetPort: 9081\n")),
     ("service protocol", _replace("bookinfo/services.yaml", "  - name: http\n    port: 9080\n    targetPort: 9081\n",
                                   "  - name: grpc\n    port: 9080\n    targetPort: 9081\n")),
+    # a host without VirtualService has the default route, whose hash policy comes from its rule
+    ("a service without routes", lambda tree: (tree / "bookinfo/extra.yaml").write_text(_EXTRA)),
+    ("its rule hashes", _replace("bookinfo/extra.yaml", "simple: LEAST_REQUEST", "consistentHash: {httpHeaderName: x-u}")),
     ("deleted routing file", lambda tree: (tree / "bookinfo/routing/ratings.yaml").unlink()),
 ]
 
