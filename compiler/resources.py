@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import operator
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Generic, TypeVar, overload
 
 from compiler import diagnostics as diag
 from compiler import positions
@@ -14,6 +13,29 @@ from compiler.diagnostics import Diagnostic, Position
 from compiler.load import Document
 
 DEFAULT_NAMESPACE = "default"
+T = TypeVar("T")
+
+
+class _Once(Generic[T]):
+    """functools.cached_property without its lock, which Python 3.11 takes on every first access (once per
+    resource and property: a measurable share of a cold check). Computing twice in a race is harmless here."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self._compute = compute
+        self._name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Once[T]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj: object | None, owner: type | None = None) -> T | _Once[T]:
+        if obj is None:
+            return self
+        value = obj.__dict__[self._name] = self._compute(obj)  # found in __dict__ from now on
+        return value
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -28,12 +50,12 @@ class Resource:
     spec: Any  # the kind's pydantic model (see compiler.kinds)
     doc: Document
 
-    @functools.cached_property
+    @_Once
     def key(self) -> tuple[str, str, str]:
         """(kind, namespace, name); computed once (a cached resource is looked up by it on every run)."""
         return (self.kind, self.namespace, self.name)
 
-    @functools.cached_property
+    @_Once
     def origin(self) -> str:
         """How istioctl analyze names a resource: `Kind namespace/name`, or `Kind name` without a namespace."""
         return f"{self.kind} {self.namespace}/{self.name}" if self.namespace_declared else f"{self.kind} {self.name}"

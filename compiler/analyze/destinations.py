@@ -22,27 +22,30 @@ def check_hosts(ctx: Context) -> Iterator[Diagnostic]:
     for vs in services:
         consumers = hosts.consumer_namespaces(vs.spec.export_to, vs.namespace)
         for dest in ctx.destinations(vs):
-            yield from _check_host(lookup, vs, dest, consumers)
+            found = _check_host(lookup, vs, dest, consumers)
+            if found is not None:
+                yield found
 
 
 def _check_host(lookup: Callable[[str, frozenset[str]], list[registry.HostEntry]], vs: Resource,
-                dest: routes.RouteDestination, consumers: frozenset[str]) -> Iterator[Diagnostic]:
+                dest: routes.RouteDestination, consumers: frozenset[str]) -> Diagnostic | None:
+    """The one problem of a destination's host or port, if any (a plain call: most destinations have none)."""
     host = dest.destination.host
     fqdn = hosts.to_fqdn(host, vs.namespace)
     found = lookup(fqdn, consumers)
     if not found:
         where = ", ".join(sorted(consumers))
-        yield vs.diag("MW0302", f"{dest.what} \"{host}\" ({fqdn}) is not defined by any Service or ServiceEntry "
-                                f"visible from namespace {where}", (*dest.path, "host"))
-        return
+        return vs.diag("MW0302", f"{dest.what} \"{host}\" ({fqdn}) is not defined by any Service or ServiceEntry "
+                                 f"visible from namespace {where}", (*dest.path, "host"))
     ports = registry.port_numbers(found)
     selected = dest.destination.port.number if dest.destination.port else None
     if selected is None and len(ports) > 1:
-        yield vs.diag("MW0307", f"{dest.what} {fqdn} has several ports {ports}: the destination must select one "
-                                "with port.number", (*dest.path, "host"))
-    elif selected is not None and selected not in ports:
-        yield vs.diag("MW0325", f"port {selected} is not a port of {fqdn} (ports: {ports or 'none'})",
-                      (*dest.path, "port", "number"))
+        return vs.diag("MW0307", f"{dest.what} {fqdn} has several ports {ports}: the destination must select one "
+                                 "with port.number", (*dest.path, "host"))
+    if selected is not None and selected not in ports:
+        return vs.diag("MW0325", f"port {selected} is not a port of {fqdn} (ports: {ports or 'none'})",
+                       (*dest.path, "port", "number"))
+    return None
 
 
 def subsets_by_host(ctx: Context) -> dict[str, set[str]]:
@@ -61,17 +64,19 @@ def subsets_for(index: dict[str, set[str]], fqdn: str) -> set[str] | None:
 def check_subsets(ctx: Context) -> Iterator[Diagnostic]:
     index = subsets_by_host(ctx)
     services = ctx.of_kind("VirtualService")
-    for vs, refs in zip(services, ctx.memoized("destinations.subsets", _subset_refs, services), strict=True):
+    refs_of = ctx.memoized("destinations.subsets", lambda vs: _subset_refs(vs, ctx.destinations(vs)), services)
+    for vs, refs in zip(services, refs_of, strict=True):
         for subset, fqdn, path in refs:
             if subset not in (subsets_for(index, fqdn) or set()):
                 yield vs.diag("MW0303", f"subset \"{subset}\" is not defined by any DestinationRule for host {fqdn}",
                               (*path, "subset"))
 
 
-def _subset_refs(vs: Resource) -> tuple[tuple[str, str, tuple[str | int, ...]], ...]:
-    """(subset, host FQDN, destination path) of each destination that names a subset."""
+def _subset_refs(vs: Resource, dests: Sequence[routes.RouteDestination],
+                 ) -> tuple[tuple[str, str, tuple[str | int, ...]], ...]:
+    """(subset, host FQDN, destination path) of each of `vs`'s destinations that names a subset."""
     return tuple((dest.destination.subset, hosts.to_fqdn(dest.destination.host, vs.namespace), dest.path)
-                 for dest in routes.destinations(vs.spec) if dest.destination.subset)
+                 for dest in dests if dest.destination.subset)
 
 
 def check_ingress_subsets(ctx: Context) -> Iterator[Diagnostic]:
