@@ -25,6 +25,8 @@ from compiler.resources import DEFAULT_NAMESPACE, Resource
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENVELOPE = ("apiVersion", "kind", "metadata", "spec", "status")
+_ENVELOPE_SET = frozenset(_ENVELOPE)
+_KINDS = kinds.KINDS
 SPEC_REQUIRED = frozenset({"ServiceEntry", "WorkloadEntry"})  # Istio's CRDs mark spec required for these
 LABEL_NAMED = frozenset({"Service", "Namespace"})  # names must be DNS-1123 labels, not subdomains
 
@@ -37,9 +39,69 @@ def to_resources(documents: Sequence[Document]) -> tuple[list[Resource], list[Di
 def document_resources(doc: Document) -> tuple[list[Resource], list[Diagnostic]]:
     """One document's resources (several for a `kind: List`) and its own diagnostics; depends on nothing else, so
     callers may keep the result for as long as the document is unchanged."""
+    fast = _well_formed(doc)
+    if fast is not None:
+        return [fast], []
     problems: list[Diagnostic] = []
     found = [res for item in _expand(doc, problems) if (res := _safe_one(item, problems)) is not None]
     return found, problems
+
+
+def _well_formed(doc: Document) -> Resource | None:
+    """The document's one resource when it is a plain, valid object of a modeled kind (nearly every document),
+    checked in one pass; None sends it down the full path (`_expand`, `_one`), which accepts exactly the same
+    documents the same way and says what is wrong with the others. A cold check of a large tree pays per document
+    for every call and ABC isinstance the full path makes."""
+    try:
+        data = doc.data
+        if type(data) is not dict or (data.get("kind") == "List" and "items" in data):
+            return None
+        api_version, kind, raw = data.get("apiVersion"), data.get("kind"), data.get("metadata")
+        info = _KINDS.get(kind) if type(kind) is str else None
+        if (info is None or type(api_version) is not str or api_version not in info.api_versions()
+                or type(raw) is not dict):
+            return None  # (a served apiVersion is of the kind's own group)
+        name, declared = raw.get("name"), False
+        namespace: Any = ""
+        if info.namespaced:
+            namespace = raw.get("namespace")
+            declared = namespace is not None
+            if namespace is None:
+                namespace = DEFAULT_NAMESPACE
+            elif type(namespace) is not str or len(namespace) > 63 or not _DNS1123_LABEL.match(namespace):
+                return None
+        labels, annotations = _plain_map(raw.get("labels")), _plain_map(raw.get("annotations"))
+        if type(name) is not str or not _valid_name(name, info.kind) or labels is None or annotations is None:
+            return None
+        body = _plain_body(data, info)
+        if body is None:
+            return None
+        spec = info.model.__pydantic_validator__.validate_python(body, strict=True, by_alias=True, by_name=False)
+    except Exception:  # noqa: BLE001 - anything amiss (a validation error too): the full path reports it
+        return None
+    return Resource(kind=info.kind, api_version=api_version, name=name, namespace=namespace,
+                    namespace_declared=declared, labels=labels, annotations=annotations, spec=spec, doc=doc)
+
+
+def _plain_map(value: Any) -> dict[str, str] | None:
+    """`_string_map` of a valid value; None for anything it would report (or not plainly a dict)."""
+    if value is None:
+        return {}
+    if type(value) is dict and all(type(k) is str and type(v) is str for k, v in value.items()):
+        return dict(value)
+    return None
+
+
+def _plain_body(data: dict[str, Any], info: kinds.KindInfo) -> Mapping[str, Any] | None:
+    """`_body` of a document it reports nothing for; None otherwise."""
+    if info.body_field is None:
+        return {k: v for k, v in data.items() if k not in ("apiVersion", "kind", "metadata")}
+    if info.group.endswith("istio.io") and not _ENVELOPE_SET.issuperset(data):
+        return None
+    spec = data.get(info.body_field)
+    if spec is None:
+        return None if info.kind in SPEC_REQUIRED else {}
+    return spec if type(spec) is dict else None
 
 
 def merge(per_document: Iterable[tuple[list[Resource], list[Diagnostic]]]) -> tuple[list[Resource], list[Diagnostic]]:

@@ -75,8 +75,10 @@ def namespaced_host(value: str, *, allow_tilde: bool = False) -> str | None:
 
 
 def is_ip(value: str) -> bool:
-    if _PLAIN_IPV4.fullmatch(value):  # the common case, without ipaddress's object construction
+    if _PLAIN_IPV4.fullmatch(value):  # exactly the IPv4 forms ipaddress accepts, without its object construction
         return True
+    if ":" not in value:  # nor IPv6 (at least two colons): most hosts are names, and a failed parse costs most
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:

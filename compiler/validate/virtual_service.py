@@ -56,19 +56,29 @@ def _http_route(report: Report, route: vs.HTTPRoute, path: Path, *, delegate: bo
     _conflicts(report, route, path, delegate=delegate)
     for i, match in enumerate(route.match or []):
         _http_match(report, match, path + ("match", i))
-    _header_ops(report, route.headers, path + ("headers",))
+    # optional parts are skipped here when unset, before their paths are built (most routes set few of them)
+    if route.headers is not None:
+        _header_ops(report, route.headers, path + ("headers",))
     for i, dest in enumerate(route.route or []):
         _destination(report, dest.destination, path + ("route", i, "destination"))
-        _header_ops(report, dest.headers, path + ("route", i, "headers"))
+        if dest.headers is not None:
+            _header_ops(report, dest.headers, path + ("route", i, "headers"))
     _weights(report, route.route or [], path + ("route",))
-    report.found("MW0202", fields.duration(route.timeout), path + ("timeout",))
-    _retries(report, route.retries, path + ("retries",))
-    _fault(report, route.fault, path + ("fault",))
-    _redirect(report, route.redirect, path + ("redirect",))
-    _rewrite(report, route.rewrite, path + ("rewrite",))
-    _direct_response(report, route.direct_response, path + ("directResponse",))
+    if route.timeout is not None:
+        report.found("MW0202", fields.duration(route.timeout), path + ("timeout",))
+    if route.retries is not None:
+        _retries(report, route.retries, path + ("retries",))
+    if route.fault is not None:
+        _fault(report, route.fault, path + ("fault",))
+    if route.redirect is not None:
+        _redirect(report, route.redirect, path + ("redirect",))
+    if route.rewrite is not None:
+        _rewrite(report, route.rewrite, path + ("rewrite",))
+    if route.direct_response is not None:
+        _direct_response(report, route.direct_response, path + ("directResponse",))
     _mirrors(report, route, path)
-    _cors(report, route.cors_policy, path + ("corsPolicy",))
+    if route.cors_policy is not None:
+        _cors(report, route.cors_policy, path + ("corsPolicy",))
 
 
 def _conflicts(report: Report, route: vs.HTTPRoute, path: Path, *, delegate: bool) -> None:
