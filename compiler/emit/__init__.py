@@ -93,13 +93,54 @@ _EMITTERS: dict[str, Callable[[Any], Message]] = {
 def _table_of(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
     """The table of this very tuple (a proxy whose config object was carried over: keyed by identity, the entry
     keeping the tuple alive so that its id stays its own), else the table of equal items (keyed by value: hashing
-    every item), else built from resources found by value."""
+    every item), else made (`_made_table`)."""
     entry = memo.get(("table-by-id", type_url, id(items)),
                      lambda: (items, memo.get(("table", type_url, items),
-                                              lambda: TypeTable.of(_emitted(type_url, items, memo)))))
+                                              lambda: _made_table(type_url, items, memo))))
     if entry[0] is not items:  # cannot happen while the entry holds its tuple; kept as a guard
-        return memo.get(("table", type_url, items), lambda: TypeTable.of(_emitted(type_url, items, memo)))
+        return memo.get(("table", type_url, items), lambda: _made_table(type_url, items, memo))
+    _keep_parts(type_url, items, memo)
     return entry[1]
+
+
+def _keep_parts(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> None:
+    """Keep the parts a table is patched from findable for the next revision even when this one found the table
+    whole (the memo drops what a revision did not ask for): a commit that changes nothing of a type must not make
+    the next one that does re-encode all of it."""
+    memo.peek(("table-parts", type_url, len(items)))
+    if type_url == type_urls.ROUTE:
+        for rc in items:
+            memo.peek(("vhost-parts", rc.name, len(rc.virtual_hosts)))
+
+
+def _made_table(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
+    """The last table made of this type and size, with the items that differ (by identity, place by place)
+    emitted again: after a commit that changed one service of 10,000, its clusters replace theirs instead of 80,000
+    memo lookups and a sort. Built from every item's resource when more differs, or names moved."""
+    key = ("table-parts", type_url, len(items))
+    before = memo.peek(key)
+    table = _patched_table(type_url, items, before[0], before[1], memo) if before is not MISSING else None
+    if table is None:
+        table = TypeTable.of(_emitted(type_url, items, memo))
+    memo.put(key, (items, table))
+    return table
+
+
+def _patched_table(type_url: str, items: tuple[Any, ...], old_items: tuple[Any, ...], old: TypeTable,
+                   memo: EmitMemo) -> TypeTable | None:
+    changed = [i for i, (a, b) in enumerate(zip(old_items, items, strict=True)) if a is not b]
+    if len(changed) * 8 > len(items) or len(old.resources) != len(old_items):
+        return None
+    resources = dict(old.resources)
+    for i, res in zip(changed, _emitted(type_url, tuple(items[i] for i in changed), memo), strict=True):
+        if res.name != _name(type_url, old_items[i]):
+            return None  # another name at this place: the order may differ
+        resources[res.name] = res
+    return TypeTable.sorted(resources)
+
+
+def _name(type_url: str, item: Any) -> str:
+    return str(item.cluster_name if type_url == type_urls.ENDPOINT else item.name)
 
 
 def snapshot(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> Snapshot:

@@ -70,6 +70,11 @@ class TypeTable:
         by_name = {r.name: r for r in sorted(resources, key=lambda r: r.name)}  # a repeated name: the last wins
         return TypeTable(by_name, _type_version(by_name))
 
+    @staticmethod
+    def sorted(by_name: dict[str, XdsResource]) -> TypeTable:
+        """From resources by name already in name order."""
+        return TypeTable(by_name, _type_version(by_name))
+
 
 @dataclasses.dataclass(frozen=True)
 class Snapshot:

@@ -8,14 +8,15 @@ endpoints. Subset clusters get the endpoints whose labels the subset's labels se
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from compiler import model, naming
 from compiler.translate import policy, scope
-from compiler.translate.mesh import DestinationRuleEntry, Mesh
+from compiler.translate.mesh import DestinationRuleEntry, Mesh, RuleTables, changed_rule_hosts, rule_tables
 from compiler.translate.named import first_by_name
 from compiler.translate.services import Port, Resolution, Service
 
@@ -84,9 +85,10 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Tables:
     """A sidecar's outbound clusters and load assignments with what they were made from, kept for the next
-    revision: while the services and the rule table are the same objects, so are the tables."""
+    revision: while the services and the rule table are the same objects, so are the tables; after a change,
+    the services it did not touch keep their clusters and their places in the sorted tables."""
 
-    rules_table: object
+    rules_tables: RuleTables
     services: tuple[Service, ...]
     rules: tuple[DestinationRuleEntry | None, ...]  # per service, the rule its clusters were made with
     made: tuple[_Made, ...]  # per service
@@ -100,11 +102,12 @@ _Made = tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]
 def outbound_tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service]
                     ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
     """`outbound_clusters`, one per name and sorted by name; the previous revision's tables when nothing they are
-    made from changed (a commit that changed a VirtualService), else rebuilt from the services' kept parts."""
+    made from changed (a commit that changed a VirtualService), else patched or rebuilt from their kept parts."""
     key = mesh.outbound_key(proxy)
     before = mesh.carry.find("outbound-tables", (), key)
     before = before if isinstance(before, _Tables) else None
-    if (before is not None and before.rules_table is mesh.destination_rules and len(before.services) == len(services)
+    if (before is not None and before.rules_tables[0] is mesh.destination_rules
+            and len(before.services) == len(services)
             and all(a is b for a, b in zip(before.services, services, strict=True))):
         tables = before
     else:
@@ -114,25 +117,67 @@ def outbound_tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service]
 
 
 def _tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before: _Tables | None) -> _Tables:
-    same_rules = before is not None and before.rules_table is mesh.destination_rules
-    earlier = {id(s): (s, r, m) for s, r, m in zip(before.services, before.rules, before.made, strict=True)} \
-        if before is not None else {}
+    # a service at the same place, the same object, whose host no rule change reached, keeps its rule and clusters
+    aligned = before is not None and len(before.services) == len(services)
+    ruled = changed_rule_hosts(before.rules_tables, mesh) if before is not None else None
+    earlier: dict[int, tuple[Service, DestinationRuleEntry | None, _Made]] | None = None
     rules: list[DestinationRuleEntry | None] = []
     made: list[_Made] = []
-    for service in services:
+    for i, service in enumerate(services):
+        if aligned and before is not None and before.services[i] is service and ruled is not None \
+                and service.host not in ruled:
+            rules.append(before.rules[i])
+            made.append(before.made[i])
+            continue
+        if earlier is None:
+            earlier = {id(s): (s, r, m) for s, r, m in zip(before.services, before.rules, before.made, strict=True)} \
+                if before is not None else {}
         seen = earlier.get(id(service))
         if seen is not None and seen[0] is not service:
             seen = None
-        rule = seen[1] if seen is not None and same_rules else scope.destination_rule(mesh, proxy, service)
+        rule = scope.destination_rule(mesh, proxy, service)
         if seen is not None and seen[1] is rule:
             made.append(seen[2])
         else:
             made.append(mesh.carry.by_identity("clusters", (service, rule), None,
                                                functools.partial(_service_clusters, service, rule)))
         rules.append(rule)
-    clusters = first_by_name([c for m in made for c in m[0]])
-    assignments = first_by_name([a for m in made for a in m[1]], "cluster_name")
-    return _Tables(mesh.destination_rules, tuple(services), tuple(rules), tuple(made), clusters, assignments)
+    patched = _patched(before, made) if aligned and before is not None else None
+    clusters, assignments = patched or (first_by_name([c for m in made for c in m[0]]),
+                                        first_by_name([a for m in made for a in m[1]], "cluster_name"))
+    return _Tables(rule_tables(mesh), tuple(services), tuple(rules), tuple(made), clusters, assignments)
+
+
+def _patched(before: _Tables, made: Sequence[_Made]
+             ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]] | None:
+    """The sorted tables of `before` with the changed services' clusters and load assignments put in place of
+    theirs, when they have the same names (else None: the tables are sorted again)."""
+    changed = [i for i, m in enumerate(made) if m is not before.made[i]]
+    if not changed:
+        return before.clusters, before.assignments  # the same tuples: the emitted tables are found by identity
+    if len(changed) * 8 > len(made):
+        return None  # most changed: sorting again costs no more
+    clusters = _replaced(before.clusters, "name", [(before.made[i][0], made[i][0]) for i in changed])
+    assignments = _replaced(before.assignments, "cluster_name", [(before.made[i][1], made[i][1]) for i in changed])
+    return (clusters, assignments) if clusters is not None and assignments is not None else None
+
+
+_Item = TypeVar("_Item", model.Cluster, model.LoadAssignment)
+
+
+def _replaced(table: tuple[_Item, ...], key: str, swaps: list[tuple[tuple[_Item, ...], tuple[_Item, ...]]]
+              ) -> tuple[_Item, ...] | None:
+    items = list(table)
+    names = [getattr(x, key) for x in items]
+    for old, new in swaps:
+        if [getattr(x, key) for x in old] != [getattr(x, key) for x in new]:
+            return None
+        for was, now in zip(old, new, strict=True):
+            at = bisect.bisect_left(names, getattr(was, key))
+            if at == len(names) or items[at] is not was:
+                return None  # a name two services share: the first one's is in the table
+            items[at] = now
+    return tuple(items)
 
 
 def _service_clusters(service: Service, rule: DestinationRuleEntry | None

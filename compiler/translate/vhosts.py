@@ -15,12 +15,11 @@ import bisect
 import dataclasses
 import itertools
 from collections.abc import Container, Sequence
-from typing import Any
 
 from compiler import model, naming
 from compiler.diagnostics import Diagnostic
 from compiler.translate import routes
-from compiler.translate.mesh import Mesh, VirtualServiceEntry
+from compiler.translate.mesh import RuleTables, VirtualServiceEntry, changed_rule_hosts, rule_tables
 from compiler.translate.routes import Context
 from compiler.translate.services import Service
 
@@ -66,7 +65,7 @@ class RouteTable:
     vss: Sequence[VirtualServiceEntry]
     known_hosts: Container[str]
     services_table: object  # the mesh tables every lookup of `uses` is valid in
-    rules: tuple[object, object, object]  # the rule table, its rules by host, its wildcard-host rules
+    rules: RuleTables  # the rule tables of the revision `uses` are valid in
     uses: tuple[tuple[VirtualServiceEntry, routes.Computed], ...]  # each VirtualService's routes, in first-use order
     owners: array.array[int]  # per virtual host, the index in `uses` of the routes it has (-1: a default route)
     config: model.RouteConfig
@@ -101,7 +100,7 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
     if len(before.vss) != len(vss):
         return None
     changed_hosts = _changed_hosts(before, mesh.services, services, known_hosts)
-    ruled_hosts = _changed_rule_hosts(before, mesh)
+    ruled_hosts = changed_rule_hosts(before.rules, mesh)
     if changed_hosts is None or ruled_hosts is None:
         return None
     swaps: dict[int, VirtualServiceEntry] = {}
@@ -135,30 +134,8 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
                 vhosts[j] = dataclasses.replace(vhosts[j], routes=refilled[owner])
     if ruled_hosts:
         _refresh_default_routes(ctx, services, ruled_hosts, vhosts, before.owners)
-    return RouteTable(services, vss, known_hosts, mesh.services, _rules(mesh), tuple(uses), before.owners,
+    return RouteTable(services, vss, known_hosts, mesh.services, rule_tables(mesh), tuple(uses), before.owners,
                       model.RouteConfig(before.config.name, tuple(vhosts)), *_effects(uses, before.owners))
-
-
-def _rules(mesh: Mesh) -> tuple[object, object, object]:
-    return mesh.destination_rules, mesh.rules_by_host, mesh.wildcard_rules
-
-
-def _changed_rule_hosts(before: RouteTable, mesh: Mesh) -> set[str] | None:
-    """The hosts whose DestinationRules are other objects than when `before` was built, or None when a wildcard
-    host's rules changed (those apply to any number of hosts)."""
-    table, by_host, wildcard = before.rules
-    if table is mesh.destination_rules:
-        return set()
-    if not isinstance(by_host, dict) or not isinstance(wildcard, dict) or not _same_lists(wildcard, mesh.wildcard_rules):
-        return None
-    now = mesh.rules_by_host
-    return {host for host in by_host.keys() | now.keys()
-            if host not in by_host or host not in now or not _same_lists(by_host[host], now[host])}
-
-
-def _same_lists(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> bool:
-    return a.keys() == b.keys() and all(
-        len(a[k]) == len(b[k]) and all(x is y for x, y in zip(a[k], b[k], strict=True)) for k in a)
 
 
 def _refresh_default_routes(ctx: Context, services: Sequence[Service], hosts: set[str],
@@ -243,7 +220,7 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     owners = array.array("l", (at[id(vs)] if vs is not None else -1 for _, vs in ordered))
     config = model.RouteConfig(naming.outbound_route_config(port), tuple(vh for vh, _ in ordered))
     used = tuple(uses.values())
-    return RouteTable(services, vss, known_hosts, ctx.mesh.services, _rules(ctx.mesh), used, owners, config,
+    return RouteTable(services, vss, known_hosts, ctx.mesh.services, rule_tables(ctx.mesh), used, owners, config,
                       *_effects(used, owners))
 
 

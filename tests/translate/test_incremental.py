@@ -8,6 +8,7 @@ routes through a rule lookup), applied in sequence so that reuse spans several g
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -92,9 +93,9 @@ def tree(tmp_path: Path) -> Path:
     return tmp_path / "p"
 
 
-def _dump(result: build.Build) -> dict[str, dict[str, dict[str, bytes]]]:
+def _dump(result: build.Build, nodes: list[str] = NODES) -> dict[str, dict[str, dict[str, bytes]]]:
     return {node: {t: {n: r.serialized for n, r in by_name.items()}
-                   for t, by_name in build.snapshot_for(result, node).by_type.items()} for node in NODES}
+                   for t, by_name in build.snapshot_for(result, node).by_type.items()} for node in nodes}
 
 
 def test_incremental_builds_equal_builds_from_scratch(tree: Path) -> None:
@@ -156,3 +157,51 @@ def test_a_failed_build_passes_the_memos_on(tree: Path) -> None:
     again = build.build([tree], parse_cache=cache, previous=bad)
     host = "details.bookinfo.svc.cluster.local"
     assert again.model.services[host][0] is good.model.services[host][0]
+
+
+def test_a_larger_mesh_patches_its_tables_to_what_a_scratch_build_gives(tmp_path: Path) -> None:
+    """Where one service of many changed, the outbound cluster and load-assignment tables are patched in place
+    (bookinfo is too small for that: it sorts again); each edit must still give the scratch build's bytes."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import meshgen
+
+    tree = meshgen.write_mesh(tmp_path / "mesh", 40)
+    nodes = [meshgen.node_id(0), meshgen.node_id(25)]  # two namespaces
+    svc = next(tree.rglob("svc3.yaml"))
+    edits = [("endpoint address", "address: 10.0.0.24", "address: 10.0.9.24"),
+             ("rule policy", "simple: LEAST_REQUEST", "simple: ROUND_ROBIN"),
+             ("subset labels", "{name: v3, labels: {version: v3}}", "{name: v3, labels: {version: v2}}"),
+             ("weights", "weight: 80", "weight: 60")]
+    cache, checks = load.ParseCache(), pipeline.CheckCache()
+    previous = build.build([tree], parse_cache=cache, check_cache=checks)
+    _dump(previous, nodes)
+    for what, old, new in edits:
+        text = svc.read_text()
+        assert old in text, what
+        svc.write_text(text.replace(old, new, 1))
+        incremental = build.build([tree], parse_cache=cache, check_cache=checks, previous=previous)
+        scratch = build.build([tree])
+        assert incremental.ok and scratch.ok, what
+        assert _dump(incremental, nodes) == _dump(scratch, nodes), f"after {what}: incremental build differs"
+        previous = incremental
+
+
+def test_what_a_revision_did_not_need_is_still_reused_by_the_next(tmp_path: Path) -> None:
+    """A commit that leaves the clusters alone finds their table whole; the commit after it, changing one rule,
+    must still find every other cluster's emitted resource (not re-emit 8 per service)."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    import meshgen
+
+    tree = meshgen.write_mesh(tmp_path / "mesh", 40)
+    node, svc = meshgen.node_id(0), next(tree.rglob("svc3.yaml"))
+    cache, checks = load.ParseCache(), pipeline.CheckCache()
+    first = build.build([tree], parse_cache=cache, check_cache=checks)
+    before = build.snapshot_for(first, node).get("type.googleapis.com/envoy.config.cluster.v3.Cluster")
+    result = first
+    for old, new in (("weight: 80", "weight: 60"), ("simple: LEAST_REQUEST", "simple: ROUND_ROBIN")):
+        svc.write_text(svc.read_text().replace(old, new, 1))
+        result = build.build([tree], parse_cache=cache, check_cache=checks, previous=result)
+        after = build.snapshot_for(result, node).get("type.googleapis.com/envoy.config.cluster.v3.Cluster")
+    untouched = "outbound|8080|v1|svc5.ns0.svc.cluster.local"
+    assert after[untouched] is before[untouched]
+    assert after["outbound|8080||svc3.ns0.svc.cluster.local"] != before["outbound|8080||svc3.ns0.svc.cluster.local"]
