@@ -36,7 +36,8 @@ class LabelIndex:
         """(resource, labels) in `namespace` whose labels include every pair of a non-empty `selector`."""
         postings = [self._by_pair.get((namespace, k, v), []) for k, v in selector.items()]
         shortest = min(postings, key=len)
-        return [(res, labels) for res, labels in shortest if all(labels.get(k) == v for k, v in selector.items())]
+        pairs = selector.items()  # label values are strings: `<=` is the pairwise test, C-level
+        return [(res, labels) for res, labels in shortest if pairs <= labels.items()]
 
 
 def workload_labels(workload: Resource) -> Labels:

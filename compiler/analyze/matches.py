@@ -44,6 +44,7 @@ def _match_key(match: Any) -> str:
 def _section(vs: Resource, section: str, rules: Sequence[Any]) -> Iterator[Diagnostic]:
     seen: dict[str, int] = {}
     catch_all: int | None = None
+    keyed = sum(len(rule.match or ()) for rule in rules) > 1  # a lone match repeats nothing: no key needed
     for i, rule in enumerate(rules):
         where = ("spec", section, i)
         if not rule.match:
@@ -56,6 +57,8 @@ def _section(vs: Resource, section: str, rules: Sequence[Any]) -> Iterator[Diagn
             if catch_all is not None:
                 yield _unreachable(vs, section, rule, i, f"rule #{catch_all} before it has no match",
                                    (*where, "match", j))
+                continue
+            if not keyed:
                 continue
             key = _match_key(match)
             if key in seen:
