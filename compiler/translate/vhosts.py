@@ -58,8 +58,8 @@ def _relevant(vs: VirtualServiceEntry, hosts: naming.HostSet, port: int) -> bool
 @dataclasses.dataclass(frozen=True, slots=True)
 class RouteTable:
     """One route config, whether its routes need the fault and CORS filters, and what it was built from, so that
-    the next revision can patch it: a commit that changed one VirtualService replaces the virtual hosts that
-    VirtualService's routes fill, instead of rebuilding 10,000."""
+    the next revision can patch it (`_patched`): a commit that changed one VirtualService replaces the virtual
+    hosts that VirtualService's routes fill, instead of rebuilding 10,000."""
 
     services: Sequence[Service]
     vss: Sequence[VirtualServiceEntry]
@@ -91,11 +91,11 @@ def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[Virtua
 
 def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
              known_hosts: Container[str]) -> RouteTable | None:
-    """`before` with the routes that changed since: those of changed VirtualServices and those that looked up a
-    service whose definition changed (its endpoints, say). None when more may have changed: other hosts, ports
-    or addresses (the virtual hosts and their domains), another rule table, a VirtualService with other hosts,
-    or routes that now exist where there were none (or the reverse), since those decide which virtual hosts exist
-    and who owns them."""
+    """`before` with the routes that changed since: those of changed VirtualServices, those that looked up a
+    service whose definition changed (its endpoints, say) or a host whose rules changed, and the default routes
+    of those hosts. None when more may have changed: other hosts, ports or addresses (the virtual hosts and their
+    domains), a wildcard-host rule, a VirtualService with other hosts, or routes that now exist where there were
+    none (or the reverse), since those decide which virtual hosts exist and who owns them."""
     mesh = ctx.mesh
     if len(before.vss) != len(vss):
         return None
