@@ -176,9 +176,12 @@ def _yaml() -> YAML:
 def _segments(content: bytes) -> Iterator[tuple[int, bytes]]:
     """(first line, bytes) for each `---`-separated chunk of the file."""
     starts = _starts(content)
+    line, counted = 1, 0
     for i, start in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else len(content)
-        yield content.count(b"\n", 0, start) + 1, content[start:end]
+        line += content.count(b"\n", counted, start)  # from the last start on, not from the file's beginning
+        counted = start
+        yield line, content[start:end]
 
 
 def _starts(content: bytes) -> list[int]:
@@ -195,6 +198,12 @@ def _starts(content: bytes) -> list[int]:
 
 
 def _content_line(text: str, first_line: int) -> int:
+    # The usual starts, a key on the first line or just after a `---` line, without the pattern's scan:
+    # a line starting with an ASCII letter or digit is content (not blank, a comment, `---` or a directive).
+    if text[:1].isascii() and text[:1].isalnum():
+        return first_line
+    if text.startswith("---\n") and text[4:5].isascii() and text[4:5].isalnum():
+        return first_line + 1
     match = _CONTENT_LINE.search(text)
     return first_line + (text.count("\n", 0, match.start()) if match else 0)
 

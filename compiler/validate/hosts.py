@@ -107,7 +107,9 @@ def port(number: int | None) -> str | None:
 def label_selector(labels: Mapping[str, str] | None, *, wildcards: bool = False) -> list[tuple[str, str]]:
     """(key, problem) pairs for invalid Kubernetes label keys and values."""
     out: list[tuple[str, str]] = []
-    for key, value in (labels or {}).items():
+    if not labels:
+        return out
+    for key, value in labels.items():
         problem = _label_problem(key, value, wildcards)
         if problem:
             out.append((key, problem))
