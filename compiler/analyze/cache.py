@@ -22,12 +22,13 @@ from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 
 _BUILT_FROM = "_built_from"
+_NONE: tuple[Diagnostic, ...] = ()  # a resource's diagnostics when there are none (shared: never mutated)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Run:
     looked_up: tuple[Any, ...]  # what the analyzer's lookups saw: resource lists, or the namespace set
-    diagnostics: dict[Resource, list[Diagnostic]]
+    diagnostics: dict[Resource, Sequence[Diagnostic]]
     subjects: list[Resource]
     flat: list[Diagnostic]
 
@@ -95,7 +96,10 @@ class AnalyzeCache:
         # the known ones of resources gone stay for a while: still right while the looked-up kinds are the same
         diagnostics = dict(known) if len(known) <= 2 * len(subjects) + 1000 else {res: known[res] for res in subjects
                                                                                    if res in known}
-        diagnostics.update((res, found.get(res.origin, [])) for res in fresh)
+        if found:
+            diagnostics.update((res, found.get(res.origin, _NONE)) for res in fresh)
+        else:  # the usual case, nothing about any of them: one C-level pass (a cold run has ~100k subjects)
+            diagnostics.update(dict.fromkeys(fresh, _NONE))
         flat = list(itertools.chain.from_iterable(map(diagnostics.__getitem__, subjects)))
         self._runs[name] = _Run(looked_up, diagnostics, subjects, flat)
         return flat
@@ -114,10 +118,15 @@ class AnalyzeCache:
 def _by_resource(analyzer: Analyzer, ctx: Context, kinds: tuple[str, ...],
                  fresh: list[Resource]) -> dict[str, list[Diagnostic]] | None:
     """The analyzer's diagnostics for `fresh` only, by resource origin; None when one names no fresh resource."""
-    narrowed = ctx.restricted({kind: [res for res in fresh if res.kind == kind] for kind in kinds})
-    origins = {res.origin for res in fresh}
+    if len(kinds) == 1:  # the subjects, so `fresh`, are all of that kind
+        narrowed = ctx.restricted({kinds[0]: fresh})
+    else:
+        narrowed = ctx.restricted({kind: [res for res in fresh if res.kind == kind] for kind in kinds})
+    origins: set[str] | None = None  # built on the first diagnostic: most analyzers find nothing
     out: dict[str, list[Diagnostic]] = {}
     for found in analyzer(narrowed):
+        if origins is None:
+            origins = {res.origin for res in fresh}
         if found.resource not in origins:
             return None
         out.setdefault(found.resource, []).append(found)
