@@ -6,16 +6,15 @@ Istio's analyzers (pkg/config/analysis/analyzers/virtualservice/util.go).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from compiler.api.virtual_service import Destination, VirtualService
 
 Path = tuple[str | int, ...]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RouteDestination:
+class RouteDestination(NamedTuple):  # a tuple: made for every destination of every VirtualService of a revision
     destination: Destination
     path: Path  # path of the `destination` mapping, e.g. ('spec', 'http', 0, 'route', 1, 'destination')
     mirror: bool = False
