@@ -124,15 +124,15 @@ class ResourceSet:
         return found
 
 
-_IDENTITY = operator.attrgetter("kind", "namespace", "name")
+_KEY = operator.attrgetter("key")
 _NAMESPACE = operator.attrgetter("namespace")
 
 
 def _sorted(resources: Sequence[Resource]) -> list[Resource]:
     """By (kind, namespace, name), ties by file and index. Ties are rare (the pipeline keeps one resource per name),
     so the C-level key is tried first and the full key only used when two resources share a name."""
-    out = sorted(resources, key=_IDENTITY)
-    if any(map(operator.eq, map(_IDENTITY, out), map(_IDENTITY, out[1:]))):
+    out = sorted(resources, key=_KEY)  # `key` is (kind, namespace, name), made once per resource and kept
+    if any(map(operator.eq, map(_KEY, out), map(_KEY, out[1:]))):
         out.sort(key=lambda r: (r.kind, r.namespace, r.name, r.doc.file, r.doc.index))
     return out
 
