@@ -36,6 +36,7 @@ class Context:
     # the mesh lookups made while building routes (see `http_routes`): ("service", host, found) and
     # ("rule", service, found); None when not recording
     lookups: list[tuple[str, Any, Any]] | None = None
+    port_read: bool = False  # whether the routes built so far depend on `port` (see `computed`)
 
     def service_for(self, host: str) -> Any:
         found = self.mesh.service_for(host, self.proxy.namespace)
@@ -73,6 +74,7 @@ def destination(ctx: Context, namespace: str, dest: Any) -> tuple[str, model.Has
         port = service.ports[0].number
     else:
         port = ctx.port
+        ctx.port_read = True
     subset = dest.subset or ""
     return naming.outbound_cluster(port, subset, host), _hash_policy(ctx, service, subset, port)
 
@@ -111,8 +113,10 @@ def string_match(m: Any, *, ignore_case: bool = False) -> model.StringMatch:
 def applies(ctx: Context, namespace: str, m: Any) -> bool:
     """Whether a match's proxy-side conditions (port, gateways, source namespace and labels) hold for this proxy;
     HTTP, TCP and TLS matches share these fields."""
-    if m.port and m.port != ctx.port:
-        return False
+    if m.port:
+        ctx.port_read = True
+        if m.port != ctx.port:
+            return False
     if m.gateways and ctx.gateway not in {resolve_gateway(g, namespace) for g in m.gateways}:
         return False
     if m.source_namespace and m.source_namespace != ctx.proxy.namespace:
@@ -274,6 +278,7 @@ class Computed:
     lookups: tuple[tuple[str, Any, Any], ...]
     faults: bool = False  # some route injects faults (the listener's chain must run the fault filter)
     cors: bool = False  # some route has a CORS policy
+    any_port: bool = False  # the same on every listener port: no match named a port, no destination took the port
 
 
 Tables = tuple[object, object]  # the service and rule tables a Computed's lookups were made (or checked) in
@@ -305,11 +310,19 @@ def computed(ctx: Context, vs: VirtualServiceEntry, found: Computed | None, foun
     if found is not None and found_in is not None and (
             (found_in[0] is mesh.services and found_in[1] is mesh.destination_rules) or ctx.still_valid(found.lookups)):
         return found
-    recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[])
+    # a VirtualService's routes are built once per revision for all the ports they do not depend on (a sidecar
+    # asks for them on each HTTP port of the mesh)
+    key = ("routes-any-port", id(vs), ctx.gateway, mesh.outbound_key(ctx.proxy))  # the mesh keeps `vs` alive
+    first_port, first = mesh.memo(key, lambda: (ctx.port, _computed(ctx, vs)))
+    return first if first_port == ctx.port or first.any_port else _computed(ctx, vs)
+
+
+def _computed(ctx: Context, vs: VirtualServiceEntry) -> Computed:
+    recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[], port_read=False)
     rs = _http_routes(recording, vs)
     return Computed(tuple(rs), frozenset(recording.hosts_used), tuple(recording.notes),
                     tuple(recording.lookups or ()), any(r.fault is not None for r in rs),
-                    any(r.cors is not None for r in rs))
+                    any(r.cors is not None for r in rs), not recording.port_read)
 
 
 def delegate_note(vs: VirtualServiceEntry, index: int) -> Diagnostic:

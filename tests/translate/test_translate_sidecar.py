@@ -280,3 +280,43 @@ spec:
     assert result.ok
     assert [d.path for d in result.diagnostics if d.code == "MW0403"] == [
         "spec.subsets[0].trafficPolicy.portLevelSettings[0].tls.mode"]
+
+
+TWO_PORTS = """
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: shop}
+spec:
+  selector: {app: api}
+  ports: [{name: http, port: 8080}, {name: http-admin, port: 8081}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api]
+  http:
+  - match: [{port: 8081, uri: {prefix: /admin}}]
+    route: [{destination: {host: api}}]
+  - route: [{destination: {host: api}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-api, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: api, port: {number: 8080}}}]
+"""
+
+
+def test_routes_that_depend_on_the_listener_port_are_built_per_port() -> None:
+    # built once for all ports unless a match names a port or a destination takes the listener's port
+    cfg = config_for(SHOP + TWO_PORTS, PRODUCTPAGE)
+    for port in (8080, 8081):
+        vh = by_name(by_name(cfg.route_configs, str(port)).virtual_hosts, f"api.shop.svc.cluster.local:{port}")
+        clusters = [w.cluster for r in vh.routes for w in r.action.clusters]
+        assert clusters == [f"outbound|{port}||api.shop.svc.cluster.local"] * (2 if port == 8081 else 1)
+    reviews = by_name(by_name(cfg.route_configs, "9080").virtual_hosts, "reviews.shop.svc.cluster.local:9080")
+    assert [w.cluster for r in reviews.routes for w in r.action.clusters] == ["outbound|8080||api.shop.svc.cluster.local"]
