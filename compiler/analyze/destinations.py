@@ -19,11 +19,18 @@ def check_hosts(ctx: Context) -> Iterator[Diagnostic]:
     if not services:  # the registry is built on first use: often not at all in an incremental run
         return
     lookup = ctx.registry.lookup
+    fine: set[tuple[str, str, frozenset[str], int | None, bool]] = set()  # destinations found to have no problem
     for vs in services:
         consumers = hosts.consumer_namespaces(vs.spec.export_to, vs.namespace)
         for dest in ctx.destinations(vs):
+            port = dest.destination.port
+            key = (dest.destination.host, vs.namespace, consumers, port.number if port else None, dest.mirror)
+            if key in fine:  # the same host, port and viewers as a route before (routes repeat them): fine too
+                continue
             found = _check_host(lookup, vs, dest, consumers)
-            if found is not None:
+            if found is None:
+                fine.add(key)
+            else:
                 yield found
 
 

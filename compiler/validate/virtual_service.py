@@ -260,7 +260,8 @@ def _direct_response(report: Report, direct: vs.HTTPDirectResponse | None, path:
 
 
 def _mirrors(report: Report, route: vs.HTTPRoute, path: Path) -> None:
-    _destination(report, route.mirror, path + ("mirror",))
+    if route.mirror is not None:
+        _destination(report, route.mirror, path + ("mirror",))
     for i, mirror in enumerate(route.mirrors or []):
         _destination(report, mirror.destination, path + ("mirrors", i, "destination"))
         if mirror.percentage is not None:
