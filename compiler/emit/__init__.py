@@ -67,9 +67,18 @@ def _vhost_parts(rc: model.RouteConfig, memo: EmitMemo) -> tuple[_VhostPart, ...
 
 def _vhost_part(vh: model.VirtualHost, memo: EmitMemo) -> _VhostPart:
     def make() -> _VhostPart:
-        message = route.virtual_host(vh)
-        return route.vhost_field(message), frozenset(k for r in message.routes for k in r.typed_per_filter_config)
+        routes = [_route_part(r, memo) for r in vh.routes]
+        return route.vhost_field_of_parts(vh, (r[0] for r in routes)), frozenset().union(*(r[1] for r in routes))
     part: _VhostPart = memo.get(("vhost", vh), make)
+    return part
+
+
+def _route_part(r: model.Route, memo: EmitMemo) -> _VhostPart:
+    """A route's serialization and the filters it configures, once per route (shared by ports' virtual hosts)."""
+    def make() -> _VhostPart:
+        message = route.route(r)
+        return message.SerializeToString(deterministic=True), frozenset(message.typed_per_filter_config)
+    part: _VhostPart = memo.get(("route", r), make)
     return part
 
 

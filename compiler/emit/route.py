@@ -100,6 +100,22 @@ def ignores_port(rc_model: model.RouteConfig) -> bool:
 _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"].number
 
 
+_VH = rc.VirtualHost.DESCRIPTOR.fields_by_name
+_VH_NAME, _VH_DOMAINS, _VH_ROUTES, _VH_REQUIRE_TLS = (
+    _VH[f].number for f in ("name", "domains", "routes", "require_tls"))
+
+
+def vhost_field_of_parts(vh: model.VirtualHost, routes: Iterable[bytes]) -> bytes:
+    """`vhost_field(virtual_host(vh))`, written from its routes' serializations (`route(r)`, in order): the
+    routes of one VirtualService are shared by the virtual hosts of every port, so each is encoded once."""
+    body = wire.length_delimited(_VH_NAME, vh.name.encode()) + b"".join(
+        wire.length_delimited(_VH_DOMAINS, d.encode()) for d in vh.domains) + b"".join(
+        wire.length_delimited(_VH_ROUTES, r) for r in routes)
+    if vh.require_tls:
+        body += wire.varint(_VH_REQUIRE_TLS << 3) + wire.varint(rc.VirtualHost.ALL)
+    return wire.length_delimited(_VIRTUAL_HOSTS, body)
+
+
 def vhost_field(vh: rc.VirtualHost) -> bytes:
     """A virtual host encoded as one occurrence of RouteConfiguration.virtual_hosts, for `serialized`."""
     return wire.length_delimited(_VIRTUAL_HOSTS, vh.SerializeToString(deterministic=True))

@@ -65,15 +65,20 @@ def test_split_before_cuts_at_the_first_field_of_that_number_or_higher() -> None
     assert cluster_pb2.Cluster.FromString(tail) == cluster_pb2.Cluster(alt_stat_name="x")
 
 
-@pytest.mark.parametrize("tree", TREES[:1], ids=["policies-example"])
+@pytest.mark.parametrize("tree", TREES, ids=lambda p: p.parent.name if p.name == "input" else p.name)
 def test_emitted_route_tables_equal_whole_serialization_across_patches(tree: Path) -> None:
-    """The emitter's route tables (cached parts, reused by position for a patched table) and the facts the
-    consistency check keeps for them (filters configured per route) equal what the whole message gives."""
+    """The emitter's route tables (virtual hosts written from their routes' cached serializations, reused by
+    position for a patched table) and the facts the consistency check keeps for them (filters configured per
+    route) equal what the whole message gives."""
     result = build.build([tree])
+    if not result.ok:
+        pytest.skip("a broken-input case")
     tables = sorted({rc for proxy in result.proxies()
                      for rc in translate.proxy_config(result.model, proxy).route_configs}, key=lambda rc: rc.name)
+    if not any(rc.virtual_hosts for rc in tables):
+        pytest.skip("no HTTP route tables in this tree")
     memo = emit.EmitMemo()
-    for rc in tables:
+    for rc in (t for t in tables if t.virtual_hosts):
         # the table as emitted, then with its last virtual host's routes swapped for its first's (a patch)
         last = rc.virtual_hosts[-1]
         patched = dataclasses.replace(rc, virtual_hosts=(*rc.virtual_hosts[:-1], dataclasses.replace(
