@@ -26,7 +26,8 @@ _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _ENVELOPE = ("apiVersion", "kind", "metadata", "spec", "status")
 _ENVELOPE_SET = frozenset(_ENVELOPE)
-_KINDS = kinds.KINDS
+# kind -> (its KindInfo, the apiVersions it is served at), for _well_formed's one dict lookup
+_SERVED = {kind: (info, frozenset(info.api_versions())) for kind, info in kinds.KINDS.items()}
 SPEC_REQUIRED = frozenset({"ServiceEntry", "WorkloadEntry"})  # Istio's CRDs mark spec required for these
 LABEL_NAMED = frozenset({"Service", "Namespace"})  # names must be DNS-1123 labels, not subdomains
 
@@ -57,10 +58,10 @@ def _well_formed(doc: Document) -> Resource | None:
         if type(data) is not dict or (data.get("kind") == "List" and "items" in data):
             return None
         api_version, kind, raw = data.get("apiVersion"), data.get("kind"), data.get("metadata")
-        info = _KINDS.get(kind) if type(kind) is str else None
-        if (info is None or type(api_version) is not str or api_version not in info.api_versions()
-                or type(raw) is not dict):
+        served = _SERVED.get(kind) if type(kind) is str else None
+        if served is None or type(api_version) is not str or api_version not in served[1] or type(raw) is not dict:
             return None  # (a served apiVersion is of the kind's own group)
+        info = served[0]
         name, declared = raw.get("name"), False
         namespace: Any = ""
         if info.namespaced:
