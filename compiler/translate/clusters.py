@@ -12,23 +12,26 @@ import bisect
 import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from compiler import model, naming
 from compiler.translate import policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, RuleTables, changed_rule_hosts, rule_tables
 from compiler.translate.named import first_by_name
-from compiler.translate.services import Port, Resolution, Service
+from compiler.translate.services import Instance, Port, Resolution, Service
 
 _DISCOVERY = {Resolution.EDS: model.Discovery.EDS, Resolution.DNS: model.Discovery.STRICT_DNS,
               Resolution.DNS_ROUND_ROBIN: model.Discovery.LOGICAL_DNS,
               Resolution.PASSTHROUGH: model.Discovery.ORIGINAL_DST}
 
 
-def endpoints(service: Service, port: Port, selector: dict[str, str] | None) -> tuple[model.Endpoint, ...]:
+def endpoints(service: Service, port: Port, selector: dict[str, str] | None,
+              instances: Sequence[Instance] | None = None) -> tuple[model.Endpoint, ...]:
+    """The endpoints of `service` on `port` that `selector` selects; `instances`, when given, are the ones it
+    selects (worked out once for all ports)."""
     out = []
-    for inst in service.instances:
-        if selector and not inst.selected_by(selector):
+    for inst in service.instances if instances is None else instances:
+        if instances is None and selector and not inst.selected_by(selector):
             continue
         number = inst.port_for(port.number)
         if number is None:
@@ -40,23 +43,44 @@ def endpoints(service: Service, port: Port, selector: dict[str, str] | None) -> 
     return tuple(sorted(set(out), key=lambda e: (e.address, e.port)))
 
 
-def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None,
-                     subset: Any = None) -> tuple[model.Cluster, model.LoadAssignment | None]:
-    subset_name = subset.name if subset is not None else ""
-    name = naming.outbound_cluster(port.number, subset_name, service.host)
+class _Settings(NamedTuple):
+    """What a cluster takes from its effective traffic policy, but TLS (whose SNI names the cluster)."""
+
+    lb: model.LbPolicy
+    size: int | None
+    tcp: model.TcpOptions
+    http: model.HttpOptions | None
+    circuit_breakers: model.CircuitBreakers
+    outlier: model.OutlierDetection | None
+    tls: Any  # the effective api ClientTLSSettings
+
+
+def _settings(rule: DestinationRuleEntry | None, subset: Any, port: Port) -> _Settings:
     eff = policy.effective(scope.traffic_policy(rule), subset.traffic_policy if subset is not None else None,
                            port.number)
     lb, size = policy.lb_policy(eff.load_balancer)
+    return _Settings(lb, size, policy.tcp_options(eff.connection_pool),
+                     policy.http_options(eff.connection_pool, port.protocol),
+                     policy.circuit_breakers(eff.connection_pool), policy.outlier(eff.outlier_detection), eff.tls)
+
+
+def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Any = None, *,
+                     settings: _Settings | None = None, instances: Sequence[Instance] | None = None,
+                     ) -> tuple[model.Cluster, model.LoadAssignment | None]:
+    """`settings` and `instances` (the subset's selected instances), when given, were worked out for this rule,
+    subset and port (`_service_clusters` shares them between the clusters that have the same)."""
+    subset_name = subset.name if subset is not None else ""
+    name = naming.outbound_cluster(port.number, subset_name, service.host)
+    s = settings if settings is not None else _settings(rule, subset, port)
     discovery = _DISCOVERY[service.resolution]
-    eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None)
+    eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None, instances)
     sources = (service.source, *(rule.sources if rule is not None else ()))
     cluster = model.Cluster(
-        name=name, discovery=discovery, lb_policy=lb,
-        minimum_ring_size=size if lb is model.LbPolicy.RING_HASH else None,
-        maglev_table_size=size if lb is model.LbPolicy.MAGLEV else None,
-        tcp=policy.tcp_options(eff.connection_pool), http=policy.http_options(eff.connection_pool, port.protocol),
-        circuit_breakers=policy.circuit_breakers(eff.connection_pool), outlier=policy.outlier(eff.outlier_detection),
-        tls=policy.upstream_tls(eff.tls, host=service.host, port=port.number, subset=subset_name,
+        name=name, discovery=discovery, lb_policy=s.lb,
+        minimum_ring_size=s.size if s.lb is model.LbPolicy.RING_HASH else None,
+        maglev_table_size=s.size if s.lb is model.LbPolicy.MAGLEV else None,
+        tcp=s.tcp, http=s.http, circuit_breakers=s.circuit_breakers, outlier=s.outlier,
+        tls=policy.upstream_tls(s.tls, host=service.host, port=port.number, subset=subset_name,
                                 protocol=port.protocol),
         endpoints=eps if discovery in (model.Discovery.STRICT_DNS, model.Discovery.LOGICAL_DNS) else (),
         dns_host=service.dns_host or (eps[0].address if eps and discovery != model.Discovery.EDS else ""),
@@ -184,9 +208,20 @@ def _service_clusters(service: Service, rule: DestinationRuleEntry | None
                       ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
     clusters: list[model.Cluster] = []
     assignments: list[model.LoadAssignment] = []
+    subsets = (None, *(rule.subsets if rule is not None else ()))
+    # per subset, the instances its labels select; per port and subset policy, the settings (subsets without a
+    # policy of their own have the service's): worked out once, not once per cluster
+    chosen = [None if sub is None or not sub.labels else
+              tuple(i for i in service.instances if i.selected_by(dict(sub.labels))) for sub in subsets]
     for port in service.ports:
-        for subset in (None, *(rule.subsets if rule is not None else ())):
-            cluster, assignment = outbound_cluster(service, port, rule, subset)
+        shared: dict[int, _Settings] = {}
+        for subset, instances in zip(subsets, chosen, strict=True):
+            own = subset.traffic_policy if subset is not None else None
+            settings = shared.get(id(own))
+            if settings is None:
+                settings = shared[id(own)] = _settings(rule, subset, port)
+            cluster, assignment = outbound_cluster(service, port, rule, subset, settings=settings,
+                                                   instances=instances)
             clusters.append(cluster)
             if assignment is not None:
                 assignments.append(assignment)
