@@ -72,9 +72,15 @@ def check_subsets(ctx: Context) -> Iterator[Diagnostic]:
     index = subsets_by_host(ctx)
     services = ctx.of_kind("VirtualService")
     refs_of = ctx.memoized("destinations.subsets", lambda vs: _subset_refs(vs, ctx.destinations(vs)), services)
+    covered: dict[str, set[str] | None] = {}  # subsets_for of hosts without an exact DestinationRule (a scan)
     for vs, refs in zip(services, refs_of, strict=True):
         for subset, fqdn, path in refs:
-            if subset not in (subsets_for(index, fqdn) or set()):
+            names = index.get(fqdn)
+            if names is None:
+                if fqdn not in covered:
+                    covered[fqdn] = subsets_for(index, fqdn)
+                names = covered[fqdn]
+            if subset not in (names or ()):
                 yield vs.diag("MW0303", f"subset \"{subset}\" is not defined by any DestinationRule for host {fqdn}",
                               (*path, "subset"))
 
