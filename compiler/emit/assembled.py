@@ -85,12 +85,16 @@ def _locality(text: str) -> bytes:
 
 
 def load_assignment(la: model.LoadAssignment) -> XdsResource:
-    """As `endpoint.load_assignment`: one group per locality in locality order, the model's order inside."""
-    by_locality = sorted(la.endpoints, key=lambda ep: ep.locality)
-    groups = b"".join(
-        wire.length_delimited(_ENDPOINTS, _locality(locality) + b"".join(_lb_endpoint(ep) for ep in eps))
-        for locality, eps in itertools.groupby(by_locality, key=lambda ep: ep.locality))
+    """As `endpoint.load_assignment`: one group per locality in locality order, the model's order inside. A load
+    assignment needs nothing from the rest of its snapshot, so it has no consistency facts to keep."""
+    eps = la.endpoints
+    if all(ep.locality == eps[0].locality for ep in eps):  # the usual case: one locality (or none)
+        groups = wire.length_delimited(_ENDPOINTS, _locality(eps[0].locality) + b"".join(map(_lb_endpoint, eps))) \
+            if eps else b""
+    else:
+        groups = b"".join(
+            wire.length_delimited(_ENDPOINTS, _locality(locality) + b"".join(map(_lb_endpoint, group)))
+            for locality, group in itertools.groupby(sorted(eps, key=lambda ep: ep.locality),
+                                                     key=lambda ep: ep.locality))
     data = (wire.length_delimited(_CLUSTER_NAME, la.cluster_name.encode()) if la.cluster_name else b"") + groups
-    res = XdsResource.parsed(la.cluster_name, type_urls.ENDPOINT, data, endpoint_pb2.ClusterLoadAssignment)
-    consistency.remember_facts(res, eds=None, secrets=())
-    return res
+    return XdsResource.parsed(la.cluster_name, type_urls.ENDPOINT, data, endpoint_pb2.ClusterLoadAssignment)
