@@ -12,11 +12,10 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from envoy.config.route.v3 import route_pb2
 from google.protobuf.message import Message
 
 from compiler import model
-from compiler.emit import assembled, cluster, consistency, endpoint, listener, route, secret, type_urls
+from compiler.emit import assembled, cluster, consistency, endpoint, listener, secret, type_urls
 from compiler.emit.common import EmitError
 from compiler.emit.memo import EmitMemo
 from compiler.emit.snapshot import Snapshot, TypeTable, XdsResource
@@ -31,55 +30,9 @@ def _typed(cfg: model.ProxyConfig) -> list[tuple[str, tuple[Any, ...]]]:
 
 def _emitted(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> list[XdsResource]:
     if type_url == type_urls.ROUTE:
-        return [memo.get((type_url, item), functools.partial(_route_table, item, memo)) for item in items]
+        return [memo.get((type_url, item), functools.partial(assembled.route_table, item, memo)) for item in items]
     make = _EMITTERS[type_url]
     return [memo.get((type_url, item), functools.partial(_resource, type_url, item, make, memo)) for item in items]
-
-
-def _route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
-    """Written from its virtual hosts' cached encodings: a changed route table re-encodes changed hosts only."""
-    parts = _vhost_parts(rc, memo)
-    res = XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, (p[0] for p in parts)),
-                             route_pb2.RouteConfiguration)
-    consistency.remember_route_filters(res, frozenset().union(*(p[1] for p in parts)))
-    return res
-
-
-_VhostPart = tuple[bytes, frozenset[str]]  # the encoded virtual_hosts field, the filters its routes configure
-
-
-def _vhost_parts(rc: model.RouteConfig, memo: EmitMemo) -> tuple[_VhostPart, ...]:
-    """Each virtual host's part. The last table of this name and size is kept with its parts, so a table patched
-    from it (translate.vhosts: the same virtual host objects but the changed ones) takes the unchanged hosts'
-    parts by position and identity, without a memo lookup (and a hash) per host."""
-    key = ("vhost-parts", rc.name, len(rc.virtual_hosts))
-    before = memo.peek(key)
-    vhs = rc.virtual_hosts
-    if before is MISSING:
-        parts = tuple(_vhost_part(vh, memo) for vh in vhs)
-    else:
-        old_vhs, old_parts = before
-        parts = tuple(part if old is vh else _vhost_part(vh, memo)
-                      for vh, old, part in zip(vhs, old_vhs, old_parts, strict=True))
-    memo.put(key, (vhs, parts))
-    return parts
-
-
-def _vhost_part(vh: model.VirtualHost, memo: EmitMemo) -> _VhostPart:
-    def make() -> _VhostPart:
-        routes = [_route_part(r, memo) for r in vh.routes]
-        return route.vhost_field_of_parts(vh, (r[0] for r in routes)), frozenset().union(*(r[1] for r in routes))
-    part: _VhostPart = memo.get(("vhost", vh), make)
-    return part
-
-
-def _route_part(r: model.Route, memo: EmitMemo) -> _VhostPart:
-    """A route's serialization and the filters it configures, once per route (shared by ports' virtual hosts)."""
-    def make() -> _VhostPart:
-        message = route.route(r)
-        return message.SerializeToString(deterministic=True), frozenset(message.typed_per_filter_config)
-    part: _VhostPart = memo.get(("route", r), make)
-    return part
 
 
 def _resource(type_url: str, item: Any, make: Callable[[Any], Message], memo: EmitMemo) -> XdsResource:

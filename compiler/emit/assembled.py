@@ -1,11 +1,13 @@
-"""EDS clusters and load assignments written from cached serialized parts (compiler.emit.wire), byte-identical to
-`SerializeToString(deterministic=True)` of what `cluster.of` and `endpoint.of` build (tests/emit/test_emit_wire.py).
+"""EDS clusters, load assignments and route tables written from cached serialized parts (compiler.emit.wire),
+byte-identical to `SerializeToString(deterministic=True)` of what `cluster.of`, `endpoint.of` and `route.of` build
+(tests/emit/test_emit_wire.py).
 
 A 10,000-service mesh has 80,000 outbound clusters but a handful of shapes (the same DestinationRule policy on
 every service): a cluster is its name, the shape's bytes (everything but name and metadata, built once) cut around
 the metadata field, and its sources' metadata (shared by the clusters of one service). A load assignment is its
-cluster name and its endpoints' cached encodings. Building and serializing one protobuf message per resource is
-most of the emitter's time otherwise.
+cluster name and its endpoints' cached encodings. A route table is its virtual hosts' encodings, each written from
+its routes' (a VirtualService's routes are shared by the virtual hosts of every port). Building and serializing
+one protobuf message per resource is most of the emitter's time otherwise.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.route.v3 import route_pb2
 
 from compiler import model
-from compiler.emit import cluster, consistency, endpoint, metadata, type_urls, wire
+from compiler.emit import cluster, consistency, endpoint, metadata, route, type_urls, wire
+from compiler.emit.memo import EmitMemo
 from compiler.emit.snapshot import XdsResource
+from compiler.generations import MISSING
 
 Memo = Callable[[Hashable, Callable[[], Any]], Any]
 
@@ -98,3 +103,49 @@ def load_assignment(la: model.LoadAssignment) -> XdsResource:
                                                      key=lambda ep: ep.locality))
     data = (wire.length_delimited(_CLUSTER_NAME, la.cluster_name.encode()) if la.cluster_name else b"") + groups
     return XdsResource.parsed(la.cluster_name, type_urls.ENDPOINT, data, endpoint_pb2.ClusterLoadAssignment)
+
+
+def route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
+    """Written from its virtual hosts' cached encodings: a changed route table re-encodes changed hosts only."""
+    parts = _vhost_parts(rc, memo)
+    res = XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, (p[0] for p in parts)),
+                             route_pb2.RouteConfiguration)
+    consistency.remember_route_filters(res, frozenset().union(*(p[1] for p in parts)))
+    return res
+
+
+_VhostPart = tuple[bytes, frozenset[str]]  # the encoded virtual_hosts field, the filters its routes configure
+
+
+def _vhost_parts(rc: model.RouteConfig, memo: EmitMemo) -> tuple[_VhostPart, ...]:
+    """Each virtual host's part. The last table of this name and size is kept with its parts, so a table patched
+    from it (translate.vhosts: the same virtual host objects but the changed ones) takes the unchanged hosts'
+    parts by position and identity, without a memo lookup (and a hash) per host."""
+    key = ("vhost-parts", rc.name, len(rc.virtual_hosts))
+    before = memo.peek(key)
+    vhs = rc.virtual_hosts
+    if before is MISSING:
+        parts = tuple(_vhost_part(vh, memo) for vh in vhs)
+    else:
+        old_vhs, old_parts = before
+        parts = tuple(part if old is vh else _vhost_part(vh, memo)
+                      for vh, old, part in zip(vhs, old_vhs, old_parts, strict=True))
+    memo.put(key, (vhs, parts))
+    return parts
+
+
+def _vhost_part(vh: model.VirtualHost, memo: EmitMemo) -> _VhostPart:
+    def make() -> _VhostPart:
+        routes = [_route_part(r, memo) for r in vh.routes]
+        return route.vhost_field_of_parts(vh, (r[0] for r in routes)), frozenset().union(*(r[1] for r in routes))
+    part: _VhostPart = memo.get(("vhost", vh), make)
+    return part
+
+
+def _route_part(r: model.Route, memo: EmitMemo) -> _VhostPart:
+    """A route's serialization and the filters it configures, once per route (shared by ports' virtual hosts)."""
+    def make() -> _VhostPart:
+        message = route.route(r)
+        return message.SerializeToString(deterministic=True), frozenset(message.typed_per_filter_config)
+    part: _VhostPart = memo.get(("route", r), make)
+    return part

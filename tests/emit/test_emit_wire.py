@@ -84,7 +84,7 @@ def test_emitted_route_tables_equal_whole_serialization_across_patches(tree: Pat
         patched = dataclasses.replace(rc, virtual_hosts=(*rc.virtual_hosts[:-1], dataclasses.replace(
             last, routes=rc.virtual_hosts[0].routes)))
         for table in (rc, patched):
-            res = emit._route_table(table, memo)
+            res = assembled.route_table(table, memo)
             message = route.of(table)
             assert res.serialized == message.SerializeToString(deterministic=True), table.name
             assert consistency._refs(res) == consistency._compute_refs(message), table.name
