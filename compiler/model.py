@@ -18,24 +18,27 @@ from typing import Any, TypeVar
 _T = TypeVar("_T")
 
 
-def hash_once(cls: type[_T]) -> type[_T]:
+def hash_once(cls: type[_T] | None = None, *, by: tuple[str, ...] = ()) -> Any:
     """Cache a frozen dataclass's hash in its `_hash` slot. The emitter's memo hashes every resource of every proxy
-    it builds; recomputing a cluster's hash walks all its nested values each time."""
-    names = tuple(f.name for f in dataclasses.fields(cls) if f.compare)  # type: ignore[arg-type]
-    # the compared fields as a tuple, read in C (one attrgetter of one name gives the bare value: wrap it)
-    values = operator.attrgetter(*names) if len(names) > 1 else lambda self: (getattr(self, names[0]),)
-    set_hash = object.__setattr__
+    it builds; recomputing a cluster's hash walks all its nested values each time. With `by`, only those fields
+    are hashed (equality still compares them all): a name that nearly identifies the value spares hashing its
+    nested parts at all, for values of which a revision holds tens of thousands with distinct names."""
+    def wrap(cls: type[_T]) -> type[_T]:
+        names = by or tuple(f.name for f in dataclasses.fields(cls) if f.compare)  # type: ignore[arg-type]
+        # the fields as a tuple, read in C (one attrgetter of one name gives the bare value: wrap it)
+        values = operator.attrgetter(*names) if len(names) > 1 else lambda self: (getattr(self, names[0]),)
+        set_hash = object.__setattr__
 
-    def __hash__(self: Any) -> int:
-        h = self._hash
-        if h is None:
-            h = hash(values(self))
-            set_hash(self, "_hash", h)
-        return h  # type: ignore[no-any-return]
+        def __hash__(self: Any) -> int:
+            h = self._hash
+            if h is None:
+                h = hash(values(self))
+                set_hash(self, "_hash", h)
+            return h  # type: ignore[no-any-return]
 
-    cls.__hash__ = __hash__  # type: ignore[method-assign]
-    return cls
-
+        cls.__hash__ = __hash__  # type: ignore[method-assign]
+        return cls
+    return wrap(cls) if cls is not None else wrap
 
 
 class Protocol(enum.StrEnum):
@@ -112,7 +115,7 @@ class Endpoint:
     healthy: bool = True
 
 
-@hash_once
+@hash_once(by=("cluster_name",))  # names are unique within a proxy's config
 @dataclasses.dataclass(frozen=True, slots=True)
 class LoadAssignment:
     _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
@@ -191,7 +194,9 @@ class UpstreamTls:
     insecure_skip_verify: bool = False
 
 
-@hash_once
+# by name and sources: the inbound clusters of different workloads share names (`inbound|8080||`), and tables of
+# clusters are looked up by value, so what tells them apart must be in the hash
+@hash_once(by=("name", "sources"))
 @dataclasses.dataclass(frozen=True, slots=True)
 class Cluster:
     _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
@@ -357,7 +362,7 @@ class Route:
     source: Source | None = None
 
 
-@hash_once
+@hash_once(by=("name", "domains"))  # the domains tell apart the same host's virtual hosts in two namespaces
 @dataclasses.dataclass(frozen=True, slots=True)
 class VirtualHost:
     _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
