@@ -27,7 +27,7 @@ class Generations:
     def get(self, key: Hashable, make: Callable[[], _T]) -> _T:
         found = self._current.get(key, MISSING)
         if found is MISSING:
-            found = self._previous.get(key, MISSING)
+            found = self._previous.get(key, MISSING) if self._previous else MISSING  # a first build has none
             if found is MISSING:
                 self.misses += 1
                 found = make()
