@@ -24,7 +24,10 @@ def varint(value: int) -> bytes:
 
 def length_delimited(number: int, data: bytes) -> bytes:
     """One occurrence of a bytes / string / message field (wire type 2)."""
-    return varint(number << 3 | 2) + varint(len(data)) + data
+    key, size = number << 3 | 2, len(data)
+    if key < 0x80 and size < 0x80:  # one byte each: most names, domains and small messages
+        return bytes((key, size)) + data
+    return varint(key) + varint(size) + data
 
 
 def _read_varint(data: bytes, at: int) -> tuple[int, int]:

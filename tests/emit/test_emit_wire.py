@@ -95,3 +95,21 @@ def test_varint_matches_protobuf(value: int) -> None:
     from google.protobuf.internal import encoder
 
     assert wire.varint(value) == encoder._VarintBytes(value)
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 300])
+@pytest.mark.parametrize("field", ["name", "alt_stat_name", "load_assignment"])  # numbers 1, 28, 33: keys 1-2 bytes
+def test_length_delimited_matches_protobuf(field: str, size: int) -> None:
+    from envoy.config.cluster.v3 import cluster_pb2
+    from envoy.config.endpoint.v3 import endpoint_pb2
+
+    number = cluster_pb2.Cluster.DESCRIPTOR.fields_by_name[field].number
+    if field == "load_assignment":
+        inner = endpoint_pb2.ClusterLoadAssignment(cluster_name="x" * size)
+        whole = cluster_pb2.Cluster(load_assignment=inner)
+        data = inner.SerializeToString(deterministic=True)
+    else:
+        whole = cluster_pb2.Cluster(**{field: "x" * size})
+        data = b"x" * size
+    expected = whole.SerializeToString(deterministic=True)
+    assert (wire.length_delimited(number, data) if size or field == "load_assignment" else b"") == expected
