@@ -89,7 +89,7 @@ def _outbound_port(mesh: Mesh, proxy: model.Proxy, egress: scope.Egress, port: i
     ctx = Context(mesh, proxy, port)
     out.contexts.append(ctx)
     if protocol.is_http:
-        table = vhosts.route_config(ctx, services, vss, mesh.services, block_unknown=egress.registry_only)
+        table = vhosts.route_config(ctx, services, vss, block_unknown=egress.registry_only)
         out.route_configs.append(table.config)
         chains = [_http_chain(name, protocol, table)]
     elif not on_port:

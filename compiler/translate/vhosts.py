@@ -14,7 +14,7 @@ import array
 import bisect
 import dataclasses
 import itertools
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 
 from compiler import model, naming
 from compiler.diagnostics import Diagnostic
@@ -63,8 +63,7 @@ class RouteTable:
 
     services: Sequence[Service]
     vss: Sequence[VirtualServiceEntry]
-    known_hosts: Container[str]
-    services_table: object  # the mesh tables every lookup of `uses` is valid in
+    services_table: dict[str, list[Service]]  # the mesh's service table: the known hosts, and what `uses` looked up
     rules: RuleTables  # the rule tables of the revision `uses` are valid in
     uses: tuple[tuple[VirtualServiceEntry, routes.Computed], ...]  # each VirtualService's routes, in first-use order
     owners: array.array[int]  # per virtual host, the index in `uses` of the routes it has (-1: a default route)
@@ -74,23 +73,29 @@ class RouteTable:
     faults: bool
     cors: bool
 
+    @property
+    def valid_in(self) -> routes.Tables:
+        return self.services_table, self.rules[0]
 
-def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
-                 known_hosts: Container[str], *, block_unknown: bool = False) -> RouteTable:
+
+def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry], *,
+                 block_unknown: bool = False) -> RouteTable:
+    """The route config of `ctx.port`; a VirtualService host the mesh's service table does not know gets a
+    virtual host of its own."""
     mesh = ctx.mesh
     extra = (ctx.port, ctx.gateway, mesh.outbound_key(ctx.proxy), block_unknown)
     before = mesh.carry.find("route-table", (), extra)
-    table = _patched(ctx, before, services, vss, known_hosts) if isinstance(before, RouteTable) else None
+    table = _patched(ctx, before, services, vss) if isinstance(before, RouteTable) else None
     if table is None:
-        table = _built(ctx, services, vss, known_hosts, block_unknown, before if isinstance(before, RouteTable) else None)
+        table = _built(ctx, services, vss, block_unknown, before if isinstance(before, RouteTable) else None)
     mesh.carry.keep("route-table", (), extra, table)
     ctx.hosts_used.update(table.hosts_used)
     ctx.notes.extend(table.notes)
     return table
 
 
-def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
-             known_hosts: Container[str]) -> RouteTable | None:
+def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss: Sequence[VirtualServiceEntry]
+             ) -> RouteTable | None:
     """`before` with the routes that changed since: those of changed VirtualServices, those that looked up a
     service whose definition changed (its endpoints, say) or a host whose rules changed, and the default routes
     of those hosts. None when more may have changed: other hosts, ports or addresses (the virtual hosts and their
@@ -99,7 +104,7 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
     mesh = ctx.mesh
     if len(before.vss) != len(vss):
         return None
-    changed_hosts = _changed_hosts(before, mesh.services, services, known_hosts)
+    changed_hosts = _changed_hosts(before, mesh.services, services)
     ruled_hosts = changed_rule_hosts(before.rules, mesh)
     if changed_hosts is None or ruled_hosts is None:
         return None
@@ -119,7 +124,7 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
             now = routes.computed(ctx, swapped, None, None)
         elif (changed_hosts or ruled_hosts) and any(
                 arg in changed_hosts if kind == "service" else arg.host in ruled_hosts for kind, arg, _ in was.lookups):
-            now = routes.computed(ctx, used, was, (before.services_table, before.rules[0]))
+            now = routes.computed(ctx, used, was, before.valid_in)
         else:
             continue  # its lookups looked at unchanged hosts only: they find what they found
         if now.routes != was.routes:
@@ -134,7 +139,7 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
                 vhosts[j] = dataclasses.replace(vhosts[j], routes=refilled[owner])
     if ruled_hosts:
         _refresh_default_routes(ctx, services, ruled_hosts, vhosts, before.owners)
-    return RouteTable(services, vss, known_hosts, mesh.services, rule_tables(mesh), tuple(uses), before.owners,
+    return RouteTable(services, vss, mesh.services, rule_tables(mesh), tuple(uses), before.owners,
                       model.RouteConfig(before.config.name, tuple(vhosts)), *_effects(uses, before.owners))
 
 
@@ -151,17 +156,16 @@ def _refresh_default_routes(ctx: Context, services: Sequence[Service], hosts: se
             vhosts[at] = dataclasses.replace(vhosts[at], routes=(routes.default_route(ctx, service),))
 
 
-def _changed_hosts(before: RouteTable, table: dict[str, list[Service]], services: Sequence[Service],
-                   known_hosts: Container[str]) -> set[str] | None:
+def _changed_hosts(before: RouteTable, table: dict[str, list[Service]], services: Sequence[Service]
+                   ) -> set[str] | None:
     """The hosts whose definitions are other objects than when `before` was built, or None when one of them (or
     the set of hosts) changed more than a route table can follow by patching."""
     if len(before.services) != len(services):
         return None
     if before.services_table is table:
-        same = before.known_hosts is known_hosts and all(a is b for a, b in zip(before.services, services, strict=True))
-        return set() if same else None
+        return set() if all(a is b for a, b in zip(before.services, services, strict=True)) else None
     old = before.services_table
-    if not isinstance(old, dict) or before.known_hosts is not old or known_hosts is not table or old.keys() != table.keys():
+    if old.keys() != table.keys():
         return None
     changed = {host for host, defined in table.items()
                if len(defined) != len(old[host]) or any(a is not b for a, b in zip(defined, old[host], strict=True))}
@@ -183,15 +187,15 @@ def _effects(uses: Sequence[tuple[VirtualServiceEntry, routes.Computed]], owners
             any(c.faults for c in shown), any(c.cors for c in shown))
 
 
-def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry],
-           known_hosts: Container[str], block_unknown: bool, before: RouteTable | None) -> RouteTable:
+def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry], block_unknown: bool,
+           before: RouteTable | None) -> RouteTable:
     port = ctx.port
     on_port = [s for s in services if (p := s.port(port)) is not None and p.protocol.is_http]
     hosts = naming.HostSet(s.host for s in on_port)
     relevant = [vs for vs in vss if _relevant(vs, hosts, port)]
     owner = _claims(on_port, hosts, relevant)
     earlier = {id(vs): (vs, c) for vs, c in before.uses} if before is not None else {}
-    earlier_in = (before.services_table, before.rules[0]) if before is not None else None
+    earlier_in = before.valid_in if before is not None else None
     uses: dict[int, tuple[VirtualServiceEntry, routes.Computed]] = {}
 
     def vs_routes(vs: VirtualServiceEntry) -> tuple[model.Route, ...]:
@@ -210,7 +214,7 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
              rs, vs)
     for vs in relevant:
         for h in vs.hosts:
-            if h in known_hosts or hosts.matched_by(h):
+            if h in ctx.mesh.services or hosts.matched_by(h):
                 continue
             _add(vhosts, seen, naming.virtual_host(h, port), [h, f"{h}:{port}"], vs_routes(vs), vs)
     if block_unknown and "*" not in seen:
@@ -220,7 +224,7 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     owners = array.array("l", (at[id(vs)] if vs is not None else -1 for _, vs in ordered))
     config = model.RouteConfig(naming.outbound_route_config(port), tuple(vh for vh, _ in ordered))
     used = tuple(uses.values())
-    return RouteTable(services, vss, known_hosts, ctx.mesh.services, rule_tables(ctx.mesh), used, owners, config,
+    return RouteTable(services, vss, ctx.mesh.services, rule_tables(ctx.mesh), used, owners, config,
                       *_effects(used, owners))
 
 
