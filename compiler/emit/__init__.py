@@ -41,7 +41,7 @@ def _resource(type_url: str, item: Any, make: Callable[[Any], Message], memo: Em
     if type_url == type_urls.ENDPOINT:
         return assembled.load_assignment(item)
     message = make(item)
-    res = XdsResource.of(item.cluster_name if type_url == type_urls.ENDPOINT else item.name, type_url, message)
+    res = XdsResource.of(_name(type_url, item), type_url, message)
     consistency.remember(res, message)
     return res
 

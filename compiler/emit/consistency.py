@@ -77,13 +77,17 @@ _REFS_MAX = 1 << 19
 
 
 def _refs(res: XdsResource, message: Message | None = None) -> _Refs:
-    key = (res.type_url, res.name, res.version)
-    found = _REFS.get(key)
+    found = _REFS.get((res.type_url, res.name, res.version))
     if found is None:
-        if len(_REFS) >= _REFS_MAX:
-            _REFS.clear()
-        found = _REFS.setdefault(key, _compute_refs(message if message is not None else res.message))
+        found = _kept(res, _compute_refs(message if message is not None else res.message))
     return found
+
+
+def _kept(res: XdsResource, refs: _Refs) -> _Refs:
+    key = (res.type_url, res.name, res.version)
+    if len(_REFS) >= _REFS_MAX:
+        _REFS.clear()
+    return _REFS.setdefault(key, refs)
 
 
 def remember(res: XdsResource, message: Message) -> None:
@@ -98,20 +102,14 @@ def facts(message: Message) -> _Refs:
 
 
 def remember_facts(res: XdsResource, *, eds: str | None, secrets: tuple[tuple[str, str], ...]) -> None:
-    """The facts of a cluster (or a load assignment: none) written from parts, so that it is never parsed back."""
-    key = (res.type_url, res.name, res.version)
-    if len(_REFS) >= _REFS_MAX:
-        _REFS.clear()
-    _REFS.setdefault(key, _Refs(endpoints=eds, secrets=secrets))
+    """The facts of a cluster written from parts, so that it is never parsed back."""
+    _kept(res, _Refs(endpoints=eds, secrets=secrets))
 
 
 def remember_route_filters(res: XdsResource, filters: frozenset[str]) -> None:
     """The facts of a route table written from parts (the filters its routes configure, gathered per virtual
     host), so that the table is never parsed back to find them."""
-    key = (res.type_url, res.name, res.version)
-    if len(_REFS) >= _REFS_MAX:
-        _REFS.clear()
-    _REFS.setdefault(key, _Refs(per_route_filters=filters))
+    _kept(res, _Refs(per_route_filters=filters))
 
 
 def eds_name(res: XdsResource) -> str:

@@ -106,8 +106,9 @@ _VH_NAME, _VH_DOMAINS, _VH_ROUTES, _VH_REQUIRE_TLS = (
 
 
 def vhost_field_of_parts(vh: model.VirtualHost, routes: Iterable[bytes]) -> bytes:
-    """`vhost_field(virtual_host(vh))`, written from its routes' serializations (`route(r)`, in order): the
-    routes of one VirtualService are shared by the virtual hosts of every port, so each is encoded once."""
+    """`virtual_host(vh)` encoded as one occurrence of RouteConfiguration.virtual_hosts, written from its routes'
+    serializations (`route(r)`, in order): the routes of one VirtualService are shared by the virtual hosts of every
+    port, so each is encoded once."""
     body = wire.length_delimited(_VH_NAME, vh.name.encode()) + b"".join(
         wire.length_delimited(_VH_DOMAINS, d.encode()) for d in vh.domains) + b"".join(
         wire.length_delimited(_VH_ROUTES, r) for r in routes)
@@ -116,14 +117,9 @@ def vhost_field_of_parts(vh: model.VirtualHost, routes: Iterable[bytes]) -> byte
     return wire.length_delimited(_VIRTUAL_HOSTS, body)
 
 
-def vhost_field(vh: rc.VirtualHost) -> bytes:
-    """A virtual host encoded as one occurrence of RouteConfiguration.virtual_hosts, for `serialized`."""
-    return wire.length_delimited(_VIRTUAL_HOSTS, vh.SerializeToString(deterministic=True))
-
-
 def serialized(rc_model: model.RouteConfig, vhost_fields: Iterable[bytes]) -> bytes:
     """`of(rc_model)` serialized (deterministically), written from each virtual host's own encoding
-    (`vhost_field`, in `rc_model.virtual_hosts` order): a route table of 10,000 hosts where one changed is
+    (`vhost_field_of_parts`, in `rc_model.virtual_hosts` order): a route table of 10,000 hosts where one changed is
     re-encoded from 9,999 cached parts (compiler.emit.wire)."""
     head: bytes = route_pb2.RouteConfiguration(name=rc_model.name).SerializeToString(deterministic=True)
     tail: bytes = route_pb2.RouteConfiguration(

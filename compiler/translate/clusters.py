@@ -96,14 +96,16 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
     clusters: list[model.Cluster] = []
     assignments: list[model.LoadAssignment] = []
     for service in services:
-        rule = scope.destination_rule(mesh, proxy, service)
-        # a service's clusters depend on nothing but the service and its rule: computed once for every proxy, and
-        # (unchanged index objects being the same objects) reused by the next revision
-        made = mesh.carry.by_identity("clusters", (service, rule), None,
-                                      functools.partial(_service_clusters, service, rule))
+        made = _carried_clusters(mesh, service, scope.destination_rule(mesh, proxy, service))
         clusters.extend(made[0])
         assignments.extend(made[1])
     return clusters, assignments
+
+
+def _carried_clusters(mesh: Mesh, service: Service, rule: DestinationRuleEntry | None) -> _Made:
+    """A service's clusters depend on nothing but the service and its rule: computed once for every proxy, and
+    (unchanged index objects being the same objects) reused by the next revision."""
+    return mesh.carry.by_identity("clusters", (service, rule), None, functools.partial(_service_clusters, service, rule))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -160,11 +162,7 @@ def _tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before:
         if seen is not None and seen[0] is not service:
             seen = None
         rule = scope.destination_rule(mesh, proxy, service)
-        if seen is not None and seen[1] is rule:
-            made.append(seen[2])
-        else:
-            made.append(mesh.carry.by_identity("clusters", (service, rule), None,
-                                               functools.partial(_service_clusters, service, rule)))
+        made.append(seen[2] if seen is not None and seen[1] is rule else _carried_clusters(mesh, service, rule))
         rules.append(rule)
     patched = _patched(before, made) if aligned and before is not None else None
     clusters, assignments = patched or (first_by_name([c for m in made for c in m[0]]),

@@ -17,7 +17,7 @@ _NO_CA = ("ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `default` 
 
 
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
-    notes = [delegate_note(vs, i) for vs in mesh.virtual_services if vs.delegates for i in vs.delegates]
+    notes = [delegate_note(vs, i) for vs in mesh.virtual_services for i in vs.delegates]
     rules = tuple(mesh.resources.of_kind("DestinationRule"))
     notes += mesh.carry.unchanged(("istio-mutual-rules",), rules, lambda: [
         res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
