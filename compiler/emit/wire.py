@@ -30,6 +30,16 @@ def length_delimited(number: int, data: bytes) -> bytes:
     return varint(key) + varint(size) + data
 
 
+def varint_field(number: int, value: int) -> bytes:
+    """A non-negative integer or enum field (wire type 0), left out when 0 as protobuf 3 does."""
+    return varint(number << 3) + varint(value) if value else b""
+
+
+def varint_member(number: int, value: int) -> bytes:
+    """A non-negative integer member of a oneof (wire type 0): written even when 0, the oneof having presence."""
+    return varint(number << 3) + varint(value)
+
+
 def _read_varint(data: bytes, at: int) -> tuple[int, int]:
     value = shift = 0
     while True:

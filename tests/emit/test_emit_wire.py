@@ -7,8 +7,10 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from compiler import build, emit, translate
+from compiler import build, emit, model, translate
 from compiler.emit import assembled, cluster, consistency, endpoint, route, wire
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,3 +116,15 @@ def test_length_delimited_matches_protobuf(field: str, size: int) -> None:
         data = b"x" * size
     expected = whole.SerializeToString(deterministic=True)
     assert (wire.length_delimited(number, data) if size or field == "load_assignment" else b"") == expected
+
+
+_UINT32 = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+@given(st.builds(model.Endpoint, address=st.text(max_size=300), port=_UINT32, weight=_UINT32,
+                 healthy=st.booleans()))
+def test_lb_endpoint_written_by_fields_equals_the_message(ep: model.Endpoint) -> None:
+    """Zero ports (written: a oneof) and weights (left out, the wrapper kept), empty, long and non-ASCII
+    addresses (two-byte lengths), both health states."""
+    expected = wire.length_delimited(2, endpoint.lb_endpoint(ep).SerializeToString(deterministic=True))
+    assert assembled._lb_endpoint.__wrapped__(ep) == expected
