@@ -4,7 +4,9 @@ Why a bare mirror plus per-commit exports: the mirror is only ever fetched into,
 fetch cannot leave a half-updated tree behind; each commit the compiler sees is an immutable directory of its own
 (`commits/<sha>`), written to a temporary name and renamed into place. Exports use `git archive` with in-tree
 `export-ignore` / `export-subst` attributes overridden, and tar's `data` filter, so a symlink in the policy repo can
-never make the compiler read a file outside the commit.
+never make the compiler read a file outside the commit. A commit after the first is written as the last export's
+unchanged files hard-linked plus an archive of the changed paths, checked against the commit's tree
+(reconciler.exports), else whole.
 
 Failure policy (the reconciler must never crash on its input): every failure becomes a `SourceError` with a stable
 `SourceErrorKind`; the caller keeps serving what it has. When the remote answers but the local mirror cannot serve
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import git
 
-from reconciler import signatures
+from reconciler import exports, signatures
 from reconciler.status import CommitRef, SourceErrorKind
 
 log = logging.getLogger(__name__)
@@ -217,7 +219,11 @@ class GitSource:
         self._exports.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=self._exports))
         try:
-            self._extract(sha, tmp)
+            if not self._extract_from_last(sha, tmp):
+                shutil.rmtree(tmp)
+                tmp.mkdir()
+                exports.extract(self._mirror, sha, tmp, scratch=self.config.workdir, timeout=self.config.timeout,
+                                env=_GIT_ENV)
             os.replace(tmp, dest)
         except (tarfile.TarError, OSError, subprocess.SubprocessError) as exc:
             raise SourceError(SourceErrorKind.EXPORT_FAILED, f"{sha[:12]}: {_one_line(exc)}") from None
@@ -226,14 +232,18 @@ class GitSource:
         self._remember(dest)
         return dest
 
-    def _extract(self, sha: str, into: Path) -> None:
-        with tempfile.TemporaryFile(dir=self.config.workdir) as archive:
-            subprocess.run(["git", "--git-dir", str(self._mirror), "archive", "--format=tar", sha],
-                           stdout=archive, stderr=subprocess.PIPE, timeout=self.config.timeout, check=True,
-                           env=dict(os.environ, **_GIT_ENV))
-            archive.seek(0)
-            with tarfile.open(fileobj=archive, mode="r:") as tar:
-                tar.extractall(into, filter="data")
+    def _extract_from_last(self, sha: str, into: Path) -> bool:
+        """The last export plus what changed since (reconciler.exports); False when that cannot be done, for
+        whatever reason: the caller then exports the commit whole, which reports its own errors."""
+        base = self._exported[-1] if self._exported else None
+        if base is None or not base.is_dir():
+            return False
+        try:
+            return exports.extract_from(self._mirror, base, base.name, sha, into, scratch=self.config.workdir,
+                                        timeout=self.config.timeout, env=_GIT_ENV)
+        except (tarfile.TarError, OSError, subprocess.SubprocessError, ValueError) as exc:
+            log.info("exporting %s whole: %s", sha[:12], _one_line(exc))
+            return False
 
     def _remember(self, dest: Path) -> None:
         self._exported = [p for p in self._exported if p != dest] + [dest]
