@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import loop_thread
 import pytest
 
 from reconciler import bootstrap, demo, envoy_process, serve
@@ -62,10 +63,10 @@ class Harness:
             return json.loads(resp.read())
 
     def close(self) -> None:
-        self._call(self.server.stop())
-        self.runner.cancel()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
+        try:
+            self._call(self.server.stop())
+        finally:
+            loop_thread.close(self.loop, self.thread)  # the runner too, if stop() has not ended it yet
 
 
 def _split(n: int = 200) -> collections.Counter[str]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import loop_thread
 import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
@@ -132,10 +133,7 @@ class Server:
         try:
             asyncio.run_coroutine_threadsafe(self.server.stop(), self.loop).result(timeout=30)
         finally:
-            self.runner.cancel()
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
-            self.loop.close()
+            loop_thread.close(self.loop, self.thread)  # the runner too, if stop() has not ended it yet
 
 
 class NackingProxy:

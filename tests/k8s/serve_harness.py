@@ -12,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import loop_thread
+
 from reconciler import serve
 
 
@@ -24,7 +26,7 @@ class ServeHarness:
         try:
             self._call(self.server.start())
         except BaseException:
-            self._stop_loop()
+            loop_thread.close(self.loop, self.thread)
             raise
         self.runner = asyncio.run_coroutine_threadsafe(self.server.run(), self.loop)
 
@@ -48,13 +50,7 @@ class ServeHarness:
         try:
             self._call(self.server.stop())
         finally:
-            self.runner.cancel()
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-        self.loop.close()
+            loop_thread.close(self.loop, self.thread)  # the runner too, if stop() has not ended it yet
 
 
 def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
