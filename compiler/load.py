@@ -291,7 +291,7 @@ def fast_safe(text: str, raw: bytes | None = None) -> bool:
         return False
     if len(raw) >= 4300 and _LONG_DIGITS.search(text):
         return False
-    return not ((b"[" in raw or b"{" in raw) and _multiline_flow(raw))
+    return not ((b"[" in raw or b"{" in raw) and (_multiline_flow(raw) or _flow_collection_key(raw)))
 
 
 def _file_safe(content: bytes) -> bool:
@@ -300,7 +300,7 @@ def _file_safe(content: bytes) -> bool:
         return False
     if _RISKY_FILE.search(b" " + content) or (len(content) >= 4300 and _LONG_DIGIT_BYTES.search(content)):
         return False
-    return not ((b"[" in content or b"{" in content) and _multiline_flow(content))
+    return not ((b"[" in content or b"{" in content) and (_multiline_flow(content) or _flow_collection_key(content)))
 
 
 def _multiline_flow(raw: bytes) -> bool:
@@ -310,6 +310,35 @@ def _multiline_flow(raw: bytes) -> bool:
     while b"[]" in brackets or b"{}" in brackets:
         brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
     return brackets.strip(b"\n") != b"" and any(c in brackets for c in b"[]{}")
+
+
+_COLLECTION_AFTER_SEPARATOR = re2.compile(rb"[,{][ ]*[\[{]")
+
+
+def _flow_collection_key(raw: bytes) -> bool:
+    """A flow collection that starts an entry of a flow mapping (`{a: 1, {b: 2}}`, `{{b: 2}}`): a key without `:`,
+    which ruamel cannot construct and yaml-rs reads. Only lines where a `{` or `[` follows a `,` or `{` are looked
+    at (flow collections are single-line here, see `_multiline_flow`); on those, a quote or a comment (which can hide
+    brackets) counts as one too."""
+    if not _COLLECTION_AFTER_SEPARATOR.search(raw):
+        return False
+    for line in raw.split(b"\n"):
+        if not _COLLECTION_AFTER_SEPARATOR.search(line):
+            continue
+        if b"'" in line or b'"' in line or b"#" in line:
+            return True
+        stack: list[int] = []
+        last = 0  # the last character that is not a space
+        for c in line:
+            if c in b"{[":
+                if stack and stack[-1] == 0x7B and last in b",{":  # an entry of a flow mapping starts with it
+                    return True
+                stack.append(c)
+            elif c in b"}]" and stack:
+                stack.pop()
+            if c != 0x20:
+                last = c
+    return False
 
 
 def fast_load(text: str, raw: bytes | None = None, *, trusted: bool = False) -> tuple[bool, Any]:
