@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 from compiler import gcpause, model, naming
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
+from compiler.translate import delegates
 from compiler.translate import services as svc
 from compiler.translate.carry import Carry, content_key, content_keys
 from compiler.translate.carry import key as carry_key
+from compiler.translate.delegates import HttpRule, Skipped
 from compiler.translate.services import Labels, Service
 
 _T = TypeVar("_T")
@@ -47,7 +49,11 @@ class VirtualServiceEntry:
     gateways: frozenset[str]  # "mesh" or "namespace/name"
     exports: frozenset[str]
     label_keys: frozenset[str] = frozenset()  # the label keys its matches' sourceLabels read
-    delegates: tuple[int, ...] = ()  # the http routes that delegate (not compiled: MW0403)
+    delegates: tuple[int, ...] = ()  # the http routes that delegate to another VirtualService
+    # a root's HTTP routes with its delegates' merged in (compiler.translate.delegates), and the routes left out;
+    # None: the spec's own routes
+    rules: tuple[HttpRule, ...] | None = None
+    skipped: tuple[Skipped, ...] = ()
 
     @property
     def spec(self) -> Any:
@@ -262,8 +268,9 @@ def _index(resources: ResourceSet, carry: Carry) -> Mesh:
     return Mesh(
         resources=resources, services=registry.services, workloads=registry.workloads,
         workloads_by_ip=registry.by_ip,
-        virtual_services=carry.each(("vs-entries",), resources.of_kind("VirtualService"), lambda r: carry.by_content(
-            carry_key("vs", content_key(r)), functools.partial(_virtual_service, r))),
+        virtual_services=_with_delegates(carry, carry.each(
+            ("vs-entries",), resources.of_kind("VirtualService"), lambda r: carry.by_content(
+                carry_key("vs", content_key(r)), functools.partial(_virtual_service, r)))),
         destination_rules=rules, gateways=_gateways(resources),
         sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
     )
@@ -340,6 +347,32 @@ def _virtual_service(res: Resource) -> VirtualServiceEntry:
     return VirtualServiceEntry(res, hosts, gateways, svc.exports(spec.export_to, res.namespace),
                                _source_label_keys(spec),
                                tuple(i for i, http in enumerate(spec.http or ()) if http.delegate is not None))
+
+
+def _with_delegates(carry: Carry, entries: list[VirtualServiceEntry]) -> list[VirtualServiceEntry]:
+    """Root VirtualServices with their delegates' routes merged in; merged again only when the root or one of its
+    delegates is a new entry (carried by identity: an unchanged document's entry is the same object)."""
+    if not any(e.delegates for e in entries):
+        return entries
+    hostless = {(e.res.namespace, e.res.name): e for e in entries if not e.spec.hosts}
+    out = []
+    for e in entries:
+        if not e.delegates:
+            out.append(e)
+            continue
+        keys = tuple(sorted({delegates.delegate_key(e.res, i) for i in e.delegates}))
+        found = tuple(hostless.get(k) for k in keys)
+        out.append(carry.by_identity("vs-merged", (e, *found), keys, functools.partial(_merged, e, keys, found)))
+    return out
+
+
+def _merged(root: VirtualServiceEntry, keys: tuple[tuple[str, str], ...],
+            found: tuple[VirtualServiceEntry | None, ...]) -> VirtualServiceEntry:
+    targets = {k: d.res if d is not None else None for k, d in zip(keys, found, strict=True)}
+    exported = {k: d is not None and d.visible_in(root.res.namespace) for k, d in zip(keys, found, strict=True)}
+    rules, skipped = delegates.merged(root.res, targets, exported)
+    label_keys = root.label_keys.union(*(m.source_labels or {} for r in rules for m in r.http.match or ()))
+    return dataclasses.replace(root, rules=rules, skipped=skipped, label_keys=frozenset(label_keys))
 
 
 def resolve_gateway(ref: str, namespace: str) -> str:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+from collections.abc import Iterable
 from typing import Any
 
 from compiler import model, naming, units
 from compiler.diagnostics import Diagnostic
+from compiler.resources import Resource
 from compiler.translate import policy, scope
 from compiler.translate.mesh import Mesh, VirtualServiceEntry, resolve_gateway
 
@@ -325,25 +327,26 @@ def _computed(ctx: Context, vs: VirtualServiceEntry) -> Computed:
                     any(r.cors is not None for r in rs), not recording.port_read)
 
 
-def delegate_note(vs: VirtualServiceEntry, index: int) -> Diagnostic:
-    delegate = vs.spec.http[index].delegate
-    return vs.res.diag("MW0403", f"delegate VirtualService {delegate.namespace or vs.res.namespace}/{delegate.name} "
-                       "is not compiled; the route is skipped", ("spec", "http", index, "delegate"))
+def skipped_notes(vs: VirtualServiceEntry) -> list[Diagnostic]:
+    """MW0405 for the routes a root VirtualService's delegation left out (at the line of the route left out)."""
+    return [s.res.diag("MW0405", s.reason, s.path) for s in vs.skipped]
 
 
 def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
-    """Envoy routes of one VirtualService for this context; stops after a catch-all route, as Pilot does."""
+    """Envoy routes of one VirtualService for this context (a root's with its delegates' routes merged in); stops
+    after a catch-all route, as Pilot does."""
     out: list[model.Route] = []
-    ns = vs.res.namespace
-    for i, http in enumerate(vs.spec.http or ()):
-        if http.delegate is not None:
-            ctx.notes.append(delegate_note(vs, i))
-            continue
+    ctx.notes.extend(skipped_notes(vs))
+    if vs.rules is None:
+        rules: Iterable[tuple[Any, str, Resource]] = ((http, vs.res.namespace, vs.res) for http in vs.spec.http or ())
+    else:
+        rules = ((r.http, r.namespace, r.res) for r in vs.rules)
+    for http, ns, res in rules:
         matches = [m for m in http.match or () if applies(ctx, ns, m)]
         if http.match and not matches:
             continue
         action = _action(ctx, ns, http)
-        source = model.Source(vs.res.kind, ns, vs.res.name, vs.res.doc.file, vs.res.doc.line)
+        source = model.Source(res.kind, res.namespace, res.name, res.doc.file, res.doc.line)
         for m in matches or (None,):
             match = route_match(m) if m is not None else model.RouteMatch()
             name = ".".join(p for p in (http.name, m.name if m is not None else None) if p)

@@ -1,5 +1,6 @@
-"""MW0403: what a revision asks for that meshward validates but does not compile, found once per revision so that
-`validate`, `compile` and the reconciler's status say so (not once per proxy, and not silently)."""
+"""MW0403: what a revision asks for that meshward validates but does not compile, and MW0405: delegated routes a
+root VirtualService leaves out; found once per revision so that `validate`, `compile` and the reconciler's status
+say so (not once per proxy, and not silently)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
 from compiler.translate.mesh import Mesh
-from compiler.translate.routes import delegate_note
+from compiler.translate.routes import skipped_notes
 
 _NO_CA = ("ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `default` and `ROOTCA`), which meshward does "
           "not issue yet: proxies that use this setting are refused their new config and keep the last one; use "
@@ -17,7 +18,7 @@ _NO_CA = ("ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `default` 
 
 
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
-    notes = [delegate_note(vs, i) for vs in mesh.virtual_services for i in vs.delegates]
+    notes = [note for vs in mesh.virtual_services if vs.skipped for note in skipped_notes(vs)]
     rules = tuple(mesh.resources.of_kind("DestinationRule"))
     notes += mesh.carry.unchanged(("istio-mutual-rules",), rules, lambda: [
         res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])

@@ -41,6 +41,8 @@ BACKENDS: dict[str, tuple[str, str, str, Behavior]] = {
     "sticky-2": ("127.0.6.4", "sticky", "v1", Behavior()),
     "pool-good": ("127.0.6.1", "pool", "v1", Behavior()),
     "pool-bad": ("127.0.6.2", "pool", "v1", Behavior(fail_every=1)),
+    "portal-v1": ("127.0.7.1", "portal", "v1", Behavior()),
+    "portal-v2": ("127.0.7.2", "portal", "v2", Behavior()),
 }
 
 
@@ -295,6 +297,38 @@ spec:
     retries: {attempts: 0}
 """
 
+# The root VirtualService hands /team/ to a delegate another namespace owns; the delegate's route outside /team/
+# is left out (MW0405), so /elsewhere/ reaches the root's own default route.
+DELEGATION = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: portal, namespace: shop}
+spec:
+  hosts: [portal]
+  http:
+  - name: team
+    match: [{uri: {prefix: /team/}}]
+    headers:
+      request:
+        set: {x-root: "yes"}
+    delegate: {name: portal-team, namespace: team}
+  - name: default
+    route: [{destination: {host: portal, subset: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: portal-team, namespace: team}
+spec:
+  http:
+  - name: beta
+    match: [{headers: {x-beta: {exact: "1"}}}]
+    route: [{destination: {host: portal.shop.svc.cluster.local, subset: v2}}]
+  - name: elsewhere
+    match: [{uri: {prefix: /elsewhere/}}]
+    route: [{destination: {host: portal.shop.svc.cluster.local, subset: v1}}]
+  - name: stable
+    route: [{destination: {host: portal.shop.svc.cluster.local, subset: v1}}]
+"""
+
 POOL_POLICY = """  trafficPolicy:
     loadBalancer: {simple: ROUND_ROBIN}
     outlierDetection:
@@ -349,6 +383,7 @@ def _tree(port: int, backends: dict[str, Backend]) -> dict[str, str]:
     rules = [
         _subsets_rule("split", "v1", "v2"),
         _subsets_rule("canary", "v1", "v2"),
+        _subsets_rule("portal", "v1", "v2"),
         _subsets_rule("pool", "v1", policy=POOL_POLICY),
         _subsets_rule("sticky", "v1", policy=STICKY_POLICY),
         _subsets_rule("sticky-routed", "v1", policy=STICKY_POLICY),
@@ -359,6 +394,7 @@ def _tree(port: int, backends: dict[str, Backend]) -> dict[str, str]:
         "workloads.yaml": "---\n".join(workloads),
         "destination-rules.yaml": "---\n".join(rules),
         "routing.yaml": ROUTING,
+        "team.yaml": DELEGATION,
     }
 
 
@@ -533,3 +569,11 @@ def test_outlier_detection_ejects_failing_endpoint(mesh: Mesh) -> None:
 def test_port_in_host_is_ignored_as_in_istio(mesh: Mesh) -> None:
     reply = get(mesh.port, "/", "canary:1")
     assert (reply.status, reply.backend) == (200, "canary-v1"), reply
+
+
+def test_delegated_routes_merged_into_the_root(mesh: Mesh) -> None:
+    beta = mesh.get("portal", "/team/x", headers={"x-beta": "1"})
+    assert beta.backend == "portal-v2" and beta.echo()["headers"].get("x-root") == "yes", "the root's headers kept"
+    assert mesh.get("portal", "/team/x").backend == "portal-v1"
+    assert mesh.get("portal", "/other").backend == "portal-v2", "outside /team/: the root's own route"
+    assert mesh.get("portal", "/elsewhere/x").backend == "portal-v2", "a delegate route outside /team/ is left out"

@@ -50,6 +50,17 @@ spec:
     loadBalancer: {simple: LEAST_REQUEST}
 """
 
+_DELEGATE = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: other, namespace: bookinfo}
+spec:
+  http:
+  - name: tester
+    match: [{headers: {x-tester: {exact: '1'}}}]
+    route: [{destination: {host: details, subset: v1}}]
+    timeout: 5s
+"""
+
 EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("virtual service weights", _replace("bookinfo/routing/reviews.yaml", "weight: 80", "weight: 60")),
     ("destination rule policy", _replace("bookinfo/destination-rules.yaml", "consecutive5xxErrors: 5",
@@ -73,6 +84,10 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("another host", _replace("bookinfo/routing/details.yaml", "  - details\n", "  - details\n  - details.example.com\n")),
     ("a delegate the compiler skips", _replace("bookinfo/routing/details.yaml", "  - name: details-v1\n",
                                                "  - name: skipped\n    delegate: {name: other}\n  - name: details-v1\n")),
+    # a root's routes change with its delegate: when it appears, changes and goes away
+    ("the delegate appears", lambda tree: (tree / "bookinfo/routing/other.yaml").write_text(_DELEGATE)),
+    ("the delegate changes", _replace("bookinfo/routing/other.yaml", "exact: '1'", "exact: '2'")),
+    ("the delegate goes away", lambda tree: (tree / "bookinfo/routing/other.yaml").unlink()),
     # a service whose definition changed: patched while its host, ports and addresses stay, else rebuilt
     ("service labels only", _replace("bookinfo/services.yaml", "    service: reviews\n", "    service: reviews2\n")),
     ("service target port", _replace("bookinfo/services.yaml", "  selector:\n    app: reviews\n  ports:\n  - name: http\n"

@@ -241,21 +241,21 @@ spec:
 """
 
 
-def test_delegate_is_reported_not_compiled() -> None:
+def test_missing_delegate_is_reported_and_its_route_skipped() -> None:
     mesh = build_mesh(SHOP + DELEGATING)
     cfg, notes = translate.compile_proxy(mesh, translate.find_proxy(mesh, PRODUCTPAGE))
-    assert [(n.code, n.path) for n in notes] == [("MW0403", "spec.http[0].delegate")]
+    assert [(n.code, n.path) for n in notes] == [("MW0405", "spec.http[0].delegate")]
     vh = by_name(by_name(cfg.route_configs, "9080").virtual_hosts, "reviews.shop.svc.cluster.local:9080")
     assert [r.action.clusters[0].cluster for r in vh.routes] == [REVIEWS]
 
 
 def test_skipped_routes_are_warnings_of_the_build(tmp_path: Path) -> None:
-    """MW0403 reaches `validate`/`compile` output and the reconciler's status once per revision, not per proxy."""
+    """MW0405 reaches `validate`/`compile` output and the reconciler's status once per revision, not per proxy."""
     (tmp_path / "mesh.yaml").write_text(SHOP + DELEGATING)
     result = build_mod.build([tmp_path])
     assert result.ok
-    assert [(d.code, d.severity.value, d.path) for d in result.diagnostics if d.code == "MW0403"] == [
-        ("MW0403", "warning", "spec.http[0].delegate")]
+    assert [(d.code, d.severity.value, d.path) for d in result.diagnostics if d.code == "MW0405"] == [
+        ("MW0405", "warning", "spec.http[0].delegate")]
 
 
 def test_istio_mutual_is_a_warning_of_the_build(tmp_path: Path) -> None:
