@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -151,5 +153,23 @@ def _messages(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_HEAVY = frozenset({"validate", "compile"})  # the commands that hold a whole tree's build until they exit
+
+
+def entry() -> None:
+    """The console script. After `validate` and `compile`, the process ends without tearing its heap down: a
+    10,000-service tree is millions of objects, and freeing them one by one at exit took about a second, added to
+    every CI validation run. Nothing of theirs needs cleaning up (no atexit work, no temporary files); output and
+    logs are flushed first. Other commands (serve, demo) exit normally."""
+    argv = sys.argv[1:]
+    code = main(argv)
+    if argv[:1] and argv[0] in _HEAVY:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -104,3 +104,23 @@ def test_bootstrap_bad_address_exits_2() -> None:
 def test_schemas_and_messages_are_current() -> None:
     assert cli.main(["schemas", "--check", "--dir", str(ROOT / "schemas")]) == 0
     assert cli.main(["messages", "--check", "--file", str(ROOT / "docs" / "messages.md")]) == 0
+
+
+@pytest.mark.parametrize(("args", "code", "out"), [
+    (["validate", "policies-example"], 0, "0 errors"),
+    (["validate", "missing-dir"], 2, "MW0009"),
+    (["compile", "policies-example", "--node", "sidecar~127.0.0.11~productpage-v1.bookinfo~bookinfo.svc.cluster.local"],
+     0, '"type.googleapis.com/envoy.config.cluster.v3.Cluster"'),
+])
+def test_console_script_exits_with_the_code_and_all_output(args: list[str], code: int, out: str) -> None:
+    """`entry` ends validate and compile with os._exit: their exit code and every byte written must still get out."""
+    import subprocess
+    import sys
+
+    script = "import sys; from compiler.cli import entry; sys.argv[0] = 'meshward'; entry()"
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == code, proc.stderr
+    assert out in proc.stdout + proc.stderr
+    if args[0] == "compile":
+        assert json.loads(proc.stdout)  # the whole document, flushed before the exit
