@@ -22,10 +22,12 @@ from compiler.api.virtual_service import Destination, HTTPMatchRequest, HTTPRout
 from compiler.resources import Resource
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class HttpRule:
     """One HTTP route as a VirtualService's route table sees it: the route, the namespace its short names were
-    written in, and the VirtualService (and index) it comes from, for metadata and diagnostics."""
+    written in, and the VirtualService (and index) it comes from, for metadata and diagnostics. Compared and hashed
+    by identity (its route, a pydantic model with lists, is not hashable), so the root entry that holds it is
+    equal only to itself once merged."""
 
     http: HTTPRoute
     namespace: str

@@ -168,3 +168,53 @@ def test_a_commit_that_changes_only_the_delegate_changes_the_roots_routes(tmp_pa
     fresh = build_mod.build([tmp_path])
     assert after.version == build_mod.snapshot_for(fresh, PRODUCTPAGE).version != before.version
     assert [d.code for d in second.diagnostics] == [d.code for d in fresh.diagnostics] == ["MW0405"]
+
+
+GATEWAY_ROOT = """
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: ingress, namespace: istio-system}
+spec: {address: 10.0.9.9, labels: {istio: ingressgateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: shop-gw, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8080, name: http, protocol: HTTP}
+    hosts: ["shop/shop.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: edge, namespace: shop}
+spec:
+  hosts: [shop.example.com]
+  gateways: [shop-gw]
+  http:
+  - match: [{uri: {prefix: /reviews}, gateways: [shop-gw]}]
+    delegate: {name: reviews-edge, namespace: team}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-edge, namespace: team}
+spec:
+  http:
+  - match: [{uri: {prefix: /reviews/v2}}]
+    route: [{destination: {host: reviews.shop.svc.cluster.local, subset: v2}}]
+  - match: [{uri: {prefix: /reviews}, gateways: [shop/other-gw]}]
+    route: [{destination: {host: reviews.shop.svc.cluster.local}}]
+"""
+
+
+def test_a_gateway_root_gets_its_delegates_routes_with_the_roots_gateway_match() -> None:
+    """The root's match names its gateway by short name, resolved in the root's namespace before merging; a
+    delegate match that names another gateway conflicts with it and is left out."""
+    mesh = build_mesh(SHOP + ROOT + GATEWAY_ROOT)
+    cfg, notes = translate.compile_proxy(mesh, translate.find_proxy(
+        mesh, "router~10.0.9.9~ingress.istio-system~istio-system.svc.cluster.local"))
+    vh = next(vh for rc in cfg.route_configs for vh in rc.virtual_hosts if "shop.example.com" in vh.domains)
+    assert [(r.match.path.value, r.action.clusters[0].cluster) for r in vh.routes] == [
+        ("/reviews/v2", "outbound|9080|v2|reviews.shop.svc.cluster.local")]
+    assert [n.path for n in notes if n.code == "MW0405"] == ["spec.http[1].match"]
