@@ -25,14 +25,13 @@ from compiler.resources import Resource
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class HttpRule:
     """One HTTP route as a VirtualService's route table sees it: the route, the namespace its short names were
-    written in, and the VirtualService (and index) it comes from, for metadata and diagnostics. Compared and hashed
+    written in, and the VirtualService it comes from (the metadata's back-reference). Compared and hashed
     by identity (its route, a pydantic model with lists, is not hashable), so the root entry that holds it is
     equal only to itself once merged."""
 
     http: HTTPRoute
     namespace: str
     res: Resource
-    index: int
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -50,19 +49,19 @@ def delegate_key(root: Resource, index: int) -> tuple[str, str]:
     return (ref.namespace or root.namespace, ref.name or "")
 
 
-def merged(root: Resource, delegates: dict[tuple[str, str], Resource | None], exported: dict[tuple[str, str], bool]
+def merged(root: Resource, targets: dict[tuple[str, str], Resource | None], exported: dict[tuple[str, str], bool]
            ) -> tuple[tuple[HttpRule, ...], tuple[Skipped, ...]]:
-    """The root's HTTP routes with each delegating one replaced by its delegate's merged routes. `delegates` has
+    """The root's HTTP routes with each delegating one replaced by its delegate's merged routes. `targets` has
     the delegate (None: no such VirtualService without hosts) and `exported` whether it is visible in the root's
     namespace, for each key `delegate_key` gives."""
     rules: list[HttpRule] = []
     skipped: list[Skipped] = []
     for i, http in enumerate(root.spec.http or ()):
         if http.delegate is None:
-            rules.append(HttpRule(http, root.namespace, root, i))
+            rules.append(HttpRule(http, root.namespace, root))
             continue
         key = delegate_key(root, i)
-        target = delegates.get(key)
+        target = targets.get(key)
         where = ("spec", "http", i, "delegate")
         if target is None:
             skipped.append(Skipped(root, where, f"delegate VirtualService {key[0]}/{key[1]} (one without hosts) "
@@ -81,7 +80,7 @@ def merged(root: Resource, delegates: dict[tuple[str, str], Resource | None], ex
                                        f"{root.namespace}/{root.name} route {i} that delegates to it; the route is "
                                        "skipped there"))
             else:
-                rules.append(HttpRule(route, target.namespace, target, j))
+                rules.append(HttpRule(route, target.namespace, target))
     return tuple(rules), tuple(skipped)
 
 
