@@ -49,7 +49,7 @@ class Target:
     host: str
     port: int
     virtual_host: model.VirtualHost
-    names: tuple[str, ...]  # listener names: host:port for every domain of the virtual host that has this port
+    names: tuple[str, ...]  # listener names: host:port for every name of the virtual host
 
     @property
     def route_config_name(self) -> str:
@@ -67,13 +67,17 @@ def _http_route_names(listeners: Iterable[model.Listener]) -> set[str]:
 
 
 def _target(vh: model.VirtualHost) -> Target | None:
-    """None for virtual hosts no gRPC target can name: block_all / wildcard hosts, names without a port."""
+    """None for virtual hosts no gRPC target can name: block_all / wildcard hosts, names without a port. gRPC
+    matches a channel's whole `host:port` against the domains (it does not drop the port as Envoy is told to), so
+    the port forms the sidecar's tables leave out are put back, as Pilot keeps them for proxyless clients."""
     host, _, port = vh.name.rpartition(":")
     if not host or not port.isdigit() or "*" in host:
         return None
     suffix = f":{port}"
-    names = {d for d in vh.domains if d.endswith(suffix) and "*" not in d} | {vh.name}
-    return Target(host, int(port), vh, tuple(sorted(names)))
+    domains = tuple(dict.fromkeys(p for d in vh.domains
+                                  for p in ((d,) if d.endswith(suffix) or "*" in d else (d, d + suffix))))
+    names = {d for d in domains if d.endswith(suffix) and "*" not in d} | {vh.name}
+    return Target(host, int(port), dataclasses.replace(vh, domains=domains), tuple(sorted(names)))
 
 
 def targets(cfg: model.ProxyConfig) -> list[Target]:

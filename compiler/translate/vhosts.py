@@ -4,8 +4,10 @@ As Pilot's BuildSidecarOutboundVirtualHosts: a VirtualService host that names a 
 virtual host (exact hosts before wildcards, earlier VirtualServices first); a host without a service gets its own
 virtual host; a service without a VirtualService gets the default route to its cluster. A VirtualService is only
 considered for a port where one of its hosts is a service (except port 80, Pilot's historical exception). Domains
-are the host, its short forms for the proxy's namespace and its addresses, each also with `:PORT`; a domain is
-never repeated within a route config (Envoy rejects that).
+are the host, its short forms for the proxy's namespace and its addresses, without `:PORT`: the route config ignores
+the port in host matching (emit.route.ignores_port), and Pilot leaves the port forms out then
+(generateVirtualHostDomains for every proxy but proxyless gRPC, whose emitter adds them back). A domain is never
+repeated within a route config (Envoy rejects that).
 """
 
 from __future__ import annotations
@@ -29,9 +31,8 @@ BLOCK_ALL = model.VirtualHost("block_all", ("*",), (model.Route(
     "block_all", model.RouteMatch(), model.DirectResponse(502)),))
 
 
-def _domains(service: Service, port: int, proxy_namespace: str) -> list[str]:
-    names = [service.host, *naming.alt_hosts(service.host, proxy_namespace), *service.addresses]
-    return [d for n in names for d in (n, f"{n}:{port}")]
+def _domains(service: Service, proxy_namespace: str) -> list[str]:
+    return [service.host, *naming.alt_hosts(service.host, proxy_namespace), *service.addresses]
 
 
 def _claims(services: Sequence[Service], hosts: naming.HostSet,
@@ -210,13 +211,12 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     for service in on_port:
         vs = owner.get(service.host)
         rs = vs_routes(vs) if vs is not None else (routes.default_route(ctx, service),)
-        _add(vhosts, seen, naming.virtual_host(service.host, port), _domains(service, port, ctx.proxy.namespace),
-             rs, vs)
+        _add(vhosts, seen, naming.virtual_host(service.host, port), _domains(service, ctx.proxy.namespace), rs, vs)
     for vs in relevant:
         for h in vs.hosts:
             if h in ctx.mesh.services or hosts.matched_by(h):
                 continue
-            _add(vhosts, seen, naming.virtual_host(h, port), [h, f"{h}:{port}"], vs_routes(vs), vs)
+            _add(vhosts, seen, naming.virtual_host(h, port), [h], vs_routes(vs), vs)
     if block_unknown and "*" not in seen:
         vhosts[BLOCK_ALL.name] = (BLOCK_ALL, None)
     ordered = [vhosts[n] for n in sorted(vhosts)]
