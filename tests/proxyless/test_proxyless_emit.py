@@ -26,6 +26,8 @@ PROXY = m.Proxy("sidecar~10.0.0.1~productpage-1.shop~shop.svc.cluster.local", m.
 DOMAINS = (HOST, f"{HOST}:9080", "reviews", "reviews:9080", "reviews.shop", "reviews.shop:9080", "reviews.shop.svc",
            "reviews.shop.svc:9080")
 NAMES = sorted(d for d in DOMAINS if d.endswith(":9080"))
+# what translate gives the sidecar's table (no port forms: it ignores the port); gRPC gets DOMAINS back
+MODEL_DOMAINS = tuple(d for d in DOMAINS if not d.endswith(":9080"))
 
 
 def _cluster(name: str, **kw: object) -> m.Cluster:
@@ -54,7 +56,7 @@ def sidecar(*clusters: m.Cluster, routes: tuple[m.Route, ...] = (),
     routes = routes or (_route("default", _forward(clusters[0].name)),)
     block = m.Route(name="block_all", match=m.RouteMatch(), action=m.DirectResponse(502))
     vhosts = (m.VirtualHost(name="block_all", domains=("*",), routes=(block,)),
-              m.VirtualHost(name=f"{HOST}:9080", domains=DOMAINS, routes=routes))
+              m.VirtualHost(name=f"{HOST}:9080", domains=MODEL_DOMAINS, routes=routes))
     tcp = m.FilterChain("tcp", m.TcpFilterChain("tcp", (m.WeightedCluster("outbound|3306||db.shop", 100),)))
     listeners = (_http_listener(9080, "9080"), _http_listener(9080, "inbound|9080||", m.TrafficDirection.INBOUND),
                  m.Listener(name="0.0.0.0_3306", address="0.0.0.0", port=3306,
