@@ -4,10 +4,10 @@ As Pilot's BuildSidecarOutboundVirtualHosts: a VirtualService host that names a 
 virtual host (exact hosts before wildcards, earlier VirtualServices first); a host without a service gets its own
 virtual host; a service without a VirtualService gets the default route to its cluster. A VirtualService is only
 considered for a port where one of its hosts is a service (except port 80, Pilot's historical exception). Domains
-are the host, its short forms for the proxy's namespace and its addresses, without `:PORT`: the route config ignores
-the port in host matching (emit.route.ignores_port), and Pilot leaves the port forms out then
-(generateVirtualHostDomains for every proxy but proxyless gRPC, whose emitter adds them back). A domain is never
-repeated within a route config (Envoy rejects that).
+are the host, its absolute form, its short forms for the proxy's namespace and its addresses, without `:PORT`:
+the route config ignores the port in host matching (emit.route.ignores_port), and Pilot leaves the port forms out
+then (generateVirtualHostDomains for every proxy but proxyless gRPC, whose emitter adds them back). A domain is
+never repeated within a route config (Envoy rejects that).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import array
 import bisect
 import dataclasses
+import ipaddress
 import itertools
 from collections.abc import Sequence
 
@@ -32,7 +33,20 @@ BLOCK_ALL = model.VirtualHost("block_all", ("*",), (model.Route(
 
 
 def _domains(service: Service, proxy_namespace: str) -> list[str]:
-    return [service.host, *naming.alt_hosts(service.host, proxy_namespace), *service.addresses]
+    """Pilot's generateVirtualHostDomains with the port ignored: the host, its absolute form (`host.`, which a
+    client resolving the FQDN literally sends; PILOT_ENABLE_ABSOLUTE_FQDN_VHOST_DOMAIN, on by default), its short
+    forms, its addresses."""
+    host = service.host
+    absolute = [] if _is_ip(host) else [f"{host}."]
+    return [host, *absolute, *naming.alt_hosts(host, proxy_namespace), *service.addresses]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _claims(services: Sequence[Service], hosts: naming.HostSet,

@@ -437,6 +437,14 @@ def test_weighted_split_80_20(mesh: Mesh) -> None:
     assert abs(seen["split-v2"] - n * 0.2) <= 5 * sigma, seen
 
 
+def test_host_forms_reach_the_service(mesh: Mesh) -> None:
+    """Short, namespaced and absolute (trailing dot) names, with the listener's port in Host: the route table
+    ignores the port, and has the forms Pilot gives a sidecar."""
+    for host in ("split", "split.shop", "split.shop.svc", "split.shop.svc.cluster.local",
+                 "split.shop.svc.cluster.local."):
+        assert mesh.get(host).backend in {"split-v1", "split-v2"}, host
+
+
 def test_header_match_routes_to_subset(mesh: Mesh) -> None:
     assert {mesh.get("canary", headers={"x-canary": "yes"}).backend for _ in range(10)} == {"canary-v2"}
     assert {mesh.get("canary", headers={"x-canary": "no"}).backend for _ in range(10)} == {"canary-v1"}

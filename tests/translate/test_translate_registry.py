@@ -109,7 +109,8 @@ spec:
     (tls_chain,) = by_name(cfg.listeners, "0.0.0.0_443").filter_chains
     assert tls_chain.server_names == ("*.wild.example",) and tls_chain.transport_protocol == "tls"
     vh = by_name(by_name(cfg.route_configs, "8000").virtual_hosts, "legacy.internal:8000")
-    assert vh.domains == ("legacy.internal",)  # no `:8000` form: the route config ignores the port, as Pilot's
+    # the absolute form as Pilot adds it; no `:8000` form: the route config ignores the port, as Pilot's
+    assert vh.domains == ("legacy.internal", "legacy.internal.")
 
 
 def test_protocol_from_port_names() -> None:
