@@ -18,6 +18,7 @@ WILDCARD = "0.0.0.0"
 LOCALHOST = "127.0.0.1"
 DEFAULT_ROUTE = "default"  # Pilot's name for the catch-all route of a host without VirtualService
 BLACKHOLE_VHOST = "blackhole"  # Pilot's virtual host for a gateway route config without any routes
+MESH_GATEWAY = "mesh"  # the gateway name that means the mesh's sidecars
 
 
 def service_host(name: str, namespace: str) -> str:
@@ -116,6 +117,16 @@ def resolve_host(host: str, namespace: str) -> str:
     if "." in host or host == "*":
         return host
     return service_host(host, namespace)
+
+
+def resolve_gateway(ref: str, namespace: str) -> str:
+    """`mesh`, `ns/name`, or a bare name meaning a Gateway in the referring namespace."""
+    if ref == MESH_GATEWAY or "/" in ref:
+        return ref
+    if "." in ref:  # legacy FQDN form name.namespace.svc.cluster.local
+        name, _, rest = ref.partition(".")
+        return f"{rest.split('.', 1)[0]}/{name}"
+    return f"{namespace}/{ref}"
 
 
 def host_matches(pattern: str, host: str) -> bool:

@@ -89,8 +89,6 @@ def resolved(http: HTTPRoute, namespace: str) -> HTTPRoute:
     def dest(d: Destination) -> Destination:
         return d.model_copy(update={"host": naming.resolve_host(d.host, namespace)})
 
-    from compiler.translate.mesh import resolve_gateway  # the index imports this module
-
     update: dict[str, Any] = {}
     if http.route:
         update["route"] = [r.model_copy(update={"destination": dest(r.destination)}) for r in http.route]
@@ -99,7 +97,7 @@ def resolved(http: HTTPRoute, namespace: str) -> HTTPRoute:
     if http.mirrors:
         update["mirrors"] = [m.model_copy(update={"destination": dest(m.destination)}) for m in http.mirrors]
     if http.match:
-        update["match"] = [m.model_copy(update={"gateways": [resolve_gateway(g, namespace) for g in m.gateways]})
+        update["match"] = [m.model_copy(update={"gateways": [naming.resolve_gateway(g, namespace) for g in m.gateways]})
                            if m.gateways else m for m in http.match]
     return http.model_copy(update=update) if update else http
 

@@ -26,9 +26,6 @@ from compiler.translate.services import Labels, Service
 _T = TypeVar("_T")
 _MISSING = object()
 ROOT_NAMESPACE = "istio-system"  # Istio's default config root namespace
-MESH_GATEWAY = "mesh"
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Workload:
     """A proxy-capable workload: a WorkloadEntry or an EndpointSlice endpoint with a target reference."""
@@ -343,7 +340,7 @@ def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]])
 def _virtual_service(res: Resource) -> VirtualServiceEntry:
     spec = res.spec
     hosts = tuple(naming.resolve_host(h, res.namespace) for h in spec.hosts or ())
-    gateways = frozenset(resolve_gateway(g, res.namespace) for g in spec.gateways or (MESH_GATEWAY,))
+    gateways = frozenset(naming.resolve_gateway(g, res.namespace) for g in spec.gateways or (naming.MESH_GATEWAY,))
     return VirtualServiceEntry(res, hosts, gateways, svc.exports(spec.export_to, res.namespace),
                                _source_label_keys(spec),
                                tuple(i for i, http in enumerate(spec.http or ()) if http.delegate is not None))
@@ -373,16 +370,6 @@ def _merged(root: VirtualServiceEntry, keys: tuple[tuple[str, str], ...],
     rules, skipped = delegates.merged(root.res, targets, exported)
     label_keys = root.label_keys.union(*(m.source_labels or {} for r in rules for m in r.http.match or ()))
     return dataclasses.replace(root, rules=rules, skipped=skipped, label_keys=frozenset(label_keys))
-
-
-def resolve_gateway(ref: str, namespace: str) -> str:
-    """`mesh`, `ns/name`, or a bare name meaning a Gateway in the referring namespace."""
-    if ref == MESH_GATEWAY or "/" in ref:
-        return ref
-    if "." in ref:  # legacy FQDN form name.namespace.svc.cluster.local
-        name, _, rest = ref.partition(".")
-        return f"{rest.split('.', 1)[0]}/{name}"
-    return f"{namespace}/{ref}"
 
 
 def _destination_rules(resources: ResourceSet, carry: Carry) -> dict[str, list[DestinationRuleEntry]]:

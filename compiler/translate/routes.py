@@ -17,7 +17,7 @@ from compiler import model, naming, units
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
 from compiler.translate import policy, scope
-from compiler.translate.mesh import Mesh, VirtualServiceEntry, resolve_gateway
+from compiler.translate.mesh import Mesh, VirtualServiceEntry
 
 GRPC_CODES = {"OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5,
               "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9,
@@ -119,7 +119,7 @@ def applies(ctx: Context, namespace: str, m: Any) -> bool:
         ctx.port_read = True
         if m.port != ctx.port:
             return False
-    if m.gateways and ctx.gateway not in {resolve_gateway(g, namespace) for g in m.gateways}:
+    if m.gateways and ctx.gateway not in {naming.resolve_gateway(g, namespace) for g in m.gateways}:
         return False
     if m.source_namespace and m.source_namespace != ctx.proxy.namespace:
         return False

@@ -14,7 +14,6 @@ from typing import Any
 from compiler import model, naming
 from compiler.resources import Resource
 from compiler.translate.mesh import (
-    MESH_GATEWAY,
     ROOT_NAMESPACE,
     DestinationRuleEntry,
     Mesh,
@@ -126,7 +125,7 @@ def egress_virtual_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> l
     namespaces = _namespaces(egress)
     candidates = mesh.virtual_services if namespaces is None else mesh.virtual_services_in(namespaces)
     found = [vs for vs in candidates
-             if MESH_GATEWAY in vs.gateways and vs.visible_in(proxy.namespace)
+             if naming.MESH_GATEWAY in vs.gateways and vs.visible_in(proxy.namespace)
              and any(_imports(egress, vs.res.namespace, h) for h in vs.hosts)]
     return sorted(found, key=lambda vs: vs.res.namespace != proxy.namespace)
 
