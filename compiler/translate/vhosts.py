@@ -15,7 +15,6 @@ from __future__ import annotations
 import array
 import bisect
 import dataclasses
-import ipaddress
 import itertools
 from collections.abc import Sequence
 
@@ -25,6 +24,7 @@ from compiler.translate import routes
 from compiler.translate.mesh import RuleTables, VirtualServiceEntry, changed_rule_hosts, rule_tables
 from compiler.translate.routes import Context
 from compiler.translate.services import Service
+from compiler.validate.hosts import is_ip
 
 # Pilot's catch-all for REGISTRY_ONLY: hosts outside the registry get 502 (ALLOW_ANY's passthrough is not built:
 # without traffic capture the original destination is this listener itself)
@@ -37,16 +37,8 @@ def _domains(service: Service, proxy_namespace: str) -> list[str]:
     client resolving the FQDN literally sends; PILOT_ENABLE_ABSOLUTE_FQDN_VHOST_DOMAIN, on by default), its short
     forms, its addresses."""
     host = service.host
-    absolute = [] if _is_ip(host) else [f"{host}."]
+    absolute = [] if is_ip(host) else [f"{host}."]
     return [host, *absolute, *naming.alt_hosts(host, proxy_namespace), *service.addresses]
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _claims(services: Sequence[Service], hosts: naming.HostSet,
