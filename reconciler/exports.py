@@ -16,7 +16,7 @@ import os
 import subprocess
 import tarfile
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 MAX_CHANGED = 2000  # more changed paths than this: a whole export (and no command line of that many paths)
@@ -84,15 +84,11 @@ def _changes(git_dir: Path, old: str, new: str, timeout: float, env: Mapping[str
 def _link_unchanged(base: Path, into: Path, changed: set[str]) -> None:
     """Hard-link every file and symlink of `base` whose path the commit did not change; directories are made as
     their files need them (one whose files were all deleted is not made), and empty ones (submodules) as in base."""
-    for top, dirs, files in os.walk(base):
-        rel = os.path.relpath(top, base)
-        rel = "" if rel == "." else rel
+    for rel, top, leaves, empty in _walk(base):
         target = into / rel
-        if not dirs and not files and rel and rel not in changed:
+        if empty and rel and rel not in changed:
             target.mkdir(parents=True, exist_ok=True)
-        names = [n for n in files if os.path.join(rel, n) not in changed]
-        # a symlink to a directory is listed among dirs by os.walk (which does not follow it)
-        names += [n for n in dirs if os.path.islink(os.path.join(top, n)) and os.path.join(rel, n) not in changed]
+        names = [n for n in leaves if os.path.join(rel, n) not in changed]
         if names:
             target.mkdir(parents=True, exist_ok=True)
         for name in names:
@@ -102,14 +98,21 @@ def _link_unchanged(base: Path, into: Path, changed: set[str]) -> None:
 def _entries(root: Path) -> set[str]:
     """Every file and symlink under `root`, and every empty directory, by relative path."""
     found: set[str] = set()
-    for top, dirs, files in os.walk(root):
-        rel = os.path.relpath(top, root)
-        rel = "" if rel == "." else rel
-        found.update(os.path.join(rel, n) for n in files)
-        found.update(os.path.join(rel, n) for n in dirs if os.path.islink(os.path.join(top, n)))
-        if not dirs and not files and rel:
+    for rel, _, leaves, empty in _walk(root):
+        found.update(os.path.join(rel, n) for n in leaves)
+        if empty and rel:
             found.add(rel)
     return found
+
+
+def _walk(root: Path) -> Iterator[tuple[str, str, list[str], bool]]:
+    """Per directory under `root`: its path relative to root ("" for root), its path, the names of its files and
+    symlinks (os.walk lists a symlink to a directory among the directories, without following it), and whether it
+    is empty."""
+    for top, dirs, files in os.walk(root):
+        rel = os.path.relpath(top, root)
+        leaves = [*files, *(n for n in dirs if os.path.islink(os.path.join(top, n)))]
+        yield ("" if rel == "." else rel), top, leaves, not dirs and not files
 
 
 def _tree(git_dir: Path, sha: str, timeout: float, env: Mapping[str, str]) -> set[str]:
