@@ -37,13 +37,7 @@ class Remote:
     def commit(self, files: Mapping[str, str | None], message: str = "change", *, sign_with: Path | None = None,
                gpg_key: tuple[Path, str] | None = None, push: bool = True) -> str:
         """Write (or delete, for None) files, commit, push to main; return the sha."""
-        for name, content in files.items():
-            path = self.work / name
-            if content is None:
-                path.unlink()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(content)
+        self.write(files)
         run_git(self.work, "add", "-A")
         sign = ["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign_with}", "commit", "-S"] if sign_with \
             else ["commit"]
@@ -55,6 +49,16 @@ class Remote:
         if push:
             self.push()
         return self.head()
+
+    def write(self, files: Mapping[str, str | None]) -> None:
+        """Write (or delete, for None) files in the working clone, without committing."""
+        for name, content in files.items():
+            path = self.work / name
+            if content is None:
+                path.unlink()
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(content)
 
     def head(self) -> str:
         return run_git(self.work, "rev-parse", "HEAD")

@@ -84,13 +84,7 @@ def _edits() -> list[tuple[dict[str, str | None], Callable[[Remote], None] | Non
 def _history(remote: Remote) -> list[str]:
     shas = []
     for files, extra in _edits():
-        for name, content in files.items():
-            path = remote.work / name
-            if content is None:
-                path.unlink()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(content)
+        remote.write(files)
         if extra is not None:
             extra(remote)
         shas.append(remote.commit({}, "edit"))
