@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_translate_sidecar import SUBSETS
 from translate_harness import PRODUCTPAGE, SHOP, build_mesh, by_name
 
 from compiler import build as build_mod
@@ -84,16 +85,7 @@ spec:
     retries: {attempts: 5}
     delegate: {name: reviews-v2, namespace: team}
   - route: [{destination: {host: reviews, subset: v1}}]
----
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {name: reviews, namespace: shop}
-spec:
-  host: reviews
-  subsets:
-  - {name: v1, labels: {version: v1}}
-  - {name: v2, labels: {version: v2}}
-"""
+""" + SUBSETS
 
 DELEGATE = """
 ---
