@@ -7,7 +7,6 @@ Exit codes (DESIGN.md): 0 valid (warnings allowed), 1 invalid policy, 2 usage or
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -96,7 +95,7 @@ def _compile(args: argparse.Namespace) -> int:
     def render(node_id: str) -> str:
         cfg = build_mod.proxy_config(result, node_id)
         doc = bootstrap_static.static_bootstrap(cfg) if args.format == "bootstrap" else dump.config_dump(cfg)
-        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        return dump.to_json(doc)
 
     try:
         if args.all:

@@ -162,3 +162,19 @@ def test_static_bootstrap_is_self_contained() -> None:
     assert {c["type"] for c in static["clusters"]} == {"STATIC"}
     text = json.dumps(doc)
     assert '"rds"' not in text and '"ads"' not in text and "eds_cluster_config" not in text
+
+
+def test_to_json_writes_what_the_standard_library_writes() -> None:
+    doc = {"b": [1, 2.5, True, None, {}, []], "a": {"é\u2028\x00\"": "\U0001F600\t"}, "c": -0.0, "d": 1e16}
+    assert dump.to_json(doc) == json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def test_whole_floats_become_ints_only_where_a_double_is_exact() -> None:
+    from google.protobuf import struct_pb2
+
+    value = struct_pb2.Struct()
+    value.update({"small": 3.0, "edge": 2.0**53 - 1, "huge": 1e300})
+    as_dict = dump.message_dict(value)
+    assert as_dict == {"small": 3, "edge": 2**53 - 1, "huge": 1e300}
+    assert isinstance(as_dict["huge"], float)
+    assert '"huge": 1e+300' in dump.to_json(as_dict)  # a 1000-bit int would stop orjson
