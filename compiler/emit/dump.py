@@ -23,8 +23,8 @@ _EXACT = 2.0**53
 
 def _integral(value: Any) -> Any:
     """Whole floats as ints (Struct numbers, Percent values), which is how Envoy's own JSON writes them. Only where a
-    double holds every integer (below 2**53): beyond it Envoy writes an exponent too, and orjson takes no int past
-    64 bits."""
+    double holds every integer (below 2**53): past that the int would claim digits the double never had, and orjson
+    takes no int past 64 bits."""
     if isinstance(value, float) and value.is_integer() and abs(value) < _EXACT:
         return int(value)
     if isinstance(value, dict):
