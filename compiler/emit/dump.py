@@ -10,6 +10,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from compiler import model
+from compiler.emit import type_urls
 from compiler.emit.snapshot import Snapshot
 
 
@@ -55,3 +56,9 @@ def to_json(doc: Any) -> str:
 
 def dumps(snap: Snapshot | model.ProxyConfig) -> str:
     return to_json(config_dump(snap))
+
+
+def dumps_by_type(snap: Snapshot | model.ProxyConfig) -> dict[str, str]:
+    """The config dump split by type, {short name (listeners, routes, ...): its resource list as `to_json` writes
+    it}: one golden file per type (tests/golden), so that a diff shows which kind of resource a change moved."""
+    return {type_urls.SHORT_NAMES[t]: to_json(resources) for t, resources in config_dump(snap).items()}
