@@ -1,12 +1,14 @@
-"""Golden cases for the whole pipeline: policy YAML in, per-proxy config dumps and rendered diagnostics out.
+"""Golden cases for the whole pipeline, one expected file per stage: policy YAML in; rendered diagnostics, each
+proxy's model (the IR translate hands to emit) and its Envoy resources per type out.
 
-Each case is `cases/<case>/input/*.yaml` with `cases/<case>/expected/<node-id>.json` (the config dump of every
-proxy the tree defines, sorted keys) and `expected/diagnostics.txt`. A case may instead (or as well) name trees
-kept elsewhere in `cases/<case>/source.txt`, one path per line relative to the project root (the policies-example
-tree, Istio's bookinfo samples in ../shared), so that nobody keeps a copy of them here. A broken policy is a case
-whose expected output is its diagnostics. `pytest tests/golden --update-golden` rewrites the expected files and
-removes stale ones; review the diff. Every expected proxy config is also turned into a static bootstrap that the
-real Envoy must accept.
+Each case is `cases/<case>/input/*.yaml` with, in `cases/<case>/expected/`, `diagnostics.txt` and per proxy the
+tree defines `<node-id>.model.yaml` (compiler.model_dump) and `<node-id>.<type>.json` for each xDS type it has
+(listeners, routes, clusters, endpoints, secrets: the sections of its config dump, compiler.emit.dump). A case may
+instead (or as well) name trees kept elsewhere in `cases/<case>/source.txt`, one path per line relative to the
+project root (the policies-example tree, Istio's bookinfo samples in ../shared), so that nobody keeps a copy of them
+here. A broken policy is a case whose expected output is its diagnostics. `pytest tests/golden --update-golden`
+rewrites the expected files and removes stale ones; review the diff. Every proxy config is also turned into a
+static bootstrap that the real Envoy must accept.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from typing import Any
 
 import pytest
 from pki import write_pem_files
+from ruamel.yaml import YAML
 
 from compiler import build as build_mod
+from compiler import model_dump
 from compiler.emit import bootstrap_static, consistency, dump
 
 CASES_DIR = Path(__file__).parent / "cases"
@@ -71,9 +75,11 @@ def render(case: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     result = _build(case, monkeypatch)
     out = {DIAGNOSTICS: "".join(d.render() + "\n" for d in result.diagnostics)}
     for proxy in result.proxies():
+        name = safe_name(proxy.node_id)
+        out[f"{name}.model.yaml"] = model_dump.dumps(build_mod.proxy_config(result, proxy.node_id))
         snap = build_mod.snapshot_for(result, proxy.node_id)
         assert consistency.check(snap) == [], f"{case}: inconsistent snapshot for {proxy.node_id}"
-        out[safe_name(proxy.node_id) + ".json"] = dump.dumps(snap)
+        out.update((f"{name}.{kind}.json", text) for kind, text in dump.dumps_by_type(snap).items())
     return out
 
 
@@ -100,10 +106,17 @@ def test_golden(case: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch)
     assert sorted(have) == sorted(produced), (
         "expected files differ; run pytest --update-golden and review the diff"
     )
-    for name, text in produced.items():
-        assert have[name] == text, (
-            f"{case}/expected/{name} differs; run pytest --update-golden and review the diff"
-        )
+    changed = [name for name, text in produced.items() if have[name] != text]  # all of them: which stages moved
+    assert not changed, f"{case}/expected: {', '.join(changed)} differ; run pytest --update-golden and review the diff"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_model_goldens_read_back_as_the_model(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model YAML is written by hand (compiler.model_dump): a YAML reader must get back what it was made of."""
+    result = _build(case, monkeypatch)
+    for proxy in result.proxies():
+        cfg = build_mod.proxy_config(result, proxy.node_id)
+        assert YAML(typ="safe").load(model_dump.dumps(cfg)) == model_dump.to_data(cfg), proxy.node_id
 
 
 _FILE_ROLES = {"private_key": "key.pem"}  # every other file a config names is read as a certificate (or CA)
