@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from compiler import diagnostics as diag
 from compiler import emit, gcpause, model, pipeline, translate
@@ -17,13 +17,14 @@ from compiler.diagnostics import Diagnostic
 from compiler.emit import consistency, proxyless
 from compiler.emit.snapshot import Snapshot
 from compiler.load import Document, ParseCache
+from compiler.model import Proxy
 
 
 @dataclasses.dataclass(frozen=True)
 class Build:
     ok: bool
     diagnostics: list[Diagnostic]
-    model: Any  # translate.Mesh when ok, else None
+    model: translate.Mesh | None  # None when not ok
     # resources emitted for this revision's proxies, found again by model value (see compiler.emit.memo)
     memo: emit.EmitMemo = dataclasses.field(default_factory=emit.EmitMemo, compare=False, repr=False)
     # index objects and per-destination results the next revision may reuse (see compiler.translate.carry)
@@ -33,7 +34,7 @@ class Build:
         if self.model is not None:
             object.__setattr__(self, "carry", self.model.carry)
 
-    def proxies(self) -> list[model.Proxy]:
+    def proxies(self) -> list[Proxy]:  # (`model` here is the field)
         return translate.proxies(self.model) if self.model is not None else []
 
 
@@ -58,18 +59,31 @@ def from_checked(checked: pipeline.Checked, *, previous: Build | None = None) ->
     return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry)
 
 
-def node_id_of(node: Any) -> str:
-    """Accept a node id string or an object with an `id` (the ADS server's NodeInfo) or `node_id` attribute."""
+class XdsNode(Protocol):
+    """A proxy as the ADS server knows it (the reconciler's NodeInfo; the compiler never imports the reconciler)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def proxyless(self) -> bool:
+        """A gRPC client (metadata GENERATOR=grpc), which gets gRPC's shape of its config."""
+
+
+Node = str | model.Proxy | XdsNode  # a node id, a proxy of the tree, or a connected node
+
+
+def node_id_of(node: Node) -> str:
     if isinstance(node, str):
         return node
-    return str(getattr(node, "id", None) or node.node_id)
+    return node.node_id if isinstance(node, model.Proxy) else node.id
 
 
 class InconsistentSnapshot(RuntimeError):
     """A system error: the emitter produced references to resources it did not emit. Never published."""
 
 
-def proxy_config(result: Build, node: Any) -> model.ProxyConfig:
+def proxy_config(result: Build, node: Node) -> model.ProxyConfig:
     if result.model is None:
         raise LookupError("no model: the revision did not compile")
     proxy = translate.find_proxy(result.model, node_id_of(node))
@@ -86,15 +100,14 @@ def with_secrets(cfg: model.ProxyConfig, secrets: Mapping[str, model.Secret]) ->
     return dataclasses.replace(cfg, secrets=tuple(sorted((*cfg.secrets, *extra), key=lambda s: s.name)))
 
 
-def snapshot_for(result: Build, node: Any, *, secrets: Mapping[str, model.Secret] | None = None) -> Snapshot:
+def snapshot_for(result: Build, node: Node, *, secrets: Mapping[str, model.Secret] | None = None) -> Snapshot:
     """The proxy's snapshot; raises LookupError when no workload in the tree matches the node id, and
     InconsistentSnapshot when the snapshot fails go-control-plane's `Consistent()` check (which includes an
-    SDS secret that is referred to but neither in the tree nor in `secrets`). A node with a true `proxyless`
-    attribute (the ADS server's NodeInfo of a gRPC client, metadata GENERATOR=grpc) gets gRPC's shape of the
-    same config (`emit.proxyless`)."""
+    SDS secret that is referred to but neither in the tree nor in `secrets`). A proxyless node (the ADS server's
+    NodeInfo of a gRPC client, metadata GENERATOR=grpc) gets gRPC's shape of the same config (`emit.proxyless`)."""
     with gcpause.paused():
         cfg = proxy_config(result, node)
-        if getattr(node, "proxyless", False):
+        if not isinstance(node, str | model.Proxy) and node.proxyless:
             snap = proxyless.snapshot(cfg)
         else:
             snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)

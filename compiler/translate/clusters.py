@@ -12,9 +12,10 @@ import bisect
 import dataclasses
 import functools
 from collections.abc import Iterable, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import NamedTuple, TypeVar
 
 from compiler import model, naming
+from compiler.api.destination_rule import ClientTLSSettings, Subset
 from compiler.translate import policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, RuleTables, changed_rule_hosts, rule_tables
 from compiler.translate.named import first_by_name
@@ -52,10 +53,10 @@ class _Settings(NamedTuple):
     http: model.HttpOptions | None
     circuit_breakers: model.CircuitBreakers
     outlier: model.OutlierDetection | None
-    tls: Any  # the effective api ClientTLSSettings
+    tls: ClientTLSSettings | None  # the effective one
 
 
-def _settings(rule: DestinationRuleEntry | None, subset: Any, port: Port) -> _Settings:
+def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Port) -> _Settings:
     eff = policy.effective(scope.traffic_policy(rule), subset.traffic_policy if subset is not None else None,
                            port.number)
     lb, size = policy.lb_policy(eff.load_balancer)
@@ -64,7 +65,7 @@ def _settings(rule: DestinationRuleEntry | None, subset: Any, port: Port) -> _Se
                      policy.circuit_breakers(eff.connection_pool), policy.outlier(eff.outlier_detection), eff.tls)
 
 
-def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Any = None, *,
+def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None, *,
                      settings: _Settings | None = None, instances: Sequence[Instance] | None = None,
                      ) -> tuple[model.Cluster, model.LoadAssignment | None]:
     """`settings` and `instances` (the subset's selected instances), when given, were worked out for this rule,

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Any
 
 from compiler import naming
 from compiler.api.virtual_service import Destination, HTTPMatchRequest, HTTPRoute, StringMatch
 from compiler.resources import Resource
+from compiler.translate import specs
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
@@ -44,8 +44,10 @@ class Skipped:
 
 
 def delegate_key(root: Resource, index: int) -> tuple[str, str]:
-    """(namespace, name) of the VirtualService the root's route `index` delegates to."""
-    ref = root.spec.http[index].delegate
+    """(namespace, name) of the VirtualService the root's route `index` (one that delegates) delegates to."""
+    ref = (specs.virtual_service(root).http or [])[index].delegate
+    if ref is None:
+        raise ValueError(f"{root.origin}: route {index} does not delegate")
     return (ref.namespace or root.namespace, ref.name or "")
 
 
@@ -56,7 +58,7 @@ def merged(root: Resource, targets: dict[tuple[str, str], Resource | None], expo
     namespace, for each key `delegate_key` gives."""
     rules: list[HttpRule] = []
     skipped: list[Skipped] = []
-    for i, http in enumerate(root.spec.http or ()):
+    for i, http in enumerate(specs.virtual_service(root).http or ()):
         if http.delegate is None:
             rules.append(HttpRule(http, root.namespace, root))
             continue
@@ -72,7 +74,7 @@ def merged(root: Resource, targets: dict[tuple[str, str], Resource | None], expo
                                                 f"namespace {root.namespace}; the route is skipped"))
             continue
         base = resolved(http, root.namespace)
-        for j, sub in enumerate(target.spec.http or ()):
+        for j, sub in enumerate(specs.virtual_service(target).http or ()):
             route = merge_route(base, resolved(sub, target.namespace))
             if route is None:
                 skipped.append(Skipped(target, ("spec", "http", j, "match"),
@@ -89,7 +91,7 @@ def resolved(http: HTTPRoute, namespace: str) -> HTTPRoute:
     def dest(d: Destination) -> Destination:
         return d.model_copy(update={"host": naming.resolve_host(d.host, namespace)})
 
-    update: dict[str, Any] = {}
+    update: dict[str, object] = {}
     if http.route:
         update["route"] = [r.model_copy(update={"destination": dest(r.destination)}) for r in http.route]
     if http.mirror is not None:
@@ -111,7 +113,7 @@ def merge_route(root: HTTPRoute, sub: HTTPRoute) -> HTTPRoute | None:
     matches = merge_matches(root.match or [], sub.match or [])
     if matches is None:
         return None
-    update: dict[str, Any] = {"match": matches or None, "name": _joined(root.name, sub.name)}
+    update: dict[str, object] = {"match": matches or None, "name": _joined(root.name, sub.name)}
     update.update({f: getattr(root, f) for f in _INHERITED if getattr(sub, f) is None})
     return sub.model_copy(update=update)
 
@@ -136,7 +138,7 @@ def merge_matches(root: Sequence[HTTPMatchRequest], sub: Sequence[HTTPMatchReque
 def merge_match(root: HTTPMatchRequest, leaf: HTTPMatchRequest) -> HTTPMatchRequest:
     """Pilot's mergeHTTPMatchRequest: the leaf's conditions, the root's where the leaf has none; maps united
     (the leaf's entry wins)."""
-    update: dict[str, Any] = {"name": _joined(root.name, leaf.name)}
+    update: dict[str, object] = {"name": _joined(root.name, leaf.name)}
     for f in ("uri", "scheme", "method", "authority", "port", "source_namespace"):
         if not getattr(leaf, f):
             update[f] = getattr(root, f)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
 
 from compiler import model, naming
-from compiler.translate import l4, proxies, routes
+from compiler.api.common import ServerTLSSettings
+from compiler.api.gateway import Server
+from compiler.translate import l4, proxies, routes, specs
 from compiler.translate.mesh import GatewayEntry, Mesh, VirtualServiceEntry
 from compiler.translate.routes import Context
 from compiler.translate.services import parse_protocol
@@ -35,17 +36,19 @@ class Built:
 class _Server:
     gateway: GatewayEntry
     index: int
-    spec: Any
+    spec: Server
 
     @property
     def protocol(self) -> model.Protocol:
         return parse_protocol(self.spec.port.protocol) or model.Protocol.TCP
 
     @property
-    def terminates(self) -> bool:
+    def terminated_tls(self) -> ServerTLSSettings | None:
+        """The server's TLS settings when it terminates TLS (an HTTPS or TLS server, not passing it through)."""
         tls = self.spec.tls
-        return tls is not None and tls.mode not in _PASSTHROUGH and self.protocol in (
+        terminates = tls is not None and tls.mode not in _PASSTHROUGH and self.protocol in (
             model.Protocol.HTTPS, model.Protocol.TLS)
+        return tls if terminates else None
 
     def source(self) -> model.Source:
         r = self.gateway.res
@@ -96,7 +99,7 @@ def _route_config(ctx: Context, name: str, servers: Sequence[_Server]) -> model.
     return model.RouteConfig(name, tuple(vhosts))
 
 
-def downstream_tls(tls: Any, *, http: bool, out: Built) -> model.DownstreamTls:
+def downstream_tls(tls: ServerTLSSettings, *, http: bool, out: Built) -> model.DownstreamTls:
     mode = tls.mode or "SIMPLE"
     mutual = mode in ("MUTUAL", "OPTIONAL_MUTUAL")
     if mode == "ISTIO_MUTUAL":
@@ -107,9 +110,10 @@ def downstream_tls(tls: Any, *, http: bool, out: Built) -> model.DownstreamTls:
         cert = naming.file_cert_secret(tls.server_certificate or "", tls.private_key or "")
         out.secrets[cert] = model.Secret(cert, certificate_chain=tls.server_certificate or "",
                                          private_key=tls.private_key or "", inline=False)
-        ca = naming.file_root_secret(tls.ca_certificates) if mutual and tls.ca_certificates else ""
-        if ca:
-            out.secrets[ca] = model.Secret(ca, trusted_ca=tls.ca_certificates, inline=False)
+        ca_file = tls.ca_certificates if mutual else None
+        ca = naming.file_root_secret(ca_file) if ca_file else ""
+        if ca_file:
+            out.secrets[ca] = model.Secret(ca, trusted_ca=ca_file, inline=False)
     return model.DownstreamTls(mode=mode, certificate_secret=cert, ca_secret=ca,
                                alpn=("h2", "http/1.1") if http else (),
                                subject_alt_names=tuple(tls.subject_alt_names or ()),
@@ -121,12 +125,13 @@ def _server_names(server: _Server) -> tuple[str, ...]:
     return () if "*" in hosts else tuple(dict.fromkeys(hosts))
 
 
-def _http_chain(name: str, rc: model.RouteConfig, source: model.Source | None, **extra: Any) -> model.FilterChain:
+def _http_chain(name: str, rc: model.RouteConfig, source: model.Source | None, *,
+                tls: model.DownstreamTls | None = None, server_names: tuple[str, ...] = ()) -> model.FilterChain:
     faults = any(r.fault is not None for vh in rc.virtual_hosts for r in vh.routes)
     cors = any(r.cors is not None for vh in rc.virtual_hosts for r in vh.routes)
     return model.FilterChain(name=name, filter=model.HttpFilterChain(
         stat_prefix=rc.name, route_config_name=rc.name, faults=faults, cors=cors, use_remote_address=True),
-        source=source, **extra)
+        source=source, tls=tls, server_names=server_names, transport_protocol="tls" if tls is not None else "")
 
 
 def _port_chains(ctx: Context, name: str, servers: Sequence[_Server], out: Built) -> list[model.FilterChain]:
@@ -141,13 +146,14 @@ def _port_chains(ctx: Context, name: str, servers: Sequence[_Server], out: Built
         if s in plain:
             continue
         gw = s.gateway.res
-        if s.terminates and s.protocol is model.Protocol.HTTPS:
+        terminated = s.terminated_tls
+        if terminated is not None and s.protocol is model.Protocol.HTTPS:
             rc = _route_config(ctx, naming.gateway_route_config(
                 ctx.port, tls_terminated=True, port_name=s.spec.port.name, gateway=gw.name, namespace=gw.namespace),
                 [s])
             out.route_configs.append(rc)
             chains.append(_http_chain(f"{name}|{rc.name}", rc, s.source(), server_names=_server_names(s),
-                                      transport_protocol="tls", tls=downstream_tls(s.spec.tls, http=True, out=out)))
+                                      tls=downstream_tls(terminated, http=True, out=out)))
         else:
             chains.extend(_l4_chains(ctx, name, s, out))
     return chains
@@ -162,7 +168,8 @@ def _l4_chains(ctx: Context, name: str, server: _Server, out: Built) -> list[mod
     picked = next((c for vs in vss if (c := l4.tcp_clusters(ctx, vs))), None)
     if not picked:
         return []
-    tls = downstream_tls(server.spec.tls, http=False, out=out) if server.terminates else None
+    terminated = server.terminated_tls
+    tls = downstream_tls(terminated, http=False, out=out) if terminated is not None else None
     return [model.FilterChain(
         name=f"{name}|{server.gateway.key}|{server.index}", source=server.source(), tls=tls,
         server_names=_server_names(server) if tls else (), transport_protocol="tls" if tls else "",
@@ -173,7 +180,7 @@ def build(mesh: Mesh, proxy: model.Proxy) -> Built:
     out = Built()
     by_port: dict[int, list[_Server]] = defaultdict(list)
     for gw in proxies.gateways_for(mesh, proxy):
-        for i, server in enumerate(gw.res.spec.servers or ()):
+        for i, server in enumerate(specs.gateway(gw.res).servers or ()):
             by_port[server.port.number].append(_Server(gw, i, server))
     for port, servers in sorted(by_port.items()):
         bind = servers[0].spec.bind or naming.WILDCARD

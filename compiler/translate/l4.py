@@ -8,22 +8,23 @@ only port, else the listener's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from compiler import model, naming
+from compiler.api.virtual_service import RouteDestination
 from compiler.translate import routes
 from compiler.translate.mesh import VirtualServiceEntry
 from compiler.translate.routes import Context
 
 
-def weighted(ctx: Context, namespace: str, dests: Sequence[Any]) -> tuple[model.WeightedCluster, ...]:
+def weighted(ctx: Context, namespace: str, dests: Sequence[RouteDestination]) -> tuple[model.WeightedCluster, ...]:
     single = len(dests) == 1
     out = []
     for d in dests:
-        if not single and not d.weight:
+        weight = 100 if single else d.weight
+        if not weight:
             continue
         cluster, _ = routes.destination(ctx, namespace, d.destination)
-        out.append(model.WeightedCluster(cluster, 100 if single else d.weight))
+        out.append(model.WeightedCluster(cluster, weight))
     return tuple(out)
 
 

@@ -17,7 +17,7 @@ import functools
 from collections.abc import Sequence
 
 from compiler import model, naming
-from compiler.translate import clusters, l4, scope, vhosts
+from compiler.translate import clusters, l4, scope, specs, vhosts
 from compiler.translate.mesh import Mesh, VirtualServiceEntry
 from compiler.translate.routes import Context
 from compiler.translate.services import Port, Service, parse_protocol
@@ -156,7 +156,7 @@ def _inbound(out: Built, *, bind: str, port: int, protocol: model.Protocol, endp
 
 
 def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None:
-    ingress = sc.sidecar.spec.ingress if sc.sidecar is not None else None
+    ingress = specs.sidecar(sc.sidecar).ingress if sc.sidecar is not None else None
     if ingress:
         src = clusters_source(sc)
         for il in ingress:
@@ -173,12 +173,12 @@ def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None
         return
     seen: set[int] = set()
     for service, inst in mesh.instances_by_workload.get((proxy.namespace, proxy.name), ()):
-        for port in service.ports:
-            target = inst.port_for(port.number)
+        for service_port in service.ports:
+            target = inst.port_for(service_port.number)
             if target is None or target in seen:
                 continue
             seen.add(target)
-            _inbound(out, bind=inst.address, port=target, protocol=port.protocol,
+            _inbound(out, bind=inst.address, port=target, protocol=service_port.protocol,
                      endpoint=(naming.LOCALHOST, target), bind_to_port=False, source=service.source)
 
 

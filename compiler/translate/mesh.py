@@ -11,12 +11,14 @@ import dataclasses
 import functools
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from compiler import gcpause, model, naming
+from compiler.api.destination_rule import Subset, TrafficPolicy
+from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
-from compiler.translate import delegates
+from compiler.translate import delegates, specs
 from compiler.translate import services as svc
 from compiler.translate.carry import Carry, content_key, content_keys
 from compiler.translate.carry import key as carry_key
@@ -53,8 +55,9 @@ class VirtualServiceEntry:
     skipped: tuple[Skipped, ...] = ()
 
     @property
-    def spec(self) -> Any:
-        return self.res.spec
+    def spec(self) -> VirtualService:
+        spec: VirtualService = self.res.spec
+        return spec
 
     def visible_in(self, namespace: str) -> bool:
         return "*" in self.exports or namespace in self.exports
@@ -67,13 +70,13 @@ class DestinationRuleEntry:
 
     host: str
     namespace: str
-    traffic_policy: Any  # api TrafficPolicy | None
-    subsets: tuple[Any, ...]  # api Subset
+    traffic_policy: TrafficPolicy | None
+    subsets: tuple[Subset, ...]
     exports: frozenset[str]
     sources: tuple[model.Source, ...]
     selector: Labels = ()  # workloadSelector.matchLabels: applies only to the workloads it selects
 
-    def subset(self, name: str) -> Any:
+    def subset(self, name: str) -> Subset | None:
         return next((s for s in self.subsets if s.name == name), None)
 
     def visible_in(self, namespace: str) -> bool:
@@ -110,7 +113,7 @@ class Mesh:
     # label keys some sidecar-side selector reads (DestinationRule workloadSelector, VirtualService match
     # sourceLabels, Sidecar workloadSelector): a sidecar's outbound config depends on its labels only through these
     selector_keys: tuple[str, ...] = ()
-    _memo: dict[Hashable, Any] = dataclasses.field(default_factory=dict)
+    _memo: dict[Hashable, object] = dataclasses.field(default_factory=dict)
     carry: Carry = dataclasses.field(default_factory=Carry)  # what the next revision may reuse (translate.carry)
 
     def memo(self, key: Hashable, make: Callable[[], _T]) -> _T:
@@ -118,7 +121,7 @@ class Mesh:
         found = self._memo.get(key, _MISSING)
         if found is _MISSING:
             found = self._memo.setdefault(key, make())
-        return found  # type: ignore[no-any-return]
+        return found  # type: ignore[return-value]
 
     def outbound_key(self, proxy: model.Proxy) -> tuple[str, tuple[tuple[str, str], ...]]:
         """What a sidecar's outbound half depends on: its namespace and the labels some selector reads."""
@@ -199,7 +202,7 @@ def changed_rule_hosts(before: RuleTables, mesh: Mesh) -> set[str] | None:
             if host not in by_host or host not in now or not _same_lists(by_host[host], now[host])}
 
 
-def _same_lists(a: Mapping[str, list[Any]], b: Mapping[str, list[Any]]) -> bool:
+def _same_lists(a: Mapping[str, list[DestinationRuleEntry]], b: Mapping[str, list[DestinationRuleEntry]]) -> bool:
     return a.keys() == b.keys() and all(
         len(a[k]) == len(b[k]) and all(x is y for x, y in zip(a[k], b[k], strict=True)) for k in a)
 
@@ -223,12 +226,12 @@ def _selector_keys(mesh: Mesh) -> tuple[str, ...]:
     keys = set(mesh.rule_label_keys).union(*(vs.label_keys for vs in mesh.virtual_services))
     for sidecars in mesh.sidecars.values():
         for r in sidecars:
-            ws = r.spec.workload_selector
+            ws = specs.sidecar(r).workload_selector
             keys.update((ws.labels or {}) if ws is not None else ())
     return tuple(sorted(keys))
 
 
-def _source_label_keys(spec: Any) -> frozenset[str]:
+def _source_label_keys(spec: VirtualService) -> frozenset[str]:
     keys: set[str] = set()
     for route in (*(spec.http or ()), *(spec.tcp or ()), *(spec.tls or ())):
         for m in route.match or ():
@@ -303,13 +306,13 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: Carry) 
             slices[(s.namespace, owner)].append(s)
     out: dict[str, list[Service]] = defaultdict(list)
     for r in resources.of_kind("Service"):
-        selected = entries.select(r.namespace, r.spec.selector)
+        selected = entries.select(r.namespace, specs.service(r).selector)
         own = slices.get((r.namespace, r.name), ())
         key = carry_key("svc", content_key(r), content_keys(own), content_keys(selected))
         service = carry.by_content(key, functools.partial(svc.kube_service, r, own, selected))
         out[service.host].append(service)
     for r in resources.of_kind("ServiceEntry"):
-        ws = r.spec.workload_selector
+        ws = specs.service_entry(r).workload_selector
         selected = entries.select(r.namespace, ws.labels if ws is not None else None)
         key = carry_key("se", content_key(r), content_keys(selected))
         for service in carry.by_content(key, functools.partial(svc.service_entries, r, selected)):
@@ -321,8 +324,9 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: Carry) 
 def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]]) -> dict[tuple[str, str], Workload]:
     out: dict[tuple[str, str], Workload] = {}
     for r in resources.of_kind("WorkloadEntry"):
-        if r.spec.address:
-            out[(r.namespace, r.name)] = Workload(r.name, r.namespace, r.spec.address,
+        address = specs.workload_entry(r).address
+        if address:
+            out[(r.namespace, r.name)] = Workload(r.name, r.namespace, address,
                                                   svc.sorted_labels(svc.workload_entry_labels(r)))
     pods: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
     for host in sorted(service_map):
@@ -338,7 +342,7 @@ def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]])
 
 
 def _virtual_service(res: Resource) -> VirtualServiceEntry:
-    spec = res.spec
+    spec = specs.virtual_service(res)
     hosts = tuple(naming.resolve_host(h, res.namespace) for h in spec.hosts or ())
     gateways = frozenset(naming.resolve_gateway(g, res.namespace) for g in spec.gateways or (naming.MESH_GATEWAY,))
     return VirtualServiceEntry(res, hosts, gateways, svc.exports(spec.export_to, res.namespace),
@@ -375,7 +379,7 @@ def _merged(root: VirtualServiceEntry, keys: tuple[tuple[str, str], ...],
 def _destination_rules(resources: ResourceSet, carry: Carry) -> dict[str, list[DestinationRuleEntry]]:
     groups: dict[tuple[str, str, Labels], list[Resource]] = defaultdict(list)
     for r in resources.of_kind("DestinationRule"):
-        spec = r.spec
+        spec = specs.destination_rule(r)
         host = naming.resolve_host(spec.host, r.namespace)
         selector = svc.sorted_labels(spec.workload_selector.match_labels if spec.workload_selector else None)
         groups[(r.namespace, host, selector)].append(r)
@@ -396,7 +400,7 @@ def _merged_rule(rules: list[Resource], host: str, selector: Labels) -> Destinat
 
 def _merge_rule(found: DestinationRuleEntry | None, res: Resource, host: str,
                 selector: Labels) -> DestinationRuleEntry:
-    spec = res.spec
+    spec = specs.destination_rule(res)
     source = svc.source_of(res)
     if found is None:
         return DestinationRuleEntry(host, res.namespace, spec.traffic_policy, tuple(spec.subsets or ()),
@@ -408,5 +412,5 @@ def _merge_rule(found: DestinationRuleEntry | None, res: Resource, host: str,
 
 
 def _gateways(resources: ResourceSet) -> list[GatewayEntry]:
-    return [GatewayEntry(r, f"{r.namespace}/{r.name}", svc.sorted_labels(r.spec.selector))
+    return [GatewayEntry(r, f"{r.namespace}/{r.name}", svc.sorted_labels(specs.gateway(r).selector))
             for r in resources.of_kind("Gateway")]

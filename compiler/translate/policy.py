@@ -7,9 +7,16 @@ overrides the result field by field, and the subset's own port-level settings re
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from compiler import model, naming, units
+from compiler.api.common import ConnectionPoolSettings
+from compiler.api.destination_rule import (
+    ClientTLSSettings,
+    LoadBalancerSettings,
+    OutlierDetection,
+    TrafficPolicy,
+)
 
 UINT32_MAX = 4_294_967_295
 ISTIO_DEFAULT_SECRET = "default"
@@ -21,13 +28,13 @@ _FIELDS = ("load_balancer", "connection_pool", "outlier_detection", "tls")
 class Effective(NamedTuple):
     """A NamedTuple, not a frozen dataclass: built twice per cluster, and a frozen dataclass's __init__ costs 10x."""
 
-    load_balancer: Any = None
-    connection_pool: Any = None
-    outlier_detection: Any = None
-    tls: Any = None
+    load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
+    tls: ClientTLSSettings | None = None
 
 
-def _for_port(policy: Any, port: int) -> Effective:
+def _for_port(policy: TrafficPolicy, port: int) -> Effective:
     eff = Effective(**{f: getattr(policy, f) for f in _FIELDS})
     for pl in policy.port_level_settings or ():
         if pl.port is not None and pl.port.number == port:
@@ -35,7 +42,7 @@ def _for_port(policy: Any, port: int) -> Effective:
     return eff
 
 
-def effective(policy: Any, subset_policy: Any, port: int) -> Effective:
+def effective(policy: TrafficPolicy | None, subset_policy: TrafficPolicy | None, port: int) -> Effective:
     eff = _for_port(policy, port) if policy is not None else Effective()
     if subset_policy is None:
         return eff
@@ -56,7 +63,7 @@ DEFAULT_LB = model.LbPolicy.LEAST_REQUEST  # Istio's default since 1.14
 DEFAULT_RING_SIZE = 1024  # Istio writes it explicitly when the rule gives none
 
 
-def lb_policy(lb: Any) -> tuple[model.LbPolicy, int | None]:
+def lb_policy(lb: LoadBalancerSettings | None) -> tuple[model.LbPolicy, int | None]:
     """The policy and its size: the ring hash's minimum ring size, or the Maglev table size (None: Envoy's)."""
     if lb is None:
         return DEFAULT_LB, None
@@ -69,7 +76,7 @@ def lb_policy(lb: Any) -> tuple[model.LbPolicy, int | None]:
     return _SIMPLE.get(lb.simple or "", DEFAULT_LB), None
 
 
-def hash_policy(lb: Any) -> model.HashPolicy | None:
+def hash_policy(lb: LoadBalancerSettings | None) -> model.HashPolicy | None:
     ch = lb.consistent_hash if lb is not None else None
     if ch is None:
         return None
@@ -88,7 +95,7 @@ def hash_policy(lb: Any) -> model.HashPolicy | None:
 # -- connection pool -----------------------------------------------------------------------------------------------
 
 
-def circuit_breakers(pool: Any) -> model.CircuitBreakers:
+def circuit_breakers(pool: ConnectionPoolSettings | None) -> model.CircuitBreakers:
     """Istio raises Envoy's low defaults (1024 connections, 3 retries) to the maximum unless the rule says otherwise."""
     tcp = pool.tcp if pool is not None else None
     http = pool.http if pool is not None else None
@@ -104,7 +111,7 @@ def circuit_breakers(pool: Any) -> model.CircuitBreakers:
     )
 
 
-def tcp_options(pool: Any) -> model.TcpOptions:
+def tcp_options(pool: ConnectionPoolSettings | None) -> model.TcpOptions:
     tcp = pool.tcp if pool is not None else None
     if tcp is None:
         return model.TcpOptions()
@@ -117,7 +124,7 @@ def tcp_options(pool: Any) -> model.TcpOptions:
     )
 
 
-def http_options(pool: Any, protocol: model.Protocol) -> model.HttpOptions | None:
+def http_options(pool: ConnectionPoolSettings | None, protocol: model.Protocol) -> model.HttpOptions | None:
     if not protocol.is_http:
         return None
     http = pool.http if pool is not None else None
@@ -136,7 +143,7 @@ def _seconds(text: str | None) -> int | None:
 # -- outlier detection ---------------------------------------------------------------------------------------------
 
 
-def outlier(od: Any) -> model.OutlierDetection | None:
+def outlier(od: OutlierDetection | None) -> model.OutlierDetection | None:
     if od is None:
         return None
     return model.OutlierDetection(
@@ -153,7 +160,7 @@ def outlier(od: Any) -> model.OutlierDetection | None:
 # -- upstream TLS --------------------------------------------------------------------------------------------------
 
 
-def upstream_tls(tls: Any, *, host: str, port: int, subset: str, protocol: model.Protocol) -> model.UpstreamTls | None:
+def upstream_tls(tls: ClientTLSSettings | None, *, host: str, port: int, subset: str, protocol: model.Protocol) -> model.UpstreamTls | None:
     if tls is None or tls.mode in (None, "DISABLE"):
         return None
     alpn = ("h2",) if protocol.is_http2 else ()

@@ -11,18 +11,38 @@ from __future__ import annotations
 import base64
 import dataclasses
 from collections.abc import Iterable
-from typing import Any
+from typing import Literal
 
 from compiler import model, naming, units
+from compiler.api.virtual_service import (
+    CorsPolicy,
+    Destination,
+    HeaderOperations,
+    HTTPDirectResponse,
+    HTTPFaultInjection,
+    HTTPMatchRequest,
+    HTTPRedirect,
+    HTTPRetry,
+    HTTPRoute,
+    L4MatchAttributes,
+    Percent,
+    StringMatch,
+    TLSMatchAttributes,
+)
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
 from compiler.translate import policy, scope
-from compiler.translate.mesh import Mesh, VirtualServiceEntry
+from compiler.translate.mesh import DestinationRuleEntry, Mesh, VirtualServiceEntry
+from compiler.translate.services import Service
 
 GRPC_CODES = {"OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5,
               "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9,
               "ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAVAILABLE": 14,
               "DATA_LOSS": 15, "UNAUTHENTICATED": 16}
+
+# a mesh lookup made while building routes, and what it found: a host's service, or a service's rule
+Lookup = (tuple[Literal["service"], str, Service | None]
+          | tuple[Literal["rule"], Service, DestinationRuleEntry | None])
 
 
 @dataclasses.dataclass
@@ -37,27 +57,27 @@ class Context:
     hosts_used: set[str] = dataclasses.field(default_factory=set)  # destination hosts, to build their clusters
     # the mesh lookups made while building routes (see `http_routes`): ("service", host, found) and
     # ("rule", service, found); None when not recording
-    lookups: list[tuple[str, Any, Any]] | None = None
+    lookups: list[Lookup] | None = None
     port_read: bool = False  # whether the routes built so far depend on `port` (see `computed`)
 
-    def service_for(self, host: str) -> Any:
+    def service_for(self, host: str) -> Service | None:
         found = self.mesh.service_for(host, self.proxy.namespace)
         if self.lookups is not None:
             self.lookups.append(("service", host, found))
         return found
 
-    def rule_for(self, service: Any) -> Any:
+    def rule_for(self, service: Service) -> DestinationRuleEntry | None:
         found = scope.destination_rule(self.mesh, self.proxy, service)
         if self.lookups is not None:
             self.lookups.append(("rule", service, found))
         return found
 
-    def still_valid(self, lookups: tuple[tuple[str, Any, Any], ...]) -> bool:
+    def still_valid(self, lookups: tuple[Lookup, ...]) -> bool:
         """Whether each recorded lookup finds the same object in this context's mesh."""
-        for kind, arg, found in lookups:
-            now = self.mesh.service_for(arg, self.proxy.namespace) if kind == "service" \
-                else scope.destination_rule(self.mesh, self.proxy, arg)
-            if now is not found:
+        for look in lookups:
+            now = self.mesh.service_for(look[1], self.proxy.namespace) if look[0] == "service" \
+                else scope.destination_rule(self.mesh, self.proxy, look[1])
+            if now is not look[2]:
                 return False
         return True
 
@@ -65,7 +85,7 @@ class Context:
 # -- destinations ------------------------------------------------------------------------------------------------
 
 
-def destination(ctx: Context, namespace: str, dest: Any) -> tuple[str, model.HashPolicy | None]:
+def destination(ctx: Context, namespace: str, dest: Destination) -> tuple[str, model.HashPolicy | None]:
     """Cluster name for a Destination (Pilot's GetDestinationCluster) and the consistent-hash policy its rule sets."""
     host = naming.resolve_host(dest.host, namespace)
     ctx.hosts_used.add(host)
@@ -81,7 +101,7 @@ def destination(ctx: Context, namespace: str, dest: Any) -> tuple[str, model.Has
     return naming.outbound_cluster(port, subset, host), _hash_policy(ctx, service, subset, port)
 
 
-def _hash_policy(ctx: Context, service: Any, subset: str, port: int) -> model.HashPolicy | None:
+def _hash_policy(ctx: Context, service: Service | None, subset: str, port: int) -> model.HashPolicy | None:
     if service is None:
         return None
     rule = ctx.rule_for(service)
@@ -91,7 +111,7 @@ def _hash_policy(ctx: Context, service: Any, subset: str, port: int) -> model.Ha
     return ctx.mesh.memo(("hash-policy", id(rule), subset, port), lambda: _rule_hash_policy(rule, subset, port))
 
 
-def _rule_hash_policy(rule: Any, subset: str, port: int) -> model.HashPolicy | None:
+def _rule_hash_policy(rule: DestinationRuleEntry, subset: str, port: int) -> model.HashPolicy | None:
     sub = rule.subset(subset) if subset else None
     eff = policy.effective(rule.traffic_policy, sub.traffic_policy if sub is not None else None, port)
     return policy.hash_policy(eff.load_balancer)
@@ -100,7 +120,7 @@ def _rule_hash_policy(rule: Any, subset: str, port: int) -> model.HashPolicy | N
 # -- matches -------------------------------------------------------------------------------------------------------
 
 
-def string_match(m: Any, *, ignore_case: bool = False) -> model.StringMatch:
+def string_match(m: StringMatch | None, *, ignore_case: bool = False) -> model.StringMatch:
     if m is None:
         return model.StringMatch(model.MatchKind.PRESENT)
     if m.exact is not None:
@@ -112,7 +132,7 @@ def string_match(m: Any, *, ignore_case: bool = False) -> model.StringMatch:
     return model.StringMatch(model.MatchKind.PRESENT)
 
 
-def applies(ctx: Context, namespace: str, m: Any) -> bool:
+def applies(ctx: Context, namespace: str, m: HTTPMatchRequest | L4MatchAttributes | TLSMatchAttributes) -> bool:
     """Whether a match's proxy-side conditions (port, gateways, source namespace and labels) hold for this proxy;
     HTTP, TCP and TLS matches share these fields."""
     if m.port:
@@ -126,7 +146,7 @@ def applies(ctx: Context, namespace: str, m: Any) -> bool:
     return scope.selects(m.source_labels, ctx.proxy.label_map())
 
 
-def route_match(m: Any) -> model.RouteMatch:
+def route_match(m: HTTPMatchRequest) -> model.RouteMatch:
     path = model.RouteMatch().path if m.uri is None else string_match(m.uri, ignore_case=bool(m.ignore_uri_case))
     if path.kind is model.MatchKind.PRESENT:
         path = model.RouteMatch().path
@@ -149,7 +169,7 @@ def is_catch_all(match: model.RouteMatch) -> bool:
 # -- actions -------------------------------------------------------------------------------------------------------
 
 
-def header_ops(ops: Any) -> model.HeaderOps:
+def header_ops(ops: HeaderOperations | None) -> model.HeaderOps:
     if ops is None:
         return model.HeaderOps()
     return model.HeaderOps(set=tuple((ops.set or {}).items()), add=tuple((ops.add or {}).items()),
@@ -160,7 +180,7 @@ def header_ops(ops: Any) -> model.HeaderOps:
 DEFAULT_RETRY = model.RetryPolicy(attempts=2)
 
 
-def retry_policy(retries: Any) -> model.RetryPolicy | None:
+def retry_policy(retries: HTTPRetry | None) -> model.RetryPolicy | None:
     if retries is None:
         return DEFAULT_RETRY
     if not retries.attempts:
@@ -182,13 +202,13 @@ def retry_policy(retries: Any) -> model.RetryPolicy | None:
                              bool(retries.retry_remote_localities))
 
 
-def _percent(p: Any, legacy: int | None = None) -> float:
+def _percent(p: Percent | None, legacy: int | None = None) -> float:
     if p is not None and p.value is not None:
         return float(p.value)
     return float(legacy) if legacy is not None else 100.0
 
 
-def fault(f: Any) -> model.Fault | None:
+def fault(f: HTTPFaultInjection | None) -> model.Fault | None:
     if f is None:
         return None
     delay, abort = f.delay, f.abort
@@ -204,7 +224,7 @@ def fault(f: Any) -> model.Fault | None:
     )
 
 
-def cors(c: Any) -> model.Cors | None:
+def cors(c: CorsPolicy | None) -> model.Cors | None:
     if c is None:
         return None
     origins = [string_match(o) for o in c.allow_origins or ()]
@@ -216,7 +236,7 @@ def cors(c: Any) -> model.Cors | None:
     )
 
 
-def redirect(r: Any) -> model.Redirect:
+def redirect(r: HTTPRedirect) -> model.Redirect:
     port = r.port or None
     if r.derive_port == "FROM_PROTOCOL_DEFAULT":
         port = None
@@ -224,7 +244,7 @@ def redirect(r: Any) -> model.Redirect:
                           scheme=r.scheme or None, port=port, response_code=r.redirect_code or 301)
 
 
-def direct_response(d: Any) -> model.DirectResponse:
+def direct_response(d: HTTPDirectResponse) -> model.DirectResponse:
     body = ""
     if d.body is not None:
         body = d.body.string if d.body.string is not None else base64.b64decode(d.body.bytes or "").decode(
@@ -232,19 +252,20 @@ def direct_response(d: Any) -> model.DirectResponse:
     return model.DirectResponse(d.status, body)
 
 
-def forward(ctx: Context, namespace: str, http: Any) -> model.Forward:
+def forward(ctx: Context, namespace: str, http: HTTPRoute) -> model.Forward:
     weighted = []
     hashes: list[model.HashPolicy] = []
     single = len(http.route or ()) == 1
     for dst in http.route or ():
-        if not single and not dst.weight:
+        weight = 100 if single else dst.weight
+        if not weight:
             continue  # Pilot drops zero-weight destinations
         cluster, hp = destination(ctx, namespace, dst.destination)
         if hp is not None and hp not in hashes:
             hashes.append(hp)
         hdr = dst.headers
         weighted.append(model.WeightedCluster(
-            cluster, 100 if single else dst.weight, header_ops(hdr.request if hdr else None),
+            cluster, weight, header_ops(hdr.request if hdr else None),
             header_ops(hdr.response if hdr else None)))
     rw = http.rewrite
     return model.Forward(
@@ -257,7 +278,7 @@ def forward(ctx: Context, namespace: str, http: Any) -> model.Forward:
     )
 
 
-def _mirrors(ctx: Context, namespace: str, http: Any) -> tuple[model.Mirror, ...]:
+def _mirrors(ctx: Context, namespace: str, http: HTTPRoute) -> tuple[model.Mirror, ...]:
     out = []
     if http.mirror is not None:
         legacy = http.mirror_percent if http.mirror_percent is not None else http.mirror_percent_legacy
@@ -277,7 +298,7 @@ class Computed:
     routes: tuple[model.Route, ...]
     hosts_used: frozenset[str]
     notes: tuple[Diagnostic, ...]
-    lookups: tuple[tuple[str, Any, Any], ...]
+    lookups: tuple[Lookup, ...]
     faults: bool = False  # some route injects faults (the listener's chain must run the fault filter)
     cors: bool = False  # some route has a CORS policy
     any_port: bool = False  # the same on every listener port: no match named a port, no destination took the port
@@ -338,7 +359,7 @@ def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     out: list[model.Route] = []
     ctx.notes.extend(skipped_notes(vs))
     if vs.rules is None:
-        rules: Iterable[tuple[Any, str, Resource]] = ((http, vs.res.namespace, vs.res) for http in vs.spec.http or ())
+        rules: Iterable[tuple[HTTPRoute, str, Resource]] = ((http, vs.res.namespace, vs.res) for http in vs.spec.http or ())
     else:
         rules = ((r.http, r.namespace, r.res) for r in vs.rules)
     for http, ns, res in rules:
@@ -361,7 +382,7 @@ def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     return out
 
 
-def _action(ctx: Context, namespace: str, http: Any) -> model.Forward | model.Redirect | model.DirectResponse:
+def _action(ctx: Context, namespace: str, http: HTTPRoute) -> model.Forward | model.Redirect | model.DirectResponse:
     if http.redirect is not None:
         return redirect(http.redirect)
     if http.direct_response is not None:
@@ -369,7 +390,7 @@ def _action(ctx: Context, namespace: str, http: Any) -> model.Forward | model.Re
     return forward(ctx, namespace, http)
 
 
-def default_route(ctx: Context, service: Any) -> model.Route:
+def default_route(ctx: Context, service: Service) -> model.Route:
     """Pilot's route for a host without VirtualService: everything to the host's cluster, with the hash policy of
     its DestinationRule."""
     cluster = naming.outbound_cluster(ctx.port, "", service.host)

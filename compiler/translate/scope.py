@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
 
 from compiler import model, naming
+from compiler.api.destination_rule import TrafficPolicy
 from compiler.resources import Resource
+from compiler.translate import specs
 from compiler.translate.mesh import (
     ROOT_NAMESPACE,
     DestinationRuleEntry,
@@ -51,15 +52,20 @@ def find_sidecar(mesh: Mesh, proxy: model.Proxy) -> Resource | None:
     labels = proxy.label_map()
     local = mesh.sidecars.get(proxy.namespace, [])
     for sc in local:
-        ws = sc.spec.workload_selector
-        if ws is not None and ws.labels and selects(ws.labels, labels):
+        selector = _selector(sc)
+        if selector and selects(selector, labels):
             return sc
-    plain = [sc for sc in local if sc.spec.workload_selector is None or not sc.spec.workload_selector.labels]
+    plain = [sc for sc in local if not _selector(sc)]
     if plain:
         return plain[0]
-    root = [sc for sc in mesh.sidecars.get(ROOT_NAMESPACE, [])
-            if sc.spec.workload_selector is None or not sc.spec.workload_selector.labels]
+    root = [sc for sc in mesh.sidecars.get(ROOT_NAMESPACE, []) if not _selector(sc)]
     return root[0] if root else None
+
+
+def _selector(sidecar: Resource) -> dict[str, str] | None:
+    """The Sidecar's workloadSelector labels; none (or empty): the Sidecar is its namespace's default."""
+    ws = specs.sidecar(sidecar).workload_selector
+    return ws.labels if ws is not None else None
 
 
 def parse_egress_host(text: str, proxy_namespace: str) -> tuple[str, str]:
@@ -71,8 +77,9 @@ def parse_egress_host(text: str, proxy_namespace: str) -> tuple[str, str]:
 
 def scope_for(mesh: Mesh, proxy: model.Proxy) -> Scope:
     sidecar = find_sidecar(mesh, proxy)
-    listeners = sidecar.spec.egress if sidecar is not None and sidecar.spec.egress else None
-    otp = sidecar.spec.outbound_traffic_policy if sidecar is not None else None
+    spec = specs.sidecar(sidecar) if sidecar is not None else None
+    listeners = spec.egress if spec is not None and spec.egress else None
+    otp = spec.outbound_traffic_policy if spec is not None else None
     registry_only = otp is not None and otp.mode == "REGISTRY_ONLY"
     if not listeners:
         hosts = tuple(parse_egress_host(h, proxy.namespace) for h in DEFAULT_EGRESS_HOSTS)
@@ -157,5 +164,5 @@ def _specificity(host: str) -> tuple[int, int]:
     return (0 if host.startswith("*") else 1, len(host))
 
 
-def traffic_policy(rule: DestinationRuleEntry | None) -> Any:
+def traffic_policy(rule: DestinationRuleEntry | None) -> TrafficPolicy | None:
     return rule.traffic_policy if rule is not None else None

@@ -14,10 +14,12 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from compiler import model, naming
+from compiler.api.kube import ServiceSpec
+from compiler.api.service_entry import ServiceEntry
 from compiler.resources import Resource
+from compiler.translate import specs
 
 Labels = tuple[tuple[str, str], ...]
 EXPORT_ANNOTATION = "networking.istio.io/exportTo"
@@ -150,7 +152,7 @@ class WorkloadIndex:
 # -- Kubernetes services ---------------------------------------------------------------------------------------
 
 
-def kube_ports(spec: Any) -> tuple[Port, ...]:
+def kube_ports(spec: ServiceSpec) -> tuple[Port, ...]:
     out = []
     for p in spec.ports or ():
         proto = parse_protocol(p.app_protocol) or protocol_from_name(p.name)
@@ -159,7 +161,7 @@ def kube_ports(spec: Any) -> tuple[Port, ...]:
 
 
 def slice_instances(svc_ports: Sequence[Port], base_labels: Mapping[str, str], slice_res: Resource) -> list[Instance]:
-    body = slice_res.spec
+    body = specs.endpoint_slice(slice_res)
     by_name = {(p.name or ""): p.port for p in body.ports or () if p.port}
     port_map = tuple((sp.number, by_name[sp.name]) for sp in svc_ports if sp.name in by_name)
     labels = sorted_labels({**base_labels, **clean_labels(slice_res.labels)})
@@ -191,11 +193,11 @@ def workload_entry_ports(svc_ports: Sequence[Port], entry_ports: Mapping[str, in
 
 
 def workload_entry_labels(res: Resource) -> dict[str, str]:
-    return dict(res.spec.labels or res.labels or {})
+    return dict(specs.workload_entry(res).labels or res.labels or {})
 
 
 def workload_entry_instance(svc_ports: Sequence[Port], res: Resource) -> Instance | None:
-    spec = res.spec
+    spec = specs.workload_entry(res)
     if not spec.address:
         return None
     return Instance(spec.address, workload_entry_ports(svc_ports, spec.ports),
@@ -205,7 +207,7 @@ def workload_entry_instance(svc_ports: Sequence[Port], res: Resource) -> Instanc
 
 def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Resource]) -> Service:
     """`entries`: the WorkloadEntries the Service's selector picks."""
-    spec = res.spec
+    spec = specs.service(res)
     ports = kube_ports(spec)
     selector = dict(spec.selector or {})
     instances: list[Instance] = []
@@ -235,13 +237,13 @@ _SE_RESOLUTION = {None: Resolution.PASSTHROUGH, "NONE": Resolution.PASSTHROUGH, 
                   "DYNAMIC_DNS": Resolution.DNS}
 
 
-def se_ports(spec: Any) -> tuple[Port, ...]:
+def se_ports(spec: ServiceEntry) -> tuple[Port, ...]:
     return tuple(Port(p.name, p.number, parse_protocol(p.protocol) or protocol_from_name(p.name), p.target_port)
                  for p in spec.ports or ())
 
 
 def se_instances(res: Resource, ports: Sequence[Port], entries: Iterable[Resource]) -> list[Instance]:
-    spec = res.spec
+    spec = specs.service_entry(res)
     out: list[Instance] = []
     for ep in spec.endpoints or ():
         if ep.address:
@@ -256,7 +258,7 @@ def se_instances(res: Resource, ports: Sequence[Port], entries: Iterable[Resourc
 
 def service_entries(res: Resource, entries: Iterable[Resource]) -> list[Service]:
     """`entries`: the WorkloadEntries the workloadSelector picks."""
-    spec = res.spec
+    spec = specs.service_entry(res)
     ports = se_ports(spec)
     instances = se_instances(res, ports, entries)
     resolution = _SE_RESOLUTION.get(spec.resolution, Resolution.PASSTHROUGH)

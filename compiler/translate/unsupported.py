@@ -5,10 +5,11 @@ say so (not once per proxy, and not silently)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
+from compiler.api.destination_rule import TrafficPolicy
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
+from compiler.translate import specs
 from compiler.translate.mesh import Mesh
 from compiler.translate.routes import skipped_notes
 
@@ -24,19 +25,19 @@ def unsupported(mesh: Mesh) -> list[Diagnostic]:
         res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
     for res in mesh.resources.of_kind("Gateway"):
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
-                  for i, server in enumerate(res.spec.servers or ())
+                  for i, server in enumerate(specs.gateway(res).servers or ())
                   if server.tls is not None and server.tls.mode == "ISTIO_MUTUAL"]
     return notes
 
 
 def _istio_mutual_rule(res: Resource) -> Iterator[tuple[str | int, ...]]:
-    spec = res.spec
+    spec = specs.destination_rule(res)
     yield from _istio_mutual_policy(spec.traffic_policy, ("spec", "trafficPolicy"))
     for i, subset in enumerate(spec.subsets or ()):
         yield from _istio_mutual_policy(subset.traffic_policy, ("spec", "subsets", i, "trafficPolicy"))
 
 
-def _istio_mutual_policy(policy: Any, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+def _istio_mutual_policy(policy: TrafficPolicy | None, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
     if policy is None:
         return
     if policy.tls is not None and policy.tls.mode == "ISTIO_MUTUAL":

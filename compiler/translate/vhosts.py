@@ -130,7 +130,8 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
         if swapped is not None:
             now = routes.computed(ctx, swapped, None, None)
         elif (changed_hosts or ruled_hosts) and any(
-                arg in changed_hosts if kind == "service" else arg.host in ruled_hosts for kind, arg, _ in was.lookups):
+                look[1] in changed_hosts if look[0] == "service" else look[1].host in ruled_hosts
+                for look in was.lookups):
             now = routes.computed(ctx, used, was, before.valid_in)
         else:
             continue  # its lookups looked at unchanged hosts only: they find what they found
