@@ -57,6 +57,12 @@ def gateway_route_config(port: int, *, tls_terminated: bool, port_name: str, gat
     return f"http.{port}"
 
 
+# The SDS secrets of the workload's mesh identity (ISTIO_MUTUAL), as istio-agent serves them
+# (pkg/security/security.go: WorkloadKeyCertResourceName, RootCertReqResourceName).
+ISTIO_DEFAULT_SECRET = "default"
+ISTIO_ROOT_SECRET = "ROOTCA"
+
+
 def file_cert_secret(cert: str, key: str) -> str:
     return f"file-cert:{cert}~{key}"
 

@@ -103,7 +103,7 @@ def downstream_tls(tls: ServerTLSSettings, *, http: bool, out: Built) -> model.D
     mode = tls.mode or "SIMPLE"
     mutual = mode in ("MUTUAL", "OPTIONAL_MUTUAL")
     if mode == "ISTIO_MUTUAL":
-        cert, ca = "default", "ROOTCA"
+        cert, ca = naming.ISTIO_DEFAULT_SECRET, naming.ISTIO_ROOT_SECRET
     elif tls.credential_name:
         cert, ca = tls.credential_name, naming.credential_ca_secret(tls.credential_name) if mutual else ""
     else:

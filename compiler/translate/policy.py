@@ -19,8 +19,6 @@ from compiler.api.destination_rule import (
 )
 
 UINT32_MAX = 4_294_967_295
-ISTIO_DEFAULT_SECRET = "default"
-ISTIO_ROOT_SECRET = "ROOTCA"
 
 _FIELDS = ("load_balancer", "connection_pool", "outlier_detection", "tls")
 
@@ -167,8 +165,8 @@ def upstream_tls(tls: ClientTLSSettings | None, *, host: str, port: int, subset:
     sans = tuple(tls.subject_alt_names or ())
     if tls.mode == "ISTIO_MUTUAL":
         return model.UpstreamTls(model.TlsMode.ISTIO_MUTUAL, sni=tls.sni or naming.outbound_sni(port, subset, host),
-                                 subject_alt_names=sans, credential_secret=ISTIO_DEFAULT_SECRET,
-                                 ca_secret=ISTIO_ROOT_SECRET, alpn=alpn)
+                                 subject_alt_names=sans, credential_secret=naming.ISTIO_DEFAULT_SECRET,
+                                 ca_secret=naming.ISTIO_ROOT_SECRET, alpn=alpn)
     credential = tls.credential_name or ""
     return model.UpstreamTls(
         model.TlsMode(tls.mode), sni=tls.sni or ("" if host.startswith("*") else host), subject_alt_names=sans,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from compiler import naming
 from compiler.api.destination_rule import TrafficPolicy
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
@@ -13,9 +14,10 @@ from compiler.translate import specs
 from compiler.translate.mesh import Mesh
 from compiler.translate.routes import skipped_notes
 
-_NO_CA = ("ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `default` and `ROOTCA`), which meshward does "
-          "not issue yet: proxies that use this setting are refused their new config and keep the last one; use "
-          "SIMPLE or MUTUAL with certificate files or credentialName meanwhile")
+_NO_CA = (f"ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `{naming.ISTIO_DEFAULT_SECRET}` and "
+          f"`{naming.ISTIO_ROOT_SECRET}`), which meshward does not issue yet: proxies that use this setting are "
+          "refused their new config and keep the last one; use SIMPLE or MUTUAL with certificate files or "
+          "credentialName meanwhile")
 
 
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
