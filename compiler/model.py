@@ -388,7 +388,7 @@ class DownstreamTls:
     """TLS termination at a listener (Gateway servers)."""
 
     mode: str  # SIMPLE | MUTUAL | ISTIO_MUTUAL | OPTIONAL_MUTUAL
-    certificate_secret: str  # SDS secret name
+    credential_secret: str  # SDS secret name (credentialName, "default" for ISTIO_MUTUAL, or the files' secret)
     ca_secret: str = ""
     alpn: tuple[str, ...] = ("h2", "http/1.1")
     subject_alt_names: tuple[str, ...] = ()
@@ -479,7 +479,7 @@ class ProxyConfig:
         for listener in self.listeners:
             for chain in (*listener.filter_chains, *((listener.default_chain,) if listener.default_chain else ())):
                 if chain.tls is not None:
-                    names.update(n for n in (chain.tls.certificate_secret, chain.tls.ca_secret) if n)
+                    names.update(n for n in (chain.tls.credential_secret, chain.tls.ca_secret) if n)
         for cluster in self.clusters:
             if cluster.tls is not None:
                 names.update(n for n in (cluster.tls.credential_secret, cluster.tls.ca_secret) if n)

@@ -78,7 +78,7 @@ def upstream(tls: model.UpstreamTls, mode: common.Mode) -> tls_pb2.UpstreamTlsCo
 
 def downstream(tls: model.DownstreamTls, mode: common.Mode) -> tls_pb2.DownstreamTlsContext:
     ctx = tls_pb2.CommonTlsContext(alpn_protocols=tls.alpn)
-    ctx.tls_certificate_sds_secret_configs.append(common.sds_config(tls.certificate_secret, mode))
+    ctx.tls_certificate_sds_secret_configs.append(common.sds_config(tls.credential_secret, mode))
     if tls.min_version or tls.max_version:
         ctx.tls_params.CopyFrom(
             common_pb2.TlsParameters(
@@ -89,7 +89,7 @@ def downstream(tls: model.DownstreamTls, mode: common.Mode) -> tls_pb2.Downstrea
     if tls.mode != "SIMPLE":
         if not tls.ca_secret:
             raise common.EmitError(
-                f"downstream TLS mode {tls.mode} needs a CA secret ({tls.certificate_secret!r})"
+                f"downstream TLS mode {tls.mode} needs a CA secret ({tls.credential_secret!r})"
             )
         _set_validation(ctx, ca_secret=tls.ca_secret, ca_file="", sans=tls.subject_alt_names, mode=mode)
     require = tls.mode in (

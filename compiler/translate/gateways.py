@@ -114,7 +114,7 @@ def downstream_tls(tls: ServerTLSSettings, *, http: bool, out: Built) -> model.D
         ca = naming.file_root_secret(ca_file) if ca_file else ""
         if ca_file:
             out.secrets[ca] = model.Secret(ca, trusted_ca=ca_file, inline=False)
-    return model.DownstreamTls(mode=mode, certificate_secret=cert, ca_secret=ca,
+    return model.DownstreamTls(mode=mode, credential_secret=cert, ca_secret=ca,
                                alpn=("h2", "http/1.1") if http else (),
                                subject_alt_names=tuple(tls.subject_alt_names or ()),
                                min_version=tls.min_protocol_version or "", max_version=tls.max_protocol_version or "")

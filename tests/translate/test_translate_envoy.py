@@ -56,7 +56,7 @@ def _with_secrets(cfg: model.ProxyConfig, cert: str, key: str) -> model.ProxyCon
     for li in cfg.listeners:
         for ch in li.filter_chains:
             if ch.tls is not None:
-                wanted.update({ch.tls.certificate_secret: False, ch.tls.ca_secret: True})
+                wanted.update({ch.tls.credential_secret: False, ch.tls.ca_secret: True})
     wanted.pop("", None)
     secrets = [model.Secret(n, trusted_ca=cert, inline=False) if ca else
                model.Secret(n, certificate_chain=cert, private_key=key, inline=False) for n, ca in wanted.items()]

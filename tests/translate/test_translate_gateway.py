@@ -76,7 +76,7 @@ def test_tls_termination_with_credential_name() -> None:
     cfg = config_for(SHOP + GATEWAY, ROUTER)
     (chain,) = by_name(cfg.listeners, "0.0.0.0_8443").filter_chains
     assert chain.server_names == ("bookinfo.example.com",) and chain.transport_protocol == "tls"
-    assert chain.tls == model.DownstreamTls(mode="SIMPLE", certificate_secret="bookinfo-cert")
+    assert chain.tls == model.DownstreamTls(mode="SIMPLE", credential_secret="bookinfo-cert")
     rc_name = "https.8443.https.shop-gw.shop"
     assert chain.filter.route_config_name == rc_name
     assert by_name(by_name(cfg.route_configs, rc_name).virtual_hosts, "bookinfo.example.com:8443").routes
@@ -86,7 +86,7 @@ def test_tls_termination_with_files_makes_file_secrets() -> None:
     cfg = config_for(SHOP + GATEWAY, ROUTER)
     (chain,) = by_name(cfg.listeners, "0.0.0.0_9443").filter_chains
     assert chain.server_names == ()  # host "*": no SNI match
-    assert chain.tls is not None and chain.tls.certificate_secret == "file-cert:/certs/cert.pem~/certs/key.pem"
+    assert chain.tls is not None and chain.tls.credential_secret == "file-cert:/certs/cert.pem~/certs/key.pem"
     assert chain.tls.ca_secret == "file-root:/certs/ca.pem"
     secret = by_name(cfg.secrets, "file-cert:/certs/cert.pem~/certs/key.pem")
     assert (secret.certificate_chain, secret.private_key, secret.inline) == ("/certs/cert.pem", "/certs/key.pem", False)
