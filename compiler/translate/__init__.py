@@ -4,7 +4,8 @@
 Gateways, Sidecars); `proxy_config` then builds one proxy's listeners, route configs, clusters, load assignments and
 secrets from that index. Modules by concern: services/mesh (the index), proxies (node ids), scope (Sidecar and
 exportTo visibility, DestinationRule lookup), routes/l4/vhosts (VirtualService routing), policy/clusters
-(DestinationRule traffic policies), listeners (sidecars), gateways (routers). Names come from `compiler.naming`.
+(DestinationRule traffic policies), listeners (sidecars), gateways (routers). Names come from `compiler.naming`;
+specs reads a resource's spec as its kind's compiler.api model.
 
 Deliberate differences from Istio, all because these hosts run without traffic capture:
 - ServiceEntry resolution NONE with endpoints balances over them (EDS) instead of passing through; STATIC is EDS.

@@ -65,8 +65,8 @@ def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Po
                      policy.circuit_breakers(eff.connection_pool), policy.outlier(eff.outlier_detection), eff.tls)
 
 
-def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None, *,
-                     settings: _Settings | None = None, instances: Sequence[Instance] | None = None,
+def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None,
+                     *, settings: _Settings | None = None, instances: Sequence[Instance] | None = None,
                      ) -> tuple[model.Cluster, model.LoadAssignment | None]:
     """`settings` and `instances` (the subset's selected instances), when given, were worked out for this rule,
     subset and port (`_service_clusters` shares them between the clusters that have the same)."""

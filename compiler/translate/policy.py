@@ -158,7 +158,8 @@ def outlier(od: OutlierDetection | None) -> model.OutlierDetection | None:
 # -- upstream TLS --------------------------------------------------------------------------------------------------
 
 
-def upstream_tls(tls: ClientTLSSettings | None, *, host: str, port: int, subset: str, protocol: model.Protocol) -> model.UpstreamTls | None:
+def upstream_tls(tls: ClientTLSSettings | None, *, host: str, port: int, subset: str,
+                 protocol: model.Protocol) -> model.UpstreamTls | None:
     if tls is None or tls.mode in (None, "DISABLE"):
         return None
     alpn = ("h2",) if protocol.is_http2 else ()

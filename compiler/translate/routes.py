@@ -359,7 +359,8 @@ def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     out: list[model.Route] = []
     ctx.notes.extend(skipped_notes(vs))
     if vs.rules is None:
-        rules: Iterable[tuple[HTTPRoute, str, Resource]] = ((http, vs.res.namespace, vs.res) for http in vs.spec.http or ())
+        rules: Iterable[tuple[HTTPRoute, str, Resource]] = (
+            (http, vs.res.namespace, vs.res) for http in vs.spec.http or ())
     else:
         rules = ((r.http, r.namespace, r.res) for r in vs.rules)
     for http, ns, res in rules:

@@ -39,7 +39,8 @@ def _istio_mutual_rule(res: Resource) -> Iterator[tuple[str | int, ...]]:
         yield from _istio_mutual_policy(subset.traffic_policy, ("spec", "subsets", i, "trafficPolicy"))
 
 
-def _istio_mutual_policy(policy: TrafficPolicy | None, path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
+def _istio_mutual_policy(policy: TrafficPolicy | None,
+                         path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
     if policy is None:
         return
     if policy.tls is not None and policy.tls.mode == "ISTIO_MUTUAL":
