@@ -68,7 +68,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from compiler import build as build_mod
 from compiler import load
-from reconciler import envoy_process
+from reconciler.ops import envoy_process
 
 CHANGED_SERVICE = 1
 NEW_WEIGHTS = (70, 25, 5)

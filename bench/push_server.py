@@ -18,9 +18,9 @@ from pathlib import Path
 
 from compiler import build as build_mod
 from compiler import load
-from reconciler import metrics
-from reconciler.ads import AdsOptions, AdsServer
-from reconciler.cache import SnapshotCache
+from reconciler.ops import metrics
+from reconciler.xds.ads import AdsOptions, AdsServer
+from reconciler.xds.cache import SnapshotCache
 
 
 def _rss() -> int:

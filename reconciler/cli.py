@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
         return serve.main(args)
     if args.command == "demo":
-        from reconciler import demo
+        from reconciler.ops import demo
 
         return demo.main(args)
     if args.command == "status":
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
-    from reconciler import bootstrap
+    from reconciler.xds import bootstrap
 
     try:
         if args.grpc:
@@ -104,7 +104,7 @@ def _get_json(admin: str, path: str) -> Any:
 
 def _status(args: argparse.Namespace) -> int:
     """Like `istioctl proxy-status`: what the reconciler serves, then one line per connected proxy."""
-    from reconciler import status_table
+    from reconciler.ops import status_table
 
     try:
         status = _get_json(args.admin_address, "/status")

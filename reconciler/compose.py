@@ -25,8 +25,8 @@ from compiler import build as build_mod
 from compiler import load, model, pipeline
 from compiler.diagnostics import Diagnostic
 from compiler.load import Document
-from reconciler import xds_node
-from reconciler.cluster import ClusterState
+from reconciler.kube.cluster import ClusterState
+from reconciler.xds import xds_node
 
 log = logging.getLogger(__name__)
 

@@ -29,11 +29,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from reconciler import metrics as metrics_mod
 from reconciler import resolver as resolver_mod
+from reconciler.git.source import FetchedCommit, SourceError
+from reconciler.ops import metrics as metrics_mod
+from reconciler.ops.status import CommitRef, SourceErrorKind, Status, SyncResult, Trigger
 from reconciler.resolver import Origin
-from reconciler.source import FetchedCommit, SourceError
-from reconciler.status import CommitRef, SourceErrorKind, Status, SyncResult, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class Source(Protocol):
 
 
 class ClusterSource(Protocol):
-    """`reconciler.cluster.ClusterFeed`: the latest state (`generation`, `synced`, `problems`, `to_json()`)."""
+    """`reconciler.kube.cluster.ClusterFeed`: the latest state (`generation`, `synced`, `problems`, `to_json()`)."""
 
     def state(self) -> Any: ...
 

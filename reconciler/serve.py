@@ -22,8 +22,12 @@ import kubernetes.config
 from compiler import build as build_mod
 from compiler import load
 from compiler.emit import dump
-from reconciler import admin, ads, cache, cluster, compose, loop, metrics, registry, source, webhook, xds_node
-from reconciler import status as status_mod
+from reconciler import compose, loop
+from reconciler.git import source, webhook
+from reconciler.kube import cluster, registry
+from reconciler.ops import admin, metrics
+from reconciler.ops import status as status_mod
+from reconciler.xds import ads, cache, xds_node
 
 log = logging.getLogger(__name__)
 

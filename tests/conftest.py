@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler import envoy_process
+from reconciler.ops import envoy_process
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

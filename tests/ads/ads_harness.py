@@ -22,10 +22,10 @@ from google.rpc import status_pb2
 
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot, XdsResource
-from reconciler import envoy_process
-from reconciler.ads import AdsOptions, AdsServer
-from reconciler.cache import SnapshotCache
-from reconciler.xds_node import NodeInfo
+from reconciler.ops import envoy_process
+from reconciler.xds.ads import AdsOptions, AdsServer
+from reconciler.xds.cache import SnapshotCache
+from reconciler.xds.xds_node import NodeInfo
 
 R = TypeVar("R")
 TEST_OPTIONS = AdsOptions(debounce=0.0, send_timeout=None)

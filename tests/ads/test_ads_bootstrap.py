@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import bootstrap
+from reconciler.xds import bootstrap
 
 NODE = "sidecar~10.0.0.1~reviews-v1.shop~shop.svc.cluster.local"
 

@@ -12,8 +12,8 @@ from google.protobuf import struct_pb2
 
 from compiler.emit.snapshot import Snapshot
 from compiler.model import ProxyKind
-from reconciler.cache import PublishResult, SnapshotCache
-from reconciler.xds_node import NodeInfo, parse_istio_node_id
+from reconciler.xds.cache import PublishResult, SnapshotCache
+from reconciler.xds.xds_node import NodeInfo, parse_istio_node_id
 
 
 def published(cache: SnapshotCache, revision: str, resolve: Callable[[NodeInfo], Snapshot]) -> PublishResult:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ads_harness import Client, mesh, names_of, run, serving, static
 
 from compiler.emit import type_urls as T
-from reconciler.ads_status import SyncState
-from reconciler.cache import SnapshotCache
+from reconciler.xds.ads_status import SyncState
+from reconciler.xds.cache import SnapshotCache
 
 
 def test_wildcard_cds_sends_all_then_only_changes() -> None:

@@ -20,10 +20,11 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot, XdsResource
-from reconciler import bootstrap, envoy_process
-from reconciler.ads import AdsServer
-from reconciler.ads_status import NullObserver, ProxyStatus, SyncState
-from reconciler.cache import SnapshotCache
+from reconciler.ops import envoy_process
+from reconciler.xds import bootstrap
+from reconciler.xds.ads import AdsServer
+from reconciler.xds.ads_status import NullObserver, ProxyStatus, SyncState
+from reconciler.xds.cache import SnapshotCache
 
 pytestmark = [pytest.mark.envoy, pytest.mark.slow]
 

@@ -15,8 +15,8 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot, XdsResource
-from reconciler.ads import AdsOptions
-from reconciler.cache import SnapshotCache
+from reconciler.xds.ads import AdsOptions
+from reconciler.xds.cache import SnapshotCache
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ from ads_harness import Client, cluster, endpoints, listener, mesh, names_of, ro
 
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot
-from reconciler.cache import SnapshotCache
+from reconciler.xds.cache import SnapshotCache
 
 
 async def _subscribe_all(client: Client) -> None:

@@ -14,10 +14,11 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot, XdsResource
-from reconciler import ads_common, metrics
-from reconciler.ads_status import Timing
-from reconciler.cache import SnapshotCache
-from reconciler.xds_node import NodeInfo
+from reconciler.ops import metrics
+from reconciler.xds import ads_common
+from reconciler.xds.ads_status import Timing
+from reconciler.xds.cache import SnapshotCache
+from reconciler.xds.xds_node import NodeInfo
 
 
 def node(i: int) -> str:

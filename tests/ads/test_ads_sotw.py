@@ -5,8 +5,8 @@ from __future__ import annotations
 from ads_harness import Client, mesh, names_of, run, serving, static, until_acked
 
 from compiler.emit import type_urls as T
-from reconciler.ads_status import SyncState
-from reconciler.cache import SnapshotCache
+from reconciler.xds.ads_status import SyncState
+from reconciler.xds.cache import SnapshotCache
 
 
 def test_nothing_is_served_before_the_first_publish() -> None:

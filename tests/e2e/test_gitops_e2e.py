@@ -23,7 +23,9 @@ from pathlib import Path
 import loop_thread
 import pytest
 
-from reconciler import bootstrap, demo, envoy_process, serve
+from reconciler import serve
+from reconciler.ops import demo, envoy_process
+from reconciler.xds import bootstrap
 
 pytestmark = pytest.mark.envoy
 

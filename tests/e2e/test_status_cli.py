@@ -25,7 +25,9 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
 from compiler.emit import type_urls
-from reconciler import bootstrap, envoy_process, serve
+from reconciler import serve
+from reconciler.ops import envoy_process
+from reconciler.xds import bootstrap
 
 pytestmark = pytest.mark.envoy
 

@@ -12,7 +12,7 @@ import pytest
 
 from compiler import model as m
 from compiler.emit import bootstrap_static
-from reconciler import envoy_process
+from reconciler.ops import envoy_process
 
 pytestmark = pytest.mark.envoy
 

@@ -12,12 +12,12 @@ from typing import Any
 from gitops_fakes import FakeCache, FakeCompiler, snapshot_for
 from gitops_repos import Remote
 
-from reconciler.admin import AdminServer
+from reconciler.git.source import FetchedCommit, GitSource, SourceConfig
+from reconciler.git.webhook import WebhookHandler, github_signature
 from reconciler.loop import LoopConfig, Reconciler
-from reconciler.metrics import XdsObserver
-from reconciler.source import FetchedCommit, GitSource, SourceConfig
-from reconciler.status import SyncResult
-from reconciler.webhook import WebhookHandler, github_signature
+from reconciler.ops.admin import AdminServer
+from reconciler.ops.metrics import XdsObserver
+from reconciler.ops.status import SyncResult
 
 WAIT_S = 10.0
 SECRET = b"hook-secret"

@@ -15,9 +15,9 @@ from gitops_fakes import FakeBuild, FakeCache
 from gitops_repos import Remote
 
 from compiler import diagnostics
+from reconciler.git.source import GitSource, SourceConfig
 from reconciler.loop import LoopConfig, Reconciler
-from reconciler.source import GitSource, SourceConfig
-from reconciler.status import SyncResult, Trigger
+from reconciler.ops.status import SyncResult, Trigger
 
 WAIT_S = 10.0
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from gitops_repos import Remote, gpg_export, gpg_key, gpg_stop, ssh_key
 
-from reconciler.source import GitSource, SourceConfig
+from reconciler.git.source import GitSource, SourceConfig
 
 pytestmark = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen (openssh-client) missing")
 

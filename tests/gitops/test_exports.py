@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from gitops_repos import Remote, run_git
 
-from reconciler import exports
-from reconciler.source import GitSource, SourceConfig
+from reconciler.git import exports
+from reconciler.git.source import GitSource, SourceConfig
 
 _ENV = {"GIT_CONFIG_NOSYSTEM": "1"}
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from gitops_repos import Remote, run_git
 
-from reconciler.source import GitSource, SourceConfig, SourceError
-from reconciler.status import SourceErrorKind
+from reconciler.git.source import GitSource, SourceConfig, SourceError
+from reconciler.ops.status import SourceErrorKind
 
 
 def _source(remote: Remote, tmp_path: Path, **kwargs: object) -> GitSource:

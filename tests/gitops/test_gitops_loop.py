@@ -17,10 +17,10 @@ import pytest
 from gitops_fakes import FakeCache, FakeCompiler, snapshot_for
 from gitops_repos import Remote, run_git
 
+from reconciler.git.signatures import Verification
+from reconciler.git.source import FetchedCommit, GitSource, SourceConfig
 from reconciler.loop import LoopConfig, Reconciler
-from reconciler.signatures import Verification
-from reconciler.source import FetchedCommit, GitSource, SourceConfig
-from reconciler.status import CommitRef, SourceErrorKind, SyncResult
+from reconciler.ops.status import CommitRef, SourceErrorKind, SyncResult
 
 WAIT_S = 10.0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.webhook import Verdict, WebhookHandler, github_signature, load_secret
+from reconciler.git.webhook import Verdict, WebhookHandler, github_signature, load_secret
 
 SECRET = b"s3cret"
 MAIN = frozenset({"refs/heads/main"})

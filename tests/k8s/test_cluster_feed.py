@@ -9,7 +9,8 @@ from pathlib import Path
 from tls_certs import TestCA
 
 from compiler.load import Document
-from reconciler import cluster, compose
+from reconciler import compose
+from reconciler.kube import cluster
 
 
 def doc(kind: str, ns: str, name: str, service: str | None = None, file: str = "repo.yaml") -> Document:

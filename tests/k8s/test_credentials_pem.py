@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tls_certs import TestCA
 
-from reconciler import credentials
+from reconciler.kube import credentials
 
 
 @pytest.fixture(scope="module")

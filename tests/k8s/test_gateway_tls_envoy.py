@@ -21,7 +21,9 @@ from gateway_tree import CREDENTIAL, GATEWAY_NODE, HOST, make_repo, web_service,
 from serve_harness import ServeHarness, eventually
 from tls_certs import TestCA
 
-from reconciler import bootstrap, envoy_process, serve
+from reconciler import serve
+from reconciler.ops import envoy_process
+from reconciler.xds import bootstrap
 
 pytestmark = pytest.mark.envoy
 

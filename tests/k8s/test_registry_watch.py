@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fake_apiserver import FakeApiServer
 
-from reconciler import registry as reg
+from reconciler.kube import registry as reg
 
 FAST_BACKOFF = reg.Backoff(initial=0.05, maximum=0.3)
 

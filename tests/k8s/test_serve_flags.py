@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from compiler import cli
-from reconciler import registry, serve
+from reconciler import serve
+from reconciler.kube import registry
 
 
 def args(*extra: str) -> serve.ServeConfig:

@@ -3,7 +3,7 @@ cluster state was refused, refused credentials, failing watches, and proxies kep
 
 from __future__ import annotations
 
-from reconciler import status_table
+from reconciler.ops import status_table
 
 GATEWAY = "router~127.0.0.1~gw.istio-system~istio-system.svc.cluster.local"
 CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"

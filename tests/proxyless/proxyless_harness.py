@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 import grpc
 
 from compiler import build
-from reconciler import bootstrap as bootstrap_mod
-from reconciler.ads import AdsOptions, AdsServer
-from reconciler.ads_status import NullObserver, ProxyStatus
-from reconciler.cache import SnapshotCache
+from reconciler.xds import bootstrap as bootstrap_mod
+from reconciler.xds.ads import AdsOptions, AdsServer
+from reconciler.xds.ads_status import NullObserver, ProxyStatus
+from reconciler.xds.cache import SnapshotCache
 
 R = TypeVar("R")
 CLIENT = Path(__file__).with_name("proxyless_client.py")

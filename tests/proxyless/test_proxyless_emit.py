@@ -18,7 +18,7 @@ from compiler.emit import consistency, proxyless
 from compiler.emit import type_urls as T
 from compiler.emit.filters import cors, fault
 from compiler.emit.snapshot import Snapshot
-from reconciler.xds_node import Generator, NodeInfo, generator_of
+from reconciler.xds.xds_node import Generator, NodeInfo, generator_of
 
 HOST = "reviews.shop.svc.cluster.local"
 PROXY = m.Proxy("sidecar~10.0.0.1~productpage-1.shop~shop.svc.cluster.local", m.ProxyKind.SIDECAR, "10.0.0.1",

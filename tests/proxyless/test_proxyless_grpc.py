@@ -29,8 +29,8 @@ from proxyless_harness import (
 from compiler import build, emit
 from compiler.emit import type_urls as T
 from compiler.emit.snapshot import Snapshot
-from reconciler.ads_status import SyncState
-from reconciler.xds_node import NodeInfo
+from reconciler.xds.ads_status import SyncState
+from reconciler.xds.xds_node import NodeInfo
 
 TARGET = f"xds:///{HOST}:{SERVICE_PORT}"
 ALL_TYPES = {T.LISTENER, T.ROUTE, T.CLUSTER, T.ENDPOINT}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from compiler import build
 from compiler.emit import bootstrap_static
-from reconciler import envoy_process
+from reconciler.ops import envoy_process
 
 free_port = envoy_process.free_port
 

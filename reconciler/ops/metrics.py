@@ -14,9 +14,9 @@ from __future__ import annotations
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from reconciler import status
-from reconciler.ads_status import Timing
-from reconciler.cache import PublishResult, SnapshotCache
+from reconciler.ops import status
+from reconciler.xds.ads_status import Timing
+from reconciler.xds.cache import PublishResult, SnapshotCache
 
 # Compiles of a small repo take milliseconds, of a large one seconds.
 _COMPILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -115,7 +115,7 @@ CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 
 
 class XdsObserver:
-    """What the snapshot cache / ADS server calls on protocol events (`reconciler.ads_status.AdsObserver`); it only
+    """What the snapshot cache / ADS server calls on protocol events (`reconciler.xds.ads_status.AdsObserver`); it only
     updates metrics. Calls come from the event loop; prometheus-client metrics are thread-safe anyway."""
 
     def __init__(self, metrics: Metrics) -> None:

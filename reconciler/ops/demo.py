@@ -28,9 +28,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from reconciler import bootstrap, envoy_process, serve
+from reconciler import serve
+from reconciler.ops import envoy_process
+from reconciler.xds import bootstrap
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "policies-example"
+EXAMPLE = Path(__file__).resolve().parents[2] / "policies-example"
 BACKENDS = {"productpage-v1": "127.0.0.11", "reviews-v1": "127.0.0.21", "reviews-v2": "127.0.0.22",
             "reviews-v3": "127.0.0.23", "ratings-v1": "127.0.0.31", "details-v1": "127.0.0.41"}
 SIDECAR = "sidecar~127.0.0.11~productpage-v1.bookinfo~bookinfo.svc.cluster.local"

@@ -18,9 +18,9 @@ from typing import Any, Protocol
 import grpc
 
 from compiler.emit.snapshot import Snapshot
-from reconciler import ads_common, ads_status
-from reconciler.cache import SnapshotCache, Watch
-from reconciler.xds_node import NodeInfo
+from reconciler.xds import ads_common, ads_status
+from reconciler.xds.cache import SnapshotCache, Watch
+from reconciler.xds.xds_node import NodeInfo
 
 log = logging.getLogger(__name__)
 

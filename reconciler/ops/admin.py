@@ -17,9 +17,9 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from reconciler import metrics as metrics_mod
-from reconciler import webhook as webhook_mod
-from reconciler.status import Status
+from reconciler.git import webhook as webhook_mod
+from reconciler.ops import metrics as metrics_mod
+from reconciler.ops.status import Status
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ fetch cannot leave a half-updated tree behind; each commit the compiler sees is 
 `export-ignore` / `export-subst` attributes overridden, and tar's `data` filter, so a symlink in the policy repo can
 never make the compiler read a file outside the commit. A commit after the first is written as the last export's
 unchanged files hard-linked plus an archive of the changed paths, checked against the commit's tree
-(reconciler.exports), else whole.
+(reconciler.git.exports), else whole.
 
 Failure policy (the reconciler must never crash on its input): every failure becomes a `SourceError` with a stable
 `SourceErrorKind`; the caller keeps serving what it has. When the remote answers but the local mirror cannot serve
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import git
 
-from reconciler import exports, signatures
-from reconciler.status import CommitRef, SourceErrorKind
+from reconciler.git import exports, signatures
+from reconciler.ops.status import CommitRef, SourceErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ class GitSource:
         return dest
 
     def _extract_from_last(self, sha: str, into: Path) -> bool:
-        """The last export plus what changed since (reconciler.exports); False when that cannot be done, for
+        """The last export plus what changed since (reconciler.git.exports); False when that cannot be done, for
         whatever reason: the caller then exports the commit whole, which reports its own errors."""
         base = self._exported[-1] if self._exported else None
         if base is None or not base.is_dir():

@@ -28,11 +28,11 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from reconciler import ads_status
-from reconciler.ads_delta import DeltaSession
-from reconciler.ads_sotw import SotwSession
-from reconciler.ads_stream import PushSlots, Session, Stream, StreamLimits
-from reconciler.cache import SnapshotCache
+from reconciler.xds import ads_status
+from reconciler.xds.ads_delta import DeltaSession
+from reconciler.xds.ads_sotw import SotwSession
+from reconciler.xds.ads_stream import PushSlots, Session, Stream, StreamLimits
+from reconciler.xds.cache import SnapshotCache
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self.cache = cache
         self.options = options
         self._observer: ads_status.AdsObserver = observer or ads_status.NullObserver()
-        # Optional hooks of richer observers (reconciler.metrics.XdsObserver): publish timings, sharing figures.
+        # Optional hooks of richer observers (reconciler.ops.metrics.XdsObserver): publish timings, sharing figures.
         on_publish = getattr(self._observer, "on_publish", None)
         if on_publish is not None:
             cache.on_published(on_publish)

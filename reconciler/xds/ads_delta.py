@@ -25,8 +25,8 @@ from envoy.service.discovery.v3 import discovery_pb2
 
 from compiler.emit import type_urls
 from compiler.emit.snapshot import Snapshot, XdsResource
-from reconciler import ads_common
-from reconciler.ads_status import AdsObserver, TypeStatus
+from reconciler.xds import ads_common
+from reconciler.xds.ads_status import AdsObserver, TypeStatus
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.validate.hosts import is_ip
-from reconciler.xds_node import parse_istio_node_id
+from reconciler.xds.xds_node import parse_istio_node_id
 
 XDS_CLUSTER = "xds-grpc"
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"

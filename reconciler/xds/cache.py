@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 
 from compiler.emit.snapshot import Snapshot, XdsResource
-from reconciler.xds_node import NodeInfo
+from reconciler.xds.xds_node import NodeInfo
 
 log = logging.getLogger(__name__)
 

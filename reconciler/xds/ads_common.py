@@ -26,8 +26,8 @@ from compiler.emit.snapshot import (
     XdsResource,
     set_version,  # the snapshot's per-type recipe, so the two always agree
 )
-from reconciler import ads_status
-from reconciler.ads_status import AdsObserver, NackInfo, SyncState, TypeStatus
+from reconciler.xds import ads_status
+from reconciler.xds.ads_status import AdsObserver, NackInfo, SyncState, TypeStatus
 
 # Types for which an empty first request (or "*") means "everything for this proxy" (xds_protocol.rst, "How the
 # client specifies what resources to return").

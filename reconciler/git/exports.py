@@ -1,4 +1,4 @@
-"""A commit's tree written to a directory (see reconciler.source): whole from `git archive`, or, when the last
+"""A commit's tree written to a directory (see reconciler.git.source): whole from `git archive`, or, when the last
 export is at hand, as that export's unchanged files hard-linked plus an archive of only the paths the commit
 changed.
 

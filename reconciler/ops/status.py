@@ -167,7 +167,7 @@ class Status:
         return dataclasses.replace(self, commit_result=result, last_rejected=rejection)
 
     def cluster_seen(self, state: Any) -> Status:
-        """`state`: a `reconciler.cluster.ClusterState` (None without a cluster)."""
+        """`state`: a `reconciler.kube.cluster.ClusterState` (None without a cluster)."""
         if state is None:
             return self
         return dataclasses.replace(self, cluster=state.to_json())

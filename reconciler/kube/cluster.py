@@ -21,7 +21,7 @@ from typing import Any
 
 from compiler import model
 from compiler.load import Document
-from reconciler import credentials, debounce, registry
+from reconciler.kube import credentials, debounce, registry
 
 log = logging.getLogger(__name__)
 

@@ -38,9 +38,9 @@ import kubernetes.watch
 import urllib3.exceptions
 from kubernetes.client.exceptions import ApiException
 
-from reconciler import debounce, registry_store
-from reconciler.debounce import ChangeCallback
-from reconciler.registry_store import Key, manifest, source_name
+from reconciler.kube import debounce, registry_store
+from reconciler.kube.debounce import ChangeCallback
+from reconciler.kube.registry_store import Key, manifest, source_name
 
 log = logging.getLogger(__name__)
 

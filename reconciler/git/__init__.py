@@ -1,0 +1,1 @@
+"""The git side: following a repository, exporting commits, verifying their signatures, push webhooks."""

@@ -1,0 +1,1 @@
+"""Operating meshward: admin HTTP, metrics, status, and the local demo."""
