@@ -17,7 +17,7 @@ test:
 	$(BIN)/python -m pytest -n 2 --dist loadfile -p no:cacheprovider
 
 lint:
-	$(BIN)/ruff check compiler reconciler tests bench
+	$(BIN)/ruff check compiler reconciler meshward tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

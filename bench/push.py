@@ -122,7 +122,7 @@ def server(repo: Path, workdir: Path) -> Iterator[Server]:
     xds, admin = f"127.0.0.1:{envoy_process.free_port()}", f"127.0.0.1:{envoy_process.free_port()}"
     log = (workdir / "server.log").open("wb")
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "meshward"), "serve", "--repo", str(repo), "--poll-interval", "0.25",
+        [sys.executable, "-m", "meshward", "serve", "--repo", str(repo), "--poll-interval", "0.25",
          "--xds-address", xds, "--admin-address", admin, "--workdir", str(workdir / "clone")],
         stdout=log, stderr=subprocess.STDOUT)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import cli
+from meshward import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "policies-example"
@@ -117,7 +117,7 @@ def test_console_script_exits_with_the_code_and_all_output(args: list[str], code
     import subprocess
     import sys
 
-    script = "import sys; from compiler.cli import entry; sys.argv[0] = 'meshward'; entry()"
+    script = "import sys; from meshward.cli import entry; sys.argv[0] = 'meshward'; entry()"
     proc = subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=120, check=False)
     assert proc.returncode == code, proc.stderr

@@ -179,7 +179,7 @@ def live(tmp_path: Path) -> Iterator[tuple[Server, str]]:
 
 
 def meshward(*args: str) -> str:
-    done = subprocess.run([sys.executable, "-m", "compiler.cli", *args], capture_output=True, text=True, timeout=60,
+    done = subprocess.run([sys.executable, "-m", "meshward", *args], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from compiler import cli
+from meshward import cli
 from reconciler import serve
 from reconciler.kube import registry
 
@@ -38,7 +38,7 @@ def test_in_cluster() -> None:
 
 
 def test_unusable_kubeconfig_is_a_usage_error(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "compiler.cli", "serve", "--repo", str(tmp_path), "--kubeconfig",
+    done = subprocess.run([sys.executable, "-m", "meshward", "serve", "--repo", str(tmp_path), "--kubeconfig",
                            str(tmp_path / "missing"), "--xds-address", "127.0.0.1:0", "--admin-address",
                            "127.0.0.1:0"], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2, done.stdout + done.stderr

@@ -1,5 +1,5 @@
-"""The `meshward` command. Compiler commands live here; reconciler commands (serve, bootstrap, demo, status,
-proxy-config) are dispatched to `reconciler.cli`, imported only when used.
+"""The compiler's commands: validate, compile, schemas, messages. Flag names are a contract (DESIGN.md): scripts
+rely on them.
 
 Exit codes (DESIGN.md): 0 valid (warnings allowed), 1 invalid policy, 2 usage or I/O error.
 """
@@ -7,22 +7,18 @@ Exit codes (DESIGN.md): 0 valid (warnings allowed), 1 invalid policy, 2 usage or
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from compiler import build as build_mod
 from compiler import codes, diagnostics, load, output, pipeline
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+COMMANDS = frozenset({"validate", "compile", "schemas", "messages"})
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="meshward", description="GitOps control plane for Envoy service meshes.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v = sub.add_parser("validate", help="validate policy files or directories")
     v.add_argument("paths", nargs="+", metavar="PATH")
     v.add_argument("--format", choices=output.FORMATS, default="text")
@@ -46,24 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--check", action="store_true")
     m.add_argument("--write", action="store_true")
 
-    _add_reconciler_commands(sub)
-    return parser
 
-
-def _add_reconciler_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from reconciler import cli as reconciler_cli  # the reconciler's own flags live with it
-
-    reconciler_cli.add_commands(sub)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    handler = {"validate": _validate, "compile": _compile, "schemas": _schemas, "messages": _messages}.get(
-        args.command)
-    if handler is None:
-        from reconciler import cli as reconciler_cli
-
-        return reconciler_cli.run(args)
+def run(args: argparse.Namespace) -> int:
+    handler = {"validate": _validate, "compile": _compile, "schemas": _schemas, "messages": _messages}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -150,25 +131,3 @@ def _messages(args: argparse.Namespace) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     return EXIT_OK
-
-
-_HEAVY = frozenset({"validate", "compile"})  # the commands that hold a whole tree's build until they exit
-
-
-def entry() -> None:
-    """The console script. After `validate` and `compile`, the process ends without tearing its heap down: a
-    10,000-service tree is millions of objects, and freeing them one by one at exit took about a second, added to
-    every CI validation run. Nothing of theirs needs cleaning up (no atexit work, no temporary files); output and
-    logs are flushed first. Other commands (serve, demo) exit normally."""
-    argv = sys.argv[1:]
-    code = main(argv)
-    if argv[:1] and argv[0] in _HEAVY:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        logging.shutdown()
-        os._exit(code)
-    sys.exit(code)
-
-
-if __name__ == "__main__":
-    entry()

@@ -1,5 +1,6 @@
 """The reconciler's commands: serve, bootstrap, demo, status, proxy-config. Flag names are a contract
-(DESIGN.md): scripts rely on them."""
+(DESIGN.md): scripts rely on them. The reconciler's modules are imported only by the command that runs, so that
+`meshward validate` in CI never loads gRPC or the Kubernetes client."""
 
 from __future__ import annotations
 

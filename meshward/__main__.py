@@ -1,0 +1,5 @@
+"""`python -m meshward`: the same as the `meshward` console script."""
+
+from meshward import cli
+
+cli.entry()
