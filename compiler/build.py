@@ -2,6 +2,10 @@
 
 The reconciler compiles each commit with `build` and asks `snapshot_for` per connected proxy; `compile --all`
 walks `proxies`. Any error diagnostic means no model: nothing from that revision may be published.
+
+This module is also the compiler's public face: the reconciler imports nothing else from the compiler (an import
+contract in pyproject.toml), so what it hands the compiler and gets back is re-exported here, and the modules behind
+those names can move without the reconciler noticing.
 """
 
 from __future__ import annotations
@@ -12,12 +16,45 @@ from pathlib import Path
 from typing import Protocol
 
 from compiler import diagnostics as diag
-from compiler import emit, gcpause, model, pipeline, translate
+from compiler import emit, gcpause, model, pipeline, registry_overlay, translate
 from compiler.diagnostics import Diagnostic
 from compiler.emit import consistency, proxyless
+from compiler.emit.dump import config_dump
 from compiler.emit.snapshot import Snapshot
-from compiler.load import Document, ParseCache
-from compiler.model import Proxy
+from compiler.load import Document, ParseCache, load
+from compiler.model import Proxy, Secret
+from compiler.naming import NodeId, credential_ca_secret, parse_node_id
+from compiler.pipeline import CheckCache
+from compiler.validate.hosts import is_ip
+
+# The public face (see the module docstring): this module's own names, and what the reconciler hands the compiler
+# and gets back (documents, diagnostics, the caches a long-running process keeps, the SDS secrets it reads from the
+# cluster, node ids, a snapshot's config dump).
+__all__ = [
+    "Build",
+    "CheckCache",
+    "Diagnostic",
+    "Document",
+    "InconsistentSnapshot",
+    "Node",
+    "NodeId",
+    "ParseCache",
+    "Secret",
+    "XdsNode",
+    "build",
+    "config_dump",
+    "credential_ca_secret",
+    "errors",
+    "from_checked",
+    "from_documents",
+    "is_ip",
+    "load",
+    "node_id_of",
+    "parse_node_id",
+    "proxy_config",
+    "snapshot_for",
+    "with_secrets",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +94,17 @@ def from_checked(checked: pipeline.Checked, *, previous: Build | None = None) ->
     notes = translate.unsupported(mesh)
     memo = previous.memo.next_generation() if previous is not None else emit.EmitMemo()
     return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry)
+
+
+def from_documents(documents: Sequence[Document], cluster_documents: Sequence[Document] = (), *,
+                   found: Sequence[Diagnostic] = (), files: int = 0, check_cache: CheckCache | None = None,
+                   previous: Build | None = None) -> tuple[Build, tuple[str, ...]]:
+    """A revision from documents already loaded (`found`: the loader's diagnostics, `files`: how many it read), with
+    the cluster's service registry documents over the repository's (`compiler.registry_overlay`). Also returns the
+    repository documents the cluster replaced, as `Kind namespace/name file:line`."""
+    merged, shadowed = registry_overlay.merge(documents, cluster_documents)
+    checked = pipeline.check_documents(merged, found, files, check_cache=check_cache)
+    return from_checked(checked, previous=previous), tuple(registry_overlay.describe(d) for d in shadowed)
 
 
 class XdsNode(Protocol):

@@ -20,8 +20,6 @@ from typing import Any
 import kubernetes.config
 
 from compiler import build as build_mod
-from compiler import load
-from compiler.emit import dump
 from reconciler import compose, loop
 from reconciler.git import source, webhook
 from reconciler.kube import cluster, registry
@@ -99,7 +97,7 @@ class Server:
             url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev,
             verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
         self.cluster = _feed(config)
-        compiler = compose.Compiler(load.ParseCache(), repo_path=config.path)
+        compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path)
         self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build, snapshot_for=resolve,
                                     publisher=self.cache, metrics=self.metrics, cluster=self.cluster,
                                     config=loop.LoopConfig(poll_interval=config.poll_interval, path=config.path))
@@ -139,7 +137,7 @@ class Server:
             return {"error": f"not served: {err}"}
         if snapshot is None:
             return {"error": "no good commit published yet"}
-        return redact(dump.config_dump(snapshot))
+        return redact(build_mod.config_dump(snapshot))
 
     async def start(self) -> None:
         self.xds_port = await self.ads.start(self.config.xds_address)

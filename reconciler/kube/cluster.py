@@ -19,13 +19,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from compiler import model
-from compiler.load import Document
+from compiler.build import Document, Secret
 from reconciler.kube import credentials, debounce, registry
 
 log = logging.getLogger(__name__)
 
-_EMPTY: Mapping[str, model.Secret] = MappingProxyType({})
+_EMPTY: Mapping[str, Secret] = MappingProxyType({})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +38,7 @@ class ClusterState:
     file_secrets: credentials.Credentials = dataclasses.field(default_factory=credentials.Credentials)
     watches: tuple[registry.KindStatus, ...] = ()  # the registry's per-kind list/watch state
 
-    def secrets_for(self, namespace: str | None) -> Mapping[str, model.Secret]:
+    def secrets_for(self, namespace: str | None) -> Mapping[str, Secret]:
         """What a proxy of `namespace` may be sent: the credentials directory, overridden by the Secrets of the
         proxy's own namespace (Istio resolves credentialName in the gateway's namespace)."""
         kube = self.kube_secrets.get(namespace or "")

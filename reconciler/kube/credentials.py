@@ -27,11 +27,11 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from compiler import model, naming
+from compiler.build import Secret, credential_ca_secret
 
 log = logging.getLogger(__name__)
 
-CA_SUFFIX = naming.credential_ca_secret("")  # "-cacert"
+CA_SUFFIX = credential_ca_secret("")  # "-cacert"
 CERT_KEYS = (("cert", "key"), ("tls.crt", "tls.key"))  # in Istio's order: the generic pair first
 CA_KEYS = ("ca.crt", "cacert")
 FILE_NAMES = ("tls.crt", "tls.key", "ca.crt")  # the layout of a kubernetes.io/tls Secret mounted as a volume
@@ -46,7 +46,7 @@ class CredentialError(ValueError):
 class Credentials:
     """SDS secrets by name, and the credentials that were refused (one message each)."""
 
-    secrets: Mapping[str, model.Secret] = dataclasses.field(default_factory=dict)
+    secrets: Mapping[str, Secret] = dataclasses.field(default_factory=dict)
     problems: tuple[str, ...] = ()
 
 
@@ -80,20 +80,20 @@ def _text(pem: bytes, where: str) -> str:
         raise CredentialError(f"{where}: not ASCII PEM") from None
 
 
-def key_pair(name: str, chain: bytes, key: bytes, *, where: str) -> model.Secret:
+def key_pair(name: str, chain: bytes, key: bytes, *, where: str) -> Secret:
     check_pair(chain, key, where)
-    return model.Secret(name, certificate_chain=_text(chain, where), private_key=_text(key, where), inline=True)
+    return Secret(name, certificate_chain=_text(chain, where), private_key=_text(key, where), inline=True)
 
 
-def ca_bundle(name: str, ca: bytes, *, where: str) -> model.Secret:
+def ca_bundle(name: str, ca: bytes, *, where: str) -> Secret:
     certificates(ca, f"{where}: the CA bundle")
-    return model.Secret(name, trusted_ca=_text(ca, where), inline=True)
+    return Secret(name, trusted_ca=_text(ca, where), inline=True)
 
 
 def from_entries(entries: Iterable[tuple[str, str, Mapping[str, bytes]]]) -> Credentials:
     """Secrets from (name, where, data) entries: `data` maps key names (`tls.crt`, `cert`, `ca.crt`, ...) to bytes,
     `where` is what a problem message calls the entry (`secret shop/cert`, `/etc/creds/cert`)."""
-    found: dict[str, model.Secret] = {}
+    found: dict[str, Secret] = {}
     explicit_ca: set[str] = set()  # validation secrets that came from a `<x>-cacert` entry of their own
     problems: list[str] = []
     for name, where, data in sorted(entries, key=lambda e: e[0]):
@@ -111,7 +111,7 @@ def from_entries(entries: Iterable[tuple[str, str, Mapping[str, bytes]]]) -> Cre
     return Credentials(dict(sorted(found.items())), tuple(problems))
 
 
-def _secrets_of(name: str, where: str, data: Mapping[str, bytes]) -> list[model.Secret]:
+def _secrets_of(name: str, where: str, data: Mapping[str, bytes]) -> list[Secret]:
     ca = next((data[k] for k in CA_KEYS if data.get(k)), None)
     if name.endswith(CA_SUFFIX):  # Istio reads only the CA bundle from a `-cacert` secret
         return [ca_bundle(name, ca, where=where)] if ca else []
@@ -122,7 +122,7 @@ def _secrets_of(name: str, where: str, data: Mapping[str, bytes]) -> list[model.
     elif any(cert in data for cert, _ in CERT_KEYS):  # a lone `key` entry is some other kind of secret
         raise CredentialError(f"{where}: needs both tls.crt and tls.key (or cert and key), non-empty")
     if ca:
-        out.append(ca_bundle(naming.credential_ca_secret(name), ca, where=where))
+        out.append(ca_bundle(credential_ca_secret(name), ca, where=where))
     return out
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.validate.hosts import is_ip
+from compiler.build import is_ip
 from reconciler.xds.xds_node import parse_istio_node_id
 
 XDS_CLUSTER = "xds-grpc"

@@ -20,7 +20,7 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import json_format
 
-from compiler import naming
+from compiler.build import NodeId, parse_node_id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,9 +63,9 @@ def generator_of(metadata: Mapping[str, Any]) -> Generator:
     return Generator.GRPC if value == Generator.GRPC.value else Generator.ENVOY
 
 
-def parse_istio_node_id(node_id: str) -> naming.NodeId | None:
+def parse_istio_node_id(node_id: str) -> NodeId | None:
     """The parts of an Istio node id (the compiler's parser, Pilot's rules), or None when it has another shape."""
     try:
-        return naming.parse_node_id(node_id)
+        return parse_node_id(node_id)
     except ValueError:
         return None

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tls_certs import TestCA
 
+from compiler import build, registry_overlay
 from compiler.load import Document
-from reconciler import compose
 from reconciler.kube import cluster
 
 
@@ -31,14 +31,21 @@ def test_cluster_services_and_their_endpoints_replace_the_repositorys() -> None:
             doc("Service", "other", "web")]
     from_cluster = [doc("Service", "shop", "web", file="k8s"), doc("EndpointSlice", "shop", "web-x1", "web", "k8s"),
                     doc("EndpointSlice", "shop", "cache-1", "cache", "k8s")]
-    merged, shadowed = compose.merge(repo, from_cluster)
+    merged, shadowed = registry_overlay.merge(repo, from_cluster)
     assert [key(d) for d in shadowed] == [("Service", "shop", "web"), ("EndpointSlice", "shop", "web-repo"),
                                           ("EndpointSlice", "shop", "cache-1")]
     assert [key(d) for d in merged if d.file == "repo.yaml"] == [
         ("Service", "shop", "db"), ("EndpointSlice", "shop", "db-repo"), ("VirtualService", "shop", "web"),
         ("Service", "other", "web")]
     assert merged[-3:] == from_cluster
-    assert compose.merge(repo, []) == (repo, [])
+    assert registry_overlay.merge(repo, []) == (repo, [])
+
+
+def test_build_reports_what_the_cluster_shadowed() -> None:
+    repo = [doc("Service", "shop", "web"), doc("EndpointSlice", "shop", "web-repo", "web", file="slices.yaml")]
+    _, shadowed = build.from_documents(repo, [doc("Service", "shop", "web", file="k8s")], files=2)
+    assert shadowed == ("Service shop/web repo.yaml:1", "EndpointSlice shop/web-repo slices.yaml:1")
+    assert build.from_documents(repo, [], files=2)[1] == ()
 
 
 def write_pair(root: Path, name: str, ca: TestCA) -> None:
