@@ -127,17 +127,18 @@ class Server:
             out.append(entry)
         return out
 
-    def _config_of(self, node_id: str) -> Any:
-        """What the server holds for a proxy (`meshward proxy-config`): the snapshot the cache serves it."""
+    async def _config_of(self, node_id: str) -> Any:
+        """What the server holds for a proxy (`meshward proxy-config`): the snapshot the cache serves it, dumped on a
+        worker thread (a whole mesh's dump is no quicker than its compile)."""
         try:
-            snapshot = self.cache.held(xds_node.NodeInfo(id=node_id))
+            snapshot = await self.cache.held(xds_node.NodeInfo(id=node_id))
         except LookupError as err:
             return {"error": f"unknown proxy: {err}"}
         except build_mod.InconsistentSnapshot as err:  # e.g. its credentialName is nowhere: it is not served
             return {"error": f"not served: {err}"}
         if snapshot is None:
             return {"error": "no good commit published yet"}
-        return redact(build_mod.config_dump(snapshot))
+        return await asyncio.to_thread(lambda: redact(build_mod.config_dump(snapshot)))
 
     async def start(self) -> None:
         self.xds_port = await self.ads.start(self.config.xds_address)

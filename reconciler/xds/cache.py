@@ -13,7 +13,9 @@ API used by the reconciler loop (on the event loop thread that runs the ADS serv
   health checks or the admin pages; each proxy is woken as soon as its own snapshot is ready. Without a running loop (or with nobody connected) the work is done before `publish`
   returns. A newer publish supersedes one still resolving: the newer `resolve` covers every proxy anyway.
 - `resolve` is called once per distinct connected node id, never for proxies that are not connected. Proxies that
-  connect later are resolved on connect with the last `resolve`.
+  connect later are resolved on connect with the last `resolve`: inside a running event loop on a worker thread (a
+  snapshot can take a while to compile), and the stream is woken, with nothing to send before, once it is ready.
+  `held` (the /debug/config page) resolves off the loop too.
 - `resolve` raising `LookupError` means "unknown proxy": a new stream gets nothing for now, a stream that already
   had a snapshot keeps it (we never tear down a running proxy's config on a lookup miss); the proxy is listed in
   `result.unknown` and `cache.unknown_nodes()` and is re-resolved at the next publish. Any other exception is a bug
@@ -141,10 +143,11 @@ class SnapshotCache:
         self._run: _Run | None = None
         self._task: asyncio.Task[PublishResult] | None = None
         self._slice = slice_seconds  # how much a publish resolves before applying what it has
-        # One resolve at a time: the worker thread's and the loop's (a proxy connecting, `held`) never overlap, so
-        # the resolver needs no thread-safety beyond being callable from another thread.
+        # One resolve at a time: a publish's slices, a proxy connecting and `held` never overlap, so the resolver
+        # needs no thread-safety beyond being callable from another thread.
         self._resolving = threading.Lock()
         self._listeners: list[Callable[[PublishResult], None]] = []
+        self._connecting: set[asyncio.Task[None]] = set()  # resolves on connect in flight (a task needs a holder)
         self.revision: str | None = None
 
     @property
@@ -159,15 +162,35 @@ class SnapshotCache:
         self._listeners.append(listener)
 
     def watch(self, node: NodeInfo, on_change: Callable[[], None]) -> Watch:
-        """Register a stream. If a revision is published already, the snapshot is resolved now."""
+        """Register a stream. If a revision is published already, the snapshot is resolved now: on a worker thread
+        when an event loop is running (`on_change` says when it is there), else before this returns."""
         watch = Watch(self, next(self._ids), node, on_change)
         self._watches[watch.id] = watch
-        if self._resolve is not None:
-            outcome = self._resolve_one(node, self._resolve)
-            if isinstance(outcome, Snapshot):
-                watch._set(self._intern(outcome), None)
-            watch.unknown = outcome is _Miss.UNKNOWN
+        if self._resolve is None:
+            return watch
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            self._connected(watch, self._resolve, self._locked_outcome(node, self._resolve))
+            return watch
+        task = asyncio.ensure_future(self._resolve_on_connect(watch, self._resolve))
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
         return watch
+
+    async def _resolve_on_connect(self, watch: Watch, resolve: Resolver) -> None:
+        outcome = await asyncio.to_thread(self._locked_outcome, watch.node, resolve)
+        if self._resolve is resolve:  # else a newer publish, which covers this watch, decides its snapshot
+            self._connected(watch, resolve, outcome)
+
+    def _connected(self, watch: Watch, resolve: Resolver, outcome: Snapshot | _Miss) -> None:
+        if watch.id not in self._watches:  # it closed while its snapshot was resolved
+            return
+        if outcome is _Miss.UNKNOWN:
+            self._unknown.add(watch.node.id)
+        watch.unknown = outcome is _Miss.UNKNOWN
+        if isinstance(outcome, Snapshot):
+            watch._set(self._intern(outcome), None)
 
     def _forget(self, watch: Watch) -> None:
         if self._watches.pop(watch.id, None) is not None and watch.snapshot is not None:
@@ -178,16 +201,24 @@ class SnapshotCache:
     def connected(self) -> int:
         return len(self._watches)
 
-    def held(self, node: NodeInfo) -> Snapshot | None:
+    async def held(self, node: NodeInfo) -> Snapshot | None:
         """What the server holds for a proxy: a connected one's current snapshot, otherwise what the last publish
-        would give it. None before the first publish or for an unknown proxy (LookupError is not swallowed)."""
+        would give it (resolved on a worker thread). None before the first publish; LookupError (an unknown proxy)
+        is not swallowed."""
         for watch in self._watches.values():
             if watch.node.id == node.id and watch.snapshot is not None:
                 return watch.snapshot
         if self._resolve is None:
             return None
+        return await asyncio.to_thread(self._locked, self._resolve, node)
+
+    def _locked(self, resolve: Resolver, node: NodeInfo) -> Snapshot:
         with self._resolving:
-            return self._resolve(node)
+            return resolve(node)
+
+    def _locked_outcome(self, node: NodeInfo, resolve: Resolver) -> Snapshot | _Miss:
+        with self._resolving:
+            return _outcome(node, resolve)
 
     def stats(self) -> tuple[int, int, int]:
         """(distinct snapshots, distinct resources, bytes of their serializations) held now."""
@@ -336,13 +367,6 @@ class SnapshotCache:
         if refs == 0:
             del self._resource_refs[key], self._resources[key]
             self._resource_bytes -= len(res.serialized)
-
-    def _resolve_one(self, node: NodeInfo, resolve: Resolver) -> Snapshot | _Miss:
-        with self._resolving:
-            outcome = _outcome(node, resolve)
-        if outcome is _Miss.UNKNOWN:
-            self._unknown.add(node.id)
-        return outcome
 
 
 def _outcome(node: NodeInfo, resolve: Resolver) -> Snapshot | _Miss:

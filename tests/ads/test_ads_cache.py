@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import Counter
 from collections.abc import Callable
 
@@ -23,6 +25,7 @@ def published(cache: SnapshotCache, revision: str, resolve: Callable[[NodeInfo],
     return result
 
 
+WAIT_S = 10.0
 A = NodeInfo("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local")
 B = NodeInfo("sidecar~10.0.0.2~b.ns~ns.svc.cluster.local")
 
@@ -131,18 +134,86 @@ def test_parse_istio_node_id(node_id: str, expected: tuple[ProxyKind, str, str, 
     assert (parsed and (parsed.kind, parsed.ip, parsed.name, parsed.namespace)) == expected
 
 
+def held(cache: SnapshotCache, node: NodeInfo) -> Snapshot | None:
+    return asyncio.run(asyncio.wait_for(cache.held(node), WAIT_S))
+
+
 def test_held_is_the_connected_snapshot_else_what_a_publish_would_give() -> None:
     cache = SnapshotCache()
-    assert cache.held(A) is None
+    assert held(cache, A) is None
     watch = cache.watch(A, lambda: None)
     cache.publish("r1", lambda node: mesh(node.id[-30:]))
-    assert cache.held(A) is watch.snapshot
-    assert cache.held(B) is not None and cache.held(B) != watch.snapshot  # not connected: resolved on demand
+    assert held(cache, A) is watch.snapshot
+    assert held(cache, B) is not None and held(cache, B) != watch.snapshot  # not connected: resolved on demand
 
     def unknown(node: NodeInfo) -> Snapshot:
         raise LookupError(node.id)
 
     cache.publish("r2", unknown)
-    assert cache.held(A) is watch.snapshot  # a connected proxy keeps its config on a lookup miss
+    assert held(cache, A) is watch.snapshot  # a connected proxy keeps its config on a lookup miss
     with pytest.raises(LookupError):
-        cache.held(B)
+        held(cache, B)
+
+
+class SlowResolve:
+    """A resolve that blocks on an event until the test releases it (bounded, so a broken cache fails, not hangs)."""
+
+    def __init__(self) -> None:
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def __call__(self, node: NodeInfo) -> Snapshot:
+        self.entered.set()
+        if not self.release.wait(WAIT_S):
+            raise TimeoutError("never released")
+        if node.id == B.id:
+            raise LookupError(node.id)
+        return mesh("a")
+
+
+async def _loop_runs_while(slow: SlowResolve) -> None:
+    """The resolve has started and is blocked; another coroutine still gets the loop (many times over)."""
+    assert await asyncio.wait_for(asyncio.to_thread(slow.entered.wait, WAIT_S), WAIT_S)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        for _ in range(20):
+            await asyncio.sleep(0.001)
+            ticks += 1
+
+    await asyncio.wait_for(ticker(), WAIT_S)
+    assert ticks == 20
+
+
+def test_a_connecting_proxy_is_resolved_off_the_event_loop() -> None:
+    """A snapshot compiles on connect: on a worker thread, so ACKs, health checks and other streams carry on, and
+    the stream is woken (with nothing to send before) once its snapshot is there; an unknown proxy is still
+    reported as such."""
+    async def scenario() -> None:
+        cache, slow, wakes = SnapshotCache(), SlowResolve(), Wakes()
+        cache.publish("r1", slow)  # nobody connected: nothing resolved yet
+        known, unknown = cache.watch(A, wakes.callback("a")), cache.watch(B, wakes.callback("b"))
+        await _loop_runs_while(slow)
+        assert known.snapshot is None and unknown.snapshot is None and not wakes
+        slow.release.set()
+        for _ in range(int(WAIT_S / 0.01)):
+            if known.snapshot is not None and unknown.unknown:
+                break
+            await asyncio.sleep(0.01)
+        assert known.snapshot is not None and wakes == {"a": 1}
+        assert unknown.unknown and unknown.snapshot is None and cache.unknown_nodes() == {B.id}
+
+    asyncio.run(scenario())
+
+
+def test_held_resolves_off_the_event_loop() -> None:
+    async def scenario() -> None:
+        cache, slow = SnapshotCache(), SlowResolve()
+        cache.publish("r1", slow)
+        config = asyncio.ensure_future(cache.held(A))
+        await _loop_runs_while(slow)
+        assert not config.done()
+        slow.release.set()
+        assert await asyncio.wait_for(config, WAIT_S) is not None
+
+    asyncio.run(scenario())
