@@ -1,1 +1,3 @@
-"""meshward reconciler: all the I/O around the pure compiler (git, cluster watches, ADS, admin HTTP)."""
+"""meshward reconciler: all the I/O around the pure compiler, by concern as go-control-plane lays it out: `git/`
+(the repository), `kube/` (the cluster), `xds/` (snapshot cache and ADS), `ops/` (admin, metrics, status, demo);
+the loop that joins them (`loop`, `compose`, `resolver`) and `serve`, which wires them, at the top."""
