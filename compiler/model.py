@@ -367,6 +367,10 @@ class Route:
 class VirtualHost:
     _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     name: str  # reviews.shop.svc.cluster.local:9080
+    # what the name is made of (naming.virtual_host(host, port)), so that no one parses it back: the service,
+    # VirtualService or Gateway host served ("*" for catch-alls: block_all, inbound) and the route config's port
+    host: str
+    port: int
     domains: tuple[str, ...]
     routes: tuple[Route, ...]
     require_tls: bool = False  # gateway httpsRedirect
@@ -377,6 +381,9 @@ class VirtualHost:
 class RouteConfig:
     _hash: int | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
     name: str  # "9080" for sidecar outbound, "http.8080" for gateways, as Pilot names them
+    # Envoy drops the Host header's port before matching domains (ignore_port_in_host_matching), so the domains
+    # need no `:PORT` forms; translate decides it per kind of route config, as Pilot does
+    ignore_port: bool
     virtual_hosts: tuple[VirtualHost, ...]
 
 
@@ -484,3 +491,4 @@ class ProxyConfig:
             if cluster.tls is not None:
                 names.update(n for n in (cluster.tls.credential_secret, cluster.tls.ca_secret) if n)
         return frozenset(names)
+

@@ -85,18 +85,6 @@ def virtual_host(vh: model.VirtualHost) -> rc.VirtualHost:
     )
 
 
-# Inbound route configs are named after their cluster, `inbound|PORT||` (compiler.naming.inbound_cluster).
-_INBOUND_PREFIX = "inbound|"
-
-
-def ignores_port(rc_model: model.RouteConfig) -> bool:
-    """Whether the port of the Host header is dropped before matching domains. Pilot sets this on sidecar outbound
-    route configs (buildSidecarOutboundHTTPRouteConfig) and gateway route configs (buildGatewayHTTPRouteConfig,
-    for every proxy but proxyless gRPC), so `Host: reviews:1` still reaches the reviews virtual host; inbound route
-    configs (buildSidecarInboundHTTPRouteConfig: one `*` virtual host) leave it unset."""
-    return not rc_model.name.startswith(_INBOUND_PREFIX)
-
-
 _VIRTUAL_HOSTS = route_pb2.RouteConfiguration.DESCRIPTOR.fields_by_name["virtual_hosts"].number
 
 
@@ -123,7 +111,7 @@ def serialized(rc_model: model.RouteConfig, vhost_fields: Iterable[bytes]) -> by
     re-encoded from 9,999 cached parts (compiler.emit.wire)."""
     head: bytes = route_pb2.RouteConfiguration(name=rc_model.name).SerializeToString(deterministic=True)
     tail: bytes = route_pb2.RouteConfiguration(
-        validate_clusters=wrappers_pb2.BoolValue(value=False), ignore_port_in_host_matching=ignores_port(rc_model),
+        validate_clusters=wrappers_pb2.BoolValue(value=False), ignore_port_in_host_matching=rc_model.ignore_port,
     ).SerializeToString(deterministic=True)  # fields numbered after virtual_hosts
     return head + b"".join(vhost_fields) + tail
 
@@ -137,5 +125,5 @@ def of(rc_model: model.RouteConfig, *,
         name=rc_model.name,
         virtual_hosts=[vhost(vh) for vh in rc_model.virtual_hosts],
         validate_clusters=wrappers_pb2.BoolValue(value=False),
-        ignore_port_in_host_matching=ignores_port(rc_model),
+        ignore_port_in_host_matching=rc_model.ignore_port,
     )

@@ -92,11 +92,15 @@ def _route_config(ctx: Context, name: str, servers: Sequence[_Server]) -> model.
             done.add((id(vs), host))
             by_host.setdefault(host, []).extend(routes.http_routes(ctx, vs))
             redirect[host] = redirect.get(host, False) or bool(tls is not None and tls.https_redirect)
-    vhosts = [model.VirtualHost(naming.virtual_host(h, ctx.port), (h,) if h == "*" else (h, f"{h}:*"),
+    port = ctx.port
+    vhosts = [model.VirtualHost(naming.virtual_host(h, port), h, port, (h,) if h == "*" else (h, f"{h}:*"),
                                 tuple(rs), require_tls=redirect[h]) for h, rs in sorted(by_host.items())]
     if not vhosts:
-        vhosts = [model.VirtualHost(naming.virtual_host(naming.BLACKHOLE_VHOST, ctx.port), ("*",), ())]
-    return model.RouteConfig(name, tuple(vhosts))
+        blackhole = naming.BLACKHOLE_VHOST
+        vhosts = [model.VirtualHost(naming.virtual_host(blackhole, port), blackhole, port, ("*",), ())]
+    # Pilot's buildGatewayHTTPRouteConfig (pilot/pkg/networking/core/gateway.go) sets IgnorePortInHostMatching for
+    # every proxy but proxyless gRPC: `Host: example.com:8443` reaches the example.com virtual host
+    return model.RouteConfig(name, ignore_port=True, virtual_hosts=tuple(vhosts))
 
 
 def downstream_tls(tls: ServerTLSSettings, *, http: bool, out: Built) -> model.DownstreamTls:

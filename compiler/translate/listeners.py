@@ -144,8 +144,10 @@ def _inbound(out: Built, *, bind: str, port: int, protocol: model.Protocol, endp
         rc_name = naming.inbound_cluster(port)
         route = model.Route(naming.DEFAULT_ROUTE, model.RouteMatch(), model.Forward(
             clusters=(model.WeightedCluster(cluster.name, 100),), timeout_ms=0))
-        out.route_configs.append(model.RouteConfig(rc_name, (model.VirtualHost(
-            f"inbound|http|{port}", ("*",), (route,)),)))
+        # Pilot's buildSidecarInboundHTTPRouteConfig (pilot/pkg/networking/core/httproute.go): one `*` virtual
+        # host, and the port is not ignored in host matching (there is nothing to tell apart by it)
+        vhost = model.VirtualHost(f"inbound|http|{port}", host="*", port=port, domains=("*",), routes=(route,))
+        out.route_configs.append(model.RouteConfig(rc_name, ignore_port=False, virtual_hosts=(vhost,)))
         chain = model.FilterChain(name=name, filter=model.HttpFilterChain(
             stat_prefix=f"inbound_{name}", route_config_name=rc_name, http2_only=protocol.is_http2), source=source)
     else:

@@ -5,9 +5,9 @@ virtual host (exact hosts before wildcards, earlier VirtualServices first); a ho
 virtual host; a service without a VirtualService gets the default route to its cluster. A VirtualService is only
 considered for a port where one of its hosts is a service (except port 80, Pilot's historical exception). Domains
 are the host, its absolute form, its short forms for the proxy's namespace and its addresses, without `:PORT`:
-the route config ignores the port in host matching (emit.route.ignores_port), and Pilot leaves the port forms out
-then (generateVirtualHostDomains for every proxy but proxyless gRPC, whose emitter adds them back). A domain is
-never repeated within a route config (Envoy rejects that).
+the route config ignores the port in host matching (`RouteConfig.ignore_port`), and Pilot leaves the port forms out
+then (generateVirtualHostDomains for every proxy but proxyless gRPC, whose emitter adds them back).
+A domain is never repeated within a route config (Envoy rejects that).
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ from compiler.validate.hosts import is_ip
 
 # Pilot's catch-all for REGISTRY_ONLY: hosts outside the registry get 502 (ALLOW_ANY's passthrough is not built:
 # without traffic capture the original destination is this listener itself)
-BLOCK_ALL = model.VirtualHost("block_all", ("*",), (model.Route(
-    "block_all", model.RouteMatch(), model.DirectResponse(502)),))
+_BLOCK_ALL_ROUTE = model.Route("block_all", model.RouteMatch(), model.DirectResponse(502))
+
+
+def _block_all(port: int) -> model.VirtualHost:
+    return model.VirtualHost("block_all", "*", port, ("*",), (_BLOCK_ALL_ROUTE,))
 
 
 def _domains(service: Service, proxy_namespace: str) -> list[str]:
@@ -148,7 +151,7 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
     if ruled_hosts:
         _refresh_default_routes(ctx, services, ruled_hosts, vhosts, before.owners)
     return RouteTable(services, vss, mesh.services, rule_tables(mesh), tuple(uses), before.owners,
-                      model.RouteConfig(before.config.name, tuple(vhosts)), *_effects(uses, before.owners))
+                      dataclasses.replace(before.config, virtual_hosts=tuple(vhosts)), *_effects(uses, before.owners))
 
 
 def _refresh_default_routes(ctx: Context, services: Sequence[Service], hosts: set[str],
@@ -218,28 +221,33 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     for service in on_port:
         vs = owner.get(service.host)
         rs = vs_routes(vs) if vs is not None else (routes.default_route(ctx, service),)
-        _add(vhosts, seen, naming.virtual_host(service.host, port), _domains(service, ctx.proxy.namespace), rs, vs)
+        _add(vhosts, seen, service.host, port, _domains(service, ctx.proxy.namespace), rs, vs)
     for vs in relevant:
         for h in vs.hosts:
             if h in ctx.mesh.services or hosts.matched_by(h):
                 continue
-            _add(vhosts, seen, naming.virtual_host(h, port), [h], vs_routes(vs), vs)
+            _add(vhosts, seen, h, port, [h], vs_routes(vs), vs)
     if block_unknown and "*" not in seen:
-        vhosts[BLOCK_ALL.name] = (BLOCK_ALL, None)
+        block_all = _block_all(port)
+        vhosts[block_all.name] = (block_all, None)
     ordered = [vhosts[n] for n in sorted(vhosts)]
     at = {key: i for i, key in enumerate(uses)}
     owners = array.array("l", (at[id(vs)] if vs is not None else -1 for _, vs in ordered))
-    config = model.RouteConfig(naming.outbound_route_config(port), tuple(vh for vh, _ in ordered))
+    # Pilot's buildSidecarOutboundHTTPRouteConfig (pilot/pkg/networking/core/httproute.go) sets
+    # IgnorePortInHostMatching: `Host: reviews:1` still reaches the reviews virtual host
+    config = model.RouteConfig(naming.outbound_route_config(port), ignore_port=True,
+                               virtual_hosts=tuple(vh for vh, _ in ordered))
     used = tuple(uses.values())
     return RouteTable(services, vss, ctx.mesh.services, rule_tables(ctx.mesh), used, owners, config,
                       *_effects(used, owners))
 
 
-def _add(vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]], seen: set[str], name: str,
-         domains: list[str], rs: Sequence[model.Route], vs: VirtualServiceEntry | None) -> None:
+def _add(vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]], seen: set[str], host: str,
+         port: int, domains: list[str], rs: Sequence[model.Route], vs: VirtualServiceEntry | None) -> None:
+    name = naming.virtual_host(host, port)
     if not rs or name in vhosts:
         return
     fresh = [d for d in dict.fromkeys(domains) if d.lower() not in seen]
     seen.update(d.lower() for d in fresh)
     if fresh:
-        vhosts[name] = (model.VirtualHost(name, tuple(fresh), tuple(rs)), vs)
+        vhosts[name] = (model.VirtualHost(name, host, port, tuple(fresh), tuple(rs)), vs)

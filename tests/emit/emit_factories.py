@@ -46,7 +46,7 @@ def forward(*clusters: str, **kw: object) -> m.Forward:
 
 
 def routes(*rs: m.Route, name: str = "9080", domains: tuple[str, ...] = (HOST, "reviews")) -> m.RouteConfig:
-    return m.RouteConfig(name, (m.VirtualHost(f"{HOST}:9080", domains, rs),))
+    return m.RouteConfig(name, ignore_port=True, virtual_hosts=(m.VirtualHost(f"{HOST}:9080", HOST, 9080, domains, rs),))
 
 
 def http_proxy(*rs: m.Route, clusters: tuple[m.Cluster, ...] = (), **chain_kw: object) -> m.ProxyConfig:
@@ -332,9 +332,12 @@ def gateway() -> m.ProxyConfig:
     rcs = (
         m.RouteConfig(
             "http.8080",
-            (
+            ignore_port=True,
+            virtual_hosts=(
                 m.VirtualHost(
                     "bookinfo.example:80",
+                    "bookinfo.example",
+                    80,
                     ("bookinfo.example",),
                     (m.Route("all", m.RouteMatch(), forward(CLUSTER)),),
                     require_tls=True,
@@ -384,9 +387,12 @@ def inbound() -> m.ProxyConfig:
     listener = m.Listener("virtualInbound", "0.0.0.0", 15006, m.TrafficDirection.INBOUND, (chain, tcp))
     rc = m.RouteConfig(
         "inbound|9080||",
-        (
+        ignore_port=False,
+        virtual_hosts=(
             m.VirtualHost(
                 "inbound|http|9080",
+                "*",
+                9080,
                 ("*",),
                 (m.Route("default", m.RouteMatch(), forward(name, timeout_ms=0)),),
             ),

@@ -73,7 +73,7 @@ def test_envoy_runs_static_bootstrap_and_answers(envoy_bin: str, tmp_path: Path)
         listeners=(dataclasses.replace(f.http_listener(port=port), address="127.0.0.1"),),
         route_configs=(
             dataclasses.replace(
-                cfg.route_configs[0], virtual_hosts=(m.VirtualHost("all", ("*",), (route,)),)
+                cfg.route_configs[0], virtual_hosts=(m.VirtualHost("all", "*", port, ("*",), (route,)),)
             ),
         ),
     )

@@ -3,6 +3,8 @@ CORS."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import emit_factories as f
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -140,3 +142,16 @@ def test_fault_and_cors_are_per_route_configs() -> None:
 def test_https_redirect_vhost_requires_tls() -> None:
     cfg = route.of(f.gateway().route_configs[0])
     assert cfg.virtual_hosts[0].require_tls == rc.VirtualHost.ALL
+
+
+def test_ignore_port_in_host_matching_is_the_models_fact() -> None:
+    """Copied from RouteConfig.ignore_port, whatever the name says (an `inbound|` name once decided it), by both
+    the message and the table written from its virtual hosts' encodings (emit.assembled)."""
+    for name in ("9080", "inbound|9080||"):
+        for ignore in (True, False):
+            rc_model = dataclasses.replace(f.basic().route_configs[0], name=name, ignore_port=ignore)
+            assert route.of(rc_model).ignore_port_in_host_matching is ignore
+            vhost_fields = [route.vhost_field_of_parts(vh, (route.route(r).SerializeToString(deterministic=True)
+                                                            for r in vh.routes)) for vh in rc_model.virtual_hosts]
+            written = route_pb2.RouteConfiguration.FromString(route.serialized(rc_model, vhost_fields))
+            assert written == route.of(rc_model)

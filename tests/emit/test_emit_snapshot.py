@@ -109,6 +109,8 @@ def _big(n: int) -> m.ProxyConfig:
     vhs = tuple(
         m.VirtualHost(
             f"{h}:80",
+            h,
+            80,
             (h,),
             (m.Route("default", m.RouteMatch(), f.forward(c.name, timeout_ms=0), source=f.SRC),),
         )
@@ -117,7 +119,7 @@ def _big(n: int) -> m.ProxyConfig:
     return m.ProxyConfig(
         f.PROXY,
         listeners=(f.http_listener("80", 80),),
-        route_configs=(m.RouteConfig("80", vhs),),
+        route_configs=(m.RouteConfig("80", ignore_port=True, virtual_hosts=vhs),),
         clusters=clusters,
         load_assignments=las,
     )

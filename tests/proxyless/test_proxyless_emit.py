@@ -55,15 +55,16 @@ def sidecar(*clusters: m.Cluster, routes: tuple[m.Route, ...] = (),
     inbound listener, one TCP listener; `routes` (default: everything to the first cluster) for reviews."""
     routes = routes or (_route("default", _forward(clusters[0].name)),)
     block = m.Route(name="block_all", match=m.RouteMatch(), action=m.DirectResponse(502))
-    vhosts = (m.VirtualHost(name="block_all", domains=("*",), routes=(block,)),
-              m.VirtualHost(name=f"{HOST}:9080", domains=MODEL_DOMAINS, routes=routes))
+    vhosts = (m.VirtualHost(name="block_all", host="*", port=9080, domains=("*",), routes=(block,)),
+              m.VirtualHost(name=f"{HOST}:9080", host=HOST, port=9080, domains=MODEL_DOMAINS, routes=routes))
     tcp = m.FilterChain("tcp", m.TcpFilterChain("tcp", (m.WeightedCluster("outbound|3306||db.shop", 100),)))
     listeners = (_http_listener(9080, "9080"), _http_listener(9080, "inbound|9080||", m.TrafficDirection.INBOUND),
                  m.Listener(name="0.0.0.0_3306", address="0.0.0.0", port=3306,
                             direction=m.TrafficDirection.OUTBOUND, filter_chains=(tcp,)))
-    inbound = m.RouteConfig(name="inbound|9080||",
-                            virtual_hosts=(m.VirtualHost(name="inbound", domains=("*",), routes=routes),))
-    return m.ProxyConfig(PROXY, listeners=listeners, route_configs=(m.RouteConfig(name="9080", virtual_hosts=vhosts), inbound),
+    inbound = m.RouteConfig(name="inbound|9080||", ignore_port=False, virtual_hosts=(
+        m.VirtualHost(name="inbound", host="*", port=9080, domains=("*",), routes=routes),))
+    outbound = m.RouteConfig(name="9080", virtual_hosts=vhosts, ignore_port=True)
+    return m.ProxyConfig(PROXY, listeners=listeners, route_configs=(outbound, inbound),
                          clusters=clusters, load_assignments=assignments)
 
 

@@ -155,3 +155,12 @@ def test_tcp_and_passthrough_servers() -> None:
     (tls,) = by_name(cfg.listeners, "0.0.0.0_15443").filter_chains
     assert tls.server_names == ("db.example.com",) and tls.transport_protocol == "tls"
     assert tls.filter.clusters[0].cluster == "outbound|5432||db.data.svc.cluster.local"
+
+
+def test_gateway_tables_ignore_the_port_and_vhosts_know_their_host_and_port() -> None:
+    """Pilot's buildGatewayHTTPRouteConfig sets IgnorePortInHostMatching for Envoy gateways as for sidecar
+    outbound tables."""
+    cfg = config_for(SHOP + GATEWAY, ROUTER)
+    assert cfg.route_configs and all(rc.ignore_port for rc in cfg.route_configs)
+    vh = by_name(by_name(cfg.route_configs, "http.8080").virtual_hosts, "bookinfo.example.com:8080")
+    assert (vh.host, vh.port) == ("bookinfo.example.com", 8080)

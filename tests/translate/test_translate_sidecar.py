@@ -321,3 +321,20 @@ def test_routes_that_depend_on_the_listener_port_are_built_per_port() -> None:
         assert clusters == [f"outbound|{port}||api.shop.svc.cluster.local"] * (2 if port == 8081 else 1)
     reviews = by_name(by_name(cfg.route_configs, "9080").virtual_hosts, "reviews.shop.svc.cluster.local:9080")
     assert [w.cluster for r in reviews.routes for w in r.action.clusters] == ["outbound|8080||api.shop.svc.cluster.local"]
+
+
+def test_outbound_tables_ignore_the_port_and_inbound_tables_do_not() -> None:
+    """Pilot's buildSidecarOutboundHTTPRouteConfig sets IgnorePortInHostMatching, the inbound one does not: the
+    fact is the model's (RouteConfig.ignore_port), emit copies it."""
+    cfg = config_for(SHOP, PRODUCTPAGE)
+    assert by_name(cfg.route_configs, "9080").ignore_port
+    assert not by_name(cfg.route_configs, "inbound|9081||").ignore_port
+
+
+def test_virtual_hosts_know_their_host_and_port() -> None:
+    cfg = config_for(SHOP, PRODUCTPAGE)
+    host = "reviews.shop.svc.cluster.local"
+    vh = by_name(by_name(cfg.route_configs, "9080").virtual_hosts, f"{host}:9080")
+    assert (vh.host, vh.port) == (host, 9080)
+    inbound = by_name(cfg.route_configs, "inbound|9081||").virtual_hosts[0]
+    assert (inbound.host, inbound.port) == ("*", 9081)
