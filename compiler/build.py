@@ -18,13 +18,15 @@ from typing import Protocol
 from compiler import diagnostics as diag
 from compiler import emit, gcpause, model, pipeline, registry_overlay, translate
 from compiler.diagnostics import Diagnostic
-from compiler.emit import consistency, proxyless
+from compiler.emit import consistency
+from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
 from compiler.emit.snapshot import Snapshot
 from compiler.load import Document, ParseCache, load
 from compiler.model import Proxy, Secret
 from compiler.naming import NodeId, credential_ca_secret, parse_node_id
 from compiler.pipeline import CheckCache
+from compiler.translate import proxyless as proxyless_translate
 from compiler.validate.hosts import is_ip
 
 # The public face (see the module docstring): this module's own names, and what the reconciler hands the compiler
@@ -152,11 +154,12 @@ def snapshot_for(result: Build, node: Node, *, secrets: Mapping[str, model.Secre
     """The proxy's snapshot; raises LookupError when no workload in the tree matches the node id, and
     InconsistentSnapshot when the snapshot fails go-control-plane's `Consistent()` check (which includes an
     SDS secret that is referred to but neither in the tree nor in `secrets`). A proxyless node (the ADS server's
-    NodeInfo of a gRPC client, metadata GENERATOR=grpc) gets gRPC's shape of the same config (`emit.proxyless`)."""
+    NodeInfo of a gRPC client, metadata GENERATOR=grpc) gets gRPC's shape of the same config
+    (`translate.proxyless`, then `emit.proxyless`)."""
     with gcpause.paused():
         cfg = proxy_config(result, node)
         if not isinstance(node, str | model.Proxy) and node.proxyless:
-            snap = proxyless.snapshot(cfg)
+            snap = proxyless_emit.snapshot(proxyless_translate.grpc_config(cfg))
         else:
             snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)
         # a consistent snapshot stays consistent: checked once per content version, and per shared table

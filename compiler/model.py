@@ -492,3 +492,25 @@ class ProxyConfig:
                 names.update(n for n in (cluster.tls.credential_secret, cluster.tls.ca_secret) if n)
         return frozenset(names)
 
+
+# -- proxyless gRPC --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GrpcListener:
+    """An api_listener of a proxyless gRPC client: named as a channel dials it (`reviews:9080`), routing over RDS."""
+
+    name: str
+    route_config_name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class GrpcConfig:
+    """What one proxyless gRPC client gets (gRFC A27): its workload's ProxyConfig cut down by
+    compiler.translate.proxyless to what gRPC's own xDS client accepts."""
+
+    proxy: Proxy
+    listeners: tuple[GrpcListener, ...]
+    route_configs: tuple[RouteConfig, ...]
+    clusters: tuple[Cluster, ...]
+    load_assignments: tuple[LoadAssignment, ...]  # one per EDS cluster, empty or not

@@ -50,6 +50,12 @@ def virtual_host(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
+def proxyless_route_config(port: int, host: str) -> str:
+    """A proxyless gRPC client's route config of one service port: Istio's grpcgen names it after the service's
+    cluster (clusterKey, pilot/pkg/networking/grpcgen/lds.go)."""
+    return outbound_cluster(port, "", host)
+
+
 def gateway_route_config(port: int, *, tls_terminated: bool, port_name: str, gateway: str, namespace: str) -> str:
     """Plain HTTP servers share `http.PORT`; each TLS-terminating server gets its own route config."""
     if tls_terminated:

@@ -6,7 +6,7 @@ virtual host; a service without a VirtualService gets the default route to its c
 considered for a port where one of its hosts is a service (except port 80, Pilot's historical exception). Domains
 are the host, its absolute form, its short forms for the proxy's namespace and its addresses, without `:PORT`:
 the route config ignores the port in host matching (`RouteConfig.ignore_port`), and Pilot leaves the port forms out
-then (generateVirtualHostDomains for every proxy but proxyless gRPC, whose emitter adds them back).
+then (generateVirtualHostDomains for every proxy but proxyless gRPC, for which translate.proxyless adds them back).
 A domain is never repeated within a route config (Envoy rejects that).
 """
 

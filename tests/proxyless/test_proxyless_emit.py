@@ -1,9 +1,10 @@
-"""The proxyless emitter's names and shapes, from hand-built sidecar models: what gRPC's xDS client subscribes
+"""The proxyless translate step and emitter, from hand-built sidecar models: what gRPC's xDS client subscribes
 (listeners named host:port, RDS outbound|PORT||HOST, EDS clusters, load assignments) and the cuts that keep gRPC
 from NACKing (grpc-core xds_cluster_parser / xds_endpoint_parser / xds_route_config_parser)."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -18,6 +19,7 @@ from compiler.emit import consistency, proxyless
 from compiler.emit import type_urls as T
 from compiler.emit.filters import cors, fault
 from compiler.emit.snapshot import Snapshot
+from compiler.translate import proxyless as translate_proxyless
 from reconciler.xds.xds_node import Generator, NodeInfo, generator_of
 
 HOST = "reviews.shop.svc.cluster.local"
@@ -77,7 +79,7 @@ V1_ENDPOINTS = m.LoadAssignment(cluster_name=V1, endpoints=(
 
 
 def _snap(cfg: m.ProxyConfig) -> Snapshot:
-    snap = proxyless.snapshot(cfg)
+    snap = proxyless.snapshot(translate_proxyless.grpc_config(cfg))
     assert consistency.check(snap) == []
     return snap
 
@@ -163,6 +165,44 @@ def test_clusters_grpc_cannot_reach_as_modelled_are_left_out() -> None:
     assert dns.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "api.example"
     assert static.type == cluster_pb2.Cluster.EDS  # inline endpoints are served over EDS, the way gRPC takes them
     assert _names(snap, T.ENDPOINT) == ["static"]
+
+
+def test_targets_come_from_the_virtual_hosts_host_and_port_not_its_name() -> None:
+    cfg = sidecar(_cluster(V1), assignments=(V1_ENDPOINTS,))
+    table = cfg.route_configs[0]
+    block_all, reviews = table.virtual_hosts
+    renamed = (dataclasses.replace(block_all, name="block.shop:9080"), dataclasses.replace(reviews, name="reviews"))
+    cfg = dataclasses.replace(cfg, route_configs=(dataclasses.replace(table, virtual_hosts=renamed),
+                                                  *cfg.route_configs[1:]))
+    grpc = translate_proxyless.grpc_config(cfg)
+    assert [li.name for li in grpc.listeners] == NAMES  # a catch-all (host "*") is no target, whatever its name
+    assert {li.route_config_name for li in grpc.listeners} == {f"outbound|9080||{HOST}"}
+    (rc,) = grpc.route_configs
+    assert rc.name == f"outbound|9080||{HOST}" and rc.virtual_hosts[0].domains == DOMAINS
+
+
+def test_grpc_route_configs_match_the_whole_host_and_port() -> None:
+    """gRPC matches `host:port` against the domains: translate says the port is not ignored (Pilot: not for
+    proxyless gRPC), and emit copies the fact."""
+    grpc = translate_proxyless.grpc_config(sidecar(_cluster(V1), assignments=(V1_ENDPOINTS,)))
+    assert [rc.ignore_port for rc in grpc.route_configs] == [False]
+    name = f"outbound|9080||{HOST}"
+    emitted = proxyless.snapshot(grpc).get(T.ROUTE)[name].message
+    assert isinstance(emitted, route_pb2.RouteConfiguration) and not emitted.ignore_port_in_host_matching
+    flipped = dataclasses.replace(grpc, route_configs=tuple(dataclasses.replace(rc, ignore_port=True)
+                                                            for rc in grpc.route_configs))
+    emitted = proxyless.snapshot(flipped).get(T.ROUTE)[name].message
+    assert isinstance(emitted, route_pb2.RouteConfiguration) and emitted.ignore_port_in_host_matching
+
+
+def test_load_balancing_is_mapped_in_the_model() -> None:
+    clusters = tuple(_cluster(f"outbound|9080|{p.value.lower()}|{HOST}", lb_policy=p) for p in m.LbPolicy)
+    routes = (_route("split", _forward(*(c.name for c in clusters))),)
+    grpc = translate_proxyless.grpc_config(sidecar(*clusters, routes=routes))
+    assert {c.name.split("|")[2]: c.lb_policy for c in grpc.clusters} == {
+        "round_robin": m.LbPolicy.ROUND_ROBIN, "least_request": m.LbPolicy.ROUND_ROBIN,
+        "random": m.LbPolicy.ROUND_ROBIN, "ring_hash": m.LbPolicy.RING_HASH, "maglev": m.LbPolicy.RING_HASH}
+    assert [la.cluster_name for la in grpc.load_assignments] == [c.name for c in grpc.clusters]
 
 
 def test_node_metadata_picks_the_generator() -> None:
