@@ -18,16 +18,16 @@ from typing import Protocol
 from compiler import diagnostics as diag
 from compiler import emit, gcpause, model, pipeline, registry_overlay, translate
 from compiler.diagnostics import Diagnostic
-from compiler.emit import consistency
 from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
-from compiler.emit.snapshot import Snapshot
 from compiler.load import Document, ParseCache, load
 from compiler.model import Proxy, Secret
 from compiler.naming import NodeId, credential_ca_secret, parse_node_id
 from compiler.pipeline import CheckCache
 from compiler.translate import proxyless as proxyless_translate
 from compiler.validate.hosts import is_ip
+from meshxds import consistency
+from meshxds.snapshot import Snapshot
 
 # The public face (see the module docstring): this module's own names, and what the reconciler hands the compiler
 # and gets back (documents, diagnostics, the caches a long-running process keeps, the SDS secrets it reads from the

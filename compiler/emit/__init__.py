@@ -1,6 +1,6 @@
 """Stage 3: the model in, Envoy v3 protobufs out. Mechanical: every decision was made in `compiler.translate`.
 
-`snapshot(cfg)` gives what the ADS server sends one proxy; `consistency.check(snapshot)` must be empty before
+`snapshot(cfg)` gives what the ADS server sends one proxy; `meshxds.consistency.check(snapshot)` must be empty before
 it is published; `dump` renders it as JSON for golden files and `meshward compile`; `bootstrap_static` makes a
 self-contained Envoy bootstrap of the same config. An `EmitError` is a bug upstream (a model that breaks the
 emitter's contract), never a user error.
@@ -15,11 +15,12 @@ from typing import Any
 from google.protobuf.message import Message
 
 from compiler import model
-from compiler.emit import assembled, cluster, consistency, endpoint, listener, secret, type_urls
+from compiler.emit import assembled, cluster, consistency, endpoint, listener, secret
 from compiler.emit.common import EmitError
 from compiler.emit.memo import EmitMemo
-from compiler.emit.snapshot import Snapshot, TypeTable, XdsResource
 from compiler.generations import MISSING
+from meshxds import type_urls
+from meshxds.snapshot import Snapshot, TypeTable, XdsResource
 
 
 def _typed(cfg: model.ProxyConfig) -> list[tuple[str, tuple[Any, ...]]]:
@@ -40,10 +41,7 @@ def _resource(type_url: str, item: Any, make: Callable[[Any], Message], memo: Em
         return assembled.eds_cluster(item, memo.get)
     if type_url == type_urls.ENDPOINT:
         return assembled.load_assignment(item)
-    message = make(item)
-    res = XdsResource.of(_name(type_url, item), type_url, message)
-    consistency.remember(res, message)
-    return res
+    return XdsResource.of(_name(type_url, item), type_url, make(item))
 
 
 _EMITTERS: dict[str, Callable[[Any], Message]] = {

@@ -1,6 +1,6 @@
-"""EDS clusters, load assignments and route tables written from cached serialized parts (compiler.emit.wire),
-byte-identical to `SerializeToString(deterministic=True)` of what `cluster.of`, `endpoint.of` and `route.of` build
-(tests/emit/test_emit_wire.py).
+"""EDS clusters, load assignments and route tables written from cached serialized parts (meshxds.wire),
+byte-identical to `SerializeToString(deterministic=True)` of what `cluster.of`, `endpoint.of` and `route.of` build,
+with the same references (`meshxds.refs.of` of those messages; tests/emit/test_emit_wire.py).
 
 A 10,000-service mesh has 80,000 outbound clusters but a handful of shapes (the same DestinationRule policy on
 every service): a cluster is its name, the shape's bytes (everything but name and metadata, built once) cut around
@@ -25,10 +25,11 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import wrappers_pb2
 
 from compiler import model
-from compiler.emit import cluster, consistency, endpoint, metadata, route, type_urls, wire
+from compiler.emit import cluster, endpoint, metadata, route
 from compiler.emit.memo import EmitMemo
-from compiler.emit.snapshot import XdsResource
 from compiler.generations import MISSING
+from meshxds import refs, type_urls, wire
+from meshxds.snapshot import XdsResource
 
 Memo = Callable[[Hashable, Callable[[], Any]], Any]
 
@@ -70,8 +71,7 @@ def _shape(c: model.Cluster) -> _Shape:
     bare = dataclasses.replace(c, name="", sources=())
     message = cluster.of(bare)
     head, tail = wire.split_before(message.SerializeToString(deterministic=True), _METADATA)  # no name: "" is unset
-    refs = consistency.facts(message)
-    return _Shape(head, tail, refs.secrets)
+    return _Shape(head, tail, refs.of(message).secrets)
 
 
 def _metadata(sources: tuple[model.Source, ...]) -> bytes:
@@ -83,9 +83,8 @@ def eds_cluster(c: model.Cluster, memo: Memo) -> XdsResource:
     shape: _Shape = memo(_shape_key(c), functools.partial(_shape, c))
     meta: bytes = memo(("cluster-metadata", c.sources), functools.partial(_metadata, c.sources))
     data = wire.length_delimited(_NAME, c.name.encode()) + shape.head + meta + shape.tail
-    res = XdsResource.parsed(c.name, type_urls.CLUSTER, data, cluster_pb2.Cluster)
-    consistency.remember_facts(res, eds=c.name, secrets=shape.secrets)
-    return res
+    return XdsResource.parsed(c.name, type_urls.CLUSTER, data, cluster_pb2.Cluster,
+                              refs=refs.Refs(endpoints=c.name, secrets=shape.secrets))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -110,7 +109,7 @@ def _locality(text: str) -> bytes:
 
 def load_assignment(la: model.LoadAssignment) -> XdsResource:
     """As `endpoint.load_assignment`: one group per locality in locality order, the model's order inside. A load
-    assignment needs nothing from the rest of its snapshot, so it has no consistency facts to keep."""
+    assignment needs nothing from the rest of its snapshot."""
     eps = la.endpoints
     if all(ep.locality == eps[0].locality for ep in eps):  # the usual case: one locality (or none)
         groups = wire.length_delimited(_ENDPOINTS, _locality(eps[0].locality) + b"".join(map(_lb_endpoint, eps))) \
@@ -121,16 +120,16 @@ def load_assignment(la: model.LoadAssignment) -> XdsResource:
             for locality, group in itertools.groupby(sorted(eps, key=lambda ep: ep.locality),
                                                      key=lambda ep: ep.locality))
     data = (wire.length_delimited(_CLUSTER_NAME, la.cluster_name.encode()) if la.cluster_name else b"") + groups
-    return XdsResource.parsed(la.cluster_name, type_urls.ENDPOINT, data, endpoint_pb2.ClusterLoadAssignment)
+    return XdsResource.parsed(la.cluster_name, type_urls.ENDPOINT, data, endpoint_pb2.ClusterLoadAssignment,
+                              refs=refs.NONE)
 
 
 def route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
     """Written from its virtual hosts' cached encodings: a changed route table re-encodes changed hosts only."""
     parts = _vhost_parts(rc, memo)
-    res = XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, (p[0] for p in parts)),
-                             route_pb2.RouteConfiguration)
-    consistency.remember_route_filters(res, frozenset().union(*(p[1] for p in parts)))
-    return res
+    return XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, (p[0] for p in parts)),
+                              route_pb2.RouteConfiguration,
+                              refs=refs.Refs(per_route_filters=frozenset().union(*(p[1] for p in parts))))
 
 
 _VhostPart = tuple[bytes, frozenset[str]]  # the encoded virtual_hosts field, the filters its routes configure

@@ -10,8 +10,8 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from compiler import model
-from compiler.emit import type_urls
-from compiler.emit.snapshot import Snapshot
+from meshxds import type_urls
+from meshxds.snapshot import Snapshot
 
 
 def message_dict(message: Message) -> dict[str, Any]:

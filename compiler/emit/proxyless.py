@@ -11,9 +11,10 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
 from compiler import model
-from compiler.emit import cluster, common, endpoint, route, type_urls
+from compiler.emit import cluster, common, endpoint, route
 from compiler.emit.filters import fault, router
-from compiler.emit.snapshot import Snapshot, XdsResource
+from meshxds import type_urls
+from meshxds.snapshot import Snapshot, XdsResource
 
 # gRPC's client-side HTTP filters, in Istio's order: fault injection (gRFC A33), then the terminal router.
 _FILTERS = (

@@ -10,8 +10,9 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import wrappers_pb2
 
 from compiler import model
-from compiler.emit import common, metadata, route_action, wire
+from compiler.emit import common, metadata, route_action
 from compiler.emit.filters import cors, fault
+from meshxds import wire
 
 
 def _path(out: rc.RouteMatch, path: model.StringMatch) -> None:
@@ -108,7 +109,7 @@ def vhost_field_of_parts(vh: model.VirtualHost, routes: Iterable[bytes]) -> byte
 def serialized(rc_model: model.RouteConfig, vhost_fields: Iterable[bytes]) -> bytes:
     """`of(rc_model)` serialized (deterministically), written from each virtual host's own encoding
     (`vhost_field_of_parts`, in `rc_model.virtual_hosts` order): a route table of 10,000 hosts where one changed is
-    re-encoded from 9,999 cached parts (compiler.emit.wire)."""
+    re-encoded from 9,999 cached parts (meshxds.wire)."""
     head: bytes = route_pb2.RouteConfiguration(name=rc_model.name).SerializeToString(deterministic=True)
     tail: bytes = route_pb2.RouteConfiguration(
         validate_clusters=wrappers_pb2.BoolValue(value=False), ignore_port_in_host_matching=rc_model.ignore_port,

@@ -14,8 +14,9 @@ from google.protobuf import wrappers_pb2
 
 from compiler import model
 from compiler.emit import common
+from meshxds import refs
 
-TRANSPORT_SOCKET_TLS = "envoy.transport_sockets.tls"
+TRANSPORT_SOCKET_TLS = refs.TLS_TRANSPORT_SOCKET  # the name meshxds.refs finds SDS secrets by
 
 _TLS_VERSIONS = {
     "": common_pb2.TlsParameters.TLS_AUTO,

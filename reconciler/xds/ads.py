@@ -28,7 +28,7 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from reconciler.xds import ads_status
+from reconciler.xds import ads_common, ads_status
 from reconciler.xds.ads_delta import DeltaSession
 from reconciler.xds.ads_sotw import SotwSession
 from reconciler.xds.ads_stream import PushSlots, Session, Stream, StreamLimits
@@ -75,6 +75,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         watch_cache = getattr(self._observer, "watch_cache", None)
         if watch_cache is not None:
             watch_cache(cache)
+        self._encoder = ads_common.Encoder()  # its caches of encoded resources live as long as the server
         self._streams: dict[int, Stream] = {}
         self._ids = itertools.count(1)
         self._server: grpc.aio.Server | None = None
@@ -93,7 +94,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         return port
 
     def _handlers(self) -> grpc.GenericRpcHandler:
-        """The ADS service with responses sent as the bytes the sessions encoded (`ads_common.sotw_response`):
+        """The ADS service with responses sent as the bytes the sessions encoded (`ads_common.Encoder`):
         the generated `add_..._to_server` would serialize a DiscoveryResponse message instead."""
         def passthrough(data: bytes) -> bytes:
             return data
@@ -120,12 +121,12 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
     async def StreamAggregatedResources(
             self, request_iterator: AsyncIterator[discovery_pb2.DiscoveryRequest],
             context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await self._serve(SotwSession(self._observer), request_iterator, context)
+        await self._serve(SotwSession(self._observer, self._encoder), request_iterator, context)
 
     async def DeltaAggregatedResources(
             self, request_iterator: AsyncIterator[discovery_pb2.DeltaDiscoveryRequest],
             context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        await self._serve(DeltaSession(self._observer), request_iterator, context)
+        await self._serve(DeltaSession(self._observer, self._encoder), request_iterator, context)
 
     async def _serve(self, session: Session, requests: AsyncIterator[Any],
                      context: grpc.aio.ServicerContext[Any, Any]) -> None:

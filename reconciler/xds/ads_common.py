@@ -1,17 +1,18 @@
 """Pieces both ADS protocol variants (state of the world and incremental) share.
 
-- `set_version` (compiler.emit.snapshot's): the version_info of a set of resources, a content hash, so that a
+- `set_version` (meshxds.snapshot's): the version_info of a set of resources, a content hash, so that a
   response is re-sent only when what it carries changed (xds_protocol.rst, "When to send an update"). For a whole
   type it equals `Snapshot.versions[type_url]`.
 - `eds_names`: the ClusterLoadAssignment names a set of clusters depends on, for the rule "after a cluster is added
   or changed, (re)send its endpoints" (xds_protocol.rst, "Resource warming": a cluster stays warming until it gets
   an EDS response, even when the endpoints did not change).
 - `AckTracker`: per type ACK/NACK bookkeeping (xds_protocol.rst, "ACK/NACK and resource type instance version").
-- `sotw_response` / `delta_response`: the wire bytes of a DiscoveryResponse / DeltaDiscoveryResponse, written by
-  concatenating protobuf fields around each resource's cached serialization (`XdsResource.serialized`). Building
-  `Any` messages and serializing the response would copy every resource twice more per proxy; this copies it once,
-  into the response, and is byte-identical to protobuf's deterministic serialization (tests/ads check it). The
-  server registers an identity response serializer, so gRPC sends these bytes as they are.
+- `Encoder`: the wire bytes of a DiscoveryResponse / DeltaDiscoveryResponse, written by concatenating protobuf
+  fields around each resource's cached serialization (`XdsResource.serialized`). Building `Any` messages and
+  serializing the response would copy every resource twice more per proxy; this copies it once, into the
+  response, and is byte-identical to protobuf's deterministic serialization (tests/ads check it). The server
+  registers an identity response serializer, so gRPC sends these bytes as they are. One encoder per ADS server,
+  shared by its streams: its caches live as long as the server.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ import dataclasses
 import time
 from collections.abc import Collection, Iterable, Mapping
 
-from compiler.emit import consistency, type_urls, wire
-from compiler.emit.snapshot import (
+from meshxds import type_urls, wire
+from meshxds.snapshot import (
     XdsResource,
     set_version,  # the snapshot's per-type recipe, so the two always agree
 )
@@ -50,9 +51,7 @@ def versions_of(resources: Mapping[str, XdsResource]) -> dict[str, str]:
 
 def eds_names(clusters: Iterable[XdsResource]) -> set[str]:
     """EDS resource names of the EDS clusters among `clusters` (service_name when set, else the cluster name)."""
-    names = {consistency.eds_name(res) for res in clusters}
-    names.discard("")
-    return names
+    return {res.refs.endpoints for res in clusters if res.refs.endpoints}
 
 
 
@@ -116,23 +115,6 @@ def _field(number: int, data: bytes) -> bytes:
     return wire.length_delimited(number, data) if data else b""
 
 
-_any_heads: dict[tuple[bytes, int], tuple[bytes, int]] = {}
-
-
-def _any_parts(type_url: bytes, value: bytes) -> tuple[bytes, int]:
-    """The bytes of an `Any` before its value, and the Any's full length (they depend on the value's length only)."""
-    key = (type_url, len(value))
-    parts = _any_heads.get(key)
-    if parts is None:
-        head = b"\x0a" + wire.varint(len(type_url)) + type_url
-        if value:  # proto3: an empty bytes field is not written
-            head += b"\x12" + wire.varint(len(value))
-        if len(_any_heads) > 100_000:
-            _any_heads.clear()
-        parts = _any_heads[key] = (head, len(head) + len(value))
-    return parts
-
-
 class _Bodies:
     """SotW response bodies (the encoded resources) by (type URL, version): proxies that are sent the same set of
     resources, as every proxy of a namespace is for its routes and endpoints, share one encoding. Bounded LRU."""
@@ -157,9 +139,6 @@ class _Bodies:
             self._bytes -= len(old)
 
 
-_bodies = _Bodies(64 << 20)
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Response:
     """An encoded response: `data` is what goes on the wire; the rest is for bookkeeping and metrics."""
@@ -174,36 +153,59 @@ class Response:
         return len(self.data)
 
 
-def sotw_response(version: str, type_url: str, nonce: str, resources: Collection[XdsResource]) -> Response:
-    """DiscoveryResponse{version_info=1, resources=2 (Any), type_url=4, nonce=5}. `version` must be the content
-    hash of `resources` (`set_version`): the encoded resources are shared by that key."""
-    url = type_url.encode()
-    body = _bodies.get((type_url, version))
-    if body is None:
-        parts: list[bytes] = []
+class Encoder:
+    """Writes responses, sharing what proxies are sent alike: SotW bodies by (type URL, version), up to
+    `body_bytes`, and the head of each `Any` by (type URL, value length)."""
+
+    def __init__(self, body_bytes: int = 64 << 20, max_any_heads: int = 100_000) -> None:
+        self._bodies = _Bodies(body_bytes)
+        self._any_heads: dict[tuple[bytes, int], tuple[bytes, int]] = {}
+        self._max_any_heads = max_any_heads
+
+    def sotw_response(self, version: str, type_url: str, nonce: str,
+                      resources: Collection[XdsResource]) -> Response:
+        """DiscoveryResponse{version_info=1, resources=2 (Any), type_url=4, nonce=5}. `version` must be the content
+        hash of `resources` (`set_version`): the encoded resources are shared by that key."""
+        url = type_url.encode()
+        body = self._bodies.get((type_url, version))
+        if body is None:
+            parts: list[bytes] = []
+            for res in resources:
+                head, size = self._any_parts(url, res.serialized)
+                parts += (b"\x12", wire.varint(size), head, res.serialized)
+            body = b"".join(parts)
+            self._bodies.put((type_url, version), body)
+        data = b"".join((_field(1, version.encode()), body, _field(4, url), _field(5, nonce.encode())))
+        return Response(type_url, nonce, version, data, len(resources))
+
+    def delta_response(self, version: str, type_url: str, nonce: str, resources: Iterable[XdsResource],
+                       removed: Iterable[str]) -> Response:
+        """DeltaDiscoveryResponse{system_version_info=1, resources=2 (Resource{version=1, resource=2 (Any),
+        name=3}), type_url=4, nonce=5, removed_resources=6}."""
+        url = type_url.encode()
+        parts = [_field(1, version.encode())]
+        count = 0
         for res in resources:
-            head, size = _any_parts(url, res.serialized)
-            parts += (b"\x12", wire.varint(size), head, res.serialized)
-        body = b"".join(parts)
-        _bodies.put((type_url, version), body)
-    data = b"".join((_field(1, version.encode()), body, _field(4, url), _field(5, nonce.encode())))
-    return Response(type_url, nonce, version, data, len(resources))
+            head, size = self._any_parts(url, res.serialized)
+            res_version, name = _field(1, res.version.encode()), _field(3, res.name.encode())
+            inner = b"\x12" + wire.varint(size)
+            total = len(res_version) + len(inner) + size + len(name)
+            parts += (b"\x12", wire.varint(total), res_version, inner, head, res.serialized, name)
+            count += 1
+        parts += (_field(4, url), _field(5, nonce.encode()))
+        parts += [_field(6, name.encode()) or b"\x32\x00" for name in removed]
+        return Response(type_url, nonce, version, b"".join(parts), count)
 
-
-def delta_response(version: str, type_url: str, nonce: str, resources: Iterable[XdsResource],
-                   removed: Iterable[str]) -> Response:
-    """DeltaDiscoveryResponse{system_version_info=1, resources=2 (Resource{version=1, resource=2 (Any), name=3}),
-    type_url=4, nonce=5, removed_resources=6}."""
-    url = type_url.encode()
-    parts = [_field(1, version.encode())]
-    count = 0
-    for res in resources:
-        head, size = _any_parts(url, res.serialized)
-        res_version, name = _field(1, res.version.encode()), _field(3, res.name.encode())
-        inner = b"\x12" + wire.varint(size)
-        total = len(res_version) + len(inner) + size + len(name)
-        parts += (b"\x12", wire.varint(total), res_version, inner, head, res.serialized, name)
-        count += 1
-    parts += (_field(4, url), _field(5, nonce.encode()))
-    parts += [_field(6, name.encode()) or b"\x32\x00" for name in removed]
-    return Response(type_url, nonce, version, b"".join(parts), count)
+    def _any_parts(self, type_url: bytes, value: bytes) -> tuple[bytes, int]:
+        """The bytes of an `Any` before its value, and the Any's full length (they depend on the value's length
+        only)."""
+        key = (type_url, len(value))
+        parts = self._any_heads.get(key)
+        if parts is None:
+            head = b"\x0a" + wire.varint(len(type_url)) + type_url
+            if value:  # proto3: an empty bytes field is not written
+                head += b"\x12" + wire.varint(len(value))
+            if len(self._any_heads) > self._max_any_heads:
+                self._any_heads.clear()
+            parts = self._any_heads[key] = (head, len(head) + len(value))
+        return parts

@@ -23,8 +23,8 @@ import sys
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from compiler.emit import type_urls
-from compiler.emit.snapshot import Snapshot, XdsResource
+from meshxds import type_urls
+from meshxds.snapshot import Snapshot, XdsResource
 from reconciler.xds import ads_common
 from reconciler.xds.ads_status import AdsObserver, TypeStatus
 
@@ -52,7 +52,8 @@ class _Plan:
 class DeltaSession:
     mode = "delta"
 
-    def __init__(self, observer: AdsObserver):
+    def __init__(self, observer: AdsObserver, encoder: ads_common.Encoder):
+        self._encoder = encoder
         self._types = {t: _TypeState(ads_common.AckTracker(t, observer)) for t in type_urls.ORDER}
         self._nonces = itertools.count(1)
 
@@ -136,7 +137,7 @@ class DeltaSession:
                                            snapshot.versions.get(plan.type_url, ""))
         nonce = str(next(self._nonces))
         state.tracker.sent(version, nonce, published_at)
-        return ads_common.delta_response(version, plan.type_url, nonce, plan.upserts.values(), plan.removed)
+        return self._encoder.delta_response(version, plan.type_url, nonce, plan.upserts.values(), plan.removed)
 
     def _force_endpoints_of(self, clusters: dict[str, XdsResource]) -> None:
         """"Resource warming": an added or changed cluster warms until it gets its endpoints."""

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 
 from envoy.service.discovery.v3 import discovery_pb2
 
-from compiler.emit import type_urls
-from compiler.emit.snapshot import Snapshot, XdsResource, set_version
+from meshxds import type_urls
+from meshxds.snapshot import Snapshot, XdsResource, set_version
 from reconciler.xds import ads_common
 from reconciler.xds.ads_status import AdsObserver, TypeStatus
 
@@ -55,7 +55,8 @@ class _Plan:
 class SotwSession:
     mode = "sotw"
 
-    def __init__(self, observer: AdsObserver):
+    def __init__(self, observer: AdsObserver, encoder: ads_common.Encoder):
+        self._encoder = encoder
         self._types = {t: _TypeState(ads_common.AckTracker(t, observer)) for t in type_urls.ORDER}
         self._nonces = itertools.count(1)
 
@@ -147,7 +148,7 @@ class SotwSession:
         nonce = str(next(self._nonces))
         state.sent, state.must_answer = plan.resources, False
         state.tracker.sent(plan.version, nonce, published_at)
-        return ads_common.sotw_response(plan.version, plan.type_url, nonce, plan.resources.values())
+        return self._encoder.sotw_response(plan.version, plan.type_url, nonce, plan.resources.values())
 
     def _force_endpoints_of(self, before: Mapping[str, XdsResource], after: Mapping[str, XdsResource]) -> None:
         """"Resource warming": an added or changed cluster warms until it gets an EDS response."""

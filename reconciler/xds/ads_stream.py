@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import grpc
 
-from compiler.emit.snapshot import Snapshot
+from meshxds.snapshot import Snapshot
 from reconciler.xds import ads_common, ads_status
 from reconciler.xds.cache import SnapshotCache, Watch
 from reconciler.xds.xds_node import NodeInfo

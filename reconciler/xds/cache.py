@@ -38,7 +38,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 
-from compiler.emit.snapshot import Snapshot, XdsResource
+from meshxds.snapshot import Snapshot, XdsResource
 from reconciler.xds.xds_node import NodeInfo
 
 log = logging.getLogger(__name__)

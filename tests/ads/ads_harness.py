@@ -20,8 +20,8 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import status_pb2
 
-from compiler.emit import type_urls as T
-from compiler.emit.snapshot import Snapshot, XdsResource
+from meshxds import type_urls as T
+from meshxds.snapshot import Snapshot, XdsResource
 from reconciler.ops import envoy_process
 from reconciler.xds.ads import AdsOptions, AdsServer
 from reconciler.xds.cache import SnapshotCache

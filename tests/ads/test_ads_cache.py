@@ -12,8 +12,8 @@ from ads_harness import mesh
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import struct_pb2
 
-from compiler.emit.snapshot import Snapshot
 from compiler.model import ProxyKind
+from meshxds.snapshot import Snapshot
 from reconciler.xds.cache import PublishResult, SnapshotCache
 from reconciler.xds.xds_node import NodeInfo, parse_istio_node_id
 

@@ -18,8 +18,8 @@ import pytest
 from ads_harness import TEST_OPTIONS, cluster, endpoints, free_port, listener, route, run, static
 from envoy.config.cluster.v3 import cluster_pb2
 
-from compiler.emit import type_urls as T
-from compiler.emit.snapshot import Snapshot, XdsResource
+from meshxds import type_urls as T
+from meshxds.snapshot import Snapshot, XdsResource
 from reconciler.ops import envoy_process
 from reconciler.xds import bootstrap
 from reconciler.xds.ads import AdsServer

@@ -13,8 +13,8 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from compiler.emit import type_urls as T
-from compiler.emit.snapshot import Snapshot, XdsResource
+from meshxds import type_urls as T
+from meshxds.snapshot import Snapshot, XdsResource
 from reconciler.xds.ads import AdsOptions
 from reconciler.xds.cache import SnapshotCache
 

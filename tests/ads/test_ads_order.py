@@ -6,8 +6,8 @@ from typing import Any
 
 from ads_harness import Client, cluster, endpoints, listener, mesh, names_of, route, run, serving, static
 
-from compiler.emit import type_urls as T
-from compiler.emit.snapshot import Snapshot
+from meshxds import type_urls as T
+from meshxds.snapshot import Snapshot
 from reconciler.xds.cache import SnapshotCache
 
 

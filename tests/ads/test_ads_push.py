@@ -12,8 +12,9 @@ from ads_harness import TEST_OPTIONS, Client, cluster, mesh, run, serving, stati
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.service.discovery.v3 import discovery_pb2
 
-from compiler.emit import type_urls as T
-from compiler.emit.snapshot import Snapshot, XdsResource
+from meshxds import refs
+from meshxds import type_urls as T
+from meshxds.snapshot import Snapshot, XdsResource
 from reconciler.ops import metrics
 from reconciler.xds import ads_common
 from reconciler.xds.ads_status import Timing
@@ -54,7 +55,7 @@ class Timings:
 def test_sotw_encoding_is_protobufs_deterministic_serialization() -> None:
     snap = mesh("a", "b")
     resources = list(snap.get(T.CLUSTER).values())
-    encoded = ads_common.sotw_response("v1", T.CLUSTER, "7", resources)
+    encoded = ads_common.Encoder().sotw_response("v1", T.CLUSTER, "7", resources)
     expected = discovery_pb2.DiscoveryResponse(version_info="v1", type_url=T.CLUSTER, nonce="7",
                                                resources=[r.to_any() for r in resources])
     assert encoded.data == expected.SerializeToString(deterministic=True)
@@ -62,9 +63,9 @@ def test_sotw_encoding_is_protobufs_deterministic_serialization() -> None:
 
 
 def test_delta_encoding_is_protobufs_deterministic_serialization() -> None:
-    empty = XdsResource("e", T.CLUSTER, discovery_pb2.Resource, b"", "0")  # an all-default message
+    empty = XdsResource("e", T.CLUSTER, discovery_pb2.Resource, b"", "0", refs.NONE)  # an all-default message
     resources = [cluster("a"), empty]
-    encoded = ads_common.delta_response("v2", T.CLUSTER, "8", resources, ["gone", ""])
+    encoded = ads_common.Encoder().delta_response("v2", T.CLUSTER, "8", resources, ["gone", ""])
     expected = discovery_pb2.DeltaDiscoveryResponse(
         system_version_info="v2", type_url=T.CLUSTER, nonce="8", removed_resources=["gone", ""],
         resources=[discovery_pb2.Resource(name=r.name, version=r.version, resource=r.to_any()) for r in resources])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ads_harness import Client, mesh, names_of, run, serving, static, until_acked
 
-from compiler.emit import type_urls as T
+from meshxds import type_urls as T
 from reconciler.xds.ads_status import SyncState
 from reconciler.xds.cache import SnapshotCache
 

@@ -24,7 +24,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.rpc import status_pb2
 
-from compiler.emit import type_urls
+from meshxds import type_urls
 from reconciler import serve
 from reconciler.ops import envoy_process
 from reconciler.xds import bootstrap

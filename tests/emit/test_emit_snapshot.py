@@ -11,7 +11,9 @@ import pytest
 
 from compiler import emit
 from compiler import model as m
-from compiler.emit import common, consistency, dump, type_urls
+from compiler.emit import common, consistency, dump
+from meshxds import consistency as xds_consistency
+from meshxds import type_urls
 
 
 @pytest.mark.parametrize("case", sorted(f.CASES))
@@ -28,7 +30,7 @@ def test_equal_models_give_byte_identical_snapshots(case: str) -> None:
 @pytest.mark.parametrize("case", sorted(f.CASES))
 def test_every_case_is_consistent(case: str) -> None:
     cfg = f.CASES[case]()
-    assert consistency.check(emit.snapshot(cfg)) == []
+    assert xds_consistency.check(emit.snapshot(cfg)) == []
     assert consistency.duplicates(cfg) == []
 
 
@@ -46,7 +48,7 @@ def test_a_change_changes_only_that_types_version() -> None:
 
 def test_missing_route_config_load_assignment_and_secrets_are_reported() -> None:
     broken = dataclasses.replace(f.gateway(), route_configs=(), load_assignments=(), secrets=())
-    problems = consistency.check(emit.snapshot(broken))
+    problems = xds_consistency.check(emit.snapshot(broken))
     assert (
         "listener 0.0.0.0_8080 references route config 'http.8080', which is not in the snapshot" in problems
     )
@@ -56,7 +58,7 @@ def test_missing_route_config_load_assignment_and_secrets_are_reported() -> None
     tls = dataclasses.replace(f.upstream_tls(), secrets=())
     assert (
         "cluster outbound|1||mtls references secret 'ROOTCA', which is not in the snapshot"
-        in consistency.check(emit.snapshot(tls))
+        in xds_consistency.check(emit.snapshot(tls))
     )
 
 
@@ -156,7 +158,7 @@ def test_per_route_filter_config_without_the_filter_in_the_chain_is_reported() -
     broken = dataclasses.replace(
         cfg, listeners=(dataclasses.replace(cfg.listeners[0], filter_chains=(no_filters,)),)
     )
-    assert consistency.check(emit.snapshot(broken)) == [
+    assert xds_consistency.check(emit.snapshot(broken)) == [
         "route config '9080' configures envoy.filters.http.cors per route, but listener 0.0.0.0_9080 does not run it",
         "route config '9080' configures envoy.filters.http.fault per route, but listener 0.0.0.0_9080 does not run it",
     ]

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from compiler import build, emit, model, translate
-from compiler.emit import assembled, cluster, consistency, endpoint, route, wire
+from compiler.emit import assembled, cluster, endpoint, route
+from meshxds import refs, wire
 
 ROOT = Path(__file__).resolve().parents[2]
 TREES = [ROOT / "policies-example", *sorted((ROOT / "tests" / "golden" / "cases").glob("*/input"))]
@@ -35,7 +36,7 @@ def test_route_tables_from_parts_equal_whole_serialization(tree: Path) -> None:
 @pytest.mark.parametrize("tree", TREES, ids=lambda p: p.parent.name if p.name == "input" else p.name)
 def test_clusters_and_load_assignments_from_parts_equal_whole_serialization(tree: Path) -> None:
     """EDS clusters (name + shape + metadata) and load assignments (name + endpoint encodings) written from parts
-    equal the serialization of the message `cluster.of` / `endpoint.of` build, and carry the same facts."""
+    equal the serialization of the message `cluster.of` / `endpoint.of` build, and carry the same references."""
     result = build.build([tree])
     if not result.ok:
         pytest.skip("a broken-input case")
@@ -49,12 +50,12 @@ def test_clusters_and_load_assignments_from_parts_equal_whole_serialization(tree
         message = cluster.of(c)
         res = assembled.eds_cluster(c, memo.get)
         assert res.serialized == message.SerializeToString(deterministic=True), c.name
-        assert consistency._refs(res) == consistency._compute_refs(message), c.name
+        assert res.refs == refs.of(message), c.name
     for la in assignments:
         message = endpoint.of(la)
         res = assembled.load_assignment(la)
         assert res.serialized == message.SerializeToString(deterministic=True), la.cluster_name
-        assert consistency._refs(res) == consistency._compute_refs(message), la.cluster_name
+        assert res.refs == refs.of(message), la.cluster_name
 
 
 def test_split_before_cuts_at_the_first_field_of_that_number_or_higher() -> None:
@@ -71,8 +72,8 @@ def test_split_before_cuts_at_the_first_field_of_that_number_or_higher() -> None
 @pytest.mark.parametrize("tree", TREES, ids=lambda p: p.parent.name if p.name == "input" else p.name)
 def test_emitted_route_tables_equal_whole_serialization_across_patches(tree: Path) -> None:
     """The emitter's route tables (virtual hosts written from their routes' cached serializations, reused by
-    position for a patched table) and the facts the consistency check keeps for them (filters configured per
-    route) equal what the whole message gives."""
+    position for a patched table) and their references (filters configured per route) equal what the whole
+    message gives."""
     result = build.build([tree])
     if not result.ok:
         pytest.skip("a broken-input case")
@@ -90,7 +91,7 @@ def test_emitted_route_tables_equal_whole_serialization_across_patches(tree: Pat
             res = assembled.route_table(table, memo)
             message = route.of(table)
             assert res.serialized == message.SerializeToString(deterministic=True), table.name
-            assert consistency._refs(res) == consistency._compute_refs(message), table.name
+            assert res.refs == refs.of(message), table.name
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16383, 16384, 2**21, 2**32 - 1, 2**63])

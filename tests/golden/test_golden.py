@@ -25,7 +25,8 @@ from pki import write_pem_files
 
 from compiler import build as build_mod
 from compiler import model_dump
-from compiler.emit import bootstrap_static, consistency, dump
+from compiler.emit import bootstrap_static, dump
+from meshxds import consistency
 
 CASES_DIR = Path(__file__).parent / "cases"
 ROOT = Path(__file__).resolve().parents[2]  # the project root: source.txt paths are relative to it

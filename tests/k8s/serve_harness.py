@@ -70,7 +70,7 @@ def eventually(check: Callable[[], Any], timeout: float = 20.0, what: str = "con
 
 def endpoint_ports(config: dict[str, Any], cluster: str) -> list[int]:
     """Port numbers of the endpoints the dump holds for `cluster`."""
-    from compiler.emit import type_urls
+    from meshxds import type_urls
 
     for cla in config.get(type_urls.ENDPOINT, []):
         if cla.get("cluster_name") == cluster:

@@ -16,7 +16,7 @@ from gateway_tree import CREDENTIAL, GATEWAY_NODE, make_repo, web_service, web_s
 from serve_harness import ServeHarness, endpoint_ports, eventually
 from tls_certs import TestCA
 
-from compiler.emit import type_urls
+from meshxds import type_urls
 from reconciler import serve
 
 WEB = "outbound|8080||web.shop.svc.cluster.local"

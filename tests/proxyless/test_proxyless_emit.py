@@ -15,11 +15,12 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 
 from compiler import build, emit
 from compiler import model as m
-from compiler.emit import consistency, proxyless
-from compiler.emit import type_urls as T
+from compiler.emit import proxyless
 from compiler.emit.filters import cors, fault
-from compiler.emit.snapshot import Snapshot
 from compiler.translate import proxyless as translate_proxyless
+from meshxds import consistency
+from meshxds import type_urls as T
+from meshxds.snapshot import Snapshot
 from reconciler.xds.xds_node import Generator, NodeInfo, generator_of
 
 HOST = "reviews.shop.svc.cluster.local"

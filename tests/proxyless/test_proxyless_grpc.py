@@ -27,8 +27,8 @@ from proxyless_harness import (
 )
 
 from compiler import build, emit
-from compiler.emit import type_urls as T
-from compiler.emit.snapshot import Snapshot
+from meshxds import type_urls as T
+from meshxds.snapshot import Snapshot
 from reconciler.xds.ads_status import SyncState
 from reconciler.xds.xds_node import NodeInfo
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler import build, model
-from compiler.emit import type_urls
+from meshxds import type_urls
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = "router~127.0.0.10~istio-ingressgateway.istio-system~istio-system.svc.cluster.local"

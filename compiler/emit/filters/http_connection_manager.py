@@ -8,8 +8,9 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 
 from compiler import model
 from compiler.emit import common, filters
+from meshxds import refs
 
-NAME = "envoy.filters.network.http_connection_manager"
+NAME = refs.HTTP_CONNECTION_MANAGER  # the name meshxds.refs finds a listener's route tables by
 
 _HCM = hcm_pb2.HttpConnectionManager
 

@@ -14,20 +14,23 @@ from collections.abc import Iterable, Mapping
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from compiler.emit import type_urls
+from meshxds import refs as refs_mod
+from meshxds import type_urls
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class XdsResource:
-    """One resource as served: its bytes and their content hash. The protobuf message is not kept (a server holding
-    thousands of proxies' resources would hold several times their serialized size in message objects); `message`
-    parses it back for the few readers that want one (config dumps, consistency facts, tests)."""
+    """One resource as served: its bytes, their content hash, and what it references of the rest of its snapshot
+    (found while it is built, from the message or from the parts it is written from). The protobuf message is not
+    kept (a server holding thousands of proxies' resources would hold several times their serialized size in
+    message objects); `message` parses it back for the few readers that want one (config dumps, tests)."""
 
     name: str
     type_url: str
     message_type: type[Message]
     serialized: bytes
     version: str
+    refs: refs_mod.Refs
 
     @property
     def message(self) -> Message:
@@ -36,12 +39,15 @@ class XdsResource:
     @staticmethod
     def of(name: str, type_url: str, message: Message) -> XdsResource:
         data = message.SerializeToString(deterministic=True)
-        return XdsResource(name, type_url, type(message), data, hashlib.sha256(data).hexdigest()[:16])
+        return XdsResource(name, type_url, type(message), data, hashlib.sha256(data).hexdigest()[:16],
+                           refs_mod.of(message))
 
     @staticmethod
-    def parsed(name: str, type_url: str, data: bytes, message_type: type[Message]) -> XdsResource:
-        """From bytes written without building the message (compiler.emit.wire)."""
-        return XdsResource(name, type_url, message_type, data, hashlib.sha256(data).hexdigest()[:16])
+    def parsed(name: str, type_url: str, data: bytes, message_type: type[Message], *,
+               refs: refs_mod.Refs) -> XdsResource:
+        """From bytes written without building the message (meshxds.wire), with the references the writer knows from
+        the parts (the same `refs.of` finds in the message)."""
+        return XdsResource(name, type_url, message_type, data, hashlib.sha256(data).hexdigest()[:16], refs)
 
     def to_any(self) -> any_pb2.Any:
         return any_pb2.Any(type_url=self.type_url, value=self.serialized)
