@@ -18,6 +18,7 @@ from pathlib import Path
 
 from compiler import build as build_mod
 from compiler import load
+from reconciler import gcpause
 from reconciler.ops import metrics
 from reconciler.xds.ads import AdsOptions, AdsServer
 from reconciler.xds.cache import SnapshotCache
@@ -28,11 +29,18 @@ def _rss() -> int:
         return int(f.read().split()[1]) * 4096
 
 
+def _paused(pause: gcpause.GcPause, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    """As `meshward serve` runs the compiler: with the cyclic GC paused (reconciler.gcpause)."""
+    with pause.paused():
+        return fn(*args, **kwargs)
+
+
 async def _main(tree: Path, pipe: Connection) -> None:
     parse_cache = load.ParseCache()
-    build = build_mod.build([tree], parse_cache=parse_cache)
+    pause = gcpause.GcPause()
+    build = _paused(pause, build_mod.build, [tree], parse_cache=parse_cache)
     cache = SnapshotCache()
-    await cache.publish("r0", functools.partial(build_mod.snapshot_for, build))
+    await cache.publish("r0", functools.partial(_paused, pause, build_mod.snapshot_for, build))
     m = metrics.Metrics()
     server = AdsServer(cache, observer=metrics.XdsObserver(m), options=AdsOptions())
     port = await server.start("127.0.0.1:0")
@@ -45,9 +53,10 @@ async def _main(tree: Path, pipe: Connection) -> None:
         command = pipe.recv()
         if command == "change":
             seen = time.time()
-            build = await asyncio.to_thread(build_mod.build, [tree], parse_cache=parse_cache)
+            build = await asyncio.to_thread(_paused, pause, build_mod.build, [tree], parse_cache=parse_cache)
             generation += 1
-            result = await cache.publish(f"r{generation}", functools.partial(build_mod.snapshot_for, build))
+            result = await cache.publish(f"r{generation}",
+                                         functools.partial(_paused, pause, build_mod.snapshot_for, build))
             pipe.send(("changed", seen, result.started, result.finished))
         elif command == "rss":
             pipe.send(_rss())

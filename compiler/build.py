@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol
 
 from compiler import diagnostics as diag
-from compiler import emit, gcpause, model, pipeline, registry_overlay, translate
+from compiler import emit, model, pipeline, registry_overlay, translate
 from compiler.diagnostics import Diagnostic
 from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
@@ -156,14 +156,13 @@ def snapshot_for(result: Build, node: Node, *, secrets: Mapping[str, model.Secre
     SDS secret that is referred to but neither in the tree nor in `secrets`). A proxyless node (the ADS server's
     NodeInfo of a gRPC client, metadata GENERATOR=grpc) gets gRPC's shape of the same config
     (`translate.proxyless`, then `emit.proxyless`)."""
-    with gcpause.paused():
-        cfg = proxy_config(result, node)
-        if not isinstance(node, str | model.Proxy) and node.proxyless:
-            snap = proxyless_emit.snapshot(proxyless_translate.grpc_config(cfg))
-        else:
-            snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)
-        # a consistent snapshot stays consistent: checked once per content version, and per shared table
-        problems = result.memo.get(("consistency", snap.version), lambda: consistency.check(snap, result.memo.get))
+    cfg = proxy_config(result, node)
+    if not isinstance(node, str | model.Proxy) and node.proxyless:
+        snap = proxyless_emit.snapshot(proxyless_translate.grpc_config(cfg))
+    else:
+        snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)
+    # a consistent snapshot stays consistent: checked once per content version, and per shared table
+    problems = result.memo.get(("consistency", snap.version), lambda: consistency.check(snap, result.memo.get))
     if problems:
         raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))
     return snap

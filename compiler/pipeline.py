@@ -17,7 +17,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from compiler import analyze, gcpause, load, typed, validate
+from compiler import analyze, load, typed, validate
 from compiler import diagnostics as diag
 from compiler.diagnostics import Diagnostic
 from compiler.load import Document, ParseCache
@@ -189,23 +189,21 @@ def _common_run(a: Iterable[object], b: Iterable[object], limit: int) -> int:
 
 def check_documents(documents: Sequence[Document], found: Sequence[Diagnostic] = (), files: int = 0, *,
                     check_cache: CheckCache | None = None) -> Checked:
-    with gcpause.paused():  # see compiler.gcpause: millions of small acyclic objects
-        if check_cache is None:
-            resources, problems = typed.to_resources(documents)
-            rset = ResourceSet(resources)
-            per_resource = validate.validate(rset)
-        else:
-            rset, problems, per_resource = check_cache.stage(documents)
-        analysis = analyze.analyze(rset, check_cache.analysis if check_cache is not None else None)
-        diagnostics = [*found, *problems, *per_resource, *analysis]
-        return Checked(rset, diag.sorted_unique(diagnostics), files)
+    if check_cache is None:
+        resources, problems = typed.to_resources(documents)
+        rset = ResourceSet(resources)
+        per_resource = validate.validate(rset)
+    else:
+        rset, problems, per_resource = check_cache.stage(documents)
+    analysis = analyze.analyze(rset, check_cache.analysis if check_cache is not None else None)
+    diagnostics = [*found, *problems, *per_resource, *analysis]
+    return Checked(rset, diag.sorted_unique(diagnostics), files)
 
 
 def check(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = (),
           cache: ParseCache | None = None, check_cache: CheckCache | None = None) -> Checked:
     """Check a tree. Pass the same `cache` (parsing) and `check_cache` (typing, per-resource rules) to every run
     over revisions of one tree to redo only what changed."""
-    with gcpause.paused():  # see compiler.gcpause: millions of small acyclic objects
-        loaded = load.load(paths, cache=cache)
-        return check_documents([*loaded.documents, *extra_documents], loaded.diagnostics, loaded.files,
-                               check_cache=check_cache)
+    loaded = load.load(paths, cache=cache)
+    return check_documents([*loaded.documents, *extra_documents], loaded.diagnostics, loaded.files,
+                           check_cache=check_cache)

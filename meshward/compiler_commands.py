@@ -13,6 +13,7 @@ from pathlib import Path
 
 from compiler import build as build_mod
 from compiler import codes, diagnostics, load, output, pipeline
+from reconciler import gcpause
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 COMMANDS = frozenset({"validate", "compile", "schemas", "messages"})
@@ -53,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     loaded = load.load(args.paths, max_file_bytes=args.max_file_size)
-    checked = pipeline.check_documents(loaded.documents, loaded.diagnostics, loaded.files)
+    with gcpause.GcPause().paused():  # this process runs the compiler: it pauses the cyclic GC around it
+        checked = pipeline.check_documents(loaded.documents, loaded.diagnostics, loaded.files)
     errors = sum(d.severity is diagnostics.Severity.ERROR for d in checked.diagnostics)
     warnings = len(checked.diagnostics) - errors
     summary = f"{loaded.files} files, {len(checked.resources)} resources: {errors} errors, {warnings} warnings"
@@ -67,7 +69,8 @@ def _compile(args: argparse.Namespace) -> int:
     if not Path(args.path).exists():
         print(f"meshward compile: no such file or directory: {args.path}", file=sys.stderr)
         return EXIT_USAGE
-    result = build_mod.build([args.path])
+    with gcpause.GcPause().paused():  # as above
+        result = build_mod.build([args.path])
     output.render([d for d in result.diagnostics], "text", sys.stderr)
     if not result.ok:
         return EXIT_INVALID

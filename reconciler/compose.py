@@ -18,6 +18,7 @@ from typing import Any
 
 from compiler import build as build_mod
 from compiler.build import Diagnostic, Document
+from reconciler import gcpause
 from reconciler.kube.cluster import ClusterState
 from reconciler.xds import xds_node
 
@@ -60,7 +61,9 @@ class Compiler:
     """`load` a commit's tree once, `build` it with any cluster state. Thread-safe; the last build is memoized, so a
     change that only touched credentials (same documents) re-publishes without recompiling."""
 
-    def __init__(self, parse_cache: build_mod.ParseCache | None = None, *, repo_path: str = "") -> None:
+    def __init__(self, parse_cache: build_mod.ParseCache | None = None, *, repo_path: str = "",
+                 pause: gcpause.GcPause | None = None) -> None:
+        self._pause = pause or gcpause.GcPause()  # the process's, when it has other threads that compile
         self._repo_path = repo_path
         self._parse_cache = parse_cache or build_mod.ParseCache()
         self._check_cache = build_mod.CheckCache()  # typed resources and per-document findings, by content
@@ -81,7 +84,7 @@ class Compiler:
             memo = self._memo
         if memo is not None and memo[0] is tree and memo[1] == documents:
             return Compiled(memo[2], cluster, memo[3])
-        with self._building:  # the caches carry one revision to the next: one build at a time
+        with self._building, self._pause.paused():  # the caches carry one revision to the next: one at a time
             return self._build(tree, cluster, documents)
 
     def _build(self, tree: Tree, cluster: ClusterState | None, documents: tuple[Document, ...]) -> Compiled:

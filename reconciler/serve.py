@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import enum
+import functools
 import logging
 import os
 import signal
@@ -20,7 +21,7 @@ from typing import Any
 import kubernetes.config
 
 from compiler import build as build_mod
-from reconciler import compose, loop
+from reconciler import compose, gcpause, loop
 from reconciler.git import source, webhook
 from reconciler.kube import cluster, registry
 from reconciler.ops import admin, metrics
@@ -97,8 +98,11 @@ class Server:
             url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev,
             verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
         self.cluster = _feed(config)
-        compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path)
-        self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build, snapshot_for=resolve,
+        # builds (the loop's worker thread) and snapshots (the cache's) pause the cyclic GC through one counter
+        pause = gcpause.GcPause()
+        compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path, pause=pause)
+        self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build,
+                                    snapshot_for=functools.partial(resolve, pause=pause),
                                     publisher=self.cache, metrics=self.metrics, cluster=self.cluster,
                                     config=loop.LoopConfig(poll_interval=config.poll_interval, path=config.path))
         if self.cluster is not None:
@@ -181,11 +185,12 @@ def redact(doc: Any) -> Any:
     return doc
 
 
-def resolve(compiled: compose.Compiled, node: xds_node.NodeInfo) -> object:
+def resolve(compiled: compose.Compiled, node: xds_node.NodeInfo, *, pause: gcpause.GcPause) -> object:
     """The cache's resolver: the proxy's snapshot, with the SDS secrets (Gateway credentialName) of its namespace
     from the same cluster state; a referenced secret that is nowhere raises build.InconsistentSnapshot, so that
     proxy keeps its last snapshot and /status names it."""
-    return build_mod.snapshot_for(compiled.build, node, secrets=compiled.secrets_for(node))
+    with pause.paused():
+        return build_mod.snapshot_for(compiled.build, node, secrets=compiled.secrets_for(node))
 
 
 def _secret(args: argparse.Namespace) -> bytes | None:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping
 from typing import TypeVar
 
-from compiler import gcpause, model, naming
+from compiler import model, naming
 from compiler.api.destination_rule import Subset, TrafficPolicy
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
@@ -243,8 +243,7 @@ def index(resources: ResourceSet, carry: Carry | None = None) -> Mesh:
     """`carry` (the previous revision's `mesh.carry.next_generation()`) makes unchanged documents give the same
     index objects as before, so per-destination results computed from them are found again (compiler.translate.
     carry)."""
-    with gcpause.paused():
-        return _index(resources, carry if carry is not None else Carry())
+    return _index(resources, carry if carry is not None else Carry())
 
 
 _REGISTRY_KINDS = ("Service", "EndpointSlice", "WorkloadEntry", "ServiceEntry")
