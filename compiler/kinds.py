@@ -7,8 +7,8 @@ accepted, as Istio does. Models are imported lazily so that loading a tree impor
 from __future__ import annotations
 
 import dataclasses
-import functools
 import importlib
+import sys
 from typing import Any
 
 NETWORKING = "networking.istio.io"
@@ -31,21 +31,12 @@ class KindInfo:
 
     @property
     def model(self) -> Any:
-        return _import(self.model_path)
+        """Asked once per document: after the first, the module is found in the import system's own table."""
+        module, name = self.model_path.split(":")
+        return getattr(sys.modules.get(module) or importlib.import_module(module), name)
 
     def api_versions(self) -> tuple[str, ...]:
-        return _api_versions(self.group, self.versions)  # asked once per document
-
-
-@functools.cache
-def _api_versions(group: str, versions: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f"{group}/{v}" if group else v for v in versions)
-
-
-@functools.cache
-def _import(path: str) -> Any:
-    module, name = path.split(":")
-    return getattr(importlib.import_module(module), name)
+        return tuple(f"{self.group}/{v}" if self.group else v for v in self.versions)
 
 
 KINDS: dict[str, KindInfo] = {

@@ -64,8 +64,14 @@ class Resource:
     def spec_path(self) -> tuple[str, ...]:
         return ("spec",) if self.kind != "EndpointSlice" else ()
 
+    @_Once
+    def _locator(self) -> positions.Locator:
+        """The resource's diagnostics share one parse of its document for their positions (kept with the
+        resource, which the CheckCache keeps with its diagnostics)."""
+        return positions.Locator(self.doc)
+
     def locate(self, path: Sequence[str | int]) -> Position:
-        return positions.locate(self.doc, path) if path else self.doc.position()
+        return self._locator.locate(path) if path else self.doc.position()
 
     def diag(self, code: str, message: str, path: Sequence[str | int] = (), *,
              severity: diag.Severity | None = None) -> Diagnostic:

@@ -145,14 +145,15 @@ def _expand(doc: Document, problems: list[Diagnostic]) -> Iterator[Document]:
         problems.append(diag.make("MW0006", "List.items is not a list", positions.locate(doc, ("items",)),
                                   path="items"))
         return
+    locator = positions.Locator(doc)  # the List's text parsed once for all its items
     for index, item in enumerate(items):
-        yield _item_document(doc, index, item)
+        yield _item_document(doc, locator, index, item)
 
 
-def _item_document(doc: Document, index: int, item: Any) -> Document:
+def _item_document(doc: Document, locator: positions.Locator, index: int, item: Any) -> Document:
     """A list item as its own document, with its own text so that field positions stay right."""
-    start = positions.locate(doc, ("items", index))
-    end = positions.locate(doc, ("items", index + 1)) if index + 1 < len(doc.data["items"]) else None
+    start = locator.locate(("items", index))
+    end = locator.locate(("items", index + 1)) if index + 1 < len(doc.data["items"]) else None
     lines = doc.text.splitlines()[start.line - doc.first_line:(end.line - doc.first_line) if end else None]
     text = ""
     if lines and start.column > 0:

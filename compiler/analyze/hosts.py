@@ -7,7 +7,6 @@ Every analyzer compares hosts, and they must all agree with Istio on what `revie
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping, Sequence
 
 DOMAIN_SUFFIX = "svc.cluster.local"
@@ -78,14 +77,9 @@ def consumer_namespaces(export_to: Sequence[str] | None, namespace: str) -> froz
     Exported everywhere (or by default), its own namespace stands for them all, as in Istio's analyzers.
     """
     if not export_to:  # the common case, asked for every VirtualService and DestinationRule
-        return _own_namespace(namespace)
+        return frozenset({namespace})
     scopes = export_scopes(export_to, namespace)
     return frozenset({namespace}) if EXPORT_ALL in scopes else scopes
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _own_namespace(namespace: str) -> frozenset[str]:
-    return frozenset({namespace})
 
 
 def selector_string(labels: Mapping[str, str] | None) -> str:

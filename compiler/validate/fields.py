@@ -3,7 +3,6 @@ percentages and protocol names. Each check returns an error message, or None whe
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
@@ -24,11 +23,8 @@ HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OP
 _HEADER_NAME = re.compile(r"^[-_A-Za-z0-9]+$")
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
-# Pure checks of one value that meshes repeat (durations, header names, regexes): each distinct value once, bounded.
-_memo = functools.lru_cache(maxsize=1 << 14)
 
 
-@_memo
 def duration(value: str | None, *, minimum_ms: float = 1.0) -> str | None:
     """Istio durations: a valid duration, at least 1ms, no finer than milliseconds."""
     if value is None:
@@ -43,7 +39,6 @@ def duration(value: str | None, *, minimum_ms: float = 1.0) -> str | None:
     return None
 
 
-@_memo
 def regex(pattern: str) -> str | None:
     """Envoy compiles safe_regex with Google RE2: reject what RE2 rejects (backreferences, lookaround)."""
     if pattern == "":
@@ -71,7 +66,6 @@ def string_match(match: Any) -> tuple[str, str] | None:
     return None
 
 
-@_memo
 def header_name(name: str) -> str | None:
     if not name:
         return "header name cannot be empty"
@@ -89,7 +83,6 @@ def header_operation_name(name: str, *, allow_authority: bool = False) -> str | 
     return header_name(name)
 
 
-@_memo
 def retry_on(value: str) -> str | None:
     for raw in value.split(","):
         condition = raw.strip()

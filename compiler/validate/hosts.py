@@ -3,7 +3,6 @@ ports, Kubernetes labels and exportTo. Each check returns an error message, or N
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -15,9 +14,6 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _PLAIN_IPV4 = re.compile(rf"(?:{_OCTET}\.){{3}}{_OCTET}")  # only forms ipaddress accepts (no leading zeros)
-# The checks below are pure functions of one value, and a mesh repeats its host names, label pairs and addresses
-# across many resources: each distinct value is checked once (bounded, so a long-running reconciler stays small).
-_memo = functools.lru_cache(maxsize=1 << 16)
 
 
 def is_dns1123_label(value: str) -> bool:
@@ -37,7 +33,6 @@ def dns1123_labels(domain: str) -> str | None:
     return None
 
 
-@_memo
 def wildcard_domain(domain: str) -> str | None:
     """A FQDN or short name whose first label may be a wildcard (`*`, `*.example.com`, `*-foo.example.com`)."""
     if not domain:
@@ -86,7 +81,6 @@ def is_ip(value: str) -> bool:
     return True
 
 
-@_memo
 def ip_or_cidr(value: str) -> str | None:
     try:
         if "/" in value:
@@ -116,7 +110,6 @@ def label_selector(labels: Mapping[str, str] | None, *, wildcards: bool = False)
     return out
 
 
-@_memo
 def _label_problem(key: str, value: str, wildcards: bool) -> str | None:
     problem = label_key(key) or label_value(value)
     if problem is None and not wildcards and ("*" in key or "*" in value):
