@@ -78,6 +78,7 @@ class ParseCache:
         self._listings: dict[tuple[str, str], Listing] = {}  # (directory, real path) -> its listing
         self._walks: dict[tuple[str, str], tuple[list[Listing], list[tuple[str, str]]]] = {}  # root -> last walk
         self._max = max_entries
+        self._loaders = threading.local()  # one ruamel loader per thread: building one costs more than parsing
         self.hits = 0
         self.misses = 0
 
@@ -90,9 +91,15 @@ class ParseCache:
             self.hits += 1
             return found
         self.misses += 1
-        parsed = _parse(content)
+        parsed = _parse(content, self._yaml)
         _bounded_put(self._entries, key, parsed, self._max)
         return parsed
+
+    def _yaml(self) -> YAML:
+        loader: YAML | None = getattr(self._loaders, "yaml", None)
+        if loader is None:
+            loader = self._loaders.yaml = new_yaml()
+        return loader
 
     def unchanged(self, path: str, display: str,
                   stat: os.stat_result) -> _Loaded | None:
@@ -162,15 +169,9 @@ class LoadResult:
     files: int = 0
 
 
-_local = threading.local()
-
-
-def _yaml() -> YAML:
-    """One loader per thread: building a YAML object costs more than parsing a small document with it."""
-    loader = getattr(_local, "yaml", None)
-    if loader is None:
-        loader = _local.yaml = YAML(typ="safe", pure=False)
-    return loader
+def new_yaml() -> YAML:
+    """ruamel's safe loader, which reads what yaml-rs is not trusted with (`fast_load`)."""
+    return YAML(typ="safe", pure=False)
 
 
 def _segments(content: bytes) -> Iterator[tuple[int, bytes]]:
@@ -208,7 +209,7 @@ def _content_line(text: str, first_line: int) -> int:
     return first_line + (text.count("\n", 0, match.start()) if match else 0)
 
 
-def _parse(content: bytes) -> _Parsed:
+def _parse(content: bytes, yaml: Callable[[], YAML] = new_yaml) -> _Parsed:
     docs: list[tuple[int, Any, str, int]] = []
     problems: list[tuple[str, str, int, int]] = []
     if b"\0" in content[:8192]:
@@ -223,7 +224,7 @@ def _parse(content: bytes) -> _Parsed:
             line = first_line + chunk.count(b"\n", 0, err.start)
             return _Parsed((), (("MW0003", f"not valid UTF-8 (byte {chunk[err.start]:#x})", line, 1),))
         try:
-            data = _load_yaml(text, chunk, trusted)
+            data = _load_yaml(text, chunk, trusted, yaml)
         except MarkedYAMLError as err:
             problems.append(_yaml_problem(err, first_line, text))
             continue
@@ -235,10 +236,10 @@ def _parse(content: bytes) -> _Parsed:
     return _Parsed(tuple(docs), tuple(problems))
 
 
-def _load_yaml(text: str, raw: bytes, trusted: bool) -> Any:
+def _load_yaml(text: str, raw: bytes, trusted: bool, yaml: Callable[[], YAML]) -> Any:
     """One document's data: yaml-rs when it reads it as ruamel would, else ruamel (which raises the errors)."""
     found, data = fast_load(text, raw, trusted=trusted)
-    return data if found else _yaml().load(text)
+    return data if found else yaml().load(text)
 
 
 # The fast path: yaml-rs, only for text it provably reads exactly as ruamel's safe loader does. yaml-rs agrees with
