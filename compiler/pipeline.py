@@ -22,6 +22,7 @@ from compiler import diagnostics as diag
 from compiler.diagnostics import Diagnostic
 from compiler.load import Document, ParseCache
 from compiler.resources import Resource, ResourceSet
+from compiler.validate.values import ValueChecks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +70,7 @@ class CheckCache:
         self._current: list[_Entry] = []
         self._last: _Stage | None = None
         self.analysis = analyze.AnalyzeCache()
+        self._values = ValueChecks()  # checks of one value (hosts, durations...), for every revision
         self.hits = 0
         self.misses = 0
 
@@ -147,7 +149,7 @@ class CheckCache:
         gone = {id(d) for at in changed for d in last.entries[at].problems}
         problems = [d for d in last.problems if id(d) not in gone] + [d for at in changed for d in entries[at].problems]
         gone = {id(d) for old in swaps for d in self._validated.pop(old, ())}
-        fresh = [d for new in swaps.values() for d in self._validated.setdefault(new, validate.validate_one(new))]
+        fresh = [d for new in swaps.values() for d in self._validated.setdefault(new, validate.validate_one(new, self._values))]
         per_resource = [d for d in last.per_resource if id(d) not in gone] + fresh
         return _Stage(entries, last.resources.replaced(swaps), problems, per_resource, True)
 
@@ -171,7 +173,7 @@ class CheckCache:
         out: list[Diagnostic] = []
         for res in resources:
             found = self._validated.get(res)
-            validated[res] = found if found is not None else validate.validate_one(res)
+            validated[res] = found if found is not None else validate.validate_one(res, self._values)
             out.extend(validated[res])
         self._validated = validated
         return out

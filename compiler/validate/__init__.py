@@ -21,6 +21,7 @@ from compiler.validate import (
     virtual_service,
 )
 from compiler.validate.report import Report
+from compiler.validate.values import ValueChecks
 
 CHECKS: dict[str, Callable[[Report], None]] = {
     "VirtualService": virtual_service.check,
@@ -39,17 +40,19 @@ CHECKS: dict[str, Callable[[Report], None]] = {
 
 def validate(resources: Iterable[Resource]) -> list[Diagnostic]:
     """Diagnostics for every resource (a ResourceSet or any iterable of resources)."""
+    values = ValueChecks()
     out: list[Diagnostic] = []
     for resource in resources:
-        out.extend(validate_one(resource))
+        out.extend(validate_one(resource, values))
     return out
 
 
-def validate_one(resource: Resource) -> list[Diagnostic]:
+def validate_one(resource: Resource, values: ValueChecks) -> list[Diagnostic]:
+    """`values`: memos of the checks of one value, shared by the resources it is given with."""
     check = CHECKS.get(resource.kind)
     if check is None:
         return []
-    report = Report(resource)
+    report = Report(resource, values)
     try:
         check(report)
     except Exception as err:  # noqa: BLE001 - a rule bug must not stop the other resources' checks

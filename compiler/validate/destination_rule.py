@@ -13,7 +13,7 @@ def check(report: Report) -> None:
     if spec.host == "*":
         pass  # Istio accepts "*" for a DestinationRule host (applies to every host)
     else:
-        report.found("MW0201", hosts.wildcard_domain(spec.host), ("host",))
+        report.found("MW0201", report.values.wildcard_domain(spec.host), ("host",))
     for index, problem in hosts.export_to(spec.export_to):
         report.error("MW0223", problem, ("exportTo", index))
     if spec.workload_selector is not None:
@@ -27,7 +27,7 @@ def check(report: Report) -> None:
         if subset.name in seen:
             report.error("MW0210", f'subset "{subset.name}" is defined twice', path + ("name",))
         seen.add(subset.name)
-        for key, problem in hosts.label_selector(subset.labels):
+        for key, problem in report.values.label_selector(subset.labels):
             report.error("MW0211", problem, path + ("labels", key))
         traffic_policy(report, subset.traffic_policy, path + ("trafficPolicy",))
 
@@ -51,7 +51,7 @@ def traffic_policy(report: Report, policy: dr.TrafficPolicy | None, path: Path) 
     if policy.tunnel is not None:
         _tunnel(report, policy.tunnel, path + ("tunnel",))
     if policy.retry_budget is not None:
-        report.found("MW0202", fields.duration(policy.retry_budget.budget_interval),
+        report.found("MW0202", report.values.duration(policy.retry_budget.budget_interval),
                      path + ("retryBudget", "budgetInterval"))
 
 
@@ -72,9 +72,9 @@ def _load_balancer(report: Report, lb: dr.LoadBalancerSettings | None, path: Pat
         _consistent_hash(report, lb.consistent_hash, path + ("consistentHash",))
     if lb.locality_lb_setting is not None:
         _locality(report, lb.locality_lb_setting, path + ("localityLbSetting",))
-    report.found("MW0202", fields.duration(lb.warmup_duration_secs), path + ("warmupDurationSecs",))
+    report.found("MW0202", report.values.duration(lb.warmup_duration_secs), path + ("warmupDurationSecs",))
     if lb.warmup is not None:
-        report.found("MW0202", fields.duration(lb.warmup.duration), path + ("warmup", "duration"))
+        report.found("MW0202", report.values.duration(lb.warmup.duration), path + ("warmup", "duration"))
 
 
 def _consistent_hash(report: Report, ch: dr.ConsistentHashLB, path: Path) -> None:
@@ -83,9 +83,9 @@ def _consistent_hash(report: Report, ch: dr.ConsistentHashLB, path: Path) -> Non
     if len(keys) > 1:
         report.error("MW0217", "consistentHash can use only one hash key", path)
     if ch.http_header_name is not None:
-        report.found("MW0215", fields.header_name(ch.http_header_name), path + ("httpHeaderName",))
+        report.found("MW0215", report.values.header_name(ch.http_header_name), path + ("httpHeaderName",))
     if ch.http_cookie is not None and ch.http_cookie.ttl is not None:
-        report.found("MW0202", fields.duration(ch.http_cookie.ttl, minimum_ms=0), path + ("httpCookie", "ttl"))
+        report.found("MW0202", report.values.duration(ch.http_cookie.ttl, minimum_ms=0), path + ("httpCookie", "ttl"))
     if ch.ring_hash is not None and ch.maglev is not None:
         report.error("MW0217", "consistentHash can use only one of ringHash and maglev", path)
 
@@ -112,10 +112,10 @@ def connection_pool(report: Report, pool: common.ConnectionPoolSettings | None, 
         _non_negative(report, where, maxConnections=tcp.max_connections)
         for key, value in (("connectTimeout", tcp.connect_timeout), ("maxConnectionDuration",
                            tcp.max_connection_duration), ("idleTimeout", tcp.idle_timeout)):
-            report.found("MW0202", fields.duration(value), where + (key,))
+            report.found("MW0202", report.values.duration(value), where + (key,))
         if tcp.tcp_keepalive is not None:
-            report.found("MW0202", fields.duration(tcp.tcp_keepalive.time), where + ("tcpKeepalive", "time"))
-            report.found("MW0202", fields.duration(tcp.tcp_keepalive.interval),
+            report.found("MW0202", report.values.duration(tcp.tcp_keepalive.time), where + ("tcpKeepalive", "time"))
+            report.found("MW0202", report.values.duration(tcp.tcp_keepalive.interval),
                          where + ("tcpKeepalive", "interval"))
     if pool.http is not None:
         http, where = pool.http, path + ("http",)
@@ -123,7 +123,7 @@ def connection_pool(report: Report, pool: common.ConnectionPoolSettings | None, 
                       http2MaxRequests=http.http2_max_requests, maxRetries=http.max_retries,
                       maxRequestsPerConnection=http.max_requests_per_connection,
                       maxConcurrentStreams=http.max_concurrent_streams)
-        report.found("MW0202", fields.duration(http.idle_timeout), where + ("idleTimeout",))
+        report.found("MW0202", report.values.duration(http.idle_timeout), where + ("idleTimeout",))
 
 
 def _non_negative(report: Report, path: Path, **values: int | None) -> None:
@@ -136,8 +136,8 @@ def _outlier(report: Report, od: dr.OutlierDetection | None, path: Path) -> None
     if od is None:
         return
     _non_negative(report, path, consecutiveErrors=od.consecutive_errors)
-    report.found("MW0202", fields.duration(od.interval), path + ("interval",))
-    report.found("MW0202", fields.duration(od.base_ejection_time), path + ("baseEjectionTime",))
+    report.found("MW0202", report.values.duration(od.interval), path + ("interval",))
+    report.found("MW0202", report.values.duration(od.base_ejection_time), path + ("baseEjectionTime",))
     for key, value in (("maxEjectionPercent", od.max_ejection_percent), ("minHealthPercent", od.min_health_percent)):
         if value is not None:
             report.found("MW0208", fields.percentage(value), path + (key,))
@@ -162,6 +162,6 @@ def client_tls(report: Report, tls: dr.ClientTLSSettings | None, path: Path) -> 
 def _tunnel(report: Report, tunnel: dr.TunnelSettings, path: Path) -> None:
     if tunnel.protocol is not None and tunnel.protocol not in ("CONNECT", "POST"):
         report.error("MW0217", f'tunnel protocol "{tunnel.protocol}" must be CONNECT or POST', path + ("protocol",))
-    report.found("MW0201", hosts.wildcard_domain(tunnel.target_host) if not hosts.is_ip(tunnel.target_host)
+    report.found("MW0201", report.values.wildcard_domain(tunnel.target_host) if not hosts.is_ip(tunnel.target_host)
                  else None, path + ("targetHost",))
     report.found("MW0203", hosts.port(tunnel.target_port), path + ("targetPort",))

@@ -12,7 +12,7 @@ _TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
 
 def check(report: Report) -> None:
     spec: gw.Gateway = report.resource.spec
-    for key, problem in hosts.label_selector(spec.selector):
+    for key, problem in report.values.label_selector(spec.selector):
         report.error("MW0211", problem, ("selector", key))
     if not spec.servers:
         report.error("MW0213", "a Gateway needs at least one server", ("servers",))

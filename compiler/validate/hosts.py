@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 DNS1123_LABEL = re.compile(r"^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$")  # Istio's labels package allows uppercase
 _WILDCARD_LABEL = re.compile(r"^(?:\*|(?:\*|\*-)?[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?)$")
@@ -98,19 +98,22 @@ def port(number: int | None) -> str | None:
     return None
 
 
-def label_selector(labels: Mapping[str, str] | None, *, wildcards: bool = False) -> list[tuple[str, str]]:
-    """(key, problem) pairs for invalid Kubernetes label keys and values."""
+def label_selector(labels: Mapping[str, str] | None, *, wildcards: bool = False,
+                   problem: Callable[[str, str, bool], str | None] | None = None) -> list[tuple[str, str]]:
+    """(key, problem) pairs for invalid Kubernetes label keys and values (`problem`: `label_problem`, or a memo
+    of it)."""
     out: list[tuple[str, str]] = []
     if not labels:
         return out
+    check = problem or label_problem
     for key, value in labels.items():
-        problem = _label_problem(key, value, wildcards)
-        if problem:
-            out.append((key, problem))
+        found = check(key, value, wildcards)
+        if found:
+            out.append((key, found))
     return out
 
 
-def _label_problem(key: str, value: str, wildcards: bool) -> str | None:
+def label_problem(key: str, value: str, wildcards: bool) -> str | None:
     problem = label_key(key) or label_value(value)
     if problem is None and not wildcards and ("*" in key or "*" in value):
         problem = f'wildcard not allowed in label "{key}: {value}"'

@@ -19,7 +19,7 @@ def check_service(report: Report) -> None:
             report.found("MW0203", hosts.port(port.target_port), ("ports", i, "targetPort"))
     if len(spec.ports or []) > 1 and len(names) != len(spec.ports or []):
         report.error("MW0222", "every port of a multi-port Service needs a unique name", ("ports",))
-    for key, problem in hosts.label_selector(spec.selector):
+    for key, problem in report.values.label_selector(spec.selector):
         report.error("MW0211", problem, ("selector", key))
     if spec.type == "ExternalName" and not spec.external_name:
         report.error("MW0222", "an ExternalName Service needs externalName", ("type",))

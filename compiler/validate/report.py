@@ -7,6 +7,7 @@ import dataclasses
 from compiler import diagnostics as diag
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
+from compiler.validate.values import ValueChecks
 
 Path = tuple[str | int, ...]
 
@@ -14,6 +15,7 @@ Path = tuple[str | int, ...]
 @dataclasses.dataclass
 class Report:
     resource: Resource
+    values: ValueChecks  # the checks of one value, memoized across the resources of a run (or of revisions)
     diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
 
     def error(self, code: str, message: str, path: Path = ()) -> None:

@@ -7,13 +7,12 @@ import urllib.parse
 
 from compiler.api import common
 from compiler.api import security as sec
-from compiler.validate import fields, hosts
 from compiler.validate.report import Path, Report
 
 
 def _selector(report: Report, selector: sec.WorkloadSelector | None) -> None:
     if selector is not None:
-        for key, problem in hosts.label_selector(selector.match_labels):
+        for key, problem in report.values.label_selector(selector.match_labels):
             report.error("MW0211", problem, ("selector", "matchLabels", key))
 
 
@@ -68,7 +67,7 @@ def _rule(report: Report, rule: sec.Rule, path: Path) -> None:
             report.error("MW0219", "Cannot set serviceAccounts with namespaces or principals", where)
         for key in ("ip_blocks", "not_ip_blocks", "remote_ip_blocks", "not_remote_ip_blocks"):
             for j, block in enumerate(getattr(source, key) or []):
-                report.found("MW0218", hosts.ip_or_cidr(block), where + (_camel(key), j))
+                report.found("MW0218", report.values.ip_or_cidr(block), where + (_camel(key), j))
     for i, to in enumerate(rule.to or []):
         operation = to.operation
         if operation is None:
@@ -108,7 +107,7 @@ def _jwt(report: Report, rule: sec.JWTRule, path: Path) -> None:
     if rule.jwks is not None and (rule.jwks_uri or rule.jwks_uri_legacy):
         report.error("MW0220", "set only one of jwks and jwksUri", path + ("jwks",))
     if rule.timeout is not None:
-        problem = fields.duration(rule.timeout)
+        problem = report.values.duration(rule.timeout)
         if problem:
             report.error("MW0202", f"timeout must be a valid duration greater than 1ms: {problem}", path + ("timeout",))
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from compiler.validate import hosts
 from compiler.validate.report import Path, Report
 
 
 def match_labels(report: Report, labels: Mapping[str, str] | None, path: Path) -> None:
-    for key, problem in hosts.label_selector(labels):
+    for key, problem in report.values.label_selector(labels):
         report.error("MW0211", problem, path + (key,))

@@ -15,7 +15,7 @@ def check(report: Report) -> None:
         if host == "*":
             report.error("MW0201", 'a ServiceEntry host cannot be the wildcard "*"', ("hosts", i))
         else:
-            report.found("MW0201", hosts.not_an_ip(host) or hosts.wildcard_domain(host), ("hosts", i))
+            report.found("MW0201", hosts.not_an_ip(host) or report.values.wildcard_domain(host), ("hosts", i))
         if resolution in ("DNS", "DNS_ROUND_ROBIN") and host.startswith("*") and not spec.endpoints:
             report.error("MW0214", f'host "{host}": a wildcard host needs endpoints with {resolution} resolution',
                          ("hosts", i))
@@ -31,7 +31,7 @@ def check(report: Report) -> None:
 
 def _addresses(report: Report, spec: se.ServiceEntry, resolution: str) -> None:
     for i, address in enumerate(spec.addresses or []):
-        report.found("MW0218", hosts.ip_or_cidr(address), ("addresses", i))
+        report.found("MW0218", report.values.ip_or_cidr(address), ("addresses", i))
         if "/" in address and resolution not in ("NONE", "STATIC"):
             report.error("MW0214", "CIDR addresses are allowed only for NONE/STATIC resolution types",
                          ("addresses", i))
@@ -60,7 +60,7 @@ def _resolution(report: Report, spec: se.ServiceEntry, resolution: str) -> None:
     if spec.workload_selector is not None:
         if spec.endpoints is not None:
             report.error("MW0214", "only one of workloadSelector or endpoints can be set", ("workloadSelector",))
-        for key, problem in hosts.label_selector(spec.workload_selector.labels or {}):
+        for key, problem in report.values.label_selector(spec.workload_selector.labels or {}):
             report.error("MW0211", problem, ("workloadSelector", "labels", key))
     if resolution == "NONE" and spec.endpoints is not None:
         report.error("MW0214", "NONE mode cannot set endpoints", ("endpoints",))
@@ -90,7 +90,7 @@ def workload(report: Report, entry: we.WorkloadEntry, path: Path, *, resolution:
         report.found("MW0203", hosts.port(number), path + ("ports", key))
         if port_names is not None and key not in port_names:
             report.error("MW0214", f'endpoint port "{key}" is not a port of the ServiceEntry', path + ("ports", key))
-    for key, problem in hosts.label_selector(entry.labels):
+    for key, problem in report.values.label_selector(entry.labels):
         report.error("MW0211", problem, path + ("labels", key))
 
 

@@ -14,7 +14,7 @@ _DEFAULT_ENDPOINT = re.compile(r"^(127\.0\.0\.1|0\.0\.0\.0|\[::1\]|\[::\]):(\d+)
 def check(report: Report) -> None:
     spec: sc.Sidecar = report.resource.spec
     if spec.workload_selector is not None:
-        for key, problem in hosts.label_selector(spec.workload_selector.labels):
+        for key, problem in report.values.label_selector(spec.workload_selector.labels):
             report.error("MW0211", problem, ("workloadSelector", "labels", key))
     _ingress(report, spec.ingress or [])
     _egress(report, spec.egress or [])
@@ -24,7 +24,7 @@ def check(report: Report) -> None:
         path: Path = ("outboundTrafficPolicy", "egressProxy")
         if policy.mode != "ALLOW_ANY":
             report.error("MW0221", "egressProxy can be set only with mode ALLOW_ANY", path)
-        report.found("MW0201", hosts.wildcard_domain(policy.egress_proxy.host), path + ("host",))
+        report.found("MW0201", report.values.wildcard_domain(policy.egress_proxy.host), path + ("host",))
         port = policy.egress_proxy.port
         if port is None or port.number is None:
             report.error("MW0221", "egressProxy needs port.number", path)

@@ -37,7 +37,7 @@ def _hosts(report: Report, spec: vs.VirtualService) -> None:
             report.error("MW0201", 'wildcard host "*" is not allowed for VirtualServices bound to the mesh',
                          ("hosts", i))
             continue
-        report.found("MW0201", hosts.not_an_ip(host) or hosts.wildcard_domain(host), ("hosts", i))
+        report.found("MW0201", hosts.not_an_ip(host) or report.values.wildcard_domain(host), ("hosts", i))
 
 
 def _gateways(report: Report, names: list[str] | None, path: Path) -> None:
@@ -65,7 +65,7 @@ def _http_route(report: Report, route: vs.HTTPRoute, path: Path, *, delegate: bo
             _header_ops(report, dest.headers, path + ("route", i, "headers"))
     _weights(report, route.route or [], path + ("route",))
     if route.timeout is not None:
-        report.found("MW0202", fields.duration(route.timeout), path + ("timeout",))
+        report.found("MW0202", report.values.duration(route.timeout), path + ("timeout",))
     if route.retries is not None:
         _retries(report, route.retries, path + ("retries",))
     if route.fault is not None:
@@ -112,11 +112,11 @@ def _http_match(report: Report, match: vs.HTTPMatchRequest, path: Path) -> None:
                        ("query_params", "queryParams")):
         for header, value in (getattr(match, field) or {}).items():
             if field != "query_params":
-                report.found("MW0215", fields.header_name(header), path + (key, header))
+                report.found("MW0215", report.values.header_name(header), path + (key, header))
             _string_match(report, value, path + (key, header), allow_empty=field != "query_params")
     if match.port is not None:
         report.found("MW0203", hosts.port(match.port), path + ("port",))
-    for key, problem in hosts.label_selector(match.source_labels):
+    for key, problem in report.values.label_selector(match.source_labels):
         report.error("MW0211", problem, path + ("sourceLabels", key))
     _gateways(report, match.gateways, path + ("gateways",))
     if match.source_namespace is not None and not hosts.is_dns1123_label(match.source_namespace):
@@ -154,7 +154,7 @@ def _destination(report: Report, dest: vs.Destination | None, path: Path) -> Non
     if dest.host == "*":
         report.error("MW0201", 'destination host cannot be "*"', path + ("host",))
     else:
-        report.found("MW0201", hosts.wildcard_domain(dest.host), path + ("host",))
+        report.found("MW0201", report.values.wildcard_domain(dest.host), path + ("host",))
     if dest.subset is not None and not hosts.is_dns1123_label(dest.subset):
         report.error("MW0222", f'subset name "{dest.subset}" is not a DNS-1123 label', path + ("subset",))
     if dest.port is not None and dest.port.number is not None:
@@ -180,10 +180,10 @@ def _retries(report: Report, retry: vs.HTTPRetry | None, path: Path) -> None:
         return
     if retry.attempts is not None and retry.attempts < 0:
         report.error("MW0222", f"retry attempts {retry.attempts} cannot be negative", path + ("attempts",))
-    report.found("MW0202", fields.duration(retry.per_try_timeout), path + ("perTryTimeout",))
-    report.found("MW0202", fields.duration(retry.backoff), path + ("backoff",))
+    report.found("MW0202", report.values.duration(retry.per_try_timeout), path + ("perTryTimeout",))
+    report.found("MW0202", report.values.duration(retry.backoff), path + ("backoff",))
     if retry.retry_on is not None:
-        report.found("MW0207", fields.retry_on(retry.retry_on), path + ("retryOn",))
+        report.found("MW0207", report.values.retry_on(retry.retry_on), path + ("retryOn",))
 
 
 def _fault(report: Report, fault: vs.HTTPFaultInjection | None, path: Path) -> None:
@@ -211,8 +211,8 @@ def _abort(report: Report, abort: vs.Abort, path: Path) -> None:
 def _delay(report: Report, delay: vs.Delay, path: Path) -> None:
     if (delay.fixed_delay is None) == (delay.exponential_delay is None):
         report.error("MW0222", "delay needs exactly one of fixedDelay or exponentialDelay", path)
-    report.found("MW0202", fields.duration(delay.fixed_delay), path + ("fixedDelay",))
-    report.found("MW0202", fields.duration(delay.exponential_delay), path + ("exponentialDelay",))
+    report.found("MW0202", report.values.duration(delay.fixed_delay), path + ("fixedDelay",))
+    report.found("MW0202", report.values.duration(delay.exponential_delay), path + ("exponentialDelay",))
     if delay.percent is not None:
         report.found("MW0208", fields.percentage(delay.percent), path + ("percent",))
     if delay.percentage is not None:
@@ -245,7 +245,7 @@ def _rewrite(report: Report, rewrite: vs.HTTPRewrite | None, path: Path) -> None
         if not regex_rewrite.match or regex_rewrite.rewrite is None:
             report.error("MW0222", "uriRegexRewrite needs match and rewrite", path + ("uriRegexRewrite",))
         else:
-            report.found("MW0206", fields.regex(regex_rewrite.match), path + ("uriRegexRewrite", "match"))
+            report.found("MW0206", report.values.regex(regex_rewrite.match), path + ("uriRegexRewrite", "match"))
 
 
 def _direct_response(report: Report, direct: vs.HTTPDirectResponse | None, path: Path) -> None:
@@ -288,8 +288,8 @@ def _cors(report: Report, cors: vs.CorsPolicy | None, path: Path) -> None:
     for key in ("allow_headers", "expose_headers"):
         for i, name in enumerate(getattr(cors, key) or []):
             if name != "*":
-                report.found("MW0215", fields.header_name(name), path + (_camel(key), i))
-    report.found("MW0202", fields.duration(cors.max_age), path + ("maxAge",))
+                report.found("MW0215", report.values.header_name(name), path + (_camel(key), i))
+    report.found("MW0202", report.values.duration(cors.max_age), path + ("maxAge",))
 
 
 def _camel(name: str) -> str:
@@ -304,7 +304,7 @@ def _tls_route(report: Report, route: vs.TLSRoute, path: Path) -> None:
         if not match.sni_hosts:
             report.error("MW0212", "a TLS match needs sniHosts", path + ("match", i, "sniHosts"))
         for j, sni in enumerate(match.sni_hosts):
-            report.found("MW0201", hosts.wildcard_domain(sni), path + ("match", i, "sniHosts", j))
+            report.found("MW0201", report.values.wildcard_domain(sni), path + ("match", i, "sniHosts", j))
         _l4_match(report, match, path + ("match", i))
     _l4_routes(report, route.route, path)
 
@@ -313,16 +313,16 @@ def _tcp_route(report: Report, route: vs.TCPRoute, path: Path) -> None:
     for i, match in enumerate(route.match or []):
         _l4_match(report, match, path + ("match", i))
         if isinstance(match, vs.L4MatchAttributes) and match.source_subnet is not None:
-            report.found("MW0218", hosts.ip_or_cidr(match.source_subnet), path + ("match", i, "sourceSubnet"))
+            report.found("MW0218", report.values.ip_or_cidr(match.source_subnet), path + ("match", i, "sourceSubnet"))
     _l4_routes(report, route.route, path)
 
 
 def _l4_match(report: Report, match: vs.TLSMatchAttributes | vs.L4MatchAttributes, path: Path) -> None:
     for i, subnet in enumerate(match.destination_subnets or []):
-        report.found("MW0218", hosts.ip_or_cidr(subnet), path + ("destinationSubnets", i))
+        report.found("MW0218", report.values.ip_or_cidr(subnet), path + ("destinationSubnets", i))
     if match.port is not None:
         report.found("MW0203", hosts.port(match.port), path + ("port",))
-    for key, problem in hosts.label_selector(match.source_labels):
+    for key, problem in report.values.label_selector(match.source_labels):
         report.error("MW0211", problem, path + ("sourceLabels", key))
     _gateways(report, match.gateways, path + ("gateways",))
 

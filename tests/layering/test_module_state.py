@@ -7,7 +7,8 @@ changes it, that is, inside a function:
 - it is declared `global`;
 - it is assigned through (`NAME[k] = v`, `del NAME[k]`, `NAME += v`, `NAME.attr = v`);
 - a mutating method is called on it (`append`, `add`, `update`, `setdefault`, `pop`, `clear`, `put`, ...).
-And `functools.lru_cache` / `functools.cache` are state wherever they appear (a memo is a module-level dict).
+And `functools.lru_cache` / `functools.cache` are state as a decorator or at module level (the memo is then the
+process's); called inside a function (`self.check = functools.lru_cache(...)(check)`), the memo is its owner's.
 Tables built at import time and only read afterwards are constants, whatever their type; no annotation is asked
 for (a `Final` dict can still be mutated, so it would prove nothing).
 """
@@ -101,22 +102,33 @@ def _function_writes(scope: ast.AST, bound: frozenset[str] | None, module: set[s
         yield from _function_writes(node, bound, module)
 
 
-def _memo_decorators(tree: ast.Module) -> Iterator[str]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "functools" \
-                and node.attr in ("lru_cache", "cache"):
-            yield f"{node.lineno}: functools.{node.attr}"
-        elif isinstance(node, ast.ImportFrom) and node.module == "functools":
-            for alias in node.names:
-                if alias.name in ("lru_cache", "cache"):
-                    yield f"{node.lineno}: from functools import {alias.name}"
+def _memo_name(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "functools" \
+            and node.attr in ("lru_cache", "cache"):
+        return node.attr
+    return None
+
+
+def _module_memos(tree: ast.Module) -> Iterator[str]:
+    """functools.lru_cache / cache as a decorator (of a function or a method: one memo for the whole process) or
+    in a module-level statement; inside a function it makes a memo for whatever keeps the result."""
+    decorators = [d for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+                  for d in node.decorator_list]
+    top = [node for node in tree.body if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    for root in (*decorators, *top):
+        for node in ast.walk(root):
+            if (name := _memo_name(node)) is not None:
+                yield f"{getattr(node, 'lineno', 0)}: functools.{name}"
+            elif isinstance(node, ast.ImportFrom) and node.module == "functools":
+                yield from (f"{node.lineno}: from functools import {a.name}" for a in node.names
+                            if a.name in ("lru_cache", "cache"))
 
 
 def findings(source: str) -> list[str]:
     tree = ast.parse(source)
     module = _module_names(tree)
     in_functions = _function_writes(tree, None, module)
-    return sorted(set(_memo_decorators(tree)) | set(in_functions), key=lambda f: int(f.split(":")[0]))
+    return sorted(set(_module_memos(tree)) | set(in_functions), key=lambda f: int(f.split(":")[0]))
 
 
 def _modules() -> list[Path]:
@@ -136,6 +148,7 @@ def test_no_module_level_mutable_state(path: Path) -> None:
     "import functools\n@functools.lru_cache(maxsize=8)\ndef f(x):\n    return x\n",
     "import functools\n_memo = functools.cache\n",
     "from functools import lru_cache\n",
+    "import functools\nclass C:\n    @functools.cache\n    def m(self):\n        return 1\n",
     "class _Bodies:\n    pass\n_bodies = _Bodies()\ndef send(b):\n    _bodies.put(b)\n",
     "def paused():\n    paused.was_enabled = True\n",
     "_TABLE = {}\nclass C:\n    def m(self):\n        _TABLE.clear()\n",
@@ -149,6 +162,7 @@ def test_the_rule_finds_module_state(source: str) -> None:
     "_ITEMS = []\ndef f():\n    _ITEMS = []\n    _ITEMS.append(1)\n    return _ITEMS\n",  # a local of the same name
     "out = []\ndef f(out):\n    out.append(1)\n",  # a parameter of the same name
     "class Cache:\n    def __init__(self):\n        self._d = {}\n    def put(self, k):\n        self._d[k] = 1\n",
+    "import functools\nclass Checks:\n    def __init__(self, f):\n        self.f = functools.lru_cache(maxsize=8)(f)\n",
 ])
 def test_the_rule_allows_constants_and_owned_state(source: str) -> None:
     assert findings(source) == []
