@@ -1,6 +1,7 @@
 """The layering is enforced by import-linter (contracts in pyproject.toml): the compiler never imports the
-reconciler, grpc, git or kubernetes; the reconciler sees the compiler only through compiler.build; neither imports
-the command line (meshward); the model no protobuf or YAML; the emitter only the model."""
+reconciler, grpc, git or kubernetes; the reconciler sees the compiler only through compiler.build; meshxds (the xDS
+resources and snapshots both share) imports neither; none imports the command line (meshward); the model no
+protobuf or YAML; the emitter only the model."""
 
 from __future__ import annotations
 
