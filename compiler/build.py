@@ -1,7 +1,9 @@
 """Stage 1 to 3 for a whole revision: check the tree, index the mesh once, emit per proxy on demand.
 
 The reconciler compiles each commit with `build` and asks `snapshot_for` per connected proxy; `compile --all`
-walks `proxies`. Any error diagnostic means no model: nothing from that revision may be published.
+walks `proxies`. A rejected error (see compiler.codes) means no model: nothing from that revision may be published.
+A flagged one (an analyzer finding about a config Pilot serves) is reported and the revision served with Pilot's
+semantics, unless `strict` (`--strict`) makes it block too.
 
 This module is also the compiler's public face: the reconciler imports nothing else from the compiler (an import
 contract in pyproject.toml), so what it hands the compiler and gets back is re-exported here, and the modules behind
@@ -47,6 +49,7 @@ __all__ = [
     "config_dump",
     "credential_ca_secret",
     "errors",
+    "flagged",
     "from_checked",
     "from_documents",
     "is_ip",
@@ -79,15 +82,15 @@ class Build:
 
 def build(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = (),
           parse_cache: ParseCache | None = None, check_cache: pipeline.CheckCache | None = None,
-          previous: Build | None = None) -> Build:
+          previous: Build | None = None, strict: bool = False) -> Build:
     """The caches and `previous` (the last build of the same tree) let this one redo only what changed: files are
     re-parsed, documents re-checked, index objects and resources rebuilt only where their inputs differ."""
     checked = pipeline.check(paths, extra_documents=extra_documents, cache=parse_cache, check_cache=check_cache)
-    return from_checked(checked, previous=previous)
+    return from_checked(checked, previous=previous, strict=strict)
 
 
-def from_checked(checked: pipeline.Checked, *, previous: Build | None = None) -> Build:
-    if not checked.ok:
+def from_checked(checked: pipeline.Checked, *, previous: Build | None = None, strict: bool = False) -> Build:
+    if diag.blocking(checked.diagnostics, strict=strict):
         # a failed build passes the last good one's memos on to the build after it
         return Build(False, checked.diagnostics, None, previous.memo if previous is not None else emit.EmitMemo(),
                      previous.carry if previous is not None else translate.Carry())
@@ -100,13 +103,14 @@ def from_checked(checked: pipeline.Checked, *, previous: Build | None = None) ->
 
 def from_documents(documents: Sequence[Document], cluster_documents: Sequence[Document] = (), *,
                    found: Sequence[Diagnostic] = (), files: int = 0, check_cache: CheckCache | None = None,
-                   previous: Build | None = None) -> tuple[Build, tuple[str, ...]]:
+                   previous: Build | None = None, strict: bool = False) -> tuple[Build, tuple[str, ...]]:
     """A revision from documents already loaded (`found`: the loader's diagnostics, `files`: how many it read), with
     the cluster's service registry documents over the repository's (`compiler.registry_overlay`). Also returns the
     repository documents the cluster replaced, as `Kind namespace/name file:line`."""
     merged, shadowed = registry_overlay.merge(documents, cluster_documents)
     checked = pipeline.check_documents(merged, found, files, check_cache=check_cache)
-    return from_checked(checked, previous=previous), tuple(registry_overlay.describe(d) for d in shadowed)
+    return (from_checked(checked, previous=previous, strict=strict),
+            tuple(registry_overlay.describe(d) for d in shadowed))
 
 
 class XdsNode(Protocol):
@@ -170,3 +174,8 @@ def snapshot_for(result: Build, node: Node, *, secrets: Mapping[str, model.Secre
 
 def errors(result: Build) -> list[Diagnostic]:
     return [d for d in result.diagnostics if d.severity is diag.Severity.ERROR]
+
+
+def flagged(result: Build) -> list[Diagnostic]:
+    """The errors of a served revision: analyzer findings about configs Pilot serves (none when not `ok`)."""
+    return [d for d in result.diagnostics if d.flagged] if result.ok else []

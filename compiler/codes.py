@@ -4,6 +4,11 @@ A code never changes meaning. `docs/messages.md` is generated from this table (`
 test fails when it drifts. `istio` names the `istioctl analyze` message a code matches, where Istio has one.
 Ranges: MW00xx loading, MW01xx structure (schema), MW02xx per-resource semantics (Istio's validation webhook
 rules), MW03xx cross-resource analyzers, MW04xx compile (model and emit).
+
+An error is *rejected* (the revision is not served; proxies keep the last good one) when Istio's validating webhook
+would reject the object or Envoy would refuse the config. An error is *flagged* (`flagged=True`) when it is an
+analyzer finding about a config Pilot serves anyway: it is reported with Istio's code and severity, and the revision
+is served with Pilot's semantics (a route to a cluster nobody defines answers 503 at runtime), unless `--strict`.
 """
 
 from __future__ import annotations
@@ -18,6 +23,14 @@ class Code:
     title: str
     hint: str
     istio: str = ""
+    flagged: bool = False  # an error about a config Pilot serves: reported, served unless --strict
+
+    @property
+    def blocks(self) -> str:
+        """Whether a diagnostic of this code keeps a revision from being served (docs/messages.md)."""
+        if self.severity != "error":
+            return "no"
+        return "with --strict" if self.flagged else "yes"
 
 
 _TABLE: tuple[Code, ...] = (
@@ -63,13 +76,13 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0222", "error", "invalid value", "see Istio's API reference for this field", "IST0106"),
     Code("MW0223", "error", "invalid exportTo", "exportTo takes '.', '*' or namespace names, without duplicates", "IST0106"),
     # -- cross-resource analyzers (istioctl analyze) ---------------------------------------------------------
-    Code("MW0301", "error", "referenced gateway not found", "define the Gateway or fix the reference (namespace/name)", "IST0101"),
-    Code("MW0302", "error", "destination host not found", "define a Service or ServiceEntry for the host, or fix the name", "IST0101"),
-    Code("MW0303", "error", "subset not found", "define the subset in a DestinationRule for the host", "IST0101"),
-    Code("MW0304", "error", "referenced namespace not found", "create the namespace or fix the reference", "IST0101"),
-    Code("MW0305", "error", "conflicting mesh VirtualServices for a host", "merge the VirtualServices, or use exportTo so only one is visible", "IST0109"),
+    Code("MW0301", "error", "referenced gateway not found", "define the Gateway or fix the reference (namespace/name)", "IST0101", flagged=True),
+    Code("MW0302", "error", "destination host not found", "define a Service or ServiceEntry for the host, or fix the name", "IST0101", flagged=True),
+    Code("MW0303", "error", "subset not found", "define the subset in a DestinationRule for the host", "IST0101", flagged=True),
+    Code("MW0304", "error", "referenced namespace not found", "create the namespace or fix the reference", "IST0101", flagged=True),
+    Code("MW0305", "error", "conflicting mesh VirtualServices for a host", "merge the VirtualServices, or use exportTo so only one is visible", "IST0109", flagged=True),
     Code("MW0306", "error", "several namespace-wide Sidecars", "keep one Sidecar without workloadSelector per namespace", "IST0111"),
-    Code("MW0307", "error", "destination port required", "the host has several ports: set destination.port.number", "IST0112"),
+    Code("MW0307", "error", "destination port required", "the host has several ports: set destination.port.number", "IST0112", flagged=True),
     Code("MW0308", "warning", "port name gives no protocol", "name the port <protocol>[-suffix] (http, grpc, tcp, ...) or set appProtocol", "IST0118"),
     Code("MW0309", "warning", "TLS without server verification", "set caCertificates (or credentialName) so the server certificate is verified", "IST0128"),
     Code("MW0310", "warning", "port-level TLS without server verification", "set caCertificates (or credentialName) in the port-level TLS settings", "IST0129"),
@@ -87,7 +100,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0322", "warning", "ExternalName port name invalid", "name the port after its protocol", "IST0150"),
     Code("MW0323", "warning", "deprecated field or kind", "move to the replacement the message names", "IST0002"),
     Code("MW0324", "warning", "internal gateway referenced", "reference the Kubernetes Gateway's own resources, not the Gateway Istio generates for it", "IST0165"),
-    Code("MW0325", "error", "destination port not found", "use one of the ports the Service or ServiceEntry declares", "IST0101"),
+    Code("MW0325", "error", "destination port not found", "use one of the ports the Service or ServiceEntry declares", "IST0101", flagged=True),
     # -- compile ---------------------------------------------------------------------------------------------
     Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, EndpointSlice endpoint or Pod matches this node id"),
     Code("MW0402", "error", "invalid node id", "use TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local"),
@@ -114,10 +127,13 @@ def render_markdown() -> str:
         "",
         "Generated from `compiler/codes.py` by `meshward messages --write`; do not edit by hand.",
         "A code never changes meaning. `Istio` names the `istioctl analyze` message it matches.",
+        "`blocks`: whether the revision is not served. `yes`: rejected, as Istio's validating webhook (or Envoy)",
+        "would reject it; `with --strict`: flagged, an analyzer finding about a config Pilot serves, so meshward",
+        "serves it with Pilot's semantics and reports it, unless `meshward serve --strict` / `compile --strict`.",
         "",
-        "| code | severity | Istio | what | what to do |",
-        "|---|---|---|---|---|",
+        "| code | severity | blocks | Istio | what | what to do |",
+        "|---|---|---|---|---|---|",
     ]
     for c in all_codes():
-        lines.append(f"| {c.code} | {c.severity} | {c.istio or '-'} | {c.title} | {c.hint} |")
+        lines.append(f"| {c.code} | {c.severity} | {c.blocks} | {c.istio or '-'} | {c.title} | {c.hint} |")
     return "\n".join(lines) + "\n"

@@ -44,6 +44,11 @@ class Diagnostic:
         return codes.get(self.code).hint
 
     @property
+    def flagged(self) -> bool:
+        """An error about a config Pilot serves (see compiler.codes): reported, served unless --strict."""
+        return self.severity is Severity.ERROR and codes.get(self.code).flagged
+
+    @property
     def istio_code(self) -> str:
         return codes.get(self.code).istio
 
@@ -66,6 +71,11 @@ def make(code: str, message: str, position: Position, *, path: str = "", resourc
 
 def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+def blocking(diagnostics: Iterable[Diagnostic], *, strict: bool = False) -> list[Diagnostic]:
+    """The diagnostics that keep a revision from being served: rejected errors, and flagged ones when `strict`."""
+    return [d for d in diagnostics if d.severity is Severity.ERROR and (strict or not d.flagged)]
 
 
 def sorted_unique(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:

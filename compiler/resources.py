@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
@@ -13,7 +14,22 @@ from compiler.diagnostics import Diagnostic, Position
 from compiler.load import Document
 
 DEFAULT_NAMESPACE = "default"
+# Go's zero time: what Pilot compares for an object without a creationTimestamp, so such objects sort first
+ZERO_TIME = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 T = TypeVar("T")
+
+
+def parse_timestamp(value: object) -> datetime.datetime | None:
+    """A `metadata.creationTimestamp` (RFC 3339, as Kubernetes writes it, or a YAML timestamp); None when the value
+    is not one. A time without a zone is UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime.datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
 
 
 class _Once(Generic[T]):
@@ -78,6 +94,20 @@ class Resource:
         """A diagnostic about this resource at `path` (a full path from the document root, e.g. ('spec','hosts',0))."""
         return diag.make(code, message, self.locate(path), path=diag.format_path(path), resource=self.origin,
                          severity=severity)
+
+    @_Once
+    def created(self) -> datetime.datetime:
+        """`metadata.creationTimestamp`; Go's zero time when absent (typed rejects a malformed one)."""
+        meta = self.doc.data.get("metadata")
+        found = parse_timestamp(meta.get("creationTimestamp")) if isinstance(meta, Mapping) else None
+        return found or ZERO_TIME
+
+    @_Once
+    def pilot_order(self) -> tuple[datetime.datetime, str, str]:
+        """Pilot's order of configs of one kind: oldest first, then by name, then by namespace
+        (pilot/pkg/model/config.go configCompareByCreationTime; VirtualServices are listed in this order by
+        pilot/pkg/model/virtualservice_controller.go sortMergedVirtualServicesByCreationTime)."""
+        return (self.created, self.name, self.namespace)
 
     def source_ref(self) -> str:
         """`Kind namespace/name file:line`, the back-reference put in emitted metadata."""

@@ -20,7 +20,7 @@ from compiler import kinds, positions
 from compiler.api import introspect
 from compiler.diagnostics import Diagnostic
 from compiler.load import Document
-from compiler.resources import DEFAULT_NAMESPACE, Resource
+from compiler.resources import DEFAULT_NAMESPACE, Resource, parse_timestamp
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -73,6 +73,8 @@ def _well_formed(doc: Document) -> Resource | None:
                 return None
         labels, annotations = _plain_map(raw.get("labels")), _plain_map(raw.get("annotations"))
         if type(name) is not str or not _valid_name(name, info.kind) or labels is None or annotations is None:
+            return None
+        if raw.get("creationTimestamp") is not None and parse_timestamp(raw["creationTimestamp"]) is None:
             return None
         body = _plain_body(data, info)
         if body is None:
@@ -222,9 +224,20 @@ def _metadata(doc: Document, info: kinds.KindInfo, problems: list[Diagnostic]) -
     namespace, declared = _namespace(doc, raw, info, problems)
     labels = _string_map(doc, raw, "labels", problems)
     annotations = _string_map(doc, raw, "annotations", problems)
-    if namespace is None or labels is None or annotations is None:
+    if namespace is None or labels is None or annotations is None or not _timestamp_ok(doc, raw, problems):
         return None
     return name, namespace, declared, labels, annotations
+
+
+def _timestamp_ok(doc: Document, raw: Mapping[str, Any], problems: list[Diagnostic]) -> bool:
+    """creationTimestamp orders VirtualServices as Pilot orders them (Resource.pilot_order): it must be a time."""
+    value = raw.get("creationTimestamp")
+    if value is None or parse_timestamp(value) is not None:
+        return True
+    problems.append(diag.make("MW0102", f"metadata.creationTimestamp {_show(value)} is not an RFC 3339 time "
+                              "(e.g. 2024-01-31T12:00:00Z)", positions.locate(doc, ("metadata", "creationTimestamp")),
+                              path="metadata.creationTimestamp"))
+    return False
 
 
 def _valid_name(name: Any, kind: str) -> bool:

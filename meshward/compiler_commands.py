@@ -1,7 +1,9 @@
 """The compiler's commands: validate, compile, schemas, messages. Flag names are a contract (DESIGN.md): scripts
 rely on them.
 
-Exit codes (DESIGN.md): 0 valid (warnings allowed), 1 invalid policy, 2 usage or I/O error.
+Exit codes (DESIGN.md): 0 valid (warnings allowed), 1 invalid policy, 2 usage or I/O error. `validate` fails on
+every error, flagged ones too (a CI gate), and with `--failure-threshold warning` on warnings; `compile` fails on
+rejected errors, and on flagged ones with `--strict` (compiler.codes says which are which).
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from compiler import codes, diagnostics, load, output, pipeline
 from reconciler import gcpause
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+# istioctl analyze's --failure-threshold levels -> the severities that fail. meshward reports no info-level
+# diagnostics, so `info` fails on what `warning` fails on.
+THRESHOLDS = {"info": frozenset(diagnostics.Severity), "warning": frozenset(diagnostics.Severity),
+              "error": frozenset({diagnostics.Severity.ERROR})}
 COMMANDS = frozenset({"validate", "compile", "schemas", "messages"})
 
 
@@ -24,6 +30,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     v.add_argument("paths", nargs="+", metavar="PATH")
     v.add_argument("--format", choices=output.FORMATS, default="text")
     v.add_argument("--max-file-size", type=int, default=load.MAX_FILE_BYTES, metavar="BYTES")
+    v.add_argument("--failure-threshold", type=str.lower, choices=tuple(THRESHOLDS), default="error",
+                   help="the least severity that fails validation, as istioctl analyze's (default: error)")
 
     c = sub.add_parser("compile", help="compile the Envoy config of one proxy (or all)")
     c.add_argument("path", metavar="PATH")
@@ -32,6 +40,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     target.add_argument("--all", action="store_true")
     c.add_argument("--format", choices=("json", "bootstrap"), default="json")
     c.add_argument("-o", "--output", metavar="FILE_OR_DIR")
+    c.add_argument("--strict", action="store_true",
+                   help="analyzer errors about configs Pilot serves (flagged) fail the compile too")
 
     s = sub.add_parser("schemas", help="write or check the JSON Schemas in schemas/")
     s.add_argument("--dir", default="schemas")
@@ -62,7 +72,8 @@ def _validate(args: argparse.Namespace) -> int:
     output.render(checked.diagnostics, args.format, sys.stdout, summary=summary if args.format == "text" else "")
     if any(d.code == "MW0009" for d in checked.diagnostics):
         return EXIT_USAGE
-    return EXIT_INVALID if errors else EXIT_OK
+    failing = THRESHOLDS[args.failure_threshold]
+    return EXIT_INVALID if any(d.severity in failing for d in checked.diagnostics) else EXIT_OK
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -70,10 +81,13 @@ def _compile(args: argparse.Namespace) -> int:
         print(f"meshward compile: no such file or directory: {args.path}", file=sys.stderr)
         return EXIT_USAGE
     with gcpause.GcPause().paused():  # as above
-        result = build_mod.build([args.path])
+        result = build_mod.build([args.path], strict=args.strict)
     output.render([d for d in result.diagnostics], "text", sys.stderr)
     if not result.ok:
         return EXIT_INVALID
+    if flagged := build_mod.flagged(result):
+        print(f"meshward compile: {len(flagged)} flagged error(s): served with Pilot's semantics, as istiod would; "
+              "--strict fails on them", file=sys.stderr)
     from compiler.emit import bootstrap_static, dump
 
     def render(node_id: str) -> str:

@@ -39,6 +39,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--credentials-poll-interval", type=float, default=2.0, metavar="S",
                    help="how often --credentials-dir is checked for changes")
     s.add_argument("--max-connection-age", type=float, default=0.0, metavar="S")
+    s.add_argument("--strict", action="store_true",
+                   help="analyzer errors about configs Pilot serves (flagged) block a commit too")
 
     b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to meshward over ADS")
     b.add_argument("--node", required=True, metavar="NODE_ID")

@@ -62,7 +62,8 @@ class Compiler:
     change that only touched credentials (same documents) re-publishes without recompiling."""
 
     def __init__(self, parse_cache: build_mod.ParseCache | None = None, *, repo_path: str = "",
-                 pause: gcpause.GcPause | None = None) -> None:
+                 pause: gcpause.GcPause | None = None, strict: bool = False) -> None:
+        self._strict = strict  # flagged errors block too (`serve --strict`)
         self._pause = pause or gcpause.GcPause()  # the process's, when it has other threads that compile
         self._repo_path = repo_path
         self._parse_cache = parse_cache or build_mod.ParseCache()
@@ -94,7 +95,7 @@ class Compiler:
         # reused, not recompiled (compiler.translate.carry, compiler.emit.memo)
         result, names = build_mod.from_documents(
             tree.documents, documents, found=tree.diagnostics, files=tree.files, check_cache=self._check_cache,
-            previous=memo[2] if memo is not None else None)
+            previous=memo[2] if memo is not None else None, strict=self._strict)
         with self._lock:
             self._memo = (tree, documents, result, names)
         return Compiled(result, cluster, names)

@@ -261,12 +261,18 @@ class Reconciler:
         self._resolver = resolver
         same_commit = self._serving is not None and self._serving.commit.sha == commit.sha
         self._serving, self._refused = loaded, None
+        flagged = [d for d in build.diagnostics if getattr(d, "flagged", False)]
+        lines = _lines(flagged, loaded.tree, istio=True)[:_MAX_ERROR_LINES]
         if trigger is Trigger.CLUSTER and same_commit:
-            self._set(self.status.cluster_synced(generation))
+            self._set(self.status.cluster_synced(generation, lines))
         else:
-            self._set(self.status.synced(commit, generation))
+            self._set(self.status.synced(commit, generation, lines))
             self.metrics.applied(commit, time.time())
         self.metrics.set_result(self.status.last_result)
+        self.metrics.set_flagged([(d.code, d.istio_code) for d in flagged])
+        if lines:
+            log.warning("commit %s served with %d flagged error(s), as Pilot serves them:%s", commit.short,
+                        len(flagged), "".join(f"\n  {line}" for line in lines))
         for node_id, error in sorted(resolver.errors.items()):
             log.warning("proxy %s keeps its previous snapshot: %s", node_id, error)
         log.info("serving commit %s%s", commit.short, f" with cluster state {generation}" if generation else "")
@@ -363,11 +369,17 @@ def _generation(state: Any) -> int | None:
 
 def _error_lines(build: BuildLike, tree: Path) -> list[str]:
     """Error diagnostics as `file:line:col: error CODE: message` with paths relative to the repository."""
+    lines = _lines([d for d in build.diagnostics if str(getattr(d, "severity", "error")) == "error"], tree)
+    return lines or ["error: the compiler reported failure without an error diagnostic"]
+
+
+def _lines(diagnostics: Sequence[Any], tree: Path, *, istio: bool = False) -> list[str]:
+    """Diagnostics as text lines with paths relative to the repository (`istio`: and Istio's code, where it has
+    one, as flagged findings are reported)."""
     prefix = f"{tree}/"
     lines = []
-    for diag in build.diagnostics:
-        if str(getattr(diag, "severity", "error")) != "error":
-            continue
+    for diag in diagnostics:
         text = diag.render() if hasattr(diag, "render") else str(diag)
-        lines.append(text.removeprefix(prefix))
-    return lines or ["error: the compiler reported failure without an error diagnostic"]
+        code = getattr(diag, "istio_code", "") if istio else ""
+        lines.append(text.removeprefix(prefix) + (f" [{code}]" if code else ""))
+    return lines

@@ -57,6 +57,7 @@ class ServeConfig:
     kube_host: str | None = None  # an API server URL without auth (`kubectl proxy`, tests); wins over kubeconfig
     credentials_dir: Path | None = None
     credentials_poll: float = 2.0
+    strict: bool = False  # flagged errors (analyzer findings about configs Pilot serves) block a commit too
 
 
 def registry_config(config: ServeConfig) -> registry.RegistryConfig | None:
@@ -100,7 +101,8 @@ class Server:
         self.cluster = _feed(config)
         # builds (the loop's worker thread) and snapshots (the cache's) pause the cyclic GC through one counter
         pause = gcpause.GcPause()
-        compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path, pause=pause)
+        compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path, pause=pause,
+                                    strict=config.strict)
         self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build,
                                     snapshot_for=functools.partial(resolve, pause=pause),
                                     publisher=self.cache, metrics=self.metrics, cluster=self.cluster,
@@ -210,7 +212,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         max_connection_age=args.max_connection_age or None, kubeconfig=args.kubeconfig,
         kube_context=args.kube_context,
         credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
-        credentials_poll=args.credentials_poll_interval)
+        credentials_poll=args.credentials_poll_interval, strict=args.strict)
 
 
 async def serve(config: ServeConfig) -> None:

@@ -128,13 +128,21 @@ def _egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> tuple[Se
 
 
 def egress_virtual_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> list[VirtualServiceEntry]:
-    """Mesh VirtualServices this listener imports; the proxy's own namespace first (Istio's precedence)."""
+    """Mesh VirtualServices this listener imports, in Pilot's order, in which the first one for a host wins:
+    those exported only to the proxy's namespace, then those exported to it by name, then public ones, each
+    oldest first (pilot/pkg/model/push_context.go VirtualServicesForGateway; Resource.pilot_order)."""
     namespaces = _namespaces(egress)
     candidates = mesh.virtual_services if namespaces is None else mesh.virtual_services_in(namespaces)
     found = [vs for vs in candidates
              if naming.MESH_GATEWAY in vs.gateways and vs.visible_in(proxy.namespace)
              and any(_imports(egress, vs.res.namespace, h) for h in vs.hosts)]
-    return sorted(found, key=lambda vs: vs.res.namespace != proxy.namespace)
+    return sorted(found, key=lambda vs: (_visibility(vs, proxy.namespace), vs.res.pilot_order))
+
+
+def _visibility(vs: VirtualServiceEntry, namespace: str) -> int:
+    if "*" in vs.exports:
+        return 2
+    return 0 if vs.res.namespace == namespace else 1
 
 
 def destination_rule(mesh: Mesh, proxy: model.Proxy, service: Service) -> DestinationRuleEntry | None:

@@ -90,7 +90,7 @@ class RouteTable:
 
 def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry], *,
                  block_unknown: bool = False) -> RouteTable:
-    """The route config of `ctx.port`; a VirtualService host the mesh's service table does not know gets a
+    """The route config of `ctx.port`; a VirtualService host that is none of `services` on the port gets a
     virtual host of its own."""
     mesh = ctx.mesh
     extra = (ctx.port, ctx.gateway, mesh.outbound_key(ctx.proxy), block_unknown)
@@ -222,9 +222,12 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
         vs = owner.get(service.host)
         rs = vs_routes(vs) if vs is not None else (routes.default_route(ctx, service),)
         _add(vhosts, seen, service.host, port, _domains(service, ctx.proxy.namespace), rs, vs)
+    # a VirtualService host that is no service of this listener on this port (unknown, not imported, or without
+    # the port) is a "non-service registry host" with a virtual host of its own (pilot/pkg/networking/core/route/
+    # route.go separateVSHostsAndServices, which looks in the listener's services on the port alone)
     for vs in relevant:
         for h in vs.hosts:
-            if h in ctx.mesh.services or hosts.matched_by(h):
+            if hosts.matched_by(h):
                 continue
             _add(vhosts, seen, h, port, [h], vs_routes(vs), vs)
     if block_unknown and "*" not in seen:

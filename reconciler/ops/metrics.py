@@ -11,6 +11,9 @@ produced a proxy's snapshot to that proxy's ACK of the response carrying it, per
 
 from __future__ import annotations
 
+import collections
+from collections.abc import Sequence
+
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
@@ -91,6 +94,9 @@ class Metrics:
         self.xds_nacks = Counter("meshward_xds_nacks", "NACKs received, by type URL.", ["type_url"], registry=r)
         self.webhooks = Counter("meshward_webhook_requests", "Push webhook requests, by outcome.", ["result"],
                                 registry=r)
+        self.flagged = Gauge("meshward_flagged_findings",
+                             "Flagged errors of the served revision (configs Pilot serves), by code.",
+                             ["code", "istio_code"], registry=r)
         self.connected_proxies = Gauge("meshward_xds_connected_proxies", "Open ADS streams.", registry=r)
         self.set_result(status.SyncResult.PENDING)
 
@@ -102,6 +108,12 @@ class Metrics:
         self.commits_applied.inc()
         self.last_applied.info({"sha": commit.sha, "author": commit.author})
         self.last_applied_time.set(at)
+
+    def set_flagged(self, codes: Sequence[tuple[str, str]]) -> None:
+        """The served revision's flagged errors, as (meshward code, Istio code) pairs, counted by code."""
+        self.flagged.clear()
+        for (code, istio), count in collections.Counter(codes).items():
+            self.flagged.labels(code=code, istio_code=istio).set(count)
 
     def rejected(self, result: status.SyncResult) -> None:
         self.commits_rejected.labels(result=str(result)).inc()

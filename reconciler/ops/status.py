@@ -105,6 +105,8 @@ class Status:
     cluster_result: SyncResult = SyncResult.PENDING  # serving commit + latest cluster state
     cluster_rejection: Rejection | None = None  # why the latest cluster state is not served (cleared when it is)
     proxy_errors: tuple[tuple[str, str], ...] = ()  # (node id, why it keeps its previous snapshot)
+    # the served revision's flagged errors: analyzer findings about configs Pilot serves, served as Pilot does
+    flagged: tuple[str, ...] = ()
 
     @property
     def last_result(self) -> SyncResult:
@@ -139,6 +141,7 @@ class Status:
             "errors": list(self.errors),
             "sourceError": self.source_error.to_json() if self.source_error else None,
             "historyRewritten": self.history_rewritten,
+            "flagged": list(self.flagged),
             **(self._cluster_json() if self.cluster_enabled else {}),
         }
 
@@ -156,10 +159,10 @@ class Status:
     def seen(self, commit: CommitRef, *, rewritten: bool) -> Status:
         return dataclasses.replace(self, last_seen=commit, source_error=None, history_rewritten=rewritten)
 
-    def synced(self, commit: CommitRef, generation: int | None = None) -> Status:
+    def synced(self, commit: CommitRef, generation: int | None = None, flagged: Sequence[str] = ()) -> Status:
         return dataclasses.replace(self, serving=commit, commit_result=SyncResult.SYNCED,
                                    serving_generation=generation, cluster_result=SyncResult.SYNCED,
-                                   cluster_rejection=None)
+                                   cluster_rejection=None, flagged=tuple(flagged))
 
     def rejected(self, commit: CommitRef, result: SyncResult, errors: Sequence[str], *,
                  generation: int | None = None, trigger: Trigger = Trigger.COMMIT) -> Status:
@@ -172,9 +175,9 @@ class Status:
             return self
         return dataclasses.replace(self, cluster=state.to_json())
 
-    def cluster_synced(self, generation: int | None) -> Status:
+    def cluster_synced(self, generation: int | None, flagged: Sequence[str] = ()) -> Status:
         return dataclasses.replace(self, serving_generation=generation, cluster_result=SyncResult.SYNCED,
-                                   cluster_rejection=None)
+                                   cluster_rejection=None, flagged=tuple(flagged))
 
     def cluster_rejected(self, commit: CommitRef, result: SyncResult, errors: Sequence[str],
                          generation: int | None) -> Status:

@@ -127,20 +127,32 @@ def test_commit_flow_with_real_envoy(harness: Harness, delta: bool, tmp_path: Pa
         _eventually(lambda: _split(20) == collections.Counter({want: 20}))
         good = _serving(h)
 
-        # A broken commit is rejected; traffic keeps flowing on the old config; status names the error.
+        # A commit that istioctl analyze flags (an unknown subset) but Pilot serves is served, the finding on
+        # /status with Istio's code.
         reviews = h.work / "policies" / demo.REVIEWS_FILE
         reviews.write_text(reviews.read_text().replace("subset: v3", "subset: v9"))
-        demo._git(h.work, "commit", "-q", "-am", "broken: unknown subset")
+        demo._git(h.work, "commit", "-q", "-am", "flagged: unknown subset")
+        demo._git(h.work, "push", "-q", "origin", "main")
+        h.server.loop.trigger()
+        _eventually(lambda: _serving(h) == _head(h))
+        status = h.admin("/status")
+        assert status["lastResult"] == "Synced", status  # type: ignore[index]
+        assert any("MW0303" in line and "[IST0101]" in line for line in status["flagged"]), status  # type: ignore[index]
+        good = _serving(h)
+
+        # A commit Istio's webhook would reject (an unknown field) is not served; traffic keeps flowing on the old
+        # config; status names the error.
+        reviews.write_text(reviews.read_text().replace("subset: v9", "subset: v3").replace("weight:", "wieght:", 1))
+        demo._git(h.work, "commit", "-q", "-am", "broken: unknown field")
         demo._git(h.work, "push", "-q", "origin", "main")
         h.server.loop.trigger()
         _eventually(lambda: h.admin("/status").get("lastResult") == "ValidationFailed")  # type: ignore[union-attr]
         status = h.admin("/status")
         assert _serving(h) == good
-        assert any("MW0303" in line and "reviews.yaml:" in line for line in status["errors"]), status  # type: ignore[index]
-        assert _split(20) == collections.Counter({want: 20})
+        assert any("MW0101" in line and "reviews.yaml:" in line for line in status["errors"]), status  # type: ignore[index]
 
         # The fix recovers on its own.
-        reviews.write_text(reviews.read_text().replace("subset: v9", "subset: v3"))
+        reviews.write_text(reviews.read_text().replace("wieght:", "weight:"))
         demo._git(h.work, "commit", "-q", "-am", "fix subset")
         demo._git(h.work, "push", "-q", "origin", "main")
         h.server.loop.trigger()

@@ -86,16 +86,17 @@ def test_cluster_state_is_compiled_with_the_commit_and_recompiled_on_change(
         assert status["serving"] == first and status["servingClusterGeneration"] > generation
         generation = status["servingClusterGeneration"]
 
-        # A cluster state that breaks the build is refused; proxies keep the last good one; /status says why.
+        # A cluster state that breaks the build (a port Kubernetes' validation would refuse) is refused; proxies
+        # keep the last good one; /status says why.
         broken = web_service()
-        broken["spec"]["ports"][0]["port"] = 9999
+        broken["spec"]["ports"][0]["port"] = 70000
         apiserver.apply(broken)
         rejected = eventually(lambda: h.status().get("clusterRejected"), what="cluster state rejected")
         status = h.status()
         assert status["lastResult"] == "ValidationFailed" and status["clusterResult"] == "ValidationFailed"
         assert rejected["trigger"] == "ClusterChange" and rejected["clusterGeneration"] > generation
         assert rejected["commit"]["sha"] == first["sha"]
-        assert any("MW0325" in line and "port 8080" in line for line in status["errors"]), status["errors"]
+        assert any("MW0102" in line and "70000" in line for line in status["errors"]), status["errors"]
         assert status["servingClusterGeneration"] == generation
         assert endpoint_ports(h.config(GATEWAY_NODE), WEB) == [MOVED_PORT]
 
