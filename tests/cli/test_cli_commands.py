@@ -124,3 +124,60 @@ def test_console_script_exits_with_the_code_and_all_output(args: list[str], code
     assert out in proc.stdout + proc.stderr
     if args[0] == "compile":
         assert json.loads(proc.stdout)  # the whole document, flushed before the exit
+
+
+# istioctl analyze flags this (IST0101: no registry entry for the destination) but Pilot serves it: the route names
+# outbound|80||gone.shop.svc.cluster.local and answers 503 at runtime.
+FLAGGED = """apiVersion: v1
+kind: Service
+metadata: {name: r, namespace: shop}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: client, namespace: shop}
+spec: {address: 10.0.0.1}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r, namespace: shop}
+spec:
+  hosts: [r]
+  http:
+  - route:
+    - destination: {host: gone}
+"""
+FLAGGED_NODE = "sidecar~10.0.0.1~client.shop~shop.svc.cluster.local"
+
+
+def test_compile_serves_a_flagged_error_as_pilot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mesh.yaml").write_text(FLAGGED)
+    assert cli.main(["compile", str(tmp_path), "--node", FLAGGED_NODE]) == 0
+    out = capsys.readouterr()
+    assert "error MW0302" in out.err and "1 flagged error(s)" in out.err
+    routes = json.loads(out.out)["type.googleapis.com/envoy.config.route.v3.RouteConfiguration"]
+    clusters = {r["route"]["cluster"] for rc in routes for vh in rc["virtual_hosts"] for r in vh["routes"]}
+    assert "outbound|80||gone.shop.svc.cluster.local" in clusters
+
+
+def test_compile_strict_fails_on_a_flagged_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mesh.yaml").write_text(FLAGGED)
+    assert cli.main(["compile", str(tmp_path), "--node", FLAGGED_NODE, "--strict"]) == 1
+    out = capsys.readouterr()
+    assert "error MW0302" in out.err and not out.out
+
+
+def test_validate_fails_on_a_flagged_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mesh.yaml").write_text(FLAGGED)
+    assert cli.main(["validate", str(tmp_path)]) == 1
+    assert "error MW0302" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("threshold", "code"), [("error", 0), ("Warning", 1), ("info", 1)])
+def test_validate_failure_threshold(threshold: str, code: int, tmp_path: Path) -> None:
+    """As istioctl analyze's --failure-threshold: a warning (MW0308, a port name that gives no protocol) fails from
+    `warning` down."""
+    warned = FLAGGED.replace("{host: gone}", "{host: r}").replace("name: http,", "name: web,")
+    (tmp_path / "mesh.yaml").write_text(warned)
+    assert cli.main(["validate", str(tmp_path), "--failure-threshold", threshold]) == code
