@@ -81,7 +81,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0303", "error", "subset not found", "define the subset in a DestinationRule for the host", "IST0101", flagged=True),
     Code("MW0304", "error", "referenced namespace not found", "create the namespace or fix the reference", "IST0101", flagged=True),
     Code("MW0305", "error", "conflicting mesh VirtualServices for a host", "merge the VirtualServices, or use exportTo so only one is visible", "IST0109", flagged=True),
-    Code("MW0306", "error", "several namespace-wide Sidecars", "keep one Sidecar without workloadSelector per namespace", "IST0111"),
+    Code("MW0306", "error", "several namespace-wide Sidecars", "keep one Sidecar without workloadSelector per namespace", "IST0111", flagged=True),
     Code("MW0307", "error", "destination port required", "the host has several ports: set destination.port.number", "IST0112", flagged=True),
     Code("MW0308", "warning", "port name gives no protocol", "name the port <protocol>[-suffix] (http, grpc, tcp, ...) or set appProtocol", "IST0118"),
     Code("MW0309", "warning", "TLS without server verification", "set caCertificates (or credentialName) so the server certificate is verified", "IST0128"),

@@ -49,8 +49,11 @@ def selects(selector: Mapping[str, str] | None, labels: Mapping[str, str]) -> bo
 
 
 def find_sidecar(mesh: Mesh, proxy: model.Proxy) -> Resource | None:
+    """Pilot's choice: of the proxy's namespace's Sidecars, the oldest that selects it, else the oldest
+    namespace-wide one (several are flagged, MW0306), else the root namespace's (pilot/pkg/model/push_context.go
+    initSidecarScopes sorts them by creation time; getSidecarScope takes the first that applies)."""
     labels = proxy.label_map()
-    local = mesh.sidecars.get(proxy.namespace, [])
+    local = sorted(mesh.sidecars.get(proxy.namespace, []), key=lambda sc: sc.pilot_order)
     for sc in local:
         selector = _selector(sc)
         if selector and selects(selector, labels):
@@ -59,7 +62,7 @@ def find_sidecar(mesh: Mesh, proxy: model.Proxy) -> Resource | None:
     if plain:
         return plain[0]
     root = [sc for sc in mesh.sidecars.get(ROOT_NAMESPACE, []) if not _selector(sc)]
-    return root[0] if root else None
+    return min(root, key=lambda sc: sc.pilot_order) if root else None
 
 
 def _selector(sidecar: Resource) -> dict[str, str] | None:

@@ -1,7 +1,7 @@
 """Fakes for the compiler and the snapshot cache, shared by the loop and admin tests.
 
 The fake compiler calls a tree invalid when it holds a file `BROKEN`, and raises (a compiler bug) when it holds
-`RAISE`; otherwise the "model" is the text of `mesh.yaml`.
+`RAISE`; otherwise the "model" is the text of `mesh.yaml`, with a flagged error (served) when it holds `FLAGGED`.
 """
 
 from __future__ import annotations
@@ -40,7 +40,11 @@ class FakeCompiler:
             errors = [diagnostics.make("MW0001", "bad indentation", pos),
                       diagnostics.make("MW0002", "duplicate key 'a'", pos)]
             return FakeBuild(False, errors, None)
-        return FakeBuild(True, [], (root / "mesh.yaml").read_text())
+        found = []
+        if (root / "FLAGGED").exists():
+            found.append(diagnostics.make("MW0302", 'host "gone" is not defined',
+                                          diagnostics.Position(str(root / "mesh.yaml"), 5, 9)))
+        return FakeBuild(True, found, (root / "mesh.yaml").read_text())
 
 
 def snapshot_for(build: FakeBuild, node: str) -> tuple[object, str]:

@@ -105,6 +105,22 @@ def test_invalid_commit_keeps_last_good_and_next_good_recovers(rig: Rig) -> None
     assert rig.reconciler.status.to_json()["serving"]["sha"] == fixed
 
 
+def test_flagged_commit_is_served_and_reported(rig: Rig) -> None:
+    """An analyzer error about a config Pilot serves: served, and on /status, the log and the metric."""
+    flagged = rig.remote.commit({"FLAGGED": "", "mesh.yaml": "good: 1\n"})
+    assert once(rig) is SyncResult.SYNCED
+    status = rig.reconciler.status
+    assert rig.cache.revisions == [flagged] and status.last_result is SyncResult.SYNCED
+    assert status.to_json()["flagged"] == [
+        ('mesh.yaml:5:9: error MW0302: host "gone" is not defined '
+         "(define a Service or ServiceEntry for the host, or fix the name) [IST0101]")]
+    assert metric(rig, "meshward_flagged_findings", {"code": "MW0302", "istio_code": "IST0101"}) == 1
+    rig.remote.commit({"FLAGGED": None, "mesh.yaml": "good: 2\n"}, "fix it")
+    assert once(rig) is SyncResult.SYNCED
+    assert rig.reconciler.status.to_json()["flagged"] == []
+    assert metric(rig, "meshward_flagged_findings", {"code": "MW0302", "istio_code": "IST0101"}) == 0
+
+
 def test_compiler_exception_is_a_system_error_and_never_published(rig: Rig) -> None:
     good = rig.remote.commit({"mesh.yaml": "good: 1\n"})
     once(rig)

@@ -14,7 +14,8 @@ from tests.validation.test_validation_fuzz import SEEDS, VALUES, mutated
 
 ENVELOPE_VALUES = st.one_of(VALUES, st.sampled_from(
     ["v1", "networking.istio.io/v1", "networking.istio.io/v2", "security.istio.io/v1alpha3", "discovery.k8s.io/v1",
-     "List", "Namespace", "Service", "VirtualService", "EndpointSlice", "default", "a.b", "A", "x" * 64, None]))
+     "List", "Namespace", "Service", "VirtualService", "EndpointSlice", "default", "a.b", "A", "x" * 64, None,
+     "2020-01-01T00:00:00Z", "2020-13-01"]))
 
 
 @st.composite
@@ -25,7 +26,7 @@ def envelopes(draw: st.DrawFn) -> Any:
         return data
     meta = data.get("metadata")
     for target, keys in ((data, ["apiVersion", "kind", "status", "extra"]),
-                         (meta, ["name", "namespace", "labels", "annotations"])):
+                         (meta, ["name", "namespace", "labels", "annotations", "creationTimestamp"])):
         if isinstance(target, dict) and draw(st.booleans()):
             key = draw(st.sampled_from(keys))
             if draw(st.booleans()):

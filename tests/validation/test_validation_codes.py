@@ -52,6 +52,8 @@ CASES: list[tuple[str, str, int, str]] = [
     ("MW0012", "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  namespace: NS!\n", 5, SVC),
     ("MW0101", vs("  hostz: [r]\n"), 6, vs(ROUTE)),
     ("MW0102", vs(ROUTE + "    timeout: 5\n"), 10, vs(ROUTE + "    timeout: 5s\n")),
+    ("MW0102", SVC.replace("  name: s\n", "  name: s\n  creationTimestamp: yesterday\n"), 5,
+     SVC.replace("  name: s\n", "  name: s\n  creationTimestamp: '2024-01-31T12:00:00Z'\n")),
     ("MW0103", vs("  hosts: [r]\n  http:\n  - route:\n    - destination: {subset: v1}\n"), 9, vs(ROUTE)),
     ("MW0201", vs(ROUTE.replace("hosts: [r]", "hosts: ['a.*.com']")), 6, vs(ROUTE)),
     ("MW0202", vs(ROUTE + "    timeout: 0.5ms\n"), 10, vs(ROUTE + "    timeout: 1ms\n")),
