@@ -78,7 +78,7 @@ class Outcome:
     """One case's run: what each call reached, or why the case could not run (compile errors, a port taken)."""
 
     seen: Mapping[str, Seen] = dataclasses.field(default_factory=dict)
-    errors: tuple[str, ...] = ()  # the compiler's error diagnostics: no config
+    errors: tuple[str, ...] = ()  # why no call was sent: the compiler's errors (no config), or Envoy failing
     skipped: str = ""
 
 
@@ -177,11 +177,22 @@ def envoys(plans: Sequence[tuple[Case, str, dict[str, Any]]], workdir: Path, env
         yield started
 
 
-def wait_all(running: Sequence[Running], deadline_s: float) -> None:
-    """Until every Envoy is ready and accepts connections on each of its listeners."""
+def wait_all(running: Sequence[Running], deadline_s: float) -> dict[str, Outcome]:
+    """Until every Envoy is ready and accepts connections on each of its listeners (one shared deadline). The
+    cases whose Envoy is not: skipped when another process took one of their ports since it was checked, else
+    failed with Envoy's log."""
+    end = time.monotonic() + deadline_s
+    failed: dict[str, Outcome] = {}
     for run in running:
-        run.process.wait_ready(run.admin_port, deadline_s=deadline_s,
-                               also=lambda run=run: all(envoy_process.port_open(run.address, p) for p in run.ports))
+        try:
+            run.process.wait_ready(run.admin_port, deadline_s=max(end - time.monotonic(), 1.0),
+                                   also=lambda run=run: all(envoy_process.port_open(run.address, p)
+                                                            for p in run.ports))
+        except envoy_process.EnvoyError as err:
+            taken_now = "Address already in use" in str(err)
+            failed[run.case.name] = (Outcome(skipped=f"a port of {run.address} was taken meanwhile")
+                                     if taken_now else Outcome(errors=(f"Envoy did not start: {err}",)))
+    return failed
 
 
 def send_all(running: Sequence[Running]) -> dict[str, dict[str, Seen]]:

@@ -53,8 +53,9 @@ def outcomes(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             continue
         plans.append((case, address, bootstrap))
     with sim_harness.envoys(plans, workdir, envoy_bin) as running:
-        sim_harness.wait_all(running, deadline_s=30.0)
-        out.update({name: Outcome(seen=seen) for name, seen in sim_harness.send_all(running).items()})
+        out.update(sim_harness.wait_all(running, deadline_s=30.0))
+        ready = [run for run in running if run.case.name not in out]
+        out.update({name: Outcome(seen=seen) for name, seen in sim_harness.send_all(ready).items()})
     return out
 
 
@@ -66,7 +67,7 @@ def _matches(expect: Mapping[str, object], seen: Seen) -> bool:
 
 def _mismatches(case: Case, outcome: Outcome) -> list[str]:
     if outcome.errors:
-        return ["not served: " + "; ".join(outcome.errors)]
+        return ["no call sent: " + "; ".join(outcome.errors)]
     return [f"{call.name}: expected {dict(call.expect)}, Envoy: {outcome.seen[call.name]}"
             for call in case.calls if not _matches(call.expect, outcome.seen[call.name])]
 
