@@ -47,7 +47,7 @@ def _as_dict(d: Diagnostic) -> dict[str, Any]:
     return {
         "file": d.position.file, "line": d.position.line, "column": d.position.column, "severity": str(d.severity),
         "code": d.code, "istio_code": d.istio_code, "message": d.message, "path": d.path, "resource": d.resource,
-        "hint": d.hint,
+        "hint": d.hint, "flagged": d.flagged,
     }
 
 
@@ -63,9 +63,16 @@ def _github(d: Diagnostic) -> str:
     """A workflow command, shown as an inline annotation on the pull request."""
     level = "error" if d.severity is Severity.ERROR else "warning"
     props = f"file={_escape_property(d.position.file)},line={max(d.position.line, 1)},col={max(d.position.column, 1)}"
-    props += f",title={_escape_property(d.code + ' ' + codes.get(d.code).title)}"
+    props += f",title={_escape_property(_title(d))}"
     where = f"{d.path}: " if d.path else ""
     return f"::{level} {props}::{_escape_data(where + d.message + ' (' + d.hint + ')')}"
+
+
+def _title(d: Diagnostic) -> str:
+    """`MW0303 subset not found (IST0101, flagged: Pilot serves it)`: the code, Istio's, and for an error whether
+    it blocks the revision."""
+    notes = [n for n in (d.istio_code, "flagged: Pilot serves it" if d.flagged else "") if n]
+    return f"{d.code} {codes.get(d.code).title}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, Any]:

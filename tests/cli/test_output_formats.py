@@ -35,13 +35,15 @@ def test_json_carries_istio_code_and_position() -> None:
     output.render(_sample(), "json", stream)
     first = json.loads(stream.getvalue())[0]
     assert (first["code"], first["istio_code"], first["line"], first["column"]) == ("MW0303", "IST0101", 14, 9)
+    assert first["flagged"]
 
 
 def test_github_annotations_escape_properties() -> None:
     stream = io.StringIO()
     output.render(_sample(), "github", stream)
     lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("::error file=mesh/reviews.yaml,line=14,col=9,title=MW0303 ")
+    assert lines[0].startswith("::error file=mesh/reviews.yaml,line=14,col=9,"
+                               "title=MW0303 subset not found (IST0101%2C flagged%3A Pilot serves it)::")
     assert lines[1].startswith("::warning file=mesh/a%2Cb%3Ac.yaml,line=3,col=1,")
 
 
