@@ -1,4 +1,5 @@
-"""Two mesh VirtualServices for the same host: which one a sidecar uses is undefined, so this is an error.
+"""Two mesh VirtualServices for the same host: istioctl analyze calls it an error, Pilot serves the first in its
+order (oldest first), and so does meshward: the error is flagged, not rejected (compiler.codes).
 
 Istio: virtualservice.ConflictingMeshGatewayHostsAnalyzer (IST0109). Hosts are compared per visibility scope: two
 VirtualServices exported to the same namespace conflict when they name the same host (FQDN), and one exported to
@@ -40,7 +41,7 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                 continue
             reported.add(id(vs))
             yield vs.diag("MW0305", f"host {host} is routed by several mesh VirtualServices ({names}) visible in "
-                                    f"{_scope_text(scope)}", _host_path(vs, host))
+                                    f"{_scope_text(scope)}{_served(scope, unique)}", _host_path(vs, host))
 
 
 def _keys(vs: Resource) -> tuple[Key, ...]:
@@ -58,6 +59,15 @@ def _index(services: Sequence[Resource], keys: Sequence[tuple[Key, ...]]) -> dic
         for key in claimed:
             index.setdefault(key, []).append(vs)
     return index
+
+
+def _served(scope: str, group: Sequence[Resource]) -> str:
+    """Which one Pilot (and meshward) serves, when it is plain: among public VirtualServices naming one host, the
+    oldest (Resource.pilot_order)."""
+    if scope != hosts.EXPORT_ALL:
+        return ""
+    first = min(group, key=lambda r: r.pilot_order)
+    return f"; as Pilot, meshward serves the first by creationTimestamp (none first): {first.origin.split(' ', 1)[1]}"
 
 
 def _scope_text(scope: str) -> str:
