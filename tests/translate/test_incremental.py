@@ -61,6 +61,15 @@ spec:
     timeout: 5s
 """
 
+_RIVAL = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-rival, namespace: bookinfo, creationTimestamp: '2020-01-01T00:00:00Z'}
+spec:
+  hosts: [reviews]
+  http:
+  - route: [{destination: {host: reviews, subset: v1}}]
+"""
+
 EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("virtual service weights", _replace("bookinfo/routing/reviews.yaml", "weight: 80", "weight: 60")),
     ("destination rule policy", _replace("bookinfo/destination-rules.yaml", "consecutive5xxErrors: 5",
@@ -99,6 +108,10 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("a service without routes", lambda tree: (tree / "bookinfo/extra.yaml").write_text(_EXTRA)),
     ("its rule hashes", _replace("bookinfo/extra.yaml", "simple: LEAST_REQUEST", "consistentHash: {httpHeaderName: x-u}")),
     ("deleted routing file", lambda tree: (tree / "bookinfo/routing/ratings.yaml").unlink()),
+    # a second VirtualService for a host (flagged, served as Pilot: the oldest wins), then the older one
+    ("a rival VirtualService", lambda tree: (tree / "bookinfo/routing/rival.yaml").write_text(_RIVAL)),
+    ("the rival becomes the older", _replace("bookinfo/routing/reviews.yaml", "  name: reviews\n",
+                                             "  name: reviews\n  creationTimestamp: '2021-01-01T00:00:00Z'\n")),
 ]
 
 
