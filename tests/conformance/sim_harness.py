@@ -42,6 +42,7 @@ UNREACHABLE_TYPES = {"ORIGINAL_DST", "STRICT_DNS", "LOGICAL_DNS"}
 @dataclasses.dataclass(frozen=True)
 class Call:
     name: str
+    protocol: str  # what the harness sends: HTTP/1.1 only
     port: int
     host: str
     path: str
@@ -59,8 +60,8 @@ class Case:
     @classmethod
     def read(cls, directory: Path) -> Case:
         spec = json.loads((directory / "calls.json").read_text())
-        calls = tuple(Call(c["name"], c["port"], c["host"], c.get("path", "/"), c.get("headers") or {},
-                           c["expect"]) for c in spec["calls"])
+        calls = tuple(Call(c["name"], c.get("protocol", "http"), c["port"], c["host"], c.get("path", "/"),
+                           c.get("headers") or {}, c["expect"]) for c in spec["calls"])
         return cls(directory.name, directory, spec["node"], calls)
 
 

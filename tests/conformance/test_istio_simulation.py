@@ -95,11 +95,12 @@ def test_listed_differences_are_real(name: str, outcomes: dict[str, Outcome]) ->
 
 
 def test_every_expectation_is_judged() -> None:
-    """A corpus expectation this judge does not know must fail loudly rather than pass unjudged."""
+    """A corpus expectation (or protocol) this judge does not know must fail loudly rather than pass unjudged."""
     unknown = collections.Counter(key for case in CASES for call in case.calls for key in call.expect
                                   if key not in KNOWN_EXPECTATIONS)
     assert not unknown
     assert all("cluster" in call.expect or call.expect.get("fallback") for case in CASES for call in case.calls)
+    assert {call.protocol for case in CASES for call in case.calls} == {"http"}
 
 
 def test_summary(outcomes: dict[str, Outcome], capsys: pytest.CaptureFixture[str]) -> None:
