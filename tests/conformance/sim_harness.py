@@ -5,10 +5,10 @@ leave routing alone:
 - every listener binds the case's own loopback address (127.0.0.N) instead of 127.0.0.1 or 0.0.0.0, on the same
   port, so that all cases' Envoys run at once although many of them listen on port 80;
 - every HTTP connection manager logs `%UPSTREAM_CLUSTER%` per call (the call's id travels in a header);
-- an original-destination cluster becomes an endpoint-less static cluster of the same name: without capture its
-  original destination is Envoy's own listener, so a call would loop through Envoy. Likewise a DNS cluster, so that
-  no lookup leaves the machine. The judge is the cluster Envoy picks, which the access log names whether or not an
-  upstream answers (a 503 is expected);
+- every cluster becomes an endpoint-less static cluster of the same name: the judge is the cluster Envoy picks,
+  which the access log names whether or not an upstream answers (a 503 is expected). So no call depends on what
+  listens on this machine (an inbound cluster's 127.0.0.1:8080), loops (without capture an original-destination
+  cluster's destination is Envoy's own listener) or leaves it (a DNS cluster's lookup);
 - a route to a cluster that the config does not define (a destination no registry entry defines: Pilot routes to
   that name and Envoy answers 503 NC, logging no cluster) gets an endpoint-less cluster of that name, so that the
   access log names the cluster the route chose, which is what Istio's test compares.
@@ -36,7 +36,6 @@ FILE_LOG = "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAcce
 CALL_HEADER = "x-sim-call"
 LOG_FORMAT = f"%REQ({CALL_HEADER.upper()})% %UPSTREAM_CLUSTER% %RESPONSE_CODE% %RESPONSE_FLAGS%\n"
 NO_CLUSTER = "-"  # what %UPSTREAM_CLUSTER% logs when no route matched
-UNREACHABLE_TYPES = {"ORIGINAL_DST", "STRICT_DNS", "LOGICAL_DNS"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +101,8 @@ def prepare(bootstrap: dict[str, Any], *, address: str, admin_port: int, log: Pa
             for flt in chain.get("filters", []):
                 if flt["typed_config"]["@type"] == HCM:
                     flt["typed_config"]["access_log"] = [_access_log(log)]
-    clusters = [_unreachable(c) if c.get("type") in UNREACHABLE_TYPES else c for c in static.get("clusters", [])]
-    defined = {c["name"] for c in clusters}
-    static["clusters"] = clusters + [_unreachable({"name": n}) for n in sorted(_routed(out) - defined)]
+    defined = {c["name"] for c in static.get("clusters", [])}
+    static["clusters"] = [_unreachable(name) for name in sorted(defined | _routed(out))]
     return out
 
 
@@ -129,9 +127,8 @@ def _access_log(path: Path) -> dict[str, Any]:
                              "log_format": {"text_format_source": {"inline_string": LOG_FORMAT}}}}
 
 
-def _unreachable(cluster: dict[str, Any]) -> dict[str, Any]:
-    return {"name": cluster["name"], "type": "STATIC", "connect_timeout": "1s",
-            "load_assignment": {"cluster_name": cluster["name"]}}
+def _unreachable(name: str) -> dict[str, Any]:
+    return {"name": name, "type": "STATIC", "connect_timeout": "1s", "load_assignment": {"cluster_name": name}}
 
 
 def listeners(bootstrap: Mapping[str, Any]) -> list[tuple[str, int]]:
