@@ -77,7 +77,11 @@ def _unreachable(vs: Resource, section: str, rule: Any, i: int, reason: str,
 
 
 def _overlapping_prefixes(vs: Resource) -> Iterator[Diagnostic]:
-    """Earlier URI-prefix matches that cover later URI-prefix matches (exact repeats are reported above)."""
+    """Earlier URI-prefix matches that cover later URI-prefix matches (exact repeats are reported above).
+
+    Only an earlier match whose prefix starts the later one's URI can cover it, so the earlier matches are indexed
+    by prefix and each later match looks up the prefixes of its own URI: a handful of lookups per match instead of
+    a comparison with every earlier one (20,000 rules took minutes)."""
     prefixed: list[tuple[int, int, HTTPMatchRequest]] = []
     seen: set[str] = set()
     for i, rule in enumerate(vs.spec.http or ()):
@@ -90,13 +94,28 @@ def _overlapping_prefixes(vs: Resource) -> Iterator[Diagnostic]:
             seen.add(key)
             prefixed.append((i, j, match))
     rules = vs.spec.http or []
-    for a, (ia, ja, first) in enumerate(prefixed):
-        for ib, jb, later in prefixed[a + 1:]:
-            if first.uri.prefix != later.uri.prefix and covers(first, later):  # type: ignore[union-attr]
-                yield vs.diag("MW0312", f"http rule {_rule_name(rules[ib], ib)} match #{jb} (prefix "
-                                        f"{later.uri.prefix}) is covered by match #{ja} (prefix "  # type: ignore[union-attr]
-                                        f"{first.uri.prefix}) of rule {_rule_name(rules[ia], ia)}",  # type: ignore[union-attr]
-                              ("spec", "http", ib, "match", jb))
+    for a, b in sorted(_covering_pairs(prefixed)):
+        (ia, ja, first), (ib, jb, later) = prefixed[a], prefixed[b]
+        yield vs.diag("MW0312", f"http rule {_rule_name(rules[ib], ib)} match #{jb} (prefix "
+                                f"{later.uri.prefix}) is covered by match #{ja} (prefix "  # type: ignore[union-attr]
+                                f"{first.uri.prefix}) of rule {_rule_name(rules[ia], ia)}",  # type: ignore[union-attr]
+                      ("spec", "http", ib, "match", jb))
+
+
+def _covering_pairs(prefixed: Sequence[tuple[int, int, HTTPMatchRequest]]) -> Iterator[tuple[int, int]]:
+    """(a, b) for each earlier prefixed match `a` with another prefix that covers the later one `b`."""
+    by_prefix: dict[str, list[int]] = {}
+    lengths: set[int] = set()  # of the prefixes in by_prefix: the only ones worth looking up
+    for b, (_, _, later) in enumerate(prefixed):
+        uri = later.uri
+        assert uri is not None and uri.prefix
+        text = uri.exact if uri.exact is not None else uri.prefix  # what `string_covers` compares a prefix with
+        for end in sorted(n for n in lengths if n <= len(text)):
+            for a in by_prefix.get(text[:end], ()):
+                if prefixed[a][2].uri.prefix != uri.prefix and covers(prefixed[a][2], later):  # type: ignore[union-attr]
+                    yield a, b
+        by_prefix.setdefault(uri.prefix, []).append(b)
+        lengths.add(len(uri.prefix))
 
 
 def covers(a: HTTPMatchRequest, b: HTTPMatchRequest) -> bool:
