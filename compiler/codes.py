@@ -47,6 +47,11 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0010", "warning", "symlink leaves the tree, skipped", "replace the symlink by the file it points to"),
     Code("MW0011", "warning", "duplicate resource", "two documents define the same kind, namespace and name; the later one is used, keep one"),
     Code("MW0012", "error", "invalid namespace", "set metadata.namespace to a DNS-1123 label"),
+    Code("MW0013", "error", "path leaves the repository", "the policy path resolves (through symlinks) outside the commit; point it at a directory inside the repository"),
+    Code("MW0014", "error", "not a regular file", "a FIFO, socket or device named like a policy file is never read; remove it or rename it"),
+    Code("MW0015", "error", "YAML document too large", "split the document: Kubernetes stores no object over 1.5 MiB (etcd's default request limit)"),
+    Code("MW0016", "error", "YAML nested too deeply", "flatten the document; no Istio resource nests anywhere near this deep"),
+    Code("MW0017", "error", "too many YAML nodes", "split the document, or use fewer aliases: each use of an alias counts its whole anchored node"),
     # -- structure (JSON Schema / models) --------------------------------------------------------------------
     Code("MW0101", "error", "unknown field", "remove the field or fix its spelling", "IST0106"),
     Code("MW0102", "error", "invalid value or type", "give the field a value of the type the schema expects", "IST0106"),

@@ -1,5 +1,8 @@
 """Stage 1a, first half: which files a check reads. Paths (files and directories) become (path, display name) pairs
 of the YAML files under them, sorted; a missing path or a symlink leading outside its tree is a diagnostic.
+With `confine` (the reconciler passes a commit's export), nothing whose real path leaves that directory is read:
+a path given that resolves outside it is an error, whatever symlinks the commit holds and however the export was
+written (tar's extraction filters differ between Python releases).
 
 Directory listings can be kept between runs (`ListingCache`, which `compiler.load.ParseCache` is) and reused
 while the directory's stat is the same; as for files, a stat is only trusted when the directory's last change
@@ -46,17 +49,21 @@ def trusted(key: tuple[int, ...]) -> bool:
     return key[3] < now - _RACY_NS and key[4] < now - _RACY_NS
 
 
-def discover(paths: Sequence[Path | str],
-             cache: ListingCache | None = None) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
+def discover(paths: Sequence[Path | str], cache: ListingCache | None = None, *,
+             confine: Path | str | None = None) -> tuple[list[tuple[str, str]], list[Diagnostic]]:
     """Expand files and directories into (path, display name) pairs, sorted; report missing paths and symlinks
-    that lead outside the tree given. With a `cache`, directories whose stat is unchanged are not listed again."""
+    that lead outside the tree given (or outside `confine`). With a `cache`, directories whose stat is unchanged
+    are not listed again."""
     found: list[tuple[str, str]] = []
     problems: list[Diagnostic] = []
     seen: set[str] = set()
+    jail = Path(os.path.realpath(confine)) if confine is not None else None
     for raw in paths:
         root = Path(raw)
         if not root.exists():
             problems.append(diag.make("MW0009", f"no such file or directory: {raw}", Position(str(raw))))
+        elif jail is not None and not _inside(root, jail):
+            problems.append(diag.make("MW0013", f"{raw} leads outside {confine}, not read", Position(str(raw))))
         elif root.is_dir():
             walked = _walk(root, problems, cache)
             reals = set(map(operator.itemgetter(0), walked))
@@ -140,8 +147,8 @@ def _scan(directory: str, real_dir: str, real_root: Path, root: Path, problems: 
         elif name.endswith(YAML_SUFFIXES):
             if link:
                 if not _inside(Path(display), real_root):
-                    problems.append(diag.make("MW0010", f"symlink {display} points outside {root}, skipped",
-                                              Position(display)))
+                    problems.append(diag.make("MW0010", f"symlink {display} points outside {root} (or nowhere), "
+                                                        "skipped", Position(display)))
                     continue
                 files.append((os.path.realpath(display), display))
             else:
@@ -157,7 +164,8 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 
 
 def _inside(path: Path, real_root: Path) -> bool:
+    """`path` exists and its real path is under `real_root` (a broken symlink or a symlink loop is not)."""
     try:
-        return path.resolve().is_relative_to(real_root)
-    except OSError:
+        return Path(os.path.realpath(path, strict=True)).is_relative_to(real_root)
+    except OSError:  # ELOOP, ENOENT: strict realpath raises these, where Path.resolve raises RuntimeError on a loop
         return False

@@ -20,6 +20,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 import re2
@@ -28,7 +29,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import diagnostics as diag
-from compiler import discovery
+from compiler import discovery, yaml_bounds
 from compiler.diagnostics import Diagnostic, Position
 from compiler.discovery import Listing, stat_key, trusted
 
@@ -223,6 +224,11 @@ def _parse(content: bytes, yaml: Callable[[], YAML] = new_yaml) -> _Parsed:
         except UnicodeDecodeError as err:
             line = first_line + chunk.count(b"\n", 0, err.start)
             return _Parsed((), (("MW0003", f"not valid UTF-8 (byte {chunk[err.start]:#x})", line, 1),))
+        breach = yaml_bounds.check(text, chunk, yaml)
+        if breach is not None:
+            line = _content_line(text, first_line) if breach.line is None else first_line + breach.line
+            problems.append((breach.code, breach.message, line, breach.column + 1))
+            continue
         try:
             data = _load_yaml(text, chunk, trusted, yaml)
         except MarkedYAMLError as err:
@@ -281,6 +287,7 @@ _LONG_DIGIT_BYTES = re.compile(rb"\d{4300}")
 _ODD_CHARACTER = re.compile(r"[^\n\r\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]")
 _LONG_DIGITS = re.compile(r"\d{4300}")  # integers over Python's int-from-text limit: ruamel fails on them
 _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}\n")
+_STRIKES = 32  # nesting `_multiline_flow` strikes out (one pass over the text each) before it gives up
 
 
 def fast_safe(text: str, raw: bytes | None = None) -> bool:
@@ -308,9 +315,11 @@ def _multiline_flow(raw: bytes) -> bool:
     """A flow collection spanning lines (yaml-rs accepts multi-line keys in one, libyaml does not): what is left
     of the brackets once every `[]` / `{}` pair on a line is struck out is not nothing."""
     brackets = raw.translate(None, _NOT_BRACKETS)
-    while b"[]" in brackets or b"{}" in brackets:
+    for _ in range(_STRIKES):  # a pass strikes one level of nesting; a deeper text is not vouched for
+        if b"[]" not in brackets and b"{}" not in brackets:
+            return brackets.strip(b"\n") != b"" and any(c in brackets for c in b"[]{}")
         brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
-    return brackets.strip(b"\n") != b"" and any(c in brackets for c in b"[]{}")
+    return True
 
 
 _COLLECTION_AFTER_SEPARATOR = re2.compile(rb"[,{][ ]*[\[{]")
@@ -369,11 +378,13 @@ def _yaml_problem(err: MarkedYAMLError, first_line: int, text: str) -> tuple[str
 
 
 def load(paths: Sequence[Path | str], *, cache: ParseCache | None = None,
-         max_file_bytes: int = MAX_FILE_BYTES, base: Path | str | None = None) -> LoadResult:
+         max_file_bytes: int = MAX_FILE_BYTES, base: Path | str | None = None,
+         confine: Path | str | None = None) -> LoadResult:
     """Read and parse every YAML file under `paths`. With `base`, files are named relative to it (the reconciler
     names them relative to the repository, not to the directory a commit was exported to): names end up in
-    diagnostics and in the metadata of emitted resources, so they must not change from one commit to the next."""
-    files, problems = discovery.discover(paths, cache)
+    diagnostics and in the metadata of emitted resources, so they must not change from one commit to the next.
+    With `confine`, nothing whose real path leaves that directory is read (see `compiler.discovery`)."""
+    files, problems = discovery.discover(paths, cache, confine=confine)
     cache = cache or ParseCache()
     loaded = [_load_file(path, os.path.relpath(display, base) if base is not None else display, cache,
                          max_file_bytes) for path, display in files]
@@ -392,29 +403,39 @@ def load_text(text: str, file: str = "<input>") -> LoadResult:
 def _load_file(path: str, display: str, cache: ParseCache, max_file_bytes: int) -> _Loaded:
     try:
         stat = os.stat(path)
+        if not S_ISREG(stat.st_mode):
+            return (), (_not_regular(display),)
         known = cache.unchanged(path, display, stat)
         if known is not None:
             return known
         stat, content = _read(path, max_file_bytes)
     except OSError as err:
         return (), (diag.make("MW0009", f"cannot read file: {err.strerror or err}", Position(display)),)
+    if not S_ISREG(stat.st_mode):  # replaced between the two stats
+        return (), (_not_regular(display),)
     if content is None:
         return (), (diag.make("MW0004", f"file is {stat.st_size} bytes, over the limit of {max_file_bytes}",
                               Position(display, 1, 1)),)
     return cache.documents(content, display, path, stat)
 
 
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+def _not_regular(display: str) -> Diagnostic:
+    return diag.make("MW0014", "not a regular file, not read", Position(display))
+
+
+# O_NONBLOCK: opening a FIFO that was put in a file's place after its stat must not wait for a writer (on a regular
+# file the flag changes nothing)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _read(path: str, limit: int) -> tuple[os.stat_result, bytes | None]:
     """The file's stat, taken before reading it, and its content (None when the stat says it is over `limit`
-    bytes). With os-level calls rather than a file object: a third cheaper, and a tree checked out a moment before
-    is read twice in full (see `ParseCache`)."""
+    bytes, or that it is not a regular file). With os-level calls rather than a file object: a third cheaper, and
+    a tree checked out a moment before is read twice in full (see `ParseCache`)."""
     fd = os.open(path, _OPEN_FLAGS)
     try:
         stat = os.fstat(fd)
-        if stat.st_size > limit:
+        if stat.st_size > limit or not S_ISREG(stat.st_mode):
             return stat, None
         chunks = [os.read(fd, stat.st_size + 1)]
         while chunks[-1]:  # until end of file, as a file object's read() does
