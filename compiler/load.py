@@ -385,6 +385,9 @@ def load(paths: Sequence[Path | str], *, cache: ParseCache | None = None,
     diagnostics and in the metadata of emitted resources, so they must not change from one commit to the next.
     With `confine`, nothing whose real path leaves that directory is read (see `compiler.discovery`)."""
     files, problems = discovery.discover(paths, cache, confine=confine)
+    if base is not None:
+        problems = [dataclasses.replace(d, position=dataclasses.replace(
+            d.position, file=os.path.relpath(d.position.file, base))) for d in problems]
     cache = cache or ParseCache()
     loaded = [_load_file(path, os.path.relpath(display, base) if base is not None else display, cache,
                          max_file_bytes) for path, display in files]

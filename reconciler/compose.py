@@ -74,9 +74,11 @@ class Compiler:
 
     def load(self, root: Path) -> Tree:
         """`root` is a commit's export of `repo_path`; files are named relative to the repository (as in git), so
-        names, and the metadata that carries them, are the same in every commit."""
+        names, and the metadata that carries them, are the same in every commit. Nothing outside the export is
+        read, whatever symlinks the commit holds."""
         levels = len(Path(self._repo_path).parts) if self._repo_path else 0
-        loaded = build_mod.load([root], cache=self._parse_cache, base=root.parents[levels - 1] if levels else root)
+        export = root.parents[levels - 1] if levels else root
+        loaded = build_mod.load([root], cache=self._parse_cache, base=export, confine=export)
         return Tree(tuple(loaded.documents), tuple(loaded.diagnostics), loaded.files)
 
     def build(self, tree: Tree, cluster: ClusterState | None) -> Compiled:

@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import inspect
 import logging
+import os
 import random
 import threading
 import time
@@ -89,6 +90,11 @@ class _Loaded:
 
 def _identity(root: Path) -> Path:
     return root
+
+
+def _inside(path: Path, tree: Path) -> bool:
+    """`path`, every symlink on the way resolved, is `tree` or under it."""
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(tree))
 
 
 class Reconciler:
@@ -217,6 +223,9 @@ class Reconciler:
         if not root.is_dir():
             return self._reject(commit, SyncResult.VALIDATION_FAILED,
                                 [f"{self.config.path}: error: directory not found in commit {commit.short}"])
+        if not _inside(root, fetched.tree):  # the loader refuses it too: never load what a symlink chain points at
+            return self._reject(commit, SyncResult.VALIDATION_FAILED,
+                                [f"{self.config.path}: error MW0013: leads outside commit {commit.short}"])
         try:
             documents = await asyncio.to_thread(self._load, root)
         except Exception as exc:  # a loader bug is a system error: never publish

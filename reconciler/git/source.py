@@ -3,8 +3,10 @@
 Why a bare mirror plus per-commit exports: the mirror is only ever fetched into, never checked out, so a half-done
 fetch cannot leave a half-updated tree behind; each commit the compiler sees is an immutable directory of its own
 (`commits/<sha>`), written to a temporary name and renamed into place. Exports use `git archive` with in-tree
-`export-ignore` / `export-subst` attributes overridden, and tar's `data` filter, so a symlink in the policy repo can
-never make the compiler read a file outside the commit. A commit after the first is written as the last export's
+`export-ignore` / `export-subst` attributes overridden, and tar's `data` filter. That filter is not what keeps the
+compiler inside the commit (what it lets through differs between Python patch releases: a symlink chain extracted in
+the right order escaped): the loop and the loader resolve every path they read against the export and refuse what
+leaves it (reconciler.loop, compiler.discovery). A commit after the first is written as the last export's
 unchanged files hard-linked plus an archive of the changed paths, checked against the commit's tree
 (reconciler.git.exports), else whole.
 
