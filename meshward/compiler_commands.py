@@ -60,6 +60,14 @@ def run(args: argparse.Namespace) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except OSError as err:  # a file that cannot be written (or read): one line, not a traceback
+        print(f"meshward {args.command}: {_io_problem(err)}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _io_problem(err: OSError) -> str:
+    where = f"{err.filename}: " if err.filename is not None else ""
+    return f"{where}{err.strerror or err}"
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -111,18 +119,31 @@ def _compile_all(result: build_mod.Build, render: Callable[[str], str], out_dir:
         print("meshward compile: --all needs -o DIR", file=sys.stderr)
         return EXIT_USAGE
     target = Path(out_dir)
+    if target.exists() and not target.is_dir():
+        print(f"meshward compile: {out_dir}: not a directory (--all writes one file per proxy into -o DIR)",
+              file=sys.stderr)
+        return EXIT_USAGE
     target.mkdir(parents=True, exist_ok=True)
     for proxy in result.proxies():
         safe = proxy.node_id.replace("~", "_").replace("/", "_")
-        (target / f"{safe}.json").write_text(render(proxy.node_id))
+        _write(target / f"{safe}.json", render(proxy.node_id))
     return EXIT_OK
 
 
 def _write_or_print(text: str, path: str | None) -> None:
     if path:
-        Path(path).write_text(text)
+        _write(Path(path), text)
     else:
         sys.stdout.write(text)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as err:  # a failed write (EIO, ENOSPC) may not name the file: `run` reports it with the name
+        if err.filename is None:
+            raise OSError(err.errno, err.strerror, str(path)) from err
+        raise
 
 
 def _schemas(args: argparse.Namespace) -> int:
