@@ -80,8 +80,8 @@ def _parse_push(body: bytes, content_type: str) -> Push | None:
             fields = urllib.parse.parse_qs(body.decode(), strict_parsing=True)
             body = fields["payload"][0].encode()
         data = json.loads(body)
-    except (ValueError, KeyError, IndexError, UnicodeDecodeError):
-        return None
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError, RecursionError):  # RecursionError: `[[[[...`
+        return None                                                                 # nested past the C stack guard
     if not isinstance(data, dict) or not isinstance(data.get("ref"), str):
         return None
     after = data.get("after")

@@ -85,7 +85,8 @@ def test_github_form_encoded_payload() -> None:
     assert h.handle(headers, body).verdict is Verdict.TRIGGERED and triggers.count == 1
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"after": "x"}', b'{"ref": 3}'])
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"after": "x"}', b'{"ref": 3}',
+                                  b'{"ref": "refs/heads/main", "x": ' + b"[" * 500_000 + b"]" * 500_000 + b"}"])
 def test_authentic_but_unreadable_payload_is_400(body: bytes) -> None:
     h, triggers = handler()
     outcome = h.handle(github(body, signature=github_signature(SECRET, body)), body)
