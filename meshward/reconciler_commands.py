@@ -20,6 +20,9 @@ DEFAULT_ADMIN = "127.0.0.1:15014"
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("serve", help="run the reconciler: follow a git repo and serve xDS")
     s.add_argument("--repo", required=True, metavar="URL_OR_PATH")
+    s.add_argument("--repo-credentials-file", default=None, metavar="FILE",
+                   help="one line 'username:password' (or token) for an https repo; default: the environment's "
+                        "MESHWARD_GIT_USERNAME and MESHWARD_GIT_PASSWORD")
     s.add_argument("--branch", default="main")
     s.add_argument("--path", default=".", metavar="DIR", help="policy directory inside the repo")
     s.add_argument("--rev", default=None, help="pin a tag or commit instead of following the branch")

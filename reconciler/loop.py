@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler import resolver as resolver_mod
+from reconciler.git import auth
 from reconciler.git.source import FetchedCommit, SourceError
 from reconciler.ops import metrics as metrics_mod
 from reconciler.ops.status import CommitRef, SourceErrorKind, Status, SyncResult, Trigger
@@ -183,7 +184,7 @@ class Reconciler:
             return SyncResult.SOURCE_ERROR
         except Exception as exc:  # a bug in the source must not stop the loop either
             log.exception("git source failed unexpectedly")
-            self._source_failed(SourceErrorKind.INTERNAL, repr(exc))
+            self._source_failed(SourceErrorKind.INTERNAL, auth.redact(repr(exc)))
             return SyncResult.SOURCE_ERROR
         self._set(self.status.source_ok())
         self._last_source_error = ""

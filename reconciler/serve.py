@@ -22,7 +22,7 @@ import kubernetes.config
 
 from compiler import build as build_mod
 from reconciler import compose, gcpause, loop
-from reconciler.git import source, webhook
+from reconciler.git import auth, source, webhook
 from reconciler.kube import cluster, registry
 from reconciler.ops import admin, metrics
 from reconciler.ops import status as status_mod
@@ -41,6 +41,7 @@ class ServeError(Exception):
 @dataclasses.dataclass(frozen=True)
 class ServeConfig:
     repo: str
+    repo_credentials: auth.Credentials | None = None  # else any in `repo` (moved out of the URL git sees)
     branch: str = "main"
     path: str = ""
     rev: str | None = None
@@ -96,7 +97,7 @@ class Server:
         self.ads = ads.AdsServer(self.cache, observer=metrics.XdsObserver(self.metrics),
                                  options=ads.AdsOptions(max_connection_age=config.max_connection_age))
         self.source = source.GitSource(source.SourceConfig(
-            url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev,
+            url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev, credentials=config.repo_credentials,
             verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
         self.cluster = _feed(config)
         # builds (the loop's worker thread) and snapshots (the cache's) pause the cyclic GC through one counter
@@ -202,9 +203,13 @@ def _secret(args: argparse.Namespace) -> bytes | None:
     return value.encode() if value else None
 
 
+def _repo_credentials(args: argparse.Namespace) -> auth.Credentials | None:
+    return auth.from_file(Path(args.repo_credentials_file)) if args.repo_credentials_file else auth.from_env()
+
+
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
     return ServeConfig(
-        repo=args.repo, branch=args.branch, path="" if args.path in (".", "") else args.path, rev=args.rev,
+        repo=args.repo, repo_credentials=_repo_credentials(args), branch=args.branch, path="" if args.path in (".", "") else args.path, rev=args.rev,
         poll_interval=args.poll_interval, xds_address=args.xds_address, admin_address=args.admin_address,
         workdir=Path(args.workdir) if args.workdir else None, webhook_secret=_secret(args),
         verify_signatures=args.verify_signatures,
@@ -240,7 +245,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
     except OSError as err:
-        print(f"meshward serve: cannot read webhook secret: {err}")
+        print(f"meshward serve: cannot read {err.filename}: {err.strerror or err}")
+        return 2
+    except ValueError as err:
+        print(f"meshward serve: --repo-credentials-file: {err}")
         return 2
     try:
         asyncio.run(serve(config))

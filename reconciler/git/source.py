@@ -28,7 +28,7 @@ from pathlib import Path
 
 import git
 
-from reconciler.git import exports, signatures
+from reconciler.git import auth, exports, signatures
 from reconciler.ops.status import CommitRef, SourceErrorKind
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class SourceConfig:
     allowed_signers: Path | None = None
     keep: int = 3  # exported commit directories kept on disk
     timeout: float = 120.0  # seconds per git network operation
+    credentials: auth.Credentials | None = None  # for an https remote; credentials in `url` are used if None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -62,7 +63,10 @@ class FetchedCommit:
 
 
 class SourceError(Exception):
+    """What went wrong, for logs and /status: any URL in the message (git may echo one) has its userinfo redacted."""
+
     def __init__(self, kind: SourceErrorKind, message: str) -> None:
+        message = auth.redact(message)
         super().__init__(f"{kind}: {message}")
         self.kind = kind
         self.message = message
@@ -79,6 +83,8 @@ class GitSource:
         if config.verify_signatures and config.allowed_signers is None:
             raise ValueError("verify_signatures needs allowed_signers")
         self.config = config
+        self._url, in_url = auth.split_url(config.url)  # what git and the logs see: never any credentials
+        self._env = {**_GIT_ENV, **auth.askpass_env(config.credentials or in_url, config.workdir)}
         self._mirror = config.workdir / "mirror.git"
         self._exports = config.workdir / "commits"
         self._last_sha: str | None = None
@@ -113,7 +119,7 @@ class GitSource:
         except _GIT_ERRORS as exc:
             first = exc
         self._check_remote()  # raises when the remote, not our clone, is the problem
-        log.warning("local clone unusable (%s); re-cloning %s", _one_line(first), self.config.url)
+        log.warning("local clone unusable (%s); re-cloning %s", auth.redact(_one_line(first)), self._url)
         self._clone()
         try:
             return self._attempt()
@@ -161,8 +167,8 @@ class GitSource:
         try:
             # --no-local: never hardlink a local origin's objects, so damage to one cannot reach the other.
             git.Git(self.config.workdir).execute(
-                ["git", "clone", "--bare", "--no-local", "--no-tags", "--", self.config.url, str(tmp / "m")],
-                kill_after_timeout=self.config.timeout, env=_GIT_ENV)
+                ["git", "clone", "--bare", "--no-local", "--no-tags", "--", self._url, str(tmp / "m")],
+                kill_after_timeout=self.config.timeout, env=self._env)
             (tmp / "m" / "info").mkdir(exist_ok=True)
             (tmp / "m" / "info" / "attributes").write_text(_EXPORT_ATTRIBUTES)
             os.replace(tmp / "m", self._mirror)
@@ -179,7 +185,7 @@ class GitSource:
 
     def _fetch(self) -> None:
         self._git().execute(["git", "fetch", "--no-tags", "--prune", "origin", *self._refspecs()],
-                            kill_after_timeout=self.config.timeout, env=_GIT_ENV)
+                            kill_after_timeout=self.config.timeout, env=self._env)
 
     def _resolve(self) -> str:
         rev = self.config.rev
@@ -204,13 +210,13 @@ class GitSource:
         """Raise the right `SourceError` if the remote is unreachable or lacks our branch; return if it is fine."""
         try:
             out = git.Git(self.config.workdir).execute(
-                ["git", "ls-remote", "--", self.config.url], kill_after_timeout=self.config.timeout, env=_GIT_ENV)
+                ["git", "ls-remote", "--", self._url], kill_after_timeout=self.config.timeout, env=self._env)
         except git.GitCommandError as exc:
             raise SourceError(SourceErrorKind.UNREACHABLE, _one_line(exc)) from None
         refs = {line.split("\t", 1)[1] for line in str(out).splitlines() if "\t" in line}
         if not self.config.rev and f"refs/heads/{self.config.branch}" not in refs:
             raise SourceError(SourceErrorKind.BRANCH_MISSING,
-                              f"branch {self.config.branch!r} does not exist on {self.config.url}")
+                              f"branch {self.config.branch!r} does not exist on {self._url}")
 
     # Exports.
 
@@ -225,7 +231,7 @@ class GitSource:
                 shutil.rmtree(tmp)
                 tmp.mkdir()
                 exports.extract(self._mirror, sha, tmp, scratch=self.config.workdir, timeout=self.config.timeout,
-                                env=_GIT_ENV)
+                                env=self._env)
             os.replace(tmp, dest)
         except (tarfile.TarError, OSError, subprocess.SubprocessError) as exc:
             raise SourceError(SourceErrorKind.EXPORT_FAILED, f"{sha[:12]}: {_one_line(exc)}") from None
@@ -242,9 +248,9 @@ class GitSource:
             return False
         try:
             return exports.extract_from(self._mirror, base, base.name, sha, into, scratch=self.config.workdir,
-                                        timeout=self.config.timeout, env=_GIT_ENV)
+                                        timeout=self.config.timeout, env=self._env)
         except (tarfile.TarError, OSError, subprocess.SubprocessError, ValueError) as exc:
-            log.info("exporting %s whole: %s", sha[:12], _one_line(exc))
+            log.info("exporting %s whole: %s", sha[:12], auth.redact(_one_line(exc)))
             return False
 
     def _remember(self, dest: Path) -> None:
