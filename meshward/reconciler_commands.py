@@ -57,7 +57,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     d = sub.add_parser("demo", help="local showcase: repo, reconciler, real Envoys and backends")
     d.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: run until Ctrl-C)")
 
-    st = sub.add_parser("status", help="proxies connected to a reconciler and their sync state")
+    st = sub.add_parser("status", help="proxies connected to a reconciler and their sync state (exit 1: a proxy "
+                                       "rejects its config)")
     st.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
     st.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
@@ -109,7 +110,9 @@ def _get_json(admin: str, path: str) -> Any:
 
 
 def _status(args: argparse.Namespace) -> int:
-    """Like `istioctl proxy-status`: what the reconciler serves, then one line per connected proxy."""
+    """Like `istioctl proxy-status`: what the reconciler serves, then one line per connected proxy. Exit 1 when a
+    proxy rejects (NACKs) the config it was sent, so a deploy script can stop on it; 2 when the server is not
+    reachable."""
     from reconciler.ops import status_table
 
     try:
@@ -122,7 +125,8 @@ def _status(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps({"status": status, "proxies": proxies}, indent=2, sort_keys=True) + "\n")
     else:
         sys.stdout.write(status_table.render(status, proxies))
-    return 0
+    rejected = status.get("lastResult") == "Degraded" or any(p.get("state") == "NACKED" for p in proxies)
+    return 1 if rejected else 0
 
 
 def _proxy_config(args: argparse.Namespace) -> int:

@@ -112,16 +112,24 @@ class Server:
             self.cluster.on_change = self.loop.cluster_changed
         hook = webhook.WebhookHandler(config.webhook_secret, lambda: self.source.followed_refs, self.loop.trigger)
         host, port = _split(config.admin_address)
+        self.metrics.before_render(self._refresh_metrics)
         self.admin = admin.AdminServer(status=self._status, metrics=self.metrics, webhook=hook,
                                        proxies=self._proxies, config=self._config_of, host=host, port=port)
         self.xds_port = 0
 
     def _status(self) -> status_mod.Status:
-        """The loop's status; the cluster part as of now rather than as of the last compile."""
-        current = self.loop.status
+        """The loop's status with what only the live server knows: the proxies rejecting their config, and the
+        cluster part as of now rather than as of the last compile."""
+        current = dataclasses.replace(self.loop.status, nacks=status_mod.nacks_of(self.ads.status()))
         if self.cluster is None:
             return current
         return dataclasses.replace(current, cluster=self.cluster.describe())
+
+    def _refresh_metrics(self) -> None:
+        """At scrape time: the result and the NACK gauge as /status says them now."""
+        current = self._status()
+        self.metrics.set_result(current.last_result)
+        self.metrics.set_nacks(current.nacks)
 
     def _proxies(self) -> list[dict[str, Any]]:
         """The ADS server's per-stream status, each with the commit and cluster state its snapshot came from."""

@@ -147,9 +147,17 @@ class AdminServer:
         return Response.text(200, "ok")
 
     async def _readyz(self, _: Request) -> Response:
-        if self._status().ready:
-            return Response.text(200, "ready")
-        return Response.text(503, "not ready: no good snapshot published yet")
+        # Readiness is the server's, not the mesh's: a proxy NACKing the served config makes /status say Degraded
+        # (and `meshward status` exit 1), never a failed probe. Failing it would take this replica out of its
+        # Service and disconnect every proxy, and a restart cannot make a proxy accept a config (Argo CD reports
+        # health "Degraded" the same way, beside a running controller).
+        status = self._status()
+        if not status.ready:
+            return Response.text(503, "not ready: no good snapshot published yet")
+        if status.nacks:
+            return Response.text(200, f"ready (degraded: {len({n.node for n in status.nacks})} proxies reject "
+                                      "the served config, see /status)")
+        return Response.text(200, "ready")
 
     async def _metrics_page(self, _: Request) -> Response:
         return Response(200, self._metrics.render(), metrics_mod.CONTENT_TYPE)

@@ -12,7 +12,7 @@ produced a proxy's snapshot to that proxy's ACK of the response carrying it, per
 from __future__ import annotations
 
 import collections
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -98,7 +98,20 @@ class Metrics:
                              "Flagged errors of the served revision (configs Pilot serves), by code.",
                              ["code", "istio_code"], registry=r)
         self.connected_proxies = Gauge("meshward_xds_connected_proxies", "Open ADS streams.", registry=r)
+        self.rejecting_proxies = Gauge("meshward_xds_rejecting_proxies",
+                                       "Proxies rejecting (NACKing) the config they were last sent, by type URL.",
+                                       ["type_url"], registry=r)
+        self._before_render: list[Callable[[], None]] = []
         self.set_result(status.SyncResult.PENDING)
+
+    def before_render(self, hook: Callable[[], None]) -> None:
+        """Call `hook` before each scrape: for figures read from live state (which proxies NACK right now)."""
+        self._before_render.append(hook)
+
+    def set_nacks(self, nacks: tuple[status.ProxyNack, ...]) -> None:
+        self.rejecting_proxies.clear()
+        for type_url in sorted({n.type_url for n in nacks}):
+            self.rejecting_proxies.labels(type_url=type_url).set(len({n.node for n in nacks if n.type_url == type_url}))
 
     def set_result(self, result: status.SyncResult) -> None:
         for value in status.SyncResult:
@@ -120,6 +133,8 @@ class Metrics:
 
     def render(self) -> bytes:
         """The Prometheus text exposition of this registry."""
+        for hook in self._before_render:
+            hook()
         return prometheus_client.generate_latest(self.registry)
 
 

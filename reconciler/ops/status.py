@@ -9,8 +9,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from reconciler.xds import ads_status
 
 
 class SyncResult(enum.StrEnum):
@@ -22,6 +24,9 @@ class SyncResult(enum.StrEnum):
     SYNC_FAILED = "SyncFailed"  # a system error (compiler raised, publish failed); last good kept
     SIGNATURE_INVALID = "SignatureInvalid"  # unsigned or not signed by an allowed key; last good kept
     SOURCE_ERROR = "SourceError"  # the git source could not be read; last good kept
+    # Published, but some connected proxy rejects (NACKs) the served config: that proxy keeps the last config it
+    # accepted. Like Argo CD's health "Degraded": the sync happened, the result is not healthy.
+    DEGRADED = "Degraded"
 
 
 class Trigger(enum.StrEnum):
@@ -89,6 +94,37 @@ class SourceProblem:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class ProxyNack:
+    """A proxy rejecting the config it was last sent of one type, in Envoy's words."""
+
+    node: str
+    type_url: str
+    version: str  # what it rejected
+    message: str
+    resources: tuple[str, ...]  # the first names the rejected response carried
+    resource_count: int
+
+    @property
+    def line(self) -> str:
+        named = ", ".join(self.resources) + (", ..." if self.resource_count > len(self.resources) else "")
+        kind = self.type_url.rsplit(".", 1)[-1]
+        return f"proxy {self.node} rejects {kind} {self.version[:12]} ({named}): {' '.join(self.message.split())}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"node": self.node, "typeUrl": self.type_url, "version": self.version, "message": self.message,
+                "resources": list(self.resources), "resourceCount": self.resource_count}
+
+
+def nacks_of(proxies: Iterable[ads_status.ProxyStatus]) -> tuple[ProxyNack, ...]:
+    """The types whose latest response a live stream rejected and that are not superseded by a newer one since
+    (a NACKed version stays parked until the config changes, so this is the served config being refused)."""
+    return tuple(ProxyNack(p.node_id, t.type_url, t.last_nack.version, t.last_nack.message, t.last_nack.resources,
+                           t.last_nack.resource_count)
+                 for p in proxies for t in p.types.values()
+                 if t.state is ads_status.SyncState.NACKED and t.last_nack is not None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Status:
     """One immutable view of the reconciler; the loop replaces it, readers never see a half-updated one."""
 
@@ -107,6 +143,7 @@ class Status:
     proxy_errors: tuple[tuple[str, str], ...] = ()  # (node id, why it keeps its previous snapshot)
     # the served revision's flagged errors: analyzer findings about configs Pilot serves, served as Pilot does
     flagged: tuple[str, ...] = ()
+    nacks: tuple[ProxyNack, ...] = ()  # live proxies rejecting what they were sent (filled in by the server)
 
     @property
     def last_result(self) -> SyncResult:
@@ -116,6 +153,8 @@ class Status:
             return SyncResult.SOURCE_ERROR
         if self.commit_result is SyncResult.SYNCED and self.cluster_rejection is not None:
             return self.cluster_rejection.result
+        if self.commit_result is SyncResult.SYNCED and self.nacks:
+            return SyncResult.DEGRADED
         return self.commit_result
 
     @property
@@ -125,6 +164,8 @@ class Status:
             return self.last_rejected.errors
         if self.cluster_rejection is not None:
             return self.cluster_rejection.errors
+        if self.nacks:
+            return tuple(nack.line for nack in self.nacks)
         return self.last_rejected.errors if self.last_rejected else ()
 
     @property
@@ -142,6 +183,7 @@ class Status:
             "sourceError": self.source_error.to_json() if self.source_error else None,
             "historyRewritten": self.history_rewritten,
             "flagged": list(self.flagged),
+            "nacks": [nack.to_json() for nack in self.nacks],
             **(self._cluster_json() if self.cluster_enabled else {}),
         }
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 import time
 from collections.abc import Collection, Iterable, Mapping
 
@@ -34,6 +35,7 @@ from reconciler.xds.ads_status import AdsObserver, NackInfo, SyncState, TypeStat
 # client specifies what resources to return").
 WILDCARD_TYPES = frozenset({type_urls.LISTENER, type_urls.CLUSTER})
 KNOWN_TYPES = frozenset(type_urls.ORDER)
+NACK_NAMES = 5  # resource names a NACK report repeats from the rejected response
 
 
 def known_version(known: Mapping[str, str], current: Mapping[str, XdsResource], type_version: str) -> str:
@@ -70,10 +72,14 @@ class AckTracker:
         self.awaiting = False     # a response is in flight (neither ACKed nor NACKed yet)
 
         self.published_at: float | None = None  # time.monotonic() of the publish the in-flight response carries
+        self._sent_names: tuple[str, ...] = ()  # the first names of the in-flight response, for a NACK report
+        self._sent_count = 0
 
-    def sent(self, version: str, nonce: str, published_at: float | None = None) -> None:
+    def sent(self, version: str, nonce: str, published_at: float | None = None,
+             names: Collection[str] = ()) -> None:
         self.sent_version, self.sent_nonce, self.awaiting = version, nonce, True
         self.published_at = published_at
+        self._sent_names, self._sent_count = tuple(itertools.islice(names, NACK_NAMES)), len(names)
 
     def is_stale(self, response_nonce: str) -> bool:
         """A request answering an older response; xds_protocol.rst "Resource updates": ignore stale nonces.
@@ -92,7 +98,8 @@ class AckTracker:
                 ads_status.report_timing(self._observer, ads_status.Timing.ACK, self.type_url,
                                          time.monotonic() - self.published_at)
         else:
-            self.last_nack = NackInfo(self.sent_version, response_nonce, error_message)
+            self.last_nack = NackInfo(self.sent_version, response_nonce, error_message, self._sent_names,
+                                      self._sent_count)
             self.nacked = True
             self._observer.on_nack(self.type_url)
 

@@ -136,7 +136,7 @@ class DeltaSession:
         version = ads_common.known_version(state.known, snapshot.get(plan.type_url),
                                            snapshot.versions.get(plan.type_url, ""))
         nonce = str(next(self._nonces))
-        state.tracker.sent(version, nonce, published_at)
+        state.tracker.sent(version, nonce, published_at, plan.upserts.keys())
         return self._encoder.delta_response(version, plan.type_url, nonce, plan.upserts.values(), plan.removed)
 
     def _force_endpoints_of(self, clusters: dict[str, XdsResource]) -> None:

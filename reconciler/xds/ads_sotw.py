@@ -147,7 +147,7 @@ class SotwSession:
             state.force = state.force - plan.resources.keys()  # a new set: a drained one keeps its size
         nonce = str(next(self._nonces))
         state.sent, state.must_answer = plan.resources, False
-        state.tracker.sent(plan.version, nonce, published_at)
+        state.tracker.sent(plan.version, nonce, published_at, plan.resources.keys())
         return self._encoder.sotw_response(plan.version, plan.type_url, nonce, plan.resources.values())
 
     def _force_endpoints_of(self, before: Mapping[str, XdsResource], after: Mapping[str, XdsResource]) -> None:

@@ -26,6 +26,10 @@ class NackInfo:
     version: str   # the version the proxy rejected (what we sent), not the one it kept
     nonce: str
     message: str   # error_detail.message as Envoy wrote it
+    # The first names the rejected response carried (Envoy's message names the one it refused, usually) and how
+    # many it carried in all: enough to find the culprit without holding every name of every response.
+    resources: tuple[str, ...] = ()
+    resource_count: int = 0
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

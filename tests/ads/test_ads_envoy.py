@@ -21,6 +21,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from meshxds import type_urls as T
 from meshxds.snapshot import Snapshot, XdsResource
 from reconciler.ops import envoy_process
+from reconciler.ops import status as status_mod
 from reconciler.xds import bootstrap
 from reconciler.xds.ads import AdsServer
 from reconciler.xds.ads_status import NullObserver, ProxyStatus, SyncState
@@ -168,6 +169,12 @@ def test_real_envoy_acks_serves_traffic_and_follows_changes(delta: bool, backend
                 assert isinstance(nacked, ProxyStatus)
                 nack = nacked.types[T.CLUSTER].last_nack
                 assert nack is not None and "positive duration" in nack.message, nack
+                # What /status says at the top: the proxy, Envoy's message and the resources of that response.
+                (top,) = status_mod.nacks_of([nacked])
+                assert top.node == NODE and top.type_url == T.CLUSTER and top.message == nack.message
+                # SotW carries every cluster, delta only the one that changed
+                assert top.resources == (("b", "bad") if not delta else ("bad",))
+                assert top.resource_count == len(top.resources)
                 pushes = counter.pushes
                 await asyncio.sleep(1.0)
                 assert counter.pushes == pushes, "a NACKed version was sent again"

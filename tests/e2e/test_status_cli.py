@@ -178,11 +178,16 @@ def live(tmp_path: Path) -> Iterator[tuple[Server, str]]:
         server.close()
 
 
-def meshward(*args: str) -> str:
+def meshward(*args: str, code: int = 0) -> str:
     done = subprocess.run([sys.executable, "-m", "meshward", *args], capture_output=True, text=True, timeout=60,
                           check=False)
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
     return done.stdout
+
+
+def text(server: Server, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(f"http://{server.admin}{path}", timeout=5) as resp:
+        return resp.status, resp.read().decode()
 
 
 def table(output: str) -> dict[str, dict[str, str]]:
@@ -206,14 +211,31 @@ def test_status_lists_synced_and_nacked_proxies(live: tuple[Server, str], tmp_pa
         with envoy_process.running(config, log=tmp_path / "gateway.log") as envoy:
             envoy.wait_ready(admin_port)
             eventually(lambda: (server.proxy(GATEWAY) or {}).get("state") == "SYNCED", "gateway synced")
+            assert server.get("/status")["lastResult"] == "Synced"
+            meshward("status", "--admin-address", server.admin)  # exit 0 while every proxy accepts its config
             nacker.nack_clusters()
             eventually(lambda: (server.proxy(SIDECAR) or {}).get("state") == "NACKED", "sidecar nacked")
-            output = meshward("status", "--admin-address", server.admin)
-            as_json = json.loads(meshward("status", "--admin-address", server.admin, "-o", "json"))
+            output = meshward("status", "--admin-address", server.admin, code=1)
+            as_json = json.loads(meshward("status", "--admin-address", server.admin, "-o", "json", code=1))
+            readyz = text(server, "/readyz")
+            metrics = text(server, "/metrics")[1]
     finally:
         nacker.close()
 
-    assert output.splitlines()[0] == f"serving commit {sha[:12]}  last result Synced"
+    # The top level says a proxy rejects the served commit: Degraded, naming the proxy, the message, the resources.
+    top = as_json["status"]
+    assert top["lastResult"] == "Degraded" and top["commitResult"] == "Synced"
+    (nack,) = top["nacks"]
+    assert nack["node"] == SIDECAR and nack["typeUrl"] == type_urls.CLUSTER and nack["message"] == NACK_MESSAGE
+    assert "outbound|8080||web.shop.svc.cluster.local" in nack["resources"]
+    line = f"proxy {SIDECAR} rejects Cluster {nack['version'][:12]} ({', '.join(nack['resources'])}): {NACK_MESSAGE}"
+    assert top["errors"] == [line]
+    assert readyz[0] == 200 and "degraded" in readyz[1]  # readiness is the server's (README: `meshward status`)
+    assert 'meshward_sync_result{result="Degraded"} 1.0' in metrics
+    assert f'meshward_xds_nacks_total{{type_url="{type_urls.CLUSTER}"}} 1.0' in metrics
+    assert f'meshward_xds_rejecting_proxies{{type_url="{type_urls.CLUSTER}"}} 1.0' in metrics
+
+    assert output.splitlines()[:2] == [f"serving commit {sha[:12]}  last result Degraded", f"  {top['errors'][0]}"]
     rows = table(output)
     assert list(rows) == [GATEWAY, SIDECAR]
     gateway, sidecar = rows[GATEWAY], rows[SIDECAR]
