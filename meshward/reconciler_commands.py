@@ -44,6 +44,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--max-connection-age", type=float, default=0.0, metavar="S")
     s.add_argument("--strict", action="store_true",
                    help="analyzer errors about configs Pilot serves (flagged) block a commit too")
+    s.add_argument("--shutdown-grace", type=float, default=5.0, metavar="S",
+                   help="on SIGTERM/SIGINT, seconds each ADS stream gets to finish the response it is writing "
+                        "before it ends with UNAVAILABLE (default: %(default)s)")
 
     b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to meshward over ADS")
     b.add_argument("--node", required=True, metavar="NODE_ID")

@@ -53,6 +53,7 @@ class ServeConfig:
     verify_signatures: bool = False
     allowed_signers: Path | None = None
     max_connection_age: float | None = None
+    shutdown_grace: float = 5.0  # seconds streams get to finish the response in flight when stopped
     kubeconfig: str | None = None  # a kubeconfig file, or IN_CLUSTER; None: no cluster is watched
     kube_context: str | None = None
     kube_host: str | None = None  # an API server URL without auth (`kubectl proxy`, tests); wins over kubeconfig
@@ -169,7 +170,7 @@ class Server:
         if self.cluster is not None:
             await asyncio.to_thread(self.cluster.stop)
         await self.admin.close()
-        await self.ads.stop(grace=1.0)
+        await self.ads.stop(grace=self.config.shutdown_grace)
         self.source.close()
 
 
@@ -222,23 +223,27 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         workdir=Path(args.workdir) if args.workdir else None, webhook_secret=_secret(args),
         verify_signatures=args.verify_signatures,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
-        max_connection_age=args.max_connection_age or None, kubeconfig=args.kubeconfig,
+        max_connection_age=args.max_connection_age or None, shutdown_grace=args.shutdown_grace,
+        kubeconfig=args.kubeconfig,
         kube_context=args.kube_context,
         credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
         credentials_poll=args.credentials_poll_interval, strict=args.strict)
 
 
 async def serve(config: ServeConfig) -> None:
+    """Run until SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C); either drains the ADS streams and
+    returns normally, so the temporary clone is removed and the process exits 0."""
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stopping.set)
     with contextlib.ExitStack() as stack:
         workdir = config.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="meshward-")))
         server = Server(config, workdir)
         await server.start()
         log.info("xDS on %s, admin on http://%s", config.xds_address, config.admin_address)
-        stopping = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stopping.set)
         runner = asyncio.create_task(server.run())
         await stopping.wait()
+        log.info("stopping: draining ADS streams (up to %ss)", config.shutdown_grace)
         await server.stop()
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -263,4 +268,7 @@ def main(args: argparse.Namespace) -> int:
     except ServeError as err:
         print(f"meshward serve: {err}")
         return 2
+    except KeyboardInterrupt:  # Ctrl-C before the signal handlers were installed: nothing to drain yet
+        pass
+    log.info("stopped")
     return 0

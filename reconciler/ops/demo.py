@@ -3,7 +3,8 @@
 It makes a git repository from `policies-example/`, runs the reconciler on it, starts real Envoy processes (the
 ingress gateway and the productpage sidecar) connected over ADS, and small HTTP backends on the loopback addresses
 the example's WorkloadEntries name. Then it sends traffic through the sidecar and shows the reviews split live;
-after a while it commits a weight change to the repository and the split moves. Ctrl-C stops everything it started.
+after a while it commits a weight change to the repository and the split moves. Ctrl-C or SIGTERM stops everything
+it started and removes its temporary directory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import http.server
 import json
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -143,6 +145,10 @@ async def _traffic(console: Console, server: serve.Server, work: Path, duration:
 
 
 async def run_demo(duration: float, console: Console) -> None:
+    # SIGTERM unwinds like Ctrl-C does, so the Envoys, the backends and the temporary directory are cleaned up.
+    main = asyncio.current_task()
+    assert main is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main.cancel)
     with tempfile.TemporaryDirectory(prefix="meshward-demo-") as tmp:
         root = Path(tmp)
         bare, work = make_repo(root)
@@ -176,6 +182,6 @@ def main(args: argparse.Namespace) -> int:
     except FileNotFoundError as err:
         console.print(f"meshward demo: {err}")
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C, or SIGTERM (run_demo)
         console.print("stopped")
     return 0

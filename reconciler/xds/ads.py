@@ -19,6 +19,7 @@ so proxies reconnect and spread over the replicas behind a load balancer.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import itertools
 import logging
@@ -81,6 +82,8 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._server: grpc.aio.Server | None = None
         self._limits: StreamLimits | None = None
         self.push_slots: PushSlots | None = None
+        self._draining = asyncio.Event()
+        self._drain_grace = 0.0
 
     async def start(self, address: str = "127.0.0.1:0") -> int:
         """Listen on `address` (host:port, port 0 picks a free one); returns the bound port."""
@@ -109,9 +112,17 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         return grpc.method_handlers_generic_handler(SERVICE, methods)
 
     async def stop(self, grace: float | None = 1.0) -> None:
-        if self._server is not None:
-            await self._server.stop(grace)
-            self._server = None
+        """Drain: every stream finishes the response it is writing (up to `grace` seconds) and ends with
+        UNAVAILABLE, which Envoy answers by keeping its config and reconnecting (to another replica, behind a
+        Service). Handlers that end by themselves are not cancelled by gRPC, which would log each one's
+        CancelledError as an error with a traceback."""
+        if self._server is None:
+            return
+        self._draining.set()
+        self._drain_grace = grace or 0.0
+        # gRPC cancels what is left a little after our own grace, so every handler has ended by then.
+        await self._server.stop(None if grace is None else grace + 1.0)
+        self._server = None
 
     def status(self) -> list[ads_status.ProxyStatus]:
         """One entry per live stream, ordered by node id then stream id."""
@@ -134,7 +145,25 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         stream = Stream(next(self._ids), session, context, cache=self.cache, observer=self._observer,
                         limits=self._limits)
         self._streams[stream.id] = stream
+        run = asyncio.ensure_future(stream.run(requests))
+        draining = asyncio.ensure_future(self._draining.wait())
         try:
-            await stream.run(requests)
+            await asyncio.wait({run, draining}, return_when=asyncio.FIRST_COMPLETED)
+            if not run.done():
+                await self._drain(stream, run, context)
+            if not run.cancelled():
+                run.result()  # what the stream raised (an abort) is the handler's outcome
         finally:
+            run.cancel()
+            draining.cancel()
             del self._streams[stream.id]
+
+    async def _drain(self, stream: Stream, run: asyncio.Future[None],
+                     context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        """End one stream for a shutdown: let it finish the write in flight, then stop it ourselves."""
+        stream.close()
+        await asyncio.wait({run}, timeout=self._drain_grace if stream.node is not None else 0)
+        run.cancel()
+        await asyncio.wait({run})
+        context.set_code(grpc.StatusCode.UNAVAILABLE)
+        context.set_details("meshward is shutting down; reconnect")

@@ -83,6 +83,7 @@ class Stream:
         self._limits = limits
         self._wake = asyncio.Event()
         self._snapshot_changed = False
+        self._closing = False
 
     async def run(self, requests: AsyncIterator[Any]) -> None:
         first = await anext(aiter(requests), None)
@@ -108,6 +109,11 @@ class Stream:
             self.watch.close()
             self._observer.on_disconnect(node.id, self.session.mode)
 
+    def close(self) -> None:
+        """End after the response being written, if any (a server shutdown)."""
+        self._closing = True
+        self._wake.set()
+
     def _on_snapshot_change(self) -> None:
         self._snapshot_changed = True
         self._wake.set()
@@ -125,18 +131,18 @@ class Stream:
         self._wake.set()
 
     async def _write_loop(self, reader: asyncio.Task[None]) -> None:
-        while not reader.done():
+        while not reader.done() and not self._closing:
             waiter = asyncio.create_task(self._wake.wait())
             await asyncio.wait({reader, waiter}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-            if reader.done():
+            if reader.done() or self._closing:
                 break
             self._wake.clear()
             if self._snapshot_changed and self._limits.debounce > 0:
                 await asyncio.sleep(self._limits.debounce)  # later changes in the window ride along
             self._snapshot_changed = False
             await self._push()
-        if not reader.cancelled() and reader.exception() is not None:
+        if reader.done() and not reader.cancelled() and reader.exception() is not None:
             log.info("stream %d from %s ended: %r", self.id, self.node and self.node.id, reader.exception())
 
     async def _push(self) -> None:

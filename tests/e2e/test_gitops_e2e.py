@@ -10,9 +10,12 @@ import asyncio
 import collections
 import contextlib
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -104,6 +107,29 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         for b in backends:
             b.shutdown()
             b.server_close()
+
+
+def test_demo_stopped_by_sigterm_cleans_up(tmp_path: Path) -> None:
+    """Runs first in this module: the module's harness (created at its first use) holds the same addresses."""
+    if not _addresses_free():
+        pytest.skip("the policies-example loopback addresses (127.0.0.x:9080) are in use")
+    out = tmp_path / "demo.out"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    with out.open("w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "meshward", "demo"], stdout=sink, stderr=subprocess.STDOUT,
+                                env={**os.environ, "TMPDIR": str(tmp), "COLUMNS": "120"})
+    try:
+        _eventually(lambda: "gateway: curl" in out.read_text())  # Envoys started, traffic running
+        assert [p.name[:14] for p in tmp.iterdir()] == ["meshward-demo-"]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    log = out.read_text()
+    assert proc.returncode == 0 and "Traceback" not in log and "stopped" in log, log
+    assert not list(tmp.iterdir()), "the demo's temporary directory is removed"
 
 
 @pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
