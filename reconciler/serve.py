@@ -24,7 +24,7 @@ from compiler import build as build_mod
 from reconciler import compose, gcpause, loop
 from reconciler.git import auth, source, webhook
 from reconciler.kube import cluster, registry
-from reconciler.ops import admin, metrics
+from reconciler.ops import admin, exposure, metrics
 from reconciler.ops import status as status_mod
 from reconciler.xds import ads, cache, xds_node
 
@@ -239,6 +239,10 @@ async def serve(config: ServeConfig) -> None:
     with contextlib.ExitStack() as stack:
         workdir = config.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="meshward-")))
         server = Server(config, workdir)
+        # gRPC takes an empty host as every interface; the admin server binds it to loopback (`_split`).
+        for warning in exposure.bind_warnings(xds_host=config.xds_address.rpartition(":")[0],
+                                              admin_host=_split(config.admin_address)[0]):
+            log.warning("%s", warning)
         await server.start()
         log.info("xDS on %s, admin on http://%s", config.xds_address, config.admin_address)
         runner = asyncio.create_task(server.run())

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from reconciler.git import webhook as webhook_mod
+from reconciler.ops import exposure
 from reconciler.ops import metrics as metrics_mod
 from reconciler.ops.status import Status
 
@@ -39,6 +40,7 @@ class Request:
     query: Mapping[str, list[str]]
     headers: Mapping[str, str]  # names lower-cased
     body: bytes
+    peer: str = ""  # the client's address
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ class AdminServer:
         try:
             try:
                 request = await asyncio.wait_for(_read_request(reader), timeout=_READ_TIMEOUT_S)
+                request = dataclasses.replace(request, peer=_peer_host(writer))
                 response = await self._dispatch(request)
             except HttpError as exc:
                 response = Response.text(exc.status, str(exc))
@@ -130,6 +133,9 @@ class AdminServer:
         if route is None:
             return Response.text(404, f"no such endpoint: {request.path}")
         method, handler = route
+        if request.path.startswith("/debug/") and not exposure.is_loopback(request.peer):
+            # No authentication exists yet, so nothing authenticates a remote client: refuse (exposure.py).
+            return Response.text(403, "/debug/* is served to loopback clients only")
         allowed = (method, "HEAD") if method == "GET" else (method,)
         if request.method not in allowed:
             return Response.text(405, f"{request.path} accepts {method}")
@@ -192,6 +198,11 @@ class AdminServer:
         if outcome.status_code >= 400:
             log.warning("webhook refused: %s", outcome.detail)
         return Response.json(outcome.status_code, outcome.to_json())
+
+
+def _peer_host(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 from gitops_fakes import FakeCache, FakeCompiler, snapshot_for
 from gitops_repos import Remote
 
 from reconciler.git.source import FetchedCommit, GitSource, SourceConfig
 from reconciler.git.webhook import WebhookHandler, github_signature
 from reconciler.loop import LoopConfig, Reconciler
+from reconciler.ops import admin as admin_mod
 from reconciler.ops.admin import AdminServer
 from reconciler.ops.metrics import XdsObserver
 from reconciler.ops.status import SyncResult
@@ -235,3 +237,16 @@ async def _send_and_half_close(admin: Admin, data: bytes) -> int:
         writer.close()
         await writer.wait_closed()
     return int(response.split(b" ", 2)[1])
+
+
+def test_debug_is_refused_to_a_peer_that_is_not_loopback(remote: Remote, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests connect over loopback only, so the peer the server sees is faked: one of TEST-NET-3.
+    monkeypatch.setattr(admin_mod, "_peer_host", lambda writer: "203.0.113.7")
+
+    async def body(admin: Admin) -> None:
+        assert await admin.request("GET", "/debug/proxies") == (403, b"/debug/* is served to loopback clients only\n")
+        assert (await admin.request("GET", "/debug/config?node=known"))[0] == 403
+        assert (await admin.request("GET", "/status"))[0] == 200  # the rest of the port is the operator's choice
+
+    serve(remote, tmp_path, body)
