@@ -123,7 +123,8 @@ def server(repo: Path, workdir: Path) -> Iterator[Server]:
     log = (workdir / "server.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "meshward", "serve", "--repo", str(repo), "--poll-interval", "0.25",
-         "--xds-address", xds, "--admin-address", admin, "--workdir", str(workdir / "clone")],
+         "--xds-address", xds, "--admin-address", admin, "--workdir", str(workdir / "clone"),
+         "--max-streams-per-peer", "1000000"],  # every simulated proxy connects from 127.0.0.1
         stdout=log, stderr=subprocess.STDOUT)
     try:
         yield Server(process, xds, admin)

@@ -21,6 +21,7 @@ from compiler import load
 from reconciler import gcpause
 from reconciler.ops import metrics
 from reconciler.xds.ads import AdsOptions, AdsServer
+from reconciler.xds.ads_guard import ClientCaps  # every simulated proxy connects from 127.0.0.1
 from reconciler.xds.cache import SnapshotCache
 
 
@@ -42,7 +43,7 @@ async def _main(tree: Path, pipe: Connection) -> None:
     cache = SnapshotCache()
     await cache.publish("r0", functools.partial(_paused, pause, build_mod.snapshot_for, build))
     m = metrics.Metrics()
-    server = AdsServer(cache, observer=metrics.XdsObserver(m), options=AdsOptions())
+    server = AdsServer(cache, observer=metrics.XdsObserver(m), options=AdsOptions(caps=ClientCaps(max_streams_per_peer=1_000_000)))
     port = await server.start("127.0.0.1:0")
     pipe.send(("ready", port))
     generation = 0

@@ -10,11 +10,24 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 DEFAULT_XDS = "127.0.0.1:15010"
 DEFAULT_ADMIN = "127.0.0.1:15014"
+
+
+def _positive(kind: type[int | float]) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive: {text}")
+        return value
+    return parse
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,6 +57,18 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--max-connection-age", type=float, default=0.0, metavar="S")
     s.add_argument("--strict", action="store_true",
                    help="analyzer errors about configs Pilot serves (flagged) block a commit too")
+    caps = s.add_argument_group("limits per ADS client (over a limit: the stream ends with RESOURCE_EXHAUSTED or "
+                                "INVALID_ARGUMENT, a rate-limited log line, meshward_xds_limited_total{limit})")
+    caps.add_argument("--max-streams-per-peer", type=_positive(int), default=128, metavar="N",
+                      help="open ADS streams from one client IP address (default: %(default)s)")
+    caps.add_argument("--max-node-id-bytes", type=_positive(int), default=1024, metavar="N",
+                      help="length of a proxy's node id (default: %(default)s)")
+    caps.add_argument("--max-resource-names", type=_positive(int), default=250_000, metavar="N",
+                      help="resource names one stream may subscribe to, all types together (default: %(default)s)")
+    caps.add_argument("--max-responses-per-second", type=_positive(float), default=10.0, metavar="R",
+                      help="sustained responses per stream; past it, requests are coalesced (default: %(default)s)")
+    caps.add_argument("--response-burst", type=_positive(int), default=50, metavar="N",
+                      help="responses a stream may get at once before the rate applies (default: %(default)s)")
     s.add_argument("--shutdown-grace", type=float, default=5.0, metavar="S",
                    help="on SIGTERM/SIGINT, seconds each ADS stream gets to finish the response it is writing "
                         "before it ends with UNAVAILABLE (default: %(default)s)")

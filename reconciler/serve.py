@@ -26,7 +26,7 @@ from reconciler.git import auth, source, webhook
 from reconciler.kube import cluster, registry
 from reconciler.ops import admin, exposure, metrics
 from reconciler.ops import status as status_mod
-from reconciler.xds import ads, cache, xds_node
+from reconciler.xds import ads, ads_guard, cache, xds_node
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class ServeConfig:
     allowed_signers: Path | None = None
     max_connection_age: float | None = None
     shutdown_grace: float = 5.0  # seconds streams get to finish the response in flight when stopped
+    client_caps: ads_guard.ClientCaps = dataclasses.field(default_factory=ads_guard.ClientCaps)
     kubeconfig: str | None = None  # a kubeconfig file, or IN_CLUSTER; None: no cluster is watched
     kube_context: str | None = None
     kube_host: str | None = None  # an API server URL without auth (`kubectl proxy`, tests); wins over kubeconfig
@@ -96,7 +97,8 @@ class Server:
         self.metrics = metrics.Metrics()
         self.cache = cache.SnapshotCache()
         self.ads = ads.AdsServer(self.cache, observer=metrics.XdsObserver(self.metrics),
-                                 options=ads.AdsOptions(max_connection_age=config.max_connection_age))
+                                 options=ads.AdsOptions(max_connection_age=config.max_connection_age,
+                                                        caps=config.client_caps))
         self.source = source.GitSource(source.SourceConfig(
             url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev, credentials=config.repo_credentials,
             verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
@@ -224,6 +226,10 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         verify_signatures=args.verify_signatures,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
         max_connection_age=args.max_connection_age or None, shutdown_grace=args.shutdown_grace,
+        client_caps=ads_guard.ClientCaps(
+            max_streams_per_peer=args.max_streams_per_peer, max_node_id_bytes=args.max_node_id_bytes,
+            max_resource_names=args.max_resource_names, responses_per_second=args.max_responses_per_second,
+            response_burst=args.response_burst),
         kubeconfig=args.kubeconfig,
         kube_context=args.kube_context,
         credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,

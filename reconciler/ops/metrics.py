@@ -98,6 +98,9 @@ class Metrics:
                              "Flagged errors of the served revision (configs Pilot serves), by code.",
                              ["code", "istio_code"], registry=r)
         self.connected_proxies = Gauge("meshward_xds_connected_proxies", "Open ADS streams.", registry=r)
+        self.xds_limited = Counter("meshward_xds_limited",
+                                   "ADS clients over a limit (reconciler/xds/ads_guard.py), by limit.", ["limit"],
+                                   registry=r)
         self.rejecting_proxies = Gauge("meshward_xds_rejecting_proxies",
                                        "Proxies rejecting (NACKing) the config they were last sent, by type URL.",
                                        ["type_url"], registry=r)
@@ -180,6 +183,9 @@ class XdsObserver:
 
     def on_nack(self, type_url: str) -> None:
         self._m.xds_nacks.labels(type_url=type_url).inc()
+
+    def on_limit(self, limit: str) -> None:
+        self._m.xds_limited.labels(limit=limit).inc()
 
     # node_id / mode are what the ADS server's `AdsObserver` protocol passes; the gauge does not need them.
     def on_connect(self, node_id: str = "", mode: str = "") -> None:

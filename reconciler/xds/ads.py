@@ -29,7 +29,7 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from reconciler.xds import ads_common, ads_status
+from reconciler.xds import ads_common, ads_guard, ads_status
 from reconciler.xds.ads_delta import DeltaSession
 from reconciler.xds.ads_sotw import SotwSession
 from reconciler.xds.ads_stream import PushSlots, Session, Stream, StreamLimits
@@ -53,6 +53,8 @@ class AdsOptions:
     # here. gRPC's own default (1,000, then cancelling at random up to 3,000) cancelled about 1 in 8 of 2,000
     # proxies connecting at once (`bench/push.py`). A waiting stream costs less memory than a served one.
     max_pending_streams: int = 10_000
+    # what one client may make the server hold or do
+    caps: ads_guard.ClientCaps = dataclasses.field(default_factory=ads_guard.ClientCaps)
 
     def grpc_options(self) -> list[tuple[str, int]]:
         options = [("grpc.server.max_pending_requests", self.max_pending_streams),
@@ -77,6 +79,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         if watch_cache is not None:
             watch_cache(cache)
         self._encoder = ads_common.Encoder()  # its caches of encoded resources live as long as the server
+        self._guard = ads_guard.Guard(options.caps, self._observer)
         self._streams: dict[int, Stream] = {}
         self._ids = itertools.count(1)
         self._server: grpc.aio.Server | None = None
@@ -88,7 +91,7 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
     async def start(self, address: str = "127.0.0.1:0") -> int:
         """Listen on `address` (host:port, port 0 picks a free one); returns the bound port."""
         self.push_slots = PushSlots(self.options.max_concurrent_pushes, hold=self.options.push_slot_hold)
-        self._limits = StreamLimits(self.options.debounce, self.push_slots, self.options.send_timeout)
+        self._limits = StreamLimits(self.options.debounce, self.push_slots, self.options.send_timeout, self._guard)
         self._server = grpc.aio.server(options=self.options.grpc_options())
         self._server.add_generic_rpc_handlers((self._handlers(),))
         port = int(self._server.add_insecure_port(address))
@@ -142,6 +145,19 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
     async def _serve(self, session: Session, requests: AsyncIterator[Any],
                      context: grpc.aio.ServicerContext[Any, Any]) -> None:
         assert self._limits is not None, "start() the server first"
+        peer = ads_guard.peer_host(context.peer())
+        try:
+            self._guard.open_stream(peer)
+        except ads_guard.Refused as refused:
+            await context.abort(refused.code, refused.details)
+        try:
+            await self._serve_stream(session, requests, context)
+        finally:
+            self._guard.close_stream(peer)
+
+    async def _serve_stream(self, session: Session, requests: AsyncIterator[Any],
+                            context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        assert self._limits is not None
         stream = Stream(next(self._ids), session, context, cache=self.cache, observer=self._observer,
                         limits=self._limits)
         self._streams[stream.id] = stream

@@ -77,6 +77,11 @@ class DeltaSession:
         self._subscribe(state, [sys.intern(n) for n in request.resource_names_subscribe], first=first)
         self._unsubscribe(state, list(request.resource_names_unsubscribe))
 
+    def subscribed(self) -> int:
+        """Resource names this stream holds state for, all types together (`ads_guard` caps it): per type the
+        larger of its subscriptions and the versions it says it has, so that the count stays O(types)."""
+        return sum(max(len(s.names), len(s.known)) for s in self._types.values())
+
     def _subscribe(self, state: _TypeState, names: list[str], *, first: bool) -> None:
         for name in names:
             if name == "*":

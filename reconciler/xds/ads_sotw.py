@@ -81,6 +81,10 @@ class SotwSession:
             state.must_answer = True
         state.requested = True
 
+    def subscribed(self) -> int:
+        """Resource names this stream asked for, all types together (`ads_guard` caps it)."""
+        return sum(len(s.names) for s in self._types.values())
+
     def _subscribe(self, state: _TypeState, names: frozenset[str], *, first: bool) -> None:
         """"How the client specifies what resources to return": wildcard (LDS/CDS only) is an empty first request
         or "*", and a stream never leaves it; otherwise the names replace the previous ones."""

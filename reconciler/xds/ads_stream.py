@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import grpc
 
 from meshxds.snapshot import Snapshot
-from reconciler.xds import ads_common, ads_status
+from reconciler.xds import ads_common, ads_guard, ads_status
 from reconciler.xds.cache import SnapshotCache, Watch
 from reconciler.xds.xds_node import NodeInfo
 
@@ -31,6 +31,7 @@ class Session(Protocol):
     mode: str
 
     def handle(self, request: Any) -> None: ...
+    def subscribed(self) -> int: ...
     def next_response(self, snapshot: Snapshot, published_at: float | None = None) -> ads_common.Response | None:
         ...
     def status(self, snapshot: Snapshot | None) -> dict[str, ads_status.TypeStatus]: ...
@@ -63,6 +64,7 @@ class StreamLimits:
     debounce: float                     # seconds to wait after a snapshot change, so bursts make one push
     push_slots: PushSlots               # bounds responses being encoded and written at once, across streams
     send_timeout: float | None          # a write stuck this long (proxy not reading) ends the stream
+    guard: ads_guard.Guard              # what one client may make the server hold, log or compute
 
 
 class _Stuck(Exception):
@@ -84,15 +86,21 @@ class Stream:
         self._wake = asyncio.Event()
         self._snapshot_changed = False
         self._closing = False
+        self._refused: ads_guard.Refused | None = None
+        self._bucket = limits.guard.bucket()
 
     async def run(self, requests: AsyncIterator[Any]) -> None:
         first = await anext(aiter(requests), None)
         if first is None:
             return
-        node = NodeInfo.from_proto(first.node)
-        if not node.id:
+        if not first.node.id:
             # "Basic Protocol Overview": the first request on a stream carries the node identifier.
             await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id")
+        try:
+            self._limits.guard.check_node_id(first.node.id)  # before it is parsed, logged or used as a key
+        except ads_guard.Refused as refused:
+            await self._context.abort(refused.code, refused.details)
+        node = NodeInfo.from_proto(first.node)
         self.node = node
         self.watch = self._cache.watch(node, self._on_snapshot_change)
         self._observer.on_connect(node.id, self.session.mode)
@@ -108,6 +116,8 @@ class Stream:
             reader.cancel()
             self.watch.close()
             self._observer.on_disconnect(node.id, self.session.mode)
+        if self._refused is not None:
+            await self._context.abort(self._refused.code, self._refused.details)
 
     def close(self) -> None:
         """End after the response being written, if any (a server shutdown)."""
@@ -119,15 +129,25 @@ class Stream:
         self._wake.set()
 
     async def _read(self, first: Any, requests: AsyncIterator[Any]) -> None:
-        self._handle(first)
-        async for request in requests:
-            self._handle(request)
+        try:
+            self._handle(first)
+            async for request in requests:
+                self._handle(request)
+        except ads_guard.Refused as refused:
+            self._refused = refused  # run() ends the stream with its status
 
     def _handle(self, request: Any) -> None:
+        guard, node_id = self._limits.guard, self.node and self.node.id
+        if request.type_url not in ads_common.KNOWN_TYPES:
+            guard.breach(ads_guard.Limit.UNKNOWN_TYPE, "ignoring ADS requests for unsupported type %r from %s",
+                         request.type_url[:200], node_id)
+            return
         try:
             self.session.handle(request)
-        except Exception:  # a malformed request costs the proxy that request, never the stream or the server
-            log.exception("ignoring a request from %s that could not be handled", self.node and self.node.id)
+        except Exception:  # noqa: BLE001 - a malformed request costs that request, never the stream or server
+            guard.breach(ads_guard.Limit.BAD_REQUEST, "ignoring a request from %s that could not be handled",
+                         node_id, exc_info=True)
+        guard.check_names(str(node_id), self.session.subscribed())
         self._wake.set()
 
     async def _write_loop(self, reader: asyncio.Task[None]) -> None:
@@ -148,14 +168,26 @@ class Stream:
     async def _push(self) -> None:
         assert self.watch is not None
         while self.watch.snapshot is not None:
+            await self._throttle()
             published_at = self.watch.published_at
             response = await self._encode_and_write()
             if response is None:
                 return
+            self._bucket.spend()
             self._observer.on_push(response.type_url, response.ByteSize())
             if published_at is not None:
                 ads_status.report_timing(self._observer, ads_status.Timing.PUSH, response.type_url,
                                          time.monotonic() - published_at)
+
+    async def _throttle(self) -> None:
+        """Past its burst, a stream waits for its next token; what it asks for meanwhile is coalesced into the
+        one response computed after the wait (the session holds state, not a queue of requests)."""
+        wait = self._bucket.wait()
+        if wait > 0:
+            self._limits.guard.breach(ads_guard.Limit.RESPONSE_RATE,
+                                      "stream %d from %s is past %s responses/s; coalescing its requests", self.id,
+                                      self.node and self.node.id, self._limits.guard.caps.responses_per_second)
+            await asyncio.sleep(wait)
 
     async def _encode_and_write(self) -> ads_common.Response | None:
         """Encode the next response and write it, holding a push slot until the write is done or `hold` passed."""

@@ -16,6 +16,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from meshxds import type_urls as T
 from meshxds.snapshot import Snapshot, XdsResource
 from reconciler.xds.ads import AdsOptions
+from reconciler.xds.ads_guard import ClientCaps
 from reconciler.xds.cache import SnapshotCache
 
 
@@ -192,7 +193,9 @@ def test_a_burst_of_streams_opened_while_the_loop_is_busy_is_served_not_cancelle
     async def body() -> None:
         cache = SnapshotCache()
         cache.publish("rev1", static(big(1, size=10)))
-        async with serving(cache) as (_, address):
+        # All from 127.0.0.1: one address, as many streams as a whole fleet (ads_guard's per-address cap raised).
+        options = dataclasses.replace(TEST_OPTIONS, caps=ClientCaps(max_streams_per_peer=streams))
+        async with serving(cache, options) as (_, address):
             channels = [grpc.aio.insecure_channel(address) for _ in range(streams // per_channel)]
             calls: list[grpc.aio.StreamStreamCall[object, object]] = []
             try:
