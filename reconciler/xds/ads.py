@@ -85,12 +85,13 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._server: grpc.aio.Server | None = None
         self._limits: StreamLimits | None = None
         self.push_slots: PushSlots | None = None
-        self._draining = asyncio.Event()
+        self._draining: asyncio.Future[None] | None = None  # done when stop() starts; every stream waits on it
         self._drain_grace = 0.0
 
     async def start(self, address: str = "127.0.0.1:0") -> int:
         """Listen on `address` (host:port, port 0 picks a free one); returns the bound port."""
         self.push_slots = PushSlots(self.options.max_concurrent_pushes, hold=self.options.push_slot_hold)
+        self._draining = asyncio.get_running_loop().create_future()
         self._limits = StreamLimits(self.options.debounce, self.push_slots, self.options.send_timeout, self._guard)
         self._server = grpc.aio.server(options=self.options.grpc_options())
         self._server.add_generic_rpc_handlers((self._handlers(),))
@@ -121,7 +122,8 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         CancelledError as an error with a traceback."""
         if self._server is None:
             return
-        self._draining.set()
+        assert self._draining is not None
+        self._draining.set_result(None)
         self._drain_grace = grace or 0.0
         # gRPC cancels what is left a little after our own grace, so every handler has ended by then.
         await self._server.stop(None if grace is None else grace + 1.0)
@@ -157,21 +159,20 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
 
     async def _serve_stream(self, session: Session, requests: AsyncIterator[Any],
                             context: grpc.aio.ServicerContext[Any, Any]) -> None:
-        assert self._limits is not None
+        assert self._limits is not None and self._draining is not None
         stream = Stream(next(self._ids), session, context, cache=self.cache, observer=self._observer,
                         limits=self._limits)
         self._streams[stream.id] = stream
         run = asyncio.ensure_future(stream.run(requests))
-        draining = asyncio.ensure_future(self._draining.wait())
         try:
-            await asyncio.wait({run, draining}, return_when=asyncio.FIRST_COMPLETED)
+            # a shared future, not an Event: waiting on it costs each stream a callback, not a task
+            await asyncio.wait({run, self._draining}, return_when=asyncio.FIRST_COMPLETED)
             if not run.done():
                 await self._drain(stream, run, context)
             if not run.cancelled():
                 run.result()  # what the stream raised (an abort) is the handler's outcome
         finally:
             run.cancel()
-            draining.cancel()
             del self._streams[stream.id]
 
     async def _drain(self, stream: Stream, run: asyncio.Future[None],
