@@ -129,7 +129,8 @@ class Reconciler:
             status = self._status
         resolver = self._resolver
         errors = tuple(sorted(resolver.errors.items())) if resolver is not None else ()
-        return dataclasses.replace(status, proxy_errors=errors) if errors else status
+        # Always replaced: transitions start from this property, so a stored status carries the errors of its time.
+        return dataclasses.replace(status, proxy_errors=errors) if errors or status.proxy_errors else status
 
     def origin(self, snapshot_version: str) -> Origin | None:
         """The commit and cluster state a snapshot version was last built from (None: not built by this loop)."""

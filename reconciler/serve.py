@@ -26,7 +26,7 @@ from reconciler.git import auth, source, webhook
 from reconciler.kube import cluster, registry
 from reconciler.ops import admin, exposure, metrics
 from reconciler.ops import status as status_mod
-from reconciler.xds import ads, ads_guard, cache, xds_node
+from reconciler.xds import ads, ads_guard, cache, config_budget, xds_node
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class ServeConfig:
     max_connection_age: float | None = None
     shutdown_grace: float = 5.0  # seconds streams get to finish the response in flight when stopped
     client_caps: ads_guard.ClientCaps = dataclasses.field(default_factory=ads_guard.ClientCaps)
+    max_config_bytes: int = 32 << 20  # per proxy, serialized; above the 22 MB of an unscoped 10,000-service mesh
     kubeconfig: str | None = None  # a kubeconfig file, or IN_CLUSTER; None: no cluster is watched
     kube_context: str | None = None
     kube_host: str | None = None  # an API server URL without auth (`kubectl proxy`, tests); wins over kubeconfig
@@ -108,7 +109,8 @@ class Server:
         compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path, pause=pause,
                                     strict=config.strict)
         self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build,
-                                    snapshot_for=functools.partial(resolve, pause=pause),
+                                    snapshot_for=functools.partial(
+                                        resolve, pause=pause, budget=config_budget.ConfigBudget(config.max_config_bytes)),
                                     publisher=self.cache, metrics=self.metrics, cluster=self.cluster,
                                     config=loop.LoopConfig(poll_interval=config.poll_interval, path=config.path))
         if self.cluster is not None:
@@ -152,7 +154,7 @@ class Server:
             snapshot = await self.cache.held(xds_node.NodeInfo(id=node_id))
         except LookupError as err:
             return {"error": f"unknown proxy: {err}"}
-        except build_mod.InconsistentSnapshot as err:  # e.g. its credentialName is nowhere: it is not served
+        except (build_mod.InconsistentSnapshot, cache.KeepPrevious) as err:  # e.g. its credentialName is nowhere
             return {"error": f"not served: {err}"}
         if snapshot is None:
             return {"error": "no good commit published yet"}
@@ -199,12 +201,16 @@ def redact(doc: Any) -> Any:
     return doc
 
 
-def resolve(compiled: compose.Compiled, node: xds_node.NodeInfo, *, pause: gcpause.GcPause) -> object:
+def resolve(compiled: compose.Compiled, node: xds_node.NodeInfo, *, pause: gcpause.GcPause,
+            budget: config_budget.ConfigBudget) -> object:
     """The cache's resolver: the proxy's snapshot, with the SDS secrets (Gateway credentialName) of its namespace
-    from the same cluster state; a referenced secret that is nowhere raises build.InconsistentSnapshot, so that
-    proxy keeps its last snapshot and /status names it."""
+    from the same cluster state; a referenced secret that is nowhere raises build.InconsistentSnapshot, and a
+    snapshot over the size budget config_budget.ConfigTooLarge, so that proxy keeps its last snapshot and /status
+    names it."""
     with pause.paused():
-        return build_mod.snapshot_for(compiled.build, node, secrets=compiled.secrets_for(node))
+        snapshot = build_mod.snapshot_for(compiled.build, node, secrets=compiled.secrets_for(node))
+    budget.check(snapshot)
+    return snapshot
 
 
 def _secret(args: argparse.Namespace) -> bytes | None:
@@ -226,6 +232,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         verify_signatures=args.verify_signatures,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,
         max_connection_age=args.max_connection_age or None, shutdown_grace=args.shutdown_grace,
+        max_config_bytes=args.max_config_bytes,
         client_caps=ads_guard.ClientCaps(
             max_streams_per_peer=args.max_streams_per_peer, max_node_id_bytes=args.max_node_id_bytes,
             max_resource_names=args.max_resource_names, responses_per_second=args.max_responses_per_second,

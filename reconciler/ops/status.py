@@ -184,6 +184,7 @@ class Status:
             "historyRewritten": self.history_rewritten,
             "flagged": list(self.flagged),
             "nacks": [nack.to_json() for nack in self.nacks],
+            "proxyErrors": [{"node": node, "error": error} for node, error in self.proxy_errors],
             **(self._cluster_json() if self.cluster_enabled else {}),
         }
 
@@ -193,7 +194,6 @@ class Status:
             "cluster": dict(self.cluster) if self.cluster is not None else None,
             "clusterResult": str(self.cluster_result),
             "clusterRejected": self.cluster_rejection.to_json() if self.cluster_rejection else None,
-            "proxyErrors": [{"node": node, "error": error} for node, error in self.proxy_errors],
         }
 
     # Transitions: small pure functions so the loop reads as a pipeline.

@@ -47,6 +47,11 @@ Resolver = Callable[[NodeInfo], Snapshot]
 _ResourceKey = tuple[str, str, str]  # type URL, name, version
 
 
+class KeepPrevious(Exception):
+    """Raised by a resolver that refuses a proxy's new snapshot for a reason it states (e.g. over the size budget):
+    not a bug, so logged without a traceback; the proxy keeps its previous snapshot, as for any other failure."""
+
+
 class _Miss(enum.Enum):
     UNKNOWN = "unknown"  # resolve raised LookupError
     FAILED = "failed"    # resolve raised anything else
@@ -376,6 +381,9 @@ def _outcome(node: NodeInfo, resolve: Resolver) -> Snapshot | _Miss:
     except LookupError as err:
         log.info("unknown proxy %s: %s", node.id, err)
         return _Miss.UNKNOWN
+    except KeepPrevious as err:
+        log.warning("%s keeps its previous snapshot: %s", node.id, err)
+        return _Miss.FAILED
     except Exception:  # a resolver bug must not take down the other proxies
         log.exception("resolving the snapshot of %s failed; it keeps its previous snapshot", node.id)
         return _Miss.FAILED
