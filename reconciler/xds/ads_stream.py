@@ -67,8 +67,17 @@ class StreamLimits:
     guard: ads_guard.Guard              # what one client may make the server hold, log or compute
 
 
+def _retrieve(task: asyncio.Future[None]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 class _Stuck(Exception):
     """The proxy did not read a response within the send timeout."""
+
+
+class _Gone(Exception):
+    """The call ended while a response was being written; there is nobody to tell anything."""
 
 
 class Stream:
@@ -112,6 +121,8 @@ class Stream:
             # (context.abort would wait behind the stuck write), and the proxy reconnects when it reads it.
             self._context.set_code(grpc.StatusCode.UNAVAILABLE)
             self._context.set_details("the proxy stopped reading; reconnect")
+        except _Gone:
+            log.info("stream %d from %s ended by the proxy during a write", self.id, node.id)
         finally:
             reader.cancel()
             self.watch.close()
@@ -214,6 +225,9 @@ class Stream:
                 await write
             finally:
                 write.cancel()
+                # Cancelled mid-write (the stream ended, or a shutdown's grace ran out), gRPC fails the write
+                # instead of cancelling it; that is expected, and unretrieved it is logged as an ERROR.
+                write.add_done_callback(_retrieve)
             return response
         finally:
             if held:
@@ -227,6 +241,8 @@ class Stream:
             log.warning("proxy %s did not read for %ss; closing its stream", self.node and self.node.id,
                         self._limits.send_timeout)
             raise _Stuck() from None
+        except grpc.aio.InternalError:  # gRPC core failed the write: the call ended under it (the proxy left)
+            raise _Gone() from None
 
     def status(self) -> ads_status.ProxyStatus:
         snapshot = self.watch.snapshot if self.watch else None
