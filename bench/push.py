@@ -124,7 +124,8 @@ def server(repo: Path, workdir: Path) -> Iterator[Server]:
     process = subprocess.Popen(
         [sys.executable, "-m", "meshward", "serve", "--repo", str(repo), "--poll-interval", "0.25",
          "--xds-address", xds, "--admin-address", admin, "--workdir", str(workdir / "clone"),
-         "--max-streams-per-peer", "1000000"],  # every simulated proxy connects from 127.0.0.1
+         # every simulated proxy connects from 127.0.0.1; unscoped 10,000-service sidecars are 22 MB each
+         "--max-streams-per-peer", "1000000", "--max-config-bytes", str(1 << 30)],
         stdout=log, stderr=subprocess.STDOUT)
     try:
         yield Server(process, xds, admin)

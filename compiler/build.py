@@ -21,6 +21,7 @@ from compiler import diagnostics as diag
 from compiler import emit, model, pipeline, registry_overlay, translate
 from compiler.diagnostics import Diagnostic
 from compiler.emit import proxyless as proxyless_emit
+from compiler.emit import release_process_memos
 from compiler.emit.dump import config_dump
 from compiler.load import Document, ParseCache, load
 from compiler.model import Proxy, Secret
@@ -57,6 +58,7 @@ __all__ = [
     "node_id_of",
     "parse_node_id",
     "proxy_config",
+    "release_process_memos",
     "snapshot_for",
     "with_secrets",
 ]

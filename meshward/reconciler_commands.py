@@ -57,9 +57,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--max-connection-age", type=float, default=0.0, metavar="S")
     s.add_argument("--strict", action="store_true",
                    help="analyzer errors about configs Pilot serves (flagged) block a commit too")
-    s.add_argument("--max-config-bytes", type=_positive(int), default=32 << 20, metavar="N",
+    s.add_argument("--max-config-bytes", type=_positive(int), default=16 << 20, metavar="N",
                    help="per-proxy budget: a proxy whose config would be larger (serialized) keeps its previous "
-                        "one and is listed under proxyErrors (default: %(default)s, 32 MiB)")
+                        "one and is listed under proxyErrors (default: %(default)s, 16 MiB)")
     caps = s.add_argument_group("limits per ADS client (over a limit: the stream ends with RESOURCE_EXHAUSTED or "
                                 "INVALID_ARGUMENT, a rate-limited log line, meshward_xds_limited_total{limit})")
     caps.add_argument("--max-streams-per-peer", type=_positive(int), default=128, metavar="N",
