@@ -55,7 +55,7 @@ class ServeConfig:
     max_connection_age: float | None = None
     shutdown_grace: float = 5.0  # seconds streams get to finish the response in flight when stopped
     client_caps: ads_guard.ClientCaps = dataclasses.field(default_factory=ads_guard.ClientCaps)
-    # Per proxy, serialized. A gateway of 80,000 ServiceEntries (29 MB of clusters) took Envoy to 3.5 GB and
+    # Per proxy, serialized. A gateway of 80,000 ServiceEntries (24 MB of clusters) took Envoy to 3.5 GB and
     # was never ACKed; a sidecar that sees all of the 10,000-service benchmark mesh is 22 MB (scope it).
     max_config_bytes: int = 16 << 20
     kubeconfig: str | None = None  # a kubeconfig file, or IN_CLUSTER; None: no cluster is watched

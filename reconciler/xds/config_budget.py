@@ -1,7 +1,7 @@
 """A per-proxy budget on the size of the config it is served.
 
 A commit can be valid and still too large for the proxies it reaches: 80,000 ServiceEntries (a 20 MB commit) gave
-a gateway a config it never ACKed while its Envoy grew to 3.5 GB. The budget is on what the server sends, the
+a gateway a config it never ACKed while its Envoy grew to 3.5 GB (24 MB serialized: over the default budget). The budget is on what the server sends, the
 serialized bytes of a proxy's whole snapshot; a proxy over it is treated like one whose Gateway names a missing
 certificate: it keeps the snapshot it has, `/status` lists it under `proxyErrors` with its size and the budget, and
 the next publish tries again. The other proxies get the commit.
