@@ -69,9 +69,9 @@ class Build:
     ok: bool
     diagnostics: list[Diagnostic]
     model: translate.Mesh | None  # None when not ok
-    # resources emitted for this revision's proxies, found again by model value (see compiler.emit.memo)
+    # resources emitted for this revision's proxies, found again by model value (see compiler.reuse.memo)
     memo: emit.EmitMemo = dataclasses.field(default_factory=emit.EmitMemo, compare=False, repr=False)
-    # index objects and per-destination results the next revision may reuse (see compiler.translate.carry)
+    # index objects and per-destination results the next revision may reuse (see compiler.reuse.carry)
     carry: translate.Carry = dataclasses.field(default_factory=translate.Carry, compare=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -97,7 +97,7 @@ class Compiler:
         # most of the memory it took (README, Limitations).
         build_mod.release_process_memos()
         # the previous build (good or not) lends its memos: what this commit or cluster change did not touch is
-        # reused, not recompiled (compiler.translate.carry, compiler.emit.memo)
+        # reused, not recompiled (compiler.reuse.carry, compiler.reuse.memo)
         result, names = build_mod.from_documents(
             tree.documents, documents, found=tree.diagnostics, files=tree.files, check_cache=self._check_cache,
             previous=memo[2] if memo is not None else None, strict=self._strict)

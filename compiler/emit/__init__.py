@@ -17,8 +17,9 @@ from google.protobuf.message import Message
 from compiler import model
 from compiler.emit import assembled, cluster, consistency, endpoint, listener, metadata, secret
 from compiler.emit.common import EmitError
-from compiler.emit.memo import EmitMemo
-from compiler.generations import MISSING
+from compiler.reuse.generations import MISSING
+from compiler.reuse.memo import EmitMemo
+from compiler.reuse.patch import patch_sorted
 from meshxds import type_urls
 from meshxds.snapshot import Snapshot, TypeTable, XdsResource
 
@@ -88,15 +89,24 @@ def _made_table(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTa
 
 def _patched_table(type_url: str, items: tuple[Any, ...], old_items: tuple[Any, ...], old: TypeTable,
                    memo: EmitMemo) -> TypeTable | None:
-    changed = [i for i, (a, b) in enumerate(zip(old_items, items, strict=True)) if a is not b]
-    if len(changed) * 8 > len(items) or len(old.resources) != len(old_items):
-        return None
-    resources = dict(old.resources)
-    for i, res in zip(changed, _emitted(type_url, tuple(items[i] for i in changed), memo), strict=True):
-        if res.name != _name(type_url, old_items[i]):
-            return None  # another name at this place: the order may differ
-        resources[res.name] = res
+    """`old` with the resources of the items that differ (by identity, place by place) emitted again, when few
+    differ and keep their names (compiler.reuse.patch)."""
+    if len(old.resources) != len(old_items):
+        return None  # two items of one name: the table is not one resource per item
+
+    def swaps(changed: list[int]) -> list[tuple[XdsResource, XdsResource]]:
+        emitted = _emitted(type_url, tuple(items[i] for i in changed), memo)
+        return [(old.resources[_name(type_url, old_items[i])], res) for i, res in zip(changed, emitted, strict=True)]
+
+    resources = patch_sorted(old.resources, _resource_name, old_items, items, swaps)
+    if resources is None or resources is old.resources:  # too much changed, or nothing
+        return None if resources is None else old
+    assert isinstance(resources, dict)  # a patched table is a new dict
     return TypeTable.sorted(resources)
+
+
+def _resource_name(res: XdsResource) -> str:
+    return res.name
 
 
 def _name(type_url: str, item: Any) -> str:

@@ -26,8 +26,8 @@ from google.protobuf import wrappers_pb2
 
 from compiler import model
 from compiler.emit import cluster, endpoint, metadata, route
-from compiler.emit.memo import EmitMemo
-from compiler.generations import MISSING
+from compiler.reuse.generations import MISSING
+from compiler.reuse.memo import EmitMemo
 from meshxds import refs, type_urls, wire
 from meshxds.snapshot import XdsResource
 

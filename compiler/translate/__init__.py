@@ -22,8 +22,8 @@ from typing import TypeVar
 
 from compiler import model
 from compiler.diagnostics import Diagnostic
+from compiler.reuse.carry import Carry
 from compiler.translate import clusters, gateways, listeners, scope
-from compiler.translate.carry import Carry
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.named import first_by_name
 from compiler.translate.proxies import find_proxy, proxies

@@ -8,14 +8,14 @@ endpoints. Subset clusters get the endpoints whose labels the subset's labels se
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple, TypeVar
 
 from compiler import model, naming
 from compiler.api.destination_rule import ClientTLSSettings, Subset
+from compiler.reuse.patch import patch_sorted
 from compiler.translate import policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, RuleTables, changed_rule_hosts, rule_tables
 from compiler.translate.named import first_by_name
@@ -165,7 +165,7 @@ def _tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before:
         rule = scope.destination_rule(mesh, proxy, service)
         made.append(seen[2] if seen is not None and seen[1] is rule else _carried_clusters(mesh, service, rule))
         rules.append(rule)
-    patched = _patched(before, made) if aligned and before is not None else None
+    patched = _patched(before, made) if before is not None else None
     clusters, assignments = patched or (first_by_name([c for m in made for c in m[0]]),
                                         first_by_name([a for m in made for a in m[1]], "cluster_name"))
     return _Tables(rule_tables(mesh), tuple(services), tuple(rules), tuple(made), clusters, assignments)
@@ -174,33 +174,44 @@ def _tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before:
 def _patched(before: _Tables, made: Sequence[_Made]
              ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]] | None:
     """The sorted tables of `before` with the changed services' clusters and load assignments put in place of
-    theirs, when they have the same names (else None: the tables are sorted again)."""
-    changed = [i for i, m in enumerate(made) if m is not before.made[i]]
-    if not changed:
-        return before.clusters, before.assignments  # the same tuples: the emitted tables are found by identity
-    if len(changed) * 8 > len(made):
-        return None  # most changed: sorting again costs no more
-    clusters = _replaced(before.clusters, "name", [(before.made[i][0], made[i][0]) for i in changed])
-    assignments = _replaced(before.assignments, "cluster_name", [(before.made[i][1], made[i][1]) for i in changed])
-    return (clusters, assignments) if clusters is not None and assignments is not None else None
+    theirs (compiler.reuse.patch), else None: the tables are sorted again."""
+    clusters = patch_sorted(before.clusters, _cluster_name, before.made, made,
+                            lambda changed: _swaps(before.made, made, changed, _clusters_of))
+    assignments = patch_sorted(before.assignments, _assignment_name, before.made, made,
+                               lambda changed: _swaps(before.made, made, changed, _assignments_of)
+                               ) if clusters is not None else None
+    return (tuple(clusters), tuple(assignments)) if clusters is not None and assignments is not None else None
 
 
 _Item = TypeVar("_Item", model.Cluster, model.LoadAssignment)
 
 
-def _replaced(table: tuple[_Item, ...], key: str, swaps: list[tuple[tuple[_Item, ...], tuple[_Item, ...]]]
-              ) -> tuple[_Item, ...] | None:
-    items = list(table)
-    names = [getattr(x, key) for x in items]
-    for old, new in swaps:
-        if [getattr(x, key) for x in old] != [getattr(x, key) for x in new]:
+def _swaps(old: Sequence[_Made], new: Sequence[_Made], changed: list[int], part: Callable[[_Made], tuple[_Item, ...]]
+           ) -> list[tuple[_Item, _Item]] | None:
+    """Each changed service's items with its earlier items, place by place (None when it has more or fewer)."""
+    pairs: list[tuple[_Item, _Item]] = []
+    for i in changed:
+        was, now = part(old[i]), part(new[i])
+        if len(was) != len(now):
             return None
-        for was, now in zip(old, new, strict=True):
-            at = bisect.bisect_left(names, getattr(was, key))
-            if at == len(names) or items[at] is not was:
-                return None  # a name two services share: the first one's is in the table
-            items[at] = now
-    return tuple(items)
+        pairs.extend(zip(was, now, strict=True))
+    return pairs
+
+
+def _clusters_of(made: _Made) -> tuple[model.Cluster, ...]:
+    return made[0]
+
+
+def _assignments_of(made: _Made) -> tuple[model.LoadAssignment, ...]:
+    return made[1]
+
+
+def _cluster_name(c: model.Cluster) -> str:
+    return c.name
+
+
+def _assignment_name(a: model.LoadAssignment) -> str:
+    return a.cluster_name
 
 
 def _service_clusters(service: Service, rule: DestinationRuleEntry | None

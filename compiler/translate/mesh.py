@@ -18,10 +18,10 @@ from compiler.api.destination_rule import Subset, TrafficPolicy
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
+from compiler.reuse.carry import Carry, content_key, content_keys
+from compiler.reuse.carry import key as carry_key
 from compiler.translate import delegates, specs
 from compiler.translate import services as svc
-from compiler.translate.carry import Carry, content_key, content_keys
-from compiler.translate.carry import key as carry_key
 from compiler.translate.delegates import HttpRule, Skipped
 from compiler.translate.services import Labels, Service
 

@@ -314,7 +314,7 @@ def tables(mesh: Mesh) -> Tables:
 def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     """Envoy routes of one VirtualService for this context, computed once per VirtualService, port, gateway and
     proxy scope, and reused by the next revision while the VirtualService and every service and rule its routes
-    looked up are the same objects (compiler.translate.carry): a commit that changes one VirtualService rebuilds
+    looked up are the same objects (compiler.reuse.carry): a commit that changes one VirtualService rebuilds
     that one's routes, not the mesh's."""
     extra = (ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy))
     kept = ctx.mesh.carry.find("routes", (vs,), extra)

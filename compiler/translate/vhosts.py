@@ -13,13 +13,13 @@ A domain is never repeated within a route config (Envoy rejects that).
 from __future__ import annotations
 
 import array
-import bisect
 import dataclasses
 import itertools
 from collections.abc import Sequence
 
 from compiler import model, naming
 from compiler.diagnostics import Diagnostic
+from compiler.reuse.patch import patch_sorted
 from compiler.translate import routes
 from compiler.translate.mesh import RuleTables, VirtualServiceEntry, changed_rule_hosts, rule_tables
 from compiler.translate.routes import Context
@@ -143,28 +143,37 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
                 return None
             refilled[i] = now.routes
         uses[i] = (swapped or used, now)
-    vhosts = list(before.config.virtual_hosts)
-    if refilled:
-        for j, owner in enumerate(before.owners):
-            if owner in refilled:
-                vhosts[j] = dataclasses.replace(vhosts[j], routes=refilled[owner])
-    if ruled_hosts:
-        _refresh_default_routes(ctx, services, ruled_hosts, vhosts, before.owners)
+    vhosts = _refilled(ctx, before, services, ruled_hosts, refilled)
+    if vhosts is None:
+        return None
     return RouteTable(services, vss, mesh.services, rule_tables(mesh), tuple(uses), before.owners,
                       dataclasses.replace(before.config, virtual_hosts=tuple(vhosts)), *_effects(uses, before.owners))
 
 
-def _refresh_default_routes(ctx: Context, services: Sequence[Service], hosts: set[str],
-                            vhosts: list[model.VirtualHost], owners: array.array[int]) -> None:
-    """The default routes of these hosts' virtual hosts again (their hash policy comes from the rule)."""
-    names = [vh.name for vh in vhosts]  # sorted, as the table is
-    for service in services:
-        if service.host not in hosts:
-            continue
-        name = naming.virtual_host(service.host, ctx.port)
-        at = bisect.bisect_left(names, name)
-        if at < len(names) and names[at] == name and owners[at] == -1:
-            vhosts[at] = dataclasses.replace(vhosts[at], routes=(routes.default_route(ctx, service),))
+def _refilled(ctx: Context, before: RouteTable, services: Sequence[Service], ruled_hosts: set[str],
+              refilled: dict[int, tuple[model.Route, ...]]) -> Sequence[model.VirtualHost] | None:
+    """`before`'s virtual hosts with the `refilled` routes of the uses that have new ones (compiler.reuse.patch),
+    and the default routes of the hosts whose rules changed again (their hash policy comes from the rule). Patched
+    however many changed: a rebuild costs more than the patch, and the virtual hosts stay where they were."""
+    vhosts, owners = before.config.virtual_hosts, before.owners
+    was = [c.routes for _, c in before.uses]
+    now = [refilled.get(i, routes) for i, routes in enumerate(was)]
+    on_port = {naming.virtual_host(s.host, ctx.port): s for s in services if s.host in ruled_hosts}
+    defaults = [(vh, dataclasses.replace(vh, routes=(routes.default_route(ctx, on_port[vh.name]),)))
+                for vh, owner in zip(vhosts, owners, strict=True) if owner == -1 and vh.name in on_port]
+    old, new = [*was, *(vh for vh, _ in defaults)], [*now, *(vh for _, vh in defaults)]
+
+    def swaps(changed: list[int]) -> list[tuple[model.VirtualHost, model.VirtualHost]]:
+        refill = {i: now[i] for i in changed if i < len(now)}
+        return [*((vh, dataclasses.replace(vh, routes=refill[owner]))
+                  for vh, owner in zip(vhosts, owners, strict=True) if owner in refill),
+                *(defaults[i - len(now)] for i in changed if i >= len(now))]
+
+    return patch_sorted(vhosts, _vhost_name, old, new, swaps, rebuild_past=None)
+
+
+def _vhost_name(vh: model.VirtualHost) -> str:
+    return vh.name
 
 
 def _changed_hosts(before: RouteTable, table: dict[str, list[Service]], services: Sequence[Service]

@@ -2,7 +2,7 @@
 what that VirtualService touches and finds everything else as it was (issue: "recompute only what the change
 touches").
 
-Four kinds of reuse, all generational (compiler.generations: entries unused by a revision are dropped with the
+Four kinds of reuse, all generational (compiler.reuse.generations: entries unused by a revision are dropped with the
 one after it):
 
 - By content: derived index objects (a Service with its endpoints, a VirtualService entry, a merged
@@ -25,8 +25,8 @@ import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from compiler.generations import MISSING, Generations
 from compiler.resources import Resource
+from compiler.reuse.generations import MISSING, Generations
 
 _T = TypeVar("_T")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.translate.carry import Carry
+from compiler.reuse.carry import Carry
 
 
 class Item:

@@ -5,14 +5,14 @@ Model objects are frozen dataclasses, so equal values hash equal: two sidecars o
 outbound clusters, and after a commit that changed one VirtualService every other resource is found here instead
 of being rebuilt. Sharing the very same `XdsResource` also shares its serialized bytes in memory.
 
-The memo is generational (compiler.generations), which bounds its memory to two revisions.
+The memo is generational (compiler.reuse.generations), which bounds its memory to two revisions.
 """
 
 from __future__ import annotations
 
-from compiler.generations import Generations
+from compiler.reuse.generations import Generations
 
 
 class EmitMemo(Generations):
     """Values (emitted resources, shared virtual host messages, per-type tables, consistency findings) by the model
-    value they came from (compiler.generations: two revisions of memory at most)."""
+    value they came from (compiler.reuse.generations: two revisions of memory at most)."""

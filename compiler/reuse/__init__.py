@@ -1,0 +1,13 @@
+"""Incremental reuse, kept apart from the stages it serves: translate and emit compute; this package decides what
+one revision (and one proxy) may take from another instead of computing it again.
+
+- `generations`: a memo that lives two revisions (what the next build never asks for is dropped with it).
+- `carry`: what one revision's translation hands to the next (index objects by content, results by the identity
+  of their inputs, whole tables while their inputs are the same objects).
+- `memo`: emitted resources by model value, shared by proxies and revisions.
+- `patch`: one sorted table patched by identity diff instead of rebuilt (cluster tables, route tables, emitted
+  type tables).
+
+Nothing here imports translate or emit, so either may use it without depending on the other. Reuse must never show
+in the output: tests/translate/test_incremental_fuzz.py checks that incremental builds equal cold ones byte for byte.
+"""
