@@ -21,7 +21,6 @@ from compiler import diagnostics as diag
 from compiler import emit, model, pipeline, registry_overlay, translate
 from compiler.diagnostics import Diagnostic
 from compiler.emit import proxyless as proxyless_emit
-from compiler.emit import release_process_memos
 from compiler.emit.dump import config_dump
 from compiler.load import Document, ParseCache, load
 from compiler.model import Proxy, Secret
@@ -58,7 +57,6 @@ __all__ = [
     "node_id_of",
     "parse_node_id",
     "proxy_config",
-    "release_process_memos",
     "snapshot_for",
     "with_secrets",
 ]

@@ -93,9 +93,6 @@ class Compiler:
     def _build(self, tree: Tree, cluster: ClusterState | None, documents: tuple[Document, ...]) -> Compiled:
         with self._lock:
             memo = self._memo
-        # What the last build left in emit's process-wide memos goes: after a revert of a huge commit they held
-        # most of the memory it took (README, Limitations).
-        build_mod.release_process_memos()
         # the previous build (good or not) lends its memos: what this commit or cluster change did not touch is
         # reused, not recompiled (compiler.reuse.carry, compiler.reuse.memo)
         result, names = build_mod.from_documents(

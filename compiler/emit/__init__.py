@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf.message import Message
 
 from compiler import model
-from compiler.emit import assembled, cluster, consistency, endpoint, listener, metadata, secret
+from compiler.emit import assembled, cluster, consistency, endpoint, listener, secret
 from compiler.emit.common import EmitError
 from compiler.reuse.generations import MISSING
 from compiler.reuse.memo import EmitMemo
@@ -130,11 +130,3 @@ def snapshot(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> Snapshot:
 
 __all__ = ["EmitError", "EmitMemo", "Snapshot", "XdsResource", "snapshot"]
 
-
-def release_process_memos() -> None:
-    """Empty the process-wide memos of emit (the modules tests/layering/test_module_state.py lists as KNOWN, until
-    the memos belong to a build). They hold up to 65,536 entries each, which a revision that briefly had a very
-    large mesh fills: after a revert of 20,000 ServiceEntries they still held 180 MB. A build re-emits only what
-    its EmitMemo does not carry, so it refills little of them."""
-    for memo in (metadata._cached, endpoint.lb_endpoint, assembled._lb_endpoint, assembled._locality):
-        memo.cache_clear()

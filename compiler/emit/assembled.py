@@ -87,12 +87,12 @@ def eds_cluster(c: model.Cluster, memo: Memo) -> XdsResource:
                               refs=refs.Refs(endpoints=c.name, secrets=shape.secrets))
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _lb_endpoint(ep: model.Endpoint) -> bytes:
     """The lb_endpoints field of `endpoint.lb_endpoint(ep)`, written field by field in number order, without the
-    message (60,000 of them on 10,000 services, each built, serialized and kept by that function's cache):
+    message (60,000 of them on 10,000 services, each built and serialized otherwise):
     endpoint.address.socket_address {address, port_value}, health_status, load_balancing_weight (a wrapper,
-    written even when 0)."""
+    written even when 0). Not cached: a load assignment is emitted once per value (compiler.reuse.memo), and
+    the endpoint it shares with one other (its service's and its subset's cluster) costs less to write again."""
     socket = (wire.length_delimited(_SOCKET_ADDRESS, ep.address.encode()) if ep.address else b"") \
         + wire.varint_member(_PORT_VALUE, ep.port)  # port_specifier is a oneof: 0 is written too
     body = wire.length_delimited(_ENDPOINT, wire.length_delimited(_ADDRESS, wire.length_delimited(_SOCKET, socket))) \
@@ -101,7 +101,6 @@ def _lb_endpoint(ep: model.Endpoint) -> bytes:
     return wire.length_delimited(_LB_ENDPOINTS, body)
 
 
-@functools.lru_cache(maxsize=1 << 12)
 def _locality(text: str) -> bytes:
     return wire.length_delimited(_LOCALITY, endpoint.locality_of(text).SerializeToString(deterministic=True)) \
         if text else b""

@@ -5,7 +5,6 @@ Used for EDS resources and, in the same shape, inline in STATIC / DNS clusters a
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Iterable
 
@@ -21,9 +20,9 @@ def locality_of(text: str) -> base_pb2.Locality:
     return base_pb2.Locality(region=region, zone=zone, sub_zone=sub_zone)
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
-    """Shared (an endpoint is in its service's cluster and in its subset's): the caller's list copies it."""
+    """Inline endpoints (STATIC and DNS clusters, static bootstraps, proxyless gRPC); EDS load assignments are
+    written from bytes (compiler.emit.assembled)."""
     address = address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=ep.address, port_value=ep.port)
     )

@@ -7,7 +7,6 @@ that made it, the way Istio's `metadata.filter_metadata["istio"].config` names t
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from envoy.config.core.v3 import base_pb2
@@ -30,16 +29,11 @@ def _fields(source: model.Source) -> dict[str, str | int]:
 
 def of(sources: Sequence[model.Source]) -> base_pb2.Metadata | None:
     """Metadata naming the first source at the top level; all of them under `sources` when there are several
-    (a cluster shaped by a DestinationRule and a ServiceEntry). None when nothing is known.
-
-    The result is shared (every cluster of one service has the same sources): callers copy it, never mutate it."""
+    (a cluster shaped by a DestinationRule and a ServiceEntry). None when nothing is known. Not cached here: each
+    resource that carries it is emitted once per value (compiler.reuse.memo), the clusters of one service from
+    one shared encoding (compiler.emit.assembled)."""
     if not sources:
         return None
-    return _cached(tuple(sources))
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _cached(sources: tuple[model.Source, ...]) -> base_pb2.Metadata:
     fields: dict[str, object] = dict(_fields(sources[0]))
     if len(sources) > 1:
         fields["sources"] = [_fields(s) for s in sources]
