@@ -166,7 +166,7 @@ def snapshot_for(result: Build, node: Node, *, secrets: Mapping[str, model.Secre
     else:
         snap = emit.snapshot(with_secrets(cfg, secrets) if secrets else cfg, result.memo)
     # a consistent snapshot stays consistent: checked once per content version, and per shared table
-    problems = result.memo.get(("consistency", snap.version), lambda: consistency.check(snap, result.memo.get))
+    problems = result.memo.consistency(snap.version, lambda: consistency.check(snap, result.memo.get))
     if problems:
         raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))
     return snap

@@ -17,8 +17,7 @@ from google.protobuf.message import Message
 from compiler import model
 from compiler.emit import assembled, cluster, consistency, endpoint, listener, secret
 from compiler.emit.common import EmitError
-from compiler.reuse.generations import MISSING
-from compiler.reuse.memo import EmitMemo
+from compiler.reuse.memo import EmitMemo, Part
 from compiler.reuse.patch import patch_sorted
 from meshxds import type_urls
 from meshxds.snapshot import Snapshot, TypeTable, XdsResource
@@ -32,14 +31,14 @@ def _typed(cfg: model.ProxyConfig) -> list[tuple[str, tuple[Any, ...]]]:
 
 def _emitted(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> list[XdsResource]:
     if type_url == type_urls.ROUTE:
-        return [memo.get((type_url, item), functools.partial(assembled.route_table, item, memo)) for item in items]
+        return [memo.resource(type_url, item, functools.partial(assembled.route_table, item, memo)) for item in items]
     make = _EMITTERS[type_url]
-    return [memo.get((type_url, item), functools.partial(_resource, type_url, item, make, memo)) for item in items]
+    return [memo.resource(type_url, item, functools.partial(_resource, type_url, item, make, memo)) for item in items]
 
 
 def _resource(type_url: str, item: Any, make: Callable[[Any], Message], memo: EmitMemo) -> XdsResource:
     if type_url == type_urls.CLUSTER and assembled.applies(item):
-        return assembled.eds_cluster(item, memo.get)
+        return assembled.eds_cluster(item, memo)
     if type_url == type_urls.ENDPOINT:
         return assembled.load_assignment(item)
     return XdsResource.of(_name(type_url, item), type_url, make(item))
@@ -52,42 +51,15 @@ _EMITTERS: dict[str, Callable[[Any], Message]] = {
 
 
 def _table_of(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
-    """The table of this very tuple (a proxy whose config object was carried over: keyed by identity, the entry
-    keeping the tuple alive so that its id stays its own), else the table of equal items (keyed by value: hashing
-    every item), else made (`_made_table`)."""
-    entry = memo.get(("table-by-id", type_url, id(items)),
-                     lambda: (items, memo.get(("table", type_url, items),
-                                              lambda: _made_table(type_url, items, memo))))
-    if entry[0] is not items:  # cannot happen while the entry holds its tuple; kept as a guard
-        return memo.get(("table", type_url, items), lambda: _made_table(type_url, items, memo))
-    _keep_parts(type_url, items, memo)
-    return entry[1]
-
-
-def _keep_parts(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> None:
-    """Keep the parts a table is patched from findable for the next revision even when this one found the table
-    whole (the memo drops what a revision did not ask for): a commit that changes nothing of a type must not make
-    the next one that does re-encode all of it."""
-    memo.peek(("table-parts", type_url, len(items)))
-    if type_url == type_urls.ROUTE:
+    table: TypeTable = memo.table(type_url, items, lambda: TypeTable.of(_emitted(type_url, items, memo)),
+                       functools.partial(_patched_table, type_url, items, memo=memo))
+    if type_url == type_urls.ROUTE:  # a route table is patched from its virtual hosts' parts (assembled)
         for rc in items:
-            memo.peek(("vhost-parts", rc.name, len(rc.virtual_hosts)))
-
-
-def _made_table(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
-    """The last table made of this type and size, with the items that differ (by identity, place by place)
-    emitted again: after a commit that changed one service of 10,000, its clusters replace theirs instead of 80,000
-    memo lookups and a sort. Built from every item's resource when more differs, or names moved."""
-    key = ("table-parts", type_url, len(items))
-    before = memo.peek(key)
-    table = _patched_table(type_url, items, before[0], before[1], memo) if before is not MISSING else None
-    if table is None:
-        table = TypeTable.of(_emitted(type_url, items, memo))
-    memo.put(key, (items, table))
+            memo.keep_parts_by_place(Part.VHOST, rc.name, len(rc.virtual_hosts))
     return table
 
 
-def _patched_table(type_url: str, items: tuple[Any, ...], old_items: tuple[Any, ...], old: TypeTable,
+def _patched_table(type_url: str, items: tuple[Any, ...], old_items: tuple[Any, ...], old: TypeTable, *,
                    memo: EmitMemo) -> TypeTable | None:
     """`old` with the resources of the items that differ (by identity, place by place) emitted again, when few
     differ and keep their names (compiler.reuse.patch)."""
@@ -122,10 +94,8 @@ def snapshot(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> Snapshot:
     tables = tuple(_table_of(type_url, items, memo) for type_url, items in typed)
     if any(len(table.resources) != len(items) for table, (_, items) in zip(tables, typed, strict=True)):
         raise EmitError(f"proxy {cfg.proxy.node_id}: " + "; ".join(consistency.duplicates(cfg)))
-    # keyed by the tables' identities; the entry holds the tables, so no id can be reused while it exists
-    entry = memo.get(("snapshot", tuple(id(t) for t in tables)),
-                     lambda: (tables, Snapshot.from_tables({t: table for (t, _), table in zip(typed, tables, strict=True)})))
-    return entry[1]
+    return memo.snapshot(tables, lambda: Snapshot.from_tables(
+        {t: table for (t, _), table in zip(typed, tables, strict=True)}))
 
 
 __all__ = ["EmitError", "EmitMemo", "Snapshot", "XdsResource", "snapshot"]

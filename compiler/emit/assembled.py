@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
-from collections.abc import Callable, Hashable
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -26,12 +25,9 @@ from google.protobuf import wrappers_pb2
 
 from compiler import model
 from compiler.emit import cluster, endpoint, metadata, route
-from compiler.reuse.generations import MISSING
-from compiler.reuse.memo import EmitMemo
+from compiler.reuse.memo import EmitMemo, Part
 from meshxds import refs, type_urls, wire
 from meshxds.snapshot import XdsResource
-
-Memo = Callable[[Hashable, Callable[[], Any]], Any]
 
 _F = cluster_pb2.Cluster.DESCRIPTOR.fields_by_name
 _NAME, _METADATA = _F["name"].number, _F["metadata"].number
@@ -63,7 +59,7 @@ class _Shape:
 
 def _shape_key(c: model.Cluster) -> tuple[Any, ...]:
     # every field `cluster.of` reads for an EDS cluster over ADS, but the name and the sources
-    return ("cluster-shape", c.lb_policy, c.minimum_ring_size, c.maglev_table_size, c.tcp, c.http,
+    return (c.lb_policy, c.minimum_ring_size, c.maglev_table_size, c.tcp, c.http,
             c.circuit_breakers, c.outlier, c.tls)
 
 
@@ -79,9 +75,9 @@ def _metadata(sources: tuple[model.Source, ...]) -> bytes:
     return b"" if meta is None else wire.length_delimited(_METADATA, meta.SerializeToString(deterministic=True))
 
 
-def eds_cluster(c: model.Cluster, memo: Memo) -> XdsResource:
-    shape: _Shape = memo(_shape_key(c), functools.partial(_shape, c))
-    meta: bytes = memo(("cluster-metadata", c.sources), functools.partial(_metadata, c.sources))
+def eds_cluster(c: model.Cluster, memo: EmitMemo) -> XdsResource:
+    shape = memo.part(Part.CLUSTER_SHAPE, _shape_key(c), functools.partial(_shape, c))
+    meta = memo.part(Part.CLUSTER_METADATA, c.sources, functools.partial(_metadata, c.sources))
     data = wire.length_delimited(_NAME, c.name.encode()) + shape.head + meta + shape.tail
     return XdsResource.parsed(c.name, type_urls.CLUSTER, data, cluster_pb2.Cluster,
                               refs=refs.Refs(endpoints=c.name, secrets=shape.secrets))
@@ -135,28 +131,15 @@ _VhostPart = tuple[bytes, frozenset[str]]  # the encoded virtual_hosts field, th
 
 
 def _vhost_parts(rc: model.RouteConfig, memo: EmitMemo) -> tuple[_VhostPart, ...]:
-    """Each virtual host's part. The last table of this name and size is kept with its parts, so a table patched
-    from it (translate.vhosts: the same virtual host objects but the changed ones) takes the unchanged hosts'
-    parts by position and identity, without a memo lookup (and a hash) per host."""
-    key = ("vhost-parts", rc.name, len(rc.virtual_hosts))
-    before = memo.peek(key)
-    vhs = rc.virtual_hosts
-    if before is MISSING:
-        parts = tuple(_vhost_part(vh, memo) for vh in vhs)
-    else:
-        old_vhs, old_parts = before
-        parts = tuple(part if old is vh else _vhost_part(vh, memo)
-                      for vh, old, part in zip(vhs, old_vhs, old_parts, strict=True))
-    memo.put(key, (vhs, parts))
-    return parts
+    """Each virtual host's part, those of unchanged virtual hosts by place (compiler.reuse.memo)."""
+    return memo.parts_by_place(Part.VHOST, rc.name, rc.virtual_hosts, lambda vh: _vhost_part(vh, memo))
 
 
 def _vhost_part(vh: model.VirtualHost, memo: EmitMemo) -> _VhostPart:
     def make() -> _VhostPart:
         routes = [_route_part(r, memo) for r in vh.routes]
         return route.vhost_field_of_parts(vh, (r[0] for r in routes)), frozenset().union(*(r[1] for r in routes))
-    part: _VhostPart = memo.get(("vhost", vh), make)
-    return part
+    return memo.part(Part.VHOST, vh, make)
 
 
 def _route_part(r: model.Route, memo: EmitMemo) -> _VhostPart:
@@ -164,5 +147,4 @@ def _route_part(r: model.Route, memo: EmitMemo) -> _VhostPart:
     def make() -> _VhostPart:
         message = route.route(r)
         return message.SerializeToString(deterministic=True), frozenset(message.typed_per_filter_config)
-    part: _VhostPart = memo.get(("route", r), make)
-    return part
+    return memo.part(Part.ROUTE, r, make)

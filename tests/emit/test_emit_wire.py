@@ -48,7 +48,7 @@ def test_clusters_and_load_assignments_from_parts_equal_whole_serialization(tree
     memo = emit.EmitMemo()
     for c in clusters:
         message = cluster.of(c)
-        res = assembled.eds_cluster(c, memo.get)
+        res = assembled.eds_cluster(c, memo)
         assert res.serialized == message.SerializeToString(deterministic=True), c.name
         assert res.refs == refs.of(message), c.name
     for la in assignments:
