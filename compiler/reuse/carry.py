@@ -2,8 +2,8 @@
 what that VirtualService touches and finds everything else as it was (issue: "recompute only what the change
 touches").
 
-Four kinds of reuse, all generational (compiler.reuse.generations: entries unused by a revision are dropped with the
-one after it):
+Five kinds of reuse (each entry's `Tag` says which), all generational (compiler.reuse.generations: entries unused
+by a revision are dropped with the one after it):
 
 - By content: derived index objects (a Service with its endpoints, a VirtualService entry, a merged
   DestinationRule) are keyed by the content of the documents they come from (file, position, source text), so an
@@ -16,11 +16,15 @@ one after it):
   document they come from is the very same Resource object (pipeline.CheckCache keeps unchanged ones).
 - Canonical values (`canonical`): a result recomputed equal to the previous revision's is replaced by that one, so
   identity-keyed lookups downstream (emitted tables, snapshots) hit again.
-tests/translate/test_incremental.py checks that builds made this way equal builds made from scratch.
+- Derived (`derive`): a sorted table or a VirtualService's routes handed to the stage that makes this revision's,
+  which patches it (compiler.reuse.patch) or checks it still holds, else builds anew.
+tests/translate/test_incremental.py and test_incremental_fuzz.py check that builds made this way equal builds made
+from scratch, byte for byte.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -29,6 +33,43 @@ from compiler.resources import Resource
 from compiler.reuse.generations import MISSING, Generations
 
 _T = TypeVar("_T")
+
+
+class Tag(enum.StrEnum):
+    """Every kind of entry translation keeps, in one place (the first part of each key). A str enum: keys hash and
+    compare as their strings do."""
+
+    # by content (`by_content`): index objects from the documents they come from
+    SERVICE = "svc"  # a Kubernetes Service with its endpoints
+    SERVICE_ENTRY = "se"  # the services of a ServiceEntry
+    DESTINATION_RULE = "dr"  # the merged DestinationRules of one host and selector
+    VIRTUAL_SERVICE = "vs"  # a VirtualService entry
+    # whole tables (`unchanged`) and lists (`each`), reused while their documents are the same objects
+    REGISTRY = "registry"  # the service registry
+    RULES = "rules"  # the merged DestinationRule table
+    VS_ENTRIES = "vs-entries"  # the VirtualService entries, by document
+    ISTIO_MUTUAL_RULES = "istio-mutual-rules"  # MW0403 notes of the rules that ask for Istio's CA
+    # by identity (`by_identity`): results by the index objects they were computed from
+    VS_MERGED = "vs-merged"  # a root VirtualService with its delegates' routes merged in
+    RULE_INDEX = "rule-index"  # the rule table's lookups by host, wildcard rules and the labels selectors read
+    EGRESS_SERVICES = "egress-services"  # the services an egress listener imports
+    BY_PORT = "by-port"  # those services by port
+    CLUSTERS = "clusters"  # a service's outbound clusters and load assignments under its rule
+    SIDECAR = "sidecar"  # a sidecar's config from its parts
+    MERGE = "merge"  # a sidecar's table of one type: its inbound resources merged into the shared outbound ones
+    # derived from the previous revision's (`derive`): patched, or rebuilt from its parts
+    ROUTES = "routes"  # a VirtualService's routes for a port, gateway and proxy scope, with the tables they hold in
+    ROUTE_TABLE = "route-table"  # a sidecar's route config for a port
+    OUTBOUND_TABLES = "outbound-tables"  # a sidecar's sorted outbound cluster and load-assignment tables
+    # canonical values (`canonical`): recomputed results that keep last revision's object while equal
+    INBOUND = "inbound"  # a sidecar's inbound listeners, route configs and clusters
+    OUTBOUND = "outbound"  # the outbound half sidecars of one scope share (and per revision, `Mesh.memo`)
+    # per revision only (`Mesh.memo`): shared by the proxies of one revision, never carried
+    HOSTS_BY_NAMESPACE = "hosts-by-namespace"
+    VS_BY_NAMESPACE = "vs-by-namespace"
+    RULE_FOR = "rule"  # the DestinationRule of a service for a proxy scope
+    HASH_POLICY = "hash-policy"  # a rule's consistent hash for a subset and port
+    ROUTES_ANY_PORT = "routes-any-port"  # a VirtualService's routes, for every port they do not depend on
 
 
 def content_key(res: Resource) -> Hashable | None:
@@ -58,7 +99,7 @@ class Carry(Generations):
     def by_content(self, key: Hashable | None, make: Callable[[], _T]) -> _T:
         return make() if key is None else self.get(key, make)
 
-    def by_identity(self, tag: str, inputs: tuple[Any, ...], extra: Hashable, make: Callable[[], _T]) -> _T:
+    def by_identity(self, tag: Tag, inputs: tuple[Any, ...], extra: Hashable, make: Callable[[], _T]) -> _T:
         """`make()`'s result for these input objects (compared with `is`) and this hashable `extra`."""
         key = (tag, tuple(id(x) for x in inputs), extra)
         for table in (self._current, self._previous):
@@ -123,16 +164,19 @@ class Carry(Generations):
             self._current[key] = chosen
         return chosen
 
-    def find(self, tag: str, inputs: tuple[Any, ...], extra: Hashable) -> Any:
-        """A value `keep` stored for these input objects (compared with `is`) and `extra`, or None. The caller
-        validates whatever else the value depends on."""
+    def derive(self, tag: Tag, inputs: tuple[Any, ...], extra: Hashable, kind: type[_T],
+               make: Callable[[_T | None], _T]) -> _T:
+        """`make(before)`, kept for these input objects (compared with `is`) and `extra` for the next revision;
+        `before` is what the previous revision (or this one, asked again) kept there, when of `kind`. The stage
+        patches it, or returns it once it checked what it depends on, or builds anew."""
         key = (tag, tuple(id(x) for x in inputs), extra)
+        before = None
         for table in (self._current, self._previous):
             entry = table.get(key)
             if entry is not None and all(a is b for a, b in zip(entry[0], inputs, strict=True)):
-                return entry[1]
-        return None
-
-    def keep(self, tag: str, inputs: tuple[Any, ...], extra: Hashable, value: Any) -> None:
+                before = entry[1] if isinstance(entry[1], kind) else None
+                break
+        value = make(before)
         with self._lock:
-            self._current[(tag, tuple(id(x) for x in inputs), extra)] = (inputs, value)
+            self._current[key] = (inputs, value)
+        return value

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from compiler import model
 from compiler.diagnostics import Diagnostic
-from compiler.reuse.carry import Carry
+from compiler.reuse.carry import Carry, Tag
 from compiler.translate import clusters, gateways, listeners, scope
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.named import first_by_name
@@ -49,7 +49,7 @@ def compile_proxy(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, li
 
 def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
     sc = scope.scope_for(mesh, proxy)
-    key = ("outbound", mesh.outbound_key(proxy))
+    key = (Tag.OUTBOUND, mesh.outbound_key(proxy))
     out = mesh.memo(key, lambda: _canonical(mesh, key, _outbound(mesh, proxy, sc)))
     # Everything the config is made of, as objects that stay the same while unchanged (carried index objects, the
     # canonical parts of the outbound half, the Sidecar resource): a proxy none of them changed for gets last
@@ -57,19 +57,19 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Di
     instances = mesh.instances_by_workload.get((proxy.namespace, proxy.name), ())
     inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar,
               *(service for service, _ in instances))
-    cfg = mesh.carry.by_identity("sidecar", inputs, proxy, lambda: _sidecar_config(mesh, proxy, sc, out))
+    cfg = mesh.carry.by_identity(Tag.SIDECAR, inputs, proxy, lambda: _sidecar_config(mesh, proxy, sc, out))
     return cfg, list(out.notes)
 
 
 def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbound) -> model.ProxyConfig:
     built = listeners.Built()
     listeners.inbound(mesh, proxy, sc, built)
-    inbound = mesh.carry.canonical(("inbound", proxy), (tuple(built.listeners), tuple(built.route_configs),
+    inbound = mesh.carry.canonical((Tag.INBOUND, proxy), (tuple(built.listeners), tuple(built.route_configs),
                                                         tuple(built.clusters)))
 
     def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:
         # the same two parts give the same merged tuple object, so an unchanged type keeps its table by identity
-        return mesh.carry.by_identity("merge", (mine, shared), None, lambda: _merge(mine, shared))
+        return mesh.carry.by_identity(Tag.MERGE, (mine, shared), None, lambda: _merge(mine, shared))
 
     # the inbound side first: on a name both sides use, the inbound resource wins (as before the split)
     return model.ProxyConfig(

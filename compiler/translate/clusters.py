@@ -15,6 +15,7 @@ from typing import NamedTuple, TypeVar
 
 from compiler import model, naming
 from compiler.api.destination_rule import ClientTLSSettings, Subset
+from compiler.reuse.carry import Tag
 from compiler.reuse.patch import patch_sorted
 from compiler.translate import policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, RuleTables, changed_rule_hosts, rule_tables
@@ -106,7 +107,7 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
 def _carried_clusters(mesh: Mesh, service: Service, rule: DestinationRuleEntry | None) -> _Made:
     """A service's clusters depend on nothing but the service and its rule: computed once for every proxy, and
     (unchanged index objects being the same objects) reused by the next revision."""
-    return mesh.carry.by_identity("clusters", (service, rule), None, functools.partial(_service_clusters, service, rule))
+    return mesh.carry.by_identity(Tag.CLUSTERS, (service, rule), None, functools.partial(_service_clusters, service, rule))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -130,17 +131,17 @@ def outbound_tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service]
                     ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
     """`outbound_clusters`, one per name and sorted by name; the previous revision's tables when nothing they are
     made from changed (a commit that changed a VirtualService), else patched or rebuilt from their kept parts."""
-    key = mesh.outbound_key(proxy)
-    before = mesh.carry.find("outbound-tables", (), key)
-    before = before if isinstance(before, _Tables) else None
+    tables = mesh.carry.derive(Tag.OUTBOUND_TABLES, (), mesh.outbound_key(proxy), _Tables,
+                               lambda before: _kept_or_made(mesh, proxy, services, before))
+    return tables.clusters, tables.assignments
+
+
+def _kept_or_made(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before: _Tables | None) -> _Tables:
     if (before is not None and before.rules_tables[0] is mesh.destination_rules
             and len(before.services) == len(services)
             and all(a is b for a, b in zip(before.services, services, strict=True))):
-        tables = before
-    else:
-        tables = _tables(mesh, proxy, services, before)
-    mesh.carry.keep("outbound-tables", (), key, tables)
-    return tables.clusters, tables.assignments
+        return before
+    return _tables(mesh, proxy, services, before)
 
 
 def _tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before: _Tables | None) -> _Tables:

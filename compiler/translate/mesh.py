@@ -18,7 +18,7 @@ from compiler.api.destination_rule import Subset, TrafficPolicy
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
-from compiler.reuse.carry import Carry, content_key, content_keys
+from compiler.reuse.carry import Carry, Tag, content_key, content_keys
 from compiler.reuse.carry import key as carry_key
 from compiler.translate import delegates, specs
 from compiler.translate import services as svc
@@ -133,7 +133,7 @@ class Mesh:
     def __post_init__(self) -> None:
         # derived from the rule table alone: a revision that reuses the table reuses these too
         self.rules_by_host, self.wildcard_rules, self.rule_label_keys = self.carry.by_identity(
-            "rule-index", (self.destination_rules,), None, functools.partial(_rule_index, self.destination_rules))
+            Tag.RULE_INDEX, (self.destination_rules,), None, functools.partial(_rule_index, self.destination_rules))
         self.selector_keys = _selector_keys(self)
 
     def rules_for(self, host: str) -> dict[str, list[DestinationRuleEntry]]:
@@ -147,7 +147,7 @@ class Mesh:
 
     def hosts_in(self, namespaces: set[str]) -> list[str]:
         """Sorted hosts with a definition in one of `namespaces`."""
-        by_ns = self.memo(("hosts-by-namespace",), self._hosts_by_namespace)
+        by_ns = self.memo((Tag.HOSTS_BY_NAMESPACE,), self._hosts_by_namespace)
         return sorted({h for ns in namespaces for h in by_ns.get(ns, ())})
 
     def _hosts_by_namespace(self) -> dict[str, list[str]]:
@@ -159,7 +159,7 @@ class Mesh:
 
     def virtual_services_in(self, namespaces: set[str]) -> list[VirtualServiceEntry]:
         """The VirtualServices of `namespaces`, in `virtual_services` order."""
-        by_ns = self.memo(("vs-by-namespace",), self._virtual_services_by_namespace)
+        by_ns = self.memo((Tag.VS_BY_NAMESPACE,), self._virtual_services_by_namespace)
         picked = [item for ns in namespaces for item in by_ns.get(ns, ())]
         return [vs for _, vs in sorted(picked, key=lambda item: item[0])]
 
@@ -260,16 +260,16 @@ class _Registry:
 def _index(resources: ResourceSet, carry: Carry) -> Mesh:
     # The registry and the rules are rebuilt only when one of their documents changed: unchanged documents are the
     # same Resource objects (pipeline.CheckCache), so a commit that edits a VirtualService reuses them whole.
-    registry = carry.unchanged(("registry",), tuple(r for k in _REGISTRY_KINDS for r in resources.of_kind(k)),
-                               lambda: _registry(resources, carry), keep=("svc", "se"))
-    rules = carry.unchanged(("rules",), tuple(resources.of_kind("DestinationRule")),
-                            lambda: _destination_rules(resources, carry), keep=("dr",))
+    registry = carry.unchanged((Tag.REGISTRY,), tuple(r for k in _REGISTRY_KINDS for r in resources.of_kind(k)),
+                               lambda: _registry(resources, carry), keep=(Tag.SERVICE, Tag.SERVICE_ENTRY))
+    rules = carry.unchanged((Tag.RULES,), tuple(resources.of_kind("DestinationRule")),
+                            lambda: _destination_rules(resources, carry), keep=(Tag.DESTINATION_RULE,))
     return Mesh(
         resources=resources, services=registry.services, workloads=registry.workloads,
         workloads_by_ip=registry.by_ip,
         virtual_services=_with_delegates(carry, carry.each(
-            ("vs-entries",), resources.of_kind("VirtualService"), lambda r: carry.by_content(
-                carry_key("vs", content_key(r)), functools.partial(_virtual_service, r)))),
+            (Tag.VS_ENTRIES,), resources.of_kind("VirtualService"), lambda r: carry.by_content(
+                carry_key(Tag.VIRTUAL_SERVICE, content_key(r)), functools.partial(_virtual_service, r)))),
         destination_rules=rules, gateways=_gateways(resources),
         sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
     )
@@ -307,13 +307,13 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: Carry) 
     for r in resources.of_kind("Service"):
         selected = entries.select(r.namespace, specs.service(r).selector)
         own = slices.get((r.namespace, r.name), ())
-        key = carry_key("svc", content_key(r), content_keys(own), content_keys(selected))
+        key = carry_key(Tag.SERVICE, content_key(r), content_keys(own), content_keys(selected))
         service = carry.by_content(key, functools.partial(svc.kube_service, r, own, selected))
         out[service.host].append(service)
     for r in resources.of_kind("ServiceEntry"):
         ws = specs.service_entry(r).workload_selector
         selected = entries.select(r.namespace, ws.labels if ws is not None else None)
-        key = carry_key("se", content_key(r), content_keys(selected))
+        key = carry_key(Tag.SERVICE_ENTRY, content_key(r), content_keys(selected))
         for service in carry.by_content(key, functools.partial(svc.service_entries, r, selected)):
             if all(s.namespace != service.namespace for s in out[service.host]):
                 out[service.host].append(service)
@@ -362,7 +362,7 @@ def _with_delegates(carry: Carry, entries: list[VirtualServiceEntry]) -> list[Vi
             continue
         keys = tuple(sorted({delegates.delegate_key(e.res, i) for i in e.delegates}))
         found = tuple(hostless.get(k) for k in keys)
-        out.append(carry.by_identity("vs-merged", (e, *found), keys, functools.partial(_merged, e, keys, found)))
+        out.append(carry.by_identity(Tag.VS_MERGED, (e, *found), keys, functools.partial(_merged, e, keys, found)))
     return out
 
 
@@ -384,7 +384,7 @@ def _destination_rules(resources: ResourceSet, carry: Carry) -> dict[str, list[D
         groups[(r.namespace, host, selector)].append(r)
     out: dict[str, list[DestinationRuleEntry]] = defaultdict(list)
     for (ns, host, selector), rules in sorted(groups.items()):
-        out[ns].append(carry.by_content(carry_key("dr", content_keys(rules)),
+        out[ns].append(carry.by_content(carry_key(Tag.DESTINATION_RULE, content_keys(rules)),
                                         functools.partial(_merged_rule, rules, host, selector)))
     return dict(out)
 

@@ -31,6 +31,7 @@ from compiler.api.virtual_service import (
 )
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
+from compiler.reuse.carry import Tag
 from compiler.translate import policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, VirtualServiceEntry
 from compiler.translate.services import Service
@@ -108,7 +109,7 @@ def _hash_policy(ctx: Context, service: Service | None, subset: str, port: int) 
     if rule is None:
         return None
     # once per rule, subset and port in a revision (every route to the host asks; the mesh keeps the rule alive)
-    return ctx.mesh.memo(("hash-policy", id(rule), subset, port), lambda: _rule_hash_policy(rule, subset, port))
+    return ctx.mesh.memo((Tag.HASH_POLICY, id(rule), subset, port), lambda: _rule_hash_policy(rule, subset, port))
 
 
 def _rule_hash_policy(rule: DestinationRuleEntry, subset: str, port: int) -> model.HashPolicy | None:
@@ -317,9 +318,8 @@ def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     looked up are the same objects (compiler.reuse.carry): a commit that changes one VirtualService rebuilds
     that one's routes, not the mesh's."""
     extra = (ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy))
-    kept = ctx.mesh.carry.find("routes", (vs,), extra)
-    found = computed(ctx, vs, *kept) if isinstance(kept, tuple) else computed(ctx, vs, None, None)
-    ctx.mesh.carry.keep("routes", (vs,), extra, (found, tables(ctx.mesh)))
+    found: Computed = ctx.mesh.carry.derive(Tag.ROUTES, (vs,), extra, tuple, lambda before: (
+        computed(ctx, vs, *before) if before is not None else computed(ctx, vs, None, None), tables(ctx.mesh)))[0]
     ctx.hosts_used.update(found.hosts_used)
     ctx.notes.extend(found.notes)
     return list(found.routes)
@@ -335,7 +335,7 @@ def computed(ctx: Context, vs: VirtualServiceEntry, found: Computed | None, foun
         return found
     # a VirtualService's routes are built once per revision for all the ports they do not depend on (a sidecar
     # asks for them on each HTTP port of the mesh)
-    key = ("routes-any-port", id(vs), ctx.gateway, mesh.outbound_key(ctx.proxy))  # the mesh keeps `vs` alive
+    key = (Tag.ROUTES_ANY_PORT, id(vs), ctx.gateway, mesh.outbound_key(ctx.proxy))  # the mesh keeps `vs` alive
     first_port, first = mesh.memo(key, lambda: (ctx.port, _computed(ctx, vs)))
     return first if first_port == ctx.port or first.any_port else _computed(ctx, vs)
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from compiler import model, naming
 from compiler.api.destination_rule import TrafficPolicy
 from compiler.resources import Resource
+from compiler.reuse.carry import Tag
 from compiler.translate import specs
 from compiler.translate.mesh import (
     ROOT_NAMESPACE,
@@ -114,7 +115,7 @@ def _namespaces(egress: Egress) -> set[str] | None:
 def egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> tuple[Service, ...]:
     """The services an egress listener imports, by host. Depends on the service table alone, so a revision that
     reuses the table (a commit that changed no service) reuses these too."""
-    return mesh.carry.by_identity("egress-services", (mesh.services,), (egress, proxy.namespace),
+    return mesh.carry.by_identity(Tag.EGRESS_SERVICES, (mesh.services,), (egress, proxy.namespace),
                                   lambda: _egress_services(mesh, proxy, egress))
 
 
@@ -152,7 +153,7 @@ def destination_rule(mesh: Mesh, proxy: model.Proxy, service: Service) -> Destin
     """Istio's lookup order: the proxy's namespace, then the service's, then the root namespace, then any other
     namespace exporting a rule for the host; within a namespace the most specific host wins. Looked up once per
     service and proxy scope (namespace and the labels selectors read) in a revision."""
-    key = ("rule", id(service), mesh.outbound_key(proxy))  # the mesh keeps its services alive: ids are stable
+    key = (Tag.RULE_FOR, id(service), mesh.outbound_key(proxy))  # the mesh keeps its services alive: ids are stable
     return mesh.memo(key, lambda: _destination_rule(mesh, proxy, service))
 
 

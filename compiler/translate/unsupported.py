@@ -10,6 +10,7 @@ from compiler import naming
 from compiler.api.destination_rule import TrafficPolicy
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
+from compiler.reuse.carry import Tag
 from compiler.translate import specs
 from compiler.translate.mesh import Mesh
 from compiler.translate.routes import skipped_notes
@@ -23,7 +24,7 @@ _NO_CA = (f"ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `{naming.
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
     notes = [note for vs in mesh.virtual_services if vs.skipped for note in skipped_notes(vs)]
     rules = tuple(mesh.resources.of_kind("DestinationRule"))
-    notes += mesh.carry.unchanged(("istio-mutual-rules",), rules, lambda: [
+    notes += mesh.carry.unchanged((Tag.ISTIO_MUTUAL_RULES,), rules, lambda: [
         res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
     for res in mesh.resources.of_kind("Gateway"):
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from compiler import model, naming
 from compiler.diagnostics import Diagnostic
+from compiler.reuse.carry import Tag
 from compiler.reuse.patch import patch_sorted
 from compiler.translate import routes
 from compiler.translate.mesh import RuleTables, VirtualServiceEntry, changed_rule_hosts, rule_tables
@@ -94,11 +95,9 @@ def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[Virtua
     virtual host of its own."""
     mesh = ctx.mesh
     extra = (ctx.port, ctx.gateway, mesh.outbound_key(ctx.proxy), block_unknown)
-    before = mesh.carry.find("route-table", (), extra)
-    table = _patched(ctx, before, services, vss) if isinstance(before, RouteTable) else None
-    if table is None:
-        table = _built(ctx, services, vss, block_unknown, before if isinstance(before, RouteTable) else None)
-    mesh.carry.keep("route-table", (), extra, table)
+    table = mesh.carry.derive(Tag.ROUTE_TABLE, (), extra, RouteTable, lambda before: (
+        _patched(ctx, before, services, vss) if before is not None else None) or _built(
+            ctx, services, vss, block_unknown, before))
     ctx.hosts_used.update(table.hosts_used)
     ctx.notes.extend(table.notes)
     return table
