@@ -62,11 +62,10 @@ def _by_name(table: dict[str, _T], name: Callable[[_T], str], pairs: Iterable[tu
 
 
 def _in_order(table: list[_T], name: Callable[[_T], str], pairs: Iterable[tuple[_T, _T]]) -> list[_T] | None:
-    names = [name(x) for x in table]
     for was, now in pairs:
         key = name(was)
-        at = bisect.bisect_left(names, key)
-        if name(now) != key or at == len(names) or table[at] is not was:
+        at = bisect.bisect_left(table, key, key=name)  # a swap keeps the name: the order holds for the next
+        if name(now) != key or at == len(table) or table[at] is not was:
             return None
         table[at] = now
     return table

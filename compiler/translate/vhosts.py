@@ -78,6 +78,7 @@ class RouteTable:
     rules: RuleTables  # the rule tables of the revision `uses` are valid in
     uses: tuple[tuple[VirtualServiceEntry, routes.Computed], ...]  # each VirtualService's routes, in first-use order
     owners: array.array[int]  # per virtual host, the index in `uses` of the routes it has (-1: a default route)
+    parts: tuple[tuple[model.Route, ...], ...]  # per use, the routes its virtual hosts hold (what a patch diffs)
     config: model.RouteConfig
     hosts_used: frozenset[str]
     notes: tuple[Diagnostic, ...]
@@ -142,24 +143,26 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
                 return None
             refilled[i] = now.routes
         uses[i] = (swapped or used, now)
-    vhosts = _refilled(ctx, before, services, ruled_hosts, refilled)
+    parts = list(before.parts)
+    for i, now_routes in refilled.items():
+        parts[i] = now_routes
+    vhosts = _refilled(ctx, before, services, ruled_hosts, parts)
     if vhosts is None:
         return None
-    return RouteTable(services, vss, mesh.services, rule_tables(mesh), tuple(uses), before.owners,
+    return RouteTable(services, vss, mesh.services, rule_tables(mesh), tuple(uses), before.owners, tuple(parts),
                       dataclasses.replace(before.config, virtual_hosts=tuple(vhosts)), *_effects(uses, before.owners))
 
 
 def _refilled(ctx: Context, before: RouteTable, services: Sequence[Service], ruled_hosts: set[str],
-              refilled: dict[int, tuple[model.Route, ...]]) -> Sequence[model.VirtualHost] | None:
-    """`before`'s virtual hosts with the `refilled` routes of the uses that have new ones (compiler.reuse.patch),
-    and the default routes of the hosts whose rules changed again (their hash policy comes from the rule). Patched
-    however many changed: a rebuild costs more than the patch, and the virtual hosts stay where they were."""
-    vhosts, owners = before.config.virtual_hosts, before.owners
-    was = [c.routes for _, c in before.uses]
-    now = [refilled.get(i, routes) for i, routes in enumerate(was)]
+              now: list[tuple[model.Route, ...]]) -> Sequence[model.VirtualHost] | None:
+    """`before`'s virtual hosts with the routes `now` has for each use (compiler.reuse.patch), and the default
+    routes of the hosts whose rules changed again (their hash policy comes from the rule). Patched however many
+    changed: a rebuild costs more than the patch, and the virtual hosts stay where they were."""
+    vhosts, owners, was = before.config.virtual_hosts, before.owners, before.parts
     on_port = {naming.virtual_host(s.host, ctx.port): s for s in services if s.host in ruled_hosts}
     defaults = [(vh, dataclasses.replace(vh, routes=(routes.default_route(ctx, on_port[vh.name]),)))
-                for vh, owner in zip(vhosts, owners, strict=True) if owner == -1 and vh.name in on_port]
+                for vh, owner in zip(vhosts, owners, strict=True) if owner == -1 and vh.name in on_port
+                ] if on_port else []
     old, new = [*was, *(vh for vh, _ in defaults)], [*now, *(vh for _, vh in defaults)]
 
     def swaps(changed: list[int]) -> list[tuple[model.VirtualHost, model.VirtualHost]]:
@@ -249,8 +252,8 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     config = model.RouteConfig(naming.outbound_route_config(port), ignore_port=True,
                                virtual_hosts=tuple(vh for vh, _ in ordered))
     used = tuple(uses.values())
-    return RouteTable(services, vss, ctx.mesh.services, rule_tables(ctx.mesh), used, owners, config,
-                      *_effects(used, owners))
+    return RouteTable(services, vss, ctx.mesh.services, rule_tables(ctx.mesh), used, owners,
+                      tuple(c.routes for _, c in used), config, *_effects(used, owners))
 
 
 def _add(vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]], seen: set[str], host: str,
