@@ -159,7 +159,8 @@ def _refilled(ctx: Context, before: RouteTable, services: Sequence[Service], rul
     routes of the hosts whose rules changed again (their hash policy comes from the rule). Patched however many
     changed: a rebuild costs more than the patch, and the virtual hosts stay where they were."""
     vhosts, owners, was = before.config.virtual_hosts, before.owners, before.parts
-    on_port = {naming.virtual_host(s.host, ctx.port): s for s in services if s.host in ruled_hosts}
+    on_port = {naming.virtual_host(s.host, ctx.port): s for s in services if s.host in ruled_hosts} \
+        if ruled_hosts else {}
     defaults = [(vh, dataclasses.replace(vh, routes=(routes.default_route(ctx, on_port[vh.name]),)))
                 for vh, owner in zip(vhosts, owners, strict=True) if owner == -1 and vh.name in on_port
                 ] if on_port else []
