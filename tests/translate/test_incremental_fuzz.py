@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -378,6 +379,7 @@ def _errors(result: build.Build) -> list[str]:
     return [d.render() for d in build.errors(result)]
 
 
+@pytest.mark.timeout(0 if LONG else 300)  # the long run takes many minutes: no per-test timeout then
 @settings(max_examples=500 if LONG else 60, deadline=None, derandomize=not LONG, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
