@@ -42,6 +42,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     c.add_argument("-o", "--output", metavar="FILE_OR_DIR")
     c.add_argument("--strict", action="store_true",
                    help="analyzer errors about configs Pilot serves (flagged) fail the compile too")
+    c.add_argument("--credentials-dir", metavar="DIR",
+                   help="with --format bootstrap: SDS secrets as `meshward serve` reads them (DIR/<name>/tls.crt, "
+                        "tls.key, ca.crt), inlined as static secrets")
 
     s = sub.add_parser("schemas", help="write or check the JSON Schemas in schemas/")
     s.add_argument("--dir", default="schemas")
@@ -98,10 +101,18 @@ def _compile(args: argparse.Namespace) -> int:
               "--strict fails on them", file=sys.stderr)
     from compiler.emit import bootstrap_static, dump
 
+    secrets = _credentials(args.credentials_dir)
+    if secrets is None:
+        return EXIT_USAGE
+
     def render(node_id: str) -> str:
         cfg = build_mod.proxy_config(result, node_id)
-        doc = bootstrap_static.static_bootstrap(cfg) if args.format == "bootstrap" else dump.config_dump(cfg)
-        return dump.to_json(doc)
+        if args.format == "json":
+            return dump.to_json(dump.config_dump(cfg))
+        cfg = build_mod.with_secrets(cfg, secrets)
+        if missing := sorted(cfg.secret_references() - {s.name for s in cfg.secrets}):
+            raise _MissingSecrets(node_id, missing)
+        return dump.to_json(bootstrap_static.static_bootstrap(cfg))
 
     try:
         if args.all:
@@ -110,8 +121,36 @@ def _compile(args: argparse.Namespace) -> int:
     except LookupError as err:
         print(f"meshward compile: error MW0401: {err.args[0] if err.args else err}", file=sys.stderr)
         return EXIT_INVALID
+    except _MissingSecrets as err:
+        print(f"meshward compile: error MW0410: {err}", file=sys.stderr)
+        return EXIT_INVALID
     _write_or_print(text, args.output)
     return EXIT_OK
+
+
+class _MissingSecrets(Exception):
+    """A static bootstrap that names SDS secrets it does not hold: Envoy refuses it at start ("Unknown static
+    certificate validation context: ROOTCA"), so none is written."""
+
+    def __init__(self, node_id: str, names: list[str]) -> None:
+        mesh_ca = {"default", "ROOTCA"} & set(names)
+        why = (": ISTIO_MUTUAL needs the mesh CA's `default` and `ROOTCA`, which meshward does not issue yet (use "
+               "SIMPLE or MUTUAL with certificate files)" if mesh_ca else
+               ": give them with --credentials-dir DIR (DIR/<credentialName>/tls.crt, tls.key and ca.crt)")
+        super().__init__(f"{node_id}: the config refers to SDS secrets {', '.join(map(repr, names))} that it does "
+                         f"not hold, and Envoy refuses such a bootstrap, so none was written{why}")
+
+
+def _credentials(directory: str | None) -> dict[str, build_mod.Secret] | None:
+    """The secrets of --credentials-dir, or None (after saying why) when one is refused."""
+    if directory is None:
+        return {}
+    from reconciler.kube import credentials
+
+    creds = credentials.load_dir(Path(directory))
+    for problem in creds.problems:
+        print(f"meshward compile: {problem}", file=sys.stderr)
+    return None if creds.problems else dict(creds.secrets)
 
 
 def _compile_all(result: build_mod.Build, render: Callable[[str], str], out_dir: str | None) -> int:
