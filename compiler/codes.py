@@ -113,6 +113,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0404", "error", "internal compiler error", "a bug in meshward: please report it with the input"),
     Code("MW0405", "warning", "delegated route skipped", "create the delegate VirtualService (without hosts) in the namespace named, export it to the root's namespace, or narrow its match to fall inside the root route's"),
     Code("MW0410", "error", "static bootstrap lacks secrets", "the proxy's config names SDS secrets that neither the policy nor --credentials-dir holds; Envoy would refuse the bootstrap"),
+    Code("MW0411", "warning", "gateway server not served", "an earlier server of the same gateway proxy port wins; move this server to a free port, or make the protocols and hosts compatible"),
 )
 
 REGISTRY: dict[str, Code] = {c.code: c for c in _TABLE}

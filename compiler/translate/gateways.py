@@ -1,6 +1,9 @@
 """Gateway (router) listeners and route configs, as Pilot's gateway.go builds them.
 
-Servers are grouped by port into one listener `BIND_PORT` that binds for real. Plain HTTP servers of a port share
+A server listens on the target port of the gateway's Service port of that number (Pilot's resolvePorts: the
+standard `istio-ingressgateway` Service maps 80 to 8080), or on its own number when no Service of the proxy has
+that port. Servers are grouped by that port into one listener `BIND_PORT` that binds for real, after Pilot's
+mergeGateways has dropped the servers that conflict with an earlier one. Plain HTTP servers of a port share
 route config `http.PORT`; each TLS-terminating HTTPS server gets its own SNI-matched chain and route config
 `https.PORT.PORTNAME.GATEWAY.NAMESPACE`. Virtual hosts come from the VirtualServices bound to the gateway whose hosts
 meet the server's hosts (`ns/host` limits the VirtualService namespace); routes of several VirtualServices for one
@@ -37,6 +40,7 @@ class _Server:
     gateway: GatewayEntry
     index: int
     spec: Server
+    listen_port: int  # the port the proxy binds for it (`_listen_port`)
 
     @property
     def protocol(self) -> model.Protocol:
@@ -49,6 +53,47 @@ class _Server:
         terminates = tls is not None and tls.mode not in _PASSTHROUGH and self.protocol in (
             model.Protocol.HTTPS, model.Protocol.TLS)
         return tls if terminates else None
+
+    @property
+    def number(self) -> int:
+        return self.spec.port.number
+
+    @property
+    def bind(self) -> str:
+        return self.spec.bind or ""
+
+    @property
+    def passthrough(self) -> bool:
+        return self.spec.tls is not None and self.spec.tls.mode in _PASSTHROUGH
+
+    @property
+    def is_http(self) -> bool:
+        """Pilot's IsHTTPServer (pkg/config/gateway/gateway.go): HTTP, or HTTPS that terminates TLS."""
+        return self.protocol.is_http or (self.protocol is model.Protocol.HTTPS and not self.passthrough)
+
+    @property
+    def is_tls(self) -> bool:
+        """Pilot's IsTLSServer: TLS settings on a non-HTTP server (an HTTP server's are only httpsRedirect)."""
+        return self.spec.tls is not None and not self.protocol.is_http
+
+    @property
+    def route_name(self) -> str:
+        """Pilot's gatewayRDSRouteName: `http.<listen port>`, `https.<server port>.<port name>.<gw>.<ns>`, or ""
+        for servers that route no HTTP (the bind suffix is left out: a listener binds one address here)."""
+        if self.protocol.is_http:
+            return naming.gateway_route_config(self.listen_port, tls_terminated=False, port_name="", gateway="",
+                                               namespace="")
+        if self.protocol is model.Protocol.HTTPS and not self.passthrough:
+            gw = self.gateway.res
+            return naming.gateway_route_config(self.number, tls_terminated=True, port_name=self.spec.port.name,
+                                               gateway=gw.name, namespace=gw.namespace)
+        return ""
+
+    def hosts(self) -> list[str]:
+        return [_split(h, self.gateway.res.namespace)[1] for h in self.spec.hosts]
+
+    def describe(self) -> str:
+        return f"Gateway {self.gateway.key} server {self.index} ({self.protocol} {self.number})"
 
     def source(self) -> model.Source:
         r = self.gateway.res
@@ -80,27 +125,43 @@ def _bound(mesh: Mesh, server: _Server) -> list[tuple[VirtualServiceEntry, str]]
 
 
 def _route_config(ctx: Context, name: str, servers: Sequence[_Server]) -> model.RouteConfig:
+    """Pilot's buildGatewayHTTPRouteConfig (pilot/pkg/networking/core/gateway.go): the virtual hosts of the
+    servers that share a route config, each VirtualService's routes appended to its hosts' in order, catch-all
+    routes moved last (SortVHostRoutes), and with httpsRedirect every host of the server redirects, bound to a
+    VirtualService or not."""
     by_host: dict[str, list[model.Route]] = {}
-    redirect: dict[str, bool] = {}
+    port_of: dict[str, int] = {}  # the virtual host is named after the port of the server that made it
+    redirect: set[str] = set()
     done: set[tuple[int, str]] = set()
     for server in servers:
-        tls = server.spec.tls
-        ctx.gateway = server.gateway.key  # match.gateways filters routes per gateway
+        ctx.gateway, ctx.port = server.gateway.key, server.number  # match.gateways and match.port read them
         for vs, host in _bound(ctx.mesh, server):
-            if (id(vs), host) in done:
-                continue
-            done.add((id(vs), host))
-            by_host.setdefault(host, []).extend(routes.http_routes(ctx, vs))
-            redirect[host] = redirect.get(host, False) or bool(tls is not None and tls.https_redirect)
-    port = ctx.port
-    vhosts = [model.VirtualHost(naming.virtual_host(h, port), h, port, (h,) if h == "*" else (h, f"{h}:*"),
-                                tuple(rs), require_tls=redirect[h]) for h, rs in sorted(by_host.items())]
+            port_of.setdefault(host, server.number)
+            if (id(vs), host) not in done:
+                done.add((id(vs), host))
+                by_host.setdefault(host, []).extend(routes.http_routes(ctx, vs))
+        if server.spec.tls is not None and server.spec.tls.https_redirect:
+            # Pilot uses the server's hosts as written once `.`/`*` namespaces are stripped, so an `ns/host`
+            # gives a domain nobody sends; the host part is meant, and used here
+            for host in server.hosts():
+                by_host.setdefault(host, [])
+                port_of.setdefault(host, server.number)
+                redirect.add(host)
+    vhosts = [model.VirtualHost(naming.virtual_host(h, port_of[h]), h, port_of[h],
+                                (h,) if h == "*" else (h, f"{h}:*"), _catch_alls_last(rs), require_tls=h in redirect)
+              for h, rs in sorted(by_host.items())]
     if not vhosts:
-        blackhole = naming.BLACKHOLE_VHOST
+        blackhole, port = naming.BLACKHOLE_VHOST, servers[0].number
         vhosts = [model.VirtualHost(naming.virtual_host(blackhole, port), blackhole, port, ("*",), ())]
-    # Pilot's buildGatewayHTTPRouteConfig (pilot/pkg/networking/core/gateway.go) sets IgnorePortInHostMatching for
-    # every proxy but proxyless gRPC: `Host: example.com:8443` reaches the example.com virtual host
+    # Pilot's buildGatewayHTTPRouteConfig sets IgnorePortInHostMatching for every proxy but proxyless gRPC:
+    # `Host: example.com:8443` reaches the example.com virtual host
     return model.RouteConfig(name, ignore_port=True, virtual_hosts=tuple(vhosts))
+
+
+def _catch_alls_last(rs: list[model.Route]) -> tuple[model.Route, ...]:
+    """Pilot's SortVHostRoutes (pilot/pkg/networking/core/route/route.go): when several VirtualServices share a
+    gateway host, a catch-all route of an earlier one must not hide the later ones' routes."""
+    return (*(r for r in rs if not routes.is_catch_all(r.match)), *(r for r in rs if routes.is_catch_all(r.match)))
 
 
 def downstream_tls(tls: ServerTLSSettings, *, http: bool, out: Built) -> model.DownstreamTls:
@@ -125,7 +186,7 @@ def downstream_tls(tls: ServerTLSSettings, *, http: bool, out: Built) -> model.D
 
 
 def _server_names(server: _Server) -> tuple[str, ...]:
-    hosts = [_split(h, server.gateway.res.namespace)[1] for h in server.spec.hosts]
+    hosts = server.hosts()
     return () if "*" in hosts else tuple(dict.fromkeys(hosts))
 
 
@@ -142,19 +203,16 @@ def _port_chains(ctx: Context, name: str, servers: Sequence[_Server], out: Built
     chains: list[model.FilterChain] = []
     plain = [s for s in servers if s.protocol.is_http or (s.protocol is model.Protocol.HTTPS and s.spec.tls is None)]
     if plain:
-        rc = _route_config(ctx, naming.gateway_route_config(ctx.port, tls_terminated=False, port_name="",
-                                                            gateway="", namespace=""), plain)
+        rc = _route_config(ctx, naming.gateway_route_config(plain[0].listen_port, tls_terminated=False,
+                                                            port_name="", gateway="", namespace=""), plain)
         out.route_configs.append(rc)
         chains.append(_http_chain(name, rc, plain[0].source()))
     for s in servers:
         if s in plain:
             continue
-        gw = s.gateway.res
         terminated = s.terminated_tls
         if terminated is not None and s.protocol is model.Protocol.HTTPS:
-            rc = _route_config(ctx, naming.gateway_route_config(
-                ctx.port, tls_terminated=True, port_name=s.spec.port.name, gateway=gw.name, namespace=gw.namespace),
-                [s])
+            rc = _route_config(ctx, s.route_name, [s])
             out.route_configs.append(rc)
             chains.append(_http_chain(f"{name}|{rc.name}", rc, s.source(), server_names=_server_names(s),
                                       tls=downstream_tls(terminated, http=True, out=out)))
@@ -164,10 +222,10 @@ def _port_chains(ctx: Context, name: str, servers: Sequence[_Server], out: Built
 
 
 def _l4_chains(ctx: Context, name: str, server: _Server, out: Built) -> list[model.FilterChain]:
-    ctx.gateway = server.gateway.key
+    ctx.gateway, ctx.port = server.gateway.key, server.number
     bound = _bound(ctx.mesh, server)
     vss = list(dict.fromkeys(vs for vs, _ in bound))
-    if server.spec.tls is not None and server.spec.tls.mode in _PASSTHROUGH:
+    if server.passthrough:
         return [c for vs in vss for c in l4.tls_chains(ctx, vs, name)]
     picked = next((c for vs in vss if (c := l4.tcp_clusters(ctx, vs))), None)
     if not picked:
@@ -180,16 +238,74 @@ def _l4_chains(ctx: Context, name: str, server: _Server, out: Built) -> list[mod
         filter=model.TcpFilterChain(stat_prefix=picked[0].cluster if len(picked) == 1 else name, clusters=picked))]
 
 
-def build(mesh: Mesh, proxy: model.Proxy) -> Built:
-    out = Built()
+def _listen_port(mesh: Mesh, proxy: model.Proxy, number: int) -> int:
+    """Pilot's resolvePorts with a Gateway's label selector (pilot/pkg/model/gateway.go): the target port of the
+    first Service port of that number among the proxy's services (Services that opt out with the
+    `experimental.istio.io/disable-gateway-port-translation` label skipped), else the number itself."""
+    for service, instance in mesh.instances_by_workload.get((proxy.namespace, proxy.name), ()):
+        if service.gateway_port_translation and service.port(number) is not None:
+            target = instance.port_for(number)
+            if target:
+                return target
+    return number
+
+
+def _merged(servers: Sequence[_Server]) -> tuple[list[_Server], list[tuple[_Server, str]]]:
+    """The servers of one listening port that Pilot's mergeGateways keeps (pilot/pkg/model/gateway.go), in
+    gateway order, and those it drops with the reason: a server with TLS settings that repeats a host of an
+    earlier one (same bind); once the port has a plaintext server, a server of the same bind unless both are
+    HTTP (canMergeProtocols), so a second TCP server or an HTTPS server after an HTTP one; an HTTPS server whose
+    route name is taken."""
+    kept: list[_Server] = []
+    dropped: list[tuple[_Server, str]] = []
+    tls_hosts: dict[str, tuple[str, _Server]] = {}  # host -> (bind, server): CheckDuplicates
+    plain: _Server | None = None  # the port's plaintext server
+    https_routes: set[str] = set()
+    for s in servers:
+        if s.spec.tls is not None:
+            hosts = s.hosts()
+            taken = next((tls_hosts[h][1] for h in hosts if h in tls_hosts and tls_hosts[h][0] == s.bind), None)
+            if taken is not None:
+                dropped.append((s, f"a host is already served with TLS by {taken.describe()}"))
+                continue
+            tls_hosts.update(dict.fromkeys(hosts, (s.bind, s)))  # kept even if the server is dropped below
+        if plain is not None and plain.bind == s.bind and not (plain.protocol.is_http and s.protocol.is_http):
+            dropped.append((s, f"the port is already a plaintext {plain.protocol} port of {plain.describe()}"))
+            continue
+        if plain is None and s.is_tls and s.is_http:
+            if s.route_name in https_routes:
+                dropped.append((s, f"route config {s.route_name} is already built for another server"))
+                continue
+            https_routes.add(s.route_name)
+        if plain is None and not s.is_tls:
+            plain = s
+        kept.append(s)
+    return kept, dropped
+
+
+def servers_by_port(mesh: Mesh, proxy: model.Proxy) -> dict[int, list[_Server]]:
+    """The servers of the Gateways that select the proxy, by the port it listens on for them, in gateway order."""
     by_port: dict[int, list[_Server]] = defaultdict(list)
     for gw in proxies.gateways_for(mesh, proxy):
         for i, server in enumerate(specs.gateway(gw.res).servers or ()):
-            by_port[server.port.number].append(_Server(gw, i, server))
-    for port, servers in sorted(by_port.items()):
+            port = _listen_port(mesh, proxy, server.port.number)
+            by_port[port].append(_Server(gw, i, server, port))
+    return dict(sorted(by_port.items()))
+
+
+def dropped_servers(mesh: Mesh, proxy: model.Proxy) -> list[tuple[GatewayEntry, int, str]]:
+    """(gateway, server index, why) of each server the proxy does not serve because an earlier one conflicts."""
+    return [(s.gateway, s.index, f"{why} on port {port} of {proxy.name}.{proxy.namespace}")
+            for port, servers in servers_by_port(mesh, proxy).items() for s, why in _merged(servers)[1]]
+
+
+def build(mesh: Mesh, proxy: model.Proxy) -> Built:
+    out = Built()
+    for port, found in servers_by_port(mesh, proxy).items():
+        servers = _merged(found)[0]
         bind = servers[0].spec.bind or naming.WILDCARD
         name = naming.listener(bind, port)
-        ctx = Context(mesh, proxy, port, gateway="")
+        ctx = Context(mesh, proxy, servers[0].number, gateway="")
         out.contexts.append(ctx)
         chains = _dedupe(_port_chains(ctx, name, servers, out))
         if chains:

@@ -24,6 +24,9 @@ from compiler.translate import specs
 Labels = tuple[tuple[str, str], ...]
 EXPORT_ANNOTATION = "networking.istio.io/exportTo"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+# a Service or ServiceEntry with this label is skipped when a gateway server's port is translated to a target port
+# (pilot/pkg/model/gateway.go resolvePorts, DisableGatewayPortTranslationLabel)
+NO_GATEWAY_PORT_TRANSLATION = "experimental.istio.io/disable-gateway-port-translation"
 
 
 class Resolution(enum.StrEnum):
@@ -72,6 +75,7 @@ class Service:
     addresses: tuple[str, ...] = ()
     instances: tuple[Instance, ...] = ()
     dns_host: str = ""  # for DNS resolution without endpoints (ExternalName, DNS service entries)
+    gateway_port_translation: bool = True  # False: NO_GATEWAY_PORT_TRANSLATION
 
     def port(self, number: int) -> Port | None:
         return next((p for p in self.ports if p.number == number), None)
@@ -226,6 +230,7 @@ def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Re
         resolution=Resolution.DNS if external else Resolution.EDS, exports=exports(export_list, res.namespace),
         source=source_of(res), mesh_external=external, addresses=addresses,
         instances=tuple(sorted(instances, key=_instance_key)), dns_host=spec.external_name or "" if external else "",
+        gateway_port_translation=NO_GATEWAY_PORT_TRANSLATION not in res.labels,
     )
 
 
@@ -267,7 +272,8 @@ def service_entries(res: Resource, entries: Iterable[Resource]) -> list[Service]
     base = Service(host="", namespace=res.namespace, ports=ports, resolution=resolution,
                    exports=exports(spec.export_to, res.namespace), source=source_of(res),
                    mesh_external=spec.location != "MESH_INTERNAL", addresses=tuple(spec.addresses or ()),
-                   instances=tuple(sorted(instances, key=_instance_key)))
+                   instances=tuple(sorted(instances, key=_instance_key)),
+                   gateway_port_translation=NO_GATEWAY_PORT_TRANSLATION not in res.labels)
     dns = resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN) and not instances
     return [dataclasses.replace(base, host=h.lower(), dns_host=h.lower() if dns else "") for h in spec.hosts]
 

@@ -1,5 +1,6 @@
-"""MW0403: what a revision asks for that meshward validates but does not compile, and MW0405: delegated routes a
-root VirtualService leaves out; found once per revision so that `validate`, `compile` and the reconciler's status
+"""MW0403: what a revision asks for that meshward validates but does not compile, MW0405: delegated routes a
+root VirtualService leaves out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them);
+found once per revision so that `validate`, `compile` and the reconciler's status
 say so (not once per proxy, and not silently)."""
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from compiler.api.destination_rule import TrafficPolicy
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
 from compiler.reuse.carry import Tag
-from compiler.translate import specs
+from compiler.translate import gateways, specs
 from compiler.translate.mesh import Mesh
+from compiler.translate.proxies import proxies as list_proxies
 from compiler.translate.routes import skipped_notes
 
 _NO_CA = (f"ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `{naming.ISTIO_DEFAULT_SECRET}` and "
@@ -30,7 +32,21 @@ def unsupported(mesh: Mesh) -> list[Diagnostic]:
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
                   for i, server in enumerate(specs.gateway(res).servers or ())
                   if server.tls is not None and server.tls.mode == "ISTIO_MUTUAL"]
-    return notes
+    return notes + _dropped_servers(mesh)
+
+
+def _dropped_servers(mesh: Mesh) -> list[Diagnostic]:
+    """Pilot logs and drops a server that conflicts with an earlier one on the same proxy port; the analyzer
+    reports only overlapping hosts (MW0316), so a different protocol on a taken port would pass unnoticed."""
+    if not mesh.gateways:
+        return []
+    notes: dict[tuple[str, int, str], Diagnostic] = {}
+    for proxy in list_proxies(mesh):
+        for gw, index, why in gateways.dropped_servers(mesh, proxy):
+            notes.setdefault((gw.key, index, why), gw.res.diag(
+                "MW0411", f"server not served: {why} (Pilot's mergeGateways drops it too)",
+                ("spec", "servers", index)))
+    return list(notes.values())
 
 
 def _istio_mutual_rule(res: Resource) -> Iterator[tuple[str | int, ...]]:

@@ -98,7 +98,7 @@ def test_tls_termination_with_files_makes_file_secrets() -> None:
 def test_server_without_virtual_service_gets_blackhole_vhost() -> None:
     lonely = GATEWAY.replace('hosts: ["*/redirect.example.com"]', 'hosts: ["*/nobody.example.com"]').replace(
         "hosts: [bookinfo.example.com, redirect.example.com]", "hosts: [bookinfo.example.com]").replace(
-        "number: 8080", "number: 8081", 1)
+        "number: 8080", "number: 8081", 1).replace("    tls: {httpsRedirect: true}\n", "", 1)
     cfg = config_for(SHOP + lonely, ROUTER)
     # the servers on 8080 now: nobody.example.com only, which no VirtualService serves
     rc = by_name(cfg.route_configs, "http.8080")

@@ -1,0 +1,163 @@
+"""Gateway semantics Pilot has, through the real Envoy: the proxy listens on the target port of its Service for a
+server on the Service's port (istio-ingressgateway's 80 -> 8080, here 80 -> a free port), httpsRedirect answers
+301 for every host of its server (with or without a VirtualService), a TCP server on a port that is already HTTP
+is dropped as Pilot's mergeGateways drops it, and two VirtualServices on one gateway host share its virtual host
+(catch-all last).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from traffic_backends import Backend, Reply, get, running
+from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
+
+pytestmark = pytest.mark.envoy
+
+GW_ADDRESS = "127.0.8.2"
+NODE = "router~127.0.8.2~istio-ingressgateway.istio-system~istio-system.svc.cluster.local"
+BACKENDS = {"shop": "127.0.7.11", "api": "127.0.7.12", "db": "127.0.7.13"}
+
+
+def _service(name: str, backend: Backend) -> str:
+    return f"""apiVersion: v1
+kind: Service
+metadata: {{name: {name}, namespace: web}}
+spec:
+  selector: {{app: {name}}}
+  ports:
+  - {{name: http, port: 80, targetPort: {backend.port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: {name}, namespace: web}}
+spec:
+  address: {backend.address}
+  labels: {{app: {name}}}
+"""
+
+
+def _gateway(target_port: int) -> str:
+    return f"""apiVersion: v1
+kind: Service
+metadata: {{name: istio-ingressgateway, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  ports:
+  - {{name: http2, port: 80, targetPort: {target_port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: istio-ingressgateway, namespace: istio-system}}
+spec:
+  address: {GW_ADDRESS}
+  labels: {{istio: ingressgateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: public, namespace: web}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: http, protocol: HTTP}}
+    bind: {GW_ADDRESS}
+    hosts: [shop.example.com]
+  - port: {{number: 80, name: http-old, protocol: HTTP}}
+    bind: {GW_ADDRESS}
+    hosts: [old.example.com, legacy.example.com]
+    tls: {{httpsRedirect: true}}
+---
+# after `public` in Pilot's order: dropped, the port is HTTP already
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: tcp-db, namespace: web}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: 80, name: tcp, protocol: TCP}}
+    bind: {GW_ADDRESS}
+    hosts: [db.example.com]
+"""
+
+
+ROUTING = """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop-site, namespace: web}
+spec:
+  hosts: [shop.example.com, old.example.com]
+  gateways: [public]
+  http:
+  - route:
+    - destination: {host: shop}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: shop-api, namespace: web}
+spec:
+  hosts: [shop.example.com]
+  gateways: [public]
+  http:
+  - match:
+    - uri: {prefix: /api}
+    route:
+    - destination: {host: api}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db, namespace: web}
+spec:
+  hosts: [db.example.com]
+  gateways: [tcp-db]
+  tcp:
+  - route:
+    - destination: {host: db}
+"""
+
+
+@dataclass(frozen=True)
+class Gateway:
+    port: int
+    backends: dict[str, Backend]
+
+    def get(self, host: str, path: str = "/") -> Reply:
+        return get(self.port, path, host, address=GW_ADDRESS)
+
+
+@pytest.fixture(scope="module")
+def gateway(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    root = tmp_path_factory.mktemp("gateway-pilot")
+    backends = {name: Backend(name, addr) for name, addr in BACKENDS.items()}
+    with running(backends):
+        target, admin = free_port(GW_ADDRESS), free_port()
+        files = {
+            "gateway.yaml": _gateway(target),
+            "services.yaml": "---\n".join(_service(n, b) for n, b in backends.items()),
+            "routing.yaml": ROUTING,
+        }
+        bootstrap = compile_bootstrap(write_tree(root / "tree", files), NODE, root / "bootstrap.json", admin)
+        with envoy(envoy_bin, bootstrap, admin, [(GW_ADDRESS, target)]):
+            yield Gateway(target, backends)
+
+
+def test_server_port_80_is_served_on_the_services_target_port(gateway: Gateway) -> None:
+    reply = gateway.get("shop.example.com", "/page")
+    assert (reply.status, reply.backend) == (200, "shop"), reply
+
+
+def test_two_virtual_services_share_the_host_catch_all_last(gateway: Gateway) -> None:
+    api = gateway.get("shop.example.com", "/api/items")
+    assert (api.status, api.backend) == (200, "api"), "shop-site's catch-all must not hide shop-api's /api"
+
+
+def test_https_redirect_for_every_host_of_the_server(gateway: Gateway) -> None:
+    for host in ("old.example.com", "legacy.example.com"):  # legacy has no VirtualService
+        reply = gateway.get(host, "/x")
+        assert reply.status == 301, (host, reply)
+        assert reply.headers["location"] == f"https://{host}/x", reply.headers
+
+
+def test_tcp_server_on_an_http_port_is_dropped(gateway: Gateway) -> None:
+    reply = gateway.get("db.example.com")
+    assert reply.status == 404 and gateway.backends["db"].requests == 0, reply
