@@ -217,6 +217,8 @@ def _assignment_name(a: model.LoadAssignment) -> str:
 
 def _service_clusters(service: Service, rule: DestinationRuleEntry | None
                       ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
+    if service.alias_of:  # Pilot's buildOutboundClusters skips aliases: routes to them use the concrete's
+        return (), ()
     clusters: list[model.Cluster] = []
     assignments: list[model.LoadAssignment] = []
     subsets = (None, *(rule.subsets if rule is not None else ()))

@@ -123,9 +123,12 @@ def outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> Non
 
 
 def _by_port(services: Sequence[Service]) -> dict[int, tuple[tuple[Service, Port], ...]]:
-    """Port number -> the services with that port (in `services` order) and their first port of that number."""
+    """Port number -> the services with that port (in `services` order) and their first port of that number;
+    aliases have none (their concrete service's ports serve them)."""
     out: dict[int, list[tuple[Service, Port]]] = {}
     for s in services:
+        if s.alias_of:  # Pilot's buildSidecarOutboundListener: an alias gets no listener of its own
+            continue
         for p in s.ports:
             on_port = out.setdefault(p.number, [])
             if not on_port or on_port[-1][0] is not s:

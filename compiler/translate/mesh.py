@@ -276,7 +276,8 @@ def _index(resources: ResourceSet, carry: Carry) -> Mesh:
 
 
 def _registry(resources: ResourceSet, carry: Carry) -> _Registry:
-    service_map = _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry)
+    service_map = svc.resolve_aliases(
+        _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry))
     workloads = _workloads(resources, service_map)
     by_ip: dict[str, list[Workload]] = defaultdict(list)
     for wl in workloads.values():

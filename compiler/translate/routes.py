@@ -89,8 +89,9 @@ class Context:
 def destination(ctx: Context, namespace: str, dest: Destination) -> tuple[str, model.HashPolicy | None]:
     """Cluster name for a Destination (Pilot's GetDestinationCluster) and the consistent-hash policy its rule sets."""
     host = naming.resolve_host(dest.host, namespace)
-    ctx.hosts_used.add(host)
     service = ctx.service_for(host)
+    cluster_host = service.alias_of or host if service is not None else host  # an alias routes to its concrete
+    ctx.hosts_used.add(cluster_host)
     if dest.port is not None and dest.port.number:
         port = dest.port.number
     elif service is not None and len(service.ports) == 1:
@@ -99,7 +100,7 @@ def destination(ctx: Context, namespace: str, dest: Destination) -> tuple[str, m
         port = ctx.port
         ctx.port_read = True
     subset = dest.subset or ""
-    return naming.outbound_cluster(port, subset, host), _hash_policy(ctx, service, subset, port)
+    return naming.outbound_cluster(port, subset, cluster_host), _hash_policy(ctx, service, subset, port)
 
 
 def _hash_policy(ctx: Context, service: Service | None, subset: str, port: int) -> model.HashPolicy | None:

@@ -76,6 +76,11 @@ class Service:
     instances: tuple[Instance, ...] = ()
     dns_host: str = ""  # for DNS resolution without endpoints (ExternalName, DNS service entries)
     gateway_port_translation: bool = True  # False: NO_GATEWAY_PORT_TRANSLATION
+    external_name: str = ""  # an ExternalName Service's externalName
+    # an ExternalName Service whose name resolves to a service of the mesh is an alias of it (`resolve_aliases`):
+    # no clusters or listeners of its own, routes to it reach the concrete service's clusters
+    alias_of: str = ""
+    aliases: tuple[str, ...] = ()  # on a concrete service: the hosts of its aliases
 
     def port(self, number: int) -> Port | None:
         return next((p for p in self.ports if p.number == number), None)
@@ -231,7 +236,35 @@ def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Re
         source=source_of(res), mesh_external=external, addresses=addresses,
         instances=tuple(sorted(instances, key=_instance_key)), dns_host=spec.external_name or "" if external else "",
         gateway_port_translation=NO_GATEWAY_PORT_TRANSLATION not in res.labels,
+        external_name=(spec.external_name or "").lower().rstrip(".") if external else "",
     )
+
+
+def resolve_aliases(service_map: dict[str, list[Service]]) -> dict[str, list[Service]]:
+    """Current Istio converts an ExternalName Service into an alias (pilot/pkg/serviceregistry/kube/conversion.go:
+    resolution Alias) and resolves aliases through chains, a loop resolving nowhere (pilot/pkg/model/
+    push_context.go resolveServiceAliases): the concrete service lists its aliases, whose hosts its virtual host
+    answers, and a route to an alias goes to the concrete service's cluster (pilot/pkg/networking/core/route/
+    route.go GetDestinationCluster). An ExternalName that resolves to no service of the mesh keeps its DNS cluster
+    (Pilot builds nothing for it; README's differences)."""
+    raw = {host: found[0].external_name for host, found in service_map.items() if found[0].external_name}
+    if not raw:
+        return service_map
+    concrete: dict[str, str] = {}
+    for alias, target in raw.items():
+        seen = {alias}
+        while target in raw and target not in seen:
+            seen.add(target)
+            target = raw[target]
+        if target not in raw and target in service_map:
+            concrete[alias] = target
+    out = dict(service_map)
+    for alias, target in concrete.items():
+        out[alias] = [dataclasses.replace(s, alias_of=target, dns_host="") for s in service_map[alias]]
+    for target in set(concrete.values()):
+        aliases = tuple(sorted(a for a, t in concrete.items() if t == target))
+        out[target] = [dataclasses.replace(s, aliases=aliases) for s in service_map[target]]
+    return out
 
 
 # -- service entries -------------------------------------------------------------------------------------------

@@ -36,13 +36,15 @@ def _block_all(port: int) -> model.VirtualHost:
     return model.VirtualHost("block_all", "*", port, ("*",), (_BLOCK_ALL_ROUTE,))
 
 
-def _domains(service: Service, proxy_namespace: str) -> list[str]:
-    """Pilot's generateVirtualHostDomains with the port ignored: the host, its absolute form (`host.`, which a
-    client resolving the FQDN literally sends; PILOT_ENABLE_ABSOLUTE_FQDN_VHOST_DOMAIN, on by default), its short
-    forms, its addresses."""
-    host = service.host
-    absolute = [] if is_ip(host) else [f"{host}."]
-    return [host, *absolute, *naming.alt_hosts(host, proxy_namespace), *service.addresses]
+def _domains(service: Service, proxy_namespace: str, aliases: Sequence[str] = ()) -> list[str]:
+    """Pilot's generateVirtualHostDomains with the port ignored: the host and each of its aliases (ExternalName
+    Services resolved to it), each with its absolute form (`host.`, which a client resolving the FQDN literally
+    sends; PILOT_ENABLE_ABSOLUTE_FQDN_VHOST_DOMAIN, on by default) and its short forms, then its addresses."""
+    names = []
+    for host in (service.host, *aliases):
+        absolute = [] if is_ip(host) else [f"{host}."]
+        names += [host, *absolute, *naming.alt_hosts(host, proxy_namespace)]
+    return [*names, *service.addresses]
 
 
 def _claims(services: Sequence[Service], hosts: naming.HostSet,
@@ -193,8 +195,8 @@ def _changed_hosts(before: RouteTable, table: dict[str, list[Service]], services
     changed = {host for host, defined in table.items()
                if len(defined) != len(old[host]) or any(a is not b for a, b in zip(defined, old[host], strict=True))}
     for a, b in zip(before.services, services, strict=True):
-        if a is not b and (a.host, a.namespace, a.ports, a.addresses, a.exports) != (
-                b.host, b.namespace, b.ports, b.addresses, b.exports):
+        if a is not b and (a.host, a.namespace, a.ports, a.addresses, a.exports, a.alias_of, a.aliases) != (
+                b.host, b.namespace, b.ports, b.addresses, b.exports, b.alias_of, b.aliases):
             return None
     return changed
 
@@ -230,10 +232,17 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
 
     seen: set[str] = set()
     vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]] = {}
+    visible: set[str] = set()  # the hosts this proxy sees, once a service has aliases
     for service in on_port:
         vs = owner.get(service.host)
+        if vs is None and service.alias_of:
+            continue  # Pilot's BuildSidecarVirtualHostWrapper: the concrete service's virtual host answers for it
         rs = vs_routes(vs) if vs is not None else (routes.default_route(ctx, service),)
-        _add(vhosts, seen, service.host, port, _domains(service, ctx.proxy.namespace), rs, vs)
+        # the aliases this proxy sees that no VirtualService of theirs takes (Pilot's matchingAliasService)
+        if service.aliases and not visible:
+            visible.update(s.host for s in services)
+        aliases = [a for a in service.aliases if a in visible and a not in owner]
+        _add(vhosts, seen, service.host, port, _domains(service, ctx.proxy.namespace, aliases), rs, vs)
     # a VirtualService host that is no service of this listener on this port (unknown, not imported, or without
     # the port) is a "non-service registry host" with a virtual host of its own (pilot/pkg/networking/core/route/
     # route.go separateVSHostsAndServices, which looks in the listener's services on the port alone)

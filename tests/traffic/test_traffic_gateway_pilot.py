@@ -1,8 +1,8 @@
 """Gateway semantics Pilot has, through the real Envoy: the proxy listens on the target port of its Service for a
 server on the Service's port (istio-ingressgateway's 80 -> 8080, here 80 -> a free port), httpsRedirect answers
 301 for every host of its server (with or without a VirtualService), a TCP server on a port that is already HTTP
-is dropped as Pilot's mergeGateways drops it, and two VirtualServices on one gateway host share its virtual host
-(catch-all last).
+is dropped as Pilot's mergeGateways drops it, two VirtualServices on one gateway host share its virtual host
+(catch-all last), and a route to an ExternalName Service naming a service of the mesh reaches that service.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ spec:
   servers:
   - port: {{number: 80, name: http, protocol: HTTP}}
     bind: {GW_ADDRESS}
-    hosts: [shop.example.com]
+    hosts: [shop.example.com, alias.example.com]
   - port: {{number: 80, name: http-old, protocol: HTTP}}
     bind: {GW_ADDRESS}
     hosts: [old.example.com, legacy.example.com]
@@ -82,7 +82,22 @@ spec:
 """
 
 
-ROUTING = """apiVersion: networking.istio.io/v1
+ROUTING = """apiVersion: v1
+kind: Service
+metadata: {name: shop-alias, namespace: web}
+spec: {type: ExternalName, externalName: shop.web.svc.cluster.local, ports: [{name: http, port: 80}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: via-alias, namespace: web}
+spec:
+  hosts: [alias.example.com]
+  gateways: [public]
+  http:
+  - route:
+    - destination: {host: shop-alias, port: {number: 80}}
+---
+apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: shop-site, namespace: web}
 spec:
@@ -161,3 +176,8 @@ def test_https_redirect_for_every_host_of_the_server(gateway: Gateway) -> None:
 def test_tcp_server_on_an_http_port_is_dropped(gateway: Gateway) -> None:
     reply = gateway.get("db.example.com")
     assert reply.status == 404 and gateway.backends["db"].requests == 0, reply
+
+
+def test_a_route_to_an_external_name_alias_reaches_the_concrete_service(gateway: Gateway) -> None:
+    reply = gateway.get("alias.example.com")
+    assert (reply.status, reply.backend) == (200, "shop"), reply
