@@ -154,6 +154,10 @@ class HttpOptions:
     http2: bool = False
     idle_timeout_ms: int | None = None
     max_requests_per_connection: int | None = None
+    max_connection_duration_ms: int | None = None
+    max_concurrent_streams: int | None = None  # HTTP/2 only
+    keepalive_interval_ms: int | None = None  # HTTP/2 PING keepalive (http2KeepAlive), HTTP/2 only
+    keepalive_timeout_ms: int | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -281,6 +285,8 @@ class RetryPolicy:
     retry_on: str = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
     retriable_status_codes: tuple[int, ...] = ()
     retry_remote_localities: bool = False
+    ignore_previous_hosts: bool = True  # Istio's default: a retry picks another host (retryIgnorePreviousHosts)
+    backoff_ms: int | None = None  # the base interval between retries (Envoy's default 25 ms when None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -346,6 +352,7 @@ class Cors:
     expose_headers: tuple[str, ...] = ()
     max_age_s: int | None = None
     allow_credentials: bool | None = None
+    forward_unmatched_preflights: bool = True  # unmatchedPreflights IGNORE: answered by Envoy, not forwarded
 
 
 @hash_once
@@ -360,6 +367,7 @@ class Route:
     fault: Fault | None = None
     cors: Cors | None = None
     source: Source | None = None
+    stat_prefix: str = ""  # the match's statPrefix: Envoy keeps per-route stats under it
 
 
 @hash_once(by=("name", "domains"))  # the domains tell apart the same host's virtual hosts in two namespaces

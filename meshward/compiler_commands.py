@@ -22,7 +22,8 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 # diagnostics, so `info` fails on what `warning` fails on.
 THRESHOLDS = {"info": frozenset(diagnostics.Severity), "warning": frozenset(diagnostics.Severity),
               "error": frozenset({diagnostics.Severity.ERROR})}
-COMMANDS = frozenset({"validate", "compile", "schemas", "messages"})
+COMMANDS = frozenset({"validate", "compile", "schemas", "messages", "fields"})
+FIELDS_BEGIN, FIELDS_END = "<!-- fields:begin -->\n", "<!-- fields:end -->"
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,9 +57,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     m.add_argument("--check", action="store_true")
     m.add_argument("--write", action="store_true")
 
+    f = sub.add_parser("fields", help="write or check README's lists of fields that are not compiled")
+    f.add_argument("--file", default="README.md")
+    f.add_argument("--check", action="store_true")
+    f.add_argument("--write", action="store_true")
+
 
 def run(args: argparse.Namespace) -> int:
-    handler = {"validate": _validate, "compile": _compile, "schemas": _schemas, "messages": _messages}[args.command]
+    handler = {"validate": _validate, "compile": _compile, "schemas": _schemas, "messages": _messages,
+               "fields": _fields}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
@@ -207,4 +214,23 @@ def _messages(args: argparse.Namespace) -> int:
         return EXIT_OK if same else EXIT_INVALID
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    return EXIT_OK
+
+
+def _fields(args: argparse.Namespace) -> int:
+    """README's block between the `fields` markers, generated from compiler.coverage."""
+    from compiler import coverage
+
+    path = Path(args.file)
+    text = path.read_text() if path.exists() else ""
+    start, end = text.find(FIELDS_BEGIN), text.find(FIELDS_END)
+    if start < 0 or end < start:
+        print(f"{path} has no {FIELDS_BEGIN.strip()} ... {FIELDS_END} block", file=sys.stderr)
+        return EXIT_USAGE
+    new = text[:start + len(FIELDS_BEGIN)] + coverage.render_markdown() + text[end:]
+    if args.check:
+        if new != text:
+            print(f"{path} is out of date: run meshward fields --write", file=sys.stderr)
+        return EXIT_OK if new == text else EXIT_INVALID
+    path.write_text(new)
     return EXIT_OK

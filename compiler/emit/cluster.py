@@ -100,8 +100,18 @@ def http_protocol_options(http: model.HttpOptions) -> http_protocol_options_pb2.
         opts.common_http_protocol_options.idle_timeout.CopyFrom(common.duration(http.idle_timeout_ms))
     if http.max_requests_per_connection is not None:
         opts.common_http_protocol_options.max_requests_per_connection.value = http.max_requests_per_connection
+    if http.max_connection_duration_ms is not None:
+        opts.common_http_protocol_options.max_connection_duration.CopyFrom(
+            common.duration(http.max_connection_duration_ms))
     if http.http2:
-        opts.explicit_http_config.http2_protocol_options.CopyFrom(protocol_pb2.Http2ProtocolOptions())
+        h2 = opts.explicit_http_config.http2_protocol_options
+        h2.SetInParent()
+        if http.max_concurrent_streams is not None:
+            h2.max_concurrent_streams.value = http.max_concurrent_streams
+        if http.keepalive_interval_ms is not None:
+            h2.connection_keepalive.interval.CopyFrom(common.duration(http.keepalive_interval_ms))
+        if http.keepalive_timeout_ms is not None:
+            h2.connection_keepalive.timeout.CopyFrom(common.duration(http.keepalive_timeout_ms))
     else:
         opts.explicit_http_config.http_protocol_options.CopyFrom(protocol_pb2.Http1ProtocolOptions())
     return opts

@@ -65,6 +65,7 @@ def route(r: model.Route) -> rc.Route:
         request_headers_to_remove=r.request_headers.remove,
         response_headers_to_add=common.headers_to_add(r.response_headers),
         response_headers_to_remove=r.response_headers.remove,
+        stat_prefix=r.stat_prefix,
     )
     _set_action(out, r.action)
     if r.fault is not None:

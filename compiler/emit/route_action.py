@@ -50,12 +50,14 @@ def _retry(r: model.RetryPolicy) -> rc.RetryPolicy:
     out = rc.RetryPolicy(
         retry_on=r.retry_on,
         retriable_status_codes=r.retriable_status_codes,
-        retry_host_predicate=[_PREVIOUS_HOSTS],
+        retry_host_predicate=[_PREVIOUS_HOSTS] if r.ignore_previous_hosts else [],
         host_selection_retry_max_attempts=5,
     )
     out.num_retries.value = r.attempts
     if r.per_try_timeout_ms is not None:
         out.per_try_timeout.CopyFrom(common.duration(r.per_try_timeout_ms))
+    if r.backoff_ms is not None:
+        out.retry_back_off.base_interval.CopyFrom(common.duration(r.backoff_ms))
     if r.retry_remote_localities:  # Istio: retry in other localities (priorities) than the failed one
         out.retry_priority.CopyFrom(_PREVIOUS_PRIORITIES)
     return out

@@ -190,12 +190,12 @@ def _server_names(server: _Server) -> tuple[str, ...]:
     return () if "*" in hosts else tuple(dict.fromkeys(hosts))
 
 
-def _http_chain(name: str, rc: model.RouteConfig, source: model.Source | None, *,
+def _http_chain(name: str, rc: model.RouteConfig, source: model.Source | None, *, stat_prefix: str = "",
                 tls: model.DownstreamTls | None = None, server_names: tuple[str, ...] = ()) -> model.FilterChain:
     faults = any(r.fault is not None for vh in rc.virtual_hosts for r in vh.routes)
     cors = any(r.cors is not None for vh in rc.virtual_hosts for r in vh.routes)
     return model.FilterChain(name=name, filter=model.HttpFilterChain(
-        stat_prefix=rc.name, route_config_name=rc.name, faults=faults, cors=cors, use_remote_address=True),
+        stat_prefix=stat_prefix or rc.name, route_config_name=rc.name, faults=faults, cors=cors, use_remote_address=True),
         source=source, tls=tls, server_names=server_names, transport_protocol="tls" if tls is not None else "")
 
 
@@ -214,7 +214,9 @@ def _port_chains(ctx: Context, name: str, servers: Sequence[_Server], out: Built
         if terminated is not None and s.protocol is model.Protocol.HTTPS:
             rc = _route_config(ctx, s.route_name, [s])
             out.route_configs.append(rc)
-            chains.append(_http_chain(f"{name}|{rc.name}", rc, s.source(), server_names=_server_names(s),
+            # Pilot's HTTPS server chain takes the server's name as its stat prefix (gateway.go)
+            chains.append(_http_chain(f"{name}|{rc.name}", rc, s.source(), stat_prefix=s.spec.name or "",
+                                      server_names=_server_names(s),
                                       tls=downstream_tls(terminated, http=True, out=out)))
         else:
             chains.extend(_l4_chains(ctx, name, s, out))

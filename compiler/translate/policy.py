@@ -123,15 +123,30 @@ def tcp_options(pool: ConnectionPoolSettings | None) -> model.TcpOptions:
 
 
 def http_options(pool: ConnectionPoolSettings | None, protocol: model.Protocol) -> model.HttpOptions | None:
+    """As Pilot's applyConnectionPool (pilot/pkg/networking/core/cluster_traffic_policy.go): the tcp idleTimeout
+    applies when the http one is unset; concurrent streams and PING keepalive only to HTTP/2 upstreams."""
     if not protocol.is_http:
         return None
     http = pool.http if pool is not None else None
+    tcp = pool.tcp if pool is not None else None
     upgrade = http is not None and http.h2_upgrade_policy == "UPGRADE"
+    http2 = protocol.is_http2 or upgrade
+    idle = (http.idle_timeout if http is not None else None) or (tcp.idle_timeout if tcp is not None else None)
+    ka = http.http2_keep_alive if http is not None and http2 else None
+    ka = ka if ka is not None and ka.timeout else None  # Envoy's KeepaliveSettings requires the timeout
     return model.HttpOptions(
-        http2=protocol.is_http2 or upgrade,
-        idle_timeout_ms=units.duration_ms(http.idle_timeout) if http is not None and http.idle_timeout else None,
+        http2=http2,
+        idle_timeout_ms=_ms(idle),
         max_requests_per_connection=(http.max_requests_per_connection or None) if http is not None else None,
+        max_connection_duration_ms=_ms(tcp.max_connection_duration) if tcp is not None else None,
+        max_concurrent_streams=(http.max_concurrent_streams or None) if http is not None and http2 else None,
+        keepalive_interval_ms=_ms(ka.interval) if ka is not None else None,
+        keepalive_timeout_ms=_ms(ka.timeout) if ka is not None else None,
     )
+
+
+def _ms(duration: str | None) -> int | None:
+    return units.duration_ms(duration) if duration else None
 
 
 def _seconds(text: str | None) -> int | None:

@@ -200,8 +200,12 @@ def retry_policy(retries: HTTPRetry | None) -> model.RetryPolicy | None:
     per_try = units.duration_ms(retries.per_try_timeout) if retries.per_try_timeout else None
     if not conditions:  # retryOn unset: Istio keeps its default conditions and codes
         conditions, codes = [DEFAULT_RETRY.retry_on], list(DEFAULT_RETRY.retriable_status_codes)
+    # pilot/pkg/networking/core/route/retry/retry.go ConvertPolicy: retryIgnorePreviousHosts false drops the
+    # previous-hosts predicate, backoff sets the base interval
     return model.RetryPolicy(retries.attempts, per_try, ",".join(conditions), tuple(codes),
-                             bool(retries.retry_remote_localities))
+                             bool(retries.retry_remote_localities),
+                             ignore_previous_hosts=retries.retry_ignore_previous_hosts is not False,
+                             backoff_ms=units.duration_ms(retries.backoff) if retries.backoff else None)
 
 
 def _percent(p: Percent | None, legacy: int | None = None) -> float:
@@ -235,6 +239,7 @@ def cors(c: CorsPolicy | None) -> model.Cors | None:
         allow_origins=tuple(origins), allow_methods=tuple(c.allow_methods or ()),
         allow_headers=tuple(c.allow_headers or ()), expose_headers=tuple(c.expose_headers or ()),
         max_age_s=units.duration_ms(c.max_age) // 1000 if c.max_age else None, allow_credentials=c.allow_credentials,
+        forward_unmatched_preflights=c.unmatched_preflights != "IGNORE",
     )
 
 
@@ -378,7 +383,8 @@ def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
                 name=name, match=match, action=action,
                 request_headers=header_ops(hdr.request if hdr else None),
                 response_headers=header_ops(hdr.response if hdr else None),
-                fault=fault(http.fault), cors=cors(http.cors_policy), source=source))
+                fault=fault(http.fault), cors=cors(http.cors_policy), source=source,
+                stat_prefix=(m.stat_prefix or "") if m is not None else ""))
             if is_catch_all(match):
                 return out
     return out

@@ -1,13 +1,14 @@
-"""MW0403: what a revision asks for that meshward validates but does not compile, MW0405: delegated routes a
-root VirtualService leaves out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them);
-found once per revision so that `validate`, `compile` and the reconciler's status
-say so (not once per proxy, and not silently)."""
+"""MW0403: what a revision asks for that meshward validates but does not compile (the fields compiler.coverage
+lists as warned, and ISTIO_MUTUAL, which needs a mesh CA), MW0405: delegated routes a root VirtualService leaves
+out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them); found once per revision so
+that `compile` and the reconciler's status say so (not once per proxy, and not silently)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
-from compiler import naming
+from compiler import coverage, naming
 from compiler.api.destination_rule import TrafficPolicy
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
@@ -32,7 +33,25 @@ def unsupported(mesh: Mesh) -> list[Diagnostic]:
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
                   for i, server in enumerate(specs.gateway(res).servers or ())
                   if server.tls is not None and server.tls.mode == "ISTIO_MUTUAL"]
-    return notes + _dropped_servers(mesh)
+    return notes + _field_notes(mesh) + _dropped_servers(mesh)
+
+
+def _field_notes(mesh: Mesh) -> list[Diagnostic]:
+    """MW0403 at each field a document sets that meshward does not compile (coverage.TABLE), found again only for
+    the documents that changed since the last revision."""
+    notes: list[Diagnostic] = []
+    for kind, entries in coverage.TABLE.items():
+        warned = {key: e.reason for key, e in entries.items() if isinstance(e, coverage.Warned)}
+        resources = mesh.resources.of_kind(kind)
+        if warned and resources:
+            finder = coverage.Finder(kind, warned)
+            for found in mesh.carry.each(("field-notes", kind), resources, functools.partial(_set, finder, warned)):
+                notes += found
+    return notes
+
+
+def _set(finder: coverage.Finder, warned: dict[str, str], res: Resource) -> list[Diagnostic]:
+    return [res.diag("MW0403", warned[key], path) for key, path in finder.find(res.doc.data)]
 
 
 def _dropped_servers(mesh: Mesh) -> list[Diagnostic]:

@@ -24,7 +24,7 @@ import pytest
 from pki import write_pem_files
 
 from compiler import build as build_mod
-from compiler import model_dump
+from compiler import model, model_dump
 from compiler.emit import bootstrap_static, dump
 from meshxds import consistency
 
@@ -70,14 +70,28 @@ def _build(case: str, monkeypatch: pytest.MonkeyPatch) -> build_mod.Build:
     return build_mod.build([*named, *([str(own.relative_to(ROOT))] if own.is_dir() else [])])
 
 
+def stand_in_secrets(cfg: model.ProxyConfig) -> dict[str, model.Secret]:
+    """The SDS secrets a proxy names that no tree defines (credentialName, served by the reconciler from the
+    cluster or --credentials-dir), as file secrets under /credentials/<name>/: the expected files show where they
+    plug in, and the Envoy check points the files at a generated certificate as it does the policy's own files."""
+    cas = {t.ca_secret for t in (*(c.tls for li in cfg.listeners for c in li.filter_chains),
+                                 *(c.tls for c in cfg.clusters)) if t is not None and t.ca_secret}
+    have = {s.name for s in cfg.secrets}
+    return {n: model.Secret(n, trusted_ca=f"/credentials/{n}/ca.crt", inline=False) if n in cas else
+            model.Secret(n, certificate_chain=f"/credentials/{n}/tls.crt",
+                         private_key=f"/credentials/{n}/tls.key", inline=False)
+            for n in sorted(cfg.secret_references() - have)}
+
+
 def render(case: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Every expected file of a case, by file name, as this code produces it."""
     result = _build(case, monkeypatch)
     out = {DIAGNOSTICS: "".join(d.render() + "\n" for d in result.diagnostics)}
     for proxy in result.proxies():
         name = safe_name(proxy.node_id)
-        out[f"{name}.model.json"] = model_dump.dumps(build_mod.proxy_config(result, proxy.node_id))
-        snap = build_mod.snapshot_for(result, proxy.node_id)
+        cfg = build_mod.proxy_config(result, proxy.node_id)
+        out[f"{name}.model.json"] = model_dump.dumps(cfg)
+        snap = build_mod.snapshot_for(result, proxy.node_id, secrets=stand_in_secrets(cfg))
         assert consistency.check(snap) == [], f"{case}: inconsistent snapshot for {proxy.node_id}"
         out.update((f"{name}.{kind}.json", text) for kind, text in dump.dumps_by_type(snap).items())
     return out
@@ -150,7 +164,8 @@ def test_golden_configs_pass_envoy_validate(
     runs: list[tuple[str, subprocess.Popen[str]]] = []
     try:
         for proxy in result.proxies():  # one Envoy per proxy, all at once: validation is mostly start-up time
-            boot = bootstrap_static.static_bootstrap(build_mod.proxy_config(result, proxy.node_id))
+            cfg = build_mod.proxy_config(result, proxy.node_id)
+            boot = bootstrap_static.static_bootstrap(build_mod.with_secrets(cfg, stand_in_secrets(cfg)))
             point_files_at(boot, pem_dir)
             path = tmp_path / (safe_name(proxy.node_id) + ".json")
             path.write_text(json.dumps(boot, indent=1), encoding="utf-8")

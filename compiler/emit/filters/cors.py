@@ -27,4 +27,8 @@ def per_route(cors: model.Cors) -> cors_pb2.CorsPolicy:
         allow_credentials=None
         if cors.allow_credentials is None
         else wrappers_pb2.BoolValue(value=cors.allow_credentials),
+        # Pilot's forwardNotMatchingPreflights (pilot/pkg/networking/core/route/route.go): only IGNORE says false
+        forward_not_matching_preflights=None
+        if cors.forward_unmatched_preflights
+        else wrappers_pb2.BoolValue(value=False),
     )
