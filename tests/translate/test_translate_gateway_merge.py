@@ -93,3 +93,16 @@ def test_without_a_service_port_the_server_port_is_listened_on() -> None:
     cfg = config_for(WORKLOAD + _gateway("a", HTTPS_A), ROUTER)
     assert [li.name for li in cfg.listeners] == ["0.0.0.0_9443"]
     assert translate.unsupported(build_mesh(WORKLOAD + _gateway("a", HTTP_A))) == []
+
+
+def test_the_oldest_gateway_wins_then_the_name() -> None:
+    older_b = _gateway("b", HTTPS_A_AGAIN).replace(
+        "metadata: {name: b, namespace: edge}", "metadata: {name: b, namespace: edge, creationTimestamp: '2024-01-01T00:00:00Z'}")
+    newer_a = _gateway("a", HTTPS_A).replace(
+        "metadata: {name: a, namespace: edge}", "metadata: {name: a, namespace: edge, creationTimestamp: '2025-01-01T00:00:00Z'}")
+    (chain,) = by_name(config_for(WORKLOAD + newer_a + older_b, ROUTER).listeners, "0.0.0.0_9443").filter_chains
+    assert chain.tls is not None and chain.tls.credential_secret == "other-cert"
+    # without timestamps (Go's zero time for both), the name decides
+    (chain,) = by_name(config_for(WORKLOAD + _gateway("b", HTTPS_A_AGAIN) + _gateway("a", HTTPS_A), ROUTER)
+                       .listeners, "0.0.0.0_9443").filter_chains
+    assert chain.tls is not None and chain.tls.credential_secret == "a-cert"
