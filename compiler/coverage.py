@@ -171,8 +171,7 @@ TABLE: dict[str, dict[str, Entry]] = {
         "TrafficPolicy.connectionPool.http.h2UpgradePolicy": Compiled("dr-connection-pool"),
         "TrafficPolicy.connectionPool.http.maxConcurrentStreams": Compiled("dr-connection-options"),
         "TrafficPolicy.connectionPool.http.http2KeepAlive": Compiled("dr-connection-options"),
-        "TrafficPolicy.connectionPool.http.useClientProtocol": Warned(
-            "the upstream protocol follows the port's protocol (and h2UpgradePolicy), not the client's"),
+        "TrafficPolicy.connectionPool.http.useClientProtocol": Compiled("dr-connection-options"),
         "TrafficPolicy.outlierDetection.consecutive5xxErrors": Compiled("dr-outlier-detection"),
         "TrafficPolicy.outlierDetection.consecutiveErrors": Compiled("dr-connection-options"),
         "TrafficPolicy.outlierDetection.consecutiveGatewayErrors": Compiled("dr-outlier-detection"),

@@ -158,6 +158,7 @@ class HttpOptions:
     max_concurrent_streams: int | None = None  # HTTP/2 only
     keepalive_interval_ms: int | None = None  # HTTP/2 PING keepalive (http2KeepAlive), HTTP/2 only
     keepalive_timeout_ms: int | None = None
+    use_client_protocol: bool = False  # the upstream speaks the downstream's HTTP version (useClientProtocol)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

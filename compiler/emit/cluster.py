@@ -94,7 +94,8 @@ def _set_tcp(out: cluster_pb2.Cluster, tcp: model.TcpOptions) -> None:
 
 
 def http_protocol_options(http: model.HttpOptions) -> http_protocol_options_pb2.HttpProtocolOptions:
-    """HTTP/1.1 or HTTP/2 to the upstream, chosen explicitly (the model knows the port's protocol)."""
+    """HTTP/1.1 or HTTP/2 to the upstream, chosen explicitly (the model knows the port's protocol) or, with
+    useClientProtocol, the version the client spoke."""
     opts = http_protocol_options_pb2.HttpProtocolOptions()
     if http.idle_timeout_ms is not None:
         opts.common_http_protocol_options.idle_timeout.CopyFrom(common.duration(http.idle_timeout_ms))
@@ -103,7 +104,13 @@ def http_protocol_options(http: model.HttpOptions) -> http_protocol_options_pb2.
     if http.max_connection_duration_ms is not None:
         opts.common_http_protocol_options.max_connection_duration.CopyFrom(
             common.duration(http.max_connection_duration_ms))
-    if http.http2:
+    if http.use_client_protocol:
+        # Pilot's setUseDownstreamProtocol (pilot/pkg/networking/core/cluster_builder.go): both versions offered,
+        # HTTP/2 with Envoy's defaults
+        downstream = opts.use_downstream_protocol_config
+        downstream.http_protocol_options.SetInParent()
+        downstream.http2_protocol_options.SetInParent()
+    elif http.http2:
         h2 = opts.explicit_http_config.http2_protocol_options
         h2.SetInParent()
         if http.max_concurrent_streams is not None:

@@ -142,6 +142,7 @@ def http_options(pool: ConnectionPoolSettings | None, protocol: model.Protocol) 
         max_concurrent_streams=(http.max_concurrent_streams or None) if http is not None and http2 else None,
         keepalive_interval_ms=_ms(ka.interval) if ka is not None else None,
         keepalive_timeout_ms=_ms(ka.timeout) if ka is not None else None,
+        use_client_protocol=bool(http is not None and http.use_client_protocol),
     )
 
 
