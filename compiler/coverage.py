@@ -348,7 +348,8 @@ def _walk(trie: Mapping[str, Any], value: Any, at: tuple[str | int, ...]) -> Ite
 
 def render_markdown() -> str:
     """README's lists of the fields that are not compiled, generated from TABLE."""
-    lines = ["Fields meshward validates but does not compile (warning MW0403 at the field when a policy sets it):", ""]
+    lines = ["Fields meshward validates but does not compile (warning MW0403 at the field when a policy sets it;",
+             "`TrafficPolicy.` is a DestinationRule's traffic policy, its portLevelSettings and its subsets'):", ""]
     lines += [f"- `{kind}` `{key}`: {e.reason}" for kind, entries in TABLE.items() for key, e in entries.items()
               if isinstance(e, Warned)]
     lines += ["", "Fields that change no proxy config meshward can build (accepted without a warning):", ""]
