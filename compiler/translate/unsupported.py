@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-from compiler import coverage, naming
+from compiler import coverage, model, naming
 from compiler.api.destination_rule import TrafficPolicy
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
@@ -60,7 +60,7 @@ def _dropped_servers(mesh: Mesh) -> list[Diagnostic]:
     if not mesh.gateways:
         return []
     notes: dict[tuple[str, int, str], Diagnostic] = {}
-    for proxy in list_proxies(mesh):
+    for proxy in (p for p in list_proxies(mesh) if p.kind is model.ProxyKind.ROUTER):
         for gw, index, why in gateways.dropped_servers(mesh, proxy):
             notes.setdefault((gw.key, index, why), gw.res.diag(
                 "MW0411", f"server not served: {why} (Pilot's mergeGateways drops it too)",
