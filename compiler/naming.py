@@ -56,11 +56,14 @@ def proxyless_route_config(port: int, host: str) -> str:
     return outbound_cluster(port, "", host)
 
 
-def gateway_route_config(port: int, *, tls_terminated: bool, port_name: str, gateway: str, namespace: str) -> str:
-    """Plain HTTP servers share `http.PORT`; each TLS-terminating server gets its own route config."""
+def gateway_route_config(port: int, *, tls_terminated: bool, port_name: str, gateway: str, namespace: str,
+                         bind: str = "") -> str:
+    """Plain HTTP servers share `http.PORT`; each TLS-terminating server gets its own route config; a server's
+    `bind` address is appended (pilot/pkg/model/gateway.go gatewayRDSRouteName)."""
+    suffix = f".{bind}" if bind else ""
     if tls_terminated:
-        return f"https.{port}.{port_name}.{gateway}.{namespace}"
-    return f"http.{port}"
+        return f"https.{port}.{port_name}.{gateway}.{namespace}{suffix}"
+    return f"http.{port}{suffix}"
 
 
 # The SDS secrets of the workload's mesh identity (ISTIO_MUTUAL), as istio-agent serves them

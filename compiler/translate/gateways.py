@@ -80,15 +80,15 @@ class _Server:
 
     @property
     def route_name(self) -> str:
-        """Pilot's gatewayRDSRouteName: `http.<listen port>`, `https.<server port>.<port name>.<gw>.<ns>`, or ""
-        for servers that route no HTTP (the bind suffix is left out: a listener binds one address here)."""
+        """Pilot's gatewayRDSRouteName: `http.<listen port>`, `https.<server port>.<port name>.<gw>.<ns>`, each
+        with `.<bind>` when the server binds an address, or "" for servers that route no HTTP."""
         if self.protocol.is_http:
             return naming.gateway_route_config(self.listen_port, tls_terminated=False, port_name="", gateway="",
-                                               namespace="")
+                                               namespace="", bind=self.bind)
         if self.protocol is model.Protocol.HTTPS and not self.passthrough:
             gw = self.gateway.res
             return naming.gateway_route_config(self.number, tls_terminated=True, port_name=self.spec.port.name,
-                                               gateway=gw.name, namespace=gw.namespace)
+                                               gateway=gw.name, namespace=gw.namespace, bind=self.bind)
         return ""
 
     def hosts(self) -> list[str]:
@@ -206,7 +206,8 @@ def _port_chains(ctx: Context, name: str, servers: Sequence[_Server], out: Built
     plain = [s for s in servers if s.protocol.is_http or (s.protocol is model.Protocol.HTTPS and s.spec.tls is None)]
     if plain:
         rc = _route_config(ctx, naming.gateway_route_config(plain[0].listen_port, tls_terminated=False,
-                                                            port_name="", gateway="", namespace=""), plain)
+                                                            port_name="", gateway="", namespace="",
+                                                            bind=plain[0].bind), plain)
         out.route_configs.append(rc)
         chains.append(_http_chain(name, rc, plain[0].source()))
     for s in servers:
@@ -301,27 +302,28 @@ def _pilot_order(gw: GatewayEntry) -> tuple[datetime.datetime, str, str]:
     return created, gw.res.name, gw.res.namespace
 
 
-def servers_by_port(mesh: Mesh, proxy: model.Proxy) -> dict[int, list[_Server]]:
-    """The servers of the Gateways that select the proxy, by the port it listens on for them, in Pilot's order."""
-    by_port: dict[int, list[_Server]] = defaultdict(list)
+def servers_by_port(mesh: Mesh, proxy: model.Proxy) -> dict[tuple[int, str], list[_Server]]:
+    """The servers of the Gateways that select the proxy, by the port it listens on for them and the address
+    they bind (Pilot builds a listener per address), in Pilot's order."""
+    by_port: dict[tuple[int, str], list[_Server]] = defaultdict(list)
     for gw in sorted(proxies.gateways_for(mesh, proxy), key=_pilot_order):
         for i, server in enumerate(specs.gateway(gw.res).servers or ()):
             port = _listen_port(mesh, proxy, server.port.number)
-            by_port[port].append(_Server(gw, i, server, port))
+            by_port[(port, server.bind or "")].append(_Server(gw, i, server, port))
     return dict(sorted(by_port.items()))
 
 
 def dropped_servers(mesh: Mesh, proxy: model.Proxy) -> list[tuple[GatewayEntry, int, str]]:
     """(gateway, server index, why) of each server the proxy does not serve because an earlier one conflicts."""
     return [(s.gateway, s.index, f"{why} on port {port} of {proxy.name}.{proxy.namespace}")
-            for port, servers in servers_by_port(mesh, proxy).items() for s, why in _merged(servers)[1]]
+            for (port, _), servers in servers_by_port(mesh, proxy).items() for s, why in _merged(servers)[1]]
 
 
 def build(mesh: Mesh, proxy: model.Proxy) -> Built:
     out = Built()
-    for port, found in servers_by_port(mesh, proxy).items():
+    for (port, address), found in servers_by_port(mesh, proxy).items():
         servers = _merged(found)[0]
-        bind = servers[0].spec.bind or naming.WILDCARD
+        bind = address or naming.WILDCARD
         name = naming.listener(bind, port)
         ctx = Context(mesh, proxy, servers[0].number, gateway="")
         out.contexts.append(ctx)

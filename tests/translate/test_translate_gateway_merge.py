@@ -106,3 +106,11 @@ def test_the_oldest_gateway_wins_then_the_name() -> None:
     (chain,) = by_name(config_for(WORKLOAD + _gateway("b", HTTPS_A_AGAIN) + _gateway("a", HTTPS_A), ROUTER)
                        .listeners, "0.0.0.0_9443").filter_chains
     assert chain.tls is not None and chain.tls.credential_secret == "a-cert"
+
+
+def test_each_bind_address_gets_its_own_listener_and_route_config() -> None:
+    bound = ("  - {port: {number: 80, name: http, protocol: HTTP}, hosts: [b.example.com], bind: 127.0.0.5}\n")
+    cfg = config_for(WORKLOAD + ROUTES + _gateway("a", HTTP_A + bound), ROUTER)
+    assert [li.name for li in cfg.listeners] == ["0.0.0.0_8088", "127.0.0.5_8088"]
+    assert [rc.name for rc in cfg.route_configs] == ["http.8088", "http.8088.127.0.0.5"]
+    assert [vh.name for vh in by_name(cfg.route_configs, "http.8088.127.0.0.5").virtual_hosts] == ["b.example.com:80"]
