@@ -2,8 +2,8 @@
 
 A server listens on the target port of the gateway's Service port of that number (Pilot's resolvePorts: the
 standard `istio-ingressgateway` Service maps 80 to 8080), or on its own number when no Service of the proxy has
-that port. Servers are grouped by that port into one listener `BIND_PORT` that binds for real, after Pilot's
-mergeGateways has dropped the servers that conflict with an earlier one. Plain HTTP servers of a port share
+that port. Servers are grouped by that port and their bind address into one listener `BIND_PORT` that binds for
+real, after Pilot's mergeGateways has dropped the servers that conflict with an earlier one. Plain HTTP servers of a port share
 route config `http.PORT`; each TLS-terminating HTTPS server gets its own SNI-matched chain and route config
 `https.PORT.PORTNAME.GATEWAY.NAMESPACE`. Virtual hosts come from the VirtualServices bound to the gateway whose hosts
 meet the server's hosts (`ns/host` limits the VirtualService namespace); routes of several VirtualServices for one
@@ -256,25 +256,25 @@ def _listen_port(mesh: Mesh, proxy: model.Proxy, number: int) -> int:
 
 
 def _merged(servers: Sequence[_Server]) -> tuple[list[_Server], list[tuple[_Server, str]]]:
-    """The servers of one listening port that Pilot's mergeGateways keeps (pilot/pkg/model/gateway.go), in
-    gateway order, and those it drops with the reason: a server with TLS settings that repeats a host of an
-    earlier one (same bind); once the port has a plaintext server, a server of the same bind unless both are
+    """The servers of one listening port and bind address that Pilot's mergeGateways keeps (pilot/pkg/model/
+    gateway.go), in gateway order, and those it drops with the reason: a server with TLS settings that repeats a
+    host of an earlier one (CheckDuplicates); once the port has a plaintext server, any server unless both are
     HTTP (canMergeProtocols), so a second TCP server or an HTTPS server after an HTTP one; an HTTPS server whose
     route name is taken."""
     kept: list[_Server] = []
     dropped: list[tuple[_Server, str]] = []
-    tls_hosts: dict[str, tuple[str, _Server]] = {}  # host -> (bind, server): CheckDuplicates
+    tls_hosts: dict[str, _Server] = {}  # host -> the server with TLS settings that claimed it first
     plain: _Server | None = None  # the port's plaintext server
     https_routes: set[str] = set()
     for s in servers:
         if s.spec.tls is not None:
             hosts = s.hosts()
-            taken = next((tls_hosts[h][1] for h in hosts if h in tls_hosts and tls_hosts[h][0] == s.bind), None)
+            taken = next((tls_hosts[h] for h in hosts if h in tls_hosts), None)
             if taken is not None:
                 dropped.append((s, f"a host is already served with TLS by {taken.describe()}"))
                 continue
-            tls_hosts.update(dict.fromkeys(hosts, (s.bind, s)))  # kept even if the server is dropped below
-        if plain is not None and plain.bind == s.bind and not (plain.protocol.is_http and s.protocol.is_http):
+            tls_hosts.update(dict.fromkeys(hosts, s))  # kept even if the server is dropped below
+        if plain is not None and not (plain.protocol.is_http and s.protocol.is_http):
             dropped.append((s, f"the port is already a plaintext {plain.protocol} port of {plain.describe()}"))
             continue
         if plain is None and s.is_tls and s.is_http:
