@@ -96,7 +96,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0313", "warning", "host not served by the gateway", "add the host to the Gateway's servers, or remove it from the VirtualService", "IST0132"),
     Code("MW0314", "warning", "duplicate gateway certificate", "use distinct credentials per server, or merge the servers", "IST0138"),
     Code("MW0315", "warning", "rule has no effect on ingress", "ingress gateways ignore this host; route the gateway's own hosts", "IST0140"),
-    Code("MW0316", "error", "conflicting gateways", "two Gateways on the same workload claim the same port and host", "IST0145"),
+    Code("MW0316", "error", "conflicting gateways", "two Gateways on the same workload claim the same port and host", "IST0145", flagged=True),
     Code("MW0317", "warning", "subset selects no endpoint", "fix the subset labels or add endpoints that carry them", "IST0173"),
     Code("MW0318", "warning", "DestinationRule host unknown", "define a Service or ServiceEntry for the host, or fix the name", "IST0174"),
     Code("MW0319", "warning", "conflicting ServiceEntry protocols", "give each port of a host one protocol across ServiceEntries", "IST0177"),

@@ -13,7 +13,6 @@ host are appended in order. TLS PASSTHROUGH servers route by SNI with `tls` rout
 from __future__ import annotations
 
 import dataclasses
-import datetime
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -26,7 +25,6 @@ from compiler.translate.routes import Context
 from compiler.translate.services import parse_protocol
 
 _PASSTHROUGH = ("PASSTHROUGH", "AUTO_PASSTHROUGH")
-_ZERO_TIME = datetime.datetime.min.replace(tzinfo=datetime.UTC)
 
 
 @dataclasses.dataclass
@@ -288,25 +286,13 @@ def _merged(servers: Sequence[_Server]) -> tuple[list[_Server], list[tuple[_Serv
     return kept, dropped
 
 
-def _pilot_order(gw: GatewayEntry) -> tuple[datetime.datetime, str, str]:
-    """Pilot merges Gateways oldest first, then by name, then namespace (pilot/pkg/model/config.go
-    configCompareByCreationTime); a Gateway without a creationTimestamp has Go's zero time, so it comes first."""
-    meta = gw.res.doc.data.get("metadata") if isinstance(gw.res.doc.data, dict) else None
-    stamp = meta.get("creationTimestamp") if isinstance(meta, dict) else None
-    try:
-        created = datetime.datetime.fromisoformat(str(stamp)) if stamp else _ZERO_TIME
-    except ValueError:
-        created = _ZERO_TIME
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=datetime.UTC)
-    return created, gw.res.name, gw.res.namespace
-
-
 def servers_by_port(mesh: Mesh, proxy: model.Proxy) -> dict[tuple[int, str], list[_Server]]:
     """The servers of the Gateways that select the proxy, by the port it listens on for them and the address
     they bind (Pilot builds a listener per address), in Pilot's order."""
     by_port: dict[tuple[int, str], list[_Server]] = defaultdict(list)
-    for gw in sorted(proxies.gateways_for(mesh, proxy), key=_pilot_order):
+    # Pilot merges Gateways oldest first, then by name, then namespace (pilot/pkg/model/push_context.go
+    # initGateways: sortConfigByCreationTime)
+    for gw in sorted(proxies.gateways_for(mesh, proxy), key=lambda g: g.res.pilot_order):
         for i, server in enumerate(specs.gateway(gw.res).servers or ()):
             port = _listen_port(mesh, proxy, server.port.number)
             by_port[(port, server.bind or "")].append(_Server(gw, i, server, port))
