@@ -15,6 +15,8 @@ from pathlib import Path
 
 from compiler import build as build_mod
 from compiler import codes, diagnostics, load, output, pipeline
+from compiler.reuse.carry import Carry
+from compiler.translate.unsupported import field_notes
 from reconciler import gcpause
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -84,14 +86,16 @@ def _validate(args: argparse.Namespace) -> int:
     loaded = load.load(args.paths, max_file_bytes=args.max_file_size)
     with gcpause.GcPause().paused():  # this process runs the compiler: it pauses the cyclic GC around it
         checked = pipeline.check_documents(loaded.documents, loaded.diagnostics, loaded.files)
-    errors = sum(d.severity is diagnostics.Severity.ERROR for d in checked.diagnostics)
-    warnings = len(checked.diagnostics) - errors
+    # the fields that are validated but not compiled, said where a pull request shows them (compile says so too)
+    found = [*checked.diagnostics, *field_notes(checked.resources, Carry())]
+    errors = sum(d.severity is diagnostics.Severity.ERROR for d in found)
+    warnings = len(found) - errors
     summary = f"{loaded.files} files, {len(checked.resources)} resources: {errors} errors, {warnings} warnings"
-    output.render(checked.diagnostics, args.format, sys.stdout, summary=summary if args.format == "text" else "")
-    if any(d.code == "MW0009" for d in checked.diagnostics):
+    output.render(found, args.format, sys.stdout, summary=summary if args.format == "text" else "")
+    if any(d.code == "MW0009" for d in found):
         return EXIT_USAGE
     failing = THRESHOLDS[args.failure_threshold]
-    return EXIT_INVALID if any(d.severity in failing for d in checked.diagnostics) else EXIT_OK
+    return EXIT_INVALID if any(d.severity in failing for d in found) else EXIT_OK
 
 
 def _compile(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """MW0403: what a revision asks for that meshward validates but does not compile (the fields compiler.coverage
 lists as warned, and ISTIO_MUTUAL, which needs a mesh CA), MW0405: delegated routes a root VirtualService leaves
 out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them); found once per revision so
-that `compile` and the reconciler's status say so (not once per proxy, and not silently)."""
+that `compile` and the reconciler's status say so (not once per proxy, and not silently). `validate` reports the
+field notes too (`field_notes`: they need no index of the revision)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from collections.abc import Iterator
 from compiler import coverage, model, naming
 from compiler.api.destination_rule import TrafficPolicy
 from compiler.diagnostics import Diagnostic
-from compiler.resources import Resource
-from compiler.reuse.carry import Tag
+from compiler.resources import Resource, ResourceSet
+from compiler.reuse.carry import Carry, Tag
 from compiler.translate import gateways, specs
 from compiler.translate.mesh import Mesh
 from compiler.translate.proxies import proxies as list_proxies
@@ -33,19 +34,19 @@ def unsupported(mesh: Mesh) -> list[Diagnostic]:
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
                   for i, server in enumerate(specs.gateway(res).servers or ())
                   if server.tls is not None and server.tls.mode == "ISTIO_MUTUAL"]
-    return notes + _field_notes(mesh) + _dropped_servers(mesh)
+    return notes + field_notes(mesh.resources, mesh.carry) + _dropped_servers(mesh)
 
 
-def _field_notes(mesh: Mesh) -> list[Diagnostic]:
+def field_notes(resources: ResourceSet, carry: Carry) -> list[Diagnostic]:
     """MW0403 at each field a document sets that meshward does not compile (coverage.TABLE), found again only for
-    the documents that changed since the last revision."""
+    the documents that changed since the revision `carry` remembers. `meshward validate` asks too."""
     notes: list[Diagnostic] = []
     for kind, entries in coverage.TABLE.items():
         warned = {key: e.reason for key, e in entries.items() if isinstance(e, coverage.Warned)}
-        resources = mesh.resources.of_kind(kind)
-        if warned and resources:
+        found_in = resources.of_kind(kind)
+        if warned and found_in:
             finder = coverage.Finder(kind, warned)
-            for found in mesh.carry.each(("field-notes", kind), resources, functools.partial(_set, finder, warned)):
+            for found in carry.each((Tag.FIELD_NOTES, kind), found_in, functools.partial(_set, finder, warned)):
                 notes += found
     return notes
 

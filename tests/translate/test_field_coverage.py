@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from compiler import build, coverage
+from meshward import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CRDS = ROOT.parent / "shared" / "corpus" / "istio-crds" / "customresourcedefinitions.gen.yaml"
@@ -143,3 +144,11 @@ def test_readme_lists_are_generated_from_the_table() -> None:
     block = re.search(r"<!-- fields:begin -->\n(.*?)<!-- fields:end -->", readme, re.DOTALL)
     assert block is not None and block.group(1) == coverage.render_markdown(), (
         "README.md's field lists are out of date: run `meshward fields --write`")
+
+
+def test_validate_reports_the_fields_it_does_not_compile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mesh.yaml").write_text(WARNED_TREE)
+    assert cli.main(["validate", str(tmp_path)]) == 0, "a warning does not fail validate by default"
+    out = capsys.readouterr().out
+    assert out.count("warning MW0403") == 3 and "mesh.yaml:8:" in out, out
+    assert cli.main(["validate", str(tmp_path), "--failure-threshold", "warning"]) == 1
