@@ -339,11 +339,12 @@ def _walk(trie: Mapping[str, Any], value: Any, at: tuple[str | int, ...]) -> Ite
         for i, item in enumerate(value):
             yield from _walk(trie["[]"], item, (*at, i))
     elif isinstance(value, dict):
-        for k, item in value.items():
-            if "{}" in trie:
+        if "{}" in trie:
+            for k, item in value.items():
                 yield from _walk(trie["{}"], item, (*at, k))
-            if k in trie:
-                yield from _walk(trie[k], item, (*at, k))
+        for k, sub in trie.items():  # the few names the trie holds, not every key of the document
+            if k in value:
+                yield from _walk(sub, value[k], (*at, k))
 
 
 def render_markdown() -> str:
