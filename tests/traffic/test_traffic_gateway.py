@@ -5,11 +5,11 @@ address, and VirtualServices bound to that Gateway that route by Host header to 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from traffic_backends import Backend, Reply, get, running
-from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
+import traffic_gateway
+from traffic_backends import Backend
+from traffic_gateway import Gateway
 
 pytestmark = pytest.mark.envoy
 
@@ -108,29 +108,16 @@ spec:
 """
 
 
-@dataclass(frozen=True)
-class Gateway:
-    port: int
-    backends: dict[str, Backend]
-
-    def get(self, host: str, path: str = "/") -> Reply:
-        return get(self.port, path, host, address=GW_ADDRESS)
-
-
 @pytest.fixture(scope="module")
 def gateway(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    root = tmp_path_factory.mktemp("gateway")
-    backends = {name: Backend(name, addr) for name, addr in BACKENDS.items()}
-    with running(backends):
-        port, admin = free_port(GW_ADDRESS), free_port()
-        files = {
-            "gateway.yaml": _gateway(port),
-            "sites.yaml": "---\n".join(_site(n, b) for n, b in backends.items()),
-            "routing.yaml": ROUTING,
-        }
-        bootstrap = compile_bootstrap(write_tree(root / "tree", files), NODE, root / "bootstrap.json", admin)
-        with envoy(envoy_bin, bootstrap, admin, [(GW_ADDRESS, port)]):
-            yield Gateway(port, backends)
+    def files(port: int, backends: dict[str, Backend]) -> dict[str, str]:
+        return {"gateway.yaml": _gateway(port),
+                "sites.yaml": "---\n".join(_site(n, b) for n, b in backends.items()),
+                "routing.yaml": ROUTING}
+
+    with traffic_gateway.gateway(envoy_bin, tmp_path_factory.mktemp("gateway"), node=NODE, address=GW_ADDRESS,
+                                 backends=BACKENDS, files=files) as running_gateway:
+        yield running_gateway
 
 
 def test_host_header_picks_the_virtual_service(gateway: Gateway) -> None:

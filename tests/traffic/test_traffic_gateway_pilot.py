@@ -8,11 +8,11 @@ is dropped as Pilot's mergeGateways drops it, two VirtualServices on one gateway
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from traffic_backends import Backend, Reply, get, running
-from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
+import traffic_gateway
+from traffic_backends import Backend
+from traffic_gateway import Gateway
 
 pytestmark = pytest.mark.envoy
 
@@ -131,29 +131,16 @@ spec:
 """
 
 
-@dataclass(frozen=True)
-class Gateway:
-    port: int
-    backends: dict[str, Backend]
-
-    def get(self, host: str, path: str = "/") -> Reply:
-        return get(self.port, path, host, address=GW_ADDRESS)
-
-
 @pytest.fixture(scope="module")
 def gateway(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    root = tmp_path_factory.mktemp("gateway-pilot")
-    backends = {name: Backend(name, addr) for name, addr in BACKENDS.items()}
-    with running(backends):
-        target, admin = free_port(GW_ADDRESS), free_port()
-        files = {
-            "gateway.yaml": _gateway(target),
-            "services.yaml": "---\n".join(_service(n, b) for n, b in backends.items()),
-            "routing.yaml": ROUTING,
-        }
-        bootstrap = compile_bootstrap(write_tree(root / "tree", files), NODE, root / "bootstrap.json", admin)
-        with envoy(envoy_bin, bootstrap, admin, [(GW_ADDRESS, target)]):
-            yield Gateway(target, backends)
+    def files(port: int, backends: dict[str, Backend]) -> dict[str, str]:
+        return {"gateway.yaml": _gateway(port),
+                "services.yaml": "---\n".join(_service(n, b) for n, b in backends.items()),
+                "routing.yaml": ROUTING}
+
+    with traffic_gateway.gateway(envoy_bin, tmp_path_factory.mktemp("gateway-pilot"), node=NODE, address=GW_ADDRESS,
+                                 backends=BACKENDS, files=files) as running_gateway:
+        yield running_gateway
 
 
 def test_server_port_80_is_served_on_the_services_target_port(gateway: Gateway) -> None:

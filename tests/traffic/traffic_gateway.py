@@ -1,0 +1,37 @@
+"""An ingress gateway for the traffic tests: real backends, the policy tree compiled for a router~ node, and the
+real Envoy listening on the gateway's own loopback address. Each test module gives its backends and the files of
+its tree (which name the port the gateway listens on); this runs them and tears everything down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from traffic_backends import Backend, Reply, get, running
+from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
+
+
+@dataclass(frozen=True)
+class Gateway:
+    address: str
+    port: int
+    backends: dict[str, Backend]
+
+    def get(self, host: str, path: str = "/") -> Reply:
+        return get(self.port, path, host, address=self.address)
+
+
+@contextmanager
+def gateway(envoy_bin: str, root: Path, *, node: str, address: str, backends: Mapping[str, str],
+            files: Callable[[int, dict[str, Backend]], dict[str, str]]) -> Iterator[Gateway]:
+    """`files(port, backends)`: the tree, for a gateway listening on `port` (chosen free on `address`)."""
+    started = {name: Backend(name, addr) for name, addr in backends.items()}
+    with running(started):
+        port, admin = free_port(address), free_port()
+        bootstrap = compile_bootstrap(write_tree(root / "tree", files(port, started)), node,
+                                      root / "bootstrap.json", admin)
+        with envoy(envoy_bin, bootstrap, admin, [(address, port)]):
+            yield Gateway(address, port, started)
