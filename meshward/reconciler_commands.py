@@ -1,11 +1,13 @@
-"""The reconciler's commands: serve, bootstrap, demo, status, proxy-config. Flag names are a contract
+"""The reconciler's commands: serve, bootstrap, demo, status, proxy-config, token, agent. Flag names are a contract
 (DESIGN.md): scripts rely on them. The reconciler's modules are imported only by the command that runs, so that
 `meshward validate` in CI never loads gRPC or the Kubernetes client."""
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import re
 import sys
 import urllib.error
 import urllib.parse
@@ -16,6 +18,8 @@ from typing import Any
 
 DEFAULT_XDS = "127.0.0.1:15010"
 DEFAULT_ADMIN = "127.0.0.1:15014"
+DEFAULT_CA = "127.0.0.1:15012"
+_DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
 def _positive(kind: type[int | float]) -> Callable[[str], float]:
@@ -93,6 +97,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     st.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
     st.add_argument("-o", "--output", choices=("text", "json"), default="text")
 
+    t = sub.add_parser("token", help="mint a local identity token for `meshward agent`")
+    t.add_argument("--ca-dir", required=True, metavar="DIR")
+    t.add_argument("--namespace", required=True, metavar="NS")
+    t.add_argument("--service-account", required=True, metavar="SA")
+    t.add_argument("--ttl", type=duration, default=datetime.timedelta(hours=1), metavar="DURATION",
+                   help="how long the token is accepted, e.g. 1h, 30m, 1h30m (default 1h)")
+    t.add_argument("-o", "--output", required=True, metavar="FILE")
+
     pc = sub.add_parser("proxy-config", help="what the reconciler holds for one proxy")
     pc.add_argument("node", metavar="NODE_ID")
     pc.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
@@ -113,7 +125,32 @@ def run(args: argparse.Namespace) -> int:
         return _status(args)
     if args.command == "proxy-config":
         return _proxy_config(args)
+    if args.command == "token":
+        return _token(args)
     return 2
+
+
+def duration(text: str) -> datetime.timedelta:
+    """A Go-style duration of hours, minutes and seconds (`1h`, `90m`, `1h30m`, `5s`), as Istio's flags take."""
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 1h, 30m or 1h30m")
+    hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    value = datetime.timedelta(hours=hours, minutes=minutes, seconds=seconds)
+    if not value:
+        raise argparse.ArgumentTypeError(f"{text!r}: a duration must be more than zero")
+    return value
+
+
+def _token(args: argparse.Namespace) -> int:
+    from reconciler.identity import token_command, tokens
+
+    try:
+        caller = tokens.Caller(args.namespace, args.service_account)
+    except ValueError as err:
+        print(f"meshward token: {err}", file=sys.stderr)
+        return 2
+    return token_command.main(Path(args.ca_dir), caller, ttl=args.ttl, output=Path(args.output))
 
 
 def _bootstrap(args: argparse.Namespace) -> int:
