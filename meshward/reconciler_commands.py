@@ -79,6 +79,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--shutdown-grace", type=float, default=5.0, metavar="S",
                    help="on SIGTERM/SIGINT, seconds each ADS stream gets to finish the response it is writing "
                         "before it ends with UNAVAILABLE (default: %(default)s)")
+    s.add_argument("--ca-dir", default=None, metavar="DIR",
+                   help="serve a CA from Istio's cacerts files in DIR (a self-signed root is made if DIR is empty)")
+    s.add_argument("--ca-address", default=DEFAULT_CA, metavar="H:P", help="where the CA serves (with --ca-dir)")
+    s.add_argument("--trust-domain", default="cluster.local", help="the SPIFFE trust domain of workload identities")
 
     b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to meshward over ADS")
     b.add_argument("--node", required=True, metavar="NODE_ID")

@@ -23,6 +23,7 @@ import kubernetes.config
 from compiler import build as build_mod
 from reconciler import compose, gcpause, loop
 from reconciler.git import auth, source, webhook
+from reconciler.identity import ca, ca_server
 from reconciler.kube import cluster, registry
 from reconciler.ops import admin, exposure, metrics
 from reconciler.ops import status as status_mod
@@ -64,6 +65,9 @@ class ServeConfig:
     credentials_dir: Path | None = None
     credentials_poll: float = 2.0
     strict: bool = False  # flagged errors (analyzer findings about configs Pilot serves) block a commit too
+    ca_dir: Path | None = None  # the CA's cacerts directory; None: no CA is served
+    ca_address: str = "127.0.0.1:15012"
+    trust_domain: str = "cluster.local"
 
 
 def registry_config(config: ServeConfig) -> registry.RegistryConfig | None:
@@ -85,6 +89,16 @@ def _feed(config: ServeConfig) -> cluster.ClusterFeed | None:
         return cluster.ClusterFeed(feed_config, registry_config=kube)
     except (kubernetes.config.ConfigException, OSError, ValueError) as err:
         raise ServeError(f"cannot use the cluster configuration ({config.kubeconfig}): {err}") from err
+
+
+def _ca(config: ServeConfig) -> ca_server.CaServer | None:
+    if config.ca_dir is None:
+        return None
+    try:
+        authority = ca.load_or_create(config.ca_dir, ca.CaOptions(trust_domain=config.trust_domain))
+        return ca_server.CaServer(ca_server.CaService(authority, ca_server.local_authenticator(config.ca_dir)))
+    except (ca.CaError, OSError, ValueError, TypeError) as err:
+        raise ServeError(f"cannot use the CA directory {config.ca_dir}: {err}") from err
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -123,6 +137,8 @@ class Server:
         self.admin = admin.AdminServer(status=self._status, metrics=self.metrics, webhook=hook,
                                        proxies=self._proxies, config=self._config_of, host=host, port=port)
         self.xds_port = 0
+        self.ca = _ca(config)
+        self.ca_port = 0
 
     def _status(self) -> status_mod.Status:
         """The loop's status with what only the live server knows: the proxies rejecting their config, and the
@@ -165,6 +181,8 @@ class Server:
     async def start(self) -> None:
         self.xds_port = await self.ads.start(self.config.xds_address)
         await self.admin.start()
+        if self.ca is not None:
+            self.ca_port = await self.ca.start(self.config.ca_address)
         if self.cluster is not None:
             await asyncio.to_thread(self.cluster.start)
 
@@ -176,6 +194,8 @@ class Server:
         if self.cluster is not None:
             await asyncio.to_thread(self.cluster.stop)
         await self.admin.close()
+        if self.ca is not None:
+            await self.ca.stop(grace=1.0)
         await self.ads.stop(grace=self.config.shutdown_grace)
         self.source.close()
 
@@ -242,7 +262,9 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         kubeconfig=args.kubeconfig,
         kube_context=args.kube_context,
         credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
-        credentials_poll=args.credentials_poll_interval, strict=args.strict)
+        credentials_poll=args.credentials_poll_interval, strict=args.strict,
+        ca_dir=Path(args.ca_dir) if args.ca_dir else None, ca_address=args.ca_address,
+        trust_domain=args.trust_domain)
 
 
 async def serve(config: ServeConfig) -> None:
