@@ -91,6 +91,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     b.add_argument("--grpc", action="store_true",
                    help="a proxyless gRPC application's bootstrap (GRPC_XDS_BOOTSTRAP) instead of Envoy's")
     b.add_argument("--admin-port", type=int, default=None)
+    b.add_argument("--sds-socket", default=None, metavar="PATH", help="add the cluster for `meshward agent`'s SDS")
     b.add_argument("-o", "--output", metavar="FILE")
 
     d = sub.add_parser("demo", help="local showcase: repo, reconciler, real Envoys and backends")
@@ -108,6 +109,16 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     t.add_argument("--ttl", type=duration, default=datetime.timedelta(hours=1), metavar="DURATION",
                    help="how long the token is accepted, e.g. 1h, 30m, 1h30m (default 1h)")
     t.add_argument("-o", "--output", required=True, metavar="FILE")
+
+    a = sub.add_parser("agent", help="beside an Envoy: a key in memory, its certificate from the CA, served over SDS")
+    a.add_argument("--node", required=True, metavar="NODE_ID")
+    a.add_argument("--ca-address", default=DEFAULT_CA, metavar="H:P")
+    a.add_argument("--ca-root", required=True, metavar="FILE", help="the root(s) that verify the CA, PEM")
+    a.add_argument("--token-file", required=True, metavar="FILE", help="from `meshward token`, read at each renewal")
+    a.add_argument("--sds-socket", required=True, metavar="PATH")
+    a.add_argument("--trust-domain", default="cluster.local")
+    a.add_argument("--cert-ttl", type=duration, default=datetime.timedelta(hours=24), metavar="DURATION",
+                   help="the certificate lifetime to ask for (default 24h); renewed at half of it")
 
     pc = sub.add_parser("proxy-config", help="what the reconciler holds for one proxy")
     pc.add_argument("node", metavar="NODE_ID")
@@ -131,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         return _proxy_config(args)
     if args.command == "token":
         return _token(args)
+    if args.command == "agent":
+        return _agent(args)
     return 2
 
 
@@ -164,7 +177,8 @@ def _bootstrap(args: argparse.Namespace) -> int:
         if args.grpc:
             doc = bootstrap.render_grpc(args.node, args.xds_address)
         else:
-            doc = bootstrap.render(args.node, args.xds_address, delta=args.delta, admin_port=args.admin_port)
+            doc = bootstrap.render(args.node, args.xds_address, delta=args.delta, admin_port=args.admin_port,
+                                   sds_socket=args.sds_socket)
     except ValueError as err:
         print(f"meshward bootstrap: {err}", file=sys.stderr)
         return 2
@@ -209,3 +223,11 @@ def _proxy_config(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return 0
+
+
+def _agent(args: argparse.Namespace) -> int:
+    from reconciler.identity import agent
+
+    return agent.main(agent.AgentConfig(
+        node=args.node, ca_address=args.ca_address, ca_root=Path(args.ca_root), token_file=Path(args.token_file),
+        sds_socket=Path(args.sds_socket), trust_domain=args.trust_domain, cert_ttl=args.cert_ttl))

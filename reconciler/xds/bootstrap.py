@@ -18,19 +18,22 @@ from compiler.build import is_ip
 from reconciler.xds.xds_node import parse_istio_node_id
 
 XDS_CLUSTER = "xds-grpc"
+SDS_CLUSTER = "sds-grpc"  # Istio's name for the agent's SDS socket cluster
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: int | None = None,
-           cluster: str | None = None) -> dict[str, Any]:
-    """A JSON-able Envoy bootstrap. Raises ValueError for an empty node id or an address that is not HOST:PORT."""
+           cluster: str | None = None, sds_socket: str | None = None) -> dict[str, Any]:
+    """A JSON-able Envoy bootstrap. Raises ValueError for an empty node id or an address that is not HOST:PORT.
+    With `sds_socket`, the static cluster `sds-grpc` reaches `meshward agent`'s SDS (secrets `default`, `ROOTCA`)."""
     if not node_id:
         raise ValueError("the node id must not be empty")
     host, port = split_address(xds_address)
     bootstrap: dict[str, Any] = {
         "node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
         "dynamic_resources": _dynamic_resources(delta),
-        "static_resources": {"clusters": [_xds_cluster(host, port)]},
+        "static_resources": {"clusters": [_xds_cluster(host, port),
+                                          *([sds_cluster(sds_socket)] if sds_socket else [])]},
     }
     if admin_port is not None:
         bootstrap["admin"] = {"address": _socket_address("127.0.0.1", admin_port)}
@@ -97,6 +100,27 @@ def _xds_cluster(host: str, port: int) -> dict[str, Any]:
     if not is_ip(host):
         cluster["dns_lookup_family"] = "V4_PREFERRED"
     return cluster
+
+
+def sds_cluster(socket_path: str) -> dict[str, Any]:
+    """The agent's SDS over its Unix socket (a pipe address), HTTP/2 for gRPC, as Istio's bootstrap has it."""
+    return {
+        "name": SDS_CLUSTER,
+        "type": "STATIC",
+        "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": SDS_CLUSTER, "endpoints": [{"lb_endpoints": [
+            {"endpoint": {"address": {"pipe": {"path": socket_path}}}}]}]},
+        "typed_extension_protocol_options": {_HTTP_OPTIONS: {
+            "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
+            "explicit_http_config": {"http2_protocol_options": {}}}},
+    }
+
+
+def sds_secret_config(name: str) -> dict[str, Any]:
+    """A TLS context's reference to one of the agent's secrets (`default` or `ROOTCA`) over `sds-grpc`."""
+    return {"name": name, "sds_config": {"resource_api_version": "V3", "api_config_source": {
+        "api_type": "GRPC", "transport_api_version": "V3",
+        "grpc_services": [{"envoy_grpc": {"cluster_name": SDS_CLUSTER}}]}}}
 
 
 def _socket_address(host: str, port: int) -> dict[str, Any]:

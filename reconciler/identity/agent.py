@@ -1,0 +1,153 @@
+"""`meshward agent` (Istio's pilot-agent part): beside each Envoy, it holds the workload's identity.
+
+It makes a private key in memory (never written, never sent, never logged), asks the CA to sign a CSR for the
+identity its token names, and serves the key and chain as SDS `default` and the trust bundle as `ROOTCA` on a Unix
+socket (`sds.py`). At half the certificate's life it makes a new key and gets it signed, and the open SDS streams
+push it to Envoy (Istio's SECRET_GRACE_PERIOD_RATIO, 0.5). A failed renewal is retried with backoff while the
+current certificate is still served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import grpc
+from cryptography import x509
+
+from reconciler.identity import ca_client, certs, sds, tokens
+from reconciler.identity.spiffe import DEFAULT_TRUST_DOMAIN, Identity
+from reconciler.xds import xds_node
+
+log = logging.getLogger(__name__)
+
+RETRY_FIRST, RETRY_MAX = 1.0, 30.0  # seconds between attempts after a failed signing, doubling
+
+
+class AgentError(Exception):
+    """A configuration the agent cannot start with: printed, exit code 2."""
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentConfig:
+    node: str
+    ca_address: str
+    ca_root: Path
+    token_file: Path
+    sds_socket: Path
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+    cert_ttl: datetime.timedelta = datetime.timedelta(hours=24)
+
+
+@dataclasses.dataclass(frozen=True)
+class Issued:
+    credentials: sds.Credentials
+    leaf: x509.Certificate
+
+    @property
+    def renew_at(self) -> datetime.datetime:
+        return self.leaf.not_valid_before_utc + (self.leaf.not_valid_after_utc - self.leaf.not_valid_before_utc) / 2
+
+
+class Agent:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        try:
+            self.ca_roots = certs.load_pems(config.ca_root.read_bytes())
+        except (OSError, ValueError) as err:
+            raise AgentError(f"cannot read --ca-root {config.ca_root}: {err}") from err
+        self.identity = self._identity()  # checked now, so a wrong token is an error at start
+        self.store = sds.SecretStore()
+        self.sds = sds.SdsServer(self.store)
+        self.issued: Issued | None = None
+
+    def _identity(self) -> Identity:
+        """The identity the token claims (the CA verifies it); a node id of another namespace is a mistake."""
+        try:
+            caller = tokens.unverified_caller(self.config.token_file.read_text().strip())
+            identity = Identity(self.config.trust_domain, caller.namespace, caller.service_account)
+        except (OSError, ValueError) as err:
+            raise AgentError(f"cannot use --token-file {self.config.token_file}: {err}") from err
+        node = xds_node.parse_istio_node_id(self.config.node)
+        if node is not None and node.namespace != identity.namespace:
+            raise AgentError(f"node {self.config.node} is in namespace {node.namespace!r} but the token is for "
+                             f"{identity.namespace!r}")
+        return identity
+
+    async def start(self) -> None:
+        await self.sds.start(self.config.sds_socket)
+
+    async def stop(self) -> None:
+        await self.sds.stop()
+
+    async def run(self) -> None:
+        """Get a certificate, serve it, renew it at half life; until cancelled."""
+        root_pem = b"".join(certs.pem(c).encode() for c in self.ca_roots)
+        async with ca_client.channel(self.config.ca_address, root_pem) as channel:
+            while True:
+                self.issued = await self._issue_with_retry(channel)
+                await self.store.publish(self.issued.credentials)
+                leaf = self.issued.leaf
+                log.info("serving %s, serial %x, valid until %s, renewing at %s", self.identity.uri,
+                         leaf.serial_number, leaf.not_valid_after_utc, self.issued.renew_at)
+                await asyncio.sleep(max(0.0, (self.issued.renew_at - _now()).total_seconds()))
+
+    async def _issue_with_retry(self, channel: grpc.aio.Channel) -> Issued:
+        delay = RETRY_FIRST
+        while True:
+            try:
+                return await self.issue(channel)
+            except (ca_client.CaCallError, OSError, ValueError) as err:
+                log.warning("cannot get a certificate for %s from %s (retrying in %.0fs): %s", self.identity.uri,
+                            self.config.ca_address, delay, err)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX)
+
+    async def issue(self, channel: grpc.aio.Channel) -> Issued:
+        """A new key and its certificate; the token is read anew each time, as token files are rotated."""
+        key = certs.new_key()
+        token = self.config.token_file.read_text().strip()
+        chain = await ca_client.create_certificate(channel, csr=certs.make_csr(key, self.identity), token=token,
+                                                   validity_seconds=int(self.config.cert_ttl.total_seconds()))
+        parsed = [x509.load_pem_x509_certificate(p.encode()) for p in chain]
+        leaf = parsed[0]
+        if leaf.public_key() != key.public_key():
+            raise ValueError("the CA returned a certificate for another key")
+        served = parsed[:-1] if len(parsed) > 1 else parsed  # the root travels in ROOTCA, not in the chain
+        roots = list(dict.fromkeys([*self.ca_roots, parsed[-1]]))  # certificates compare by DER
+        credentials = sds.Credentials(key_pem=certs.key_pem(key),
+                                      chain_pem=b"".join(certs.pem(c).encode() for c in served),
+                                      roots_pem=b"".join(certs.pem(c).encode() for c in roots))
+        return Issued(credentials, leaf)
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+async def serve(config: AgentConfig) -> None:
+    agent = Agent(config)
+    await agent.start()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stopping.set)
+    runner = asyncio.create_task(agent.run())
+    await asyncio.wait({runner, asyncio.create_task(stopping.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    await agent.stop()
+
+
+def main(config: AgentConfig) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(serve(config))
+    except AgentError as err:
+        print(f"meshward agent: {err}", file=sys.stderr)
+        return 2
+    return 0
