@@ -1,0 +1,185 @@
+"""Real Envoy as the judge of the identity parts, every piece its real command: `meshward serve --ca-dir` (the CA),
+`meshward token`, `meshward agent` (SDS on a Unix socket) and an Envoy whose listener terminates TLS with the agent's
+`default` secret and requires client certificates verified with its `ROOTCA`. A client with a CA-issued certificate
+gets through, one without is refused; with a lifetime of seconds Envoy serves each renewed certificate (its serial
+changes) while requests keep succeeding."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from reconciler.identity import ca, certs
+from reconciler.identity.spiffe import Identity
+from reconciler.ops import envoy_process
+from reconciler.xds import bootstrap
+
+pytestmark = pytest.mark.envoy
+
+SERVER = "spiffe://cluster.local/ns/shop/sa/web"
+NODE = "sidecar~127.0.0.1~web-1.shop~shop.svc.cluster.local"
+
+
+@contextlib.contextmanager
+def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "meshward", *args], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def wait_for(check: object, what: str, log: Path, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not within {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.1)
+
+
+def empty_repo(path: Path) -> Path:
+    path.mkdir()
+    for args in (["init", "-q", "-b", "main"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                                                 "--allow-empty", "-m", "empty"]):
+        subprocess.run(["git", *args], cwd=path, check=True, capture_output=True)
+    return path
+
+
+def envoy_config(path: Path, *, admin: int, listener: int, socket_path: Path) -> Path:
+    tls = {"@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+           "require_client_certificate": True,
+           "common_tls_context": {"tls_certificate_sds_secret_configs": [bootstrap.sds_secret_config("default")],
+                                  "validation_context_sds_secret_config": bootstrap.sds_secret_config("ROOTCA")}}
+    hcm = {"@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+                    "HttpConnectionManager",
+           "stat_prefix": "in", "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+               "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}],
+           "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [
+               {"match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}}]}]}}
+    doc = {
+        "node": {"id": NODE, "cluster": bootstrap.service_cluster(NODE)},
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {
+            "clusters": [bootstrap.sds_cluster(str(socket_path))],
+            "listeners": [{"name": "mtls", "address": {"socket_address": {"address": "127.0.0.1",
+                                                                          "port_value": listener}},
+                           "filter_chains": [{
+                               "filters": [{"name": "hcm", "typed_config": hcm}],
+                               "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": tls}}]}],
+        },
+    }
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def client_context(ca_dir: Path, work: Path, *, with_certificate: bool) -> ssl.SSLContext:
+    """Trusts the mesh root; with a certificate the CA issued to spiffe://cluster.local/ns/shop/sa/client."""
+    authority = ca.load(ca_dir)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # a workload certificate names a SPIFFE identity, not a host
+    context.load_verify_locations(cadata=certs.pem(authority.root))
+    if with_certificate:
+        key = certs.new_key()
+        csr, identity = certs.parse_csr(certs.make_csr(key, Identity("cluster.local", "shop", "client")))
+        chain = authority.sign_workload(csr, identity, datetime.timedelta(hours=1))
+        (work / "client.pem").write_text("".join(chain[:-1]))
+        (work / "client.key").write_bytes(certs.key_pem(key))
+        context.load_cert_chain(work / "client.pem", work / "client.key")
+    return context
+
+
+def request(port: int, context: ssl.SSLContext) -> tuple[str, x509.Certificate]:
+    """(status line and body, the certificate Envoy presented) for one GET on a new connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(raw) as tls:
+        peer = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True) or b"")
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: web\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := tls.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = head.split(b"\r\n")[0].decode()
+    return f"{status} {body.decode()}", peer
+
+
+@pytest.fixture(scope="module")
+def mesh(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path, Path]]:
+    """(Envoy's TLS port, the CA directory, the agent's log) with serve, an agent (4 s certificates) and Envoy,
+    shared by this module's tests."""
+    tmp_path = tmp_path_factory.mktemp("mesh")
+    ca_dir, ca_port = tmp_path / "ca", envoy_process.free_port()
+    ca_address = f"127.0.0.1:{ca_port}"
+    # Unix socket paths are short (108 bytes): pytest's tmp_path can be too long
+    with tempfile.TemporaryDirectory(prefix="mw-") as short, \
+            process(["serve", "--repo", str(empty_repo(tmp_path / "repo")), "--ca-dir", str(ca_dir),
+                     "--ca-address", ca_address, "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0",
+                     "--workdir", str(tmp_path / "work")], tmp_path / "serve.log") as serve:
+        wait_for(lambda: serve.poll() is not None or envoy_process.port_open("127.0.0.1", ca_port), "the CA",
+                 tmp_path / "serve.log")
+        assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+        (tmp_path / "root.pem").write_text(certs.pem(ca.load(ca_dir).root))
+        subprocess.run([sys.executable, "-m", "meshward", "token", "--ca-dir", str(ca_dir), "--namespace", "shop",
+                        "--service-account", "web", "-o", str(tmp_path / "token")], check=True, timeout=60)
+        sock = Path(short) / "sds.sock"
+        with process(["agent", "--node", NODE, "--ca-address", ca_address, "--ca-root", str(tmp_path / "root.pem"),
+                      "--token-file", str(tmp_path / "token"), "--sds-socket", str(sock), "--cert-ttl", "4s"],
+                     tmp_path / "agent.log"):
+            admin, port = envoy_process.free_port(), envoy_process.free_port()
+            config = envoy_config(tmp_path / "envoy.json", admin=admin, listener=port, socket_path=sock)
+            with envoy_process.running(config, log=tmp_path / "envoy.log", envoy_bin=envoy_bin) as envoy:
+                envoy.wait_ready(admin, also=lambda: envoy_process.port_open("127.0.0.1", port))
+                yield port, ca_dir, tmp_path / "agent.log"
+
+
+def test_a_client_certificate_from_the_ca_gets_through_and_none_is_refused(mesh: tuple[int, Path, Path],
+                                                                           tmp_path: Path) -> None:
+    port, ca_dir, log = mesh
+    trusted = client_context(ca_dir, tmp_path, with_certificate=True)
+    wait_for(lambda: _ok(port, trusted), "a request with a client certificate", log)
+    answer, served = request(port, trusted)
+    assert answer == "HTTP/1.1 200 OK ok"
+    assert served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
+        .get_values_for_type(x509.UniformResourceIdentifier) == [SERVER]
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        request(port, client_context(ca_dir, tmp_path, with_certificate=False))
+
+
+def test_envoy_serves_each_renewed_certificate_without_a_failed_request(mesh: tuple[int, Path, Path],
+                                                                        tmp_path: Path) -> None:
+    port, ca_dir, log = mesh
+    trusted = client_context(ca_dir, tmp_path, with_certificate=True)
+    wait_for(lambda: _ok(port, trusted), "a request with a client certificate", log)
+    serials, answers = [], []
+    deadline = time.monotonic() + 7  # 4 s certificates renewed every 2 s: at least three serials
+    while time.monotonic() < deadline:
+        answer, served = request(port, trusted)
+        answers.append(answer)
+        if not serials or serials[-1] != served.serial_number:
+            serials.append(served.serial_number)
+        time.sleep(0.05)
+    assert set(answers) == {"HTTP/1.1 200 OK ok"}, answers
+    assert len(serials) >= 3, f"{serials}\n{log.read_text()[-2000:]}"
+
+
+def _ok(port: int, context: ssl.SSLContext) -> bool:
+    try:
+        return request(port, context)[0] == "HTTP/1.1 200 OK ok"
+    except (OSError, ssl.SSLError):
+        return False
