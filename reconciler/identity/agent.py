@@ -2,7 +2,8 @@
 
 It makes a private key in memory (never written, never sent, never logged), asks the CA to sign a CSR for the
 identity its token names, and serves the key and chain as SDS `default` and the trust bundle as `ROOTCA` on a Unix
-socket (`sds.py`). At half the certificate's life it makes a new key and gets it signed, and the open SDS streams
+socket (`sds.py`); the trust bundle is the one the CA hands out (every root of its `root-cert.pem`, so a root
+rotation's overlap reaches every workload). At half the certificate's life it makes a new key and gets it signed, and the open SDS streams
 push it to Envoy (Istio's SECRET_GRACE_PERIOD_RATIO, 0.5). A failed renewal is retried with backoff while the
 current certificate is still served.
 """
@@ -48,6 +49,7 @@ class AgentConfig:
 class Issued:
     credentials: sds.Credentials
     leaf: x509.Certificate
+    roots: tuple[x509.Certificate, ...]  # the trust bundle the CA handed out with it
 
     @property
     def renew_at(self) -> datetime.datetime:
@@ -87,21 +89,26 @@ class Agent:
 
     async def run(self) -> None:
         """Get a certificate, serve it, renew it at half life; until cancelled."""
-        root_pem = b"".join(certs.pem(c).encode() for c in self.ca_roots)
-        async with ca_client.channel(self.config.ca_address, root_pem) as channel:
-            while True:
-                self.issued = await self._issue_with_retry(channel)
-                await self.store.publish(self.issued.credentials)
-                leaf = self.issued.leaf
-                log.info("serving %s, serial %x, valid until %s, renewing at %s", self.identity.uri,
-                         leaf.serial_number, leaf.not_valid_after_utc, self.issued.renew_at)
-                await asyncio.sleep(max(0.0, (self.issued.renew_at - _now()).total_seconds()))
+        while True:
+            self.issued = await self._issue_with_retry()
+            await self.store.publish(self.issued.credentials)
+            leaf = self.issued.leaf
+            log.info("serving %s, serial %x, valid until %s, renewing at %s", self.identity.uri,
+                     leaf.serial_number, leaf.not_valid_after_utc, self.issued.renew_at)
+            await asyncio.sleep(max(0.0, (self.issued.renew_at - _now()).total_seconds()))
 
-    async def _issue_with_retry(self, channel: grpc.aio.Channel) -> Issued:
+    def _ca_trust(self) -> bytes:
+        """The roots that verify the CA: `--ca-root` and the bundle the CA last handed out, so that after a root
+        rotation the agent reaches a CA whose certificate chains to the new root it learned during the overlap."""
+        learned = self.issued.roots if self.issued else ()
+        return b"".join(certs.pem(c).encode() for c in dict.fromkeys([*self.ca_roots, *learned]))
+
+    async def _issue_with_retry(self) -> Issued:
         delay = RETRY_FIRST
         while True:
             try:
-                return await self.issue(channel)
+                async with ca_client.channel(self.config.ca_address, self._ca_trust()) as channel:
+                    return await self.issue(channel)
             except (ca_client.CaCallError, OSError, ValueError) as err:
                 log.warning("cannot get a certificate for %s from %s (retrying in %.0fs): %s", self.identity.uri,
                             self.config.ca_address, delay, err)
@@ -114,16 +121,18 @@ class Agent:
         token = self.config.token_file.read_text().strip()
         chain = await ca_client.create_certificate(channel, csr=certs.make_csr(key, self.identity), token=token,
                                                    validity_seconds=int(self.config.cert_ttl.total_seconds()))
-        parsed = [x509.load_pem_x509_certificate(p.encode()) for p in chain]
-        leaf = parsed[0]
+        # Leaf first, then intermediates; the last element is the trust bundle, one or more roots (Istio's shape).
+        parsed = [certs.load_pems(element.encode()) for element in chain]
+        if len(parsed) < 2:
+            raise ValueError("the CA returned no trust bundle after the certificate")
+        leaf = parsed[0][0]
         if leaf.public_key() != key.public_key():
             raise ValueError("the CA returned a certificate for another key")
-        served = parsed[:-1] if len(parsed) > 1 else parsed  # the root travels in ROOTCA, not in the chain
-        roots = list(dict.fromkeys([*self.ca_roots, parsed[-1]]))  # certificates compare by DER
+        served = [c for element in parsed[:-1] for c in element]  # the roots travel in ROOTCA, not in the chain
         credentials = sds.Credentials(key_pem=certs.key_pem(key),
                                       chain_pem=b"".join(certs.pem(c).encode() for c in served),
-                                      roots_pem=b"".join(certs.pem(c).encode() for c in roots))
-        return Issued(credentials, leaf)
+                                      roots_pem=b"".join(certs.pem(c).encode() for c in parsed[-1]))
+        return Issued(credentials, leaf, tuple(parsed[-1]))
 
 
 def _now() -> datetime.datetime:

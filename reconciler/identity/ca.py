@@ -6,6 +6,11 @@ Its directory uses Istio's `cacerts` layout (security/pkg/pki/ca/ca.go, "plugged
 certificate up to the root). An operator's intermediate CA dropped there is used as it is; an empty or missing
 directory gets a self-signed root on first start (Istio's self-signed CA), written in the same layout, so a restart
 keeps every issued certificate valid. Files are 0600 in a 0700 directory.
+
+`root-cert.pem` is the mesh's trust bundle and may hold several roots: during a root rotation, the old root and the
+new one, whichever signs (Istio's plugged-in CA rotation with a combined root). The signing chain must end at one of
+them; every workload is handed the whole bundle, so leaves of either root verify everywhere until the old root is
+removed.
 """
 
 from __future__ import annotations
@@ -54,11 +59,14 @@ class CaOptions:
 class CertificateAuthority:
     """Signs workload and serving certificates with one key; `chain` runs from the signing certificate to the root."""
 
-    def __init__(self, key: CaKey, chain: Sequence[x509.Certificate], options: CaOptions = CaOptions()) -> None:
+    def __init__(self, key: CaKey, chain: Sequence[x509.Certificate], options: CaOptions = CaOptions(), *,
+                 also_trusted: Sequence[x509.Certificate] = ()) -> None:
         self.key = key
         self.chain = tuple(chain)
         self.options = options
         _check_chain(key, self.chain)
+        # the chain's root first, then the other roots of the bundle (a rotation's old or next root)
+        self.trust_bundle = tuple(dict.fromkeys([self.chain[-1], *also_trusted]))
 
     @property
     def signing_cert(self) -> x509.Certificate:
@@ -82,12 +90,14 @@ class CertificateAuthority:
 
     def sign_workload(self, csr: x509.CertificateSigningRequest, identity: Identity,
                       lifetime: datetime.timedelta) -> list[str]:
-        """The PEM chain for a checked CSR, leaf first and ending at the root (IstioCertificateResponse)."""
+        """The PEM chain for a checked CSR, leaf first and ending with the trust bundle (IstioCertificateResponse):
+        as Istio's CA answers (security/pkg/server/ca/server.go), the last element is all of `root-cert.pem`."""
         now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         # Never outlive the signing certificate (a leaf past its issuer's expiry would not verify anyway).
         lifetime = min(lifetime, self.signing_cert.not_valid_after_utc - now)
         leaf = certs.build_leaf(csr, identity, issuer=self.signing_cert, not_before=now, lifetime=lifetime)
-        return [certs.pem(leaf.sign(self.key, hashes.SHA256())), *map(certs.pem, self.chain)]
+        return [certs.pem(leaf.sign(self.key, hashes.SHA256())), *map(certs.pem, self.chain[:-1]),
+                "".join(map(certs.pem, self.trust_bundle))]
 
     def serving_certificate(self, hosts: Sequence[str]) -> tuple[bytes, bytes]:
         """(key PEM, chain PEM) for the CA's own TLS endpoint, naming every host (IP or DNS name) it serves on, so a
@@ -106,6 +116,7 @@ class CertificateAuthority:
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         chain = "".join([certs.pem(cert), *map(certs.pem, self.chain[:-1])])
@@ -164,22 +175,37 @@ def load(directory: Path, options: CaOptions = CaOptions()) -> CertificateAuthor
         key = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), password=None)
         signing = certs.load_pems((directory / CA_CERT).read_bytes())[0]
         chain = certs.load_pems((directory / CERT_CHAIN).read_bytes())
-        root = certs.load_pems((directory / ROOT_CERT).read_bytes())[0]
+        roots = certs.load_pems((directory / ROOT_CERT).read_bytes())
     except (OSError, ValueError, TypeError) as err:
         raise CaError(f"cannot read the CA in {directory}: {err}") from err
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
         raise CaError(f"{directory / CA_KEY}: the CA key must be ECDSA or RSA")
-    # cert-chain.pem starts at ca-cert.pem in Istio's tools; accept it without, and end it at the root either way.
-    full = [signing, *(c for c in chain if c != signing)]
-    if full[-1] != root:
-        full.append(root)
-    return CertificateAuthority(key, full, options)
+    # cert-chain.pem starts at ca-cert.pem in Istio's tools and may end at the root: accept it with or without.
+    full = [signing, *(c for c in chain if c != signing and c not in roots)]
+    if full[-1] not in roots:
+        full.append(_issuer_among(full[-1], roots, directory))
+    return CertificateAuthority(key, full, options, also_trusted=roots)
+
+
+def _issuer_among(cert: x509.Certificate, roots: Sequence[x509.Certificate], directory: Path) -> x509.Certificate:
+    """The root of the bundle that signed `cert`; CaError when none did."""
+    for root in roots:
+        try:
+            cert.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        return root
+    raise CaError(f"no root in {directory / ROOT_CERT} issued {cert.subject.rfc4514_string()!r}: "
+                  f"{CERT_CHAIN} must lead from {CA_CERT} to one of its roots")
 
 
 def _create_root(directory: Path, options: CaOptions) -> None:
     key = certs.new_key()
+    # A name of its own (the key's identifier in it): during a rotation two roots are trusted at once, and TLS
+    # stacks pick an issuer by name before they check a signature.
+    key_id = x509.SubjectKeyIdentifier.from_public_key(key.public_key()).digest.hex()[:12]
     name = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, options.trust_domain),
-                      x509.NameAttribute(NameOID.COMMON_NAME, "meshward root CA")])
+                      x509.NameAttribute(NameOID.COMMON_NAME, f"meshward root CA {key_id}")])
     now = datetime.datetime.now(datetime.UTC)
     root = (
         x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())

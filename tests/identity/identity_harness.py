@@ -12,11 +12,11 @@ from reconciler.identity import agent, ca, ca_server, certs, tokens
 
 
 @asynccontextmanager
-async def ca_running(ca_dir: Path) -> AsyncIterator[str]:
-    """The CA of `ca_dir` served on 127.0.0.1; yields its address."""
+async def ca_running(ca_dir: Path, address: str = "127.0.0.1:0") -> AsyncIterator[str]:
+    """The CA of `ca_dir` served on `address` (a free loopback port by default); yields the address."""
     authority = ca.load_or_create(ca_dir)
     server = ca_server.CaServer(ca_server.CaService(authority, ca_server.local_authenticator(ca_dir)))
-    port = await server.start("127.0.0.1:0")
+    port = await server.start(address)
     try:
         yield f"127.0.0.1:{port}"
     finally:

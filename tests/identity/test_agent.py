@@ -5,14 +5,17 @@ new key and certificate over the open stream; Envoy's ACKs do not make it resend
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.service.discovery.v3 import discovery_pb2
@@ -20,7 +23,7 @@ from envoy.service.secret.v3 import sds_pb2_grpc
 from identity_harness import agent_config, ca_running
 
 from meshward import cli
-from reconciler.identity import agent, ca, sds
+from reconciler.identity import agent, ca, sds, tokens
 
 
 class SdsClient:
@@ -192,3 +195,63 @@ def test_the_agent_command_exits_2_on_a_bad_token(tmp_path: Path, capsys: pytest
                      str(config.ca_root), "--token-file", str(config.token_file), "--sds-socket",
                      str(config.sds_socket)]) == 2
     assert capsys.readouterr().err.startswith("meshward agent: cannot use --token-file")
+
+
+def _overlap_dir(target: Path, signing: Path, bundle: list[Path], token_key: Path) -> Path:
+    """`signing`'s CA files, with `bundle`'s roots in root-cert.pem and one token key for both phases."""
+    shutil.copytree(signing, target)
+    (target / ca.ROOT_CERT).write_text("".join((b / ca.ROOT_CERT).read_text() for b in bundle))
+    shutil.copy(token_key / tokens.TOKEN_KEY, target / tokens.TOKEN_KEY)
+    return target
+
+
+def _issued_by(leaf: x509.Certificate, root: x509.Certificate) -> bool:
+    try:
+        leaf.verify_directly_issued_by(root)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
+async def _until_issued_by(client: SdsClient, root: x509.Certificate) -> tuple[secret_pb2.Secret, ...]:
+    """The pushed (ROOTCA, default) once `default`'s leaf is signed by `root`."""
+    for _ in range(10):
+        _, secrets = await client.receive(timeout=10)
+        if _issued_by(_leaf(secrets[1]), root):
+            return tuple(secrets)
+    raise AssertionError("no leaf of the new root was pushed")
+
+
+def _roots(rootca: secret_pb2.Secret) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(rootca.validation_context.trusted_ca.inline_bytes)
+
+
+def test_a_root_rotation_with_overlap_reaches_the_agent(tmp_path: Path) -> None:
+    """Phase 1: the old root signs and the bundle holds both roots; phase 2 (a new CA on the same address): the new
+    root signs. The agent, given only the old root, reaches the new CA through the bundle it learned, and serves a
+    leaf of the new root with both roots trusted: leaves of either phase verify everywhere during the overlap."""
+    old, new = ca.load_or_create(tmp_path / "old"), ca.load_or_create(tmp_path / "new")
+    tokens.load_or_create_key(tmp_path / "old")
+    phase1 = _overlap_dir(tmp_path / "p1", tmp_path / "old", [tmp_path / "old", tmp_path / "new"], tmp_path / "old")
+    phase2 = _overlap_dir(tmp_path / "p2", tmp_path / "new", [tmp_path / "new", tmp_path / "old"], tmp_path / "old")
+
+    async def main() -> tuple[tuple[secret_pb2.Secret, ...], tuple[secret_pb2.Secret, ...]]:
+        first_ca = contextlib.AsyncExitStack()
+        address = await first_ca.enter_async_context(ca_running(phase1))
+        config = agent_config(tmp_path, phase1, address, ttl=datetime.timedelta(seconds=2))
+        running, task = await _agent_running(config)
+        client = SdsClient(config.sds_socket, [sds.DEFAULT, sds.ROOTCA])
+        try:
+            _, before = await client.receive()
+            await first_ca.aclose()  # the old CA goes; the new one takes its address
+            async with ca_running(phase2, address):
+                after = await _until_issued_by(client, new.root)
+        finally:
+            await client.close()
+            await _stop(running, task)
+            await first_ca.aclose()
+        return tuple(before), after
+
+    (rootca1, default1), (rootca2, default2) = asyncio.run(main())
+    assert _issued_by(_leaf(default1), old.root) and _issued_by(_leaf(default2), new.root)
+    assert _roots(rootca1) == [old.root, new.root] and _roots(rootca2) == [new.root, old.root]

@@ -2,24 +2,28 @@
 `meshward token`, `meshward agent` (SDS on a Unix socket) and an Envoy whose listener terminates TLS with the agent's
 `default` secret and requires client certificates verified with its `ROOTCA`. A client with a CA-issued certificate
 gets through, one without is refused; with a lifetime of seconds Envoy serves each renewed certificate (its serial
-changes) while requests keep succeeding."""
+changes) while requests keep succeeding; and a root rotation with an overlapping trust bundle fails no request."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
+import shutil
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 
 from reconciler.identity import ca, certs
 from reconciler.identity.spiffe import Identity
@@ -32,6 +36,40 @@ SERVER = "spiffe://cluster.local/ns/shop/sa/web"
 NODE = "sidecar~127.0.0.1~web-1.shop~shop.svc.cluster.local"
 
 
+class Serve:
+    """`meshward serve --ca-dir` as a process a test can restart (to serve a CA whose files it changed)."""
+
+    def __init__(self, tmp_path: Path, ca_dir: Path, ca_port: int) -> None:
+        self.ca_port = ca_port
+        self.log = tmp_path / "serve.log"
+        self.args = ["serve", "--repo", str(empty_repo(tmp_path / "repo")), "--ca-dir", str(ca_dir),
+                     "--ca-address", f"127.0.0.1:{ca_port}", "--xds-address", "127.0.0.1:0",
+                     "--admin-address", "127.0.0.1:0", "--workdir", str(tmp_path / "work")]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = proc = subprocess.Popen([sys.executable, "-m", "meshward", *self.args], stdout=out,
+                                                stderr=subprocess.STDOUT)
+        wait_for(lambda: proc.poll() is not None or envoy_process.port_open("127.0.0.1", self.ca_port), "the CA",
+                 self.log)
+        assert proc.poll() is None, self.log.read_text()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+            self.proc = None
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @contextlib.contextmanager
 def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
@@ -39,12 +77,7 @@ def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 def wait_for(check: object, what: str, log: Path, timeout: float = 20.0) -> None:
@@ -119,33 +152,43 @@ def request(port: int, context: ssl.SSLContext) -> tuple[str, x509.Certificate]:
     return f"{status} {body.decode()}", peer
 
 
-@pytest.fixture(scope="module")
-def mesh(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path, Path]]:
-    """(Envoy's TLS port, the CA directory, the agent's log) with serve, an agent (4 s certificates) and Envoy,
-    shared by this module's tests."""
-    tmp_path = tmp_path_factory.mktemp("mesh")
-    ca_dir, ca_port = tmp_path / "ca", envoy_process.free_port()
-    ca_address = f"127.0.0.1:{ca_port}"
+@dataclasses.dataclass(frozen=True)
+class Mesh:
+    port: int  # Envoy's TLS listener
+    ca_dir: Path
+    agent_log: Path
+    serve: Serve
+
+
+@contextlib.contextmanager
+def mesh_running(envoy_bin: str, tmp_path: Path, *, cert_ttl: str) -> Iterator[Mesh]:
+    """serve (the CA of tmp_path/ca, as it is or made anew), a token, an agent and Envoy, all stopped at the end."""
+    ca_dir = tmp_path / "ca"
+    serve = Serve(tmp_path, ca_dir, envoy_process.free_port())
     # Unix socket paths are short (108 bytes): pytest's tmp_path can be too long
-    with tempfile.TemporaryDirectory(prefix="mw-") as short, \
-            process(["serve", "--repo", str(empty_repo(tmp_path / "repo")), "--ca-dir", str(ca_dir),
-                     "--ca-address", ca_address, "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0",
-                     "--workdir", str(tmp_path / "work")], tmp_path / "serve.log") as serve:
-        wait_for(lambda: serve.poll() is not None or envoy_process.port_open("127.0.0.1", ca_port), "the CA",
-                 tmp_path / "serve.log")
-        assert serve.poll() is None, (tmp_path / "serve.log").read_text()
+    with tempfile.TemporaryDirectory(prefix="mw-") as short, contextlib.ExitStack() as stack:
+        serve.start()
+        stack.callback(serve.stop)
         (tmp_path / "root.pem").write_text(certs.pem(ca.load(ca_dir).root))
         subprocess.run([sys.executable, "-m", "meshward", "token", "--ca-dir", str(ca_dir), "--namespace", "shop",
                         "--service-account", "web", "-o", str(tmp_path / "token")], check=True, timeout=60)
         sock = Path(short) / "sds.sock"
-        with process(["agent", "--node", NODE, "--ca-address", ca_address, "--ca-root", str(tmp_path / "root.pem"),
-                      "--token-file", str(tmp_path / "token"), "--sds-socket", str(sock), "--cert-ttl", "4s"],
-                     tmp_path / "agent.log"):
-            admin, port = envoy_process.free_port(), envoy_process.free_port()
-            config = envoy_config(tmp_path / "envoy.json", admin=admin, listener=port, socket_path=sock)
-            with envoy_process.running(config, log=tmp_path / "envoy.log", envoy_bin=envoy_bin) as envoy:
-                envoy.wait_ready(admin, also=lambda: envoy_process.port_open("127.0.0.1", port))
-                yield port, ca_dir, tmp_path / "agent.log"
+        stack.enter_context(process(
+            ["agent", "--node", NODE, "--ca-address", f"127.0.0.1:{serve.ca_port}", "--ca-root",
+             str(tmp_path / "root.pem"), "--token-file", str(tmp_path / "token"), "--sds-socket", str(sock),
+             "--cert-ttl", cert_ttl], tmp_path / "agent.log"))
+        admin, port = envoy_process.free_port(), envoy_process.free_port()
+        config = envoy_config(tmp_path / "envoy.json", admin=admin, listener=port, socket_path=sock)
+        envoy = stack.enter_context(envoy_process.running(config, log=tmp_path / "envoy.log", envoy_bin=envoy_bin))
+        envoy.wait_ready(admin, also=lambda: envoy_process.port_open("127.0.0.1", port))
+        yield Mesh(port, ca_dir, tmp_path / "agent.log", serve)
+
+
+@pytest.fixture(scope="module")
+def mesh(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path, Path]]:
+    """(Envoy's TLS port, the CA directory, the agent's log) with 4 s certificates, shared by two tests."""
+    with mesh_running(envoy_bin, tmp_path_factory.mktemp("mesh"), cert_ttl="4s") as running:
+        yield running.port, running.ca_dir, running.agent_log
 
 
 def test_a_client_certificate_from_the_ca_gets_through_and_none_is_refused(mesh: tuple[int, Path, Path],
@@ -183,3 +226,47 @@ def _ok(port: int, context: ssl.SSLContext) -> bool:
         return request(port, context)[0] == "HTTP/1.1 200 OK ok"
     except (OSError, ssl.SSLError):
         return False
+
+
+def _issued_by(cert: x509.Certificate, root: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(root)
+    except (ValueError, InvalidSignature):
+        return False
+    return True
+
+
+def test_a_root_rotation_with_overlap_drops_no_request(envoy_bin: str, tmp_path: Path) -> None:
+    """The CA starts signing with the old root, both roots in its bundle; it is restarted signing with the new root
+    (the old one still in the bundle). A client holding a leaf of the old root and trusting both keeps getting
+    through, while Envoy moves from a leaf of the old root to one of the new."""
+    old, new = ca.load_or_create(tmp_path / "old"), ca.load_or_create(tmp_path / "new")
+    shutil.copytree(tmp_path / "old", tmp_path / "ca")
+    bundle = certs.pem(old.root) + certs.pem(new.root)
+    (tmp_path / "ca" / ca.ROOT_CERT).write_text(bundle)
+    with mesh_running(envoy_bin, tmp_path, cert_ttl="10s") as running:
+        trusted = client_context(running.ca_dir, tmp_path, with_certificate=True)
+        trusted.load_verify_locations(cadata=certs.pem(new.root))
+        wait_for(lambda: _ok(running.port, trusted), "a request with a client certificate", running.agent_log)
+
+        def rotate() -> None:  # the operator's step: the new root signs, the old one stays trusted
+            running.serve.stop()
+            for name in (ca.CA_CERT, ca.CA_KEY, ca.CERT_CHAIN):
+                shutil.copy(tmp_path / "new" / name, running.ca_dir / name)
+            (running.ca_dir / ca.ROOT_CERT).write_text(certs.pem(new.root) + certs.pem(old.root))
+            running.serve.start()
+        rotation = threading.Thread(target=rotate)
+        rotation.start()
+        answers, issuers, rotated_at = [], [], None
+        deadline = time.monotonic() + 25
+        while time.monotonic() < deadline and (rotated_at is None or time.monotonic() < rotated_at + 1):
+            answer, served = request(running.port, trusted)
+            answers.append(answer)
+            issuers.append("new" if _issued_by(served, new.root) else "old" if _issued_by(served, old.root) else "?")
+            if issuers[-1] == "new" and rotated_at is None:
+                rotated_at = time.monotonic()
+            time.sleep(0.05)
+        rotation.join(timeout=30)
+    assert set(answers) == {"HTTP/1.1 200 OK ok"}, answers
+    assert issuers[0] == "old" and issuers[-1] == "new" and "?" not in issuers, \
+        f"{issuers}\n{running.agent_log.read_text()[-2000:]}"
