@@ -18,13 +18,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import kubernetes.client
 import kubernetes.config
 
 from compiler import build as build_mod
 from reconciler import compose, gcpause, loop
 from reconciler.git import auth, source, webhook
 from reconciler.identity import ca, ca_server
-from reconciler.kube import cluster, registry
+from reconciler.kube import cluster, registry, token_review
 from reconciler.ops import admin, exposure, metrics
 from reconciler.ops import status as status_mod
 from reconciler.xds import ads, ads_guard, cache, config_budget, xds_node
@@ -94,11 +95,17 @@ def _feed(config: ServeConfig) -> cluster.ClusterFeed | None:
 def _ca(config: ServeConfig) -> ca_server.CaServer | None:
     if config.ca_dir is None:
         return None
+    kube = registry_config(config)
     try:
         authority = ca.load_or_create(config.ca_dir, ca.CaOptions(trust_domain=config.trust_domain))
-        return ca_server.CaServer(ca_server.CaService(authority, ca_server.local_authenticator(config.ca_dir)))
+        reviewer = None if kube is None else token_review.TokenReviewer(
+            kubernetes.client.ApiClient(registry.client_configuration(kube)))
+        authenticate = ca_server.local_authenticator(config.ca_dir, others=reviewer)
+        return ca_server.CaServer(ca_server.CaService(authority, authenticate))
     except (ca.CaError, OSError, ValueError, TypeError) as err:
         raise ServeError(f"cannot use the CA directory {config.ca_dir}: {err}") from err
+    except kubernetes.config.ConfigException as err:
+        raise ServeError(f"cannot use the cluster configuration ({config.kubeconfig}): {err}") from err
 
 
 def _split(address: str) -> tuple[str, int]:

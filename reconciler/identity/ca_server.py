@@ -9,6 +9,7 @@ server. Requests larger than gRPC's receive limit are refused by gRPC itself (RE
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from collections.abc import Callable, Sequence
@@ -105,7 +106,9 @@ class CaServer:
 
     async def _create_certificate(self, request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         try:
-            return self.service.create_certificate(request, context.invocation_metadata() or ())
+            # off the event loop: signing is CPU work and a TokenReview is an HTTP call
+            return await asyncio.to_thread(self.service.create_certificate, request,
+                                           tuple(context.invocation_metadata() or ()))
         except Refusal as refusal:
             log.warning("refused a certificate to %s: %s", context.peer(), refusal.reason)
             await context.abort(refusal.code, refusal.reason)
@@ -116,7 +119,13 @@ class CaServer:
             self._server = None
 
 
-def local_authenticator(ca_dir: Path) -> Authenticate:
-    """Tokens minted by `meshward token` with this CA directory's key."""
+def local_authenticator(ca_dir: Path, *, others: Authenticate | None = None) -> Authenticate:
+    """Tokens minted by `meshward token` with this CA directory's key; with `others` (a TokenReview in cluster
+    mode), every token that is not one of ours goes there."""
     public_key = tokens.load_or_create_key(ca_dir).public_key()
-    return lambda token: tokens.verify(public_key, token)
+
+    def authenticate(token: str) -> tokens.Caller:
+        if others is None or tokens.is_local(token):
+            return tokens.verify(public_key, token)
+        return others(token)
+    return authenticate

@@ -9,6 +9,9 @@ newline-delimited JSON events in a chunked HTTP/1.1 response, and `fieldSelector
 the apiserver does: a watch from a compacted resourceVersion gets a 200 with one ERROR event whose Status has code
 410 ("too old resource version").
 
+`POST /apis/authentication.k8s.io/v1/tokenreviews` answers from tokens a test registers (`add_token`), as the
+apiserver's authenticator would.
+
 Test controls: `apply` / `delete` (one global resourceVersion, bumped per write, as etcd's revision), `bookmark`,
 `compact`, `drop_connections`, `fail_requests`, and `stop` / `start` on the same port (state survives, as etcd's
 would). Every handler thread is joined on stop, so tests leak no threads.
@@ -35,7 +38,8 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "/apis/networking.istio.io/v1/destinationrules": ("networking.istio.io/v1", "DestinationRule"),
     "/apis/networking.istio.io/v1/serviceentries": ("networking.istio.io/v1", "ServiceEntry"),
 }
-_PATH_OF_KIND = {kind: path for path, (_, kind) in RESOURCES.items()}
+TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
+_PATH_OF_KIND = {**{kind: path for path, (_, kind) in RESOURCES.items()}, "TokenReview": TOKEN_REVIEWS}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -77,6 +81,7 @@ class _State:
 
     def __init__(self) -> None:
         self.cond = threading.Condition()
+        self.tokens: dict[str, dict[str, Any]] = {}  # bearer token -> TokenReview status
         self.rv = 100
         self.compacted = 0  # watches from a resourceVersion below this get 410
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}
@@ -151,6 +156,12 @@ class FakeApiServer:
             if not silent:
                 self._record(self._state.rv, path, event, obj)
             return self._state.rv
+
+    def add_token(self, token: str, username: str, audiences: tuple[str, ...] = ("istio-ca",)) -> None:
+        """A token the apiserver authenticates as `username` for `audiences`."""
+        with self._state.cond:
+            self._state.tokens[token] = {"authenticated": True, "user": {"username": username},
+                                         "audiences": list(audiences)}
 
     def delete(self, kind: str, namespace: str, name: str, *, silent: bool = False) -> int:
         path = _PATH_OF_KIND[kind]
@@ -296,6 +307,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._watch(url.path, query)
         else:
             self._list(url.path, query.get("fieldSelector", ""))
+
+    def do_POST(self) -> None:  # http.server's naming
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        if urllib.parse.urlsplit(self.path).path != TOKEN_REVIEWS:
+            self._json(404, _status(404, "NotFound", f"the server could not find the requested resource {self.path}"))
+            return
+        state = self.server.state
+        with state.cond:
+            state.requests.append(Request(TOKEN_REVIEWS, {}))
+            status = state.tokens.get(body.get("spec", {}).get("token", ""))
+        body["status"] = status or {"authenticated": False, "error": "invalid bearer token"}
+        self._json(201, body)
 
     def _json(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
