@@ -82,6 +82,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--ca-dir", default=None, metavar="DIR",
                    help="serve a CA from Istio's cacerts files in DIR (a self-signed root is made if DIR is empty)")
     s.add_argument("--ca-address", default=DEFAULT_CA, metavar="H:P", help="where the CA serves (with --ca-dir)")
+    s.add_argument("--ca-dns-name", action="append", default=[], metavar="NAME",
+                   help="another name agents reach the CA by (e.g. the reconciler's Service), put in the CA's "
+                        "certificate; repeatable")
     s.add_argument("--trust-domain", default="cluster.local", help="the SPIFFE trust domain of workload identities")
 
     b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to meshward over ADS")

@@ -69,6 +69,7 @@ class ServeConfig:
     ca_dir: Path | None = None  # the CA's cacerts directory; None: no CA is served
     ca_address: str = "127.0.0.1:15012"
     trust_domain: str = "cluster.local"
+    ca_dns_names: tuple[str, ...] = ()  # more names the CA's certificate carries (a Service's, a load balancer's)
 
 
 def registry_config(config: ServeConfig) -> registry.RegistryConfig | None:
@@ -189,7 +190,7 @@ class Server:
         self.xds_port = await self.ads.start(self.config.xds_address)
         await self.admin.start()
         if self.ca is not None:
-            self.ca_port = await self.ca.start(self.config.ca_address)
+            self.ca_port = await self.ca.start(self.config.ca_address, extra_hosts=self.config.ca_dns_names)
         if self.cluster is not None:
             await asyncio.to_thread(self.cluster.start)
 
@@ -271,7 +272,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
         credentials_poll=args.credentials_poll_interval, strict=args.strict,
         ca_dir=Path(args.ca_dir) if args.ca_dir else None, ca_address=args.ca_address,
-        trust_domain=args.trust_domain)
+        trust_domain=args.trust_domain, ca_dns_names=tuple(args.ca_dns_name))
 
 
 async def serve(config: ServeConfig) -> None:

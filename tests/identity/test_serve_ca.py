@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,23 @@ def test_serve_signs_for_its_trust_domain(tmp_path: Path) -> None:
     leaf = x509.load_pem_x509_certificate(asyncio.run(main())[0].encode())
     assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value \
         .get_values_for_type(x509.UniformResourceIdentifier) == ["spiffe://corp.example/ns/shop/sa/web"]
+
+
+def test_the_cas_certificate_names_its_address_and_the_extra_names(tmp_path: Path) -> None:
+    conf = config(tmp_path, "--ca-dir", str(tmp_path / "ca"), "--ca-address", "127.0.0.1:0",
+                  "--ca-dns-name", "meshward.mesh-system.svc", "--ca-dns-name", "ca.example.com")
+
+    async def main() -> str:
+        server = serve.Server(conf, tmp_path)
+        await server.start()
+        try:
+            return await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", server.ca_port), timeout=5)
+        finally:
+            await server.stop()
+    san = x509.load_pem_x509_certificate(asyncio.run(main()).encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    assert san.get_values_for_type(x509.DNSName) == ["meshward.mesh-system.svc", "ca.example.com"]
 
 
 def test_an_unusable_ca_dir_is_a_usage_error(tmp_path: Path) -> None:
