@@ -113,6 +113,9 @@ class Endpoint:
     weight: int = 1
     locality: str = ""  # region/zone/subzone
     healthy: bool = True
+    # the workload's `security.istio.io/tlsMode` label ("istio": its sidecar takes mTLS), which Pilot copies into
+    # the endpoint's metadata for a cluster's transport_socket_matches (auto mTLS)
+    tls_mode: str = ""
 
 
 @hash_once(by=("cluster_name",))  # names are unique within a proxy's config
@@ -215,6 +218,9 @@ class Cluster:
     circuit_breakers: CircuitBreakers | None = None
     outlier: OutlierDetection | None = None
     tls: UpstreamTls | None = None
+    # auto mTLS (Pilot's transport_socket_matches): `tls` only toward endpoints whose tls_mode is "istio",
+    # plaintext toward the others
+    auto_mtls: bool = False
     endpoints: tuple[Endpoint, ...] = ()  # inline for STATIC / DNS clusters; EDS clusters get a LoadAssignment
     dns_host: str = ""  # for STRICT/LOGICAL_DNS: the host name resolved
     direction: TrafficDirection = TrafficDirection.OUTBOUND
@@ -230,6 +236,7 @@ class Cluster:
 class MatchKind(enum.StrEnum):
     EXACT = "exact"
     PREFIX = "prefix"
+    SUFFIX = "suffix"
     REGEX = "regex"
     PRESENT = "present"  # header present (Istio: an empty match object, or `present: true`)
 
@@ -396,6 +403,129 @@ class RouteConfig:
     virtual_hosts: tuple[VirtualHost, ...]
 
 
+# -- authorization (AuthorizationPolicy -> Envoy RBAC) ----------------------------------------------------------
+# Istio's generator (pilot/pkg/security/authz/model) builds a tree of RBAC permissions (what is asked) and principals
+# (who asks); these are its leaves and combinators, named after Envoy's rbac.v3 fields so that emit maps one to one.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthzAny:
+    """Matches everything (`any: true`); the field is there so that the golden model dump says so."""
+
+    any: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthzAnd:
+    all_of: tuple[AuthzMatch, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthzOr:
+    any_of: tuple[AuthzMatch, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthzNot:
+    negated: AuthzMatch
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeerPrincipal:
+    """The peer certificate's URI SAN (principal `authenticated.principal_name`): principals, namespaces."""
+
+    match: StringMatch
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeerIp:
+    """source.ip / ipBlocks (`direct_remote_ip`), or remote.ip / remoteIpBlocks (`remote_ip`, after XFF)."""
+
+    cidr: str  # address/prefix length
+    remote: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RequestHeader:
+    """A request header (`:method`, `:authority`, request.headers[...])."""
+
+    header: HeaderMatch
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DynamicMetadata:
+    """A value another filter left in the request's dynamic metadata: a claim of the JWT payload jwt_authn
+    verified (request principals, request.auth.*), or `experimental.envoy.filters.*`. `one_of_list` matches one
+    element of a list value; `or_list` also the value itself (a claim may be a string or a list of them)."""
+
+    filter: str
+    path: tuple[str, ...]
+    match: StringMatch
+    one_of_list: bool = False
+    or_list: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UrlPath:
+    """The request path without the query (`url_path`)."""
+
+    match: StringMatch
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PathTemplate:
+    """A path with Envoy's URI template globs (`*` one segment, `**` any), from Istio's `{*}` / `{**}`."""
+
+    template: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DestinationPort:
+    port: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DestinationIp:
+    cidr: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ServerName:
+    """connection.sni (`requested_server_name`)."""
+
+    match: StringMatch
+
+
+AuthzMatch = (AuthzAny | AuthzAnd | AuthzOr | AuthzNot | PeerPrincipal | PeerIp | RequestHeader | DynamicMetadata | UrlPath
+              | PathTemplate | DestinationPort | DestinationIp | ServerName)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RbacPolicy:
+    """One rule of an AuthorizationPolicy: `ns[NS]-policy[NAME]-rule[I]`; it matches when one permission and one
+    principal match."""
+
+    name: str
+    permissions: tuple[AuthzMatch, ...]
+    principals: tuple[AuthzMatch, ...]
+
+
+class RbacAction(enum.StrEnum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+    LOG = "LOG"  # AUDIT policies
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rbac:
+    """One RBAC filter: the enforced policies of one action (None: only dry-run ones, nothing enforced) and the
+    `istio.io/dry-run` ones as shadow rules. Enforced ALLOW with no policy denies everything, as in Istio."""
+
+    action: RbacAction
+    rules: tuple[RbacPolicy, ...] | None
+    shadow_rules: tuple[RbacPolicy, ...] | None = None
+
+
 # -- listeners -------------------------------------------------------------------------------------------------
 
 
@@ -413,6 +543,33 @@ class DownstreamTls:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class JwtProvider:
+    """One RequestAuthentication jwtRule (Pilot's convertToEnvoyJwtConfig): a token from `from_headers` /
+    `from_params` / `from_cookies` (Envoy's defaults when none) must verify against `jwks`, else 401; a request
+    without one passes. The verified payload goes to dynamic metadata for RBAC."""
+
+    name: str  # origins-N, in rule order
+    issuer: str
+    jwks: str  # inline JWKS
+    audiences: tuple[str, ...] = ()
+    forward: bool = False
+    forward_payload_header: str = ""
+    from_headers: tuple[tuple[str, str], ...] = ()  # (name, value prefix)
+    from_params: tuple[str, ...] = ()
+    from_cookies: tuple[str, ...] = ()
+    claim_to_headers: tuple[tuple[str, str], ...] = ()  # (header, claim)
+    space_delimited_claims: tuple[str, ...] = ()
+
+
+class MtlsMode(enum.StrEnum):
+    """PeerAuthentication's mode of an inbound port, inheritance resolved (UNSET never reaches the model)."""
+
+    STRICT = "STRICT"
+    PERMISSIVE = "PERMISSIVE"
+    DISABLE = "DISABLE"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HttpFilterChain:
     """http_connection_manager: routes by RDS name, or inline (static bootstraps are made by the emitter)."""
 
@@ -424,12 +581,17 @@ class HttpFilterChain:
     # gateways (Istio's createGatewayHTTPFilterChainOpts): the downstream peer is the client, so XFF and
     # internal/external classification use its address
     use_remote_address: bool = False
+    rbac: tuple[Rbac, ...] = ()  # AuthorizationPolicies of the workload, in Istio's order (AUDIT, DENY, ALLOW)
+    jwt: tuple[JwtProvider, ...] = ()  # RequestAuthentications of the workload
+    # an mTLS-capable inbound port: x-forwarded-client-cert carries the peer's URI SAN (and a client's own is dropped)
+    forward_client_cert: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TcpFilterChain:
     stat_prefix: str
     clusters: tuple[WeightedCluster, ...]
+    rbac: tuple[Rbac, ...] = ()  # network RBAC before tcp_proxy, same order as HttpFilterChain.rbac
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -50,8 +50,9 @@ def of(message: Message) -> Refs:
     if isinstance(message, cluster_pb2.Cluster):
         eds = str(message.eds_cluster_config.service_name or message.name) \
             if message.type == cluster_pb2.Cluster.EDS else None
-        return Refs(endpoints=eds, secrets=tuple(("", sds) for sds in _sds_names(message.transport_socket,
-                                                                                  upstream=True)))
+        sockets = (message.transport_socket, *(m.transport_socket for m in message.transport_socket_matches))
+        return Refs(endpoints=eds, secrets=tuple(("", sds) for socket in sockets
+                                                 for sds in _sds_names(socket, upstream=True)))
     if isinstance(message, route_pb2.RouteConfiguration):
         return Refs(per_route_filters=frozenset(key for vh in message.virtual_hosts for r in vh.routes
                                                 for key in r.typed_per_filter_config))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -125,3 +126,18 @@ class RequestAuthentication(ApiModel):
     target_ref: PolicyTargetReference | None = None
     target_refs: list[PolicyTargetReference] | None = Field(None, max_length=16)
     jwt_rules: list[JWTRule] | None = Field(None, max_length=4096)
+
+
+# `when` keys with a name in brackets (Pilot's extractNameInBrackets / extractNameInNestedBrackets)
+
+
+def claim_path(key: str) -> tuple[str, ...] | None:
+    """`request.auth.claims[a][b]` -> ("a", "b") (extractNameInNestedBrackets); None if malformed."""
+    rest = key.removeprefix("request.auth.claims")
+    found = re.fullmatch(r"(\[[^\[\]]+\])+", rest)
+    return tuple(re.findall(r"\[([^\[\]]+)\]", rest)) if found else None
+
+
+def header_name(key: str) -> str | None:
+    found = re.fullmatch(r"request\.headers\[([^\[\]]+)\]", key)
+    return found.group(1) if found else None

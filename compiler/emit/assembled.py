@@ -38,6 +38,7 @@ _LOCALITY, _LB_ENDPOINTS = _L["locality"].number, _L["lb_endpoints"].number
 _B = endpoint_components_pb2.LbEndpoint.DESCRIPTOR.fields_by_name
 _ENDPOINT, _HEALTH_STATUS, _WEIGHT = (_B["endpoint"].number, _B["health_status"].number,
                                      _B["load_balancing_weight"].number)
+_LB_METADATA = _B["metadata"].number
 _ADDRESS = endpoint_components_pb2.Endpoint.DESCRIPTOR.fields_by_name["address"].number
 _SOCKET = address_pb2.Address.DESCRIPTOR.fields_by_name["socket_address"].number
 _SOCKET_ADDRESS = address_pb2.SocketAddress.DESCRIPTOR.fields_by_name["address"].number
@@ -60,7 +61,7 @@ class _Shape:
 def _shape_key(c: model.Cluster) -> tuple[Any, ...]:
     # every field `cluster.of` reads for an EDS cluster over ADS, but the name and the sources
     return (c.lb_policy, c.minimum_ring_size, c.maglev_table_size, c.tcp, c.http,
-            c.circuit_breakers, c.outlier, c.tls)
+            c.circuit_breakers, c.outlier, c.tls, c.auto_mtls)
 
 
 def _shape(c: model.Cluster) -> _Shape:
@@ -86,13 +87,16 @@ def eds_cluster(c: model.Cluster, memo: EmitMemo) -> XdsResource:
 def _lb_endpoint(ep: model.Endpoint) -> bytes:
     """The lb_endpoints field of `endpoint.lb_endpoint(ep)`, written field by field in number order, without the
     message (60,000 of them on 10,000 services, each built and serialized otherwise):
-    endpoint.address.socket_address {address, port_value}, health_status, load_balancing_weight (a wrapper,
-    written even when 0). Not cached: a load assignment is emitted once per value (compiler.reuse.memo), and
-    the endpoint it shares with one other (its service's and its subset's cluster) costs less to write again."""
+    endpoint.address.socket_address {address, port_value}, health_status, metadata (the tlsMode auto mTLS
+    matches on, when set), load_balancing_weight (a wrapper, written even when 0). Not cached: a load assignment
+    is emitted once per value (compiler.reuse.memo), and the endpoint it shares with one other (its service's and
+    its subset's cluster) costs less to write again."""
     socket = (wire.length_delimited(_SOCKET_ADDRESS, ep.address.encode()) if ep.address else b"") \
         + wire.varint_member(_PORT_VALUE, ep.port)  # port_specifier is a oneof: 0 is written too
     body = wire.length_delimited(_ENDPOINT, wire.length_delimited(_ADDRESS, wire.length_delimited(_SOCKET, socket))) \
         + wire.varint_field(_HEALTH_STATUS, health_check_pb2.HEALTHY if ep.healthy else health_check_pb2.UNHEALTHY) \
+        + (wire.length_delimited(_LB_METADATA, endpoint.lb_endpoint(ep).metadata.SerializeToString(deterministic=True))
+           if ep.tls_mode else b"") \
         + wire.length_delimited(_WEIGHT, wire.varint_field(_WRAPPED_VALUE, ep.weight))
     return wire.length_delimited(_LB_ENDPOINTS, body)
 

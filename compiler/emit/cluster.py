@@ -181,7 +181,11 @@ def of(
     if c.outlier is not None:
         _set_outlier(out, c.outlier)
     if c.tls is not None:
-        out.transport_socket.CopyFrom(tls.transport_socket(tls.upstream(c.tls, mode)))
+        socket = tls.transport_socket(tls.upstream(c.tls, mode))
+        if c.auto_mtls:
+            out.transport_socket_matches.extend(tls.auto_mtls_matches(socket))
+        else:
+            out.transport_socket.CopyFrom(socket)
     meta = metadata.of(c.sources)
     if meta is not None:
         out.metadata.CopyFrom(meta)

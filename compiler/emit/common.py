@@ -86,6 +86,8 @@ def string_matcher(match: model.StringMatch) -> string_pb2.StringMatcher:
         return string_pb2.StringMatcher(exact=match.value, ignore_case=match.ignore_case)
     if match.kind is model.MatchKind.PREFIX:
         return string_pb2.StringMatcher(prefix=match.value, ignore_case=match.ignore_case)
+    if match.kind is model.MatchKind.SUFFIX:
+        return string_pb2.StringMatcher(suffix=match.value, ignore_case=match.ignore_case)
     if match.kind is model.MatchKind.REGEX:
         return string_pb2.StringMatcher(safe_regex=regex(match.value))
     raise EmitError(f"a string matcher cannot be {match.kind.value!r} (value {match.value!r})")

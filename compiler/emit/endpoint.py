@@ -13,6 +13,7 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from google.protobuf import wrappers_pb2
 
 from compiler import model
+from compiler.emit import tls
 
 
 def locality_of(text: str) -> base_pb2.Locality:
@@ -27,11 +28,14 @@ def lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
         socket_address=address_pb2.SocketAddress(address=ep.address, port_value=ep.port)
     )
     status = health_check_pb2.HEALTHY if ep.healthy else health_check_pb2.UNHEALTHY
-    return endpoint_components_pb2.LbEndpoint(
+    out = endpoint_components_pb2.LbEndpoint(
         endpoint=endpoint_components_pb2.Endpoint(address=address),
         health_status=status,
         load_balancing_weight=wrappers_pb2.UInt32Value(value=ep.weight),
     )
+    if ep.tls_mode:  # what a cluster's transport_socket_matches choose by (Pilot's util.AppendLbEndpointMetadata)
+        out.metadata.filter_metadata[tls.TLS_MODE_MATCH].update({"tlsMode": ep.tls_mode})
+    return out
 
 
 def load_assignment(

@@ -12,7 +12,7 @@ from envoy.config.route.v3 import route_pb2
 
 from compiler import model
 from compiler.emit import common, metadata, tls
-from compiler.emit.filters import http_connection_manager, tcp_proxy, tls_inspector
+from compiler.emit.filters import http_connection_manager, rbac, tcp_proxy, tls_inspector
 
 _DIRECTION = {
     model.TrafficDirection.OUTBOUND: base_pb2.OUTBOUND,
@@ -20,21 +20,23 @@ _DIRECTION = {
 }
 
 
-def _network_filter(
+def _network_filters(
     chain: model.FilterChain, inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None
-) -> lc.Filter:
+) -> list[lc.Filter]:
     f = chain.filter
-    if isinstance(f, model.TcpFilterChain):
-        return lc.Filter(name=tcp_proxy.NAME, typed_config=common.pack(tcp_proxy.of(f)))
+    if isinstance(f, model.TcpFilterChain):  # network RBAC first: a denied connection is closed before proxying
+        return [*(lc.Filter(name=rbac.NETWORK_NAME, typed_config=common.pack(rbac.network_config(r)))
+                  for r in f.rbac),
+                lc.Filter(name=tcp_proxy.NAME, typed_config=common.pack(tcp_proxy.of(f)))]
     inline = None
     if inline_routes is not None:
         inline = inline_routes.get(f.route_config_name) or route_pb2.RouteConfiguration(
             name=f.route_config_name
         )
-    return lc.Filter(
+    return [lc.Filter(
         name=http_connection_manager.NAME,
         typed_config=common.pack(http_connection_manager.of(f, inline_routes=inline)),
-    )
+    )]
 
 
 def _chain_match(chain: model.FilterChain) -> lc.FilterChainMatch | None:
@@ -55,7 +57,7 @@ def filter_chain(
     out = lc.FilterChain(
         name=chain.name,
         filter_chain_match=_chain_match(chain),
-        filters=[_network_filter(chain, inline_routes)],
+        filters=_network_filters(chain, inline_routes),
     )
     if chain.tls is not None:
         out.transport_socket.CopyFrom(tls.transport_socket(tls.downstream(chain.tls, mode)))

@@ -28,7 +28,7 @@ def _path(out: rc.RouteMatch, path: model.StringMatch) -> None:
         out.case_sensitive.CopyFrom(wrappers_pb2.BoolValue(value=False))
 
 
-def _header(h: model.HeaderMatch) -> rc.HeaderMatcher:
+def header(h: model.HeaderMatch) -> rc.HeaderMatcher:
     if h.match.kind is model.MatchKind.PRESENT:
         return rc.HeaderMatcher(name=h.name, present_match=True, invert_match=h.invert)
     return rc.HeaderMatcher(name=h.name, string_match=common.string_matcher(h.match), invert_match=h.invert)
@@ -42,7 +42,7 @@ def _query(q: model.QueryMatch) -> rc.QueryParameterMatcher:
 
 def match(m: model.RouteMatch) -> rc.RouteMatch:
     out = rc.RouteMatch(
-        headers=[_header(h) for h in m.headers], query_parameters=[_query(q) for q in m.query]
+        headers=[header(h) for h in m.headers], query_parameters=[_query(q) for q in m.query]
     )
     _path(out, m.path)
     return out

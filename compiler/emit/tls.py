@@ -7,10 +7,12 @@ says.
 
 from __future__ import annotations
 
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
+from envoy.extensions.transport_sockets.raw_buffer.v3 import raw_buffer_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
-from google.protobuf import wrappers_pb2
+from google.protobuf import struct_pb2, wrappers_pb2
 
 from compiler import model
 from compiler.emit import common
@@ -100,6 +102,21 @@ def downstream(tls: model.DownstreamTls, mode: common.Mode) -> tls_pb2.Downstrea
     return tls_pb2.DownstreamTlsContext(
         common_tls_context=ctx, require_client_certificate=wrappers_pb2.BoolValue(value=require)
     )
+
+
+_RAW_BUFFER = "envoy.transport_sockets.raw_buffer"
+TLS_MODE_MATCH = "envoy.transport_socket_match"  # the endpoint metadata transport_socket_matches read
+
+
+def auto_mtls_matches(mutual: base_pb2.TransportSocket) -> list[cluster_pb2.Cluster.TransportSocketMatch]:
+    """Pilot's auto mTLS (cluster_tls.go): mTLS toward endpoints whose metadata says `tlsMode: istio`, plaintext
+    toward the others (`tlsMode-disabled`, matching any endpoint)."""
+    raw = base_pb2.TransportSocket(name=_RAW_BUFFER, typed_config=common.pack(raw_buffer_pb2.RawBuffer()))
+    match = struct_pb2.Struct()
+    match.update({"tlsMode": "istio"})
+    return [cluster_pb2.Cluster.TransportSocketMatch(name="tlsMode-istio", match=match, transport_socket=mutual),
+            cluster_pb2.Cluster.TransportSocketMatch(name="tlsMode-disabled", match=struct_pb2.Struct(),
+                                                     transport_socket=raw)]
 
 
 def transport_socket(

@@ -65,12 +65,14 @@ class Tag(enum.StrEnum):
     # canonical values (`canonical`): recomputed results that keep last revision's object while equal
     INBOUND = "inbound"  # a sidecar's inbound listeners, route configs and clusters
     OUTBOUND = "outbound"  # the outbound half sidecars of one scope share (and per revision, `Mesh.memo`)
+    MTLS_DISABLED = "mtls-disabled"  # the namespaces PeerAuthentication keeps auto mTLS from (and per revision)
     # per revision only (`Mesh.memo`): shared by the proxies of one revision, never carried
     HOSTS_BY_NAMESPACE = "hosts-by-namespace"
     VS_BY_NAMESPACE = "vs-by-namespace"
     RULE_FOR = "rule"  # the DestinationRule of a service for a proxy scope
     HASH_POLICY = "hash-policy"  # a rule's consistent hash for a subset and port
     ROUTES_ANY_PORT = "routes-any-port"  # a VirtualService's routes, for every port they do not depend on
+    SECURITY_BY_NAMESPACE = "security-by-namespace"  # the policies of one security kind, by namespace
 
 
 def content_key(res: Resource) -> Hashable | None:

@@ -23,7 +23,7 @@ from typing import TypeVar
 from compiler import model
 from compiler.diagnostics import Diagnostic
 from compiler.reuse.carry import Carry, Tag
-from compiler.translate import clusters, gateways, listeners, scope
+from compiler.translate import authz, clusters, gateways, jwt, listeners, peer, scope
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.named import first_by_name
 from compiler.translate.proxies import find_proxy, proxies
@@ -55,7 +55,9 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Di
     # canonical parts of the outbound half, the Sidecar resource): a proxy none of them changed for gets last
     # revision's config object back, hence its tables and snapshot by identity, for the cost of this lookup.
     instances = mesh.instances_by_workload.get((proxy.namespace, proxy.name), ())
-    inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar,
+    policies = (*authz.policies_for(mesh, proxy), *authz.policies_for(mesh, proxy, jwt.KIND),
+                *peer.policies_for(mesh, proxy))
+    inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar, policies,
               *(service for service, _ in instances))
     cfg = mesh.carry.by_identity(Tag.SIDECAR, inputs, proxy, lambda: _sidecar_config(mesh, proxy, sc, out))
     return cfg, list(out.notes)
@@ -64,7 +66,11 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Di
 def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbound) -> model.ProxyConfig:
     built = listeners.Built()
     listeners.inbound(mesh, proxy, sc, built)
-    inbound = mesh.carry.canonical((Tag.INBOUND, proxy), (tuple(built.listeners), tuple(built.route_configs),
+    # authorization guards what reaches the workload: its inbound chains only (Pilot's inbound listener builder);
+    # PeerAuthentication then splits each chain by transport (mTLS, plaintext)
+    guarded = _guarded(mesh, proxy, built.listeners)
+    inbound_listeners = peer.with_mtls(guarded, peer.compose(peer.policies_for(mesh, proxy)))
+    inbound = mesh.carry.canonical((Tag.INBOUND, proxy), (tuple(inbound_listeners), tuple(built.route_configs),
                                                         tuple(built.clusters)))
 
     def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:
@@ -113,8 +119,15 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
     services = {s.host: s for s in scope.egress_services(mesh, proxy, everything)}
     _add_destinations(mesh, proxy, built.contexts, services)
     outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)])
-    cfg = _assemble(proxy, built.listeners, built.route_configs, outbound, assignments, list(built.secrets.values()))
+    # a gateway enforces the policies selecting its workload on all its chains (Pilot's gateway listener builder)
+    guarded = _guarded(mesh, proxy, built.listeners)
+    cfg = _assemble(proxy, guarded, built.route_configs, outbound, assignments, list(built.secrets.values()))
     return cfg, _notes(built.contexts)
+
+
+def _guarded(mesh: Mesh, proxy: model.Proxy, ls: list[model.Listener]) -> list[model.Listener]:
+    """The workload's RequestAuthentications and AuthorizationPolicies on its chains."""
+    return authz.with_rbac(jwt.with_jwt(ls, authz.policies_for(mesh, proxy, jwt.KIND)), authz.policies_for(mesh, proxy))
 
 
 def _add_destinations(mesh: Mesh, proxy: model.Proxy, contexts: list[Context], services: dict[str, Service]) -> None:

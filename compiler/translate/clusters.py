@@ -17,7 +17,7 @@ from compiler import model, naming
 from compiler.api.destination_rule import ClientTLSSettings, Subset
 from compiler.reuse.carry import Tag
 from compiler.reuse.patch import patch_sorted
-from compiler.translate import policy, scope
+from compiler.translate import peer, policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, RuleTables, changed_rule_hosts, rule_tables
 from compiler.translate.named import first_by_name
 from compiler.translate.services import Instance, Port, Resolution, Service
@@ -38,7 +38,8 @@ def endpoints(service: Service, port: Port, selector: dict[str, str] | None,
         number = inst.port_for(port.number)
         if number is None:
             continue
-        out.append(model.Endpoint(inst.address, number, inst.weight, inst.locality))
+        out.append(model.Endpoint(inst.address, number, inst.weight, inst.locality,
+                                  tls_mode=dict(inst.labels).get(naming.TLS_MODE_LABEL, "")))
     if not out and service.dns_host and not selector:
         target = port.target_port if isinstance(port.target_port, int) and port.target_port else port.number
         out.append(model.Endpoint(service.dns_host, target))
@@ -66,24 +67,48 @@ def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Po
                      policy.circuit_breakers(eff.connection_pool), policy.outlier(eff.outlier_detection), eff.tls)
 
 
+def identities(service: Service) -> tuple[str, ...]:
+    """The SPIFFE ids of the service's workloads (Pilot's PushContext.ServiceAccounts), sorted."""
+    return tuple(sorted({naming.spiffe_id(i.workload[0] if i.workload else service.namespace, i.service_account)
+                         for i in service.instances if i.service_account}))
+
+
+def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[model.Endpoint],
+         discovery: model.Discovery, auto_mtls: bool) -> tuple[model.UpstreamTls | None, bool]:
+    """The rule's TLS, or else auto mTLS (cluster_tls.go applyUpstreamTLSSettings / buildUpstreamTLSSettings): not
+    toward mesh-external services, ORIGINAL_DST clusters, or a namespace whose PeerAuthentication is DISABLE.
+    Deliberate difference: only when some endpoint carries `tlsMode: istio` (Pilot adds the matches to every
+    cluster; without such an endpoint they choose plaintext for every one, which is what no TLS gives)."""
+    ids = identities(service)
+    tls = policy.upstream_tls(s.tls, host=service.host, port=port.number, subset=subset, protocol=port.protocol,
+                              identities=ids)
+    if s.tls is not None or not auto_mtls or service.mesh_external or discovery is model.Discovery.ORIGINAL_DST:
+        return tls, False
+    if not any(e.tls_mode == naming.ISTIO_TLS_MODE for e in eps):
+        return None, False
+    return policy.istio_mutual(host=service.host, port=port.number, subset=subset, protocol=port.protocol,
+                               sans=ids), True
+
+
 def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None,
                      *, settings: _Settings | None = None, instances: Sequence[Instance] | None = None,
-                     ) -> tuple[model.Cluster, model.LoadAssignment | None]:
+                     auto_mtls: bool = True) -> tuple[model.Cluster, model.LoadAssignment | None]:
     """`settings` and `instances` (the subset's selected instances), when given, were worked out for this rule,
-    subset and port (`_service_clusters` shares them between the clusters that have the same)."""
+    subset and port (`_service_clusters` shares them between the clusters that have the same); `auto_mtls`: the
+    destination's namespace does not DISABLE mTLS."""
     subset_name = subset.name if subset is not None else ""
     name = naming.outbound_cluster(port.number, subset_name, service.host)
     s = settings if settings is not None else _settings(rule, subset, port)
     discovery = _DISCOVERY[service.resolution]
     eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None, instances)
     sources = (service.source, *(rule.sources if rule is not None else ()))
+    tls, auto = _tls(service, port, subset_name, s, eps, discovery, auto_mtls)
     cluster = model.Cluster(
         name=name, discovery=discovery, lb_policy=s.lb,
         minimum_ring_size=s.size if s.lb is model.LbPolicy.RING_HASH else None,
         maglev_table_size=s.size if s.lb is model.LbPolicy.MAGLEV else None,
         tcp=s.tcp, http=s.http, circuit_breakers=s.circuit_breakers, outlier=s.outlier,
-        tls=policy.upstream_tls(s.tls, host=service.host, port=port.number, subset=subset_name,
-                                protocol=port.protocol),
+        tls=tls, auto_mtls=auto,
         endpoints=eps if discovery in (model.Discovery.STRICT_DNS, model.Discovery.LOGICAL_DNS) else (),
         dns_host=service.dns_host or (eps[0].address if eps and discovery != model.Discovery.EDS else ""),
         direction=model.TrafficDirection.OUTBOUND, service_host=service.host, port=port.number,
@@ -105,9 +130,12 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
 
 
 def _carried_clusters(mesh: Mesh, service: Service, rule: DestinationRuleEntry | None) -> _Made:
-    """A service's clusters depend on nothing but the service and its rule: computed once for every proxy, and
-    (unchanged index objects being the same objects) reused by the next revision."""
-    return mesh.carry.by_identity(Tag.CLUSTERS, (service, rule), None, functools.partial(_service_clusters, service, rule))
+    """A service's clusters depend on nothing but the service, its rule and whether its namespace disables mTLS:
+    computed once for every proxy, and (unchanged index objects being the same objects) reused by the next
+    revision."""
+    auto = service.namespace not in peer.disabled_namespaces(mesh)
+    return mesh.carry.by_identity(Tag.CLUSTERS, (service, rule, auto), None,
+                                  functools.partial(_service_clusters, service, rule, auto))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -117,6 +145,7 @@ class _Tables:
     the services it did not touch keep their clusters and their places in the sorted tables."""
 
     rules_tables: RuleTables
+    mtls_disabled: frozenset[str]  # peer.disabled_namespaces when made: a change there rebuilds the tables
     services: tuple[Service, ...]
     rules: tuple[DestinationRuleEntry | None, ...]  # per service, the rule its clusters were made with
     made: tuple[_Made, ...]  # per service
@@ -137,6 +166,8 @@ def outbound_tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service]
 
 
 def _kept_or_made(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before: _Tables | None) -> _Tables:
+    if before is not None and before.mtls_disabled is not peer.disabled_namespaces(mesh):
+        before = None
     if (before is not None and before.rules_tables[0] is mesh.destination_rules
             and len(before.services) == len(services)
             and all(a is b for a, b in zip(before.services, services, strict=True))):
@@ -169,7 +200,8 @@ def _tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before:
     patched = _patched(before, made) if before is not None else None
     clusters, assignments = patched or (first_by_name([c for m in made for c in m[0]]),
                                         first_by_name([a for m in made for a in m[1]], "cluster_name"))
-    return _Tables(rule_tables(mesh), tuple(services), tuple(rules), tuple(made), clusters, assignments)
+    return _Tables(rule_tables(mesh), peer.disabled_namespaces(mesh), tuple(services), tuple(rules), tuple(made),
+                   clusters, assignments)
 
 
 def _patched(before: _Tables, made: Sequence[_Made]
@@ -215,7 +247,7 @@ def _assignment_name(a: model.LoadAssignment) -> str:
     return a.cluster_name
 
 
-def _service_clusters(service: Service, rule: DestinationRuleEntry | None
+def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool
                       ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
     if service.alias_of:  # Pilot's buildOutboundClusters skips aliases: routes to them use the concrete's
         return (), ()
@@ -234,7 +266,7 @@ def _service_clusters(service: Service, rule: DestinationRuleEntry | None
             if settings is None:
                 settings = shared[id(own)] = _settings(rule, subset, port)
             cluster, assignment = outbound_cluster(service, port, rule, subset, settings=settings,
-                                                   instances=instances)
+                                                   instances=instances, auto_mtls=auto_mtls)
             clusters.append(cluster)
             if assignment is not None:
                 assignments.append(assignment)

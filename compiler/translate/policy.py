@@ -174,16 +174,25 @@ def outlier(od: OutlierDetection | None) -> model.OutlierDetection | None:
 # -- upstream TLS --------------------------------------------------------------------------------------------------
 
 
+def istio_mutual(*, host: str, port: int, subset: str, protocol: model.Protocol, sni: str = "",
+                 sans: tuple[str, ...] = ()) -> model.UpstreamTls:
+    """The mesh identity toward a sidecar: SNI `outbound_.PORT_.SUBSET_.HOST` unless given, the agent's secrets."""
+    return model.UpstreamTls(model.TlsMode.ISTIO_MUTUAL, sni=sni or naming.outbound_sni(port, subset, host),
+                             subject_alt_names=sans, credential_secret=naming.ISTIO_DEFAULT_SECRET,
+                             ca_secret=naming.ISTIO_ROOT_SECRET, alpn=("h2",) if protocol.is_http2 else ())
+
+
 def upstream_tls(tls: ClientTLSSettings | None, *, host: str, port: int, subset: str,
-                 protocol: model.Protocol) -> model.UpstreamTls | None:
+                 protocol: model.Protocol, identities: tuple[str, ...] = ()) -> model.UpstreamTls | None:
+    """`identities`: the SPIFFE ids of the destination's service accounts, which ISTIO_MUTUAL verifies when the
+    rule names no subjectAltNames (Pilot's buildUpstreamTLSSettings, cluster_tls.go)."""
     if tls is None or tls.mode in (None, "DISABLE"):
         return None
     alpn = ("h2",) if protocol.is_http2 else ()
     sans = tuple(tls.subject_alt_names or ())
     if tls.mode == "ISTIO_MUTUAL":
-        return model.UpstreamTls(model.TlsMode.ISTIO_MUTUAL, sni=tls.sni or naming.outbound_sni(port, subset, host),
-                                 subject_alt_names=sans, credential_secret=naming.ISTIO_DEFAULT_SECRET,
-                                 ca_secret=naming.ISTIO_ROOT_SECRET, alpn=alpn)
+        return istio_mutual(host=host, port=port, subset=subset, protocol=protocol, sni=tls.sni or "",
+                            sans=tuple(tls.subject_alt_names) if tls.subject_alt_names is not None else identities)
     credential = tls.credential_name or ""
     return model.UpstreamTls(
         model.TlsMode(tls.mode), sni=tls.sni or ("" if host.startswith("*") else host), subject_alt_names=sans,

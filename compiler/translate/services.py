@@ -54,6 +54,7 @@ class Instance:
     workload: tuple[str, str] | None = None  # (namespace, name) of the workload behind it
     locality: str = ""
     weight: int = 1
+    service_account: str = ""  # a WorkloadEntry's (EndpointSlices do not say)
 
     def port_for(self, service_port: int) -> int | None:
         return next((p for s, p in self.ports if s == service_port), None)
@@ -211,7 +212,7 @@ def workload_entry_instance(svc_ports: Sequence[Port], res: Resource) -> Instanc
         return None
     return Instance(spec.address, workload_entry_ports(svc_ports, spec.ports),
                     sorted_labels(workload_entry_labels(res)), (res.namespace, res.name), spec.locality or "",
-                    spec.weight or 1)
+                    spec.weight or 1, spec.service_account or "")
 
 
 def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Resource]) -> Service:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from compiler.api.destination_rule import DestinationRule
 from compiler.api.gateway import Gateway
 from compiler.api.kube import EndpointSlice, ServiceSpec
+from compiler.api.security import PeerAuthentication, RequestAuthentication
 from compiler.api.service_entry import ServiceEntry
 from compiler.api.sidecar import Sidecar
 from compiler.api.virtual_service import VirtualService
@@ -55,4 +56,14 @@ def service_entry(res: Resource) -> ServiceEntry:
 
 def workload_entry(res: Resource) -> WorkloadEntry:
     spec: WorkloadEntry = res.spec
+    return spec
+
+
+def peer_authentication(res: Resource) -> PeerAuthentication:
+    spec: PeerAuthentication = res.spec
+    return spec
+
+
+def request_authentication(res: Resource) -> RequestAuthentication:
+    spec: RequestAuthentication = res.spec
     return spec

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 from compiler import coverage, model, naming
 from compiler.api.destination_rule import TrafficPolicy
+from compiler.api.security import PeerAuthentication
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse.carry import Carry, Tag
@@ -24,12 +25,21 @@ _NO_CA = (f"ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `{naming.
           "refused their new config and keep the last one; use SIMPLE or MUTUAL with certificate files or "
           "credentialName meanwhile")
 
+_NO_JWKS_FETCH = ("jwksUri is not fetched yet: the rule gets Istio's fail-closed JWKS, so every token it checks is "
+                  "rejected (401) while requests without one pass; put the keys in `jwks` meanwhile")
+
 
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
     notes = [note for vs in mesh.virtual_services if vs.skipped for note in skipped_notes(vs)]
     rules = tuple(mesh.resources.of_kind("DestinationRule"))
     notes += mesh.carry.unchanged((Tag.ISTIO_MUTUAL_RULES,), rules, lambda: [
         res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
+    notes += [res.diag("MW0403", _NO_CA, ("spec",)) for res in mesh.resources.of_kind("PeerAuthentication")
+              if _mutual_peer(specs.peer_authentication(res))]
+    notes += [res.diag("MW0403", _NO_JWKS_FETCH, ("spec", "jwtRules", i, key))
+              for res in mesh.resources.of_kind("RequestAuthentication")
+              for i, rule in enumerate(specs.request_authentication(res).jwt_rules or ())
+              for key, uri in (("jwksUri", rule.jwks_uri), ("jwks_uri", rule.jwks_uri_legacy)) if uri and not rule.jwks]
     for res in mesh.resources.of_kind("Gateway"):
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
                   for i, server in enumerate(specs.gateway(res).servers or ())
@@ -85,3 +95,9 @@ def _istio_mutual_policy(policy: TrafficPolicy | None,
     for i, port in enumerate(policy.port_level_settings or ()):
         if port.tls is not None and port.tls.mode == "ISTIO_MUTUAL":
             yield (*path, "portLevelSettings", i, "tls", "mode")
+
+
+def _mutual_peer(spec: PeerAuthentication) -> bool:
+    """A policy that can turn mTLS on (any mode but DISABLE, at any port)."""
+    modes = [spec.mtls.mode if spec.mtls else None, *(m.mode for m in (spec.port_level_mtls or {}).values())]
+    return any(mode != "DISABLE" for mode in modes)

@@ -3,6 +3,7 @@ mTLS port maps, authorization rules, JWT rules)."""
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 
 from compiler.api import common
@@ -47,6 +48,9 @@ def check_authorization(report: Report) -> None:
     _selector(report, spec.selector)
     _targets(report, spec, "MW0219")
     action = spec.action or "ALLOW"
+    if action == "CUSTOM":
+        report.error("MW0226", "CUSTOM needs an ext_authz extension provider, which meshward does not compile",
+                     ("action",))
     if action == "CUSTOM" and (spec.provider is None or not spec.provider.name):
         report.error("MW0219", "a CUSTOM policy needs provider.name", ("action",))
     if action != "CUSTOM" and spec.provider is not None:
@@ -81,6 +85,34 @@ def _rule(report: Report, rule: sec.Rule, path: Path) -> None:
     for i, condition in enumerate(rule.when or []):
         if not condition.values and not condition.not_values:
             report.error("MW0219", f'condition "{condition.key}" needs values or notValues', path + ("when", i))
+        _condition(report, condition, path + ("when", i))
+
+
+_IP_KEYS = frozenset({"source.ip", "remote.ip", "destination.ip"})
+_PLAIN_KEYS = frozenset({"source.namespace", "source.principal", "source.serviceAccount", "source.trustDomain",
+                         "request.auth.principal", "request.auth.audiences", "request.auth.presenter",
+                         "connection.sni", "destination.port", *_IP_KEYS})
+
+
+def _filter_key(key: str) -> bool:
+    """`experimental.envoy.filters.NAME[KEY]`."""
+    return bool(re.fullmatch(r"experimental\.envoy\.filters\.[^\[\]]+\[[^\[\]]+\]", key))
+
+
+def _condition(report: Report, condition: sec.Condition, path: Path) -> None:
+    """The `when` keys Pilot's authz model knows (pilot/pkg/security/authz/model/model.go `New`), with values it
+    can turn into matchers (pkg/config/security/security.go ValidateAttribute)."""
+    key = condition.key
+    if key not in _PLAIN_KEYS and sec.header_name(key) is None and not (
+            key.startswith("request.auth.claims") and sec.claim_path(key)) and not _filter_key(key):
+        report.error("MW0219", f'unknown attribute "{key}"', path + ("key",))
+        return
+    for field, values in (("values", condition.values), ("notValues", condition.not_values)):
+        for j, value in enumerate(values or []):
+            if key in _IP_KEYS:
+                report.found("MW0218", report.values.ip_or_cidr(value), path + (field, j))
+            elif key == "destination.port" and (not value.isdigit() or int(value) > 65535):
+                report.error("MW0203", f'port "{value}" must be between 0-65535', path + (field, j))
 
 
 def _camel(name: str) -> str:

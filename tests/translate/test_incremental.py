@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pki import mesh_identity
 
 from compiler import build, load, pipeline
 
@@ -70,6 +71,30 @@ spec:
   - route: [{destination: {host: reviews, subset: v1}}]
 """
 
+_AUTHZ = """apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules:
+  - to: [{operation: {methods: [GET]}}]
+"""
+
+_JWT = """apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: bookinfo}
+spec:
+  jwtRules:
+  - {issuer: a, jwks: '{"keys":[]}'}
+"""
+
+_PEER = """apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: bookinfo}
+spec:
+  mtls: {mode: STRICT}
+"""
+
 EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("virtual service weights", _replace("bookinfo/routing/reviews.yaml", "weight: 80", "weight: 60")),
     ("destination rule policy", _replace("bookinfo/destination-rules.yaml", "consecutive5xxErrors: 5",
@@ -110,6 +135,21 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("deleted routing file", lambda tree: (tree / "bookinfo/routing/ratings.yaml").unlink()),
     # a second VirtualService for a host (flagged, served as Pilot: the oldest wins), then the older one
     ("a rival VirtualService", lambda tree: (tree / "bookinfo/routing/rival.yaml").write_text(_RIVAL)),
+    # an AuthorizationPolicy reaches the inbound chains of the workloads it selects: added, changed, removed
+    ("an authorization policy", lambda tree: (tree / "bookinfo/authz.yaml").write_text(_AUTHZ)),
+    ("its rule changes", _replace("bookinfo/authz.yaml", "methods: [GET]", "methods: [POST]")),
+    ("it selects no one", _replace("bookinfo/authz.yaml", "app: reviews", "app: nobody")),
+    ("the policy goes away", lambda tree: (tree / "bookinfo/authz.yaml").unlink()),
+    ("a request authentication", lambda tree: (tree / "bookinfo/jwt.yaml").write_text(_JWT)),
+    ("its issuer changes", _replace("bookinfo/jwt.yaml", "issuer: a", "issuer: b")),
+    # a PeerAuthentication changes the inbound chains of its namespace's workloads
+    ("a peer authentication", lambda tree: (tree / "bookinfo/peer.yaml").write_text(_PEER)),
+    ("its mode changes", _replace("bookinfo/peer.yaml", "mode: STRICT", "mode: PERMISSIVE")),
+    # auto mTLS toward a workload labelled for it, turned off when its namespace disables mTLS, and on again
+    ("a workload takes mTLS", _replace("bookinfo/workloads.yaml", "version: v2", "version: v2\n"
+                                       "    security.istio.io/tlsMode: istio")),
+    ("its namespace disables mTLS", _replace("bookinfo/peer.yaml", "mode: PERMISSIVE", "mode: DISABLE")),
+    ("and enables it again", _replace("bookinfo/peer.yaml", "mode: DISABLE", "mode: STRICT")),
     ("the rival becomes the older", _replace("bookinfo/routing/reviews.yaml", "  name: reviews\n",
                                              "  name: reviews\n  creationTimestamp: '2021-01-01T00:00:00Z'\n")),
 ]
@@ -123,7 +163,7 @@ def tree(tmp_path: Path) -> Path:
 
 def _dump(result: build.Build, nodes: list[str] = NODES) -> dict[str, dict[str, dict[str, bytes]]]:
     return {node: {t: {n: r.serialized for n, r in by_name.items()}
-                   for t, by_name in build.snapshot_for(result, node).by_type.items()} for node in nodes}
+                   for t, by_name in build.snapshot_for(result, node, secrets=mesh_identity()).by_type.items()} for node in nodes}
 
 
 def test_incremental_builds_equal_builds_from_scratch(tree: Path) -> None:

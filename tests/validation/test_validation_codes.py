@@ -88,13 +88,15 @@ CASES: list[tuple[str, str, int, str]] = [
      dr("  host: r\n  trafficPolicy:\n    connectionPool:\n      tcp: {maxConnections: 1}\n")),
     ("MW0218", se("  hosts: [a.example.com]\n  addresses: [10.0.0.300]\n"), 7,
      se("  hosts: [a.example.com]\n  addresses: [10.0.0.3]\n")),
-    ("MW0219", sec("AuthorizationPolicy", "  action: CUSTOM\n"), 6,
-     sec("AuthorizationPolicy", "  action: CUSTOM\n  provider: {name: ext}\n")),
+    ("MW0219", sec("AuthorizationPolicy", "  action: DENY\n  provider: {name: ext}\n"), 7,
+     sec("AuthorizationPolicy", "  action: DENY\n")),
     ("MW0220", sec("PeerAuthentication", "  portLevelMtls:\n    8080: {mode: DISABLE}\n"), 6,
      sec("PeerAuthentication", "  selector: {matchLabels: {app: a}}\n  portLevelMtls:\n    8080: {mode: DISABLE}\n")),
     ("MW0221", SIDECAR + "  - hosts: [foo.com]\n", 6, SIDECAR + "  - hosts: [./foo.com]\n"),
     ("MW0222", vs(ROUTE + "    retries: {attempts: -1}\n"), 10, vs(ROUTE + "    retries: {attempts: 1}\n")),
     ("MW0223", vs(ROUTE + "  exportTo: ['.', '.']\n"), 10, vs(ROUTE + "  exportTo: ['.']\n")),
+    ("MW0226", sec("AuthorizationPolicy", "  action: CUSTOM\n  provider: {name: ext}\n"), 6,
+     sec("AuthorizationPolicy", "  action: DENY\n")),
 ]
 
 
@@ -106,7 +108,7 @@ def test_code(code: str, bad: str, line: int, good: str) -> None:
 
 
 def test_every_owned_code_has_a_case() -> None:
-    owned = {f"MW0{n:03d}" for n in (5, 6, 7, 8, 11, 12, 101, 102, 103, *range(201, 224))}
+    owned = {f"MW0{n:03d}" for n in (5, 6, 7, 8, 11, 12, 101, 102, 103, *range(201, 224), 226)}
     assert owned <= {case[0] for case in CASES}
 
 

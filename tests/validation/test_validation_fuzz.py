@@ -38,7 +38,7 @@ SEEDS: list[dict[str, Any]] = [
                            "127.0.0.1:8080"}], "egress": [{"hosts": ["./*"]}]}},
     {"apiVersion": "security.istio.io/v1", "kind": "AuthorizationPolicy", "metadata": {"name": "p"},
      "spec": {"rules": [{"from": [{"source": {"principals": ["a"]}}], "to": [{"operation": {"ports": ["80"]}}],
-                         "when": [{"key": "k", "values": ["v"]}]}]}},
+                         "when": [{"key": "request.headers[k]", "values": ["v"]}]}]}},
     {"apiVersion": "security.istio.io/v1", "kind": "RequestAuthentication", "metadata": {"name": "q"},
      "spec": {"jwtRules": [{"issuer": "i", "jwksUri": "https://a/b", "timeout": "1s"}]}},
     {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},

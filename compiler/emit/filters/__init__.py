@@ -6,18 +6,25 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 
 from compiler import model
 from compiler.emit import common
-from compiler.emit.filters import cors, fault, router
+from compiler.emit.filters import cors, fault, jwt_authn, rbac, router
 
 
 def http_filters(chain: model.HttpFilterChain) -> list[hcm_pb2.HttpFilter]:
     """The HTTP filter chain, in the one order that is right; each filter only where some route needs it.
 
-    1. cors: answers preflight requests itself and adds CORS response headers; it goes before fault so that a
+    0. jwt_authn: verifies a request's JWT (401 for a bad one) and leaves its payload in dynamic metadata, which
+       rbac reads for request principals and claims, so it goes first (as Pilot orders jwt_authn, then authz).
+    1. rbac, one per action of the workload's AuthorizationPolicies in Pilot's order (AUDIT, DENY, ALLOW): first,
+       so that nothing a request was refused for runs (Pilot puts authz filters ahead of cors and fault too).
+    2. cors: answers preflight requests itself and adds CORS response headers; it goes before fault so that a
        browser's preflight is never delayed or aborted by an injected fault (Istio orders them the same way).
-    2. fault: injects delays and aborts before the request is forwarded; after cors, before router.
-    3. router: forwards to the upstream; it is terminal, so it must be last (Envoy rejects anything after it).
+    3. fault: injects delays and aborts before the request is forwarded; after cors, before router.
+    4. router: forwards to the upstream; it is terminal, so it must be last (Envoy rejects anything after it).
     """
-    filters: list[hcm_pb2.HttpFilter] = []
+    filters = [hcm_pb2.HttpFilter(name=jwt_authn.NAME, typed_config=common.pack(jwt_authn.filter_config(chain.jwt)))
+               ] if chain.jwt else []
+    filters += [hcm_pb2.HttpFilter(name=rbac.HTTP_NAME, typed_config=common.pack(rbac.http_config(r)))
+                for r in chain.rbac]
     if chain.cors:
         filters.append(hcm_pb2.HttpFilter(name=cors.NAME, typed_config=common.pack(cors.filter_config())))
     if chain.faults:

@@ -25,6 +25,9 @@ def of(
     )
     if chain.use_remote_address:
         out.use_remote_address.value = True
+    if chain.forward_client_cert:  # set from the verified peer certificate only: what a client sent is dropped
+        out.forward_client_cert_details = _HCM.SANITIZE_SET
+        out.set_current_client_cert_details.uri = True
     if inline_routes is not None:
         out.route_config.CopyFrom(inline_routes)
     else:

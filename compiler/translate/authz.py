@@ -1,0 +1,112 @@
+"""AuthorizationPolicy -> the RBAC filters of a workload's chains (a sidecar's inbound chains, a gateway's chains).
+
+Which policies apply (Pilot's PushContext.AuthorizationPolicies / ListAuthorizationPolicies): those of the root
+namespace and of the workload's namespace whose selector is empty or matches the workload's labels; a policy with
+`targetRef(s)` binds Kubernetes Gateways and waypoints, never a sidecar or an Istio Gateway's deployment.
+How they become filters (pilot/pkg/security/authz/builder/builder.go `build`): one RBAC filter per action in the
+order AUDIT (LOG), DENY, ALLOW; policies annotated `istio.io/dry-run: "true"` go to the filter's shadow rules; a
+policy without rules is a policy that matches nothing (`rbacPolicyMatchNever`), so an ALLOW policy with no rule
+(or only rules that cannot apply on a TCP chain) denies everything, and without any ALLOW policy all is allowed.
+CUSTOM policies are refused at validation (no ext_authz provider is compiled).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from compiler import model
+from compiler.api import security as sec
+from compiler.resources import Resource
+from compiler.reuse.carry import Tag
+from compiler.translate import authz_rules
+from compiler.translate.mesh import ROOT_NAMESPACE, Mesh
+from compiler.translate.scope import selects
+
+DRY_RUN = "istio.io/dry-run"
+_ORDER = (("AUDIT", model.RbacAction.LOG), ("DENY", model.RbacAction.DENY), ("ALLOW", model.RbacAction.ALLOW))
+_NEVER = (model.AuthzNot(model.AuthzAny(True)),)  # rbacPolicyMatchNever's permission and principal
+
+
+def _by_namespace(mesh: Mesh, kind: str) -> dict[str, list[Resource]]:
+    out: dict[str, list[Resource]] = {}
+    for res in mesh.resources.of_kind(kind):
+        out.setdefault(res.namespace, []).append(res)
+    return out
+
+
+def policies_for(mesh: Mesh, proxy: model.Proxy, kind: str = "AuthorizationPolicy") -> tuple[Resource, ...]:
+    """The policies of `kind` (AuthorizationPolicy, or RequestAuthentication, which is scoped the same way) that
+    apply to the proxy's workload: the root namespace's first, then the workload's, each by name."""
+    grouped = mesh.memo((Tag.SECURITY_BY_NAMESPACE, kind), lambda: _by_namespace(mesh, kind))
+    labels = proxy.label_map()
+    namespaces = [ROOT_NAMESPACE] + ([proxy.namespace] if proxy.namespace != ROOT_NAMESPACE else [])
+    return tuple(res for ns in namespaces for res in grouped.get(ns, ()) if _applies(res.spec, labels))
+
+
+def _spec(res: Resource) -> sec.AuthorizationPolicy:
+    spec: sec.AuthorizationPolicy = res.spec
+    return spec
+
+
+def _applies(spec: sec.AuthorizationPolicy | sec.RequestAuthentication, labels: dict[str, str]) -> bool:
+    if spec.target_ref is not None or spec.target_refs:
+        return False
+    return spec.selector is None or selects(spec.selector.match_labels, labels)
+
+
+def _dry_run(res: Resource) -> bool:
+    """strconv.ParseBool, as Pilot reads the annotation."""
+    return res.annotations.get(DRY_RUN, "").lower() in ("1", "t", "true")
+
+
+def rbac_filters(policies: Sequence[Resource], *, for_tcp: bool) -> tuple[model.Rbac, ...]:
+    out: list[model.Rbac] = []
+    for action, rbac_action in _ORDER:
+        chosen = [res for res in policies if (_spec(res).action or "ALLOW") == action]
+        if not chosen:
+            continue
+        allow = rbac_action is model.RbacAction.ALLOW
+        enforced = [res for res in chosen if not _dry_run(res)]
+        dry = [res for res in chosen if _dry_run(res)]
+        out.append(model.Rbac(rbac_action, _built(enforced, for_tcp=for_tcp, allow=allow),
+                              _built(dry, for_tcp=for_tcp, allow=allow)))
+    return tuple(out)
+
+
+def _built(policies: list[Resource], *, for_tcp: bool, allow: bool) -> tuple[model.RbacPolicy, ...] | None:
+    """None without policies (no rules at all, unlike an empty set); by name, as Envoy's map prints them."""
+    if not policies:
+        return None
+    return tuple(sorted((p for res in policies for p in _policies(res, for_tcp=for_tcp, allow=allow)),
+                        key=lambda p: p.name))
+
+
+def _policies(res: Resource, *, for_tcp: bool, allow: bool) -> list[model.RbacPolicy]:
+    spec = _spec(res)
+    if not spec.rules:
+        return [model.RbacPolicy(_name(res, 0), _NEVER, _NEVER)]
+    built = (authz_rules.policy(_name(res, i), rule, res.namespace, for_tcp=for_tcp, allow=allow)
+             for i, rule in enumerate(spec.rules))
+    return [p for p in built if p is not None]
+
+
+def _name(res: Resource, rule: int) -> str:
+    """builder.go policyName."""
+    return f"ns[{res.namespace}]-policy[{res.name}]-rule[{rule}]"
+
+
+def with_rbac(listeners: Sequence[model.Listener], policies: Sequence[Resource]) -> list[model.Listener]:
+    """The listeners with the policies' filters on every HTTP and TCP chain (none without a policy)."""
+    if not policies:
+        return list(listeners)
+    http, tcp = rbac_filters(policies, for_tcp=False), rbac_filters(policies, for_tcp=True)
+
+    def chain(c: model.FilterChain) -> model.FilterChain:
+        f = c.filter
+        return dataclasses.replace(c, filter=dataclasses.replace(
+            f, rbac=http if isinstance(f, model.HttpFilterChain) else tcp))
+
+    return [dataclasses.replace(
+        listener, filter_chains=tuple(chain(c) for c in listener.filter_chains),
+        default_chain=chain(listener.default_chain) if listener.default_chain else None) for listener in listeners]
