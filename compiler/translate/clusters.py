@@ -39,7 +39,7 @@ def endpoints(service: Service, port: Port, selector: dict[str, str] | None,
         if number is None:
             continue
         out.append(model.Endpoint(inst.address, number, inst.weight, inst.locality,
-                                  tls_mode=dict(inst.labels).get(naming.TLS_MODE_LABEL, "")))
+                                  tls_mode=next((v for k, v in inst.labels if k == naming.TLS_MODE_LABEL), "")))
     if not out and service.dns_host and not selector:
         target = port.target_port if isinstance(port.target_port, int) and port.target_port else port.number
         out.append(model.Endpoint(service.dns_host, target))
@@ -79,15 +79,14 @@ def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[
     toward mesh-external services, ORIGINAL_DST clusters, or a namespace whose PeerAuthentication is DISABLE.
     Deliberate difference: only when some endpoint carries `tlsMode: istio` (Pilot adds the matches to every
     cluster; without such an endpoint they choose plaintext for every one, which is what no TLS gives)."""
-    ids = identities(service)
-    tls = policy.upstream_tls(s.tls, host=service.host, port=port.number, subset=subset, protocol=port.protocol,
-                              identities=ids)
     if s.tls is not None or not auto_mtls or service.mesh_external or discovery is model.Discovery.ORIGINAL_DST:
-        return tls, False
+        ids = identities(service) if s.tls is not None and s.tls.mode == "ISTIO_MUTUAL" else ()
+        return policy.upstream_tls(s.tls, host=service.host, port=port.number, subset=subset,
+                                   protocol=port.protocol, identities=ids), False
     if not any(e.tls_mode == naming.ISTIO_TLS_MODE for e in eps):
         return None, False
     return policy.istio_mutual(host=service.host, port=port.number, subset=subset, protocol=port.protocol,
-                               sans=ids), True
+                               sans=identities(service)), True
 
 
 def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None,

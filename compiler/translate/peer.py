@@ -83,8 +83,9 @@ def disabled_namespaces(mesh: Mesh) -> frozenset[str]:
         level = {ns: _mode(specs.peer_authentication(r).mtls) for ns, found in grouped.items()
                  for r in _oldest([r for r in found if not _selector(r)])}
         root = level.pop(ROOT_NAMESPACE, None)
-        return frozenset(ns for ns in mesh.resources.namespaces() | level.keys()
-                         if (level.get(ns) or root) is model.MtlsMode.DISABLE)
+        # every namespace only when the mesh disables mTLS (listing them walks the whole revision)
+        candidates = mesh.resources.namespaces() | level.keys() if root is model.MtlsMode.DISABLE else level.keys()
+        return frozenset(ns for ns in candidates if (level.get(ns) or root) is model.MtlsMode.DISABLE)
     return mesh.memo((Tag.MTLS_DISABLED,), lambda: mesh.carry.canonical((Tag.MTLS_DISABLED,), disabled()))
 
 
