@@ -24,6 +24,9 @@ _NO_CA = (f"ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `{naming.
           f"`{naming.ISTIO_ROOT_SECRET}`), which meshward does not issue yet: proxies that use this setting are "
           "refused their new config and keep the last one; use SIMPLE or MUTUAL with certificate files or "
           "credentialName meanwhile")
+_NO_CA_PEER = (f"mTLS on inbound ports needs the mesh CA's certificates (SDS secrets `{naming.ISTIO_DEFAULT_SECRET}` "
+               f"and `{naming.ISTIO_ROOT_SECRET}`), which meshward does not issue yet: the workloads this policy "
+               "turns mTLS on for are refused their new config and keep the last one; use mode DISABLE meanwhile")
 
 _NO_JWKS_FETCH = ("jwksUri is not fetched yet: the rule gets Istio's fail-closed JWKS, so every token it checks is "
                   "rejected (401) while requests without one pass; put the keys in `jwks` meanwhile")
@@ -34,7 +37,7 @@ def unsupported(mesh: Mesh) -> list[Diagnostic]:
     rules = tuple(mesh.resources.of_kind("DestinationRule"))
     notes += mesh.carry.unchanged((Tag.ISTIO_MUTUAL_RULES,), rules, lambda: [
         res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
-    notes += [res.diag("MW0403", _NO_CA, ("spec",)) for res in mesh.resources.of_kind("PeerAuthentication")
+    notes += [res.diag("MW0403", _NO_CA_PEER, ("spec",)) for res in mesh.resources.of_kind("PeerAuthentication")
               if _mutual_peer(specs.peer_authentication(res))]
     notes += [res.diag("MW0403", _NO_JWKS_FETCH, ("spec", "jwtRules", i, key))
               for res in mesh.resources.of_kind("RequestAuthentication")
