@@ -46,12 +46,14 @@ _POLICY_RE = re.compile(r"^spec(?:\.subsets\[\])?\.trafficPolicy(?:\.portLevelSe
 
 _SUBNETS = ("the route applies to traffic of every address: meshward matches no addresses without traffic capture, "
             "so narrow the route by port or sourceLabels instead")
-_NO_SECURITY = ("security policy is validated but not enforced by meshward yet: this resource has no effect on "
-                "traffic (see README limitations)")
+_TARGET_REFS = ("targetRefs bind Kubernetes Gateways and waypoints, which meshward does not build: this policy is "
+                "enforced on no proxy")
+_JWKS_URI = ("jwksUri is not fetched yet: the rule gets Istio's fail-closed JWKS, so every token it checks is rejected "
+             "(401) while requests without one pass; put the keys in `jwks` meanwhile")
 _MESH_NETWORKS = "multi-network meshes (network gateways) are not built"
 _LOCALITY = "locality-aware load balancing is not built: endpoints of every locality are equal"
-_IDENTITY = ("a workload's identity matters only to mutual TLS with the mesh CA (ISTIO_MUTUAL, warned about where "
-             "it is set)")
+_SE_IDENTITY = ("ServiceEntry identities are not among the SANs auto mTLS and ISTIO_MUTUAL verify toward the "
+                "service: set subjectAltNames in a DestinationRule's tls instead")
 _CERTS = "not emitted: the server certificate and client validation come from one certificate or credentialName"
 
 _DR = "DestinationRule"
@@ -238,9 +240,8 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.workloadSelector": Compiled("se-mesh-internal-static"),
         "spec.endpoints": Compiled("se-mesh-internal-static"),
         "spec.endpoints[].network": Warned(_MESH_NETWORKS),
-        "spec.endpoints[].serviceAccount": Inert(_IDENTITY),
-        "spec.subjectAltNames": Warned("the upstream's identity is not checked (no mesh CA): set subjectAltNames "
-                                       "in a DestinationRule's tls instead"),
+        "spec.endpoints[].serviceAccount": Warned(_SE_IDENTITY),
+        "spec.subjectAltNames": Warned(_SE_IDENTITY),
     },
     "WorkloadEntry": {
         "spec.address": Compiled("se-mesh-internal-static"),
@@ -249,7 +250,7 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.locality": Compiled("se-mesh-internal-static"),
         "spec.weight": Compiled("se-mesh-internal-static"),
         "spec.network": Warned(_MESH_NETWORKS),
-        "spec.serviceAccount": Inert(_IDENTITY),
+        "spec.serviceAccount": Compiled("auto-mtls"),
     },
     "Sidecar": {
         "spec.workloadSelector": Compiled("sidecar-egress-scope"),
@@ -264,9 +265,28 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.outboundTrafficPolicy.mode": Compiled("sidecar-egress-scope"),
         "spec.outboundTrafficPolicy.egressProxy": Warned("unknown destinations are not sent to an egress proxy"),
     },
-    "PeerAuthentication": {"spec": Warned(_NO_SECURITY)},
-    "AuthorizationPolicy": {"spec": Warned(_NO_SECURITY)},
-    "RequestAuthentication": {"spec": Warned(_NO_SECURITY)},
+    "PeerAuthentication": {
+        "spec.selector": Compiled("peer-authn-modes"),
+        "spec.mtls": Compiled("peer-authn-modes"),
+        "spec.portLevelMtls": Compiled("peer-authn-modes"),
+    },
+    "AuthorizationPolicy": {
+        "spec.selector": Compiled("authz-policies"),
+        "spec.targetRef": Warned(_TARGET_REFS),
+        "spec.targetRefs": Warned(_TARGET_REFS),
+        "spec.action": Compiled("authz-policies"),
+        "spec.provider": Inert("it names the ext_authz provider of a CUSTOM policy, which is refused (MW0226)"),
+        "spec.rules": Compiled("authz-policies"),
+    },
+    "RequestAuthentication": {
+        "spec.selector": Compiled("request-authn-jwt"),
+        "spec.targetRef": Warned(_TARGET_REFS),
+        "spec.targetRefs": Warned(_TARGET_REFS),
+        "spec.jwtRules": Compiled("request-authn-jwt"),
+        "spec.jwtRules[].jwksUri": Warned(_JWKS_URI),
+        "spec.jwtRules[].jwks_uri": Warned(_JWKS_URI),
+        "spec.jwtRules[].timeout": Inert("it bounds fetching jwksUri, which meshward does not do"),
+    },
     "Service": {
         "spec.ports": Compiled("shop"),
         "spec.ports[].protocol": Inert("Istio reads a port's protocol from its name or appProtocol"),

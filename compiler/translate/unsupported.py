@@ -28,8 +28,6 @@ _NO_CA_PEER = (f"mTLS on inbound ports needs the mesh CA's certificates (SDS sec
                f"and `{naming.ISTIO_ROOT_SECRET}`), which meshward does not issue yet: the workloads this policy "
                "turns mTLS on for are refused their new config and keep the last one; use mode DISABLE meanwhile")
 
-_NO_JWKS_FETCH = ("jwksUri is not fetched yet: the rule gets Istio's fail-closed JWKS, so every token it checks is "
-                  "rejected (401) while requests without one pass; put the keys in `jwks` meanwhile")
 
 
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
@@ -39,10 +37,6 @@ def unsupported(mesh: Mesh) -> list[Diagnostic]:
         res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
     notes += [res.diag("MW0403", _NO_CA_PEER, ("spec",)) for res in mesh.resources.of_kind("PeerAuthentication")
               if _mutual_peer(specs.peer_authentication(res))]
-    notes += [res.diag("MW0403", _NO_JWKS_FETCH, ("spec", "jwtRules", i, key))
-              for res in mesh.resources.of_kind("RequestAuthentication")
-              for i, rule in enumerate(specs.request_authentication(res).jwt_rules or ())
-              for key, uri in (("jwksUri", rule.jwks_uri), ("jwks_uri", rule.jwks_uri_legacy)) if uri and not rule.jwks]
     for res in mesh.resources.of_kind("Gateway"):
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
                   for i, server in enumerate(specs.gateway(res).servers or ())

@@ -126,6 +126,7 @@ kind: AuthorizationPolicy
 metadata: {name: deny, namespace: shop}
 spec:
   action: DENY
+  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]
 """
 
 
@@ -135,7 +136,7 @@ def test_a_warned_field_gives_mw0403_at_its_line(tmp_path: Path) -> None:
     found = {(d.path, d.position.line) for d in notes}
     assert found == {("spec.tcp[0].match[0].destinationSubnets", 8),
                      ("spec.subsets[0].trafficPolicy.portLevelSettings[0].tls.caCrl", 29),
-                     ("spec", 34)}, [d.render() for d in notes]
+                     ("spec.targetRefs", 36)}, [d.render() for d in notes]
     assert all(d.severity.value == "warning" for d in notes)
 
 
