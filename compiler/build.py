@@ -27,6 +27,8 @@ from compiler.model import Proxy, Secret
 from compiler.naming import NodeId, credential_ca_secret, parse_node_id
 from compiler.pipeline import CheckCache
 from compiler.translate import proxyless as proxyless_translate
+from compiler.translate.describe import Description
+from compiler.translate.describe import describe as describe_proxy
 from compiler.validate.hosts import is_ip
 from meshxds import consistency
 from meshxds.snapshot import Snapshot
@@ -37,6 +39,7 @@ from meshxds.snapshot import Snapshot
 __all__ = [
     "Build",
     "CheckCache",
+    "Description",
     "Diagnostic",
     "Document",
     "InconsistentSnapshot",
@@ -48,6 +51,7 @@ __all__ = [
     "build",
     "config_dump",
     "credential_ca_secret",
+    "describe",
     "errors",
     "flagged",
     "from_checked",
@@ -142,6 +146,14 @@ def proxy_config(result: Build, node: Node) -> model.ProxyConfig:
         raise LookupError("no model: the revision did not compile")
     proxy = translate.find_proxy(result.model, node_id_of(node))
     return translate.proxy_config(result.model, proxy)
+
+
+def describe(result: Build, node: Node) -> Description:
+    """Which configs of the revision apply to the proxy and why (`meshward describe`); LookupError as
+    `proxy_config`."""
+    if result.model is None:
+        raise LookupError("no model: the revision did not compile")
+    return describe_proxy(result.model, translate.find_proxy(result.model, node_id_of(node)))
 
 
 def with_secrets(cfg: model.ProxyConfig, secrets: Mapping[str, model.Secret]) -> model.ProxyConfig:

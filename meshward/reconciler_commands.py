@@ -1,4 +1,4 @@
-"""The reconciler's commands: serve, bootstrap, demo, status, proxy-config, token, agent. Flag names are a contract
+"""The reconciler's commands: serve, bootstrap, demo, status, proxy-config, describe, token, agent. Flag names are a contract
 (DESIGN.md): scripts rely on them. The reconciler's modules are imported only by the command that runs, so that
 `meshward validate` in CI never loads gRPC or the Kubernetes client."""
 
@@ -10,11 +10,12 @@ import json
 import re
 import sys
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from meshward import views
 
 DEFAULT_XDS = "127.0.0.1:15010"
 DEFAULT_ADMIN = "127.0.0.1:15014"
@@ -123,9 +124,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     a.add_argument("--cert-ttl", type=duration, default=datetime.timedelta(hours=24), metavar="DURATION",
                    help="the certificate lifetime to ask for (default 24h); renewed at half of it")
 
-    pc = sub.add_parser("proxy-config", help="what the reconciler holds for one proxy")
-    pc.add_argument("node", metavar="NODE_ID")
-    pc.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
+    pc = sub.add_parser("proxy-config", help="one proxy's clusters, listeners, routes, endpoints or secrets, as "
+                                             "`istioctl proxy-config` shows them (exit 1: unknown proxy)")
+    de = sub.add_parser("describe", help="which Services, VirtualServices, DestinationRules, Gateways, Sidecar and "
+                                         "policies apply to one proxy, and why (exit 1: unknown proxy)")
+    views.add_arguments(pc, de, DEFAULT_ADMIN, DEFAULT_XDS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,7 +145,9 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "status":
         return _status(args)
     if args.command == "proxy-config":
-        return _proxy_config(args)
+        return views.proxy_config(args)
+    if args.command == "describe":
+        return views.describe(args)
     if args.command == "token":
         return _token(args)
     if args.command == "agent":
@@ -216,16 +221,6 @@ def _status(args: argparse.Namespace) -> int:
         sys.stdout.write(status_table.render(status, proxies))
     rejected = status.get("lastResult") == "Degraded" or any(p.get("state") == "NACKED" for p in proxies)
     return 1 if rejected else 0
-
-
-def _proxy_config(args: argparse.Namespace) -> int:
-    try:
-        doc = _get_json(args.admin_address, f"/debug/config?node={urllib.parse.quote(args.node)}")
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        print(f"meshward proxy-config: {err}", file=sys.stderr)
-        return 2
-    sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    return 0
 
 
 def _agent(args: argparse.Namespace) -> int:

@@ -132,6 +132,12 @@ class Reconciler:
         # Always replaced: transitions start from this property, so a stored status carries the errors of its time.
         return dataclasses.replace(status, proxy_errors=errors) if errors or status.proxy_errors else status
 
+    @property
+    def served(self) -> Any:
+        """The build of the revision being served (None before the first publish): `meshward describe`."""
+        resolver = self._resolver
+        return resolver.build if resolver is not None else None
+
     def origin(self, snapshot_version: str) -> Origin | None:
         """The commit and cluster state a snapshot version was last built from (None: not built by this loop)."""
         return self._origins.get(snapshot_version)

@@ -41,6 +41,11 @@ class Resolver:
         with self._lock:
             return dict(self._errors)
 
+    @property
+    def build(self) -> Any:
+        """What this resolver resolves from (the served build)."""
+        return self._build
+
     def __call__(self, node: Any) -> Any:
         node_id = str(getattr(node, "id", node))
         try:

@@ -143,7 +143,8 @@ class Server:
         host, port = _split(config.admin_address)
         self.metrics.before_render(self._refresh_metrics)
         self.admin = admin.AdminServer(status=self._status, metrics=self.metrics, webhook=hook,
-                                       proxies=self._proxies, config=self._config_of, host=host, port=port)
+                                       proxies=self._proxies, config=self._config_of, describe=self._describe_of,
+                                       host=host, port=port)
         self.xds_port = 0
         self.ca = _ca(config)
         self.ca_port = 0
@@ -175,16 +176,28 @@ class Server:
 
     async def _config_of(self, node_id: str) -> Any:
         """What the server holds for a proxy (`meshward proxy-config`): the snapshot the cache serves it, dumped on a
-        worker thread (a whole mesh's dump is no quicker than its compile)."""
+        worker thread (a whole mesh's dump is no quicker than its compile). LookupError: an unknown proxy (the admin
+        API answers 404); admin.Unavailable: nothing to serve it (503)."""
         try:
             snapshot = await self.cache.held(xds_node.NodeInfo(id=node_id))
         except LookupError as err:
-            return {"error": f"unknown proxy: {err}"}
+            raise LookupError(f"unknown proxy {node_id}: {err}") from None
         except (build_mod.InconsistentSnapshot, cache.KeepPrevious) as err:  # e.g. its credentialName is nowhere
-            return {"error": f"not served: {err}"}
+            raise admin.Unavailable(f"not served: {err}") from None
         if snapshot is None:
-            return {"error": "no good commit published yet"}
+            raise admin.Unavailable("no good commit published yet")
         return await asyncio.to_thread(lambda: redact(build_mod.config_dump(snapshot)))
+
+    async def _describe_of(self, node_id: str) -> Any:
+        """Which configs of the served revision apply to a proxy, and why (`meshward describe`)."""
+        served = self.loop.served
+        if served is None:
+            raise admin.Unavailable("no good commit published yet")
+        try:
+            described = await asyncio.to_thread(build_mod.describe, served.build, node_id)
+        except LookupError as err:
+            raise LookupError(f"unknown proxy {node_id}: {err}") from None
+        return described.to_json()
 
     async def start(self) -> None:
         self.xds_port = await self.ads.start(self.config.xds_address)

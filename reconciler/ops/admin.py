@@ -65,6 +65,10 @@ class HttpError(Exception):
         self.status = status
 
 
+class Unavailable(Exception):
+    """Raised by a debug callable: the server has nothing to answer with yet (503)."""
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -73,12 +77,14 @@ class AdminServer:
 
     def __init__(self, *, status: Callable[[], Status], metrics: metrics_mod.Metrics,
                  webhook: webhook_mod.WebhookHandler | None = None, proxies: Callable[[], Any] | None = None,
-                 config: Callable[[str], Any] | None = None, host: str = "127.0.0.1", port: int = 15014) -> None:
+                 config: Callable[[str], Any] | None = None, describe: Callable[[str], Any] | None = None,
+                 host: str = "127.0.0.1", port: int = 15014) -> None:
         self._status = status
         self._metrics = metrics
         self._webhook = webhook
         self._proxies = proxies
         self._config = config
+        self._describe = describe
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -86,6 +92,7 @@ class AdminServer:
             "/healthz": ("GET", self._healthz), "/readyz": ("GET", self._readyz),
             "/metrics": ("GET", self._metrics_page), "/status": ("GET", self._status_page),
             "/debug/proxies": ("GET", self._debug_proxies), "/debug/config": ("GET", self._debug_config),
+            "/debug/describe": ("GET", self._debug_describe),
             "/webhook": ("POST", self._webhook_page),
         }
 
@@ -177,18 +184,27 @@ class AdminServer:
         return Response.json(200, await _maybe_await(self._proxies()))
 
     async def _debug_config(self, request: Request) -> Response:
-        if self._config is None:
+        return await self._per_node(request, self._config)
+
+    async def _debug_describe(self, request: Request) -> Response:
+        return await self._per_node(request, self._describe)
+
+    async def _per_node(self, request: Request, lookup: Callable[[str], Any] | None) -> Response:
+        """?node=NODE_ID answered by `lookup`: 404 with one line for an unknown proxy, 503 when nothing is served."""
+        if lookup is None:
             return Response.text(404, "no snapshot cache wired")
         node = (request.query.get("node") or [""])[0]
         if not node:
             return Response.text(400, "missing ?node=NODE_ID")
         try:
-            config = await _maybe_await(self._config(node))
-        except LookupError:
-            config = None
-        if config is None:
+            found = await _maybe_await(lookup(node))
+        except LookupError as err:
+            return Response.text(404, " ".join(str(err.args[0] if err.args else err).split()))
+        except Unavailable as err:
+            return Response.text(503, str(err))
+        if found is None:
             return Response.text(404, f"no config for node {node!r}")
-        return Response.json(200, config)
+        return Response.json(200, found)
 
     async def _webhook_page(self, request: Request) -> Response:
         if self._webhook is None:

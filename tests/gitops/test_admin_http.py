@@ -57,13 +57,19 @@ class Admin:
         self.server = AdminServer(status=lambda: self.reconciler.status, metrics=self.reconciler.metrics,
                                   webhook=hook, proxies=lambda: [ProxyRow("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local",
                                                             frozenset({"b", "a"}))],
-                                  config=self._config, host="127.0.0.1", port=0)
+                                  config=self._config, describe=self._describe, host="127.0.0.1", port=0)
 
     @staticmethod
     def _config(node: str) -> dict[str, str]:
         if node != "known":
-            raise LookupError(node)
+            raise LookupError(f"unknown proxy {node}:\n no workload")
         return {"node": node}
+
+    @staticmethod
+    def _describe(node: str) -> dict[str, str]:
+        if node == "early":
+            raise admin_mod.Unavailable("no good commit published yet")
+        return Admin._config(node)
 
     async def raw(self, data: bytes) -> tuple[int, dict[str, str], bytes]:
         reader, writer = await asyncio.open_connection("127.0.0.1", self.server.port)
@@ -193,8 +199,11 @@ def test_debug_endpoints(remote: Remote, tmp_path: Path) -> None:
         assert status == 200
         assert json.loads(data) == [{"node_id": "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local", "types": ["a", "b"]}]
         assert await admin.request("GET", "/debug/config?node=known") == (200, b'{\n  "node": "known"\n}\n')
-        assert (await admin.request("GET", "/debug/config?node=unknown"))[0] == 404
+        assert await admin.request("GET", "/debug/config?node=unknown") == (404, b"unknown proxy unknown: no workload\n")
         assert (await admin.request("GET", "/debug/config"))[0] == 400
+        assert await admin.request("GET", "/debug/describe?node=known") == (200, b'{\n  "node": "known"\n}\n')
+        assert (await admin.request("GET", "/debug/describe?node=unknown"))[0] == 404
+        assert await admin.request("GET", "/debug/describe?node=early") == (503, b"no good commit published yet\n")
 
     serve(remote, tmp_path, body)
 
@@ -247,6 +256,7 @@ def test_debug_is_refused_to_a_peer_that_is_not_loopback(remote: Remote, tmp_pat
     async def body(admin: Admin) -> None:
         assert await admin.request("GET", "/debug/proxies") == (403, b"/debug/* is served to loopback clients only\n")
         assert (await admin.request("GET", "/debug/config?node=known"))[0] == 403
+        assert (await admin.request("GET", "/debug/describe?node=known"))[0] == 403
         assert (await admin.request("GET", "/status"))[0] == 200  # the rest of the port is the operator's choice
 
     serve(remote, tmp_path, body)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import threading
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -41,7 +42,11 @@ class ServeHarness:
         return dict(self.get("/status"))
 
     def config(self, node: str) -> dict[str, Any]:
-        return dict(self.get(f"/debug/config?node={urllib.parse.quote(node)}"))
+        """The proxy's config dump, or {"error": why} when the server answers 404 or 503."""
+        try:
+            return dict(self.get(f"/debug/config?node={urllib.parse.quote(node)}"))
+        except urllib.error.HTTPError as err:
+            return {"error": err.read().decode()}
 
     def trigger(self) -> None:
         self.loop.call_soon_threadsafe(self.server.loop.trigger)
