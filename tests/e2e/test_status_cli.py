@@ -178,11 +178,12 @@ def live(tmp_path: Path) -> Iterator[tuple[Server, str]]:
         server.close()
 
 
-def meshward(*args: str, code: int = 0) -> str:
+def meshward(*args: str, code: int = 0, stderr: bool = False) -> str:
+    """The command's stdout (its stderr with `stderr`), after checking its exit code."""
     done = subprocess.run([sys.executable, "-m", "meshward", *args], capture_output=True, text=True, timeout=60,
                           check=False)
     assert done.returncode == code, done.stderr
-    return done.stdout
+    return done.stderr if stderr else done.stdout
 
 
 def text(server: Server, path: str) -> tuple[int, str]:
