@@ -148,8 +148,15 @@ def _route_match(route: Resource) -> str:
         text = str(m["safe_regex"].get("regex", ""))
     else:
         text = str(m.get("prefix", m.get("path_separated_prefix", "/"))) + "*"
-    headers = [h.get("name", "") for h in m.get("headers") or []]
-    return text + (f" (headers: {','.join(headers)})" if headers else "")
+    headers = [_header(h) for h in m.get("headers") or []]
+    return text + (f" ({', '.join(headers)})" if headers else "")
+
+
+def _header(matcher: Mapping[str, Any]) -> str:
+    """`name=value` for an exact match, as a VirtualService's `headers: {name: {exact: value}}` reads; the
+    header's name alone for any other match."""
+    exact = (matcher.get("string_match") or {}).get("exact")
+    return f"{matcher.get('name', '')}={exact}" if exact is not None else str(matcher.get("name", ""))
 
 
 def _domains(domains: Sequence[str]) -> str:

@@ -38,6 +38,9 @@ def add_arguments(pc: argparse.ArgumentParser, describe: argparse.ArgumentParser
                     help="table (istioctl's columns), or the resources themselves (default: %(default)s)")
     pc.add_argument("--xds-address", default=default_xds, metavar="H:P",
                     help="the xDS address the bootstrap view connects to (default: %(default)s)")
+    pc.add_argument("--credentials-dir", default=None, metavar="DIR",
+                    help="with --file: TLS credentials for Gateway credentialName as `serve` reads them "
+                         "(DIR/<name>/{tls.crt,tls.key,ca.crt}); default: none")
     for p in (pc, describe):
         where = p.add_mutually_exclusive_group()
         where.add_argument("--file", default=None, metavar="PATH",
@@ -53,7 +56,8 @@ def proxy_config(args: argparse.Namespace) -> int:
     from compiler import proxy_views
 
     try:
-        dump = _offline_dump(args.file, args.node) if args.file else _live(args.admin_address, "config", args.node)
+        dump = (_offline_dump(args.file, args.node, args.credentials_dir) if args.file
+                else _live(args.admin_address, "config", args.node))
     except _Failed as err:
         print(f"meshward proxy-config: {err}", file=sys.stderr)
         return err.code
@@ -120,16 +124,29 @@ def _build(path: str) -> Any:
     return result
 
 
-def _offline_dump(path: str, node: str) -> Any:
+def _offline_dump(path: str, node: str, credentials_dir: str | None) -> Any:
     from compiler import build
 
     result = _build(path)
+    secrets = _credentials(credentials_dir) if credentials_dir else {}
     try:
-        return build.config_dump(build.snapshot_for(result, node))
+        return build.config_dump(build.snapshot_for(result, node, secrets=secrets))
     except LookupError as err:
         raise _Failed(f"unknown proxy {node}: {err}", EXIT_UNKNOWN) from None
     except build.InconsistentSnapshot as err:
-        raise _Failed(f"not servable: {err}", EXIT_ERROR) from None
+        hint = "" if credentials_dir else " (credentialName secrets: give them with --credentials-dir DIR)"
+        raise _Failed(f"not servable: {err}{hint}", EXIT_ERROR) from None
+
+
+def _credentials(directory: str) -> Any:
+    from reconciler.kube import credentials
+
+    if not Path(directory).is_dir():
+        raise _Failed(f"--credentials-dir {directory}: not a directory", EXIT_ERROR)
+    found = credentials.load_dir(Path(directory))
+    if found.problems:
+        raise _Failed(f"--credentials-dir {directory}: {found.problems[0]}", EXIT_ERROR)
+    return dict(found.secrets)
 
 
 def _offline_describe(path: str, node: str) -> Any:
@@ -158,9 +175,9 @@ def _live(admin: str, what: str, node: str) -> Any:
 def _write(doc: Any, output: str) -> None:
     if output == "yaml":
         from ruamel.yaml import YAML
+        from ruamel.yaml.scalarstring import walk_tree
 
-        yaml = YAML(typ="safe", pure=True)
-        yaml.default_flow_style = False
-        yaml.dump(doc, sys.stdout)
+        walk_tree(doc)  # multi-line strings (PEM certificates) as literal blocks, readable as they were written
+        YAML().dump(doc, sys.stdout)
     else:
         sys.stdout.write(json.dumps(doc, indent=2, sort_keys=True) + "\n")

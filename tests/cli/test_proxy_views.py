@@ -67,7 +67,7 @@ def test_listeners_routes_and_endpoints(capsys: pytest.CaptureFixture[str]) -> N
     rows = cells(out)
     assert rows[0] == ["NAME", "VHOST NAME", "DOMAINS", "MATCH", "VIRTUAL SERVICE"]
     assert ["9080", "reviews.bookinfo.svc.cluster.local:9080", "reviews.bookinfo.svc.cluster.local + 4 more...",
-            "/* (headers: end-user)", f"{EXAMPLE}/bookinfo/routing/reviews.yaml:4"] in rows
+            "/* (end-user=jason)", f"{EXAMPLE}/bookinfo/routing/reviews.yaml:4"] in rows
     _, out, _ = run(capsys, "proxy-config", "endpoint", PRODUCTPAGE, "--file", str(EXAMPLE),
                     "--name", "outbound|9080|v2|reviews.bookinfo.svc.cluster.local")
     assert cells(out)[1:] == [["127.0.0.22:9080", "HEALTHY", "-", "outbound|9080|v2|reviews.bookinfo.svc.cluster.local"]]

@@ -10,12 +10,15 @@ import http.server
 import json
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from fake_apiserver import FakeApiServer
 from gateway_tree import CREDENTIAL, GATEWAY_NODE, HOST, make_repo, web_service, web_slice, write_tree
 from serve_harness import ServeHarness, eventually
@@ -158,5 +161,23 @@ def test_https_gateway_with_a_credentials_directory(tmp_path: Path, backends: tu
             assert eventually(lambda: https_get(gateway_port, ca.cert_pem)[0], what="HTTPS through the gateway",
                               timeout=30) == "backend-a"
             assert h.status()["cluster"]["secrets"] == [CREDENTIAL]
+            admin = f"127.0.0.1:{h.server.admin.port}"
+            live = meshward("proxy-config", "secret", GATEWAY_NODE, "--admin-address", admin)
+            resources = meshward("proxy-config", "secret", GATEWAY_NODE, "--admin-address", admin, "-o", "yaml")
     finally:
         h.close()
+    # `meshward proxy-config secret`: the certificate Envoy was given, never its key; offline the same
+    cert = x509.load_pem_x509_certificate(leaf.cert_pem)
+    assert live.splitlines()[1].split() == [CREDENTIAL, "Cert", "Chain", "ACTIVE", "true", f"{cert.serial_number:x}",
+                                            cert.not_valid_after_utc.isoformat(),
+                                            cert.not_valid_before_utc.isoformat()]
+    assert "PRIVATE KEY" not in resources and "[redacted]" in resources and CREDENTIAL in resources
+    assert meshward("proxy-config", "secret", GATEWAY_NODE, "--file", str(work), "--credentials-dir",
+                    str(tmp_path / "creds")) == live
+
+
+def meshward(*args: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "meshward", *args], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
