@@ -160,3 +160,57 @@ def test_the_console_script_exits_1_for_an_unknown_proxy() -> None:
     done = subprocess.run([sys.executable, "-m", "meshward", "proxy-config", "all", "garbage", "--file",
                            str(EXAMPLE)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 1 and done.stdout == "" and len(done.stderr.splitlines()) == 1
+
+
+POLICIES = """\
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: PERMISSIVE}}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-only, namespace: bookinfo}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules: [{from: [{source: {namespaces: [bookinfo]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: everyone, namespace: bookinfo}
+spec: {}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: shop-wide, namespace: shop}
+spec: {}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: gateways-only, namespace: istio-system}
+spec: {selector: {matchLabels: {app: reviews}}}
+"""
+
+
+def test_describe_names_the_security_policies_that_select_the_proxy(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(EXAMPLE, tree)
+    (tree / "policies.yaml").write_text(POLICIES)
+    reviews = "sidecar~127.0.0.21~reviews-v1.bookinfo~bookinfo.svc.cluster.local"
+    for node, selected in ((reviews, True), (PRODUCTPAGE, False)):
+        doc = json.loads(run(capsys, "describe", node, "--file", str(tree), "-o", "json")[1])
+        found = {(a["kind"], a["name"]): (a["line"], a["why"]) for a in doc["applied"]
+                 if a["kind"] in ("PeerAuthentication", "AuthorizationPolicy")}
+        mesh_wide = "mesh-wide: no selector, in the root namespace istio-system"
+        expected = {("PeerAuthentication", "default"): (1, mesh_wide),
+                    ("AuthorizationPolicy", "everyone"): (13, "namespace-wide: no selector, in namespace bookinfo")}
+        if selected:
+            expected[("AuthorizationPolicy", "reviews-only")] = (6, "selector app=reviews matches the workload's labels")
+        assert found == expected, node  # not shop's, nor the root namespace's with a selector (its own workloads')
