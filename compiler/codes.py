@@ -35,7 +35,7 @@ class Code:
 
 _TABLE: tuple[Code, ...] = (
     # -- loading --------------------------------------------------------------------------------------------
-    Code("MW0001", "error", "YAML syntax error", "fix the YAML syntax at this position (tabs are not allowed for indentation)"),
+    Code("MW0001", "error", "YAML syntax error", "fix the YAML syntax at this position"),
     Code("MW0002", "error", "duplicate mapping key", "remove or rename one of the duplicate keys"),
     Code("MW0003", "error", "file is not UTF-8 text", "save the file as UTF-8 text, or move it out of the policy tree"),
     Code("MW0004", "error", "file too large", "split the file; policy files over the size limit are not read"),

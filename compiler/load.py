@@ -372,7 +372,7 @@ def _yaml_problem(err: MarkedYAMLError, first_line: int, text: str) -> tuple[str
     if code == "MW0002":
         return code, f"duplicate key: {problem}", line, column
     if mark and _char_at(text, mark.line, mark.column) == "\t":
-        problem = "tab character where YAML expects spaces: " + problem
+        problem = "tab character where YAML expects spaces (tabs are not allowed for indentation): " + problem
     context = f" {err.context}" if err.context else ""
     return code, f"{problem}{context}", line, column
 

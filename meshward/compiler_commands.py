@@ -90,12 +90,17 @@ def _validate(args: argparse.Namespace) -> int:
     found = [*checked.diagnostics, *field_notes(checked.resources, Carry())]
     errors = sum(d.severity is diagnostics.Severity.ERROR for d in found)
     warnings = len(found) - errors
-    summary = f"{loaded.files} files, {len(checked.resources)} resources: {errors} errors, {warnings} warnings"
+    summary = (f"{_count(loaded.files, 'file')}, {_count(len(checked.resources), 'resource')}: "
+               f"{_count(errors, 'error')}, {_count(warnings, 'warning')}")
     output.render(found, args.format, sys.stdout, summary=summary if args.format == "text" else "")
     if any(d.code == "MW0009" for d in found):
         return EXIT_USAGE
     failing = THRESHOLDS[args.failure_threshold]
     return EXIT_INVALID if any(d.severity in failing for d in found) else EXIT_OK
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _compile(args: argparse.Namespace) -> int:

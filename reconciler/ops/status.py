@@ -159,14 +159,15 @@ class Status:
 
     @property
     def errors(self) -> tuple[str, ...]:
-        """The diagnostic lines behind `last_result`."""
+        """The diagnostic lines behind `last_result`; none once a commit is served without a problem (the last
+        rejection stays under `lastRejected`, not here: Synced beside old errors reads as if they still held)."""
         if self.commit_result is not SyncResult.SYNCED and self.last_rejected is not None:
             return self.last_rejected.errors
         if self.cluster_rejection is not None:
             return self.cluster_rejection.errors
         if self.nacks:
             return tuple(nack.line for nack in self.nacks)
-        return self.last_rejected.errors if self.last_rejected else ()
+        return ()
 
     @property
     def ready(self) -> bool:

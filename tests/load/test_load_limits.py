@@ -34,7 +34,7 @@ def test_deep_flow_sequence_is_an_error_not_a_segfault(tmp_path: Path) -> None:
     proc = _validate(tmp_path)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert f"deep.yaml:1:{yaml_bounds.MAX_DEPTH + 3}: error MW0016" in proc.stdout
-    assert "1 resources" in proc.stdout and "Traceback" not in proc.stderr
+    assert "1 resource:" in proc.stdout and "Traceback" not in proc.stderr
 
 
 @pytest.mark.parametrize("text, line", [
@@ -89,7 +89,7 @@ def test_fifo_is_reported_and_never_opened(tmp_path: Path) -> None:
     (tmp_path / "ns.yaml").write_text(NAMESPACE)
     proc = _validate(tmp_path, tmp_path / "pipe.yaml", timeout=20.0)  # a blocking open would wait for a writer
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "pipe.yaml:0:0: error MW0014" in proc.stdout and "1 resources" in proc.stdout
+    assert "pipe.yaml:0:0: error MW0014" in proc.stdout and "1 resource:" in proc.stdout
 
 
 def test_a_fifo_put_in_a_files_place_after_its_stat_is_not_waited_for(tmp_path: Path) -> None:
