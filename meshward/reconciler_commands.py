@@ -35,6 +35,15 @@ def _positive(kind: type[int | float]) -> Callable[[str], float]:
     return parse
 
 
+def _address(text: str) -> str:
+    """HOST:PORT for a server to bind, refused at parse time rather than when the server fails to start. Port 0
+    takes a free one (the log says which)."""
+    _, colon, port = text.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port from 0 to 65535: {text!r}")
+    return text
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("serve", help="run the reconciler: follow a git repo and serve xDS")
     s.add_argument("--repo", required=True, metavar="URL_OR_PATH")
@@ -45,8 +54,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--path", default=".", metavar="DIR", help="policy directory inside the repo")
     s.add_argument("--rev", default=None, help="pin a tag or commit instead of following the branch")
     s.add_argument("--poll-interval", type=float, default=30.0, metavar="S")
-    s.add_argument("--xds-address", default=DEFAULT_XDS, metavar="H:P")
-    s.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
+    s.add_argument("--xds-address", type=_address, default=DEFAULT_XDS, metavar="H:P")
+    s.add_argument("--admin-address", type=_address, default=DEFAULT_ADMIN, metavar="H:P")
     s.add_argument("--workdir", default=None, help="where to clone (default: a temporary directory)")
     s.add_argument("--webhook-secret-file", default=None, metavar="FILE")
     s.add_argument("--verify-signatures", action="store_true")

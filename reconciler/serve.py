@@ -302,7 +302,9 @@ async def serve(config: ServeConfig) -> None:
                                               admin_host=_split(config.admin_address)[0]):
             log.warning("%s", warning)
         await server.start()
-        log.info("xDS on %s, admin on http://%s", config.xds_address, config.admin_address)
+        # the bound ports, not the configured ones: port 0 takes a free port
+        log.info("xDS on %s:%d, admin on http://%s:%d", config.xds_address.rpartition(":")[0], server.xds_port,
+                 _split(config.admin_address)[0], server.admin.port)
         runner = asyncio.create_task(server.run())
         await stopping.wait()
         log.info("stopping: draining ADS streams (up to %ss)", config.shutdown_grace)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
 from pathlib import Path
+from typing import IO
 
 import pytest
 
 from compiler import load
 from meshward import cli
+from reconciler.ops import demo
 
 
 @pytest.mark.parametrize(("text", "tab"), [
@@ -26,3 +36,50 @@ def test_one_error_is_singular(tmp_path: Path, capsys: pytest.CaptureFixture[str
     (tmp_path / "p.yaml").write_text("a: [1, 2\n")
     assert cli.main(["validate", str(tmp_path)]) == 1
     assert capsys.readouterr().out.splitlines()[-1] == "1 file, 0 resources: 1 error, 0 warnings"
+
+
+@pytest.mark.parametrize("flag", ["--admin-address", "--xds-address"])
+@pytest.mark.parametrize("address", ["127.0.0.1:99999", "127.0.0.1", "127.0.0.1:http"])
+def test_serve_refuses_a_bad_address_at_parse_time(flag: str, address: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["serve", "--repo", "r", flag, address])
+    assert exc.value.code == 2
+    assert "a port from 0 to 65535" in capsys.readouterr().err
+
+
+def test_serve_logs_the_ports_it_bound(tmp_path: Path) -> None:
+    """Port 0 takes free ports; the log line a user copies from says which, not ':0'."""
+    repo = demo.make_repo(tmp_path / "repo")[0]
+    proc = subprocess.Popen([sys.executable, "-m", "meshward", "serve", "--repo", str(repo), "--path", "policies",
+                             "--xds-address", "127.0.0.1:0", "--admin-address", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = _line_with(proc.stdout, "xDS on ", timeout=30.0)
+        found = re.search(r"xDS on 127\.0\.0\.1:(\d+), admin on http://127\.0\.0\.1:(\d+)", line)
+        assert found, line
+        xds, admin = map(int, found.groups())
+        assert xds and admin
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/healthz", timeout=5) as resp:
+            assert resp.status == 200
+        socket.create_connection(("127.0.0.1", xds), timeout=5).close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def _line_with(stream: IO[str], text: str, timeout: float) -> str:
+    """The first line of a child's output that contains `text`, within `timeout` seconds (read on a thread: a
+    buffered pipe's lines may already be in memory, where select() does not see them)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if text in line:
+            return line
+    raise AssertionError(f"no line with {text!r} within {timeout}s")
