@@ -24,7 +24,7 @@ from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
 from compiler.load import Document, ParseCache, load
 from compiler.model import Proxy, Secret
-from compiler.naming import NodeId, credential_ca_secret, parse_node_id
+from compiler.naming import InvalidNodeId, NodeId, credential_ca_secret, parse_node_id
 from compiler.pipeline import CheckCache
 from compiler.translate import proxyless as proxyless_translate
 from compiler.translate.describe import Description
@@ -43,6 +43,7 @@ __all__ = [
     "Diagnostic",
     "Document",
     "InconsistentSnapshot",
+    "InvalidNodeId",
     "Node",
     "NodeId",
     "ParseCache",

@@ -112,6 +112,11 @@ def node_id(kind: model.ProxyKind, ip: str, name: str, namespace: str) -> str:
     return str(NodeId(kind, ip, name, namespace, f"{namespace}.svc.{DOMAIN_SUFFIX}"))
 
 
+class InvalidNodeId(LookupError):
+    """A node id that is not `TYPE~IP~NAME.NAMESPACE~DOMAIN` (MW0402): no tree can have a proxy for it, which is a
+    different mistake from a well-formed id that the tree has no workload for (MW0401)."""
+
+
 def parse_node_id(text: str) -> NodeId:
     """`TYPE~IP~NAME.NAMESPACE~DOMAIN` as the Istio agent sends it; ValueError when malformed."""
     parts = text.split("~")

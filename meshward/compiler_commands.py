@@ -134,6 +134,9 @@ def _compile(args: argparse.Namespace) -> int:
         if args.all:
             return _compile_all(result, render, args.output)
         text = render(args.node)
+    except build_mod.InvalidNodeId as err:
+        print(f"meshward compile: error MW0402: {err} ({codes.get('MW0402').hint})", file=sys.stderr)
+        return EXIT_USAGE
     except LookupError as err:
         print(f"meshward compile: error MW0401: {err.args[0] if err.args else err}", file=sys.stderr)
         return EXIT_INVALID

@@ -24,7 +24,7 @@ def find_proxy(mesh: Mesh, node_id: str) -> model.Proxy:
     try:
         node = naming.parse_node_id(node_id)
     except ValueError as err:
-        raise LookupError(str(err)) from None
+        raise naming.InvalidNodeId(str(err)) from None
     wl = mesh.workloads.get((node.namespace, node.name))
     if wl is None:
         wl = next((w for w in mesh.workloads_by_ip.get(node.ip, ()) if w.namespace == node.namespace), None)

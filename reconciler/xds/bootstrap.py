@@ -6,15 +6,15 @@ clusters come over ADS (xds_protocol.rst, "Aggregated Discovery Service": cds_co
 
 node.cluster (Envoy's "service cluster"): Istio derives it from the workload's `app` label and namespace; a node id
 carries no labels, so for Istio-style ids (`sidecar~10.0.0.1~reviews-v1.shop~shop.svc.cluster.local`) we use the
-workload name and namespace as written in the id (`reviews-v1.shop`), which is stable and unique per workload; for
-any other node id, the id itself. Callers who know better pass `cluster=`.
+workload name and namespace as written in the id (`reviews-v1.shop`), which is stable and unique per workload.
+Callers who know better pass `cluster=`. A node id of another shape is refused: no proxy would get a config.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from compiler.build import is_ip
+from compiler.build import is_ip, parse_node_id
 from reconciler.xds.xds_node import parse_istio_node_id
 
 XDS_CLUSTER = "xds-grpc"
@@ -24,10 +24,10 @@ _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: int | None = None,
            cluster: str | None = None, sds_socket: str | None = None) -> dict[str, Any]:
-    """A JSON-able Envoy bootstrap. Raises ValueError for an empty node id or an address that is not HOST:PORT.
+    """A JSON-able Envoy bootstrap. Raises ValueError for a node id that is not an Istio one (meshward would never
+    serve it: `compiler.naming.parse_node_id`) or an address that is not HOST:PORT.
     With `sds_socket`, the static cluster `sds-grpc` reaches `meshward agent`'s SDS (secrets `default`, `ROOTCA`)."""
-    if not node_id:
-        raise ValueError("the node id must not be empty")
+    parse_node_id(node_id)  # the compiler's check: a node id it cannot parse never gets a config
     host, port = split_address(xds_address)
     bootstrap: dict[str, Any] = {
         "node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
@@ -43,8 +43,7 @@ def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: i
 def render_grpc(node_id: str, xds_address: str) -> dict[str, Any]:
     """gRPC's xDS bootstrap file (gRFC A27; `GRPC_XDS_BOOTSTRAP`) for a proxyless gRPC application, as Istio's agent
     writes it: metadata `GENERATOR: grpc` makes meshward send gRPC's shape of config (docs/proxyless-grpc.md)."""
-    if not node_id:
-        raise ValueError("the node id must not be empty")
+    parse_node_id(node_id)  # the compiler's check: a node id it cannot parse never gets a config
     host, port = split_address(xds_address)
     parsed = parse_istio_node_id(node_id)
     metadata = {"GENERATOR": "grpc", **({"NAMESPACE": parsed.namespace} if parsed else {})}

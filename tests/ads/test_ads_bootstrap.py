@@ -35,7 +35,6 @@ def test_sotw_and_delta_ads_config() -> None:
 @pytest.mark.parametrize(("node_id", "cluster"), [
     (NODE, "reviews-v1.shop"),
     ("router~10.0.0.9~ingress.istio-system~istio-system.svc.cluster.local", "ingress.istio-system"),
-    ("my-proxy", "my-proxy"),
 ])
 def test_node_cluster_is_workload_dot_namespace(node_id: str, cluster: str) -> None:
     doc = bootstrap.render(node_id, "127.0.0.1:15010", delta=False, admin_port=None)
@@ -57,9 +56,12 @@ def test_bad_addresses_raise_value_error(address: str) -> None:
         bootstrap.render(NODE, address, delta=False, admin_port=None)
 
 
-def test_empty_node_id_raises_value_error() -> None:
+@pytest.mark.parametrize("node_id", ["", "my-proxy", "gateway~1.2.3.4~a.b~b.svc.cluster.local"])
+def test_a_node_id_meshward_cannot_serve_raises_value_error(node_id: str) -> None:
     with pytest.raises(ValueError, match="node id"):
-        bootstrap.render("", "127.0.0.1:15010", delta=False, admin_port=None)
+        bootstrap.render(node_id, "127.0.0.1:15010", delta=False, admin_port=None)
+    with pytest.raises(ValueError, match="node id"):
+        bootstrap.render_grpc(node_id, "127.0.0.1:15010")
 
 
 @pytest.mark.envoy

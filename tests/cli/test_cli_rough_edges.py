@@ -19,6 +19,8 @@ from compiler import load
 from meshward import cli
 from reconciler.ops import demo
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "policies-example"
+
 
 @pytest.mark.parametrize(("text", "tab"), [
     ("a:\n\tb: 1\n", True),
@@ -83,3 +85,16 @@ def _line_with(stream: IO[str], text: str, timeout: float) -> str:
         if text in line:
             return line
     raise AssertionError(f"no line with {text!r} within {timeout}s")
+
+
+def test_compile_a_garbage_node_id_is_mw0402_not_an_unknown_proxy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["compile", str(EXAMPLE), "--node", "garbage"]) == 2
+    err = capsys.readouterr().err
+    assert "error MW0402" in err and "'garbage'" in err and "MW0401" not in err
+
+
+def test_bootstrap_refuses_a_garbage_node_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "envoy.json"
+    assert cli.main(["bootstrap", "--node", "garbage", "-o", str(out)]) == 2
+    assert "'garbage'" in capsys.readouterr().err and not out.exists()
+    assert cli.main(["bootstrap", "--grpc", "--node", "garbage"]) == 2
