@@ -35,6 +35,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     v.add_argument("--max-file-size", type=int, default=load.MAX_FILE_BYTES, metavar="BYTES")
     v.add_argument("--failure-threshold", type=str.lower, choices=tuple(THRESHOLDS), default="error",
                    help="the least severity that fails validation, as istioctl analyze's (default: error)")
+    v.add_argument("--allow-empty", action="store_true",
+                   help="exit 0 when no policy file is found (by default that exits 2: a wrong path must not pass CI)")
 
     c = sub.add_parser("compile", help="compile the Envoy config of one proxy (or all)")
     c.add_argument("path", metavar="PATH")
@@ -94,6 +96,10 @@ def _validate(args: argparse.Namespace) -> int:
                f"{_count(errors, 'error')}, {_count(warnings, 'warning')}")
     output.render(found, args.format, sys.stdout, summary=summary if args.format == "text" else "")
     if any(d.code == "MW0009" for d in found):
+        return EXIT_USAGE
+    if not loaded.files and not args.allow_empty:
+        print(f"meshward validate: no policy file (*.yaml, *.yml) found in {' '.join(args.paths)}; --allow-empty "
+              "accepts that", file=sys.stderr)
         return EXIT_USAGE
     failing = THRESHOLDS[args.failure_threshold]
     return EXIT_INVALID if any(d.severity in failing for d in found) else EXIT_OK
@@ -181,8 +187,15 @@ def _compile_all(result: build_mod.Build, render: Callable[[str], str], out_dir:
         print(f"meshward compile: {out_dir}: not a directory (--all writes one file per proxy into -o DIR)",
               file=sys.stderr)
         return EXIT_USAGE
+    proxies = result.proxies()
+    if not proxies:
+        # Exit 0, as a valid tree is: a tree of policies only is valid (its workloads may come from a cluster,
+        # `serve --kubeconfig`); a path with no policy file at all is `validate`'s exit 2.
+        print("meshward compile: no proxies: the tree has no WorkloadEntry or EndpointSlice endpoint to compile a "
+              "config for, so nothing was written", file=sys.stderr)
+        return EXIT_OK
     target.mkdir(parents=True, exist_ok=True)
-    for proxy in result.proxies():
+    for proxy in proxies:
         safe = proxy.node_id.replace("~", "_").replace("/", "_")
         _write(target / f"{safe}.json", render(proxy.node_id))
     return EXIT_OK

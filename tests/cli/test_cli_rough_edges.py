@@ -98,3 +98,20 @@ def test_bootstrap_refuses_a_garbage_node_id(tmp_path: Path, capsys: pytest.Capt
     assert cli.main(["bootstrap", "--node", "garbage", "-o", str(out)]) == 2
     assert "'garbage'" in capsys.readouterr().err and not out.exists()
     assert cli.main(["bootstrap", "--grpc", "--node", "garbage"]) == 2
+
+
+def test_validate_an_empty_directory_exits_2_unless_allowed(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "notes.txt").write_text("not a policy")
+    assert cli.main(["validate", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "0 files" in captured.out and "no policy file" in captured.err
+    assert cli.main(["validate", str(tmp_path), "--allow-empty"]) == 0
+
+
+def test_compile_all_without_proxies_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "vs.yaml").write_text("apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+                                      "metadata: {name: r, namespace: shop}\nspec: {hosts: [r], http: [{route: "
+                                      "[{destination: {host: r}}]}]}\n")
+    assert cli.main(["compile", str(tmp_path), "--all", "-o", str(tmp_path / "out")]) == 0
+    assert "no proxies" in capsys.readouterr().err and not (tmp_path / "out").exists()
