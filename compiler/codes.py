@@ -1,6 +1,6 @@
 """The one registry of diagnostic codes.
 
-A code never changes meaning. `docs/messages.md` is generated from this table (`meshward messages --write`) and a
+A code never changes meaning. `docs/messages.md` is generated from this table (`meshward messages --write docs`) and a
 test fails when it drifts. `istio` names the `istioctl analyze` message a code matches, where Istio has one.
 Ranges: MW00xx loading, MW01xx structure (schema), MW02xx per-resource semantics (Istio's validation webhook
 rules), MW03xx cross-resource analyzers, MW04xx compile (model and emit).
@@ -133,7 +133,7 @@ def render_markdown() -> str:
     lines = [
         "# Diagnostic codes",
         "",
-        "Generated from `compiler/codes.py` by `meshward messages --write`; do not edit by hand.",
+        "Generated from `compiler/codes.py` by `meshward messages --write docs`; do not edit by hand.",
         "A code never changes meaning. `Istio` names the `istioctl analyze` message it matches.",
         "`blocks`: whether the revision is not served. `yes`: rejected, as Istio's validating webhook (or Envoy)",
         "would reject it; `with --strict`: flagged, an analyzer finding about a config Pilot serves, so meshward",

@@ -9,6 +9,7 @@ rejected errors, and on flagged ones with `--strict` (compiler.codes says which 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +31,9 @@ FIELDS_BEGIN, FIELDS_END = "<!-- fields:begin -->\n", "<!-- fields:end -->"
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     v = sub.add_parser("validate", help="validate policy files or directories")
-    v.add_argument("paths", nargs="+", metavar="PATH")
+    v.add_argument("paths", nargs="*", metavar="PATH", help="policy files or directories (read recursively)")
+    v.add_argument("--list-codes", action="store_true",
+                   help="print every diagnostic code (code, severity, blocks, what) and exit, as `meshward messages`")
     v.add_argument("--format", choices=output.FORMATS, default="text")
     v.add_argument("--max-file-size", type=int, default=load.MAX_FILE_BYTES, metavar="BYTES")
     v.add_argument("--failure-threshold", type=str.lower, choices=tuple(THRESHOLDS), default="error",
@@ -51,20 +54,22 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="with --format bootstrap: SDS secrets as `meshward serve` reads them (DIR/<name>/tls.crt, "
                         "tls.key, ca.crt), inlined as static secrets")
 
-    s = sub.add_parser("schemas", help="write or check the JSON Schemas in schemas/")
-    s.add_argument("--dir", default="schemas")
-    s.add_argument("--check", action="store_true", help="fail when the files differ from the models")
-    s.add_argument("--write", action="store_true")
+    s = sub.add_parser("schemas", help="print (or write, or check) the JSON Schema of every kind")
+    s.add_argument("--dir", default="schemas", help="with --check: the folder to compare (default: %(default)s)")
+    s.add_argument("--check", action="store_true", help="fail when the files in --dir differ from the models")
+    s.add_argument("--write", metavar="DIR", help="write one KIND.json per kind into DIR instead of printing them "
+                                                  "(one JSON object, file name -> schema)")
 
-    m = sub.add_parser("messages", help="write or check docs/messages.md")
-    m.add_argument("--file", default="docs/messages.md")
-    m.add_argument("--check", action="store_true")
-    m.add_argument("--write", action="store_true")
+    m = sub.add_parser("messages", help="print (or write, or check) the table of diagnostic codes")
+    m.add_argument("--file", default="docs/messages.md", help="with --check: the file to compare (default: "
+                                                             "%(default)s)")
+    m.add_argument("--check", action="store_true", help="fail when --file differs from the codes")
+    m.add_argument("--write", metavar="DIR", help="write DIR/messages.md instead of printing it")
 
-    f = sub.add_parser("fields", help="write or check README's lists of fields that are not compiled")
-    f.add_argument("--file", default="README.md")
-    f.add_argument("--check", action="store_true")
-    f.add_argument("--write", action="store_true")
+    f = sub.add_parser("fields", help="print (or write, or check) README's lists of fields that are not compiled")
+    f.add_argument("--file", default="README.md", help="the README with the fields block (default: %(default)s)")
+    f.add_argument("--check", action="store_true", help="fail when --file's block differs from the coverage")
+    f.add_argument("--write", action="store_true", help="rewrite --file's block instead of printing it")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,6 +90,11 @@ def _io_problem(err: OSError) -> str:
 
 
 def _validate(args: argparse.Namespace) -> int:
+    if args.list_codes:
+        return _list_codes()
+    if not args.paths:
+        print("meshward validate: give at least one PATH (or --list-codes)", file=sys.stderr)
+        return EXIT_USAGE
     loaded = load.load(args.paths, max_file_bytes=args.max_file_size)
     with gcpause.GcPause().paused():  # this process runs the compiler: it pauses the cyclic GC around it
         checked = pipeline.check_documents(loaded.documents, loaded.diagnostics, loaded.files)
@@ -225,7 +235,11 @@ def _schemas(args: argparse.Namespace) -> int:
         for line in drift:
             print(line, file=sys.stderr)
         return EXIT_INVALID if drift else EXIT_OK
-    schema.write(Path(args.dir))
+    if args.write:
+        schema.write(Path(args.write))
+        return EXIT_OK
+    every = {name: json.loads(text) for name, text in schema.render_all().items()}
+    sys.stdout.write(json.dumps(every, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     return EXIT_OK
 
 
@@ -235,10 +249,21 @@ def _messages(args: argparse.Namespace) -> int:
     if args.check:
         same = path.exists() and path.read_text() == text
         if not same:
-            print(f"{path} is out of date: run meshward messages --write", file=sys.stderr)
+            print(f"{path} is out of date: run meshward messages --write {path.parent}", file=sys.stderr)
         return EXIT_OK if same else EXIT_INVALID
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    if args.write:
+        target = Path(args.write)
+        target.mkdir(parents=True, exist_ok=True)
+        _write(target / "messages.md", text)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def _list_codes() -> int:
+    """`validate --list-codes`: the codes as plain columns, for a terminal (`meshward messages` is the markdown)."""
+    for c in codes.all_codes():
+        print(f"{c.code}  {c.severity:<7}  blocks: {c.blocks:<13}  {c.title}")
     return EXIT_OK
 
 
@@ -257,5 +282,8 @@ def _fields(args: argparse.Namespace) -> int:
         if new != text:
             print(f"{path} is out of date: run meshward fields --write", file=sys.stderr)
         return EXIT_OK if new == text else EXIT_INVALID
-    path.write_text(new)
+    if args.write:
+        path.write_text(new)
+    else:
+        sys.stdout.write(coverage.render_markdown())
     return EXIT_OK

@@ -17,7 +17,7 @@ CORPUS = ROOT / ".." / "shared" / "corpus"
 
 
 def test_checked_in_schemas_are_up_to_date() -> None:
-    assert schema.check(ROOT / "schemas") == [], "run `meshward schemas --write` (compiler.schema.write)"
+    assert schema.check(ROOT / "schemas") == [], "run `meshward schemas --write schemas` (compiler.schema.write)"
 
 
 def test_check_reports_drift(tmp_path: Path) -> None:

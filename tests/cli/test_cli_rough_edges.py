@@ -115,3 +115,23 @@ def test_compile_all_without_proxies_says_so(tmp_path: Path, capsys: pytest.Capt
                                       "[{destination: {host: r}}]}]}\n")
     assert cli.main(["compile", str(tmp_path), "--all", "-o", str(tmp_path / "out")]) == 0
     assert "no proxies" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("args", [["messages"], ["schemas"], ["fields"], ["validate", "--list-codes"]])
+def test_generators_print_and_write_nothing_without_write(args: list[str], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "README.md").write_text("<!-- fields:begin -->\n<!-- fields:end -->\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(args) == 0
+    out = capsys.readouterr().out
+    assert ("MW0001" in out) if args[0] in ("messages", "validate") else out.strip()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md"]
+    assert (tmp_path / "README.md").read_text() == "<!-- fields:begin -->\n<!-- fields:end -->\n"
+
+
+def test_messages_and_schemas_write_only_into_the_named_dir(tmp_path: Path) -> None:
+    assert cli.main(["messages", "--write", str(tmp_path / "docs")]) == 0
+    assert cli.main(["messages", "--check", "--file", str(tmp_path / "docs" / "messages.md")]) == 0
+    assert cli.main(["schemas", "--write", str(tmp_path / "schemas")]) == 0
+    assert cli.main(["schemas", "--check", "--dir", str(tmp_path / "schemas")]) == 0

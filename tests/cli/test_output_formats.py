@@ -58,7 +58,7 @@ def test_sarif_shape() -> None:
 
 
 def test_messages_doc_is_current() -> None:
-    assert (ROOT / "docs" / "messages.md").read_text() == codes.render_markdown(), "run: meshward messages --write"
+    assert (ROOT / "docs" / "messages.md").read_text() == codes.render_markdown(), "run: meshward messages --write docs"
 
 
 def test_every_code_has_a_hint_and_a_known_severity() -> None:
