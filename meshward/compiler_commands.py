@@ -34,20 +34,26 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     v.add_argument("paths", nargs="*", metavar="PATH", help="policy files or directories (read recursively)")
     v.add_argument("--list-codes", action="store_true",
                    help="print every diagnostic code (code, severity, blocks, what) and exit, as `meshward messages`")
-    v.add_argument("--format", choices=output.FORMATS, default="text")
-    v.add_argument("--max-file-size", type=int, default=load.MAX_FILE_BYTES, metavar="BYTES")
+    v.add_argument("--format", choices=output.FORMATS, default="text",
+                   help="text lines, json, github (workflow annotations) or sarif (code scanning) (default: "
+                        "%(default)s)")
+    v.add_argument("--max-file-size", type=int, default=load.MAX_FILE_BYTES, metavar="BYTES",
+                   help="a larger file is reported (MW0010) and not read (default: %(default)s)")
     v.add_argument("--failure-threshold", type=str.lower, choices=tuple(THRESHOLDS), default="error",
                    help="the least severity that fails validation, as istioctl analyze's (default: error)")
     v.add_argument("--allow-empty", action="store_true",
                    help="exit 0 when no policy file is found (by default that exits 2: a wrong path must not pass CI)")
 
     c = sub.add_parser("compile", help="compile the Envoy config of one proxy (or all)")
-    c.add_argument("path", metavar="PATH")
+    c.add_argument("path", metavar="PATH", help="the policy tree (a file or a directory)")
     target = c.add_mutually_exclusive_group(required=True)
-    target.add_argument("--node", metavar="NODE_ID")
-    target.add_argument("--all", action="store_true")
-    c.add_argument("--format", choices=("json", "bootstrap"), default="json")
-    c.add_argument("-o", "--output", metavar="FILE_OR_DIR")
+    target.add_argument("--node", metavar="NODE_ID", help="the proxy, TYPE~IP~NAME.NAMESPACE~DOMAIN")
+    target.add_argument("--all", action="store_true", help="every proxy of the tree, one file each into -o DIR")
+    c.add_argument("--format", choices=("json", "bootstrap"), default="json",
+                   help="json: a config dump as Envoy's /config_dump; bootstrap: a static bootstrap Envoy can run "
+                        "(default: %(default)s)")
+    c.add_argument("-o", "--output", metavar="FILE_OR_DIR",
+                   help="write there instead of stdout (a directory with --all)")
     c.add_argument("--strict", action="store_true",
                    help="analyzer errors about configs Pilot serves (flagged) fail the compile too")
     c.add_argument("--credentials-dir", metavar="DIR",

@@ -46,20 +46,29 @@ def _address(text: str) -> str:
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("serve", help="run the reconciler: follow a git repo and serve xDS")
-    s.add_argument("--repo", required=True, metavar="URL_OR_PATH")
+    s.add_argument("--repo", required=True, metavar="URL_OR_PATH", help="the git repository to follow")
     s.add_argument("--repo-credentials-file", default=None, metavar="FILE",
                    help="one line 'username:password' (or token) for an https repo; default: the environment's "
                         "MESHWARD_GIT_USERNAME and MESHWARD_GIT_PASSWORD")
-    s.add_argument("--branch", default="main")
-    s.add_argument("--path", default=".", metavar="DIR", help="policy directory inside the repo")
+    s.add_argument("--branch", default="main", help="the branch to follow (default: %(default)s)")
+    s.add_argument("--path", default=".", metavar="DIR",
+                   help="policy directory inside the repo (default: %(default)s, the whole repo)")
     s.add_argument("--rev", default=None, help="pin a tag or commit instead of following the branch")
-    s.add_argument("--poll-interval", type=float, default=30.0, metavar="S")
-    s.add_argument("--xds-address", type=_address, default=DEFAULT_XDS, metavar="H:P")
-    s.add_argument("--admin-address", type=_address, default=DEFAULT_ADMIN, metavar="H:P")
+    s.add_argument("--poll-interval", type=float, default=30.0, metavar="S",
+                   help="seconds between fetches of the repo; a webhook fetches at once (default: %(default)s)")
+    s.add_argument("--xds-address", type=_address, default=DEFAULT_XDS, metavar="H:P",
+                   help="where proxies connect over ADS; port 0 takes a free one (default: %(default)s)")
+    s.add_argument("--admin-address", type=_address, default=DEFAULT_ADMIN, metavar="H:P",
+                   help="health, metrics, /status and webhook over HTTP; port 0 takes a free one (default: "
+                        "%(default)s)")
     s.add_argument("--workdir", default=None, help="where to clone (default: a temporary directory)")
-    s.add_argument("--webhook-secret-file", default=None, metavar="FILE")
-    s.add_argument("--verify-signatures", action="store_true")
-    s.add_argument("--allowed-signers", default=None, metavar="FILE")
+    s.add_argument("--webhook-secret-file", default=None, metavar="FILE",
+                   help="the secret a git host signs /webhook calls with (default: the environment's "
+                        "MESHWARD_WEBHOOK_SECRET; with neither, /webhook refuses every call)")
+    s.add_argument("--verify-signatures", action="store_true",
+                   help="serve only commits signed by a key of --allowed-signers")
+    s.add_argument("--allowed-signers", default=None, metavar="FILE",
+                   help="ssh allowed_signers file of the keys --verify-signatures accepts")
     s.add_argument("--kubeconfig", default=None, metavar="FILE|in-cluster",
                    help="watch Services, EndpointSlices and TLS Secrets of this cluster ('in-cluster': the pod's "
                         "service account)")
@@ -67,8 +76,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--credentials-dir", default=None, metavar="DIR",
                    help="TLS credentials for Gateway credentialName: DIR/<name>/{tls.crt,tls.key,ca.crt}")
     s.add_argument("--credentials-poll-interval", type=float, default=2.0, metavar="S",
-                   help="how often --credentials-dir is checked for changes")
-    s.add_argument("--max-connection-age", type=float, default=0.0, metavar="S")
+                   help="how often --credentials-dir is checked for changes (default: %(default)s)")
+    s.add_argument("--max-connection-age", type=float, default=0.0, metavar="S",
+                   help="close ADS connections after S seconds (gRPC GOAWAY) so proxies reconnect and spread over "
+                        "replicas (default: %(default)s, never)")
     s.add_argument("--strict", action="store_true",
                    help="analyzer errors about configs Pilot serves (flagged) block a commit too")
     s.add_argument("--max-config-bytes", type=_positive(int), default=16 << 20, metavar="N",
@@ -91,45 +102,53 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                         "before it ends with UNAVAILABLE (default: %(default)s)")
     s.add_argument("--ca-dir", default=None, metavar="DIR",
                    help="serve a CA from Istio's cacerts files in DIR (a self-signed root is made if DIR is empty)")
-    s.add_argument("--ca-address", default=DEFAULT_CA, metavar="H:P", help="where the CA serves (with --ca-dir)")
+    s.add_argument("--ca-address", default=DEFAULT_CA, metavar="H:P",
+                   help="where the CA serves (with --ca-dir) (default: %(default)s)")
     s.add_argument("--ca-dns-name", action="append", default=[], metavar="NAME",
                    help="another name agents reach the CA by (e.g. the reconciler's Service), put in the CA's "
                         "certificate; repeatable")
-    s.add_argument("--trust-domain", default="cluster.local", help="the SPIFFE trust domain of workload identities")
+    s.add_argument("--trust-domain", default="cluster.local",
+                   help="the SPIFFE trust domain of workload identities (default: %(default)s)")
 
     b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to meshward over ADS")
-    b.add_argument("--node", required=True, metavar="NODE_ID")
-    b.add_argument("--xds-address", default=DEFAULT_XDS, metavar="H:P")
+    b.add_argument("--node", required=True, metavar="NODE_ID", help="the proxy, TYPE~IP~NAME.NAMESPACE~DOMAIN")
+    b.add_argument("--xds-address", default=DEFAULT_XDS, metavar="H:P",
+                   help="where `meshward serve` listens for ADS (default: %(default)s)")
     b.add_argument("--delta", action="store_true", help="use incremental (delta) xDS")
     b.add_argument("--grpc", action="store_true",
                    help="a proxyless gRPC application's bootstrap (GRPC_XDS_BOOTSTRAP) instead of Envoy's")
-    b.add_argument("--admin-port", type=int, default=None)
+    b.add_argument("--admin-port", type=int, default=None,
+                   help="Envoy's admin interface on 127.0.0.1:PORT (default: none)")
     b.add_argument("--sds-socket", default=None, metavar="PATH", help="add the cluster for `meshward agent`'s SDS")
-    b.add_argument("-o", "--output", metavar="FILE")
+    b.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
 
     d = sub.add_parser("demo", help="local showcase: repo, reconciler, real Envoys and backends")
-    d.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (0: run until Ctrl-C)")
+    d.add_argument("--duration", type=float, default=0.0, help="stop after S seconds (default: %(default)s, run until Ctrl-C)")
 
     st = sub.add_parser("status", help="proxies connected to a reconciler and their sync state (exit 1: a proxy "
                                        "rejects its config)")
-    st.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P")
-    st.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    st.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P",
+                    help="the admin address of `meshward serve` (default: %(default)s)")
+    st.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                    help="a table, or /status and /debug/proxies as JSON (default: %(default)s)")
 
     t = sub.add_parser("token", help="mint a local identity token for `meshward agent`")
-    t.add_argument("--ca-dir", required=True, metavar="DIR")
-    t.add_argument("--namespace", required=True, metavar="NS")
-    t.add_argument("--service-account", required=True, metavar="SA")
+    t.add_argument("--ca-dir", required=True, metavar="DIR", help="the CA's directory, as `serve --ca-dir`")
+    t.add_argument("--namespace", required=True, metavar="NS", help="the workload's namespace")
+    t.add_argument("--service-account", required=True, metavar="SA", help="the workload's service account")
     t.add_argument("--ttl", type=duration, default=datetime.timedelta(hours=1), metavar="DURATION",
                    help="how long the token is accepted, e.g. 1h, 30m, 1h30m (default 1h)")
-    t.add_argument("-o", "--output", required=True, metavar="FILE")
+    t.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the token")
 
     a = sub.add_parser("agent", help="beside an Envoy: a key in memory, its certificate from the CA, served over SDS")
-    a.add_argument("--node", required=True, metavar="NODE_ID")
-    a.add_argument("--ca-address", default=DEFAULT_CA, metavar="H:P")
+    a.add_argument("--node", required=True, metavar="NODE_ID", help="the proxy, TYPE~IP~NAME.NAMESPACE~DOMAIN")
+    a.add_argument("--ca-address", default=DEFAULT_CA, metavar="H:P",
+                   help="where `meshward serve --ca-dir` serves the CA (default: %(default)s)")
     a.add_argument("--ca-root", required=True, metavar="FILE", help="the root(s) that verify the CA, PEM")
     a.add_argument("--token-file", required=True, metavar="FILE", help="from `meshward token`, read at each renewal")
-    a.add_argument("--sds-socket", required=True, metavar="PATH")
-    a.add_argument("--trust-domain", default="cluster.local")
+    a.add_argument("--sds-socket", required=True, metavar="PATH", help="the unix socket Envoy reaches SDS on")
+    a.add_argument("--trust-domain", default="cluster.local",
+                   help="the SPIFFE trust domain of workload identities (default: %(default)s)")
     a.add_argument("--cert-ttl", type=duration, default=datetime.timedelta(hours=24), metavar="DURATION",
                    help="the certificate lifetime to ask for (default 24h); renewed at half of it")
 

@@ -30,7 +30,7 @@ class _Failed(Exception):
 def add_arguments(pc: argparse.ArgumentParser, describe: argparse.ArgumentParser, default_admin: str,
                   default_xds: str) -> None:
     pc.add_argument("view", choices=VIEWS, help="which part of the proxy's config to show")
-    pc.add_argument("node", metavar="NODE_ID")
+    pc.add_argument("node", metavar="NODE_ID", help="the proxy, TYPE~IP~NAME.NAMESPACE~DOMAIN")
     pc.add_argument("--name", default=None, metavar="N",
                     help="only this cluster (FQDN or full name), listener, route config or secret")
     pc.add_argument("--port", type=int, default=None, metavar="P", help="only clusters and listeners of this port")
@@ -47,7 +47,7 @@ def add_arguments(pc: argparse.ArgumentParser, describe: argparse.ArgumentParser
                            help="compile this policy tree instead of asking a running serve")
         where.add_argument("--admin-address", default=default_admin, metavar="H:P",
                            help="a running serve's admin address (default: %(default)s)")
-    describe.add_argument("node", metavar="NODE_ID")
+    describe.add_argument("node", metavar="NODE_ID", help="the proxy, TYPE~IP~NAME.NAMESPACE~DOMAIN")
     describe.add_argument("-o", "--output", choices=("text", "json"), default="text",
                           help="text or JSON (default: %(default)s)")
 
