@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from meshward import compiler_commands, reconciler_commands, version
+from meshward import compiler_commands, completion, reconciler_commands, version
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,11 +23,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compiler_commands.add_commands(sub)
     reconciler_commands.add_commands(sub)
+    sub.add_parser("completion", help="print a shell completion script: eval \"$(meshward completion bash)\"") \
+        .add_argument("shell", choices=completion.SHELLS, help="the shell to complete in")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "completion":
+        sys.stdout.write(completion.script(parser, args.shell))
+        return 0
     if args.command in compiler_commands.COMMANDS:
         return compiler_commands.run(args)
     return reconciler_commands.run(args)
