@@ -25,6 +25,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
 from rich.console import Console
 from rich.live import Live
@@ -123,10 +124,47 @@ def _table(counts: collections.Counter[str], phase: str, status: str) -> Table:
     return table
 
 
+def summary(counts: collections.Counter[str], phase: str, serving: str) -> str:
+    """The split as one plain line: what a CI log or a screen reader gets instead of the live table."""
+    total = sum(counts.values()) or 1
+    split = ", ".join(f"{key} {n} ({100 * n / total:.0f}%)" for key, n in sorted(counts.items()))
+    return f"reviews through the productpage sidecar, {phase}, serving commit {serving}: {split}"
+
+
+class Report:
+    """Where the split goes: a live table on a terminal; anywhere else (a CI log, a pipe, a screen reader) one
+    `summary` line when the phase or the serving commit changes, and every `every` seconds in between."""
+
+    def __init__(self, console: Console, every: float = 5.0) -> None:
+        self._console = console
+        self._every = every
+        self._live: Live | None = None
+        self._last: tuple[str, str] | None = None
+        self._last_at = 0.0
+
+    def __enter__(self) -> Self:
+        if self._console.is_terminal:
+            self._live = Live(console=self._console, refresh_per_second=4)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+
+    def update(self, counts: collections.Counter[str], phase: str, serving: str, now: float) -> None:
+        if self._live is not None:
+            self._live.update(_table(counts, phase, f"serving commit {serving}; Ctrl-C to stop"))
+            return
+        if counts and ((phase, serving) != self._last or now - self._last_at >= self._every):
+            self._console.print(summary(counts, phase, serving), highlight=False, soft_wrap=True)
+            self._last, self._last_at = (phase, serving), now
+
+
 async def _traffic(console: Console, server: serve.Server, work: Path, duration: float) -> None:
     window: collections.deque[str] = collections.deque(maxlen=200)
     started, changed = time.monotonic(), False
-    with Live(console=console, refresh_per_second=4) as live:
+    with Report(console) as report:
         while duration <= 0 or time.monotonic() - started < duration:
             for _ in range(10):
                 window.append(await asyncio.to_thread(_request, SIDECAR_URL, "reviews"))
@@ -139,8 +177,7 @@ async def _traffic(console: Console, server: serve.Server, work: Path, duration:
             st = server.loop.status
             serving = getattr(getattr(st, "serving", None), "short", "-")
             phase = "after commit 'v1 50% / v2 50%'" if changed else "policy as committed (v1 80% / v2 20%)"
-            live.update(_table(collections.Counter(window), phase,
-                               f"serving commit {serving}; Ctrl-C to stop"))
+            report.update(collections.Counter(window), phase, serving, time.monotonic())
             await asyncio.sleep(0.2)
 
 
