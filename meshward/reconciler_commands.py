@@ -131,6 +131,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     help="the admin address of `meshward serve` (default: %(default)s)")
     st.add_argument("-o", "--output", choices=("text", "json"), default="text",
                     help="a table, or /status and /debug/proxies as JSON (default: %(default)s)")
+    st.add_argument("--history", nargs="?", type=_positive(int), const=10, default=None, metavar="N",
+                    help="instead: the last N commits seen (N: 10 when not given; /status keeps 20), newest first, "
+                         "with their result (Served, Superseded, or why rejected, with the first errors), time and "
+                         "the proxies that ACKed their config")
 
     t = sub.add_parser("token", help="mint a local identity token for `meshward agent`")
     t.add_argument("--ca-dir", required=True, metavar="DIR", help="the CA's directory, as `serve --ca-dir`")
@@ -243,6 +247,11 @@ def _status(args: argparse.Namespace) -> int:
     except (urllib.error.URLError, OSError, ValueError) as err:
         print(f"meshward status: cannot reach {args.admin_address}: {err}", file=sys.stderr)
         return 2
+    if args.history is not None:
+        history = (status.get("history") or [])[:int(args.history)]
+        sys.stdout.write(json.dumps(history, indent=2, sort_keys=True) + "\n" if args.output == "json"
+                         else status_table.render_history(status, int(args.history)))
+        return 0
     if args.output == "json":
         sys.stdout.write(json.dumps({"status": status, "proxies": proxies}, indent=2, sort_keys=True) + "\n")
     else:

@@ -150,12 +150,18 @@ class Server:
         self.ca_port = 0
 
     def _status(self) -> status_mod.Status:
-        """The loop's status with what only the live server knows: the proxies rejecting their config, and the
-        cluster part as of now rather than as of the last compile."""
-        current = dataclasses.replace(self.loop.status, nacks=status_mod.nacks_of(self.ads.status()))
+        """The loop's status with what only the live server knows: the proxies rejecting their config and those
+        that ACKed it, and the cluster part as of now rather than as of the last compile."""
+        proxies = self.ads.status()
+        current = dataclasses.replace(self.loop.status, nacks=status_mod.nacks_of(proxies),
+                                      acked_by=status_mod.acked_by(proxies, self._commit_of))
         if self.cluster is None:
             return current
         return dataclasses.replace(current, cluster=self.cluster.describe())
+
+    def _commit_of(self, snapshot_version: str) -> str | None:
+        origin = self.loop.origin(snapshot_version)
+        return origin.commit if origin is not None else None
 
     def _refresh_metrics(self) -> None:
         """At scrape time: the result and the NACK gauge as /status says them now."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.xds import ads_status
@@ -83,6 +83,27 @@ class Rejection:
                 "at": self.at, "clusterGeneration": self.cluster_generation, "trigger": str(self.trigger)}
 
 
+HISTORY_LENGTH = 20  # commits /status remembers (`meshward status --history`), newest first
+HISTORY_ERRORS = 3  # the first error lines kept with a rejected commit
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reconciled:
+    """One commit the loop reconciled, for `--history`: served, or rejected with its first errors."""
+
+    commit: CommitRef
+    result: SyncResult  # SYNCED or the rejection's result
+    at: float
+    errors: tuple[str, ...] = ()
+
+    def to_json(self, serving: CommitRef | None, acked_by: Sequence[str]) -> dict[str, Any]:
+        # a served commit that is no longer the one served was superseded by a newer one
+        shown = ("Served" if serving is not None and serving.sha == self.commit.sha else "Superseded") \
+            if self.result is SyncResult.SYNCED else str(self.result)
+        return {"commit": self.commit.to_json(), "result": shown, "at": self.at, "errors": list(self.errors),
+                "ackedBy": list(acked_by)}
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class SourceProblem:
     kind: SourceErrorKind
@@ -115,6 +136,18 @@ class ProxyNack:
                 "resources": list(self.resources), "resourceCount": self.resource_count}
 
 
+def acked_by(proxies: Iterable[ads_status.ProxyStatus],
+             origin: Callable[[str], str | None]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Commit sha -> the connected proxies that ACKed everything of a snapshot built from it (`origin`: snapshot
+    version -> commit sha). A proxy counts under the commit its config is from now, not under earlier ones."""
+    by_commit: dict[str, list[str]] = {}
+    for p in proxies:
+        sha = origin(p.snapshot_version) if p.snapshot_version and p.state is ads_status.SyncState.SYNCED else None
+        if sha:
+            by_commit.setdefault(sha, []).append(p.node_id)
+    return tuple((sha, tuple(sorted(nodes))) for sha, nodes in sorted(by_commit.items()))
+
+
 def nacks_of(proxies: Iterable[ads_status.ProxyStatus]) -> tuple[ProxyNack, ...]:
     """The types whose latest response a live stream rejected and that are not superseded by a newer one since
     (a NACKed version stays parked until the config changes, so this is the served config being refused)."""
@@ -144,6 +177,9 @@ class Status:
     # the served revision's flagged errors: analyzer findings about configs Pilot serves, served as Pilot does
     flagged: tuple[str, ...] = ()
     nacks: tuple[ProxyNack, ...] = ()  # live proxies rejecting what they were sent (filled in by the server)
+    history: tuple[Reconciled, ...] = ()  # the last HISTORY_LENGTH commits reconciled, newest first
+    # commit sha -> the connected proxies that ACKed a config built from it (filled in by the server)
+    acked_by: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def last_result(self) -> SyncResult:
@@ -186,6 +222,8 @@ class Status:
             "flagged": list(self.flagged),
             "nacks": [nack.to_json() for nack in self.nacks],
             "proxyErrors": [{"node": node, "error": error} for node, error in self.proxy_errors],
+            "history": [entry.to_json(self.serving, dict(self.acked_by).get(entry.commit.sha, ()))
+                        for entry in self.history],
             **(self._cluster_json() if self.cluster_enabled else {}),
         }
 
@@ -205,12 +243,23 @@ class Status:
     def synced(self, commit: CommitRef, generation: int | None = None, flagged: Sequence[str] = ()) -> Status:
         return dataclasses.replace(self, serving=commit, commit_result=SyncResult.SYNCED,
                                    serving_generation=generation, cluster_result=SyncResult.SYNCED,
-                                   cluster_rejection=None, flagged=tuple(flagged))
+                                   cluster_rejection=None, flagged=tuple(flagged),
+                                   history=self._recorded(Reconciled(commit, SyncResult.SYNCED, time.time())))
 
     def rejected(self, commit: CommitRef, result: SyncResult, errors: Sequence[str], *,
                  generation: int | None = None, trigger: Trigger = Trigger.COMMIT) -> Status:
         rejection = Rejection(commit, result, tuple(errors), time.time(), generation, trigger)
-        return dataclasses.replace(self, commit_result=result, last_rejected=rejection)
+        history = self.history if trigger is Trigger.CLUSTER else self._recorded(  # a re-try is not a new commit
+            Reconciled(commit, result, rejection.at, tuple(errors[:HISTORY_ERRORS])))
+        return dataclasses.replace(self, commit_result=result, last_rejected=rejection, history=history)
+
+    def _recorded(self, entry: Reconciled) -> tuple[Reconciled, ...]:
+        """The history with `entry` first, unless it repeats the newest entry (the same commit compiled again with
+        a new cluster state)."""
+        newest = self.history[0] if self.history else None
+        if newest is not None and (newest.commit.sha, newest.result) == (entry.commit.sha, entry.result):
+            return self.history
+        return (entry, *self.history)[:HISTORY_LENGTH]
 
     def cluster_seen(self, state: Any) -> Status:
         """`state`: a `reconciler.kube.cluster.ClusterState` (None without a cluster)."""

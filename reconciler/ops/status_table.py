@@ -9,6 +9,7 @@ why the reconciler keeps the proxy on its previous snapshot).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +24,28 @@ def render(status: Mapping[str, Any], proxies: Sequence[Mapping[str, Any]]) -> s
     errors = {e.get("node"): e.get("error", "") for e in status.get("proxyErrors") or []}
     rows = [HEADER, *(_row(p, errors.get(p.get("node_id"))) for p in proxies)]
     lines += _aligned(rows)
+    return "\n".join(lines) + "\n"
+
+
+HISTORY_HEADER = ("COMMIT", "TIME (UTC)", "RESULT", "ACKED", "SUBJECT")
+
+
+def render_history(status: Mapping[str, Any], limit: int) -> str:
+    """`meshward status --history N`: the last N commits the reconciler saw, newest first, with how many proxies
+    ACKed a config built from each; on the lines below a commit, its first errors and which proxies ACKed it."""
+    lines = []
+    rows: list[tuple[str, ...]] = [HISTORY_HEADER]
+    follow: dict[int, list[str]] = {}
+    for entry in (status.get("history") or [])[:limit]:
+        commit = entry.get("commit") or {}
+        at = datetime.datetime.fromtimestamp(entry.get("at") or 0, datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
+        acked = entry.get("ackedBy") or []
+        rows.append(((commit.get("sha") or "-")[:12], at, str(entry.get("result")), str(len(acked)),
+                     commit.get("subject") or "-"))
+        follow[len(rows) - 1] = [f"  {line}" for line in entry.get("errors") or []] + (
+            [f"  acked by {', '.join(acked)}"] if acked else [])
+    for index, line in enumerate(_aligned(rows)):
+        lines += [line, *follow.get(index, [])]
     return "\n".join(lines) + "\n"
 
 

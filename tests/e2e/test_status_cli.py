@@ -214,6 +214,8 @@ def test_status_lists_synced_and_nacked_proxies(live: tuple[Server, str], tmp_pa
             eventually(lambda: (server.proxy(GATEWAY) or {}).get("state") == "SYNCED", "gateway synced")
             assert server.get("/status")["lastResult"] == "Synced"
             meshward("status", "--admin-address", server.admin)  # exit 0 while every proxy accepts its config
+            (served,) = json.loads(meshward("status", "--admin-address", server.admin, "--history", "-o", "json"))
+            assert (served["commit"]["sha"], served["result"], served["ackedBy"]) == (sha, "Served", [GATEWAY])
             nacker.nack_clusters()
             eventually(lambda: (server.proxy(SIDECAR) or {}).get("state") == "NACKED", "sidecar nacked")
             output = meshward("status", "--admin-address", server.admin, code=1)
