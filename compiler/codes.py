@@ -80,6 +80,8 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0221", "error", "invalid Sidecar", "check egress hosts (namespace/host), ingress ports and capture modes", "IST0106"),
     Code("MW0222", "error", "invalid value", "see Istio's API reference for this field", "IST0106"),
     Code("MW0223", "error", "invalid exportTo", "exportTo takes '.', '*' or namespace names, without duplicates", "IST0106"),
+    Code("MW0224", "error", "header value Envoy refuses", "no NUL, CR or LF; write a literal % as %%; %COMMAND% must be one of Envoy's substitution commands meshward allows"),
+    Code("MW0225", "error", "regular expression too large for Envoy", "Envoy refuses RE2 programs over size 100 (re2.max_program_size.error_level): simplify the pattern or split the match"),
     Code("MW0226", "error", "authorization meshward cannot enforce", "rewrite the rule with the keys and values the README lists as compiled; meshward refuses it rather than allow what it cannot check"),
     # -- cross-resource analyzers (istioctl analyze) ---------------------------------------------------------
     Code("MW0301", "error", "referenced gateway not found", "define the Gateway or fix the reference (namespace/name)", "IST0101", flagged=True),

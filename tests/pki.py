@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime
 import functools
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -53,3 +55,28 @@ def mesh_identity() -> dict[str, model.Secret]:
                                 private_key="/etc/certs/key.pem", inline=False),
         "ROOTCA": model.Secret("ROOTCA", trusted_ca="/etc/certs/root-cert.pem", inline=False),
     }
+
+
+_FILE_ROLES = {"private_key": "key.pem"}  # every other file a config names is read as a certificate (or CA)
+
+
+def _file_refs(node: Any, parent: str = "") -> Iterator[tuple[dict[str, Any], str]]:
+    """Every DataSource `filename` in a bootstrap dict, with the name of the field holding it."""
+    if isinstance(node, dict):
+        if isinstance(node.get("filename"), str):
+            yield node, parent
+        for key, value in node.items():
+            yield from _file_refs(value, key)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _file_refs(item, parent)
+
+
+def point_files_at(bootstrap: dict[str, Any], pem_dir: Path) -> None:
+    """Certificate files the policy names (serverCertificate, caCertificates, ...) live on the proxy's host, not
+    here: point each absolute path at a generated certificate and key so that Envoy's validation reads real PEM.
+    A relative path is left alone: the proxy would resolve it against a working directory nobody controls, and
+    Envoy finds nothing there either."""
+    for source, field in _file_refs(bootstrap):
+        if source["filename"].startswith("/"):
+            source["filename"] = str(pem_dir / _FILE_ROLES.get(field, "cert.pem"))

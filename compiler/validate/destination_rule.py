@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from compiler import units
 from compiler.api import common
 from compiler.api import destination_rule as dr
-from compiler.validate import fields, hosts, selectors
+from compiler.validate import envoy_limits, fields, hosts, selectors
 from compiler.validate.report import Path, Report
 
 
@@ -84,8 +85,19 @@ def _consistent_hash(report: Report, ch: dr.ConsistentHashLB, path: Path) -> Non
         report.error("MW0217", "consistentHash can use only one hash key", path)
     if ch.http_header_name is not None:
         report.found("MW0215", report.values.header_name(ch.http_header_name), path + ("httpHeaderName",))
-    if ch.http_cookie is not None and ch.http_cookie.ttl is not None:
-        report.found("MW0202", report.values.duration(ch.http_cookie.ttl, minimum_ms=0), path + ("httpCookie", "ttl"))
+    if ch.http_query_parameter_name is not None and not ch.http_query_parameter_name:
+        report.error("MW0217", "httpQueryParameterName cannot be empty", path + ("httpQueryParameterName",))
+    if ch.http_cookie is not None:
+        if not ch.http_cookie.name:
+            report.error("MW0217", "httpCookie needs a name", path + ("httpCookie", "name"))
+        if ch.http_cookie.ttl is not None:
+            report.found("MW0202", report.values.duration(ch.http_cookie.ttl, minimum_ms=0),
+                         path + ("httpCookie", "ttl"))
+    for where, size in ((("ringHash", "minimumRingSize"), ch.ring_hash.minimum_ring_size if ch.ring_hash else None),
+                        (("minimumRingSize",), ch.minimum_ring_size)):
+        report.found("MW0217", envoy_limits.ring_size(size), path + where)
+    if ch.maglev is not None:
+        report.found("MW0217", envoy_limits.maglev_table_size(ch.maglev.table_size), path + ("maglev", "tableSize"))
     if ch.ring_hash is not None and ch.maglev is not None:
         report.error("MW0217", "consistentHash can use only one of ringHash and maglev", path)
 
@@ -114,9 +126,8 @@ def connection_pool(report: Report, pool: common.ConnectionPoolSettings | None, 
                            tcp.max_connection_duration), ("idleTimeout", tcp.idle_timeout)):
             report.found("MW0202", report.values.duration(value), where + (key,))
         if tcp.tcp_keepalive is not None:
-            report.found("MW0202", report.values.duration(tcp.tcp_keepalive.time), where + ("tcpKeepalive", "time"))
-            report.found("MW0202", report.values.duration(tcp.tcp_keepalive.interval),
-                         where + ("tcpKeepalive", "interval"))
+            for key in ("time", "interval"):
+                _keepalive(report, getattr(tcp.tcp_keepalive, key), where + ("tcpKeepalive", key))
     if pool.http is not None:
         http, where = pool.http, path + ("http",)
         _non_negative(report, where, http1MaxPendingRequests=http.http1_max_pending_requests,
@@ -124,6 +135,14 @@ def connection_pool(report: Report, pool: common.ConnectionPoolSettings | None, 
                       maxRequestsPerConnection=http.max_requests_per_connection,
                       maxConcurrentStreams=http.max_concurrent_streams)
         report.found("MW0202", report.values.duration(http.idle_timeout), where + ("idleTimeout",))
+
+
+def _keepalive(report: Report, value: str | None, path: Path) -> None:
+    """Envoy's keepalive time and interval are whole seconds in a UInt32Value."""
+    problem = report.values.duration(value)
+    if not problem and value is not None:
+        problem = envoy_limits.duration_seconds(units.duration_ms(value) / 1000, maximum=envoy_limits.MAX_UINT32)
+    report.found("MW0202", problem, path)
 
 
 def _non_negative(report: Report, path: Path, **values: int | None) -> None:
@@ -157,6 +176,17 @@ def client_tls(report: Report, tls: dr.ClientTLSSettings | None, path: Path) -> 
                            ("caCertificates", tls.ca_certificates), ("credentialName", tls.credential_name)):
             if value:
                 report.error("MW0209", f"ISTIO_MUTUAL uses Istio's certificates: remove {key}", path + (key,))
+        return
+    for key, value in (("clientCertificate", tls.client_certificate), ("privateKey", tls.private_key),
+                       ("caCertificates", tls.ca_certificates), ("caCrl", tls.ca_crl)):
+        report.found("MW0209", envoy_limits.absolute_path(value), path + (key,))
+    # Envoy refuses SAN matching without a trusted CA (source/common/tls/cert_validator/default_validator.cc:
+    # "SAN-based verification of peer certificates without trusted CA is insecure and not allowed")
+    if (tls.mode in ("SIMPLE", "MUTUAL") and tls.subject_alt_names and not tls.ca_certificates
+            and not tls.credential_name and not tls.insecure_skip_verify):
+        report.error("MW0209", "subjectAltNames need caCertificates (or credentialName) to verify the server "
+                     "certificate against: Envoy refuses to match names without a trusted CA",
+                     path + ("subjectAltNames",))
 
 
 def _tunnel(report: Report, tunnel: dr.TunnelSettings, path: Path) -> None:

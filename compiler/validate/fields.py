@@ -9,6 +9,7 @@ from typing import Any
 import re2
 
 from compiler import units
+from compiler.validate import envoy_limits
 
 # Envoy's x-envoy-retry-on and x-envoy-retry-grpc-on conditions (router filter docs).
 RETRY_ON = frozenset({
@@ -36,7 +37,7 @@ def duration(value: str | None, *, minimum_ms: float = 1.0) -> str | None:
         return f'duration "{value}" must be at least {minimum_ms:g}ms'
     if abs(ms - round(ms)) > 1e-9:
         return f'duration "{value}": only durations to millisecond precision are supported'
-    return None
+    return envoy_limits.duration_seconds(ms / 1000)
 
 
 def regex(pattern: str) -> str | None:
@@ -62,7 +63,10 @@ def string_match(match: Any) -> tuple[str, str] | None:
                 + (f" (has {', '.join(set_fields)})" if set_fields else ""))
     if match.regex is not None:
         problem = regex(match.regex)
-        return ("MW0206", problem) if problem else None
+        if problem:
+            return ("MW0206", problem)
+        problem = envoy_limits.regex_program_size(match.regex)
+        return ("MW0225", problem) if problem else None
     return None
 
 
@@ -71,15 +75,16 @@ def header_name(name: str) -> str | None:
         return "header name cannot be empty"
     if not _HEADER_NAME.match(name):
         return f'header name "{name}" is not a valid header name'
-    return None
+    return envoy_limits.header_name(name)
 
 
-def header_operation_name(name: str, *, allow_authority: bool = False) -> str | None:
-    """Headers Envoy manages itself (pseudo-headers, Host) cannot be changed, except the authority on requests."""
-    if allow_authority and name.lower() in (":authority", "host"):
-        return None
+def header_operation_name(name: str) -> str | None:
+    """Envoy refuses to add, set or remove pseudo-headers and Host (HeaderUtility::isModifiableHeader, used by
+    router/header_parser.cc): ":-prefixed or host headers may not be modified". Istio turns a request `set` of the
+    authority into a host rewrite; here that is `rewrite.authority`."""
     if name.startswith(":") or name.lower() == "host":
-        return f'header "{name}" cannot be modified: it is managed by the proxy'
+        return (f'header "{name}" cannot be modified: Envoy manages pseudo-headers and Host (to change the '
+                "authority, use rewrite.authority)")
     return header_name(name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from compiler.api import common
 from compiler.api import gateway as gw
-from compiler.validate import fields, hosts
+from compiler.validate import envoy_limits, fields, hosts
 from compiler.validate.report import Path, Report
 
 _TLS_PROTOCOLS = frozenset({"HTTPS", "TLS"})
@@ -38,8 +38,9 @@ def _server(report: Report, server: gw.Server, path: Path) -> None:
     report.found("MW0213", fields.protocol(port.protocol), path + ("port", "protocol"))
     if not port.name:
         report.error("MW0213", "port name cannot be empty", path + ("port", "name"))
-    if server.bind is not None and not (hosts.is_ip(server.bind) or server.bind.startswith("unix://")):
-        report.error("MW0218", f'bind "{server.bind}" must be an IP address or unix:// path', path + ("bind",))
+    if server.bind is not None and not hosts.is_ip(server.bind):
+        report.error("MW0218", f'bind "{server.bind}" must be an IP address (meshward does not bind unix sockets)',
+                     path + ("bind",))
     protocol = port.protocol.upper()
     if server.tls is None:
         if protocol in _TLS_PROTOCOLS:
@@ -67,6 +68,7 @@ def server_tls(report: Report, tls: common.ServerTLSSettings, path: Path, *, pro
         return
     if mode in ("SIMPLE", "MUTUAL", "OPTIONAL_MUTUAL"):
         _certificates(report, tls, path, mode)
+        _paths(report, tls, path)
     _versions(report, tls, path)
 
 
@@ -81,6 +83,18 @@ def _certificates(report: Report, tls: common.ServerTLSSettings, path: Path, mod
             report.error("MW0209", f"{mode} TLS needs {' and '.join(missing)} (or credentialName)", path)
     if mode != "SIMPLE" and not credential and not tls.ca_certificates and not tls.ca_cert_credential_name:
         report.error("MW0209", f"{mode} TLS needs caCertificates (or credentialName) to verify clients", path)
+
+
+def _paths(report: Report, tls: common.ServerTLSSettings, path: Path) -> None:
+    files: list[tuple[Path, str | None]] = [
+        (("serverCertificate",), tls.server_certificate), (("privateKey",), tls.private_key),
+        (("caCertificates",), tls.ca_certificates), (("caCrl",), tls.ca_crl)]
+    for i, cert in enumerate(tls.tls_certificates or []):
+        files += [(("tlsCertificates", i, "serverCertificate"), cert.server_certificate),
+                  (("tlsCertificates", i, "privateKey"), cert.private_key),
+                  (("tlsCertificates", i, "caCertificates"), cert.ca_certificates)]
+    for where, value in files:
+        report.found("MW0209", envoy_limits.absolute_path(value), path + where)
 
 
 _ORDER = ("TLS_AUTO", "TLSV1_0", "TLSV1_1", "TLSV1_2", "TLSV1_3")

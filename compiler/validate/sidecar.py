@@ -91,5 +91,5 @@ def _egress(report: Report, listeners: list[sc.IstioEgressListener]) -> None:
 
 
 def _bind(report: Report, bind: str | None, path: Path) -> None:
-    if bind is not None and not (hosts.is_ip(bind) or bind.startswith("unix://")):
-        report.error("MW0218", f'bind "{bind}" must be an IP address or unix:// path', path)
+    if bind is not None and not hosts.is_ip(bind):
+        report.error("MW0218", f'bind "{bind}" must be an IP address (meshward does not bind unix sockets)', path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.api import virtual_service as vs
-from compiler.validate import fields, hosts
+from compiler.validate import envoy_limits, fields, hosts
 from compiler.validate.report import Path, Report
 
 _MESH = "mesh"
@@ -107,12 +107,15 @@ def _http_match(report: Report, match: vs.HTTPMatchRequest, path: Path) -> None:
     for name in ("uri", "scheme", "method", "authority"):
         value = getattr(match, name)
         if value is not None:
-            _string_match(report, value, path + (name,))
+            _string_match(report, value, path + (name,), path_match=name == "uri")
     for field, key in (("headers", "headers"), ("without_headers", "withoutHeaders"),
                        ("query_params", "queryParams")):
         for header, value in (getattr(match, field) or {}).items():
             if field != "query_params":
                 report.found("MW0215", report.values.header_name(header), path + (key, header))
+            elif not 1 <= len(header.encode()) <= envoy_limits.MAX_QUERY_PARAMETER_BYTES:
+                report.error("MW0212", f"a query parameter name needs 1 to {envoy_limits.MAX_QUERY_PARAMETER_BYTES}"
+                             " bytes", path + (key, header))
             _string_match(report, value, path + (key, header), allow_empty=field != "query_params")
     if match.port is not None:
         report.found("MW0203", hosts.port(match.port), path + ("port",))
@@ -124,13 +127,22 @@ def _http_match(report: Report, match: vs.HTTPMatchRequest, path: Path) -> None:
                      path + ("sourceNamespace",))
 
 
-def _string_match(report: Report, match: vs.StringMatch, path: Path, *, allow_empty: bool = False) -> None:
+def _string_match(report: Report, match: vs.StringMatch, path: Path, *, allow_empty: bool = False,
+                  path_match: bool = False) -> None:
+    """`path_match`: the uri, which becomes the route's path prefix; every other match is an Envoy StringMatcher,
+    whose prefix must not be empty (type/matcher/v3/string.proto: prefix min_len 1)."""
     if allow_empty and match is not None and match.exact is match.prefix is match.regex is None:
         return  # `{}` on a header match means "header present" (Istio's presence match)
     found = fields.string_match(match)
     if found:
         code, problem = found
-        report.error(code, problem, path + (("regex",) if code == "MW0206" else ()))
+        report.error(code, problem, path + (("regex",) if code in ("MW0206", "MW0225") else ()))
+    elif path_match:
+        for kind in ("exact", "prefix"):
+            report.found("MW0212", envoy_limits.header_safe(getattr(match, kind)), path + (kind,))
+    elif match.prefix == "":
+        report.error("MW0212", "Envoy refuses an empty prefix here: remove the match, or use {} (or regex: '.*') to "
+                     "match any value", path + ("prefix",))
 
 
 def _header_ops(report: Report, headers: vs.Headers | None, path: Path) -> None:
@@ -139,11 +151,10 @@ def _header_ops(report: Report, headers: vs.Headers | None, path: Path) -> None:
     for side, ops in (("request", headers.request), ("response", headers.response)):
         if ops is None:
             continue
-        authority = side == "request"
         for op in ("set", "add"):
-            for name in getattr(ops, op) or {}:
-                report.found("MW0215", fields.header_operation_name(name, allow_authority=authority),
-                             path + (side, op, name))
+            for name, value in (getattr(ops, op) or {}).items():
+                report.found("MW0215", fields.header_operation_name(name), path + (side, op, name))
+                report.found("MW0224", envoy_limits.header_value(value), path + (side, op, name))
         for i, name in enumerate(ops.remove or []):
             report.found("MW0215", fields.header_operation_name(name), path + (side, "remove", i))
 
@@ -229,6 +240,8 @@ def _redirect(report: Report, redirect: vs.HTTPRedirect | None, path: Path) -> N
         report.error("MW0222", "redirect cannot set both port and derivePort", path + ("port",))
     if redirect.port is not None:
         report.found("MW0203", hosts.port(redirect.port), path + ("port",))
+    for key in ("uri", "authority", "prefix_rewrite", "scheme"):
+        report.found("MW0222", envoy_limits.header_safe(getattr(redirect, key)), path + (_camel(key),))
     if redirect.redirect_code is not None and not 300 <= redirect.redirect_code <= 399:
         report.error("MW0222", f"redirectCode {redirect.redirect_code} is not a 3xx code", path + ("redirectCode",))
 
@@ -238,6 +251,8 @@ def _rewrite(report: Report, rewrite: vs.HTTPRewrite | None, path: Path) -> None
         return
     if not (rewrite.uri is not None or rewrite.authority or rewrite.uri_regex_rewrite is not None):
         report.error("MW0222", "rewrite must set uri, authority or uriRegexRewrite", path)
+    for key in ("uri", "authority"):
+        report.found("MW0222", envoy_limits.header_safe(getattr(rewrite, key)), path + (key,))
     if rewrite.uri is not None and rewrite.uri_regex_rewrite is not None:
         report.error("MW0222", "rewrite can have only one of uri and uriRegexRewrite", path + ("uriRegexRewrite",))
     regex_rewrite = rewrite.uri_regex_rewrite
@@ -245,7 +260,11 @@ def _rewrite(report: Report, rewrite: vs.HTTPRewrite | None, path: Path) -> None
         if not regex_rewrite.match or regex_rewrite.rewrite is None:
             report.error("MW0222", "uriRegexRewrite needs match and rewrite", path + ("uriRegexRewrite",))
         else:
-            report.found("MW0206", report.values.regex(regex_rewrite.match), path + ("uriRegexRewrite", "match"))
+            where = path + ("uriRegexRewrite", "match")
+            problem = report.values.regex(regex_rewrite.match)
+            report.found("MW0206", problem, where)
+            if not problem:
+                report.found("MW0225", envoy_limits.regex_program_size(regex_rewrite.match), where)
 
 
 def _direct_response(report: Report, direct: vs.HTTPDirectResponse | None, path: Path) -> None:

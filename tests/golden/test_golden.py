@@ -16,12 +16,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pki import write_pem_files
+from pki import point_files_at, write_pem_files
 
 from compiler import build as build_mod
 from compiler import model, model_dump
@@ -123,28 +121,6 @@ def test_golden(case: str, update_golden: bool, monkeypatch: pytest.MonkeyPatch)
     changed = [name for name, text in produced.items() if have[name] != text]  # all of them: which stages moved
     assert not changed, f"{case}/expected: {', '.join(changed)} differ; run pytest --update-golden and review the diff"
 
-
-
-_FILE_ROLES = {"private_key": "key.pem"}  # every other file a config names is read as a certificate (or CA)
-
-
-def _file_refs(node: Any, parent: str = "") -> Iterator[tuple[dict[str, Any], str]]:
-    """Every DataSource `filename` in a bootstrap dict, with the name of the field holding it."""
-    if isinstance(node, dict):
-        if isinstance(node.get("filename"), str):
-            yield node, parent
-        for key, value in node.items():
-            yield from _file_refs(value, key)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _file_refs(item, parent)
-
-
-def point_files_at(bootstrap: dict[str, Any], pem_dir: Path) -> None:
-    """Certificate files the policy names (serverCertificate, caCertificates, ...) live on the proxy's host, not
-    here: point them at a generated certificate and key so that Envoy's validation reads real PEM."""
-    for source, field in _file_refs(bootstrap):
-        source["filename"] = str(pem_dir / _FILE_ROLES.get(field, "cert.pem"))
 
 
 @pytest.fixture(scope="module")

@@ -95,6 +95,10 @@ CASES: list[tuple[str, str, int, str]] = [
     ("MW0221", SIDECAR + "  - hosts: [foo.com]\n", 6, SIDECAR + "  - hosts: [./foo.com]\n"),
     ("MW0222", vs(ROUTE + "    retries: {attempts: -1}\n"), 10, vs(ROUTE + "    retries: {attempts: 1}\n")),
     ("MW0223", vs(ROUTE + "  exportTo: ['.', '.']\n"), 10, vs(ROUTE + "  exportTo: ['.']\n")),
+    ("MW0224", vs(ROUTE + "    headers:\n      response:\n        set: {x-a: '100%'}\n"), 12,
+     vs(ROUTE + "    headers:\n      response:\n        set: {x-a: '100%%'}\n")),
+    ("MW0225", vs("  hosts: [r]\n  http:\n  - match:\n    - uri: {regex: '(ab|cd){40}'}\n" + MATCHED), 9,
+     vs("  hosts: [r]\n  http:\n  - match:\n    - uri: {regex: '(ab|cd){4}'}\n" + MATCHED)),
     ("MW0226", sec("AuthorizationPolicy", "  action: CUSTOM\n  provider: {name: ext}\n"), 6,
      sec("AuthorizationPolicy", "  action: DENY\n")),
 ]
@@ -108,7 +112,7 @@ def test_code(code: str, bad: str, line: int, good: str) -> None:
 
 
 def test_every_owned_code_has_a_case() -> None:
-    owned = {f"MW0{n:03d}" for n in (5, 6, 7, 8, 11, 12, 101, 102, 103, *range(201, 224), 226)}
+    owned = {f"MW0{n:03d}" for n in (5, 6, 7, 8, 11, 12, 101, 102, 103, *range(201, 227))}
     assert owned <= {case[0] for case in CASES}
 
 

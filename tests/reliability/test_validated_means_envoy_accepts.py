@@ -1,0 +1,126 @@
+"""Property: a single-field mutation of a real policy tree is either rejected by `validate` with located errors, or
+every proxy compiles without raising and real Envoy accepts every proxy's static bootstrap (`envoy --mode validate`).
+
+The normal suite runs a bounded, derandomized slice and every mutation that ever broke the property
+(`seeds.yaml`). The long run: `MESHWARD_LONG_FUZZ=1 MESHWARD_FUZZ_EXAMPLES=5000 pytest tests/reliability -k long`
+(random, or MESHWARD_FUZZ_SEED=N to draw the same mutations again; MESHWARD_FUZZ_LOG=FILE keeps one line per
+mutation and the summary).
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import mutations
+import pytest
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import strategies as st
+from judge import Judge, Verdict
+from pki import write_pem_files
+from ruamel.yaml import YAML
+
+SEEDS = Path(__file__).with_name("seeds.yaml")
+LONG = os.environ.get("MESHWARD_LONG_FUZZ") == "1"
+SLICE = 30  # mutations in the normal suite: about 20 s with Envoy's validations
+
+
+def _seeds() -> list[mutations.Mutation]:
+    entries: list[dict[str, Any]] = YAML(typ="safe").load(SEEDS.read_text(encoding="utf-8")) or []
+    return [mutations.Mutation(e["tree"], e["file"], tuple(e["path"]), e["op"], e.get("value", ""))
+            for e in entries]
+
+
+@pytest.fixture(scope="module")
+def judge(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Judge:
+    pem = tmp_path_factory.mktemp("pem")
+    write_pem_files(pem)
+    return Judge(envoy_bin, pem)
+
+
+class Run:
+    """The mutations one test judged, and its findings; trees whose own baseline is not accepted are skipped."""
+
+    def __init__(self, judge: Judge, log: Path | None) -> None:
+        self.judge = judge
+        self.log = log
+        self.baselines: dict[str, Verdict] = {}
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.findings: list[str] = []
+        self.started = time.monotonic()
+
+    def check(self, mutation: mutations.Mutation) -> None:
+        if mutation.tree not in self.baselines:
+            self.baselines[mutation.tree] = self.judge.tree(mutations.trees()[mutation.tree])
+        if self.baselines[mutation.tree].kind != "accepted":
+            self.counts["skipped"] += 1
+            return
+        verdict = self.judge.tree(mutations.apply(mutation))
+        self.counts[verdict.kind] += 1
+        line = f"{verdict.kind}: {mutation.describe()}: {verdict.detail}"
+        if verdict.finding:
+            self.findings.append(line + "\n  seed: " + json.dumps(dataclasses_dict(mutation)))
+        if self.log is not None:
+            with self.log.open("a", encoding="utf-8") as out:
+                out.write(line.replace("\n", " | ")[:1500] + "\n")
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
+        return (f"{sum(self.counts.values())} mutations in {time.monotonic() - self.started:.0f}s ({counts}); "
+                f"{self.judge.envoy_runs} Envoy validations; {len(self.findings)} findings")
+
+
+def dataclasses_dict(mutation: mutations.Mutation) -> dict[str, Any]:
+    return {"tree": mutation.tree, "file": mutation.file, "path": list(mutation.path), "op": mutation.op,
+            "value": mutation.value}
+
+
+def _mutation(data: st.DataObject) -> mutations.Mutation:
+    tree = data.draw(st.sampled_from(sorted(mutations.trees())), label="tree")
+    return data.draw(st.sampled_from(mutations.leaves(tree)), label="mutation")
+
+
+def _explore(run: Run, examples: int, *, derandomize: bool, random_seed: int | None = None) -> None:
+    @settings(max_examples=examples, derandomize=derandomize, database=None, deadline=None,
+              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def explore(data: st.DataObject) -> None:
+        run.check(_mutation(data))
+
+    (seed(random_seed)(explore) if random_seed is not None else explore)()
+
+
+@pytest.mark.envoy
+def test_bounded_slice(judge: Judge) -> None:
+    run = Run(judge, None)
+    _explore(run, SLICE, derandomize=True)
+    assert not run.findings, run.summary() + "\n" + "\n".join(run.findings)
+
+
+@pytest.mark.envoy
+@pytest.mark.slow
+@pytest.mark.skipif(not LONG, reason="the long fuzz run: MESHWARD_LONG_FUZZ=1 (MESHWARD_FUZZ_EXAMPLES=N)")
+def test_long(judge: Judge) -> None:
+    log = os.environ.get("MESHWARD_FUZZ_LOG")
+    run = Run(judge, Path(log) if log else None)
+    chosen = os.environ.get("MESHWARD_FUZZ_SEED")  # the same seed and count draw the same mutations
+    _explore(run, int(os.environ.get("MESHWARD_FUZZ_EXAMPLES", "1000")), derandomize=False,
+             random_seed=int(chosen) if chosen else None)
+    if run.log is not None:
+        with run.log.open("a", encoding="utf-8") as out:
+            out.write("SUMMARY " + run.summary() + "\n")
+    assert not run.findings, run.summary() + "\n" + "\n".join(run.findings)
+
+
+@pytest.mark.envoy
+@pytest.mark.parametrize("seed", _seeds(), ids=mutations.Mutation.describe)
+def test_found_before(seed: mutations.Mutation, judge: Judge) -> None:
+    """Every mutation that once broke the property, replayed."""
+    run = Run(judge, None)
+    run.check(seed)
+    assert run.counts["skipped"] == 0, f"{seed.tree} is no longer accepted as it is"
+    assert not run.findings, "\n".join(run.findings)
