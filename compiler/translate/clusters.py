@@ -21,6 +21,7 @@ from compiler.translate import peer, policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, RuleTables, changed_rule_hosts, rule_tables
 from compiler.translate.named import first_by_name
 from compiler.translate.services import Instance, Port, Resolution, Service
+from compiler.validate.hosts import is_ip
 
 _DISCOVERY = {Resolution.EDS: model.Discovery.EDS, Resolution.DNS: model.Discovery.STRICT_DNS,
               Resolution.DNS_ROUND_ROBIN: model.Discovery.LOGICAL_DNS,
@@ -113,7 +114,10 @@ def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | 
         direction=model.TrafficDirection.OUTBOUND, service_host=service.host, port=port.number,
         subset=subset_name, sources=sources,
     )
-    assignment = model.LoadAssignment(name, eps) if discovery == model.Discovery.EDS else None
+    # EDS endpoints are socket addresses: a workload known by a DNS name (a WorkloadEntry meant for a DNS
+    # ServiceEntry) cannot be one, and Envoy refuses the whole assignment ("malformed IP address")
+    assignment = (model.LoadAssignment(name, tuple(e for e in eps if is_ip(e.address)))
+                  if discovery == model.Discovery.EDS else None)
     return cluster, assignment
 
 

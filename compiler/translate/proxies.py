@@ -8,25 +8,16 @@ Gateway with a non-empty selector is listed as a router (gateway), every other o
 
 from __future__ import annotations
 
-import ipaddress
-
 from compiler import model, naming
 from compiler.translate.mesh import GatewayEntry, Mesh, Workload
 from compiler.translate.scope import selects
+from compiler.validate.hosts import is_ip
 
 
 def _proxy(kind: model.ProxyKind, wl: Workload, ip: str = "") -> model.Proxy:
     address = ip or wl.address
     return model.Proxy(naming.node_id(kind, address, wl.name, wl.namespace), kind, address, wl.name,
                        wl.namespace, wl.labels)
-
-
-def _is_ip(address: str) -> bool:
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return True
 
 
 def find_proxy(mesh: Mesh, node_id: str) -> model.Proxy:
@@ -59,5 +50,5 @@ def proxies(mesh: Mesh) -> list[model.Proxy]:
     """A workload addressed by a DNS name or a unix socket (a VM behind a name, a ServiceEntry endpoint) runs no
     proxy of ours: a node id carries an IP, and a gateway binds its listeners to it."""
     out = [_proxy(model.ProxyKind.ROUTER if is_router(mesh, wl) else model.ProxyKind.SIDECAR, wl)
-           for wl in mesh.workloads.values() if _is_ip(wl.address)]
+           for wl in mesh.workloads.values() if is_ip(wl.address)]
     return sorted(out, key=lambda p: (p.namespace, p.name))

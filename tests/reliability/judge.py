@@ -17,6 +17,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
+import mutations
 from pki import point_files_at
 
 from compiler import build as build_mod
@@ -45,7 +46,7 @@ class Judge:
 
     def tree(self, files: dict[str, bytes]) -> Verdict:
         with tempfile.TemporaryDirectory(prefix="mw-fuzz-") as tmp:
-            _write(files, Path(tmp))
+            mutations.write(files, Path(tmp))
             try:
                 result = build_mod.build([tmp])
                 if not result.ok:
@@ -95,16 +96,10 @@ class Judge:
                     run.wait(timeout=10)
 
 
-def _write(files: dict[str, bytes], root: Path) -> None:
-    for name, content in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(content)
-
-
 def compiled(judge: Judge, files: dict[str, bytes]) -> dict[str, str]:
     """Each proxy's static bootstrap (JSON by node id) for a tree that must validate."""
     with tempfile.TemporaryDirectory(prefix="mw-tree-") as tmp:
-        _write(files, Path(tmp))
+        mutations.write(files, Path(tmp))
         result = build_mod.build([tmp])
         assert result.ok, [d.render() for d in build_mod.errors(result)]
         return judge.compile(result)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
-from compiler import units
+from compiler import build, units
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "tests" / "golden" / "cases"
@@ -81,6 +82,24 @@ def trees() -> dict[str, dict[str, bytes]]:
         if files and case.name != "policies-example":
             out[case.name] = files
     return out
+
+
+@functools.cache
+def valid_trees() -> list[str]:
+    """The trees that validate as they are (not the broken-* golden cases): mutating a rejected tree tells nothing."""
+    out = []
+    for name, files in sorted(trees().items()):
+        with tempfile.TemporaryDirectory(prefix="mw-tree-") as tmp:
+            write(files, Path(tmp))
+            if build.build([tmp]).ok:
+                out.append(name)
+    return out
+
+
+def write(files: dict[str, bytes], root: Path) -> None:
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
 
 
 def _sources(case: Path) -> list[str]:
