@@ -180,6 +180,7 @@ def client_tls(report: Report, tls: dr.ClientTLSSettings | None, path: Path) -> 
     for key, value in (("clientCertificate", tls.client_certificate), ("privateKey", tls.private_key),
                        ("caCertificates", tls.ca_certificates), ("caCrl", tls.ca_crl)):
         report.found("MW0209", envoy_limits.absolute_path(value), path + (key,))
+    report.found("MW0209", envoy_limits.sni(tls.sni), path + ("sni",))
     # Envoy refuses SAN matching without a trusted CA (source/common/tls/cert_validator/default_validator.cc:
     # "SAN-based verification of peer certificates without trusted CA is insecure and not allowed")
     if (tls.mode in ("SIMPLE", "MUTUAL") and tls.subject_alt_names and not tls.ca_certificates

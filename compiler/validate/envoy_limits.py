@@ -8,6 +8,8 @@ validate`. Each check returns a problem message, or None when Envoy accepts the 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 import re2
@@ -51,6 +53,13 @@ COMMANDS = frozenset({
     "DOWNSTREAM_PEER_FINGERPRINT_256", "DOWNSTREAM_PEER_SERIAL", "CONNECTION_ID", "STREAM_ID", "RESPONSE_FLAGS",
     "RESPONSE_CODE", "RESPONSE_CODE_DETAILS", "BYTES_RECEIVED", "UPSTREAM_TRANSPORT_FAILURE_REASON",
 })
+# UpstreamTlsContext.sni: max_bytes 255 (extensions/transport_sockets/tls/v3/tls.proto).
+MAX_SNI_BYTES = 255
+# RouteConfiguration.max_direct_response_body_size_bytes, which meshward leaves at its default: 4096 bytes
+# (config/route/v3/route.proto); a larger body is refused with the whole route table.
+MAX_DIRECT_RESPONSE_BYTES = 4096
+# RedirectAction.RedirectResponseCode (config/route/v3/route_components.proto): the codes Envoy can redirect with.
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
@@ -143,6 +152,26 @@ def _command(match: re.Match[str]) -> str | None:
     return (f'unknown substitution command "%{name}%": use one Envoy knows (e.g. %REQ(x-name)%, '
             '%DOWNSTREAM_REMOTE_ADDRESS%, %HOSTNAME%; the list is in compiler/validate/envoy_limits.py), '
             'or write "%%" for a literal percent sign')
+
+
+def sni(name: str | None) -> str | None:
+    if name is not None and len(name.encode()) > MAX_SNI_BYTES:
+        return f"sni is longer than the {MAX_SNI_BYTES} bytes Envoy accepts"
+    return None
+
+
+def direct_response_body(string: str | None, encoded: str | None) -> str | None:
+    """The body as Envoy gets it: the string, or the bytes decoded from base64."""
+    if encoded is not None:
+        try:
+            size = len(base64.b64decode(encoded, validate=True))
+        except binascii.Error:
+            return "body.bytes is not valid base64"
+    else:
+        size = len((string or "").encode())
+    if size > MAX_DIRECT_RESPONSE_BYTES:
+        return f"the body is {size} bytes; Envoy accepts direct responses up to {MAX_DIRECT_RESPONSE_BYTES} bytes"
+    return None
 
 
 def absolute_path(path: str | None) -> str | None:

@@ -242,8 +242,9 @@ def _redirect(report: Report, redirect: vs.HTTPRedirect | None, path: Path) -> N
         report.found("MW0203", hosts.port(redirect.port), path + ("port",))
     for key in ("uri", "authority", "prefix_rewrite", "scheme"):
         report.found("MW0222", envoy_limits.header_safe(getattr(redirect, key)), path + (_camel(key),))
-    if redirect.redirect_code is not None and not 300 <= redirect.redirect_code <= 399:
-        report.error("MW0222", f"redirectCode {redirect.redirect_code} is not a 3xx code", path + ("redirectCode",))
+    if redirect.redirect_code is not None and redirect.redirect_code not in envoy_limits.REDIRECT_CODES:
+        report.error("MW0222", f"redirectCode {redirect.redirect_code} is not one Envoy sends (one of "
+                     f"{', '.join(map(str, sorted(envoy_limits.REDIRECT_CODES)))})", path + ("redirectCode",))
 
 
 def _rewrite(report: Report, rewrite: vs.HTTPRewrite | None, path: Path) -> None:
@@ -276,6 +277,9 @@ def _direct_response(report: Report, direct: vs.HTTPDirectResponse | None, path:
     body = direct.body
     if body is not None and (body.string is None) == (body.bytes is None):
         report.error("MW0222", "directResponse body needs exactly one of string or bytes", path + ("body",))
+    elif body is not None:
+        report.found("MW0222", envoy_limits.direct_response_body(body.string, body.bytes),
+                     path + ("body", "bytes" if body.bytes is not None else "string"))
 
 
 def _mirrors(report: Report, route: vs.HTTPRoute, path: Path) -> None:

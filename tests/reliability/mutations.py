@@ -26,7 +26,7 @@ SUFFIXES = (".yaml", ".yml")
 
 _RE2_BIG = "(ab|cd){40}"  # valid RE2, program size far above Envoy's default max_program_size (100)
 STRINGS: dict[str, str] = {
-    "empty": "", "percent": "%", "unknown-command": "%FOO%", "known-command": "%REQ(x-user)%",
+    "empty": "", "one-char": "a", "percent": "%", "unknown-command": "%FOO%", "known-command": "%REQ(x-user)%",
     "start-time": "%START_TIME(%s)%", "newline": "a\nb", "nul": "a\x00b", "long": "x" * 70_000,
     "non-ascii": "r\u00e9sum\u00e9-\u2603", "relative-path": "certs/ca.pem", "unix": "unix://x",
     "unix-abs": "unix:///var/run/x.sock", "host": "Host", "pseudo": ":path", "authority": ":authority",
@@ -40,7 +40,7 @@ DURATIONS: dict[str, str] = {
 }
 NUMBERS: dict[str, int | float] = {
     "zero": 0, "minus-one": -1, "one": 1, "int32-over": 2**31, "uint32-over": 2**32, "int53": 2**53,
-    "huge": 10**30, "ring-over": 8_388_609, "port-over": 65_536, "fraction": 0.5, "float-huge": 1e308,
+    "huge": 10**30, "ring-over": 8_388_609, "port-over": 65_536, "status-300": 300, "fraction": 0.5, "float-huge": 1e308,
 }
 KEY_STRINGS = ("empty", "percent", "newline", "nul", "long", "non-ascii", "host", "pseudo", "authority", "space",
                "upper", "star", "unix", "dot-dot")

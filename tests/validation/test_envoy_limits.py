@@ -25,6 +25,10 @@ def header_match(match: str) -> str:
     return vs(f"  hosts: [r]\n  http:\n  - match:\n    - headers: {{x-a: {match}}}\n" + MATCHED)
 
 
+def direct(body: str) -> str:
+    return vs("  hosts: [r]\n  http:\n  - directResponse:\n      status: 200\n      body:\n        " + body + "\n")
+
+
 def query(name: str) -> str:
     return vs(f"  hosts: [r]\n  http:\n  - match:\n    - queryParams: {{'{name}': {{exact: a}}}}\n" + MATCHED)
 
@@ -66,6 +70,15 @@ EXAMPLES: list[tuple[str, str, int, str, str]] = [
     ("bind: unix://", "MW0218", 8,
      SIDECAR + "  egress:\n  - hosts: [./*]\n    port: {number: 80, protocol: HTTP, name: h}\n    bind: unix:///x\n",
      SIDECAR + "  egress:\n  - hosts: [./*]\n    port: {number: 80, protocol: HTTP, name: h}\n    bind: 127.0.0.1\n"),
+    ("redirectCode Envoy cannot send (300)", "MW0222", 8, vs("  hosts: [r]\n  http:\n  - redirect: {uri: /a, redirectCode: 300}\n"),
+     vs("  hosts: [r]\n  http:\n  - redirect: {uri: /a, redirectCode: 308}\n")),
+    ("CR/LF in rewrite.uri", "MW0222", 10, vs(ROUTE + '    rewrite: {uri: "/a\\nb"}\n'),
+     vs(ROUTE + "    rewrite: {uri: /ab}\n")),
+    ("sni over 255 bytes", "MW0209", 10, dr(TLS + "      mode: SIMPLE\n      sni: " + "a" * 256 + "\n"),
+     dr(TLS + "      mode: SIMPLE\n      sni: " + "a" * 255 + "\n")),
+    ("directResponse body over 4096 bytes", "MW0222", 11, direct("string: " + "a" * 4097),
+     direct("string: " + "a" * 4096)),
+    ("directResponse body.bytes not base64", "MW0222", 11, direct("bytes: a"), direct("bytes: YQ==")),
     ("consistentHash.httpCookie.name ''", "MW0217", 10, dr(HASH + "        httpCookie: {name: '', ttl: 0s}\n"),
      dr(HASH + "        httpCookie: {name: c, ttl: 0s}\n")),
 ]
