@@ -1,5 +1,5 @@
 """MW0403: what a revision asks for that meshward validates but does not compile (the fields compiler.coverage
-lists as warned, and ISTIO_MUTUAL, which needs a mesh CA), MW0405: delegated routes a root VirtualService leaves
+lists as warned, ISTIO_MUTUAL, which needs a mesh CA, and unix:// endpoints), MW0405: delegated routes a root VirtualService leaves
 out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them); found once per revision so
 that `compile` and the reconciler's status say so (not once per proxy, and not silently). `validate` reports the
 field notes too (`field_notes`: they need no index of the revision)."""
@@ -28,6 +28,8 @@ _NO_CA_PEER = (f"mTLS on inbound ports needs the mesh CA's certificates (SDS sec
                f"and `{naming.ISTIO_ROOT_SECRET}`), which meshward does not issue yet: the workloads this policy "
                "turns mTLS on for are refused their new config and keep the last one; use mode DISABLE meanwhile")
 
+_UNIX = ("unix:// endpoints are not compiled: Envoy's endpoint discovery takes IP addresses, and the endpoint is left "
+         "out of its service's load assignment")
 
 
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
@@ -37,6 +39,7 @@ def unsupported(mesh: Mesh) -> list[Diagnostic]:
         res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
     notes += [res.diag("MW0403", _NO_CA_PEER, ("spec",)) for res in mesh.resources.of_kind("PeerAuthentication")
               if _mutual_peer(specs.peer_authentication(res))]
+    notes += [res.diag("MW0403", _UNIX, path) for res, path in _unix_endpoints(mesh)]
     for res in mesh.resources.of_kind("Gateway"):
         notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
                   for i, server in enumerate(specs.gateway(res).servers or ())
@@ -74,6 +77,16 @@ def _dropped_servers(mesh: Mesh) -> list[Diagnostic]:
                 "MW0411", f"server not served: {why} (Pilot's mergeGateways drops it too)",
                 ("spec", "servers", index)))
     return list(notes.values())
+
+
+def _unix_endpoints(mesh: Mesh) -> Iterator[tuple[Resource, tuple[str | int, ...]]]:
+    for res in mesh.resources.of_kind("ServiceEntry"):
+        for i, endpoint in enumerate(specs.service_entry(res).endpoints or ()):
+            if endpoint.address and endpoint.address.startswith("unix://"):
+                yield res, ("spec", "endpoints", i, "address")
+    for res in mesh.resources.of_kind("WorkloadEntry"):
+        if (specs.workload_entry(res).address or "").startswith("unix://"):
+            yield res, ("spec", "address")
 
 
 def _istio_mutual_rule(res: Resource) -> Iterator[tuple[str | int, ...]]:

@@ -283,6 +283,39 @@ spec:
         "spec.subsets[0].trafficPolicy.portLevelSettings[0].tls.mode"]
 
 
+def test_unix_and_dns_endpoints_are_left_out_of_eds(tmp_path: Path) -> None:
+    """Envoy refuses a load assignment with an address that is not an IP ("malformed IP address"): a unix://
+    endpoint is a warning of the build and left out, and a WorkloadEntry known by a DNS name runs no proxy."""
+    (tmp_path / "mesh.yaml").write_text(SHOP + """
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: local, namespace: shop}
+spec:
+  hosts: [local.shop.internal]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: 10.9.0.1}, {address: "unix:///var/run/local.sock"}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm, namespace: shop}
+spec:
+  address: vm.example.com
+  labels: {app: reviews, version: v1}
+""")
+    result = build_mod.build([tmp_path])
+    assert result.ok
+    assert [d.path for d in result.diagnostics if d.code == "MW0403"] == ["spec.endpoints[1].address"]
+    assert "vm" not in {p.name for p in result.proxies()}
+    proxy = result.proxies()[0]
+    addresses = {e.address for la in build_mod.proxy_config(result, proxy.node_id).load_assignments
+                 for e in la.endpoints}
+    assert "10.9.0.1" in addresses
+    assert not {"unix:///var/run/local.sock", "vm.example.com"} & addresses
+
+
 TWO_PORTS = """
 ---
 apiVersion: v1
