@@ -26,6 +26,7 @@ from ruamel.yaml import YAML
 
 SEEDS = Path(__file__).with_name("seeds.yaml")
 LONG = os.environ.get("MESHWARD_LONG_FUZZ") == "1"
+EXAMPLES = int(os.environ.get("MESHWARD_FUZZ_EXAMPLES", "1000"))
 SLICE = 40  # mutations in the normal suite: about 10 s with Envoy's validations
 
 
@@ -104,11 +105,12 @@ def test_bounded_slice(judge: Judge) -> None:
 @pytest.mark.envoy
 @pytest.mark.slow
 @pytest.mark.skipif(not LONG, reason="the long fuzz run: MESHWARD_LONG_FUZZ=1 (MESHWARD_FUZZ_EXAMPLES=N)")
+@pytest.mark.timeout(120 + 2 * EXAMPLES)  # a mutation takes 0.05-0.5 s: the suite's 300 s would cut the run short
 def test_long(judge: Judge) -> None:
     log = os.environ.get("MESHWARD_FUZZ_LOG")
     run = Run(judge, Path(log) if log else None)
     chosen = os.environ.get("MESHWARD_FUZZ_SEED")  # the same seed and count draw the same mutations
-    _explore(run, int(os.environ.get("MESHWARD_FUZZ_EXAMPLES", "1000")), derandomize=False,
+    _explore(run, EXAMPLES, derandomize=False,
              random_seed=int(chosen) if chosen else None)
     if run.log is not None:
         with run.log.open("a", encoding="utf-8") as out:
