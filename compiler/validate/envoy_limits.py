@@ -17,7 +17,9 @@ import re2
 # source/common/protobuf/utility.cc, validateDurationUnifiedNoThrow: seconds above (INT64_MAX - 999999999) / 1e9
 # are refused ("Duration out-of-range"); protobuf's own limit, 315576000000s, is larger.
 MAX_DURATION_S = 9_223_372_035
-# TcpKeepalive.keepalive_time / keepalive_interval are UInt32Value seconds (config/core/v3/address.proto).
+# TcpKeepalive.keepalive_time / keepalive_interval are UInt32Value seconds (config/core/v3/address.proto), and
+# a route's weighted clusters may not add up to more (source/common/router/config_impl.cc: "The sum of weights of
+# all weighted clusters of route ... exceeds 4294967295").
 MAX_UINT32 = 2**32 - 1
 # RingHashLbConfig.minimum_ring_size and maximum_ring_size: uint64 {lte: 8388608} (config/cluster/v3/cluster.proto).
 MAX_RING_SIZE = 8_388_608

@@ -179,7 +179,10 @@ def _weights(report: Report, dests: list[Any], path: Path) -> None:
         if weight < 0:
             report.error("MW0204", f"weight {weight} cannot be negative", path + (i, "weight"))
         total += max(weight, 0)
-    if len(dests) > 1 and total == 0:
+    if total > envoy_limits.MAX_UINT32:
+        report.error("MW0204", f"destination weights add up to {total}, above the {envoy_limits.MAX_UINT32} Envoy "
+                     "accepts", path)
+    elif len(dests) > 1 and total == 0:
         report.error("MW0204", f"the {len(dests)} destinations have a total weight of 0; give at least one a "
                      "weight > 0", path)
     elif len(dests) > 1 and total != 100:

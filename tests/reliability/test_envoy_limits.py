@@ -24,6 +24,9 @@ LIMITS = [
      f'"{envoy_limits.MAX_DURATION_S}s"', f'"{envoy_limits.MAX_DURATION_S + 1}s"'),
     ("dr-connection-pool", "mesh.yaml", "time: 7200s", f"time: {envoy_limits.MAX_UINT32}s",
      f"{envoy_limits.MAX_UINT32}", f"{envoy_limits.MAX_UINT32 + 1}"),
+    # the weights of one route add up to at most 2^32-1 (two destinations cannot reach it: each is an int32)
+    ("vs-weighted-destinations", "mesh.yaml", "weight: 75", "weight: 2147483647", '"weight": 25',
+     f'"weight": {envoy_limits.MAX_UINT32 - 2147483647 + 1}'),
     ("dr-consistent-hash", "mesh.yaml", "minimumRingSize: 2048", f"minimumRingSize: {envoy_limits.MAX_RING_SIZE}",
      f'"{envoy_limits.MAX_RING_SIZE}"', f'"{envoy_limits.MAX_RING_SIZE + 1}"'),
     ("dr-consistent-hash", "mesh.yaml", "tableSize: 65537", "tableSize: 65537", '"65537"', '"65536"'),

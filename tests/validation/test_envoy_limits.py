@@ -25,6 +25,11 @@ def header_match(match: str) -> str:
     return vs(f"  hosts: [r]\n  http:\n  - match:\n    - headers: {{x-a: {match}}}\n" + MATCHED)
 
 
+def weights(*values: int) -> str:
+    dests = "".join(f"    - destination: {{host: r, subset: v{i}}}\n      weight: {w}\n" for i, w in enumerate(values))
+    return vs("  hosts: [r]\n  http:\n  - route:\n" + dests)
+
+
 def direct(body: str) -> str:
     return vs("  hosts: [r]\n  http:\n  - directResponse:\n      status: 200\n      body:\n        " + body + "\n")
 
@@ -79,6 +84,8 @@ EXAMPLES: list[tuple[str, str, int, str, str]] = [
     ("directResponse body over 4096 bytes", "MW0222", 11, direct("string: " + "a" * 4097),
      direct("string: " + "a" * 4096)),
     ("directResponse body.bytes not base64", "MW0222", 11, direct("bytes: a"), direct("bytes: YQ==")),
+    ("destination weights over 2^32-1 in total", "MW0204", 8, weights(2147483647, 2147483647, 2),
+     weights(50, 50, 0)),
     ("consistentHash.httpCookie.name ''", "MW0217", 10, dr(HASH + "        httpCookie: {name: '', ttl: 0s}\n"),
      dr(HASH + "        httpCookie: {name: c, ttl: 0s}\n")),
 ]
