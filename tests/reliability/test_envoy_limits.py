@@ -10,7 +10,6 @@ from pathlib import Path
 import mutations
 import pytest
 from judge import Judge, compiled
-from pki import write_pem_files
 
 from compiler.validate import envoy_limits
 
@@ -40,13 +39,6 @@ LIMITS = [
     ("vs-header-operations", "mesh.yaml", "x-forwarded-proto: https", "x-forwarded-proto: https",
      '"x-forwarded-proto"', '":authority"'),
 ]
-
-
-@pytest.fixture(scope="module")
-def judge(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Judge:
-    pem = tmp_path_factory.mktemp("pem")
-    write_pem_files(pem)
-    return Judge(envoy_bin, pem)
 
 
 @pytest.mark.envoy

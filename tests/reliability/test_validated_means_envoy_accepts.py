@@ -10,6 +10,7 @@ mutation and the summary).
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import os
 import time
@@ -21,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from judge import Judge, Verdict
-from pki import write_pem_files
 from ruamel.yaml import YAML
 
 SEEDS = Path(__file__).with_name("seeds.yaml")
@@ -34,13 +34,6 @@ def _seeds() -> list[mutations.Mutation]:
     entries: list[dict[str, Any]] = YAML(typ="safe").load(SEEDS.read_text(encoding="utf-8")) or []
     return [mutations.Mutation(e["tree"], e["file"], tuple(e["path"]), e["op"], e.get("value", ""))
             for e in entries]
-
-
-@pytest.fixture(scope="module")
-def judge(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Judge:
-    pem = tmp_path_factory.mktemp("pem")
-    write_pem_files(pem)
-    return Judge(envoy_bin, pem)
 
 
 class Run:
@@ -64,7 +57,7 @@ class Run:
         self.counts[verdict.kind] += 1
         line = f"{verdict.kind}: {mutation.describe()}: {verdict.detail}"
         if verdict.finding:
-            self.findings.append(line + "\n  seed: " + json.dumps(dataclasses_dict(mutation)))
+            self.findings.append(line + "\n  seed: " + json.dumps(dataclasses.asdict(mutation)))
         if self.log is not None:
             with self.log.open("a", encoding="utf-8") as out:
                 out.write(line.replace("\n", " | ")[:1500] + "\n")
@@ -73,11 +66,6 @@ class Run:
         counts = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.items()))
         return (f"{sum(self.counts.values())} mutations in {time.monotonic() - self.started:.0f}s ({counts}); "
                 f"{self.judge.envoy_runs} Envoy validations; {len(self.findings)} findings")
-
-
-def dataclasses_dict(mutation: mutations.Mutation) -> dict[str, Any]:
-    return {"tree": mutation.tree, "file": mutation.file, "path": list(mutation.path), "op": mutation.op,
-            "value": mutation.value}
 
 
 def _mutation(data: st.DataObject) -> mutations.Mutation:
