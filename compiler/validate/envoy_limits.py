@@ -107,7 +107,8 @@ def header_name(name: str) -> str | None:
 
 def header_safe(value: str | None) -> str | None:
     """Envoy's HTTP_HEADER_VALUE rule (strict: false), which also guards the route's path matches, rewrites and
-    redirects (RouteMatch.path/prefix, RouteAction.prefix_rewrite, host_rewrite_literal, RedirectAction)."""
+    redirects (RouteMatch.path/prefix, RouteAction.prefix_rewrite, host_rewrite_literal, RedirectAction,
+    RegexMatchAndSubstitute.substitution)."""
     if value is not None and _HEADER_FORBIDDEN.search(value):
         return f'"{_short(value)}" cannot contain NUL, CR or LF'
     return None

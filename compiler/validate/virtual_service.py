@@ -269,6 +269,8 @@ def _rewrite(report: Report, rewrite: vs.HTTPRewrite | None, path: Path) -> None
             report.found("MW0206", problem, where)
             if not problem:
                 report.found("MW0225", envoy_limits.regex_program_size(regex_rewrite.match), where)
+            report.found("MW0222", envoy_limits.header_safe(regex_rewrite.rewrite),
+                         path + ("uriRegexRewrite", "rewrite"))
 
 
 def _direct_response(report: Report, direct: vs.HTTPDirectResponse | None, path: Path) -> None:
