@@ -215,6 +215,9 @@ def _abort(report: Report, abort: vs.Abort, path: Path) -> None:
     kinds = [k for k in ("http_status", "grpc_status", "http2_error") if getattr(abort, k) is not None]
     if len(kinds) != 1:
         report.error("MW0222", "abort needs exactly one of httpStatus, grpcStatus or http2Error", path)
+    status = abort.grpc_status or ""
+    if status.isdigit() and int(status) > envoy_limits.MAX_UINT32:  # Envoy's FaultAbort.grpc_status is a uint32
+        report.error("MW0222", f"abort grpcStatus {status} is above {envoy_limits.MAX_UINT32}", path + ("grpcStatus",))
     if abort.http_status is not None and not 200 <= abort.http_status <= 599:
         report.error("MW0222", f"abort httpStatus {abort.http_status} must be between 200 and 599",
                      path + ("httpStatus",))

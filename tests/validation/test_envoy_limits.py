@@ -86,6 +86,9 @@ EXAMPLES: list[tuple[str, str, int, str, str]] = [
     ("directResponse body.bytes not base64", "MW0222", 11, direct("bytes: a"), direct("bytes: YQ==")),
     ("destination weights over 2^32-1 in total", "MW0204", 8, weights(2147483647, 2147483647, 2),
      weights(50, 50, 0)),
+    ("fault abort grpcStatus over uint32 (compile crashed)", "MW0222", 11,
+     vs(ROUTE + "    fault:\n      abort: {grpcStatus: '4294967296'}\n"),
+     vs(ROUTE + "    fault:\n      abort: {grpcStatus: '4294967295'}\n")),
     ("consistentHash.httpCookie.name ''", "MW0217", 10, dr(HASH + "        httpCookie: {name: '', ttl: 0s}\n"),
      dr(HASH + "        httpCookie: {name: c, ttl: 0s}\n")),
 ]
