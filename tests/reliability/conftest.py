@@ -12,4 +12,4 @@ from pki import write_pem_files
 def judge(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Judge:
     pem = tmp_path_factory.mktemp("pem")
     write_pem_files(pem)
-    return Judge(envoy_bin, pem)
+    return Judge(envoy_bin, pem, tmp_path_factory.mktemp("trees"))

@@ -3,7 +3,8 @@ Envoy accepts every proxy's static bootstrap. Anything else is a finding.
 
 Envoy validation is most of the cost (one process per bootstrap, 0.1-0.3 s), so bootstraps already judged in this
 run are not judged again (a mutation changes one or two proxies' config; the others are byte-identical to ones seen
-before), and new ones are validated in parallel.
+before), and new ones are validated in parallel. For that, every tree is written to the same directory: emitted
+metadata names each resource's source file, so a tree in a new temporary directory would make every bootstrap new.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import traceback
@@ -41,20 +43,28 @@ class Verdict:
 class Judge:
     envoy: str
     pem_dir: Path
+    workdir: Path  # the trees are written to workdir/tree, one after the other
     seen: dict[str, str] = dataclasses.field(default_factory=dict)  # bootstrap hash -> "" or Envoy's refusal
+    baselines: dict[str, Verdict] = dataclasses.field(default_factory=dict)  # tree name -> its verdict, unmutated
     envoy_runs: int = 0
 
+    def baseline(self, tree: str) -> Verdict:
+        if tree not in self.baselines:
+            self.baselines[tree] = self.tree(mutations.trees()[tree])
+        return self.baselines[tree]
+
     def tree(self, files: dict[str, bytes]) -> Verdict:
-        with tempfile.TemporaryDirectory(prefix="mw-fuzz-") as tmp:
-            mutations.write(files, Path(tmp))
-            try:
-                result = build_mod.build([tmp])
-                if not result.ok:
-                    return _rejected(build_mod.errors(result))
-                bootstraps = self.compile(result)
-            except Exception:  # noqa: BLE001 - a traceback on validated input is the finding
-                return Verdict("crash", traceback.format_exc(limit=-4))
-            return self.verdict(bootstraps)
+        root = self.workdir / "tree"
+        shutil.rmtree(root, ignore_errors=True)
+        mutations.write(files, root)
+        try:
+            result = build_mod.build([root])
+            if not result.ok:
+                return _rejected(build_mod.errors(result))
+            bootstraps = self.compile(result)
+        except Exception:  # noqa: BLE001 - a traceback on validated input is the finding
+            return Verdict("crash", traceback.format_exc(limit=-4))
+        return self.verdict(bootstraps)
 
     def compile(self, result: build_mod.Build) -> dict[str, str]:
         """Each proxy's ADS snapshot (it must not raise) and its static bootstrap, as JSON by node id."""
@@ -98,11 +108,12 @@ class Judge:
 
 def compiled(judge: Judge, files: dict[str, bytes]) -> dict[str, str]:
     """Each proxy's static bootstrap (JSON by node id) for a tree that must validate."""
-    with tempfile.TemporaryDirectory(prefix="mw-tree-") as tmp:
-        mutations.write(files, Path(tmp))
-        result = build_mod.build([tmp])
-        assert result.ok, [d.render() for d in build_mod.errors(result)]
-        return judge.compile(result)
+    root = judge.workdir / "tree"
+    shutil.rmtree(root, ignore_errors=True)
+    mutations.write(files, root)
+    result = build_mod.build([root])
+    assert result.ok, [d.render() for d in build_mod.errors(result)]
+    return judge.compile(result)
 
 
 def _rejected(errors: list[build_mod.Diagnostic]) -> Verdict:
