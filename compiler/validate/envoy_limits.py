@@ -157,6 +157,14 @@ def _command(match: re.Match[str]) -> str | None:
             'or write "%%" for a literal percent sign')
 
 
+def server_name(name: str) -> str | None:
+    """A filter chain's server_names take exact names and *.suffix wildcards: Envoy refuses a lone "*" ("partial
+    wildcards are not supported in server_names", source/common/listener_manager/filter_chain_manager_impl.cc)."""
+    if name == "*":
+        return 'sniHosts "*" is not a name Envoy can match (use exact names or *.example.com)'
+    return None
+
+
 def sni(name: str | None) -> str | None:
     if name is not None and len(name.encode()) > MAX_SNI_BYTES:
         return f"sni is longer than the {MAX_SNI_BYTES} bytes Envoy accepts"

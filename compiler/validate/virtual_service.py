@@ -335,7 +335,8 @@ def _tls_route(report: Report, route: vs.TLSRoute, path: Path) -> None:
         if not match.sni_hosts:
             report.error("MW0212", "a TLS match needs sniHosts", path + ("match", i, "sniHosts"))
         for j, sni in enumerate(match.sni_hosts):
-            report.found("MW0201", report.values.wildcard_domain(sni), path + ("match", i, "sniHosts", j))
+            report.found("MW0201", envoy_limits.server_name(sni) or report.values.wildcard_domain(sni),
+                         path + ("match", i, "sniHosts", j))
         _l4_match(report, match, path + ("match", i))
     _l4_routes(report, route.route, path)
 

@@ -30,6 +30,11 @@ def weights(*values: int) -> str:
     return vs("  hosts: [r]\n  http:\n  - route:\n" + dests)
 
 
+def tls_route(sni: str) -> str:
+    return vs(f"  hosts: [a.example.com]\n  tls:\n  - match:\n    - sniHosts: [{sni}]\n"
+              "    route:\n    - destination: {host: r}\n")
+
+
 def direct(body: str) -> str:
     return vs("  hosts: [r]\n  http:\n  - directResponse:\n      status: 200\n      body:\n        " + body + "\n")
 
@@ -89,6 +94,7 @@ EXAMPLES: list[tuple[str, str, int, str, str]] = [
     ("fault abort grpcStatus over uint32 (compile crashed)", "MW0222", 11,
      vs(ROUTE + "    fault:\n      abort: {grpcStatus: '4294967296'}\n"),
      vs(ROUTE + "    fault:\n      abort: {grpcStatus: '4294967295'}\n")),
+    ("sniHosts '*'", "MW0201", 9, tls_route("'*'"), tls_route("'*.example.com'")),
     ("consistentHash.httpCookie.name ''", "MW0217", 10, dr(HASH + "        httpCookie: {name: '', ttl: 0s}\n"),
      dr(HASH + "        httpCookie: {name: c, ttl: 0s}\n")),
 ]
