@@ -1,4 +1,4 @@
-"""Kubernetes kinds' rules meshward relies on: Service ports and selectors, EndpointSlice addresses."""
+"""Kubernetes kinds' rules meshward relies on: Service ports, selectors and addresses, EndpointSlice addresses."""
 
 from __future__ import annotations
 
@@ -23,6 +23,20 @@ def check_service(report: Report) -> None:
         report.error("MW0211", problem, ("selector", key))
     if spec.type == "ExternalName" and not spec.external_name:
         report.error("MW0222", "an ExternalName Service needs externalName", ("type",))
+    elif spec.external_name:
+        report.found("MW0201", hosts.fqdn(spec.external_name), ("externalName",))
+    _addresses(report, spec)
+
+
+def _addresses(report: Report, spec: kube.ServiceSpec) -> None:
+    """The API server's rules (ValidateService): clusterIP(s) are IPs, or "None" for a headless Service; meshward
+    makes them virtual host domains and listener addresses, where Envoy refuses anything else."""
+    if spec.cluster_ip not in (None, "", "None") and not hosts.is_ip(spec.cluster_ip):
+        report.error("MW0218", f'clusterIP "{spec.cluster_ip}" is not an IP address or "None"', ("clusterIP",))
+    for key, values in (("clusterIPs", spec.cluster_ips), ("externalIPs", spec.external_ips)):
+        for i, address in enumerate(values or []):
+            if not (hosts.is_ip(address) or (key == "clusterIPs" and address == "None")):
+                report.error("MW0218", f'{key} "{address}" is not an IP address', (key, i))
 
 
 def check_endpoint_slice(report: Report) -> None:

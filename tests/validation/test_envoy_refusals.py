@@ -5,7 +5,7 @@ it. tests/reliability/test_envoy_limits.py proves each limit on both sides with 
 from __future__ import annotations
 
 import pytest
-from test_validation_codes import MATCHED, ROUTE, dr, gw, run, vs
+from test_validation_codes import MATCHED, ROUTE, SVC, dr, gw, run, vs
 
 SIDECAR = "apiVersion: networking.istio.io/v1\nkind: Sidecar\nmetadata: {name: s}\nspec:\n"
 HASH = "  host: r\n  trafficPolicy:\n    loadBalancer:\n      consistentHash:\n"
@@ -95,6 +95,8 @@ EXAMPLES: list[tuple[str, str, int, str, str]] = [
      vs(ROUTE + "    fault:\n      abort: {grpcStatus: '4294967296'}\n"),
      vs(ROUTE + "    fault:\n      abort: {grpcStatus: '4294967295'}\n")),
     ("sniHosts '*'", "MW0201", 9, tls_route("'*'"), tls_route("'*.example.com'")),
+    ("Service clusterIPs that are not IPs (virtual host domains)", "MW0218", 7, SVC + "  clusterIPs: ['a b']\n",
+     SVC + "  clusterIPs: [10.0.0.1]\n"),
     ("consistentHash.httpCookie.name ''", "MW0217", 10, dr(HASH + "        httpCookie: {name: '', ttl: 0s}\n"),
      dr(HASH + "        httpCookie: {name: c, ttl: 0s}\n")),
 ]
