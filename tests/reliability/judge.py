@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 import mutations
-from pki import point_files_at
+from pki import pem_pair, point_files_at
 
 from compiler import build as build_mod
 from compiler.emit import bootstrap_static
@@ -67,11 +67,15 @@ class Judge:
         return self.verdict(bootstraps)
 
     def compile(self, result: build_mod.Build) -> dict[str, str]:
-        """Each proxy's ADS snapshot (it must not raise) and its static bootstrap, as JSON by node id."""
+        """Each proxy's ADS snapshot (it must not raise) and its static bootstrap, as JSON by node id. The SDS
+        secrets a `credentialName` refers to come from the cluster in `serve`; here every one is a generated
+        certificate (a `-cacert` one a CA bundle)."""
         out = {}
         for proxy in result.proxies():
-            build_mod.snapshot_for(result, proxy.node_id)
-            boot = bootstrap_static.static_bootstrap(build_mod.proxy_config(result, proxy.node_id))
+            cfg = build_mod.proxy_config(result, proxy.node_id)
+            secrets = {name: _secret(name) for name in cfg.secret_references()}
+            build_mod.snapshot_for(result, proxy.node_id, secrets=secrets)
+            boot = bootstrap_static.static_bootstrap(build_mod.with_secrets(cfg, secrets))
             point_files_at(boot, self.pem_dir)
             out[proxy.node_id] = json.dumps(boot, sort_keys=True)
         return out
@@ -114,6 +118,13 @@ def compiled(judge: Judge, files: dict[str, bytes]) -> dict[str, str]:
     result = build_mod.build([root])
     assert result.ok, [d.render() for d in build_mod.errors(result)]
     return judge.compile(result)
+
+
+def _secret(name: str) -> build_mod.Secret:
+    cert, key = pem_pair()
+    if name.endswith(build_mod.credential_ca_secret("")):
+        return build_mod.Secret(name, trusted_ca=cert)
+    return build_mod.Secret(name, certificate_chain=cert, private_key=key)
 
 
 def _rejected(errors: list[build_mod.Diagnostic]) -> Verdict:
