@@ -1,8 +1,8 @@
-"""MW0403: what a revision asks for that meshward validates but does not compile (the fields compiler.coverage
-lists as warned, ISTIO_MUTUAL, which needs a mesh CA, and unix:// endpoints), MW0405: delegated routes a root VirtualService leaves
-out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them); found once per revision so
-that `compile` and the reconciler's status say so (not once per proxy, and not silently). `validate` reports the
-field notes too (`field_notes`: they need no index of the revision)."""
+"""MW0403: what a revision asks for that meshward validates but does not compile (the fields compiler.coverage lists
+as warned, ISTIO_MUTUAL, which needs a mesh CA, and unix:// endpoints), MW0405: delegated routes a root
+VirtualService leaves out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them); found
+once per revision so that `compile` and the reconciler's status say so (not once per proxy, and not silently).
+`validate` reports the field notes too (`field_notes`: they need no index of the revision)."""
 
 from __future__ import annotations
 
