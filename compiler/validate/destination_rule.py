@@ -135,6 +135,10 @@ def connection_pool(report: Report, pool: common.ConnectionPoolSettings | None, 
                       maxRequestsPerConnection=http.max_requests_per_connection,
                       maxConcurrentStreams=http.max_concurrent_streams)
         report.found("MW0202", report.values.duration(http.idle_timeout), where + ("idleTimeout",))
+        if http.http2_keep_alive is not None:  # Envoy's KeepaliveSettings: interval and timeout at least 1ms
+            for key in ("interval", "timeout"):
+                report.found("MW0202", report.values.duration(getattr(http.http2_keep_alive, key)),
+                             where + ("http2KeepAlive", key))
 
 
 def _keepalive(report: Report, value: str | None, path: Path) -> None:

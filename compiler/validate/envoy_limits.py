@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 
 import re2
@@ -62,6 +63,7 @@ MAX_SNI_BYTES = 255
 MAX_DIRECT_RESPONSE_BYTES = 4096
 # RedirectAction.RedirectResponseCode (config/route/v3/route_components.proto): the codes Envoy can redirect with.
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_JWK_TYPES = frozenset({"RSA", "EC", "oct", "OKP"})
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False
 
@@ -182,6 +184,19 @@ def direct_response_body(string: str | None, encoded: str | None) -> str | None:
         size = len((string or "").encode())
     if size > MAX_DIRECT_RESPONSE_BYTES:
         return f"the body is {size} bytes; Envoy accepts direct responses up to {MAX_DIRECT_RESPONSE_BYTES} bytes"
+    return None
+
+
+def jwks(text: str) -> str | None:
+    """An inline JSON Web Key Set as Envoy's jwt_authn reads it (jwt_verify_lib): a JSON object whose "keys" hold
+    at least one key with a known "kty"; anything else fails the whole listener."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return "jwks is not JSON: give a JSON Web Key Set ({\"keys\": [...]})"
+    keys = parsed.get("keys") if isinstance(parsed, dict) else None
+    if not isinstance(keys, list) or not any(isinstance(k, dict) and k.get("kty") in _JWK_TYPES for k in keys):
+        return 'jwks needs "keys" with at least one key of kty RSA, EC, oct or OKP'
     return None
 
 

@@ -8,6 +8,7 @@ import urllib.parse
 
 from compiler.api import common
 from compiler.api import security as sec
+from compiler.validate import envoy_limits
 from compiler.validate.report import Path, Report
 
 
@@ -138,6 +139,13 @@ def _jwt(report: Report, rule: sec.JWTRule, path: Path) -> None:
             report.found("MW0220", _url(uri), path + (key,))
     if rule.jwks is not None and (rule.jwks_uri or rule.jwks_uri_legacy):
         report.error("MW0220", "set only one of jwks and jwksUri", path + ("jwks",))
+    if rule.jwks is not None:
+        report.found("MW0220", envoy_limits.jwks(rule.jwks), path + ("jwks",))
+    for i, header in enumerate(rule.from_headers or []):
+        report.found("MW0215", report.values.header_name(header.name), path + ("fromHeaders", i, "name"))
+    if rule.output_payload_to_header:
+        report.found("MW0215", report.values.header_name(rule.output_payload_to_header),
+                     path + ("outputPayloadToHeader",))
     if rule.timeout is not None:
         problem = report.values.duration(rule.timeout)
         if problem:
