@@ -188,15 +188,15 @@ def direct_response_body(string: str | None, encoded: str | None) -> str | None:
 
 
 def jwks(text: str) -> str | None:
-    """An inline JSON Web Key Set as Envoy's jwt_authn reads it (jwt_verify_lib): a JSON object whose "keys" hold
-    at least one key with a known "kty"; anything else fails the whole listener."""
+    """An inline JSON Web Key Set as Envoy's jwt_authn reads it (jwt_verify_lib): a JSON object with a "keys" list,
+    whose keys have a known "kty"; text that is not one fails the whole listener."""
     try:
         parsed = json.loads(text)
     except ValueError:
         return "jwks is not JSON: give a JSON Web Key Set ({\"keys\": [...]})"
     keys = parsed.get("keys") if isinstance(parsed, dict) else None
-    if not isinstance(keys, list) or not any(isinstance(k, dict) and k.get("kty") in _JWK_TYPES for k in keys):
-        return 'jwks needs "keys" with at least one key of kty RSA, EC, oct or OKP'
+    if not isinstance(keys, list) or not all(isinstance(k, dict) and k.get("kty") in _JWK_TYPES for k in keys):
+        return 'jwks needs a "keys" list of keys of kty RSA, EC, oct or OKP'
     return None
 
 
