@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import traffic_gateway
 from traffic_backends import Backend, Reply, get, running
 from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
 
@@ -31,30 +32,7 @@ class Ports:
 
 
 def _tree(ports: Ports, site: Backend) -> str:
-    return f"""apiVersion: v1
-kind: Service
-metadata: {{name: site, namespace: istio-system}}
-spec:
-  selector: {{app: site}}
-  ports:
-  - {{name: http, port: 80, targetPort: http}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: site, namespace: istio-system}}
-spec:
-  address: {site.address}
-  labels: {{app: site}}
-  ports: {{http: {site.port}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: istio-ingressgateway, namespace: istio-system}}
-spec:
-  address: {GW_ADDRESS}
-  labels: {{istio: ingressgateway}}
----
-apiVersion: networking.istio.io/v1
+    return traffic_gateway.site_behind(site, GW_ADDRESS) + f"""apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {{name: gw, namespace: istio-system}}
 spec:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import traffic_gateway
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from traffic_backends import Backend, Reply, get, running
@@ -42,30 +43,7 @@ def _token(key: rsa.RSAPrivateKey, **claims: Any) -> str:
 
 
 def _tree(port: int, site: Backend, jwks: str) -> str:
-    return f"""apiVersion: v1
-kind: Service
-metadata: {{name: site, namespace: istio-system}}
-spec:
-  selector: {{app: site}}
-  ports:
-  - {{name: http, port: 80, targetPort: http}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: site, namespace: istio-system}}
-spec:
-  address: {site.address}
-  labels: {{app: site}}
-  ports: {{http: {site.port}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: istio-ingressgateway, namespace: istio-system}}
-spec:
-  address: {GW_ADDRESS}
-  labels: {{istio: ingressgateway}}
----
-apiVersion: networking.istio.io/v1
+    return traffic_gateway.site_behind(site, GW_ADDRESS) + f"""apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {{name: gw, namespace: istio-system}}
 spec:

@@ -35,3 +35,32 @@ def gateway(envoy_bin: str, root: Path, *, node: str, address: str, backends: Ma
                                       root / "bootstrap.json", admin)
         with envoy(envoy_bin, bootstrap, admin, [(address, port)]):
             yield Gateway(address, port, started)
+
+
+def site_behind(site: Backend, gateway_address: str) -> str:
+    """The start of a tree: Service `site` in istio-system served by one backend, and the ingress gateway's
+    workload at `gateway_address` (a Gateway selecting `istio: ingressgateway` binds there)."""
+    return f"""apiVersion: v1
+kind: Service
+metadata: {{name: site, namespace: istio-system}}
+spec:
+  selector: {{app: site}}
+  ports:
+  - {{name: http, port: 80, targetPort: http}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: site, namespace: istio-system}}
+spec:
+  address: {site.address}
+  labels: {{app: site}}
+  ports: {{http: {site.port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: istio-ingressgateway, namespace: istio-system}}
+spec:
+  address: {gateway_address}
+  labels: {{istio: ingressgateway}}
+---
+"""
