@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -48,10 +49,22 @@ def entry() -> None:
     every CI validation run. Nothing of theirs needs cleaning up (no atexit work, no temporary files); output and
     logs are flushed first. Other commands (serve, demo) exit normally."""
     argv = sys.argv[1:]
-    code = main(argv)
+    try:
+        code = main(argv)
+        sys.stdout.flush()  # inside the try: a reader that left shows here, when the last lines are written
+    except BrokenPipeError:
+        code = _reader_gone()
     if argv[:1] and argv[0] in _HEAVY:
-        sys.stdout.flush()
         sys.stderr.flush()
         logging.shutdown()
         os._exit(code)
     sys.exit(code)
+
+
+def _reader_gone() -> int:
+    """The reader of stdout closed it (`meshward validate --list-codes | head`). Like the shell's own tools, end
+    quietly with 128 + SIGPIPE: point stdout at /dev/null so that the interpreter's final flush cannot raise again
+    (Python's documented recipe, library/signal.html "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE

@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
         return handler(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`| head`): not an I/O problem to report; `entry` ends quietly
+        raise
     except OSError as err:  # a file that cannot be written (or read): one line, not a traceback
         print(f"meshward {args.command}: {_io_problem(err)}", file=sys.stderr)
         return EXIT_USAGE

@@ -37,3 +37,17 @@ def test_unwritable_output_is_one_line_and_exit_2(tmp_path: Path, target: str, f
 def test_a_failed_write_names_the_file() -> None:
     proc = _meshward("compile", "policies-example", "--node", NODE, "-o", "/dev/full")
     assert (proc.returncode, proc.stderr) == (2, "meshward compile: /dev/full: No space left on device\n")
+
+
+@pytest.mark.parametrize("args", [["validate", "--list-codes"], ["messages"], ["fields"]])
+def test_a_reader_that_left_ends_quietly(args: list[str]) -> None:
+    """`meshward validate --list-codes | head`: once the reader closes the pipe, meshward stops with 128 + SIGPIPE
+    as the shell's own tools do, and says nothing on stderr (no "Broken pipe", no traceback)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write
+    try:
+        proc = subprocess.run([sys.executable, "-m", "meshward", *args], cwd=ROOT, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    finally:
+        os.close(write_end)
+    assert (proc.returncode, proc.stderr) == (141, "")
