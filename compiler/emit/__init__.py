@@ -8,17 +8,17 @@ emitter's contract), never a user error.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
 
 from compiler import model
-from compiler.emit import assembled, cluster, consistency, endpoint, listener, secret
+from compiler.emit import assembled, cluster, consistency, endpoint, hooks, listener, secret
 from compiler.emit.common import EmitError
 from compiler.reuse.memo import EmitMemo, Part
-from compiler.reuse.patch import patch_sorted
 from meshxds import type_urls
 from meshxds.snapshot import Snapshot, TypeTable, XdsResource
 
@@ -29,16 +29,18 @@ def _typed(cfg: model.ProxyConfig) -> list[tuple[str, tuple[Any, ...]]]:
             (type_urls.ROUTE, cfg.route_configs)]
 
 
-def _emitted(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> list[XdsResource]:
+def _emitted(type_url: str, items: Sequence[Any], reuse: hooks.Reuse) -> list[XdsResource]:
     if type_url == type_urls.ROUTE:
-        return [memo.resource(type_url, item, functools.partial(assembled.route_table, item, memo)) for item in items]
+        return [reuse.resource(type_url, item, functools.partial(assembled.route_table, item, reuse))
+                for item in items]
     make = _EMITTERS[type_url]
-    return [memo.resource(type_url, item, functools.partial(_resource, type_url, item, make, memo)) for item in items]
+    return [reuse.resource(type_url, item, functools.partial(_resource, type_url, item, make, reuse))
+            for item in items]
 
 
-def _resource(type_url: str, item: Any, make: Callable[[Any], Message], memo: EmitMemo) -> XdsResource:
+def _resource(type_url: str, item: Any, make: Callable[[Any], Message], reuse: hooks.Reuse) -> XdsResource:
     if type_url == type_urls.CLUSTER and assembled.applies(item):
-        return assembled.eds_cluster(item, memo)
+        return assembled.eds_cluster(item, reuse)
     if type_url == type_urls.ENDPOINT:
         return assembled.load_assignment(item)
     return XdsResource.of(_name(type_url, item), type_url, make(item))
@@ -50,51 +52,52 @@ _EMITTERS: dict[str, Callable[[Any], Message]] = {
 }
 
 
-def _table_of(type_url: str, items: tuple[Any, ...], memo: EmitMemo) -> TypeTable:
-    table: TypeTable = memo.table(type_url, items, lambda: TypeTable.of(_emitted(type_url, items, memo)),
-                       functools.partial(_patched_table, type_url, items, memo=memo))
-    if type_url == type_urls.ROUTE:  # a route table is patched from its virtual hosts' parts (assembled)
-        for rc in items:
-            memo.keep_parts_by_place(Part.VHOST, rc.name, len(rc.virtual_hosts))
-    return table
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Table:
+    """One type's table, as the reuse layer sees it (compiler.reuse.memo.TableKind): how it is made from the
+    type's model items, and what it is made of."""
 
+    type_url: str
+    reuse: hooks.Reuse
 
-def _patched_table(type_url: str, items: tuple[Any, ...], old_items: tuple[Any, ...], old: TypeTable, *,
-                   memo: EmitMemo) -> TypeTable | None:
-    """`old` with the resources of the items that differ (by identity, place by place) emitted again, when few
-    differ and keep their names (compiler.reuse.patch)."""
-    if len(old.resources) != len(old_items):
-        return None  # two items of one name: the table is not one resource per item
+    def make(self, items: tuple[Any, ...]) -> TypeTable:
+        return TypeTable.of(self.emit(items))
 
-    def swaps(changed: list[int]) -> list[tuple[XdsResource, XdsResource]]:
-        emitted = _emitted(type_url, tuple(items[i] for i in changed), memo)
-        return [(old.resources[_name(type_url, old_items[i])], res) for i, res in zip(changed, emitted, strict=True)]
+    def emit(self, items: Sequence[Any]) -> list[XdsResource]:
+        return _emitted(self.type_url, items, self.reuse)
 
-    resources = patch_sorted(old.resources, _resource_name, old_items, items, swaps)
-    if resources is None or resources is old.resources:  # too much changed, or nothing
-        return None if resources is None else old
-    assert isinstance(resources, dict)  # a patched table is a new dict
-    return TypeTable.sorted(resources)
+    def item_name(self, item: Any) -> str:
+        return _name(self.type_url, item)
 
+    def resources(self, table: TypeTable) -> Mapping[str, XdsResource]:
+        return table.resources
 
-def _resource_name(res: XdsResource) -> str:
-    return res.name
+    def resource_name(self, resource: XdsResource) -> str:
+        return resource.name
+
+    def sorted(self, resources: dict[str, XdsResource]) -> TypeTable:
+        return TypeTable.sorted(resources)
+
+    def places(self, items: tuple[Any, ...]) -> Iterable[tuple[Part, str, int]]:
+        # a route table is written from its virtual hosts' parts (assembled)
+        return ((Part.VHOST, rc.name, len(rc.virtual_hosts)) for rc in items) if self.type_url == type_urls.ROUTE \
+            else ()
 
 
 def _name(type_url: str, item: Any) -> str:
     return str(item.cluster_name if type_url == type_urls.ENDPOINT else item.name)
 
 
-def snapshot(cfg: model.ProxyConfig, memo: EmitMemo | None = None) -> Snapshot:
-    """Raises EmitError on two resources of one type with one name, which a snapshot cannot hold. With a memo, a
-    type whose resources are all the same as for an earlier proxy (or revision) reuses that table and version, and
-    a proxy whose tables are all the same gets the same Snapshot object (the cache then has nothing to push)."""
-    memo = memo if memo is not None else EmitMemo()
+def snapshot(cfg: model.ProxyConfig, reuse: hooks.Reuse = hooks.NO_REUSE) -> Snapshot:
+    """Raises EmitError on two resources of one type with one name, which a snapshot cannot hold. With a reuse
+    layer (a build's EmitMemo), a type whose resources are all the same as for an earlier proxy (or revision)
+    reuses that table and version, and a proxy whose tables are all the same gets the same Snapshot object (the
+    cache then has nothing to push)."""
     typed = _typed(cfg)
-    tables = tuple(_table_of(type_url, items, memo) for type_url, items in typed)
+    tables = tuple(reuse.table(type_url, items, _Table(type_url, reuse)) for type_url, items in typed)
     if any(len(table.resources) != len(items) for table, (_, items) in zip(tables, typed, strict=True)):
         raise EmitError(f"proxy {cfg.proxy.node_id}: " + "; ".join(consistency.duplicates(cfg)))
-    return memo.snapshot(tables, lambda: Snapshot.from_tables(
+    return reuse.snapshot(tables, lambda: Snapshot.from_tables(
         {t: table for (t, _), table in zip(typed, tables, strict=True)}))
 
 

@@ -24,8 +24,8 @@ from envoy.config.route.v3 import route_pb2
 from google.protobuf import wrappers_pb2
 
 from compiler import model
-from compiler.emit import cluster, endpoint, metadata, route
-from compiler.reuse.memo import EmitMemo, Part
+from compiler.emit import cluster, endpoint, hooks, metadata, route
+from compiler.reuse.memo import Part
 from meshxds import refs, type_urls, wire
 from meshxds.snapshot import XdsResource
 
@@ -76,9 +76,9 @@ def _metadata(sources: tuple[model.Source, ...]) -> bytes:
     return b"" if meta is None else wire.length_delimited(_METADATA, meta.SerializeToString(deterministic=True))
 
 
-def eds_cluster(c: model.Cluster, memo: EmitMemo) -> XdsResource:
-    shape = memo.part(Part.CLUSTER_SHAPE, _shape_key(c), functools.partial(_shape, c))
-    meta = memo.part(Part.CLUSTER_METADATA, c.sources, functools.partial(_metadata, c.sources))
+def eds_cluster(c: model.Cluster, reuse: hooks.Reuse) -> XdsResource:
+    shape = reuse.part(Part.CLUSTER_SHAPE, _shape_key(c), functools.partial(_shape, c))
+    meta = reuse.part(Part.CLUSTER_METADATA, c.sources, functools.partial(_metadata, c.sources))
     data = wire.length_delimited(_NAME, c.name.encode()) + shape.head + meta + shape.tail
     return XdsResource.parsed(c.name, type_urls.CLUSTER, data, cluster_pb2.Cluster,
                               refs=refs.Refs(endpoints=c.name, secrets=shape.secrets))
@@ -123,9 +123,9 @@ def load_assignment(la: model.LoadAssignment) -> XdsResource:
                               refs=refs.NONE)
 
 
-def route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
+def route_table(rc: model.RouteConfig, reuse: hooks.Reuse) -> XdsResource:
     """Written from its virtual hosts' cached encodings: a changed route table re-encodes changed hosts only."""
-    parts = _vhost_parts(rc, memo)
+    parts = _vhost_parts(rc, reuse)
     return XdsResource.parsed(rc.name, type_urls.ROUTE, route.serialized(rc, (p[0] for p in parts)),
                               route_pb2.RouteConfiguration,
                               refs=refs.Refs(per_route_filters=frozenset().union(*(p[1] for p in parts))))
@@ -134,21 +134,21 @@ def route_table(rc: model.RouteConfig, memo: EmitMemo) -> XdsResource:
 _VhostPart = tuple[bytes, frozenset[str]]  # the encoded virtual_hosts field, the filters its routes configure
 
 
-def _vhost_parts(rc: model.RouteConfig, memo: EmitMemo) -> tuple[_VhostPart, ...]:
+def _vhost_parts(rc: model.RouteConfig, reuse: hooks.Reuse) -> tuple[_VhostPart, ...]:
     """Each virtual host's part, those of unchanged virtual hosts by place (compiler.reuse.memo)."""
-    return memo.parts_by_place(Part.VHOST, rc.name, rc.virtual_hosts, lambda vh: _vhost_part(vh, memo))
+    return reuse.parts_by_place(Part.VHOST, rc.name, rc.virtual_hosts, lambda vh: _vhost_part(vh, reuse))
 
 
-def _vhost_part(vh: model.VirtualHost, memo: EmitMemo) -> _VhostPart:
+def _vhost_part(vh: model.VirtualHost, reuse: hooks.Reuse) -> _VhostPart:
     def make() -> _VhostPart:
-        routes = [_route_part(r, memo) for r in vh.routes]
+        routes = [_route_part(r, reuse) for r in vh.routes]
         return route.vhost_field_of_parts(vh, (r[0] for r in routes)), frozenset().union(*(r[1] for r in routes))
-    return memo.part(Part.VHOST, vh, make)
+    return reuse.part(Part.VHOST, vh, make)
 
 
-def _route_part(r: model.Route, memo: EmitMemo) -> _VhostPart:
+def _route_part(r: model.Route, reuse: hooks.Reuse) -> _VhostPart:
     """A route's serialization and the filters it configures, once per route (shared by ports' virtual hosts)."""
     def make() -> _VhostPart:
         message = route.route(r)
         return message.SerializeToString(deterministic=True), frozenset(message.typed_per_filter_config)
-    return memo.part(Part.ROUTE, r, make)
+    return reuse.part(Part.ROUTE, r, make)
