@@ -30,9 +30,14 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from compiler.resources import Resource
+from compiler.reuse import tables
 from compiler.reuse.generations import MISSING, Generations
 
 _T = TypeVar("_T")
+_I = TypeVar("_I")
+_D = TypeVar("_D")
+_P = TypeVar("_P", bound=tuple[tuple[object, ...], ...])
+_Tt = TypeVar("_Tt", bound=tuple[tuple[object, ...], ...])
 
 
 class Tag(enum.StrEnum):
@@ -183,3 +188,17 @@ class Carry(Generations):
         with self._lock:
             self._current[key] = (inputs, value)
         return value
+
+    # -- what translate's stages ask for by name (their Protocols: compiler.translate.hooks) ----------------------
+
+    def service_clusters(self, service: object, rule: object, auto_mtls: bool, make: Callable[[], _T]) -> _T:
+        """A service's outbound clusters and load assignments under its rule: the same for every proxy, and for the
+        next revision while the service and its rule are the same objects."""
+        return self.by_identity(Tag.CLUSTERS, (service, rule, auto_mtls), None, make)
+
+    def outbound_tables(self, scope: Hashable, items: Sequence[_I], recipe: tables.Recipe[_I, _D, _P, _Tt]) -> _Tt:
+        """A sidecar scope's sorted outbound tables: the previous revision's, or patched from them
+        (compiler.reuse.tables)."""
+        kept: tables.Kept[_I, _D, _P, _Tt] = self.derive(
+            Tag.OUTBOUND_TABLES, (), scope, tables.Kept, lambda before: tables.kept_or_made(before, items, recipe))
+        return kept.tables

@@ -108,7 +108,8 @@ def _outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope) -> _Outbound:
     listeners.outbound(mesh, proxy, sc, built)
     services = dict(built.services)
     _add_destinations(mesh, proxy, built.contexts, services)
-    outbound, assignments = clusters.outbound_tables(mesh, proxy, [services[h] for h in sorted(services)])
+    outbound, assignments = clusters.outbound_tables(mesh, proxy, [services[h] for h in sorted(services)],
+                                                     mesh.carry)
     return _Outbound(first_by_name(built.listeners), first_by_name(built.route_configs), outbound, assignments,
                      tuple(_notes(built.contexts)))
 
@@ -118,7 +119,8 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
     everything = scope.Egress(hosts=(("*", "*"),))
     services = {s.host: s for s in scope.egress_services(mesh, proxy, everything)}
     _add_destinations(mesh, proxy, built.contexts, services)
-    outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)])
+    outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)],
+                                                       mesh.carry)
     # a gateway enforces the policies selecting its workload on all its chains (Pilot's gateway listener builder)
     guarded = _guarded(mesh, proxy, built.listeners)
     cfg = _assemble(proxy, guarded, built.route_configs, outbound, assignments, list(built.secrets.values()))

@@ -11,14 +11,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 from compiler import model, naming
 from compiler.api.destination_rule import ClientTLSSettings, Subset
-from compiler.reuse.carry import Tag
-from compiler.reuse.patch import patch_sorted
-from compiler.translate import peer, policy, scope
-from compiler.translate.mesh import DestinationRuleEntry, Mesh, RuleTables, changed_rule_hosts, rule_tables
+from compiler.reuse import tables
+from compiler.translate import hooks, peer, policy, scope
+from compiler.translate.mesh import DestinationRuleEntry, Mesh
 from compiler.translate.named import first_by_name
 from compiler.translate.services import Instance, Port, Resolution, Service
 from compiler.validate.hosts import is_ip
@@ -121,125 +120,67 @@ def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | 
     return cluster, assignment
 
 
-def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service]
+def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service],
+                      reuse: hooks.ClusterReuse = hooks.NO_REUSE
                       ) -> tuple[list[model.Cluster], list[model.LoadAssignment]]:
     clusters: list[model.Cluster] = []
     assignments: list[model.LoadAssignment] = []
     for service in services:
-        made = _carried_clusters(mesh, service, scope.destination_rule(mesh, proxy, service))
+        made = _clusters_of_service(mesh, service, scope.destination_rule(mesh, proxy, service), reuse)
         clusters.extend(made[0])
         assignments.extend(made[1])
     return clusters, assignments
 
 
-def _carried_clusters(mesh: Mesh, service: Service, rule: DestinationRuleEntry | None) -> _Made:
-    """A service's clusters depend on nothing but the service, its rule and whether its namespace disables mTLS:
-    computed once for every proxy, and (unchanged index objects being the same objects) reused by the next
-    revision."""
+def _clusters_of_service(mesh: Mesh, service: Service, rule: DestinationRuleEntry | None,
+                         reuse: hooks.ClusterReuse) -> _Made:
+    """A service's clusters depend on nothing but the service, its rule and whether its namespace disables mTLS."""
     auto = service.namespace not in peer.disabled_namespaces(mesh)
-    return mesh.carry.by_identity(Tag.CLUSTERS, (service, rule, auto), None,
-                                  functools.partial(_service_clusters, service, rule, auto))
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Tables:
-    """A sidecar's outbound clusters and load assignments with what they were made from, kept for the next
-    revision: while the services and the rule table are the same objects, so are the tables; after a change,
-    the services it did not touch keep their clusters and their places in the sorted tables."""
-
-    rules_tables: RuleTables
-    mtls_disabled: frozenset[str]  # peer.disabled_namespaces when made: a change there rebuilds the tables
-    services: tuple[Service, ...]
-    rules: tuple[DestinationRuleEntry | None, ...]  # per service, the rule its clusters were made with
-    made: tuple[_Made, ...]  # per service
-    clusters: tuple[model.Cluster, ...]
-    assignments: tuple[model.LoadAssignment, ...]
+    return reuse.service_clusters(service, rule, auto, functools.partial(_service_clusters, service, rule, auto))
 
 
 _Made = tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]
 
 
-def outbound_tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service]
-                    ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
-    """`outbound_clusters`, one per name and sorted by name; the previous revision's tables when nothing they are
-    made from changed (a commit that changed a VirtualService), else patched or rebuilt from their kept parts."""
-    tables = mesh.carry.derive(Tag.OUTBOUND_TABLES, (), mesh.outbound_key(proxy), _Tables,
-                               lambda before: _kept_or_made(mesh, proxy, services, before))
-    return tables.clusters, tables.assignments
+def outbound_tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service],
+                    reuse: hooks.ClusterReuse = hooks.NO_REUSE) -> _Made:
+    """`outbound_clusters`, one per name and sorted by name (a sidecar's; shared by the sidecars of its scope)."""
+    return reuse.outbound_tables(mesh.outbound_key(proxy), services, _Recipe(mesh, proxy, reuse))
 
 
-def _kept_or_made(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before: _Tables | None) -> _Tables:
-    if before is not None and before.mtls_disabled is not peer.disabled_namespaces(mesh):
-        before = None
-    if (before is not None and before.rules_tables[0] is mesh.destination_rules
-            and len(before.services) == len(services)
-            and all(a is b for a, b in zip(before.services, services, strict=True))):
-        return before
-    return _tables(mesh, proxy, services, before)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Recipe:
+    """What a sidecar's outbound tables are made of (compiler.reuse.tables.Recipe): per service, its clusters and
+    load assignments under the rule it looks up; they also depend on the namespaces that disable mTLS."""
 
+    mesh: Mesh
+    proxy: model.Proxy
+    reuse: hooks.ClusterReuse
 
-def _tables(mesh: Mesh, proxy: model.Proxy, services: Sequence[Service], before: _Tables | None) -> _Tables:
-    # a service at the same place, the same object, whose host no rule change reached, keeps its rule and clusters
-    aligned = before is not None and len(before.services) == len(services)
-    ruled = changed_rule_hosts(before.rules_tables, mesh) if before is not None else None
-    earlier: dict[int, tuple[Service, DestinationRuleEntry | None, _Made]] | None = None
-    rules: list[DestinationRuleEntry | None] = []
-    made: list[_Made] = []
-    for i, service in enumerate(services):
-        if aligned and before is not None and before.services[i] is service and ruled is not None \
-                and service.host not in ruled:
-            rules.append(before.rules[i])
-            made.append(before.made[i])
-            continue
-        if earlier is None:
-            earlier = {id(s): (s, r, m) for s, r, m in zip(before.services, before.rules, before.made, strict=True)} \
-                if before is not None else {}
-        seen = earlier.get(id(service))
-        if seen is not None and seen[0] is not service:
-            seen = None
-        rule = scope.destination_rule(mesh, proxy, service)
-        made.append(seen[2] if seen is not None and seen[1] is rule else _carried_clusters(mesh, service, rule))
-        rules.append(rule)
-    patched = _patched(before, made) if before is not None else None
-    clusters, assignments = patched or (first_by_name([c for m in made for c in m[0]]),
-                                        first_by_name([a for m in made for a in m[1]], "cluster_name"))
-    return _Tables(rule_tables(mesh), peer.disabled_namespaces(mesh), tuple(services), tuple(rules), tuple(made),
-                   clusters, assignments)
+    @property
+    def lookups(self) -> tables.Keyed:
+        return tables.Keyed(self.mesh.destination_rules, self.mesh.rules_by_host, self.mesh.wildcard_rules)
 
+    @property
+    def fixed(self) -> tuple[object, ...]:
+        return (peer.disabled_namespaces(self.mesh),)
 
-def _patched(before: _Tables, made: Sequence[_Made]
-             ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]] | None:
-    """The sorted tables of `before` with the changed services' clusters and load assignments put in place of
-    theirs (compiler.reuse.patch), else None: the tables are sorted again."""
-    clusters = patch_sorted(before.clusters, _cluster_name, before.made, made,
-                            lambda changed: _swaps(before.made, made, changed, _clusters_of))
-    assignments = patch_sorted(before.assignments, _assignment_name, before.made, made,
-                               lambda changed: _swaps(before.made, made, changed, _assignments_of)
-                               ) if clusters is not None else None
-    return (tuple(clusters), tuple(assignments)) if clusters is not None and assignments is not None else None
+    @property
+    def names(self) -> tuple[Callable[[model.Cluster], str], Callable[[model.LoadAssignment], str]]:
+        return _cluster_name, _assignment_name
 
+    def key(self, service: Service) -> str:
+        return service.host
 
-_Item = TypeVar("_Item", model.Cluster, model.LoadAssignment)
+    def depends(self, service: Service) -> DestinationRuleEntry | None:
+        return scope.destination_rule(self.mesh, self.proxy, service)
 
+    def part(self, service: Service, rule: DestinationRuleEntry | None) -> _Made:
+        return _clusters_of_service(self.mesh, service, rule, self.reuse)
 
-def _swaps(old: Sequence[_Made], new: Sequence[_Made], changed: list[int], part: Callable[[_Made], tuple[_Item, ...]]
-           ) -> list[tuple[_Item, _Item]] | None:
-    """Each changed service's items with its earlier items, place by place (None when it has more or fewer)."""
-    pairs: list[tuple[_Item, _Item]] = []
-    for i in changed:
-        was, now = part(old[i]), part(new[i])
-        if len(was) != len(now):
-            return None
-        pairs.extend(zip(was, now, strict=True))
-    return pairs
-
-
-def _clusters_of(made: _Made) -> tuple[model.Cluster, ...]:
-    return made[0]
-
-
-def _assignments_of(made: _Made) -> tuple[model.LoadAssignment, ...]:
-    return made[1]
+    def tables(self, parts: Sequence[_Made]) -> _Made:
+        return (first_by_name([c for m in parts for c in m[0]]),
+                first_by_name([a for m in parts for a in m[1]], "cluster_name"))
 
 
 def _cluster_name(c: model.Cluster) -> str:

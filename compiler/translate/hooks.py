@@ -1,0 +1,49 @@
+"""What translate's stages ask of a reuse layer, one small Protocol per stage, and what they get when there is none.
+
+A stage is a function of its inputs (the mesh index, the proxy); what a revision (or another proxy) may take from
+an earlier one is asked through the hooks passed in. `compiler.reuse.carry.Carry` answers them all (matched
+structurally: the reuse layer does not import translate) and decides what is still valid; `NO_REUSE` makes every
+value again, so a stage can be read and tested alone: the cold path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Protocol, TypeVar
+
+from compiler.reuse import tables
+from compiler.translate.mesh import DestinationRuleEntry
+from compiler.translate.services import Service
+
+_T = TypeVar("_T")
+_I = TypeVar("_I")
+_D = TypeVar("_D")
+_P = TypeVar("_P", bound=tuple[tuple[object, ...], ...])
+_Tt = TypeVar("_Tt", bound=tuple[tuple[object, ...], ...])
+
+
+class ClusterReuse(Protocol):
+    """compiler.translate.clusters"""
+
+    def service_clusters(self, service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool,
+                         make: Callable[[], _T]) -> _T:
+        """`make()`: the service's outbound clusters and load assignments under this rule."""
+        ...
+
+    def outbound_tables(self, scope: Hashable, items: Sequence[_I], recipe: tables.Recipe[_I, _D, _P, _Tt]) -> _Tt:
+        """The sorted tables `recipe` makes of `items` for the sidecars of this scope (`Mesh.outbound_key`)."""
+        ...
+
+
+class NoReuse:
+    """Every value made again."""
+
+    def service_clusters(self, service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool,
+                         make: Callable[[], _T]) -> _T:
+        return make()
+
+    def outbound_tables(self, scope: Hashable, items: Sequence[_I], recipe: tables.Recipe[_I, _D, _P, _Tt]) -> _Tt:
+        return tables.made(items, recipe)
+
+
+NO_REUSE = NoReuse()
