@@ -233,6 +233,11 @@ class FakeApiServer:
         with self._state.cond:
             return [r for r in self._state.requests if r.path == path and (watch is None or r.watch == watch)]
 
+    def all_requests(self) -> list[Request]:
+        """Every GET and POST received so far, in order, whatever the path."""
+        with self._state.cond:
+            return list(self._state.requests)
+
     def wait_for_requests(self, kind: str, count: int, *, watch: bool | None = None, timeout: float = 10) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
