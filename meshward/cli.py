@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from meshward import compiler_commands, completion, reconciler_commands, version
+from meshward import compiler_commands, completion, inject_command, reconciler_commands, version
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compiler_commands.add_commands(sub)
     reconciler_commands.add_commands(sub)
+    inject_command.add_command(sub)
     sub.add_parser("completion", help="print a shell completion script: eval \"$(meshward completion bash)\"") \
         .add_argument("shell", choices=completion.SHELLS, help="the shell to complete in")
     return parser
@@ -37,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command in compiler_commands.COMMANDS:
         return compiler_commands.run(args)
+    if args.command == "inject":
+        return inject_command.run(args)
     return reconciler_commands.run(args)
 
 

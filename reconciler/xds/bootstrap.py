@@ -28,9 +28,16 @@ def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: i
     serve it: `compiler.naming.parse_node_id`) or an address that is not HOST:PORT.
     With `sds_socket`, the static cluster `sds-grpc` reaches `meshward agent`'s SDS (secrets `default`, `ROOTCA`)."""
     parse_node_id(node_id)  # the compiler's check: a node id it cannot parse never gets a config
+    return {"node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
+            **without_node(xds_address, delta=delta, admin_port=admin_port, sds_socket=sds_socket)}
+
+
+def without_node(xds_address: str, *, delta: bool = False, admin_port: int | None = None,
+                 sds_socket: str | None = None) -> dict[str, Any]:
+    """`render` without `node`, for a proxy whose node id is known only where it runs: Envoy's `--service-node`
+    and `--service-cluster` give it (an injected pod's, from its name and IP; `reconciler/inject`)."""
     host, port = split_address(xds_address)
     bootstrap: dict[str, Any] = {
-        "node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
         "dynamic_resources": _dynamic_resources(delta),
         "static_resources": {"clusters": [_xds_cluster(host, port),
                                           *([sds_cluster(sds_socket)] if sds_socket else [])]},

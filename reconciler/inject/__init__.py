@@ -1,0 +1,1 @@
+"""Sidecar injection: `meshward inject` (manifests in, manifests out) and the admission webhook of `serve`."""
