@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from meshward import views
+from reconciler.inject import sidecar
 
 DEFAULT_XDS = "127.0.0.1:15010"
 DEFAULT_ADMIN = "127.0.0.1:15014"
 DEFAULT_CA = "127.0.0.1:15012"
+DEFAULT_INJECT = "127.0.0.1:15017"  # Istio's webhook port
+INJECT_DEFAULTS = sidecar.Options()
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
 
@@ -109,6 +112,24 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                         "certificate; repeatable")
     s.add_argument("--trust-domain", default="cluster.local",
                    help="the SPIFFE trust domain of workload identities (default: %(default)s)")
+    inj = s.add_argument_group("sidecar injection webhook (for pods of namespaces labelled istio-injection=enabled; "
+                               "deploy/webhook.yaml)")
+    inj.add_argument("--inject-webhook", action="store_true",
+                     help="serve the mutating admission webhook that injects Envoy and the agent (HTTPS, POST /inject)")
+    inj.add_argument("--inject-webhook-address", type=_address, default=DEFAULT_INJECT, metavar="H:P",
+                     help="where the webhook serves (default: %(default)s)")
+    inj.add_argument("--inject-webhook-cert", default=None, metavar="FILE",
+                     help="the webhook's certificate chain, PEM (default: one from the mesh CA of --ca-dir, for "
+                          "its address and the --ca-dns-name names)")
+    inj.add_argument("--inject-webhook-key", default=None, metavar="FILE", help="its private key, PEM")
+    inj.add_argument("--inject-xds-address", default=INJECT_DEFAULTS.xds_address, metavar="H:P",
+                     help="the xDS address injected proxies reach (default: %(default)s)")
+    inj.add_argument("--inject-ca-address", default=INJECT_DEFAULTS.ca_address, metavar="H:P",
+                     help="the CA address injected agents reach (default: %(default)s)")
+    inj.add_argument("--inject-proxy-image", default=INJECT_DEFAULTS.proxy_image, metavar="IMAGE",
+                     help="Envoy's image (default: %(default)s)")
+    inj.add_argument("--inject-agent-image", default=INJECT_DEFAULTS.agent_image, metavar="IMAGE",
+                     help="meshward's image, for the agent (default: %(default)s)")
 
     b = sub.add_parser("bootstrap", help="print an Envoy bootstrap that connects to meshward over ADS")
     b.add_argument("--node", required=True, metavar="NODE_ID", help="the proxy, TYPE~IP~NAME.NAMESPACE~DOMAIN")

@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import signal
+import ssl
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,6 +26,7 @@ from compiler import build as build_mod
 from reconciler import compose, gcpause, loop
 from reconciler.git import auth, source, webhook
 from reconciler.identity import ca, ca_server
+from reconciler.inject import sidecar, webhook_server
 from reconciler.kube import cluster, registry, token_review
 from reconciler.ops import admin, exposure, metrics
 from reconciler.ops import status as status_mod
@@ -70,6 +72,11 @@ class ServeConfig:
     ca_address: str = "127.0.0.1:15012"
     trust_domain: str = "cluster.local"
     ca_dns_names: tuple[str, ...] = ()  # more names the CA's certificate carries (a Service's, a load balancer's)
+    inject_webhook: bool = False  # serve the sidecar injection webhook (HTTPS)
+    inject_address: str = "127.0.0.1:15017"
+    inject_cert: Path | None = None  # with inject_key: the webhook's certificate; else the CA makes one
+    inject_key: Path | None = None
+    inject: sidecar.Options = dataclasses.field(default_factory=sidecar.Options)  # what the webhook injects
 
 
 def registry_config(config: ServeConfig) -> registry.RegistryConfig | None:
@@ -107,6 +114,30 @@ def _ca(config: ServeConfig) -> ca_server.CaServer | None:
         raise ServeError(f"cannot use the CA directory {config.ca_dir}: {err}") from err
     except kubernetes.config.ConfigException as err:
         raise ServeError(f"cannot use the cluster configuration ({config.kubeconfig}): {err}") from err
+
+
+def _injector(config: ServeConfig, authority: ca_server.CaServer | None) -> webhook_server.InjectServer | None:
+    if not config.inject_webhook:
+        return None
+    cert, key = config.inject_cert, config.inject_key
+    if (cert is None) != (key is None):
+        raise ServeError("--inject-webhook-cert and --inject-webhook-key go together")
+    if cert is None and authority is None:
+        raise ServeError("--inject-webhook needs a certificate: --ca-dir (the mesh CA makes one), or "
+                         "--inject-webhook-cert and --inject-webhook-key")
+
+    def context() -> ssl.SSLContext:
+        try:
+            if cert is not None and key is not None:
+                return webhook_server.file_context(cert, key)
+            assert authority is not None
+            hosts = ca_server.serving_hosts(config.inject_address, config.ca_dns_names)
+            return webhook_server.pem_context(*authority.service.authority.serving_certificate(hosts))
+        except (ssl.SSLError, OSError) as err:
+            raise ServeError(f"cannot use the injection webhook's certificate: {err}") from err
+
+    host, port = _split(config.inject_address)
+    return webhook_server.InjectServer(config.inject, host=host, port=port, context=context)
 
 
 def _split(address: str) -> tuple[str, int]:
@@ -148,6 +179,7 @@ class Server:
         self.xds_port = 0
         self.ca = _ca(config)
         self.ca_port = 0
+        self.injector = _injector(config, self.ca)
 
     def _status(self) -> status_mod.Status:
         """The loop's status with what only the live server knows: the proxies rejecting their config and those
@@ -210,6 +242,8 @@ class Server:
         await self.admin.start()
         if self.ca is not None:
             self.ca_port = await self.ca.start(self.config.ca_address, extra_hosts=self.config.ca_dns_names)
+        if self.injector is not None:
+            await self.injector.start()
         if self.cluster is not None:
             await asyncio.to_thread(self.cluster.start)
 
@@ -221,6 +255,8 @@ class Server:
         if self.cluster is not None:
             await asyncio.to_thread(self.cluster.stop)
         await self.admin.close()
+        if self.injector is not None:
+            await self.injector.close()
         if self.ca is not None:
             await self.ca.stop(grace=1.0)
         await self.ads.stop(grace=self.config.shutdown_grace)
@@ -291,7 +327,13 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
         credentials_poll=args.credentials_poll_interval, strict=args.strict,
         ca_dir=Path(args.ca_dir) if args.ca_dir else None, ca_address=args.ca_address,
-        trust_domain=args.trust_domain, ca_dns_names=tuple(args.ca_dns_name))
+        trust_domain=args.trust_domain, ca_dns_names=tuple(args.ca_dns_name),
+        inject_webhook=args.inject_webhook, inject_address=args.inject_webhook_address,
+        inject_cert=Path(args.inject_webhook_cert) if args.inject_webhook_cert else None,
+        inject_key=Path(args.inject_webhook_key) if args.inject_webhook_key else None,
+        inject=sidecar.Options(xds_address=args.inject_xds_address, ca_address=args.inject_ca_address,
+                               proxy_image=args.inject_proxy_image, agent_image=args.inject_agent_image,
+                               trust_domain=args.trust_domain))
 
 
 async def serve(config: ServeConfig) -> None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import inspect
 import json
 import logging
+import ssl as ssl_mod
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -103,7 +105,7 @@ class AdminServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, self._host, self._port, limit=_MAX_HEADER_BYTES)
+        self._server = await start_http(self._dispatch, self._host, self._port)
         log.info("admin HTTP on http://%s:%d", self._host, self.port)
 
     async def close(self) -> None:
@@ -111,29 +113,6 @@ class AdminServer:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
-
-    # Connection handling.
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            try:
-                request = await asyncio.wait_for(_read_request(reader), timeout=_READ_TIMEOUT_S)
-                request = dataclasses.replace(request, peer=_peer_host(writer))
-                response = await self._dispatch(request)
-            except HttpError as exc:
-                response = Response.text(exc.status, str(exc))
-            except TimeoutError:
-                response = Response.text(408, "request not received in time")
-            writer.write(_render(response))
-            await asyncio.wait_for(writer.drain(), timeout=_READ_TIMEOUT_S)
-        except (ConnectionError, TimeoutError):
-            pass  # the client went away; nothing to tell it
-        finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (ConnectionError, OSError):
-                pass
 
     async def _dispatch(self, request: Request) -> Response:
         route = self._routes.get(request.path)
@@ -214,6 +193,36 @@ class AdminServer:
         if outcome.status_code >= 400:
             log.warning("webhook refused: %s", outcome.detail)
         return Response.json(outcome.status_code, outcome.to_json())
+
+
+async def start_http(dispatch: Handler, host: str, port: int, *,
+                     ssl: ssl_mod.SSLContext | None = None) -> asyncio.Server:
+    """A server answering each connection's one request with `dispatch`, with this module's bounds (header and
+    body size, read time) and 4xx answers to malformed requests; over TLS with `ssl` (the injection webhook)."""
+    return await asyncio.start_server(functools.partial(_exchange, dispatch=dispatch), host, port,
+                                      limit=_MAX_HEADER_BYTES, ssl=ssl)
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, dispatch: Handler) -> None:
+    try:
+        try:
+            request = await asyncio.wait_for(_read_request(reader), timeout=_READ_TIMEOUT_S)
+            request = dataclasses.replace(request, peer=_peer_host(writer))
+            response = await dispatch(request)
+        except HttpError as exc:
+            response = Response.text(exc.status, str(exc))
+        except TimeoutError:
+            response = Response.text(408, "request not received in time")
+        writer.write(_render(response))
+        await asyncio.wait_for(writer.drain(), timeout=_READ_TIMEOUT_S)
+    except (ConnectionError, TimeoutError):
+        pass  # the client went away; nothing to tell it
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
 
 
 def _peer_host(writer: asyncio.StreamWriter) -> str:
