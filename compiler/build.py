@@ -15,11 +15,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
+
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from compiler import diagnostics as diag
 from compiler import emit, model, pipeline, registry_overlay, translate
 from compiler.diagnostics import Diagnostic
+from compiler.emit import bootstrap_static, common, dump
 from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
 from compiler.load import Document, ParseCache, load
@@ -49,6 +52,8 @@ __all__ = [
     "ParseCache",
     "Secret",
     "XdsNode",
+    "agent_sds_cluster",
+    "agent_secret_config",
     "build",
     "config_dump",
     "credential_ca_secret",
@@ -183,6 +188,18 @@ def snapshot_for(result: Build, node: Node, *, secrets: Mapping[str, model.Secre
     if problems:
         raise InconsistentSnapshot(f"{node_id_of(node)}: " + "; ".join(problems[:5]))
     return snap
+
+
+def agent_sds_cluster(socket_path: str) -> dict[str, Any]:
+    """Istio's static `sds-grpc` cluster to the agent's SDS socket, for a bootstrap (`meshward bootstrap
+    --sds-socket`), as the compiled configs reach it for the mesh identity."""
+    return dump.message_dict(bootstrap_static.agent_sds_cluster(socket_path))
+
+
+def agent_secret_config(name: str) -> dict[str, Any]:
+    """A TLS context's reference to one of the agent's secrets (`default`, `ROOTCA`), as the compiled configs
+    emit it."""
+    return dump.message_dict(secret_pb2.SdsSecretConfig(name=name, sds_config=common.agent_source()))
 
 
 def errors(result: Build) -> list[Diagnostic]:

@@ -182,6 +182,15 @@ class OutlierDetection:
     min_health_percent: int | None = None
 
 
+class SecretSource(enum.StrEnum):
+    """Who serves a TLS context's SDS secrets (Pilot's ConstructSdsSecretConfig, pilot/pkg/model/credentials.go):
+    the control plane over ADS (credentialName, certificate files), or the agent beside the proxy over its
+    `sds-grpc` cluster (the mesh identity, `default` and `ROOTCA`, which no control plane holds)."""
+
+    CONTROL_PLANE = "control-plane"
+    AGENT = "agent"
+
+
 class TlsMode(enum.StrEnum):
     SIMPLE = "SIMPLE"
     MUTUAL = "MUTUAL"
@@ -200,6 +209,7 @@ class UpstreamTls:
     ca_secret: str = ""  # SDS validation secret name ("ROOTCA" for ISTIO_MUTUAL)
     alpn: tuple[str, ...] = ()
     insecure_skip_verify: bool = False
+    secrets_from: SecretSource = SecretSource.CONTROL_PLANE
 
 
 # by name and sources: the inbound clusters of different workloads share names (`inbound|8080||`), and tables of
@@ -540,6 +550,7 @@ class DownstreamTls:
     subject_alt_names: tuple[str, ...] = ()
     min_version: str = ""
     max_version: str = ""
+    secrets_from: SecretSource = SecretSource.CONTROL_PLANE
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -651,17 +662,14 @@ class ProxyConfig:
     load_assignments: tuple[LoadAssignment, ...] = ()
     secrets: tuple[Secret, ...] = ()
 
-    def secret_references(self) -> frozenset[str]:
-        """Every SDS secret name a listener or cluster of this proxy refers to (served or not)."""
-        names: set[str] = set()
-        for listener in self.listeners:
-            for chain in (*listener.filter_chains, *((listener.default_chain,) if listener.default_chain else ())):
-                if chain.tls is not None:
-                    names.update(n for n in (chain.tls.credential_secret, chain.tls.ca_secret) if n)
-        for cluster in self.clusters:
-            if cluster.tls is not None:
-                names.update(n for n in (cluster.tls.credential_secret, cluster.tls.ca_secret) if n)
-        return frozenset(names)
+    def secret_references(self, source: SecretSource = SecretSource.CONTROL_PLANE) -> frozenset[str]:
+        """Every SDS secret name a listener or cluster of this proxy refers to (served or not) that `source`
+        serves: by default those the control plane must hold."""
+        contexts = [chain.tls for listener in self.listeners
+                    for chain in (*listener.filter_chains, *((listener.default_chain,) if listener.default_chain else ()))]
+        contexts += [cluster.tls for cluster in self.clusters]
+        return frozenset(n for tls in contexts if tls is not None and tls.secrets_from is source
+                         for n in (tls.credential_secret, tls.ca_secret) if n)
 
 
 # -- proxyless gRPC --------------------------------------------------------------------------------------------

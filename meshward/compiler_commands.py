@@ -59,6 +59,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     c.add_argument("--credentials-dir", metavar="DIR",
                    help="with --format bootstrap: SDS secrets as `meshward serve` reads them (DIR/<name>/tls.crt, "
                         "tls.key, ca.crt), inlined as static secrets")
+    c.add_argument("--sds-socket", metavar="PATH",
+                   help="with --format bootstrap: the socket of `meshward agent`, which serves the mesh identity "
+                        "(`default`, `ROOTCA`) to a config that needs it (default: Istio's "
+                        "./var/run/secrets/workload-spiffe-uds/socket)")
 
     s = sub.add_parser("schemas", help="print (or write, or check) the JSON Schema of every kind")
     s.add_argument("--dir", default="schemas", help="with --check: the folder to compare (default: %(default)s)")
@@ -152,7 +156,8 @@ def _compile(args: argparse.Namespace) -> int:
         cfg = build_mod.with_secrets(cfg, secrets)
         if missing := sorted(cfg.secret_references() - {s.name for s in cfg.secrets}):
             raise _MissingSecrets(node_id, missing)
-        return dump.to_json(bootstrap_static.static_bootstrap(cfg))
+        return dump.to_json(bootstrap_static.static_bootstrap(
+            cfg, sds_socket=args.sds_socket or bootstrap_static.AGENT_SDS_SOCKET))
 
     try:
         if args.all:
@@ -173,15 +178,13 @@ def _compile(args: argparse.Namespace) -> int:
 
 class _MissingSecrets(Exception):
     """A static bootstrap that names SDS secrets it does not hold: Envoy refuses it at start ("Unknown static
-    certificate validation context: ROOTCA"), so none is written."""
+    certificate validation context: NAME"), so none is written. The mesh identity is not among them: the agent
+    serves it over `sds-grpc`."""
 
     def __init__(self, node_id: str, names: list[str]) -> None:
-        mesh_ca = {"default", "ROOTCA"} & set(names)
-        why = (": ISTIO_MUTUAL needs the mesh CA's `default` and `ROOTCA`, which meshward does not issue yet (use "
-               "SIMPLE or MUTUAL with certificate files)" if mesh_ca else
-               ": give them with --credentials-dir DIR (DIR/<credentialName>/tls.crt, tls.key and ca.crt)")
         super().__init__(f"{node_id}: the config refers to SDS secrets {', '.join(map(repr, names))} that it does "
-                         f"not hold, and Envoy refuses such a bootstrap, so none was written{why}")
+                         "not hold, and Envoy refuses such a bootstrap, so none was written: give them with "
+                         "--credentials-dir DIR (DIR/<credentialName>/tls.crt, tls.key and ca.crt)")
 
 
 def _credentials(directory: str | None) -> dict[str, build_mod.Secret] | None:

@@ -48,8 +48,9 @@ Memo = Callable[[Hashable, Callable[[], Any]], Any]
 
 def check(snap: Snapshot, memo: Memo | None = None) -> list[str]:
     """Problems, empty when consistent: every route config a listener names over RDS, every EDS cluster's load
-    assignment and every SDS secret a listener or cluster names is in the snapshot, and every filter a route
-    configures runs in the connection managers that use the route table. With a memo (the compiler's emit memo:
+    assignment and every SDS secret a listener or cluster takes over ADS is in the snapshot (not the agent's, which
+    come over `sds-grpc`: meshxds.refs), and every filter a route configures runs in the connection managers that
+    use the route table. With a memo (the compiler's emit memo:
     `get(key, make)`), the checks of tables shared with another proxy's snapshot are not repeated: tables are
     keyed by identity (the entry keeps them alive)."""
     listeners, routes, clusters, endpoints, secrets = (

@@ -18,7 +18,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
 from google.protobuf.message import Message
 
 # The well-known names references are found under (Envoy's extension names; go-control-plane's pkg/wellknown).
@@ -32,7 +32,7 @@ class Refs:
 
     routes: tuple[tuple[str, frozenset[str]], ...] = ()  # listener: (RDS name, http filters that run) per HCM
     endpoints: str | None = None  # EDS cluster: its load assignment
-    secrets: tuple[tuple[str, str], ...] = ()  # (chain name or "", SDS secret name)
+    secrets: tuple[tuple[str, str], ...] = ()  # (chain name or "", SDS secret name) the snapshot must hold
     per_route_filters: frozenset[str] = frozenset()  # route config: filters its routes configure
 
 
@@ -77,9 +77,16 @@ def _sds_names(socket: base_pb2.TransportSocket, upstream: bool) -> Iterator[str
         return
     kind = tls_pb2.UpstreamTlsContext if upstream else tls_pb2.DownstreamTlsContext
     ctx = kind.FromString(socket.typed_config.value).common_tls_context
-    for sds in ctx.tls_certificate_sds_secret_configs:
-        yield sds.name
+    configs = [*ctx.tls_certificate_sds_secret_configs]
     if ctx.HasField("validation_context_sds_secret_config"):
-        yield ctx.validation_context_sds_secret_config.name
+        configs.append(ctx.validation_context_sds_secret_config)
     if ctx.combined_validation_context.HasField("validation_context_sds_secret_config"):
-        yield ctx.combined_validation_context.validation_context_sds_secret_config.name
+        configs.append(ctx.combined_validation_context.validation_context_sds_secret_config)
+    yield from (sds.name for sds in configs if _from_snapshot(sds))
+
+
+def _from_snapshot(sds: secret_pb2.SdsSecretConfig) -> bool:
+    """A secret over ADS, or with no config source (a static secret of a bootstrap), is the snapshot's to hold.
+    One from another source is that source's: the agent's `default` and `ROOTCA` over its `sds-grpc` cluster
+    (Pilot's ConstructSdsSecretConfig), which no control plane serves."""
+    return not sds.HasField("sds_config") or sds.sds_config.HasField("ads")

@@ -14,8 +14,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from compiler import model
-
 
 @functools.cache
 def pem_pair() -> tuple[str, str]:
@@ -45,16 +43,6 @@ def write_pem_files(directory: Path) -> tuple[str, str]:
     (directory / "cert.pem").write_text(cert)
     (directory / "key.pem").write_text(key)
     return str(directory / "cert.pem"), str(directory / "key.pem")
-
-
-def mesh_identity() -> dict[str, model.Secret]:
-    """The mesh identity (ISTIO_MUTUAL, PeerAuthentication) as the agent beside each Envoy serves it over SDS, with
-    Istio's secret names, here as files at istio-agent's paths (point them at real PEM before Envoy reads them)."""
-    return {
-        "default": model.Secret("default", certificate_chain="/etc/certs/cert-chain.pem",
-                                private_key="/etc/certs/key.pem", inline=False),
-        "ROOTCA": model.Secret("ROOTCA", trusted_ca="/etc/certs/root-cert.pem", inline=False),
-    }
 
 
 _FILE_ROLES = {"private_key": "key.pem"}  # every other file a config names is read as a certificate (or CA)

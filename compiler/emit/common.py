@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from envoy.config.core.v3 import base_pb2, config_source_pb2
+from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import percent_pb2
@@ -62,9 +62,28 @@ def ads_source() -> config_source_pb2.ConfigSource:
     )
 
 
-def sds_config(name: str, mode: Mode) -> secret_pb2.SdsSecretConfig:
-    """A secret by name: over ADS, or (static mode) from static_resources.secrets, which is what an
-    SdsSecretConfig without sds_config means to Envoy."""
+AGENT_SDS_CLUSTER = "sds-grpc"  # Istio's name for the static cluster of the agent's SDS socket
+
+
+def agent_source() -> config_source_pb2.ConfigSource:
+    """The agent's SDS as Pilot points at it (pilot/pkg/model/credentials.go ConstructSdsSecretConfig for
+    `default` and `ROOTCA`): gRPC to the bootstrap's static `sds-grpc` cluster, v3, and no initial fetch timeout,
+    so a listener or cluster waits for the identity instead of starting without it."""
+    grpc = grpc_service_pb2.GrpcService(
+        envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=AGENT_SDS_CLUSTER))
+    return config_source_pb2.ConfigSource(
+        api_config_source=config_source_pb2.ApiConfigSource(
+            api_type=config_source_pb2.ApiConfigSource.GRPC, transport_api_version=config_source_pb2.ApiVersion.V3,
+            set_node_on_first_message_only=True, grpc_services=[grpc]),
+        resource_api_version=config_source_pb2.ApiVersion.V3, initial_fetch_timeout=duration_pb2.Duration())
+
+
+def sds_config(name: str, source: model.SecretSource, mode: Mode) -> secret_pb2.SdsSecretConfig:
+    """A secret by name from whoever serves it: the agent over `sds-grpc` (in either mode: no control plane holds
+    the workload's key), else the control plane over ADS, or (static mode) static_resources.secrets, which is what
+    an SdsSecretConfig without sds_config means to Envoy."""
+    if source is model.SecretSource.AGENT:
+        return secret_pb2.SdsSecretConfig(name=name, sds_config=agent_source())
     if mode.static:
         return secret_pb2.SdsSecretConfig(name=name)
     return secret_pb2.SdsSecretConfig(name=name, sds_config=ads_source())

@@ -43,7 +43,8 @@ def _san_matchers(names: tuple[str, ...]) -> list[common_pb2.SubjectAltNameMatch
 
 
 def _set_validation(
-    ctx: tls_pb2.CommonTlsContext, *, ca_secret: str, ca_file: str, sans: tuple[str, ...], mode: common.Mode
+    ctx: tls_pb2.CommonTlsContext, *, ca_secret: str, ca_file: str, sans: tuple[str, ...],
+    source: model.SecretSource, mode: common.Mode
 ) -> None:
     """A CA from SDS (with SANs merged in via a combined context), from a file, or else the system roots,
     which is what Istio does for SIMPLE/MUTUAL origination without caCertificates
@@ -52,7 +53,7 @@ def _set_validation(
     if ca_secret:
         combined = ctx.combined_validation_context
         combined.default_validation_context.CopyFrom(default)
-        combined.validation_context_sds_secret_config.CopyFrom(common.sds_config(ca_secret, mode))
+        combined.validation_context_sds_secret_config.CopyFrom(common.sds_config(ca_secret, source, mode))
         return
     if ca_file:
         default.trusted_ca.filename = ca_file
@@ -64,7 +65,8 @@ def _set_validation(
 def upstream(tls: model.UpstreamTls, mode: common.Mode) -> tls_pb2.UpstreamTlsContext:
     ctx = tls_pb2.CommonTlsContext(alpn_protocols=tls.alpn)
     if tls.credential_secret:
-        ctx.tls_certificate_sds_secret_configs.append(common.sds_config(tls.credential_secret, mode))
+        ctx.tls_certificate_sds_secret_configs.append(common.sds_config(tls.credential_secret, tls.secrets_from,
+                                                                         mode))
     elif tls.client_certificate:
         ctx.tls_certificates.append(
             common_pb2.TlsCertificate(
@@ -74,14 +76,15 @@ def upstream(tls: model.UpstreamTls, mode: common.Mode) -> tls_pb2.UpstreamTlsCo
         )
     if not tls.insecure_skip_verify:
         _set_validation(
-            ctx, ca_secret=tls.ca_secret, ca_file=tls.ca_certificates, sans=tls.subject_alt_names, mode=mode
+            ctx, ca_secret=tls.ca_secret, ca_file=tls.ca_certificates, sans=tls.subject_alt_names,
+            source=tls.secrets_from, mode=mode
         )
     return tls_pb2.UpstreamTlsContext(common_tls_context=ctx, sni=tls.sni)
 
 
 def downstream(tls: model.DownstreamTls, mode: common.Mode) -> tls_pb2.DownstreamTlsContext:
     ctx = tls_pb2.CommonTlsContext(alpn_protocols=tls.alpn)
-    ctx.tls_certificate_sds_secret_configs.append(common.sds_config(tls.credential_secret, mode))
+    ctx.tls_certificate_sds_secret_configs.append(common.sds_config(tls.credential_secret, tls.secrets_from, mode))
     if tls.min_version or tls.max_version:
         ctx.tls_params.CopyFrom(
             common_pb2.TlsParameters(
@@ -94,7 +97,8 @@ def downstream(tls: model.DownstreamTls, mode: common.Mode) -> tls_pb2.Downstrea
             raise common.EmitError(
                 f"downstream TLS mode {tls.mode} needs a CA secret ({tls.credential_secret!r})"
             )
-        _set_validation(ctx, ca_secret=tls.ca_secret, ca_file="", sans=tls.subject_alt_names, mode=mode)
+        _set_validation(ctx, ca_secret=tls.ca_secret, ca_file="", sans=tls.subject_alt_names,
+                        source=tls.secrets_from, mode=mode)
     require = tls.mode in (
         "MUTUAL",
         "ISTIO_MUTUAL",

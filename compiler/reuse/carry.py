@@ -53,7 +53,6 @@ class Tag(enum.StrEnum):
     REGISTRY = "registry"  # the service registry
     RULES = "rules"  # the merged DestinationRule table
     VS_ENTRIES = "vs-entries"  # the VirtualService entries, by document
-    ISTIO_MUTUAL_RULES = "istio-mutual-rules"  # MW0403 notes of the rules that ask for Istio's CA
     FIELD_NOTES = "field-notes"  # MW0403 notes of the fields a kind's documents set that are not compiled
     # by identity (`by_identity`): results by the index objects they were computed from
     VS_MERGED = "vs-merged"  # a root VirtualService with its delegates' routes merged in

@@ -167,6 +167,7 @@ def _catch_alls_last(rs: list[model.Route]) -> tuple[model.Route, ...]:
 def downstream_tls(tls: ServerTLSSettings, *, http: bool, out: Built) -> model.DownstreamTls:
     mode = tls.mode or "SIMPLE"
     mutual = mode in ("MUTUAL", "OPTIONAL_MUTUAL")
+    source = model.SecretSource.AGENT if mode == "ISTIO_MUTUAL" else model.SecretSource.CONTROL_PLANE
     if mode == "ISTIO_MUTUAL":
         cert, ca = naming.ISTIO_DEFAULT_SECRET, naming.ISTIO_ROOT_SECRET
     elif tls.credential_name:
@@ -182,7 +183,8 @@ def downstream_tls(tls: ServerTLSSettings, *, http: bool, out: Built) -> model.D
     return model.DownstreamTls(mode=mode, credential_secret=cert, ca_secret=ca,
                                alpn=("h2", "http/1.1") if http else (),
                                subject_alt_names=tuple(tls.subject_alt_names or ()),
-                               min_version=tls.min_protocol_version or "", max_version=tls.max_protocol_version or "")
+                               min_version=tls.min_protocol_version or "", max_version=tls.max_protocol_version or "",
+                               secrets_from=source)
 
 
 def _server_names(server: _Server) -> tuple[str, ...]:

@@ -116,7 +116,7 @@ def _mutual(chain: model.FilterChain, *, plaintext: bool) -> model.FilterChain:
     if plaintext:
         return dataclasses.replace(chain, name=f"{chain.name}|plaintext", filter=f, transport_protocol="raw_buffer")
     tls = model.DownstreamTls(mode="ISTIO_MUTUAL", credential_secret=naming.ISTIO_DEFAULT_SECRET,
-                              ca_secret=naming.ISTIO_ROOT_SECRET,
+                              ca_secret=naming.ISTIO_ROOT_SECRET, secrets_from=model.SecretSource.AGENT,
                               alpn=("h2", "http/1.1") if isinstance(f, model.HttpFilterChain) else ())
     return dataclasses.replace(chain, filter=f, transport_protocol="tls", tls=tls)
 

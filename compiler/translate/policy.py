@@ -179,7 +179,8 @@ def istio_mutual(*, host: str, port: int, subset: str, protocol: model.Protocol,
     """The mesh identity toward a sidecar: SNI `outbound_.PORT_.SUBSET_.HOST` unless given, the agent's secrets."""
     return model.UpstreamTls(model.TlsMode.ISTIO_MUTUAL, sni=sni or naming.outbound_sni(port, subset, host),
                              subject_alt_names=sans, credential_secret=naming.ISTIO_DEFAULT_SECRET,
-                             ca_secret=naming.ISTIO_ROOT_SECRET, alpn=("h2",) if protocol.is_http2 else ())
+                             ca_secret=naming.ISTIO_ROOT_SECRET, alpn=("h2",) if protocol.is_http2 else (),
+                             secrets_from=model.SecretSource.AGENT)
 
 
 def upstream_tls(tls: ClientTLSSettings | None, *, host: str, port: int, subset: str,

@@ -1,6 +1,5 @@
 """MW0403: what a revision asks for that meshward validates but does not compile (the fields compiler.coverage lists
-as warned, ISTIO_MUTUAL, which needs a mesh CA, and unix:// endpoints), MW0405: delegated routes a root
-VirtualService leaves out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them); found
+as warned, and unix:// endpoints), MW0405: delegated routes a root VirtualService leaves out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them); found
 once per revision so that `compile` and the reconciler's status say so (not once per proxy, and not silently).
 `validate` reports the field notes too (`field_notes`: they need no index of the revision)."""
 
@@ -9,9 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 
-from compiler import coverage, model, naming
-from compiler.api.destination_rule import TrafficPolicy
-from compiler.api.security import PeerAuthentication
+from compiler import coverage, model
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse.carry import Carry, Tag
@@ -20,30 +17,13 @@ from compiler.translate.mesh import Mesh
 from compiler.translate.proxies import proxies as list_proxies
 from compiler.translate.routes import skipped_notes
 
-_NO_CA = (f"ISTIO_MUTUAL needs the mesh CA's certificates (SDS secrets `{naming.ISTIO_DEFAULT_SECRET}` and "
-          f"`{naming.ISTIO_ROOT_SECRET}`), which meshward does not issue yet: proxies that use this setting are "
-          "refused their new config and keep the last one; use SIMPLE or MUTUAL with certificate files or "
-          "credentialName meanwhile")
-_NO_CA_PEER = (f"mTLS on inbound ports needs the mesh CA's certificates (SDS secrets `{naming.ISTIO_DEFAULT_SECRET}` "
-               f"and `{naming.ISTIO_ROOT_SECRET}`), which meshward does not issue yet: the workloads this policy "
-               "turns mTLS on for are refused their new config and keep the last one; use mode DISABLE meanwhile")
-
 _UNIX = ("unix:// endpoints are not compiled: Envoy's endpoint discovery takes IP addresses, and the endpoint is left "
          "out of its service's load assignment")
 
 
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
     notes = [note for vs in mesh.virtual_services if vs.skipped for note in skipped_notes(vs)]
-    rules = tuple(mesh.resources.of_kind("DestinationRule"))
-    notes += mesh.carry.unchanged((Tag.ISTIO_MUTUAL_RULES,), rules, lambda: [
-        res.diag("MW0403", _NO_CA, path) for res in rules for path in _istio_mutual_rule(res)])
-    notes += [res.diag("MW0403", _NO_CA_PEER, ("spec",)) for res in mesh.resources.of_kind("PeerAuthentication")
-              if _mutual_peer(specs.peer_authentication(res))]
     notes += [res.diag("MW0403", _UNIX, path) for res, path in _unix_endpoints(mesh)]
-    for res in mesh.resources.of_kind("Gateway"):
-        notes += [res.diag("MW0403", _NO_CA, ("spec", "servers", i, "tls", "mode"))
-                  for i, server in enumerate(specs.gateway(res).servers or ())
-                  if server.tls is not None and server.tls.mode == "ISTIO_MUTUAL"]
     return notes + field_notes(mesh.resources, mesh.carry) + _dropped_servers(mesh)
 
 
@@ -87,27 +67,3 @@ def _unix_endpoints(mesh: Mesh) -> Iterator[tuple[Resource, tuple[str | int, ...
     for res in mesh.resources.of_kind("WorkloadEntry"):
         if (specs.workload_entry(res).address or "").startswith("unix://"):
             yield res, ("spec", "address")
-
-
-def _istio_mutual_rule(res: Resource) -> Iterator[tuple[str | int, ...]]:
-    spec = specs.destination_rule(res)
-    yield from _istio_mutual_policy(spec.traffic_policy, ("spec", "trafficPolicy"))
-    for i, subset in enumerate(spec.subsets or ()):
-        yield from _istio_mutual_policy(subset.traffic_policy, ("spec", "subsets", i, "trafficPolicy"))
-
-
-def _istio_mutual_policy(policy: TrafficPolicy | None,
-                         path: tuple[str | int, ...]) -> Iterator[tuple[str | int, ...]]:
-    if policy is None:
-        return
-    if policy.tls is not None and policy.tls.mode == "ISTIO_MUTUAL":
-        yield (*path, "tls", "mode")
-    for i, port in enumerate(policy.port_level_settings or ()):
-        if port.tls is not None and port.tls.mode == "ISTIO_MUTUAL":
-            yield (*path, "portLevelSettings", i, "tls", "mode")
-
-
-def _mutual_peer(spec: PeerAuthentication) -> bool:
-    """A policy that can turn mTLS on (any mode but DISABLE, at any port)."""
-    modes = [spec.mtls.mode if spec.mtls else None, *(m.mode for m in (spec.port_level_mtls or {}).values())]
-    return any(mode != "DISABLE" for mode in modes)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.build import is_ip, parse_node_id
+from compiler.build import agent_sds_cluster, agent_secret_config, is_ip, parse_node_id
 from reconciler.xds.xds_node import parse_istio_node_id
 
 XDS_CLUSTER = "xds-grpc"
-SDS_CLUSTER = "sds-grpc"  # Istio's name for the agent's SDS socket cluster
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
@@ -110,23 +109,12 @@ def _xds_cluster(host: str, port: int) -> dict[str, Any]:
 
 def sds_cluster(socket_path: str) -> dict[str, Any]:
     """The agent's SDS over its Unix socket (a pipe address), HTTP/2 for gRPC, as Istio's bootstrap has it."""
-    return {
-        "name": SDS_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {"cluster_name": SDS_CLUSTER, "endpoints": [{"lb_endpoints": [
-            {"endpoint": {"address": {"pipe": {"path": socket_path}}}}]}]},
-        "typed_extension_protocol_options": {_HTTP_OPTIONS: {
-            "@type": f"type.googleapis.com/{_HTTP_OPTIONS}",
-            "explicit_http_config": {"http2_protocol_options": {}}}},
-    }
+    return agent_sds_cluster(socket_path)
 
 
 def sds_secret_config(name: str) -> dict[str, Any]:
     """A TLS context's reference to one of the agent's secrets (`default` or `ROOTCA`) over `sds-grpc`."""
-    return {"name": name, "sds_config": {"resource_api_version": "V3", "api_config_source": {
-        "api_type": "GRPC", "transport_api_version": "V3",
-        "grpc_services": [{"envoy_grpc": {"cluster_name": SDS_CLUSTER}}]}}}
+    return agent_secret_config(name)
 
 
 def _socket_address(host: str, port: int) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """`meshward compile --format bootstrap` never writes a bootstrap Envoy refuses: a config that names SDS secrets
-it does not hold (Istio's bookinfo `destination-rule-all-mtls.yaml`: ISTIO_MUTUAL's `default` and `ROOTCA`) fails
-with MW0410 and exit 1; a gateway's `credentialName` is satisfied by `--credentials-dir`, and Envoy accepts that.
+it does not hold (a gateway's `credentialName`) fails with MW0410 and exit 1, and `--credentials-dir` satisfies it;
+the mesh identity (Istio's bookinfo `destination-rule-all-mtls.yaml`: ISTIO_MUTUAL's `default` and `ROOTCA`) is
+not demanded but taken from the agent's socket over Istio's `sds-grpc` cluster, and Envoy accepts that.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -42,19 +44,26 @@ spec:
 """
 
 
+@pytest.mark.envoy
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/istio-bookinfo is not present")
-def test_istio_mutual_bootstrap_is_refused_with_a_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_istio_mutual_takes_the_identity_from_the_agent(tmp_path: Path, envoy_bin: str) -> None:
     (tmp_path / "workload.yaml").write_text(WORKLOAD)
     for name in ("platform/kube/bookinfo.yaml", "networking/destination-rule-all-mtls.yaml"):
         (tmp_path / Path(name).name).write_text((CORPUS / name).read_text())
-    out = tmp_path / "out" / "envoy.json"
-    code = cli.main(["compile", str(tmp_path), "--node", PRODUCTPAGE, "--format", "bootstrap", "-o", str(out)])
-    err = capsys.readouterr().err
-    assert code == 1, err
-    assert "error MW0410" in err and "'ROOTCA', 'default'" in err and "ISTIO_MUTUAL" in err, err
-    assert not out.exists()
-    # the config dump is for reading, not for Envoy: it is still written
-    assert cli.main(["compile", str(tmp_path), "--node", PRODUCTPAGE, "-o", str(tmp_path / "dump.json")]) == 0
+    out = tmp_path / "envoy.json"
+    assert cli.main(["compile", str(tmp_path), "--node", PRODUCTPAGE, "--format", "bootstrap",
+                     "--sds-socket", "/run/meshward/sds.sock", "-o", str(out)]) == 0
+    static = json.loads(out.read_text())["static_resources"]
+    assert "secrets" not in static, "no control plane holds the workload's key: the agent serves it"
+    sds = {c["name"]: c for c in static["clusters"]}["sds-grpc"]
+    assert sds["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] == {
+        "pipe": {"path": "/run/meshward/sds.sock"}}
+    checked = subprocess.run([envoy_bin, "--mode", "validate", "-c", str(out), "--log-level", "warn"],
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stderr[-2000:]
+    # without --sds-socket: Istio's socket path, relative to the proxy's working directory
+    assert cli.main(["compile", str(tmp_path), "--node", PRODUCTPAGE, "--format", "bootstrap", "-o", str(out)]) == 0
+    assert "./var/run/secrets/workload-spiffe-uds/socket" in out.read_text()
 
 
 def _gateway_tree(root: Path) -> Path:

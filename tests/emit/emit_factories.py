@@ -233,8 +233,6 @@ def cluster_kinds() -> m.ProxyConfig:
 def _secrets() -> tuple[m.Secret, ...]:
     cert, key = pem_pair()
     return (
-        m.Secret("ROOTCA", trusted_ca=cert),
-        m.Secret("default", certificate_chain=cert, private_key=key),
         m.Secret("gw-cert", certificate_chain=cert, private_key=key),
         m.Secret("gw-cert-cacert", trusted_ca=cert),
     )
@@ -253,6 +251,7 @@ def upstream_tls(
                 ca_secret="ROOTCA",
                 subject_alt_names=("spiffe://cluster.local/ns/shop/sa/reviews",),
                 alpn=("istio-peer-exchange", "istio"),
+                secrets_from=m.SecretSource.AGENT,
             ),
         ),
         eds_cluster(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import emit_factories as f
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import health_check_pb2
+from envoy.config.core.v3 import config_source_pb2, health_check_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
@@ -119,9 +119,13 @@ def test_istio_mutual_takes_certificates_from_sds() -> None:
     common_ctx = ctx.common_tls_context
     assert list(common_ctx.alpn_protocols) == ["istio-peer-exchange", "istio"]
     assert common_ctx.tls_certificate_sds_secret_configs[0].name == "default"
-    assert common_ctx.tls_certificate_sds_secret_configs[0].sds_config.HasField("ads")
+    agent = common_ctx.tls_certificate_sds_secret_configs[0].sds_config
+    assert agent.api_config_source.grpc_services[0].envoy_grpc.cluster_name == "sds-grpc"
+    assert agent.api_config_source.api_type == config_source_pb2.ApiConfigSource.GRPC
+    assert agent.resource_api_version == config_source_pb2.ApiVersion.V3
     combined = common_ctx.combined_validation_context
     assert combined.validation_context_sds_secret_config.name == "ROOTCA"
+    assert combined.validation_context_sds_secret_config.sds_config == agent
     san = combined.default_validation_context.match_typed_subject_alt_names[0]
     assert san.san_type == common_pb2.SubjectAltNameMatcher.URI
     assert san.matcher.exact == "spiffe://cluster.local/ns/shop/sa/reviews"
@@ -146,7 +150,7 @@ def test_mutual_with_files_simple_with_system_roots_and_insecure() -> None:
     assert insecure.WhichOneof("validation_context_type") is None
 
 
-def test_static_mode_inlines_eds_endpoints_and_static_secret_refs() -> None:
+def test_static_mode_inlines_eds_endpoints_and_keeps_the_agents_secrets() -> None:
     cs = _clusters(f.upstream_tls(), mode=common.STATIC_MODE)
     c = cs["outbound|1||mtls"]
     assert c.type == C.STATIC and not c.HasField("eds_cluster_config")
@@ -154,7 +158,7 @@ def test_static_mode_inlines_eds_endpoints_and_static_secret_refs() -> None:
         c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "10.0.1.1"
     )
     sds = _upstream_tls(c).common_tls_context.tls_certificate_sds_secret_configs[0]
-    assert sds.name == "default" and not sds.HasField("sds_config")
+    assert sds.name == "default" and sds.sds_config == common.agent_source(), "no bootstrap holds the workload's key"
 
 
 def test_load_assignment_resource() -> None:

@@ -67,10 +67,20 @@ def test_missing_route_config_load_assignment_and_secrets_are_reported() -> None
     assert any("'https.443.https.gw.istio-system'" in p for p in problems)
     assert f"EDS cluster {f.CLUSTER} has no load assignment {f.CLUSTER!r} in the snapshot" in problems
     assert any("chain 'mutual' references secret 'gw-cert-cacert'" in p for p in problems)
+
+
+
+def test_the_agents_secrets_are_exempt_and_only_they() -> None:
+    """`default` and `ROOTCA` come from the agent over `sds-grpc`: the snapshot needs not hold them; the same names
+    taken over ADS it must."""
     tls = dataclasses.replace(f.upstream_tls(), secrets=())
+    assert xds_consistency.check(emit.snapshot(tls)) == []
+    over_ads = dataclasses.replace(tls, clusters=tuple(
+        dataclasses.replace(c, tls=dataclasses.replace(c.tls, secrets_from=m.SecretSource.CONTROL_PLANE))
+        if c.tls is not None else c for c in tls.clusters))
     assert (
         "cluster outbound|1||mtls references secret 'ROOTCA', which is not in the snapshot"
-        in xds_consistency.check(emit.snapshot(tls))
+        in xds_consistency.check(emit.snapshot(over_ads))
     )
 
 
@@ -183,7 +193,7 @@ def test_static_bootstrap_is_self_contained() -> None:
     assert doc["node"] == {"id": f.GW.node_id, "cluster": "ingress-1.istio-system"}
     assert doc["admin"]["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 15000}
     static = doc["static_resources"]
-    assert sorted(s["name"] for s in static["secrets"]) == ["ROOTCA", "default", "gw-cert", "gw-cert-cacert"]
+    assert sorted(s["name"] for s in static["secrets"]) == ["gw-cert", "gw-cert-cacert"]
     assert {c["type"] for c in static["clusters"]} == {"STATIC"}
     text = json.dumps(doc)
     assert '"rds"' not in text and '"ads"' not in text and "eds_cluster_config" not in text

@@ -20,7 +20,7 @@ import traceback
 from pathlib import Path
 
 import mutations
-from pki import mesh_identity, pem_pair, point_files_at
+from pki import pem_pair, point_files_at
 
 from compiler import build as build_mod
 from compiler.emit import bootstrap_static
@@ -68,8 +68,9 @@ class Judge:
 
     def compile(self, result: build_mod.Build) -> dict[str, str]:
         """Each proxy's ADS snapshot (it must not raise) and its static bootstrap, as JSON by node id. The SDS
-        secrets a `credentialName` refers to come from the cluster in `serve`, and the mesh identity from the
-        agent; here every one is a generated certificate (a `-cacert` one and `ROOTCA` a CA bundle)."""
+        secrets a `credentialName` refers to come from the cluster in `serve`; here every one is a generated
+        certificate (a `-cacert` one a CA bundle). The mesh identity comes from the agent's socket (`sds-grpc`),
+        which `--mode validate` does not open."""
         out = {}
         for proxy in result.proxies():
             cfg = build_mod.proxy_config(result, proxy.node_id)
@@ -121,9 +122,6 @@ def compiled(judge: Judge, files: dict[str, bytes]) -> dict[str, str]:
 
 
 def _secret(name: str) -> build_mod.Secret:
-    identity = mesh_identity()  # `default` and `ROOTCA`, as the agent serves them
-    if name in identity:
-        return identity[name]
     cert, key = pem_pair()
     if name.endswith(build_mod.credential_ca_secret("")):
         return build_mod.Secret(name, trusted_ca=cert)

@@ -2,8 +2,9 @@
 serves a client presenting a certificate of the mesh CA, a PERMISSIVE port serves both, and the application sees
 the client's SPIFFE id in x-forwarded-client-cert. Auto mTLS too: the sidecar's own outbound listener reaches the
 service whose endpoint (labelled tlsMode: istio) is its STRICT port, so the request crosses the mesh hop over mTLS
-(SNI and SAN as Pilot's) and arrives with the sidecar's identity. The mesh identity (`default`, `ROOTCA`) is given
-to this Envoy as static secrets made by the test, standing in for the agent that will serve them over SDS.
+(SNI and SAN as Pilot's) and arrives with the sidecar's identity. The mesh identity (`default`, `ROOTCA`) comes over
+the compiled config's `sds-grpc` cluster from the agent's SDS server holding certificates the test made (the CA
+and `meshward agent` themselves are tests/e2e/test_mesh_mtls.py's).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import agent_sds
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -24,8 +26,9 @@ from cryptography.x509.oid import NameOID
 from traffic_backends import Backend, running
 from traffic_envoy import envoy, free_port, write_tree
 
-from compiler import build, model
+from compiler import build
 from compiler.emit import bootstrap_static
+from reconciler.identity import sds
 
 pytestmark = pytest.mark.envoy
 
@@ -128,25 +131,24 @@ def mesh(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[M
     ca_key, leaf_key, client_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
     ca = _cert("mesh-ca", ca_key, None)
     issuer = (ca.subject, ca_key)
-    identity = {
-        "default": model.Secret("default", certificate_chain=_pem(_cert("web", leaf_key, issuer,
-                                                                        "spiffe://cluster.local/ns/shop/sa/web")),
-                                private_key=_key_pem(leaf_key)),
-        "ROOTCA": model.Secret("ROOTCA", trusted_ca=_pem(ca)),
-    }
+    identity = sds.Credentials(
+        key_pem=_key_pem(leaf_key).encode(), roots_pem=_pem(ca).encode(),
+        chain_pem=_pem(_cert("web", leaf_key, issuer, "spiffe://cluster.local/ns/shop/sa/web")).encode())
     files = {"ca.pem": _pem(ca), "client.pem": _pem(_cert("client", client_key, issuer, CLIENT_ID)),
              "client-key.pem": _key_pem(client_key),
              "other.pem": _pem(_cert("other", client_key, issuer, "spiffe://cluster.local/ns/shop/sa/other"))}
     write_tree(root, files)
     backend = Backend("web", "127.0.0.1")  # Istio allows defaultEndpoint on 127.0.0.1 or 0.0.0.0 only
-    with running({"web": backend}):
+    socket_path = root / "sds.sock"
+    with running({"web": backend}), agent_sds.serving(socket_path, identity):
         strict, permissive, outbound, admin = free_port(ADDRESS), free_port(ADDRESS), free_port(ADDRESS), free_port()
         tree = write_tree(root / "tree", {"mesh.yaml": _tree(strict, permissive, outbound, backend)})
         result = build.build([tree])
         assert result.ok, [str(d) for d in result.diagnostics]
-        cfg = build.with_secrets(build.proxy_config(result, NODE), identity)
+        cfg = build.proxy_config(result, NODE)
         bootstrap = root / "bootstrap.json"
-        bootstrap.write_text(json.dumps(bootstrap_static.static_bootstrap(cfg, admin_port=admin)))
+        bootstrap.write_text(json.dumps(bootstrap_static.static_bootstrap(cfg, admin_port=admin,
+                                                                          sds_socket=str(socket_path))))
         with envoy(envoy_bin, bootstrap, admin, [(ADDRESS, p) for p in (strict, permissive, outbound)]):
             yield Mesh(strict, permissive, outbound, root / "ca.pem", root / "client.pem", root / "client-key.pem")
 

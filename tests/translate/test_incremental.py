@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from pki import mesh_identity
 
 from compiler import build, load, pipeline
 
@@ -163,7 +162,7 @@ def tree(tmp_path: Path) -> Path:
 
 def _dump(result: build.Build, nodes: list[str] = NODES) -> dict[str, dict[str, dict[str, bytes]]]:
     return {node: {t: {n: r.serialized for n, r in by_name.items()}
-                   for t, by_name in build.snapshot_for(result, node, secrets=mesh_identity()).by_type.items()} for node in nodes}
+                   for t, by_name in build.snapshot_for(result, node).by_type.items()} for node in nodes}
 
 
 def test_incremental_builds_equal_builds_from_scratch(tree: Path) -> None:

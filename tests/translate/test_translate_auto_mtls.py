@@ -42,7 +42,8 @@ def test_endpoints_labelled_istio_get_mtls_with_pilots_sni_and_sans() -> None:
     assert c.auto_mtls
     assert c.tls == model.UpstreamTls(model.TlsMode.ISTIO_MUTUAL, sni="outbound_.8080_._.web.shop.svc.cluster.local",
                                       subject_alt_names=("spiffe://cluster.local/ns/shop/sa/web-sa",),
-                                      credential_secret="default", ca_secret="ROOTCA")
+                                      credential_secret="default", ca_secret="ROOTCA",
+                                      secrets_from=model.SecretSource.AGENT)
 
 
 def test_without_a_labelled_endpoint_plaintext() -> None:

@@ -259,9 +259,9 @@ def test_skipped_routes_are_warnings_of_the_build(tmp_path: Path) -> None:
         ("MW0405", "warning", "spec.http[0].delegate")]
 
 
-def test_istio_mutual_is_a_warning_of_the_build(tmp_path: Path) -> None:
-    """No mesh CA yet: a rule asking for ISTIO_MUTUAL is named where it is, instead of proxies silently keeping
-    their previous config."""
+def test_istio_mutual_is_served(tmp_path: Path) -> None:
+    """A rule asking for ISTIO_MUTUAL needs no secret from the control plane (the agent serves the mesh identity):
+    no warning, and every proxy's snapshot is consistent."""
     (tmp_path / "mesh.yaml").write_text(SHOP + """
 ---
 apiVersion: networking.istio.io/v1
@@ -278,9 +278,12 @@ spec:
         tls: {mode: ISTIO_MUTUAL}
 """)
     result = build_mod.build([tmp_path])
-    assert result.ok
-    assert [d.path for d in result.diagnostics if d.code == "MW0403"] == [
-        "spec.subsets[0].trafficPolicy.portLevelSettings[0].tls.mode"]
+    assert result.ok and not result.diagnostics, [d.render() for d in result.diagnostics]
+    mutual = [p for p in result.proxies()
+              if any(c.tls for c in build_mod.proxy_config(result, p.node_id).clusters)]
+    assert mutual, "the rule's ISTIO_MUTUAL reaches a proxy"
+    for proxy in mutual:
+        build_mod.snapshot_for(result, proxy.node_id)
 
 
 def test_unix_and_dns_endpoints_are_left_out_of_eds(tmp_path: Path) -> None:
