@@ -24,6 +24,7 @@ from scratch, byte for byte.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -103,6 +104,10 @@ def key(*parts: Hashable | None) -> Hashable | None:
 
 
 class Carry(Generations):
+    def __init__(self, previous: Carry | None = None) -> None:
+        super().__init__(previous)
+        self._revision: dict[Hashable, Any] = {}  # this revision's only: shared by its proxies, never carried
+
     def by_content(self, key: Hashable | None, make: Callable[[], _T]) -> _T:
         return make() if key is None else self.get(key, make)
 
@@ -201,3 +206,30 @@ class Carry(Generations):
         kept: tables.Kept[_I, _D, _P, _Tt] = self.derive(
             Tag.OUTBOUND_TABLES, (), scope, tables.Kept, lambda before: tables.kept_or_made(before, items, recipe))
         return kept.tables
+
+    def outbound_half(self, scope: Hashable, make: Callable[[], _T]) -> _T:
+        """The outbound half (a dataclass) the sidecars of one scope share: made once per revision, and each of its
+        fields the previous revision's object while equal (a commit that changed routes only leaves the clusters
+        tuple, and so every proxy's cluster table, as it was)."""
+        key = (Tag.OUTBOUND, scope)
+        found = self._revision.get(key, MISSING)
+        if found is MISSING:
+            value = make()
+            found = self._revision.setdefault(key, dataclasses.replace(  # type: ignore[type-var]
+                value, **{f.name: self.canonical((key, f.name), getattr(value, f.name))
+                          for f in dataclasses.fields(value)}))  # type: ignore[arg-type]
+        return found  # type: ignore[no-any-return]
+
+    def inbound_half(self, proxy: Hashable, value: _T) -> _T:
+        """A sidecar's inbound listeners, route configs and clusters: the previous revision's object while equal."""
+        return self.canonical((Tag.INBOUND, proxy), value)
+
+    def merged(self, mine: tuple[object, ...], shared: tuple[object, ...], make: Callable[[], _T]) -> _T:
+        """A sidecar's table of one type, its inbound resources merged into the shared outbound ones: the same two
+        parts give the same merged tuple object, so an unchanged type keeps its emitted table by identity."""
+        return self.by_identity(Tag.MERGE, (mine, shared), None, make)
+
+    def sidecar_config(self, proxy: Hashable, inputs: tuple[object, ...], make: Callable[[], _T]) -> _T:
+        """A sidecar's config from the objects it is made of: last revision's config object while they are the
+        same."""
+        return self.by_identity(Tag.SIDECAR, inputs, proxy, make)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 from compiler import model
 from compiler.diagnostics import Diagnostic
-from compiler.reuse.carry import Carry, Tag
-from compiler.translate import authz, clusters, gateways, jwt, listeners, peer, scope
+from compiler.reuse.carry import Carry
+from compiler.translate import authz, clusters, gateways, hooks, jwt, listeners, peer, scope
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.named import first_by_name
 from compiler.translate.proxies import find_proxy, proxies
@@ -41,53 +41,45 @@ def proxy_config(mesh: Mesh, proxy: model.Proxy) -> model.ProxyConfig:
 
 
 def compile_proxy(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
-    """The proxy's config and the warnings (MW0403: features not compiled) found while building it."""
+    """The proxy's config and the warnings (MW0403: features not compiled) found while building it; what an
+    earlier revision (or proxy) computed is asked of the mesh's reuse layer (`mesh.carry`, compiler.reuse)."""
     if proxy.kind is model.ProxyKind.ROUTER:
         return _router(mesh, proxy)
-    return _sidecar(mesh, proxy)
+    return _sidecar(mesh, proxy, mesh.carry)
 
 
-def _sidecar(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
+def _sidecar(mesh: Mesh, proxy: model.Proxy, reuse: hooks.SidecarReuse) -> tuple[model.ProxyConfig, list[Diagnostic]]:
     sc = scope.scope_for(mesh, proxy)
-    key = (Tag.OUTBOUND, mesh.outbound_key(proxy))
-    out = mesh.memo(key, lambda: _canonical(mesh, key, _outbound(mesh, proxy, sc)))
+    out = reuse.outbound_half(mesh.outbound_key(proxy), lambda: _outbound(mesh, proxy, sc))
     # Everything the config is made of, as objects that stay the same while unchanged (carried index objects, the
-    # canonical parts of the outbound half, the Sidecar resource): a proxy none of them changed for gets last
-    # revision's config object back, hence its tables and snapshot by identity, for the cost of this lookup.
+    # outbound half's parts, the Sidecar resource): the reuse layer may give a proxy none of them changed for
+    # last revision's config object back, hence its tables and snapshot by identity.
     instances = mesh.instances_by_workload.get((proxy.namespace, proxy.name), ())
     policies = (*authz.policies_for(mesh, proxy), *authz.policies_for(mesh, proxy, jwt.KIND),
                 *peer.policies_for(mesh, proxy))
     inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar, policies,
               *(service for service, _ in instances))
-    cfg = mesh.carry.by_identity(Tag.SIDECAR, inputs, proxy, lambda: _sidecar_config(mesh, proxy, sc, out))
+    cfg = reuse.sidecar_config(proxy, inputs, lambda: _sidecar_config(mesh, proxy, sc, out, reuse))
     return cfg, list(out.notes)
 
 
-def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbound) -> model.ProxyConfig:
+def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbound,
+                    reuse: hooks.SidecarReuse) -> model.ProxyConfig:
     built = listeners.Built()
     listeners.inbound(mesh, proxy, sc, built)
     # authorization guards what reaches the workload: its inbound chains only (Pilot's inbound listener builder);
     # PeerAuthentication then splits each chain by transport (mTLS, plaintext)
     guarded = _guarded(mesh, proxy, built.listeners)
     inbound_listeners = peer.with_mtls(guarded, peer.compose(peer.policies_for(mesh, proxy)))
-    inbound = mesh.carry.canonical((Tag.INBOUND, proxy), (tuple(inbound_listeners), tuple(built.route_configs),
-                                                        tuple(built.clusters)))
+    inbound = reuse.inbound_half(proxy, (tuple(inbound_listeners), tuple(built.route_configs), tuple(built.clusters)))
 
     def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:
-        # the same two parts give the same merged tuple object, so an unchanged type keeps its table by identity
-        return mesh.carry.by_identity(Tag.MERGE, (mine, shared), None, lambda: _merge(mine, shared))
+        return reuse.merged(mine, shared, lambda: _merge(mine, shared))
 
     # the inbound side first: on a name both sides use, the inbound resource wins (as before the split)
     return model.ProxyConfig(
         proxy=proxy, listeners=merged(inbound[0], out.listeners), route_configs=merged(inbound[1], out.route_configs),
         clusters=merged(inbound[2], out.clusters), load_assignments=out.assignments)
-
-
-def _canonical(mesh: Mesh, key: Hashable, out: _Outbound) -> _Outbound:
-    """Each part of the outbound half stays the same object while unchanged (a commit that changed routes only
-    leaves the clusters tuple, and so every proxy's cluster table, as it was)."""
-    return _Outbound(*(mesh.carry.canonical((key, field.name), getattr(out, field.name))
-                       for field in dataclasses.fields(_Outbound)))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol, TypeVar
 
+from compiler import model
 from compiler.reuse import tables
 from compiler.translate.mesh import DestinationRuleEntry
 from compiler.translate.services import Service
 
 _T = TypeVar("_T")
+_N = TypeVar("_N", model.Listener, model.RouteConfig, model.Cluster)
 _I = TypeVar("_I")
 _D = TypeVar("_D")
 _P = TypeVar("_P", bound=tuple[tuple[object, ...], ...])
@@ -35,8 +37,44 @@ class ClusterReuse(Protocol):
         ...
 
 
+class SidecarReuse(Protocol):
+    """compiler.translate's sidecar assembly"""
+
+    def outbound_half(self, scope: Hashable, make: Callable[[], _T]) -> _T:
+        """`make()`: the outbound half the sidecars of this scope (`Mesh.outbound_key`) share."""
+        ...
+
+    def inbound_half(self, proxy: model.Proxy, value: _T) -> _T:
+        """`value`: a sidecar's inbound listeners, route configs and clusters."""
+        ...
+
+    def merged(self, mine: tuple[_N, ...], shared: tuple[_N, ...], make: Callable[[], tuple[_N, ...]]
+               ) -> tuple[_N, ...]:
+        """`make()`: a sidecar's inbound resources of one type merged into the shared outbound ones."""
+        ...
+
+    def sidecar_config(self, proxy: model.Proxy, inputs: tuple[object, ...],
+                       make: Callable[[], model.ProxyConfig]) -> model.ProxyConfig:
+        """`make()`: the sidecar's config, made of `inputs` (objects that stay the same while unchanged)."""
+        ...
+
+
 class NoReuse:
     """Every value made again."""
+
+    def outbound_half(self, scope: Hashable, make: Callable[[], _T]) -> _T:
+        return make()
+
+    def inbound_half(self, proxy: model.Proxy, value: _T) -> _T:
+        return value
+
+    def merged(self, mine: tuple[_N, ...], shared: tuple[_N, ...], make: Callable[[], tuple[_N, ...]]
+               ) -> tuple[_N, ...]:
+        return make()
+
+    def sidecar_config(self, proxy: model.Proxy, inputs: tuple[object, ...],
+                       make: Callable[[], model.ProxyConfig]) -> model.ProxyConfig:
+        return make()
 
     def service_clusters(self, service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool,
                          make: Callable[[], _T]) -> _T:
