@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import json
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -233,3 +234,31 @@ class Carry(Generations):
         """A sidecar's config from the objects it is made of: last revision's config object while they are the
         same."""
         return self.by_identity(Tag.SIDECAR, inputs, proxy, make)
+
+    # the index's (compiler.translate.mesh.IndexReuse)
+
+    def registry(self, documents: tuple[Resource, ...], make: Callable[[], _T]) -> _T:
+        return self.unchanged((Tag.REGISTRY,), documents, make, keep=(Tag.SERVICE, Tag.SERVICE_ENTRY))
+
+    def rules(self, documents: tuple[Resource, ...], make: Callable[[], _T]) -> _T:
+        return self.unchanged((Tag.RULES,), documents, make, keep=(Tag.DESTINATION_RULE,))
+
+    def service(self, res: Resource, slices: Sequence[Resource], selected: Sequence[Resource],
+                make: Callable[[], _T]) -> _T:
+        return self.by_content(key(Tag.SERVICE, content_key(res), content_keys(slices), content_keys(selected)), make)
+
+    def service_entry(self, res: Resource, selected: Sequence[Resource], make: Callable[[], _T]) -> _T:
+        return self.by_content(key(Tag.SERVICE_ENTRY, content_key(res), content_keys(selected)), make)
+
+    def destination_rule(self, documents: Sequence[Resource], make: Callable[[], _T]) -> _T:
+        return self.by_content(key(Tag.DESTINATION_RULE, content_keys(documents)), make)
+
+    def virtual_services(self, documents: Sequence[Resource], make: Callable[[Resource], _T]) -> list[_T]:
+        return self.each((Tag.VS_ENTRIES,), documents, lambda r: self.by_content(
+            key(Tag.VIRTUAL_SERVICE, content_key(r)), functools.partial(make, r)))
+
+    def delegated(self, root: object, found: tuple[object, ...], keys: Hashable, make: Callable[[], _T]) -> _T:
+        return self.by_identity(Tag.VS_MERGED, (root, *found), keys, make)
+
+    def rule_index(self, rules: object, make: Callable[[], _T]) -> _T:
+        return self.by_identity(Tag.RULE_INDEX, (rules,), None, make)

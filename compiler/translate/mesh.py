@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Protocol, TypeVar
 
 from compiler import model, naming
 from compiler.api.destination_rule import Subset, TrafficPolicy
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
-from compiler.reuse.carry import Carry, Tag, content_key, content_keys
-from compiler.reuse.carry import key as carry_key
+from compiler.reuse.carry import Carry, Tag
 from compiler.translate import delegates, specs
 from compiler.translate import services as svc
 from compiler.translate.delegates import HttpRule, Skipped
@@ -132,8 +131,8 @@ class Mesh:
 
     def __post_init__(self) -> None:
         # derived from the rule table alone: a revision that reuses the table reuses these too
-        self.rules_by_host, self.wildcard_rules, self.rule_label_keys = self.carry.by_identity(
-            Tag.RULE_INDEX, (self.destination_rules,), None, functools.partial(_rule_index, self.destination_rules))
+        self.rules_by_host, self.wildcard_rules, self.rule_label_keys = self.carry.rule_index(
+            self.destination_rules, functools.partial(_rule_index, self.destination_rules))
         self.selector_keys = _selector_keys(self)
 
     def rules_for(self, host: str) -> dict[str, list[DestinationRuleEntry]]:
@@ -239,9 +238,48 @@ def _source_label_keys(spec: VirtualService) -> frozenset[str]:
     return frozenset(keys)
 
 
+class IndexReuse(Protocol):
+    """What the index asks of a reuse layer (compiler.reuse.carry.Carry answers; compiler.translate.hooks has the
+    other stages'): each `make()` or `make(document)` when there is none."""
+
+    def registry(self, documents: tuple[Resource, ...], make: Callable[[], _T]) -> _T:
+        """The service registry made of these Service, EndpointSlice, WorkloadEntry and ServiceEntry documents."""
+        ...
+
+    def rules(self, documents: tuple[Resource, ...], make: Callable[[], _T]) -> _T:
+        """The merged DestinationRule table made of these documents."""
+        ...
+
+    def service(self, res: Resource, slices: Sequence[Resource], selected: Sequence[Resource],
+                make: Callable[[], _T]) -> _T:
+        """A Service with its EndpointSlices and the WorkloadEntries its selector selects."""
+        ...
+
+    def service_entry(self, res: Resource, selected: Sequence[Resource], make: Callable[[], _T]) -> _T:
+        """The services of a ServiceEntry with the WorkloadEntries its workloadSelector selects."""
+        ...
+
+    def destination_rule(self, documents: Sequence[Resource], make: Callable[[], _T]) -> _T:
+        """The merged DestinationRules of one namespace, host and selector."""
+        ...
+
+    def virtual_services(self, documents: Sequence[Resource], make: Callable[[Resource], _T]) -> list[_T]:
+        """Each VirtualService document's entry."""
+        ...
+
+    def delegated(self, root: VirtualServiceEntry, found: tuple[VirtualServiceEntry | None, ...],
+                  keys: Hashable, make: Callable[[], _T]) -> _T:
+        """A root VirtualService with the routes of the delegates `found` (under `keys`) merged in."""
+        ...
+
+    def rule_index(self, rules: object, make: Callable[[], _T]) -> _T:
+        """The lookups by host, wildcard rules and selector label keys of a rule table."""
+        ...
+
+
 def index(resources: ResourceSet, carry: Carry | None = None) -> Mesh:
     """`carry` (the previous revision's `mesh.carry.next_generation()`) makes unchanged documents give the same
-    index objects as before, so per-destination results computed from them are found again (compiler.translate.
+    index objects as before, so per-destination results computed from them are found again (compiler.reuse.
     carry)."""
     return _index(resources, carry if carry is not None else Carry())
 
@@ -260,22 +298,20 @@ class _Registry:
 def _index(resources: ResourceSet, carry: Carry) -> Mesh:
     # The registry and the rules are rebuilt only when one of their documents changed: unchanged documents are the
     # same Resource objects (pipeline.CheckCache), so a commit that edits a VirtualService reuses them whole.
-    registry = carry.unchanged((Tag.REGISTRY,), tuple(r for k in _REGISTRY_KINDS for r in resources.of_kind(k)),
-                               lambda: _registry(resources, carry), keep=(Tag.SERVICE, Tag.SERVICE_ENTRY))
-    rules = carry.unchanged((Tag.RULES,), tuple(resources.of_kind("DestinationRule")),
-                            lambda: _destination_rules(resources, carry), keep=(Tag.DESTINATION_RULE,))
+    registry = carry.registry(tuple(r for k in _REGISTRY_KINDS for r in resources.of_kind(k)),
+                              lambda: _registry(resources, carry))
+    rules = carry.rules(tuple(resources.of_kind("DestinationRule")), lambda: _destination_rules(resources, carry))
     return Mesh(
         resources=resources, services=registry.services, workloads=registry.workloads,
         workloads_by_ip=registry.by_ip,
-        virtual_services=_with_delegates(carry, carry.each(
-            (Tag.VS_ENTRIES,), resources.of_kind("VirtualService"), lambda r: carry.by_content(
-                carry_key(Tag.VIRTUAL_SERVICE, content_key(r)), functools.partial(_virtual_service, r)))),
+        virtual_services=_with_delegates(carry, carry.virtual_services(resources.of_kind("VirtualService"),
+                                                                       _virtual_service)),
         destination_rules=rules, gateways=_gateways(resources),
         sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
     )
 
 
-def _registry(resources: ResourceSet, carry: Carry) -> _Registry:
+def _registry(resources: ResourceSet, carry: IndexReuse) -> _Registry:
     service_map = svc.resolve_aliases(
         _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry))
     workloads = _workloads(resources, service_map)
@@ -298,7 +334,7 @@ def _group(items: list[Resource]) -> dict[str, list[Resource]]:
     return dict(out)
 
 
-def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: Carry) -> dict[str, list[Service]]:
+def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: IndexReuse) -> dict[str, list[Service]]:
     slices: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for s in resources.of_kind("EndpointSlice"):
         owner = s.labels.get(svc.SERVICE_NAME_LABEL)
@@ -308,14 +344,12 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: Carry) 
     for r in resources.of_kind("Service"):
         selected = entries.select(r.namespace, specs.service(r).selector)
         own = slices.get((r.namespace, r.name), ())
-        key = carry_key(Tag.SERVICE, content_key(r), content_keys(own), content_keys(selected))
-        service = carry.by_content(key, functools.partial(svc.kube_service, r, own, selected))
+        service = carry.service(r, own, selected, functools.partial(svc.kube_service, r, own, selected))
         out[service.host].append(service)
     for r in resources.of_kind("ServiceEntry"):
         ws = specs.service_entry(r).workload_selector
         selected = entries.select(r.namespace, ws.labels if ws is not None else None)
-        key = carry_key(Tag.SERVICE_ENTRY, content_key(r), content_keys(selected))
-        for service in carry.by_content(key, functools.partial(svc.service_entries, r, selected)):
+        for service in carry.service_entry(r, selected, functools.partial(svc.service_entries, r, selected)):
             if all(s.namespace != service.namespace for s in out[service.host]):
                 out[service.host].append(service)
     return dict(out)
@@ -350,7 +384,7 @@ def _virtual_service(res: Resource) -> VirtualServiceEntry:
                                tuple(i for i, http in enumerate(spec.http or ()) if http.delegate is not None))
 
 
-def _with_delegates(carry: Carry, entries: list[VirtualServiceEntry]) -> list[VirtualServiceEntry]:
+def _with_delegates(carry: IndexReuse, entries: list[VirtualServiceEntry]) -> list[VirtualServiceEntry]:
     """Root VirtualServices with their delegates' routes merged in; merged again only when the root or one of its
     delegates is a new entry (carried by identity: an unchanged document's entry is the same object)."""
     if not any(e.delegates for e in entries):
@@ -363,7 +397,7 @@ def _with_delegates(carry: Carry, entries: list[VirtualServiceEntry]) -> list[Vi
             continue
         keys = tuple(sorted({delegates.delegate_key(e.res, i) for i in e.delegates}))
         found = tuple(hostless.get(k) for k in keys)
-        out.append(carry.by_identity(Tag.VS_MERGED, (e, *found), keys, functools.partial(_merged, e, keys, found)))
+        out.append(carry.delegated(e, found, keys, functools.partial(_merged, e, keys, found)))
     return out
 
 
@@ -376,7 +410,7 @@ def _merged(root: VirtualServiceEntry, keys: tuple[tuple[str, str], ...],
     return dataclasses.replace(root, rules=rules, skipped=skipped, label_keys=frozenset(label_keys))
 
 
-def _destination_rules(resources: ResourceSet, carry: Carry) -> dict[str, list[DestinationRuleEntry]]:
+def _destination_rules(resources: ResourceSet, carry: IndexReuse) -> dict[str, list[DestinationRuleEntry]]:
     groups: dict[tuple[str, str, Labels], list[Resource]] = defaultdict(list)
     for r in resources.of_kind("DestinationRule"):
         spec = specs.destination_rule(r)
@@ -385,8 +419,7 @@ def _destination_rules(resources: ResourceSet, carry: Carry) -> dict[str, list[D
         groups[(r.namespace, host, selector)].append(r)
     out: dict[str, list[DestinationRuleEntry]] = defaultdict(list)
     for (ns, host, selector), rules in sorted(groups.items()):
-        out[ns].append(carry.by_content(carry_key(Tag.DESTINATION_RULE, content_keys(rules)),
-                                        functools.partial(_merged_rule, rules, host, selector)))
+        out[ns].append(carry.destination_rule(rules, functools.partial(_merged_rule, rules, host, selector)))
     return dict(out)
 
 
