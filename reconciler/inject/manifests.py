@@ -1,5 +1,5 @@
-"""`meshward inject`'s editing of a YAML stream, as `istioctl kube-inject` does it: every workload document gets the
-sidecar (sidecar.py), and everything else stays as it was written.
+"""`meshward inject`'s editing of a YAML stream, as `istioctl kube-inject` does it: every workload document (or
+workload item of a `kind: List`) gets the sidecar (sidecar.py), and everything else stays as it was written.
 
 Documents injection does not change are copied byte for byte from the input (found by the parser's document start
 marks); a changed document is written back with ruamel.yaml's round trip, which keeps its comments, key order and
@@ -39,11 +39,14 @@ class Injected:
 
 def inject_stream(text: str, options: sidecar.Options) -> Injected:
     pieces = _pieces(text)
-    out, decisions = [], []
+    out: list[str] = []
+    decisions: list[tuple[str, sidecar.Decision]] = []
     for piece in pieces:
-        doc, changed, decision = _inject_piece(piece, options)
-        if decision is not sidecar.Decision.NOT_A_WORKLOAD:
-            decisions.append((f"{doc.get('kind')} {(doc.get('metadata') or {}).get('name', '')}", decision))
+        doc = _load(piece)
+        injected = _inject_objects(doc, piece, options)
+        decisions += [(f"{obj.get('kind')} {(obj.get('metadata') or {}).get('name', '')}", decision)
+                      for obj, decision in injected if decision is not sidecar.Decision.NOT_A_WORKLOAD]
+        changed = any(decision is sidecar.Decision.INJECTED for _, decision in injected)
         out.append(_dump(piece, doc) if changed else piece.text)
     return Injected("".join(out), tuple(decisions))
 
@@ -63,20 +66,34 @@ def _pieces(text: str) -> list[_Piece]:
     return [_Piece(text[a:b], text.count("\n", 0, a)) for a, b in itertools.pairwise(bounds)]
 
 
-def _inject_piece(piece: _Piece, options: sidecar.Options) -> tuple[Any, bool, sidecar.Decision]:
+def _load(piece: _Piece) -> Any:
     try:
-        doc = YAML().load(piece.text)
+        return YAML().load(piece.text)
     except MarkedYAMLError as err:
         raise _syntax(err, piece.first_line) from None
+
+
+def _inject_objects(doc: Any, piece: _Piece, options: sidecar.Options
+                    ) -> list[tuple[MutableMapping[str, Any], sidecar.Decision]]:
+    decisions = []
+    for obj in _objects(doc):
+        try:
+            decisions.append((obj, sidecar.inject(obj, options)))
+        except sidecar.NotAPodSpec as err:
+            line = getattr(obj, "lc", None)
+            raise ManifestError(str(err), line=piece.first_line + (line.line if line else 0) + 1, column=1,
+                                syntax=False) from None
+    return decisions
+
+
+def _objects(doc: Any) -> list[MutableMapping[str, Any]]:
+    """The objects of a document: itself, or the items of a `kind: List` (what `kubectl get -o yaml` prints for
+    more than one object)."""
     if not isinstance(doc, MutableMapping):
-        return doc, False, sidecar.Decision.NOT_A_WORKLOAD
-    try:
-        decision = sidecar.inject(doc, options)
-    except sidecar.NotAPodSpec as err:
-        line = getattr(doc, "lc", None)
-        raise ManifestError(str(err), line=piece.first_line + (line.line if line else 0) + 1, column=1,
-                            syntax=False) from None
-    return doc, decision is sidecar.Decision.INJECTED, decision
+        return []
+    if doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+        return [item for item in doc["items"] if isinstance(item, MutableMapping)]
+    return [doc]
 
 
 def _dump(piece: _Piece, doc: Any) -> str:

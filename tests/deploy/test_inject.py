@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import textwrap
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,16 @@ def test_other_documents_are_kept_as_written_and_comments_survive() -> None:
     assert after[0] == before[0] and after[2] == before[2], "untouched documents are copied byte for byte"
     assert "# the workload" in after[1] and "# the application" in after[1]
     assert [d["kind"] for d in load(out)] == ["Service", "Deployment", "ConfigMap"]
+
+
+def test_the_workloads_of_a_list_are_injected() -> None:
+    items = textwrap.indent(workload("Deployment"), "  ")[2:]
+    listed = f"apiVersion: v1\nkind: List\nitems:\n- {items}- apiVersion: v1\n  kind: Service\n  metadata: {{name: web}}\n"
+    injected = manifests.inject_stream(listed, sidecar.Options())
+    assert injected.decisions == (("Deployment web", sidecar.Decision.INJECTED),)
+    deployment, service = load(injected.text)[0]["items"]
+    assert [c["name"] for c in pod_spec(deployment)["containers"]] == ["app", sidecar.PROXY, sidecar.AGENT]
+    assert service == {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}}
 
 
 def test_injecting_twice_is_injecting_once() -> None:
