@@ -110,7 +110,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0324", "warning", "internal gateway referenced", "reference the Kubernetes Gateway's own resources, not the Gateway Istio generates for it", "IST0165"),
     Code("MW0325", "error", "destination port not found", "use one of the ports the Service or ServiceEntry declares", "IST0101", flagged=True),
     # -- compile ---------------------------------------------------------------------------------------------
-    Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, EndpointSlice endpoint or Pod matches this node id"),
+    Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, Pod, EndpointSlice endpoint, or Deployment, StatefulSet, DaemonSet or ReplicaSet whose pod names it fits, matches this node id"),
     Code("MW0402", "error", "invalid node id", "use TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local"),
     Code("MW0403", "warning", "feature not compiled", "the policy validates, but meshward does not emit this feature yet (see README limitations)"),
     Code("MW0404", "error", "internal compiler error", "a bug in meshward: please report it with the input"),

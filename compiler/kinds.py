@@ -15,7 +15,10 @@ NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 CORE = ""
 DISCOVERY = "discovery.k8s.io"
+APPS = "apps"
 
+# controllers whose pod template says what their pods are (compiler.api.workloads)
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 _NETWORKING_VERSIONS = ("v1", "v1beta1", "v1alpha3")
 _SECURITY_VERSIONS = ("v1", "v1beta1")
 
@@ -55,6 +58,8 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Service", CORE, ("v1",), "compiler.api.kube:ServiceSpec"),
         KindInfo("Namespace", CORE, ("v1",), "compiler.api.kube:NamespaceSpec", namespaced=False),
         KindInfo("EndpointSlice", DISCOVERY, ("v1",), "compiler.api.kube:EndpointSlice", body_field=None),
+        KindInfo("Pod", CORE, ("v1",), "compiler.api.workloads:Pod", body_field=None),
+        *(KindInfo(kind, APPS, ("v1",), "compiler.api.workloads:WorkloadSpec") for kind in WORKLOAD_KINDS),
     )
 }
 

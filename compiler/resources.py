@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 from compiler import diagnostics as diag
-from compiler import positions
+from compiler import kinds, positions
 from compiler.diagnostics import Diagnostic, Position
 from compiler.load import Document
 
@@ -78,7 +78,8 @@ class Resource:
 
     @property
     def spec_path(self) -> tuple[str, ...]:
-        return ("spec",) if self.kind != "EndpointSlice" else ()
+        info = kinds.lookup(self.kind)
+        return (info.body_field,) if info is not None and info.body_field else ()
 
     @_Once
     def _locator(self) -> positions.Locator:

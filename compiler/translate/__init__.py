@@ -54,7 +54,7 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy, reuse: hooks.SidecarReuse) -> tuple
     # Everything the config is made of, as objects that stay the same while unchanged (carried index objects, the
     # outbound half's parts, the Sidecar resource): the reuse layer may give a proxy none of them changed for
     # last revision's config object back, hence its tables and snapshot by identity.
-    instances = mesh.instances_by_workload.get((proxy.namespace, proxy.name), ())
+    instances = mesh.instances_of(proxy)
     policies = (*authz.policies_for(mesh, proxy), *authz.policies_for(mesh, proxy, jwt.KIND),
                 *peer.policies_for(mesh, proxy))
     inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar, policies,

@@ -68,9 +68,11 @@ def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Po
 
 
 def identities(service: Service) -> tuple[str, ...]:
-    """The SPIFFE ids of the service's workloads (Pilot's PushContext.ServiceAccounts), sorted."""
-    return tuple(sorted({naming.spiffe_id(i.workload[0] if i.workload else service.namespace, i.service_account)
-                         for i in service.instances if i.service_account}))
+    """The SPIFFE ids of the service's workloads (Pilot's PushContext.ServiceAccounts): its endpoints' and the
+    Kubernetes workloads' its selector picks, sorted."""
+    return tuple(sorted({*service.identities, *(
+        naming.spiffe_id(i.workload[0] if i.workload else service.namespace, i.service_account)
+        for i in service.instances if i.service_account)}))
 
 
 def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[model.Endpoint],

@@ -59,7 +59,7 @@ def describe(mesh: Mesh, proxy: model.Proxy) -> Description:
         sidecar = scope.find_sidecar(mesh, proxy)
         if sidecar is not None:
             applied.append(_of(sidecar, _sidecar_why(sidecar, proxy)))
-    for service, _ in mesh.instances_by_workload.get((proxy.namespace, proxy.name), ()):
+    for service, _ in mesh.instances_of(proxy):
         applied.append(_source(service.source, "inbound: its selector matches the workload (the proxy serves it)"))
     sc = scope.scope_for(mesh, proxy) if not router else scope.Scope(proxy, None, (_default_egress(proxy),))
     seen: set[str] = set()

@@ -247,7 +247,7 @@ def _listen_port(mesh: Mesh, proxy: model.Proxy, number: int) -> int:
     """Pilot's resolvePorts with a Gateway's label selector (pilot/pkg/model/gateway.go): the target port of the
     first Service port of that number among the proxy's services (Services that opt out with the
     `experimental.istio.io/disable-gateway-port-translation` label skipped), else the number itself."""
-    for service, instance in mesh.instances_by_workload.get((proxy.namespace, proxy.name), ()):
+    for service, instance in mesh.instances_of(proxy):
         if service.gateway_port_translation and service.port(number) is not None:
             target = instance.port_for(number)
             if target:

@@ -178,7 +178,7 @@ def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None
                      endpoint=endpoint, bind_to_port=binds, source=src)
         return
     seen: set[int] = set()
-    for service, inst in mesh.instances_by_workload.get((proxy.namespace, proxy.name), ()):
+    for service, inst in mesh.instances_of(proxy):
         for service_port in service.ports:
             target = inst.port_for(service_port.number)
             if target is None or target in seen:

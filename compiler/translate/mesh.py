@@ -17,24 +17,27 @@ from compiler import model, naming
 from compiler.api.destination_rule import Subset, TrafficPolicy
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
+from compiler.kinds import WORKLOAD_KINDS
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse.carry import Carry, Tag
 from compiler.translate import delegates, specs
 from compiler.translate import services as svc
 from compiler.translate.delegates import HttpRule, Skipped
 from compiler.translate.services import Labels, Service
+from compiler.translate.workloads import KubeWorkload, KubeWorkloads
 
 _T = TypeVar("_T")
 _MISSING = object()
 ROOT_NAMESPACE = "istio-system"  # Istio's default config root namespace
 @dataclasses.dataclass(frozen=True, slots=True)
 class Workload:
-    """A proxy-capable workload: a WorkloadEntry or an EndpointSlice endpoint with a target reference."""
+    """A proxy-capable workload: a WorkloadEntry, a Pod, or an EndpointSlice endpoint with a target reference."""
 
     name: str
     namespace: str
     address: str
     labels: Labels
+    injected: bool = True  # False: a Pod Istio's webhook would leave without a sidecar (not listed as a proxy)
 
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
@@ -103,6 +106,9 @@ class Mesh:
     sidecars: dict[str, list[Resource]]  # namespace -> Sidecars
     instances_by_workload: dict[tuple[str, str], list[tuple[Service, svc.Instance]]]
     diagnostics: list[Diagnostic] = dataclasses.field(default_factory=list)
+    # Pods and pod templates (compiler.translate.workloads), and the Services that select each of them
+    kube: KubeWorkloads = dataclasses.field(default_factory=lambda: KubeWorkloads((), (), ()))
+    kube_services: dict[tuple[str, str, str], list[Service]] = dataclasses.field(default_factory=dict)
     # exact host -> namespace -> entries, and namespace -> wildcard-host entries: DestinationRule lookups per
     # destination must not scan every rule of every namespace (10,000 services x 10,000 rules)
     rules_by_host: dict[str, dict[str, list[DestinationRuleEntry]]] = dataclasses.field(default_factory=dict)
@@ -134,6 +140,19 @@ class Mesh:
         self.rules_by_host, self.wildcard_rules, self.rule_label_keys = self.carry.rule_index(
             self.destination_rules, functools.partial(_rule_index, self.destination_rules))
         self.selector_keys = _selector_keys(self)
+
+    def instances_of(self, proxy: model.Proxy) -> list[tuple[Service, svc.Instance]]:
+        """The services a proxy's workload serves, with its instance of each: its endpoints' when the registry has
+        some, else those of the Services selecting the Pod or pod template its name resolves to, at the proxy's IP
+        (a Deployment's pods' endpoints are the cluster's, yet a pod serves what selects its labels)."""
+        found = self.instances_by_workload.get((proxy.namespace, proxy.name))
+        if found is not None or not self.kube:
+            return found or []
+        owner = self.kube.owner(proxy.namespace, proxy.name)
+        if owner is None:
+            return []
+        return self.memo(("kube-instances", owner.kind, owner.namespace, owner.name, proxy.name, proxy.ip),
+                         lambda: _kube_instances(self.kube_services.get(_kube_key(owner), ()), owner, proxy))
 
     def rules_for(self, host: str) -> dict[str, list[DestinationRuleEntry]]:
         """namespace -> the rules there whose host matches `host`, each list in the namespace's host order."""
@@ -243,7 +262,8 @@ class IndexReuse(Protocol):
     other stages'): each `make()` or `make(document)` when there is none."""
 
     def registry(self, documents: tuple[Resource, ...], make: Callable[[], _T]) -> _T:
-        """The service registry made of these Service, EndpointSlice, WorkloadEntry and ServiceEntry documents."""
+        """The service registry made of these Service, EndpointSlice, WorkloadEntry, ServiceEntry, Pod, pod template
+        (Deployment...) and Namespace documents."""
         ...
 
     def rules(self, documents: tuple[Resource, ...], make: Callable[[], _T]) -> _T:
@@ -252,7 +272,7 @@ class IndexReuse(Protocol):
 
     def service(self, res: Resource, slices: Sequence[Resource], selected: Sequence[Resource],
                 make: Callable[[], _T]) -> _T:
-        """A Service with its EndpointSlices and the WorkloadEntries its selector selects."""
+        """A Service with its EndpointSlices and the WorkloadEntries, Pods and pod templates its selector selects."""
         ...
 
     def service_entry(self, res: Resource, selected: Sequence[Resource], make: Callable[[], _T]) -> _T:
@@ -284,7 +304,8 @@ def index(resources: ResourceSet, carry: Carry | None = None) -> Mesh:
     return _index(resources, carry if carry is not None else Carry())
 
 
-_REGISTRY_KINDS = ("Service", "EndpointSlice", "WorkloadEntry", "ServiceEntry")
+_KUBE_KINDS = ("Pod", "Namespace", *WORKLOAD_KINDS)
+_REGISTRY_KINDS = ("Service", "EndpointSlice", "WorkloadEntry", "ServiceEntry", *_KUBE_KINDS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -293,6 +314,19 @@ class _Registry:
     workloads: dict[tuple[str, str], Workload]
     by_ip: dict[str, list[Workload]]
     instances: dict[tuple[str, str], list[tuple[Service, svc.Instance]]]
+    kube: KubeWorkloads
+    kube_services: dict[tuple[str, str, str], list[Service]]
+
+
+def _kube_key(w: KubeWorkload) -> tuple[str, str, str]:
+    return (w.kind, w.namespace, w.name)
+
+
+def _kube_instances(services: Sequence[Service], owner: KubeWorkload,
+                    proxy: model.Proxy) -> list[tuple[Service, svc.Instance]]:
+    return [(s, svc.Instance(proxy.ip, tuple((p.number, owner.target(p)) for p in s.ports), owner.labels,
+                             (proxy.namespace, proxy.name), service_account=owner.service_account))
+            for s in services]
 
 
 def _index(resources: ResourceSet, carry: Carry) -> Mesh:
@@ -308,13 +342,17 @@ def _index(resources: ResourceSet, carry: Carry) -> Mesh:
                                                                        _virtual_service)),
         destination_rules=rules, gateways=_gateways(resources),
         sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
+        kube=registry.kube, kube_services=registry.kube_services,
     )
 
 
 def _registry(resources: ResourceSet, carry: IndexReuse) -> _Registry:
+    kube = KubeWorkloads(resources.of_kind("Pod"), [r for k in WORKLOAD_KINDS for r in resources.of_kind(k)],
+                         resources.of_kind("Namespace"))
+    selecting: dict[tuple[str, str, str], list[tuple[str, str]]] = defaultdict(list)  # -> (host, namespace)
     service_map = svc.resolve_aliases(
-        _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry))
-    workloads = _workloads(resources, service_map)
+        _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry, kube, selecting))
+    workloads = _workloads(resources, service_map, kube)
     by_ip: dict[str, list[Workload]] = defaultdict(list)
     for wl in workloads.values():
         by_ip[wl.address].append(wl)
@@ -324,7 +362,9 @@ def _registry(resources: ResourceSet, carry: IndexReuse) -> _Registry:
             for inst in service.instances:
                 if inst.workload is not None:
                     instances[inst.workload].append((service, inst))
-    return _Registry(service_map, workloads, dict(by_ip), dict(instances))
+    by_workload = {key: [s for host, ns in refs for s in service_map.get(host, ()) if s.namespace == ns]
+                   for key, refs in selecting.items()}
+    return _Registry(service_map, workloads, dict(by_ip), dict(instances), kube, by_workload)
 
 
 def _group(items: list[Resource]) -> dict[str, list[Resource]]:
@@ -334,7 +374,9 @@ def _group(items: list[Resource]) -> dict[str, list[Resource]]:
     return dict(out)
 
 
-def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: IndexReuse) -> dict[str, list[Service]]:
+def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: IndexReuse, kube: KubeWorkloads,
+              selecting: dict[tuple[str, str, str], list[tuple[str, str]]]) -> dict[str, list[Service]]:
+    """`selecting` gets, for each Pod and pod template, the Services whose selector picks it."""
     slices: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for s in resources.of_kind("EndpointSlice"):
         owner = s.labels.get(svc.SERVICE_NAME_LABEL)
@@ -342,10 +384,16 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: IndexRe
             slices[(s.namespace, owner)].append(s)
     out: dict[str, list[Service]] = defaultdict(list)
     for r in resources.of_kind("Service"):
-        selected = entries.select(r.namespace, specs.service(r).selector)
+        selector = specs.service(r).selector
+        selected = entries.select(r.namespace, selector)
         own = slices.get((r.namespace, r.name), ())
-        service = carry.service(r, own, selected, functools.partial(svc.kube_service, r, own, selected))
+        picked = kube.select(r.namespace, selector)
+        pods = {w.name: svc.PodFacts(w.labels, w.service_account) for w in picked if w.kind == "Pod"}
+        service = carry.service(r, own, [*selected, *(w.res for w in picked)], functools.partial(
+            svc.kube_service, r, own, selected, pods, [w.service_account for w in picked]))
         out[service.host].append(service)
+        for w in picked:
+            selecting[_kube_key(w)].append((service.host, service.namespace))
     for r in resources.of_kind("ServiceEntry"):
         ws = specs.service_entry(r).workload_selector
         selected = entries.select(r.namespace, ws.labels if ws is not None else None)
@@ -355,7 +403,10 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: IndexRe
     return dict(out)
 
 
-def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]]) -> dict[tuple[str, str], Workload]:
+def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]],
+               kube: KubeWorkloads) -> dict[tuple[str, str], Workload]:
+    """WorkloadEntries, then Pods (their labels over what their endpoints carry), then the other endpoints that
+    name a workload."""
     out: dict[tuple[str, str], Workload] = {}
     for r in resources.of_kind("WorkloadEntry"):
         address = specs.workload_entry(r).address
@@ -370,8 +421,12 @@ def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]])
                     continue
                 address, labels = pods.setdefault(inst.workload, (inst.address, {}))
                 labels.update(dict(inst.labels))
+    for key, pod in kube.pods.items():
+        address = pod.address or (pods[key][0] if key in pods else "")
+        if key not in out and address:
+            out[key] = Workload(pod.name, pod.namespace, address, pod.labels, pod.injected)
     for (ns, name), (address, labels) in pods.items():
-        out[(ns, name)] = Workload(name, ns, address, svc.sorted_labels(labels))
+        out.setdefault((ns, name), Workload(name, ns, address, svc.sorted_labels(labels)))
     return dict(sorted(out.items()))
 
 

@@ -1,9 +1,12 @@
 """Proxies: from an Istio node id to the workload it runs for, and the list of every proxy a tree describes.
 
-A node id `TYPE~IP~NAME.NAMESPACE~DOMAIN` names a workload: a WorkloadEntry or an EndpointSlice endpoint whose
-targetRef has that name in that namespace; failing the name, the workload with that IP in that namespace. Its
-labels pick Gateways (selector, any namespace, as Istio) and Sidecars (workloadSelector). A workload selected by a
-Gateway with a non-empty selector is listed as a router (gateway), every other one as a sidecar.
+A node id `TYPE~IP~NAME.NAMESPACE~DOMAIN` names a workload: a WorkloadEntry, Pod or EndpointSlice endpoint (by its
+targetRef) of that name in that namespace; else the Deployment, StatefulSet, DaemonSet or ReplicaSet whose
+generated pod names the name fits (compiler.translate.workloads); failing the name, the workload with that IP in
+that namespace. Its labels pick Gateways (selector, any namespace, as Istio), Sidecars, DestinationRules,
+PeerAuthentications and AuthorizationPolicies (workloadSelector / selector). A workload selected by a Gateway
+with a non-empty selector is listed as a router (gateway), every other one as a sidecar; a Pod Istio would not
+inject is not listed, and a pod template is not either (its pods' IPs are the cluster's).
 """
 
 from __future__ import annotations
@@ -26,14 +29,23 @@ def find_proxy(mesh: Mesh, node_id: str) -> model.Proxy:
         node = naming.parse_node_id(node_id)
     except ValueError as err:
         raise naming.InvalidNodeId(str(err)) from None
-    wl = mesh.workloads.get((node.namespace, node.name))
+    wl = mesh.workloads.get((node.namespace, node.name)) or _kube_workload(mesh, node)
     if wl is None:
         wl = next((w for w in mesh.workloads_by_ip.get(node.ip, ()) if w.namespace == node.namespace), None)
     if wl is None:
-        raise LookupError(f"no WorkloadEntry or EndpointSlice endpoint named {node.name!r} (or with IP {node.ip}) "
-                          f"in namespace {node.namespace!r}")
+        raise LookupError(f"no WorkloadEntry, Pod or EndpointSlice endpoint named {node.name!r}, no Deployment, "
+                          f"StatefulSet, DaemonSet or ReplicaSet whose pods are named so, and no workload with IP "
+                          f"{node.ip} in namespace {node.namespace!r}")
     proxy = _proxy(node.kind, wl, node.ip if node.ip else "")
     return model.Proxy(node_id, proxy.kind, proxy.ip, proxy.name, proxy.namespace, proxy.labels)
+
+
+def _kube_workload(mesh: Mesh, node: naming.NodeId) -> Workload | None:
+    """The Pod (without an IP of its own yet) or pod template the node's name resolves to, at the node's IP."""
+    owner = mesh.kube.owner(node.namespace, node.name) if mesh.kube else None
+    if owner is None:
+        return None
+    return Workload(node.name, node.namespace, owner.address or node.ip, owner.labels, owner.injected)
 
 
 def gateways_for(mesh: Mesh, proxy: model.Proxy) -> list[GatewayEntry]:
@@ -50,5 +62,5 @@ def proxies(mesh: Mesh) -> list[model.Proxy]:
     """A workload addressed by a DNS name or a unix socket (a VM behind a name, a ServiceEntry endpoint) runs no
     proxy of ours: a node id carries an IP, and a gateway binds its listeners to it."""
     out = [_proxy(model.ProxyKind.ROUTER if is_router(mesh, wl) else model.ProxyKind.SIDECAR, wl)
-           for wl in mesh.workloads.values() if is_ip(wl.address)]
+           for wl in mesh.workloads.values() if wl.injected and is_ip(wl.address)]
     return sorted(out, key=lambda p: (p.namespace, p.name))

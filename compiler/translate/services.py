@@ -54,7 +54,7 @@ class Instance:
     workload: tuple[str, str] | None = None  # (namespace, name) of the workload behind it
     locality: str = ""
     weight: int = 1
-    service_account: str = ""  # a WorkloadEntry's (EndpointSlices do not say)
+    service_account: str = ""  # a WorkloadEntry's, or the Pod's behind an EndpointSlice endpoint
 
     def port_for(self, service_port: int) -> int | None:
         return next((p for s, p in self.ports if s == service_port), None)
@@ -82,6 +82,8 @@ class Service:
     # no clusters or listeners of its own, routes to it reach the concrete service's clusters
     alias_of: str = ""
     aliases: tuple[str, ...] = ()  # on a concrete service: the hosts of its aliases
+    # SPIFFE ids of the Kubernetes workloads its selector picks (their endpoints may be the cluster's alone)
+    identities: tuple[str, ...] = ()
 
     def port(self, number: int) -> Port | None:
         return next((p for p in self.ports if p.number == number), None)
@@ -170,7 +172,19 @@ def kube_ports(spec: ServiceSpec) -> tuple[Port, ...]:
     return tuple(out)
 
 
-def slice_instances(svc_ports: Sequence[Port], base_labels: Mapping[str, str], slice_res: Resource) -> list[Instance]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class PodFacts:
+    """What an endpoint's Pod tells about it: Istio's endpoint labels are the pod's, its identity the pod's
+    service account (pilot/pkg/serviceregistry/kube/controller/endpointslice.go buildIstioEndpoint)."""
+
+    labels: Labels
+    service_account: str
+
+
+def slice_instances(svc_ports: Sequence[Port], base_labels: Mapping[str, str], slice_res: Resource,
+                    pods: Mapping[str, PodFacts] | None = None) -> list[Instance]:
+    """`pods`: the Pods of the slice's namespace the endpoints may name (by targetRef); an endpoint of a Pod not
+    known carries the Service's selector and the slice's labels."""
     body = specs.endpoint_slice(slice_res)
     by_name = {(p.name or ""): p.port for p in body.ports or () if p.port}
     port_map = tuple((sp.number, by_name[sp.name]) for sp in svc_ports if sp.name in by_name)
@@ -182,7 +196,12 @@ def slice_instances(svc_ports: Sequence[Port], base_labels: Mapping[str, str], s
         ref = ep.target_ref
         workload = (ref.namespace or slice_res.namespace, ref.name) if ref is not None and ref.name else None
         locality = f"/{ep.zone}" if ep.zone else ""
-        out.extend(Instance(a, port_map, labels, workload, locality) for a in ep.addresses)
+        pod = pods.get(ref.name) if pods and ref is not None and ref.name and ref.kind in (None, "Pod") else None
+        if pod is None:
+            out.extend(Instance(a, port_map, labels, workload, locality) for a in ep.addresses)
+        else:
+            out.extend(Instance(a, port_map, pod.labels, workload, locality, service_account=pod.service_account)
+                       for a in ep.addresses)
     return out
 
 
@@ -215,14 +234,17 @@ def workload_entry_instance(svc_ports: Sequence[Port], res: Resource) -> Instanc
                     spec.weight or 1, spec.service_account or "")
 
 
-def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Resource]) -> Service:
-    """`entries`: the WorkloadEntries the Service's selector picks."""
+def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Resource],
+                 pods: Mapping[str, PodFacts] | None = None, accounts: Iterable[str] = ()) -> Service:
+    """`entries`: the WorkloadEntries the Service's selector picks; `pods`: the Pods it picks, by name; `accounts`:
+    the service accounts of the Pods and pod templates it picks (its workloads' identities, as Pilot's
+    kube controller gathers them for a Service)."""
     spec = specs.service(res)
     ports = kube_ports(spec)
     selector = dict(spec.selector or {})
     instances: list[Instance] = []
     for slice_res in slices:
-        instances.extend(slice_instances(ports, selector, slice_res))
+        instances.extend(slice_instances(ports, selector, slice_res, pods))
     for entry in entries:  # already selected by the Service's selector (WorkloadIndex)
         inst = workload_entry_instance(ports, entry)
         if inst is not None:
@@ -238,6 +260,7 @@ def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Re
         instances=tuple(sorted(instances, key=_instance_key)), dns_host=spec.external_name or "" if external else "",
         gateway_port_translation=NO_GATEWAY_PORT_TRANSLATION not in res.labels,
         external_name=(spec.external_name or "").lower().rstrip(".") if external else "",
+        identities=tuple(sorted({naming.spiffe_id(res.namespace, a) for a in accounts})),
     )
 
 

@@ -16,6 +16,7 @@ from compiler.api.service_entry import ServiceEntry
 from compiler.api.sidecar import Sidecar
 from compiler.api.virtual_service import VirtualService
 from compiler.api.workload_entry import WorkloadEntry
+from compiler.api.workloads import Pod, WorkloadSpec
 from compiler.resources import Resource
 
 
@@ -66,4 +67,15 @@ def peer_authentication(res: Resource) -> PeerAuthentication:
 
 def request_authentication(res: Resource) -> RequestAuthentication:
     spec: RequestAuthentication = res.spec
+    return spec
+
+
+def pod(res: Resource) -> Pod:
+    spec: Pod = res.spec
+    return spec
+
+
+def workload(res: Resource) -> WorkloadSpec:
+    """A Deployment's, StatefulSet's, DaemonSet's or ReplicaSet's spec."""
+    spec: WorkloadSpec = res.spec
     return spec

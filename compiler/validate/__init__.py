@@ -35,6 +35,7 @@ CHECKS: dict[str, Callable[[Report], None]] = {
     "RequestAuthentication": security.check_request,
     "Service": kube.check_service,
     "EndpointSlice": kube.check_endpoint_slice,
+    "Pod": kube.check_pod,
 }
 
 

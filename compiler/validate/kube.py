@@ -1,8 +1,9 @@
-"""Kubernetes kinds' rules meshward relies on: Service ports, selectors and addresses, EndpointSlice addresses."""
+"""Kubernetes kinds' rules meshward relies on: Service ports, selectors and addresses, EndpointSlice and Pod
+addresses."""
 
 from __future__ import annotations
 
-from compiler.api import kube
+from compiler.api import kube, workloads
 from compiler.validate import hosts
 from compiler.validate.report import Report
 
@@ -48,3 +49,16 @@ def check_endpoint_slice(report: Report) -> None:
             if not hosts.is_ip(address):
                 report.error("MW0218", f'address "{address}" is not an {spec.address_type} address',
                              ("endpoints", i, "addresses", j))
+
+
+def check_pod(report: Report) -> None:
+    """A Pod's IP is its proxy's address: the node id's IP, the bind address of its inbound listeners."""
+    status = report.resource.spec.status
+    if status is None:
+        return
+    pod_status: workloads.PodStatus = status
+    if pod_status.pod_ip and not hosts.is_ip(pod_status.pod_ip):
+        report.error("MW0218", f'podIP "{pod_status.pod_ip}" is not an IP address', ("status", "podIP"))
+    for i, found in enumerate(pod_status.pod_ips or []):
+        if not hosts.is_ip(found.ip):
+            report.error("MW0218", f'podIPs "{found.ip}" is not an IP address', ("status", "podIPs", i, "ip"))

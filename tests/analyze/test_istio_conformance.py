@@ -75,9 +75,10 @@ ANALYZER_CODES: Mapping[str, frozenset[str]] = {
 
 # Istio analyzers we do not implement, and why.
 NOT_MODELED: Mapping[str, str] = {
-    "authn.BlockedCIDRsAnalyzer": "reads the istiod Deployment's environment: Deployments are not modeled",
-    "deployment.ApplicationUIDAnalyzer": "Deployments and Pods are not modeled",
-    "deployment.ServiceAssociationAnalyzer": "Deployments are not modeled",
+    "authn.BlockedCIDRsAnalyzer": "reads the istiod Deployment's environment, which meshward does not read",
+    "deployment.ApplicationUIDAnalyzer": "reads container security contexts, which meshward does not read",
+    "deployment.ServiceAssociationAnalyzer": "not implemented (Deployments are read for their pods' labels, "
+                                             "service account and ports only)",
     "envoyfilter.EnvoyPatchAnalyzer": "EnvoyFilter is not modeled",
     "k8sgateway.CRDVersionAnalyzer": "CustomResourceDefinitions are not modeled",
     "telemetry.DefaultSelectorAnalyzer": "Telemetry is not modeled",
