@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from compiler import diagnostics as diag
-from compiler import emit, model, pipeline, registry_overlay, translate
+from compiler import emit, model, pipeline, readiness, registry_overlay, translate
 from compiler.diagnostics import Diagnostic
 from compiler.emit import bootstrap_static, common, dump
 from compiler.emit import proxyless as proxyless_emit
@@ -68,6 +68,7 @@ __all__ = [
     "parse_node_id",
     "proxy_config",
     "snapshot_for",
+    "split_readiness",
     "with_secrets",
 ]
 
@@ -172,13 +173,20 @@ def with_secrets(cfg: model.ProxyConfig, secrets: Mapping[str, model.Secret]) ->
     return dataclasses.replace(cfg, secrets=tuple(sorted((*cfg.secrets, *extra), key=lambda s: s.name)))
 
 
-def snapshot_for(result: Build, node: Node, *, secrets: Mapping[str, model.Secret] | None = None) -> Snapshot:
+def split_readiness(documents: Sequence[Document]) -> tuple[tuple[Document, ...], frozenset[str]]:
+    """A cluster's documents without endpoint readiness, and the addresses that are not ready, for `snapshot_for`'s
+    `unready` (compiler.readiness: a readiness change then recompiles nothing)."""
+    return readiness.split(documents)
+
+
+def snapshot_for(result: Build, node: Node, *, secrets: Mapping[str, model.Secret] | None = None,
+                 unready: frozenset[str] = frozenset()) -> Snapshot:
     """The proxy's snapshot; raises LookupError when no workload in the tree matches the node id, and
     InconsistentSnapshot when the snapshot fails go-control-plane's `Consistent()` check (which includes an
     SDS secret that is referred to but neither in the tree nor in `secrets`). A proxyless node (the ADS server's
     NodeInfo of a gRPC client, metadata GENERATOR=grpc) gets gRPC's shape of the same config
-    (`translate.proxyless`, then `emit.proxyless`)."""
-    cfg = proxy_config(result, node)
+    (`translate.proxyless`, then `emit.proxyless`). Endpoints at `unready` addresses are left out (`split_readiness`)."""
+    cfg = readiness.without_unready(proxy_config(result, node), unready)
     if not isinstance(node, str | model.Proxy) and node.proxyless:
         snap = proxyless_emit.snapshot(proxyless_translate.grpc_config(cfg))
     else:

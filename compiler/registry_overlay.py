@@ -7,8 +7,8 @@ decides.
 
 Precedence (Istio's: the cluster is the source of truth for the service registry). A Service in the cluster replaces
 the repository's Service of the same namespace and name, and the repository's EndpointSlices for that Service are
-dropped (endpoints come from the cluster's slices only); an EndpointSlice in the cluster also replaces a repository
-one of the same name. Everything else in the repository (its other Services and slices, WorkloadEntries,
+dropped (endpoints come from the cluster's slices only); an EndpointSlice, a Pod or a Namespace in the cluster also
+replaces a repository one of the same name. Everything else in the repository (its other Services and slices, WorkloadEntries,
 ServiceEntries, routing policy) is kept. Without cluster documents nothing is dropped.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 from compiler.load import Document
 from compiler.translate.services import SERVICE_NAME_LABEL  # how an EndpointSlice names its Service
 
-_REGISTRY_KINDS = ("Service", "EndpointSlice")
+_REGISTRY_KINDS = ("Service", "EndpointSlice", "Pod", "Namespace")
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

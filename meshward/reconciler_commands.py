@@ -73,8 +73,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--allowed-signers", default=None, metavar="FILE",
                    help="ssh allowed_signers file of the keys --verify-signatures accepts")
     s.add_argument("--kubeconfig", default=None, metavar="FILE|in-cluster",
-                   help="watch Services, EndpointSlices and TLS Secrets of this cluster ('in-cluster': the pod's "
-                        "service account)")
+                   help="watch Services, EndpointSlices, Pods, Namespaces and TLS Secrets of this cluster "
+                        "('in-cluster': the pod's service account)")
     s.add_argument("--kube-context", default=None, metavar="NAME", help="kubeconfig context (default: current)")
     s.add_argument("--credentials-dir", default=None, metavar="DIR",
                    help="TLS credentials for Gateway credentialName: DIR/<name>/{tls.crt,tls.key,ca.crt}")

@@ -50,6 +50,11 @@ class Compiled:
     def diagnostics(self) -> Sequence[Diagnostic]:
         return self.build.diagnostics
 
+    @property
+    def unready(self) -> frozenset[str]:
+        """Endpoint addresses left out of EDS: readiness is applied per snapshot, not compiled."""
+        return self.cluster.unready if self.cluster is not None else frozenset()
+
     def secrets_for(self, node: Any) -> Mapping[str, build_mod.Secret]:
         if self.cluster is None:
             return {}
@@ -59,7 +64,8 @@ class Compiled:
 
 class Compiler:
     """`load` a commit's tree once, `build` it with any cluster state. Thread-safe; the last build is memoized, so a
-    change that only touched credentials (same documents) re-publishes without recompiling."""
+    change that only touched credentials or endpoint readiness (same documents) re-publishes without recompiling;
+    `compiles` counts the builds that did compile."""
 
     def __init__(self, parse_cache: build_mod.ParseCache | None = None, *, repo_path: str = "",
                  pause: gcpause.GcPause | None = None, strict: bool = False) -> None:
@@ -71,6 +77,7 @@ class Compiler:
         self._lock = threading.Lock()
         self._building = threading.Lock()
         self._memo: tuple[Tree, tuple[Document, ...], build_mod.Build, tuple[str, ...]] | None = None
+        self.compiles = 0
 
     def load(self, root: Path) -> Tree:
         """`root` is a commit's export of `repo_path`; files are named relative to the repository (as in git), so
@@ -100,5 +107,6 @@ class Compiler:
             previous=memo[2] if memo is not None else None, strict=self._strict)
         with self._lock:
             self._memo = (tree, documents, result, names)
+            self.compiles += 1
         return Compiled(result, cluster, names)
 

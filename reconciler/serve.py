@@ -80,7 +80,7 @@ class ServeConfig:
 
 
 def registry_config(config: ServeConfig) -> registry.RegistryConfig | None:
-    """Services, EndpointSlices and Secrets of the cluster, when one is configured."""
+    """Services, EndpointSlices, Pods, Namespaces and Secrets of the cluster, when one is configured."""
     if config.kubeconfig is None and config.kube_host is None:
         return None
     in_cluster = config.kubeconfig == IN_CLUSTER
@@ -161,7 +161,7 @@ class Server:
         self.cluster = _feed(config)
         # builds (the loop's worker thread) and snapshots (the cache's) pause the cyclic GC through one counter
         pause = gcpause.GcPause()
-        compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path, pause=pause,
+        self.compiler = compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path, pause=pause,
                                     strict=config.strict)
         self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build,
                                     snapshot_for=functools.partial(
@@ -293,7 +293,8 @@ def resolve(compiled: compose.Compiled, node: xds_node.NodeInfo, *, pause: gcpau
     snapshot over the size budget config_budget.ConfigTooLarge, so that proxy keeps its last snapshot and /status
     names it."""
     with pause.paused():
-        snapshot = build_mod.snapshot_for(compiled.build, node, secrets=compiled.secrets_for(node))
+        snapshot = build_mod.snapshot_for(compiled.build, node, secrets=compiled.secrets_for(node),
+                                          unready=compiled.unready)
     budget.check(snapshot)
     return snapshot
 

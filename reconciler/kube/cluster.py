@@ -19,6 +19,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from compiler import build
 from compiler.build import Document, Secret
 from reconciler.kube import credentials, debounce, registry
 
@@ -33,7 +34,8 @@ class ClusterState:
 
     generation: int = 0  # 0: nothing read yet; bumped by every announced change
     synced: bool = True  # False until every source was read once (no partial registry is ever compiled)
-    documents: tuple[Document, ...] = ()  # Services and EndpointSlices from the cluster
+    documents: tuple[Document, ...] = ()  # Services, EndpointSlices, Pods, Namespaces, without endpoint readiness
+    unready: frozenset[str] = frozenset()  # addresses of endpoints that are not ready (build.split_readiness)
     kube_secrets: Mapping[str, credentials.Credentials] = dataclasses.field(default_factory=dict)  # by namespace
     file_secrets: credentials.Credentials = dataclasses.field(default_factory=credentials.Credentials)
     watches: tuple[registry.KindStatus, ...] = ()  # the registry's per-kind list/watch state
@@ -54,6 +56,7 @@ class ClusterState:
 
     def to_json(self) -> dict[str, Any]:
         return {"generation": self.generation, "synced": self.synced, "documents": len(self.documents),
+                "unready": len(self.unready),
                 "secrets": sorted({*self.file_secrets.secrets,
                                    *(f"{ns}/{n}" for ns, c in self.kube_secrets.items() for n in c.secrets)}),
                 "problems": list(self.problems),
@@ -149,16 +152,17 @@ class ClusterFeed:
 
     def _read(self) -> ClusterState:
         documents: tuple[Document, ...] = ()
+        unready: frozenset[str] = frozenset()
         kube: Mapping[str, credentials.Credentials] = {}
         synced = True
         watches: tuple[registry.KindStatus, ...] = ()
         if self.registry is not None:
             synced = self.registry.synced
             watches = tuple(self.registry.status())
-            documents = tuple(Document(file=name, index=0, line=1, data=doc)
-                              for name, doc in self.registry.named_documents())
+            documents, unready = build.split_readiness([Document(file=name, index=0, line=1, data=doc)
+                                                        for name, doc in self.registry.named_documents()])
             kube = credentials.from_kube(self.registry.objects("Secret"))
         files = (credentials.load_dir(self.config.credentials_dir) if self.config.credentials_dir is not None
                  else credentials.Credentials())
-        return ClusterState(synced=synced, documents=documents, kube_secrets=kube, file_secrets=files,
-                            watches=watches)
+        return ClusterState(synced=synced, documents=documents, unready=unready, kube_secrets=kube,
+                            file_secrets=files, watches=watches)

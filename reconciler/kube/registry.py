@@ -1,4 +1,5 @@
-"""The Kubernetes service registry: Services and EndpointSlices watched from a cluster, as compiler documents.
+"""The Kubernetes service registry: Services, EndpointSlices, Pods and Namespaces watched from a cluster, as compiler
+documents.
 
 Why it exists: in a cluster the service registry (which hosts exist, which pod IPs back them) lives in the API
 server, not in Git. The compiler stays pure, so this module does the I/O and hands it plain manifest-shaped dicts
@@ -13,7 +14,8 @@ cutting the live watch socket (`Watch.stop()`), and the server-side `timeoutSeco
 
 Notifications are debounced (an EndpointSlice storm during a rollout is one recompile) and held back until every
 kind has been listed once, so the compiler never sees Services without their endpoints. Changes that do not alter
-the manifest shape (status, resourceVersion, managed fields) do not notify at all.
+the manifest shape (status, resourceVersion, managed fields; of a Pod, all but its IPs, phase and readiness) do not
+notify at all.
 
 Secrets (for Gateway `credentialName`, as Istio's credentials controller) are watched the same way but kept out of
 `documents()`; only their certificate keys are stored, and their content is never logged.
@@ -67,7 +69,10 @@ SERVICES = WatchedKind("Service", "v1",
 ENDPOINT_SLICES = WatchedKind(
     "EndpointSlice", "discovery.k8s.io/v1",
     lambda api: kubernetes.client.DiscoveryV1Api(api).list_endpoint_slice_for_all_namespaces)
-DEFAULT_KINDS = (SERVICES, ENDPOINT_SLICES)
+# A proxy's labels, service account and IP are its Pod's; a namespace's labels say whether its pods are injected.
+PODS = WatchedKind("Pod", "v1", lambda api: kubernetes.client.CoreV1Api(api).list_pod_for_all_namespaces)
+NAMESPACES = WatchedKind("Namespace", "v1", lambda api: kubernetes.client.CoreV1Api(api).list_namespace)
+DEFAULT_KINDS = (SERVICES, ENDPOINT_SLICES, PODS, NAMESPACES)
 # Istio's credentials controller watches every Secret but the two kinds that are big, numerous and never TLS
 # credentials (pilot/pkg/credentials/kube: Helm release records and service-account tokens); the content decides.
 SECRETS = WatchedKind(

@@ -39,7 +39,26 @@ def manifest(kind: str, api_version: str, obj: dict[str, Any]) -> dict[str, Any]
         doc.setdefault("endpoints", [])  # the API sends null for "no endpoints"; the field is required
     if kind == "Secret":
         doc["data"] = {k: v for k, v in (obj.get("data") or {}).items() if k in CREDENTIAL_KEYS}
+    if kind == "Pod":
+        doc.update(_pod(obj))
+    if kind == "Namespace":
+        doc.pop("spec", None)  # finalizers: a namespace is its name and labels to the mesh
     return doc
+
+
+def _pod(obj: dict[str, Any]) -> dict[str, Any]:
+    """What the mesh reads of a Pod (compiler.api.workloads): its service account, named container ports, host
+    network, IPs, phase and readiness. The rest (images, volumes, restart counts, probe times) changes often and
+    means nothing to a proxy, so it is not kept and its changes are not changes for us."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    containers = [{"name": c.get("name"), "ports": [
+        {k: p[k] for k in ("name", "containerPort", "protocol") if p.get(k) is not None} for p in c.get("ports") or ()]}
+        for c in spec.get("containers") or ()]
+    kept_spec = {k: spec[k] for k in ("serviceAccountName", "hostNetwork") if spec.get(k) is not None}
+    ready = [{"type": c.get("type"), "status": c.get("status")} for c in status.get("conditions") or ()
+             if c.get("type") == "Ready"]
+    kept_status = {k: status[k] for k in ("phase", "podIP", "podIPs") if status.get(k)}
+    return {"spec": {**kept_spec, "containers": containers}, "status": {**kept_status, "conditions": ready}}
 
 
 def source_name(doc: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 Why it exists: no kube-apiserver can run on these machines, yet the registry must be exercised through the official
 `kubernetes` client and its `Watch`, byte for byte as against a cluster. This server speaks just enough of the API:
-cluster-wide list (`GET /api/v1/services`, `/apis/discovery.k8s.io/v1/endpointslices`, and Istio's
+cluster-wide list (`GET /api/v1/services`, `/api/v1/pods`, `/api/v1/namespaces`, `/apis/discovery.k8s.io/v1/
+endpointslices`, and Istio's
 `/apis/networking.istio.io/v1/<plural>`) with `metadata.resourceVersion`, and `?watch=true&resourceVersion=N` as
 newline-delimited JSON events in a chunked HTTP/1.1 response, and `fieldSelector` terms on `type`
 (`type=X`, `type!=X`, comma-separated, as for Secrets), (ADDED / MODIFIED / DELETED / BOOKMARK / ERROR), the way
@@ -13,7 +14,8 @@ the apiserver does: a watch from a compacted resourceVersion gets a 200 with one
 apiserver's authenticator would.
 
 Test controls: `apply` / `delete` (one global resourceVersion, bumped per write, as etcd's revision), `bookmark`,
-`compact`, `drop_connections`, `fail_requests`, and `stop` / `start` on the same port (state survives, as etcd's
+`compact`, `drop_connections`, `fail_requests`, `slow_requests` (an overloaded server), `garbage_requests` (a proxy
+in the way answering what is not the API), and `stop` / `start` on the same port (state survives, as etcd's
 would). Every handler thread is joined on stop, so tests leak no threads.
 """
 
@@ -33,6 +35,8 @@ from typing import Any, Self
 RESOURCES: dict[str, tuple[str, str]] = {
     "/api/v1/services": ("v1", "Service"),
     "/api/v1/secrets": ("v1", "Secret"),
+    "/api/v1/pods": ("v1", "Pod"),
+    "/api/v1/namespaces": ("v1", "Namespace"),
     "/apis/discovery.k8s.io/v1/endpointslices": ("discovery.k8s.io/v1", "EndpointSlice"),
     "/apis/networking.istio.io/v1/virtualservices": ("networking.istio.io/v1", "VirtualService"),
     "/apis/networking.istio.io/v1/destinationrules": ("networking.istio.io/v1", "DestinationRule"),
@@ -91,6 +95,8 @@ class _State:
         self.fail: dict[str, tuple[int, bool]] = {}  # path -> (HTTP status to answer instead, watches only)
         self.drop_epoch = 0  # bumped by drop_connections(): live watches end
         self.expire_epoch = 0  # bumped by compact(expire_live=True): live watches get 410
+        self.delay = 0.0  # seconds every request waits before it is answered
+        self.garbage: set[str] = set()  # paths answered with a 200 that is not JSON
 
 
 class FakeApiServer:
@@ -223,6 +229,16 @@ class FakeApiServer:
             else:
                 self._state.fail[_PATH_OF_KIND[kind]] = (status, watch_only)
 
+    def slow_requests(self, delay: float) -> None:
+        """Answer every request `delay` seconds late (0: at once again)."""
+        with self._state.cond:
+            self._state.delay = delay
+
+    def garbage_requests(self, kind: str, on: bool = True) -> None:
+        """Answer lists and watches of `kind` with a 200 whose body is not the API's (an HTML error page)."""
+        with self._state.cond:
+            (self._state.garbage.add if on else self._state.garbage.discard)(_PATH_OF_KIND[kind])
+
     @property
     def resource_version(self) -> int:
         with self._state.cond:
@@ -304,7 +320,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         with state.cond:
             state.requests.append(Request(url.path, query))
             fail = state.fail.get(url.path)
-        if url.path not in RESOURCES:
+            delay, garbage = state.delay, url.path in state.garbage
+        time.sleep(delay)
+        if garbage:
+            self._raw(200, b"<html><body>502 Bad Gateway</body></html>\n", "text/html")
+        elif url.path not in RESOURCES:
             self._json(404, _status(404, "NotFound", f"the server could not find the requested resource {url.path}"))
         elif fail is not None and (not fail[1] or query.get("watch") in ("true", "1")):
             self._json(fail[0], _status(fail[0], "InternalError" if fail[0] != 410 else "Expired", "injected"))
@@ -326,9 +346,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._json(201, body)
 
     def _json(self, code: int, body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+        self._raw(code, json.dumps(body).encode(), "application/json")
+
+    def _raw(self, code: int, data: bytes, content_type: str) -> None:
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

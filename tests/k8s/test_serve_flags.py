@@ -27,7 +27,7 @@ def test_kubeconfig_file_context_and_credentials_dir(tmp_path: Path) -> None:
                   str(tmp_path), "--credentials-poll-interval", "0.5")
     kube = serve.registry_config(config)
     assert kube is not None and kube.kubeconfig == tmp_path / "kc" and kube.context == "prod" and not kube.in_cluster
-    assert [k.kind for k in kube.kinds] == ["Service", "EndpointSlice", "Secret"]
+    assert [k.kind for k in kube.kinds] == ["Service", "EndpointSlice", "Pod", "Namespace", "Secret"]
     assert registry.SECRETS.field_selector is not None and "service-account-token" in registry.SECRETS.field_selector
     assert config.credentials_dir == tmp_path and config.credentials_poll == 0.5
 
