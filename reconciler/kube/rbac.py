@@ -26,6 +26,8 @@ class Rule:
 RULES = (
     Rule("", "services", WATCH, "--kubeconfig", kind="Service"),
     Rule("discovery.k8s.io", "endpointslices", WATCH, "--kubeconfig", kind="EndpointSlice"),
+    Rule("", "pods", WATCH, "--kubeconfig (proxies' labels, service accounts, IPs, readiness)", kind="Pod"),
+    Rule("", "namespaces", WATCH, "--kubeconfig (injection labels)", kind="Namespace"),
     Rule("", "secrets", WATCH, "--kubeconfig (Gateway credentialName)", kind="Secret"),
     Rule("authentication.k8s.io", "tokenreviews", ("create",), "--kubeconfig with --ca-dir"),
 )
