@@ -1,5 +1,7 @@
 """Stage 1a, first half: which files a check reads. Paths (files and directories) become (path, display name) pairs
 of the YAML files under them, sorted; a missing path or a symlink leading outside its tree is a diagnostic.
+Routing tests (`*_test.yaml`, `*_test.yml`, read by `meshward test`) are not policy: they are never read, whether
+named or found in a directory, so a shell glob over a policy directory cannot mistake them for policy.
 With `confine` (the reconciler passes a commit's export), nothing whose real path leaves that directory is read:
 a path given that resolves outside it is an error, whatever symlinks the commit holds and however the export was
 written (tar's extraction filters differ between Python releases).
@@ -24,6 +26,8 @@ from compiler import diagnostics as diag
 from compiler.diagnostics import Diagnostic, Position
 
 YAML_SUFFIXES = (".yaml", ".yml")
+# routing tests kept beside the policy (`meshward test`): never read as policy
+TEST_SUFFIXES = ("_test.yaml", "_test.yml")
 
 
 class ListingCache(Protocol):
@@ -73,7 +77,7 @@ def discover(paths: Sequence[Path | str], cache: ListingCache | None = None, *,
                 found.extend(zip(displays, displays, strict=True))
             else:
                 found.extend((display, display) for real, display in walked if _first_time(real, seen))
-        elif _first_time(os.path.realpath(root), seen):
+        elif not root.name.endswith(TEST_SUFFIXES) and _first_time(os.path.realpath(root), seen):
             found.append((str(root), str(raw)))
     return found, problems
 
@@ -144,7 +148,7 @@ def _scan(directory: str, real_dir: str, real_root: Path, root: Path, problems: 
         if _is_dir(entry):
             if not link:
                 subdirs.append((display, real_prefix + name))
-        elif name.endswith(YAML_SUFFIXES):
+        elif name.endswith(YAML_SUFFIXES) and not name.endswith(TEST_SUFFIXES):
             if link:
                 if not _inside(Path(display), real_root):
                     problems.append(diag.make("MW0010", f"symlink {display} points outside {root} (or nowhere), "

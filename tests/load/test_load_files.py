@@ -60,6 +60,17 @@ def test_non_yaml_and_hidden_files_are_skipped(tmp_path: Path) -> None:
     assert [d.data["kind"] for d in result.documents] == ["A"]
 
 
+def test_routing_tests_are_not_policy(tmp_path: Path) -> None:
+    """`meshward test`'s files sit beside the policy; neither a walk nor a shell glob reads them as policy."""
+    (tmp_path / "sub").mkdir()
+    for name in ("reviews_test.yaml", "sub/ratings_test.yml"):
+        (tmp_path / name).write_text("testCases: []\n")
+    (tmp_path / "sub" / "test.yaml").write_text("kind: A\n")  # only the `_test` suffix marks a test
+    assert [d.data["kind"] for d in load.load([tmp_path]).documents] == ["A"]
+    named = load.load([tmp_path / "reviews_test.yaml", tmp_path / "sub" / "test.yaml"])
+    assert ([d.data["kind"] for d in named.documents], named.files) == (["A"], 1)
+
+
 def test_missing_path_is_reported(tmp_path: Path) -> None:
     result = load.load([tmp_path / "nope"])
     assert _codes(result) == ["MW0009"]
