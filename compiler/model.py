@@ -80,6 +80,9 @@ class Source:
     name: str
     file: str
     line: int
+    # a route's index in its VirtualService's spec.http (None for other config): which route of the resource it
+    # is, for whoever reads a config dump or Envoy's %METADATA(ROUTE:meshward:http)% (`meshward test`'s coverage)
+    http: int | None = None
 
     def __str__(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name} {self.file}:{self.line}"

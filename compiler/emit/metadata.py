@@ -1,7 +1,7 @@
 """The back-reference from emitted config to the policy line that produced it.
 
 Every route, cluster and filter chain carries `filter_metadata["meshward"]` with
-kind/namespace/name/file/line, so that someone reading an Envoy config dump (`/config_dump`) lands on the YAML
+kind/namespace/name/file/line (and a route's `http`, its index in the VirtualService's spec.http), so that someone reading an Envoy config dump (`/config_dump`) lands on the YAML
 that made it, the way Istio's `metadata.filter_metadata["istio"].config` names the VirtualService.
 """
 
@@ -18,13 +18,16 @@ FILTER_METADATA_KEY = "meshward"
 
 
 def _fields(source: model.Source) -> dict[str, str | int]:
-    return {
+    fields: dict[str, str | int] = {
         "kind": source.kind,
         "namespace": source.namespace,
         "name": source.name,
         "file": source.file,
         "line": source.line,
     }
+    if source.http is not None:
+        fields["http"] = source.http
+    return fields
 
 
 def of(sources: Sequence[model.Source]) -> base_pb2.Metadata | None:

@@ -32,6 +32,7 @@ class HttpRule:
     http: HTTPRoute
     namespace: str
     res: Resource
+    index: int  # its place in `res`'s spec.http
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ def merged(root: Resource, targets: dict[tuple[str, str], Resource | None], expo
     skipped: list[Skipped] = []
     for i, http in enumerate(specs.virtual_service(root).http or ()):
         if http.delegate is None:
-            rules.append(HttpRule(http, root.namespace, root))
+            rules.append(HttpRule(http, root.namespace, root, i))
             continue
         key = delegate_key(root, i)
         target = targets.get(key)
@@ -82,7 +83,7 @@ def merged(root: Resource, targets: dict[tuple[str, str], Resource | None], expo
                                        f"{root.namespace}/{root.name} route {i} that delegates to it; the route is "
                                        "skipped there"))
             else:
-                rules.append(HttpRule(route, target.namespace, target))
+                rules.append(HttpRule(route, target.namespace, target, j))
     return tuple(rules), tuple(skipped)
 
 

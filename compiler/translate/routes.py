@@ -365,16 +365,16 @@ def _http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
     out: list[model.Route] = []
     ctx.notes.extend(skipped_notes(vs))
     if vs.rules is None:
-        rules: Iterable[tuple[HTTPRoute, str, Resource]] = (
-            (http, vs.res.namespace, vs.res) for http in vs.spec.http or ())
+        rules: Iterable[tuple[HTTPRoute, str, Resource, int]] = (
+            (http, vs.res.namespace, vs.res, i) for i, http in enumerate(vs.spec.http or ()))
     else:
-        rules = ((r.http, r.namespace, r.res) for r in vs.rules)
-    for http, ns, res in rules:
+        rules = ((r.http, r.namespace, r.res, r.index) for r in vs.rules)
+    for http, ns, res, index in rules:
         matches = [m for m in http.match or () if applies(ctx, ns, m)]
         if http.match and not matches:
             continue
         action = _action(ctx, ns, http)
-        source = model.Source(res.kind, res.namespace, res.name, res.doc.file, res.doc.line)
+        source = model.Source(res.kind, res.namespace, res.name, res.doc.file, res.doc.line, index)
         for m in matches or (None,):
             match = route_match(m) if m is not None else model.RouteMatch()
             name = ".".join(p for p in (http.name, m.name if m is not None else None) if p)
