@@ -3,7 +3,7 @@
 A code never changes meaning. `docs/messages.md` is generated from this table (`meshward messages --write docs`) and a
 test fails when it drifts. `istio` names the `istioctl analyze` message a code matches, where Istio has one.
 Ranges: MW00xx loading, MW01xx structure (schema), MW02xx per-resource semantics (Istio's validation webhook
-rules), MW03xx cross-resource analyzers, MW04xx compile (model and emit).
+rules), MW03xx cross-resource analyzers, MW04xx compile (model and emit), MW05xx routing tests (`meshward test`).
 
 An error is *rejected* (the revision is not served; proxies keep the last good one) when Istio's validating webhook
 would reject the object or Envoy would refuse the config. An error is *flagged* (`flagged=True`) when it is an
@@ -117,6 +117,10 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0405", "warning", "delegated route skipped", "create the delegate VirtualService (without hosts) in the namespace named, export it to the root's namespace, or narrow its match to fall inside the root route's"),
     Code("MW0410", "error", "static bootstrap lacks secrets", "the proxy's config names SDS secrets that neither the policy nor --credentials-dir holds; Envoy would refuse the bootstrap"),
     Code("MW0411", "warning", "gateway server not served", "an earlier server of the same gateway proxy port wins; move this server to a free port, or make the protocols and hosts compatible"),
+    # -- routing tests (meshward test) -----------------------------------------------------------------------
+    Code("MW0501", "error", "not a routing test file", "a test file (*_test.yaml, or any file under --tests) holds testCases; move other files out"),
+    Code("MW0502", "error", "invalid routing test", "fix the test case as the message says (see README, Routing tests)"),
+    Code("MW0503", "error", "test proxy not found", "name a proxy of the tree in `from`: a node id, workload: NAMESPACE/NAME, or gateway: NAMESPACE/NAME"),
 )
 
 REGISTRY: dict[str, Code] = {c.code: c for c in _TABLE}

@@ -1,5 +1,5 @@
 """The `meshward` command: one parser for every command, dispatched to the compiler's commands (validate, compile,
-schemas, messages) or the reconciler's (serve, bootstrap, demo, status, proxy-config).
+schemas, messages), the reconciler's (serve, bootstrap, demo, status, proxy-config) or the routing tests' (test).
 
 Exit codes (DESIGN.md): 0 valid (warnings allowed), 1 invalid policy, 2 usage or I/O error.
 """
@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from meshward import compiler_commands, completion, inject_command, reconciler_commands, version
+from meshward import compiler_commands, completion, inject_command, reconciler_commands, test_command, version
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     compiler_commands.add_commands(sub)
     reconciler_commands.add_commands(sub)
     inject_command.add_command(sub)
+    test_command.add_command(sub)
     sub.add_parser("completion", help="print a shell completion script: eval \"$(meshward completion bash)\"") \
         .add_argument("shell", choices=completion.SHELLS, help="the shell to complete in")
     return parser
@@ -40,6 +41,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return compiler_commands.run(args)
     if args.command == "inject":
         return inject_command.run(args)
+    if args.command == "test":
+        return test_command.run(args)
     return reconciler_commands.run(args)
 
 
