@@ -119,7 +119,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0411", "warning", "gateway server not served", "an earlier server of the same gateway proxy port wins; move this server to a free port, or make the protocols and hosts compatible"),
     # -- routing tests (meshward test) -----------------------------------------------------------------------
     Code("MW0501", "error", "not a routing test file", "a test file (*_test.yaml, or any file under --tests) holds testCases; move other files out"),
-    Code("MW0502", "error", "invalid routing test", "fix the test case as the message says (see README, Routing tests)"),
+    Code("MW0502", "error", "invalid routing test", "README's Routing tests section describes the test file format"),
     Code("MW0503", "error", "test proxy not found", "name a proxy of the tree in `from`: a node id, workload: NAMESPACE/NAME, or gateway: NAMESPACE/NAME"),
 )
 

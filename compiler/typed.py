@@ -306,7 +306,7 @@ def _validate_spec(doc: Document, info: kinds.KindInfo, body: Mapping[str, Any],
         return None
 
 
-def structural_errors(doc: Document, model: type[pydantic.BaseModel], prefix: tuple[str, ...],
+def structural_errors(doc: Document, model: type[pydantic.BaseModel], prefix: tuple[str | int, ...],
                       err: pydantic.ValidationError, origin: str = "") -> list[Diagnostic]:
     """pydantic errors -> MW0101/MW0102/MW0103, one per field path, located at the field."""
     out: dict[tuple[str | int, ...], Diagnostic] = {}
@@ -319,7 +319,7 @@ def structural_errors(doc: Document, model: type[pydantic.BaseModel], prefix: tu
     return list(out.values())
 
 
-def _translate(doc: Document, model: type[pydantic.BaseModel], prefix: tuple[str, ...], loc: tuple[str | int, ...],
+def _translate(doc: Document, model: type[pydantic.BaseModel], prefix: tuple[str | int, ...], loc: tuple[str | int, ...],
                error: Any, origin: str) -> Diagnostic:
     path = prefix + loc
     kind = error["type"]

@@ -121,7 +121,9 @@ class TestCaseSpec(ApiModel):
 
 
 class TestFileSpec(ApiModel):
-    test_cases: list[TestCaseSpec]
+    """A test document; each case is checked on its own (TestCaseSpec), so one bad case hides no other."""
+
+    test_cases: list[dict[str, Any]]
     namespace: str = DEFAULT_NAMESPACE
     from_: str | FromProxy | None = Field(default=None, alias="from")
 
@@ -210,14 +212,19 @@ def _cases(doc: load.Document, problems: list[Diagnostic]) -> Iterator[TestCase]
         problems.extend(typed.structural_errors(doc, TestFileSpec, (), err))
         return
     locator = positions.Locator(doc)
-    for i, case in enumerate(spec.test_cases):
-        where = locator.locate((key, i))
+    for i, raw in enumerate(spec.test_cases):
+        try:
+            case = TestCaseSpec.model_validate(raw, strict=True, by_alias=True, by_name=False)
+        except pydantic.ValidationError as err:
+            problems.extend(typed.structural_errors(doc, TestCaseSpec, (key, i), err))
+            continue
         bad = _semantic_problems(case)
         if bad:
-            problems.extend(diag.make("MW0502", message, locator.locate((key, i, *path)))
-                            for path, message in bad)
+            problems.extend(diag.make("MW0502", message, locator.locate((key, i, *path)), path=diag.format_path(
+                ("testCases", i, *path))) for path, message in bad)
             continue
-        yield TestCase(case, where, spec.namespace, case.from_ if case.from_ is not None else spec.from_)
+        yield TestCase(case, locator.locate((key, i)), spec.namespace,
+                       case.from_ if case.from_ is not None else spec.from_)
 
 
 def _semantic_problems(case: TestCaseSpec) -> list[tuple[tuple[str | int, ...], str]]:

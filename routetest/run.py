@@ -77,7 +77,7 @@ def run(paths: Sequence[str | Path], tests_dir: str | Path | None = None, *, env
     extra = _default_workloads(namespaces)
     result, _ = build.from_documents([*loaded.documents, *extra], found=loaded.diagnostics, files=loaded.files)
     outcome = Outcome([], [*found.diagnostics, *result.diagnostics], files=found.files)
-    if outcome.errors or not result.ok:
+    if not result.ok:
         return outcome
     targets: dict[int, _Target] = {}
     for index, case in enumerate(found.cases):
@@ -142,11 +142,11 @@ def _target(case: TestCase, result: build.Build, documents: Sequence[load.Docume
     if source.workload is not None:
         ns, _, name = source.workload.partition("/")
         found = [p for p in result.proxies() if (p.namespace, p.name) == (ns, name)]
-        return _Target(found[0].node_id, None) if found else _unknown(case, f"no workload {source.workload}")
+        return _Target(found[0].node_id, None) if found else _unknown(case, "the tree has no such workload")
     ns, _, name = (source.gateway or "").partition("/")
     selector = _gateway_selector(documents, ns, name)
     if selector is None:
-        return _unknown(case, f"no Gateway {source.gateway}")
+        return _unknown(case, "the tree has no such Gateway")
     routers = [p for p in result.proxies() if p.kind is model.ProxyKind.ROUTER
                and selector.items() <= p.label_map().items()]
     if not routers:
