@@ -23,7 +23,7 @@ WRONG = {
     "wrong: jason to v1": "expected destinations reviews subset v1, got reviews.shop.svc.cluster.local subset v2 "
                           "port 9080 (weight 100)",
     "wrong: jason not to v2": "expected the destinations not to be reviews subset v2, and they are",
-    "wrong: timeout": "expected timeout 5s (5000 ms), Envoy set 3000 ms",
+    "wrong: timeout": "expected timeout 5s (5000 ms), the route has 3000 ms",
     "wrong: retries": "expected 5 retries after a 503, Envoy made 2",
     "wrong: rewrite": "expected the backend to receive path '/old/books', got '/new/books'",
     "wrong: header": "expected the backend to receive header x-from: 'someone-else', got 'meshward'",
