@@ -22,11 +22,11 @@ import pydantic
 from pydantic import Field
 
 from compiler import diagnostics as diag
-from compiler import discovery, load, positions, typed, units
+from compiler import discovery, load, typed, units
 from compiler.api.base import ApiModel, UInt32
 from compiler.api.virtual_service import Destination, Headers, HTTPRouteDestination
 from compiler.diagnostics import Diagnostic, Position
-from routetest import stats
+from routetest import lines, stats
 
 DEFAULT_NAMESPACE = "default"
 
@@ -211,7 +211,7 @@ def _cases(doc: load.Document, problems: list[Diagnostic]) -> Iterator[TestCase]
     except pydantic.ValidationError as err:
         problems.extend(typed.structural_errors(doc, TestFileSpec, (), err))
         return
-    locator = positions.Locator(doc)
+    locator = lines.Lines(doc)
     for i, raw in enumerate(spec.test_cases):
         try:
             case = TestCaseSpec.model_validate(raw, strict=True, by_alias=True, by_name=False)

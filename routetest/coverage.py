@@ -10,8 +10,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from compiler import load, positions
+from compiler import load
 from compiler.diagnostics import Position
+from routetest import lines
 
 RouteKey = tuple[str, int, int]  # (file, the resource's line, index in spec.http), as routetest.judge
 
@@ -56,7 +57,7 @@ def routes(documents: Sequence[load.Document]) -> tuple[Route, ...]:
         http = spec.get("http") if isinstance(spec, dict) else None
         if not isinstance(http, list):
             continue
-        locator = positions.Locator(doc)
+        locator = lines.Lines(doc)
         resource = f"{meta.get('namespace', 'default')}/{meta.get('name', '')}" if isinstance(meta, dict) else ""
         for i, rule in enumerate(http):
             if isinstance(rule, dict) and rule.get("delegate") is None:

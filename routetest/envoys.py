@@ -1,9 +1,10 @@
 """One real Envoy per proxy the tests need, on a proxy's compiled static bootstrap with only its addresses rebound.
 
 What changes, and why it leaves routing alone:
-- each listener binds 127.0.0.1 on a free port instead of its address (with `bind_to_port`, which captured
-  sidecar listeners leave off, on): requests reach it directly, with the Host the test gives, and no root is
-  needed for port 80. A listener that terminates TLS is left out (its certificates are not on this machine);
+- each listener binds 127.0.0.1 on a port the OS picks (port 0, read back from the admin's /listeners; the admin
+  too, through --admin-address-path) instead of its address, with `bind_to_port` on (captured sidecar listeners
+  leave it off): requests reach it directly with the Host the test gives, no root is needed for port 80, and no
+  port is guessed. A listener that terminates TLS is left out (its certificates are not on this machine);
 - every cluster, and every cluster a route or mirror names without the config defining it (Pilot routes to it and
   Envoy answers 503), becomes a static cluster of the same name whose one endpoint is that cluster's echo backend
   (`routetest.echo`): the cluster Envoy picks is the backend that answers;
@@ -21,7 +22,8 @@ import http.client
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,22 +66,22 @@ class Plan:
     bootstrap: dict[str, Any]
 
 
-def prepare(bootstrap: Mapping[str, Any], *, admin_port: int, access_log: Path,
-            backends: Callable[[Sequence[str]], Mapping[str, int]], listen_port: Callable[[], int]
-            ) -> tuple[dict[str, Any], dict[int, int]]:
-    """The bootstrap as the test runs it (module docstring), and each kept listener's port -> its bound port."""
+def prepare(bootstrap: Mapping[str, Any], *, access_log: Path,
+            backends: Callable[[Sequence[str]], Mapping[str, int]]) -> tuple[dict[str, Any], dict[str, int]]:
+    """The bootstrap as the test runs it (module docstring), and each kept listener's name -> its port in the
+    config."""
     out: dict[str, Any] = json.loads(json.dumps(bootstrap))
-    out["admin"]["address"]["socket_address"].update(address="127.0.0.1", port_value=admin_port)
+    out["admin"]["address"]["socket_address"].update(address="127.0.0.1", port_value=0)
     static = out["static_resources"]
-    ports: dict[int, int] = {}
+    ports: dict[str, int] = {}
     kept = []
     for listener in static.get("listeners", []):
         chains = listener.get("filter_chains", [])
         if any("transport_socket" in chain for chain in chains):
             continue
         address = listener["address"]["socket_address"]
-        ports[address["port_value"]] = bound = listen_port()
-        address.update(address="127.0.0.1", port_value=bound)
+        ports[listener["name"]] = address["port_value"]
+        address.update(address="127.0.0.1", port_value=0)
         listener.pop("bind_to_port", None)
         for flt in (f for chain in chains for f in chain.get("filters", [])):
             if flt["typed_config"]["@type"] == HCM:
@@ -162,11 +164,40 @@ class Proxy:
     """A running Envoy of one proxy: its listeners' ports and its access log."""
 
     node_id: str
-    ports: dict[int, int]  # the config's listener port -> the port it is bound to here
     log: AccessLog
     process: envoy_process.EnvoyProcess
-    admin_port: int
+    admin_path: Path  # where Envoy writes its admin address
+    listeners: dict[str, int]  # listener name -> its port in the config
+    ports: dict[int, int] = dataclasses.field(default_factory=dict)  # config port -> bound port, once ready
     _connections: dict[int, http.client.HTTPConnection] = dataclasses.field(default_factory=dict)
+
+    def wait_ready(self, deadline_s: float) -> None:
+        """Until the admin answers ready and every listener is bound (`ports` then filled in); EnvoyError on exit
+        or timeout."""
+        end = time.monotonic() + deadline_s
+        while not self.admin_path.exists() or not self.admin_path.read_text().strip():
+            if self.process.proc.poll() is not None:
+                raise envoy_process.EnvoyError(f"envoy exited with {self.process.proc.returncode}:\n"
+                                               f"{self.process.log_tail()}")
+            if time.monotonic() > end:
+                raise envoy_process.EnvoyError(f"envoy bound no admin port within {deadline_s}s:\n"
+                                               f"{self.process.log_tail()}")
+            time.sleep(0.05)
+        admin_port = int(self.admin_path.read_text().strip().rpartition(":")[2])
+        self.process.wait_ready(admin_port, deadline_s=max(end - time.monotonic(), 0.5),
+                                also=functools.partial(self._bound, admin_port))
+
+    def _bound(self, admin_port: int) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/listeners?format=json", timeout=2) as resp:
+                statuses = json.load(resp).get("listener_statuses", [])
+        except OSError:
+            return False
+        bound = {s["name"]: s["local_address"]["socket_address"].get("port_value", 0) for s in statuses}
+        if any(not bound.get(name) for name in self.listeners):
+            return False
+        self.ports = {port: bound[name] for name, port in self.listeners.items()}
+        return True
 
     def send(self, port: int, method: str, authority: str, uri: str, headers: Mapping[str, str],
              *, timeout_s: float = 15.0) -> Response:
@@ -204,31 +235,25 @@ class Proxy:
 @contextmanager
 def running(plans: Sequence[Plan], workdir: Path, backends: Callable[[Sequence[str]], Mapping[str, int]],
             envoy_bin: str | None = None) -> Iterator[dict[str, Proxy]]:
-    """An Envoy per plan, all started at once, ready (every listener accepting) before the block runs, and
-    stopped when it ends, however it ends. EnvoyError names the proxy whose Envoy did not start."""
+    """An Envoy per plan, all started at once, ready (every listener bound) before the block runs, and stopped
+    when it ends, however it ends. EnvoyError names the proxy whose Envoy did not start."""
     with ExitStack() as stack:
         proxies: dict[str, Proxy] = {}
         for index, plan in enumerate(plans):
-            admin_port = envoy_process.free_port()
             log = workdir / f"proxy-{index}.access.log"
-            config, ports = prepare(plan.bootstrap, admin_port=admin_port, access_log=log, backends=backends,
-                                    listen_port=envoy_process.free_port)
-            path = workdir / f"proxy-{index}.json"
+            config, listeners = prepare(plan.bootstrap, access_log=log, backends=backends)
+            path, admin = workdir / f"proxy-{index}.json", workdir / f"proxy-{index}.admin"
             path.write_text(json.dumps(config))
             process = stack.enter_context(envoy_process.running(
                 path, log=workdir / f"proxy-{index}.envoy.log", envoy_bin=envoy_bin,
-                extra_args=("--disable-hot-restart", "--file-flush-interval-msec", "10")))
-            proxies[plan.node_id] = Proxy(plan.node_id, ports, AccessLog(log), process, admin_port)
+                extra_args=("--disable-hot-restart", "--file-flush-interval-msec", "10",
+                            "--admin-address-path", str(admin))))
+            proxies[plan.node_id] = Proxy(plan.node_id, AccessLog(log), process, admin, listeners)
             stack.callback(proxies[plan.node_id].close)
         end = time.monotonic() + READY_DEADLINE_S
         for proxy in proxies.values():
             try:
-                proxy.process.wait_ready(proxy.admin_port, deadline_s=max(end - time.monotonic(), 1.0),
-                                         also=functools.partial(_listening, proxy.ports.values()))
+                proxy.wait_ready(max(end - time.monotonic(), 1.0))
             except envoy_process.EnvoyError as err:
                 raise envoy_process.EnvoyError(f"{proxy.node_id}: {err}") from None
         yield proxies
-
-
-def _listening(ports: Iterable[int]) -> bool:
-    return all(envoy_process.port_open("127.0.0.1", port) for port in ports)

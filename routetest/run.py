@@ -54,7 +54,9 @@ class Outcome:
     diagnostics: list[Diagnostic]  # the policy's and the test files'; an error among them means no test ran
     coverage: coverage.Coverage | None = None
     files: int = 0  # test files read
-    seconds_starting: float = 0.0  # compiling and starting the Envoys, until all are ready
+    seconds_compiling: float = 0.0  # reading the tests and the tree, building it, each proxy's bootstrap
+    seconds_starting: float = 0.0  # starting the Envoys (and echo backends), until all are ready
+    seconds_sending: float = 0.0  # sending the requests and judging them
     seconds_total: float = 0.0
 
     @property
@@ -91,7 +93,7 @@ def run(paths: Sequence[str | Path], tests_dir: str | Path | None = None, *, env
     routes = coverage.routes(loaded.documents)
     with tempfile.TemporaryDirectory(prefix="meshward-test-") as tmp:
         outcome.results, reached = _run_all(found.cases, targets, result, Path(workdir or tmp), envoy_bin, outcome,
-                                            {r.key: r for r in routes})
+                                            {r.key: r for r in routes}, started)
     outcome.coverage = coverage.Coverage(routes, frozenset(reached))
     outcome.seconds_total = time.monotonic() - started
     return outcome
@@ -170,7 +172,7 @@ def _unknown(case: TestCase, why: str) -> Diagnostic:
 
 
 def _run_all(all_cases: Sequence[TestCase], targets: Mapping[int, _Target], result: build.Build, workdir: Path,
-             envoy_bin: str | None, outcome: Outcome, where: Mapping[judge.RouteKey, coverage.Route]
+             envoy_bin: str | None, outcome: Outcome, where: Mapping[judge.RouteKey, coverage.Route], started: float
              ) -> tuple[list[CaseResult], set[judge.RouteKey]]:
     by_node: dict[str, list[int]] = collections.defaultdict(list)
     for index, target in targets.items():
@@ -178,12 +180,15 @@ def _run_all(all_cases: Sequence[TestCase], targets: Mapping[int, _Target], resu
     configs = {node: build.proxy_config(result, node) for node in by_node}
     plans = [envoys.Plan(node, bootstrap_static.static_bootstrap(cfg)) for node, cfg in configs.items()]
     begun = time.monotonic()
+    outcome.seconds_compiling = begun - started
     with echo.Echo() as backends, envoys.running(plans, workdir, backends.ports, envoy_bin) as proxies:
         outcome.seconds_starting = time.monotonic() - begun
+        begun = time.monotonic()
         runners = [_ProxyRunner(proxies[node], judge.Proxy.of(configs[node]), backends, where) for node in by_node]
         with futures.ThreadPoolExecutor(max_workers=min(len(runners), 8) or 1) as pool:
             done = list(pool.map(lambda r: r.run([(i, all_cases[i], targets[i]) for i in by_node[r.proxy.node_id]]),
                                  runners))
+        outcome.seconds_sending = time.monotonic() - begun
     results = {i: case_result for finished in done for i, case_result in finished.items()}
     reached = set().union(*(r.reached for r in runners))
     return [results[i] for i in sorted(results)], reached

@@ -37,8 +37,8 @@ def test_text(outcome: Outcome) -> None:
     assert _render(outcome, "text").splitlines() == [
         f"PASS {TEST_FILE}:3 the API is served -> {web}:14: VirtualService app/web route 'api'",
         f"FAIL {TEST_FILE}:7 the API answers 500",
-        "    GET web/api/v2: expected a direct response, the request went to cluster "
-        f"outbound|80||web.app.svc.cluster.local {reached}",
+        ("    GET web/api/v2: expected a direct response, the request went to cluster "
+         f"outbound|80||web.app.svc.cluster.local {reached}"),
         f"    GET web/api/v2: expected direct response status 500, got 200 {reached}",
         "2 tests (2 requests): 1 passed, 1 failed",
         "route coverage: 1/2 VirtualService routes (50.0%)",
