@@ -124,7 +124,7 @@ class TestFileSpec(ApiModel):
     """A test document; each case is checked on its own (TestCaseSpec), so one bad case hides no other."""
 
     test_cases: list[dict[str, Any]]
-    namespace: str = DEFAULT_NAMESPACE
+    namespace: str = Field(default=DEFAULT_NAMESPACE, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     from_: str | FromProxy | None = Field(default=None, alias="from")
 
 

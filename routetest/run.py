@@ -123,11 +123,6 @@ def _default_ip(index: int) -> str:
     return f"240.240.{index // 250}.{index % 250 + 1}"
 
 
-def default_node(namespace: str, namespaces: Sequence[str]) -> str:
-    ip = _default_ip(sorted(namespaces).index(namespace))
-    return f"sidecar~{ip}~{DEFAULT_WORKLOAD}.{namespace}~{namespace}.svc.cluster.local"
-
-
 def _target(case: TestCase, result: build.Build, documents: Sequence[load.Document]) -> _Target | Diagnostic:
     source = case.source
     if source is None:
