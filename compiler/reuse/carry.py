@@ -32,10 +32,11 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from compiler.resources import Resource
-from compiler.reuse import tables
+from compiler.reuse import recorded, tables
 from compiler.reuse.generations import MISSING, Generations
 
 _T = TypeVar("_T")
+PORT = "port"  # the lookup kind routes report a read of the listener port as (compiler.translate.routes.PORT)
 _I = TypeVar("_I")
 _D = TypeVar("_D")
 _P = TypeVar("_P", bound=tuple[tuple[object, ...], ...])
@@ -262,3 +263,32 @@ class Carry(Generations):
 
     def rule_index(self, rules: object, make: Callable[[], _T]) -> _T:
         return self.by_identity(Tag.RULE_INDEX, (rules,), None, make)
+
+    # routes' (compiler.translate.hooks.RouteReuse)
+
+    def routes(self, vs: object, scope: tuple[int, str, Hashable], tables: tuple[object, ...], look: recorded.Look,
+               make: Callable[[recorded.Report], _T]) -> recorded.Recorded[_T]:
+        """Kept for this VirtualService and scope from one revision to the next, while the tables its lookups were
+        made (or last checked) in are the same objects or each lookup finds the same object again."""
+        entry: tuple[recorded.Recorded[_T], tuple[object, ...]] = self.derive(
+            Tag.ROUTES, (vs,), scope, tuple, lambda before: (self.route_use(
+                vs, scope, before[0] if before else None, before[1] if before else None, tables, look, make), tables))
+        return entry[0]
+
+    def route_use(self, vs: object, scope: tuple[int, str, Hashable], before: recorded.Recorded[_T] | None,
+                  before_in: tuple[object, ...] | None, tables: tuple[object, ...], look: recorded.Look,
+                  make: Callable[[recorded.Report], _T]) -> recorded.Recorded[_T]:
+        """`before` (made in the tables `before_in`) while still valid, else made: once per revision for all the
+        listener ports the routes do not read (a sidecar asks on each HTTP port of the mesh)."""
+        if before is not None and before_in is not None and (
+                all(a is b for a, b in zip(before_in, tables, strict=True)) or recorded.still_valid(before, look)):
+            return before
+        port, rest = scope[0], (Tag.ROUTES_ANY_PORT, id(vs), *scope[1:])  # the revision keeps `vs` alive
+        first = self._revision.get(rest)
+        if first is None:
+            first = self._revision.setdefault(rest, (port, recorded.record(make, PORT)))
+        return first[1] if first[0] == port or not first[1].varies else recorded.record(make, PORT)
+
+    def route_table(self, scope: Hashable, kind: type[_T], make: Callable[[_T | None], _T]) -> _T:
+        """`make(before)`, `before` what the previous revision (or this one) made for this scope."""
+        return self.derive(Tag.ROUTE_TABLE, (), scope, kind, make)

@@ -17,7 +17,7 @@ from compiler import model, naming
 from compiler.api.destination_rule import ClientTLSSettings, Subset
 from compiler.reuse import tables
 from compiler.translate import hooks, peer, policy, scope
-from compiler.translate.mesh import DestinationRuleEntry, Mesh
+from compiler.translate.mesh import DestinationRuleEntry, Mesh, rule_lookups
 from compiler.translate.named import first_by_name
 from compiler.translate.services import Instance, Port, Resolution, Service
 from compiler.validate.hosts import is_ip
@@ -161,7 +161,7 @@ class _Recipe:
 
     @property
     def lookups(self) -> tables.Keyed:
-        return tables.Keyed(self.mesh.destination_rules, self.mesh.rules_by_host, self.mesh.wildcard_rules)
+        return rule_lookups(self.mesh)
 
     @property
     def fixed(self) -> tuple[object, ...]:

@@ -313,7 +313,7 @@ def build(mesh: Mesh, proxy: model.Proxy) -> Built:
         servers = _merged(found)[0]
         bind = address or naming.WILDCARD
         name = naming.listener(bind, port)
-        ctx = Context(mesh, proxy, servers[0].number, gateway="")
+        ctx = Context(mesh, proxy, servers[0].number, gateway="", reuse=mesh.carry)
         out.contexts.append(ctx)
         chains = _dedupe(_port_chains(ctx, name, servers, out))
         if chains:

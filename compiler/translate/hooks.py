@@ -12,11 +12,12 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol, TypeVar
 
 from compiler import model
-from compiler.reuse import tables
-from compiler.translate.mesh import DestinationRuleEntry
+from compiler.reuse import recorded, tables
+from compiler.translate.mesh import DestinationRuleEntry, VirtualServiceEntry
 from compiler.translate.services import Service
 
 _T = TypeVar("_T")
+RouteScope = tuple[int, str, Hashable]  # listener port, gateway, proxy scope (compiler.translate.routes.route_scope)
 _N = TypeVar("_N", model.Listener, model.RouteConfig, model.Cluster)
 _I = TypeVar("_I")
 _D = TypeVar("_D")
@@ -59,8 +60,41 @@ class SidecarReuse(Protocol):
         ...
 
 
+class RouteReuse(Protocol):
+    """compiler.translate.routes and compiler.translate.vhosts"""
+
+    def routes(self, vs: VirtualServiceEntry, scope: RouteScope, tables: tuple[object, ...], look: recorded.Look,
+               make: Callable[[recorded.Report], _T]) -> recorded.Recorded[_T]:
+        """`make(report)`: one VirtualService's routes for a listener port, gateway and proxy scope, made in these
+        `tables` with the lookups `look` answers."""
+        ...
+
+    def route_use(self, vs: VirtualServiceEntry, scope: RouteScope, before: recorded.Recorded[_T] | None,
+                  before_in: tuple[object, ...] | None, tables: tuple[object, ...], look: recorded.Look,
+                  make: Callable[[recorded.Report], _T]) -> recorded.Recorded[_T]:
+        """`make(report)`, where `before` is what a route table built in the tables `before_in` holds for `vs`."""
+        ...
+
+    def route_table(self, scope: Hashable, kind: type[_T], make: Callable[[_T | None], _T]) -> _T:
+        """`make(None)`: a sidecar's route table for a listener port, gateway, proxy scope and registry mode;
+        `make(before)` patches the one the previous revision made there."""
+        ...
+
+
 class NoReuse:
     """Every value made again."""
+
+    def routes(self, vs: VirtualServiceEntry, scope: RouteScope, tables: tuple[object, ...], look: recorded.Look,
+               make: Callable[[recorded.Report], _T]) -> recorded.Recorded[_T]:
+        return recorded.unrecorded(make)
+
+    def route_table(self, scope: Hashable, kind: type[_T], make: Callable[[_T | None], _T]) -> _T:
+        return make(None)
+
+    def route_use(self, vs: VirtualServiceEntry, scope: RouteScope, before: recorded.Recorded[_T] | None,
+                  before_in: tuple[object, ...] | None, tables: tuple[object, ...], look: recorded.Look,
+                  make: Callable[[recorded.Report], _T]) -> recorded.Recorded[_T]:
+        return recorded.unrecorded(make)
 
     def outbound_half(self, scope: Hashable, make: Callable[[], _T]) -> _T:
         return make()

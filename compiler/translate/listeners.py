@@ -87,7 +87,7 @@ def _outbound_port(mesh: Mesh, proxy: model.Proxy, egress: scope.Egress, port: i
     protocol = egress.protocol or _port_protocol([p.protocol for _, p in on_port])
     bind = egress.bind or naming.WILDCARD
     name = naming.listener(bind, port)
-    ctx = Context(mesh, proxy, port)
+    ctx = Context(mesh, proxy, port, reuse=mesh.carry)
     out.contexts.append(ctx)
     if protocol.is_http:
         table = vhosts.route_config(ctx, services, vss, block_unknown=egress.registry_only)

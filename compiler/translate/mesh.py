@@ -19,6 +19,7 @@ from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
 from compiler.kinds import WORKLOAD_KINDS
 from compiler.resources import Resource, ResourceSet
+from compiler.reuse import tables
 from compiler.reuse.carry import Carry, Tag
 from compiler.translate import delegates, specs
 from compiler.translate import services as svc
@@ -200,29 +201,10 @@ class Mesh:
         return own or next((s for s in candidates if s.visible_in(namespace)), None)
 
 
-RuleTables = tuple[object, object, object]  # a revision's rule table, its rules by host, its wildcard-host rules
-
-
-def rule_tables(mesh: Mesh) -> RuleTables:
-    return mesh.destination_rules, mesh.rules_by_host, mesh.wildcard_rules
-
-
-def changed_rule_hosts(before: RuleTables, mesh: Mesh) -> set[str] | None:
-    """The hosts whose DestinationRules are other objects in `mesh` than in the revision of `before`, or None when a
-    wildcard host's rules changed (those apply to any number of hosts)."""
-    table, by_host, wildcard = before
-    if table is mesh.destination_rules:
-        return set()
-    if not isinstance(by_host, dict) or not isinstance(wildcard, dict) or not _same_lists(wildcard, mesh.wildcard_rules):
-        return None
-    now = mesh.rules_by_host
-    return {host for host in by_host.keys() | now.keys()
-            if host not in by_host or host not in now or not _same_lists(by_host[host], now[host])}
-
-
-def _same_lists(a: Mapping[str, list[DestinationRuleEntry]], b: Mapping[str, list[DestinationRuleEntry]]) -> bool:
-    return a.keys() == b.keys() and all(
-        len(a[k]) == len(b[k]) and all(x is y for x, y in zip(a[k], b[k], strict=True)) for k in a)
+def rule_lookups(mesh: Mesh) -> tables.Keyed:
+    """The revision's rule tables as the reuse layer compares them with another revision's (which hosts' rules
+    changed: compiler.reuse.tables.changed_keys)."""
+    return tables.Keyed(mesh.destination_rules, mesh.rules_by_host, mesh.wildcard_rules)
 
 
 def _rule_index(rules: Mapping[str, list[DestinationRuleEntry]]) -> tuple[

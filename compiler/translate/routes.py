@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Iterable
-from typing import Literal
+import functools
+from collections.abc import Callable, Hashable, Iterable
 
 from compiler import model, naming, units
 from compiler.api.virtual_service import (
@@ -32,7 +32,7 @@ from compiler.api.virtual_service import (
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
 from compiler.reuse.carry import Tag
-from compiler.translate import policy, scope
+from compiler.translate import hooks, policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, VirtualServiceEntry
 from compiler.translate.services import Service
 
@@ -41,9 +41,10 @@ GRPC_CODES = {"OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEA
               "ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAVAILABLE": 14,
               "DATA_LOSS": 15, "UNAUTHENTICATED": 16}
 
-# a mesh lookup made while building routes, and what it found: a host's service, or a service's rule
-Lookup = (tuple[Literal["service"], str, Service | None]
-          | tuple[Literal["rule"], Service, DestinationRuleEntry | None])
+# the kinds of mesh lookups routes make (what `look` answers): a host's service, a service's rule; and a read of
+# the listener port that decides the routes
+SERVICE, RULE, PORT = "service", "rule", "port"
+Report = Callable[[str, object, object], None]  # kind, argument, found
 
 
 @dataclasses.dataclass
@@ -56,31 +57,36 @@ class Context:
     gateway: str = "mesh"
     notes: list[Diagnostic] = dataclasses.field(default_factory=list)
     hosts_used: set[str] = dataclasses.field(default_factory=set)  # destination hosts, to build their clusters
-    # the mesh lookups made while building routes (see `http_routes`): ("service", host, found) and
-    # ("rule", service, found); None when not recording
-    lookups: list[Lookup] | None = None
-    port_read: bool = False  # whether the routes built so far depend on `port` (see `computed`)
+    # told of each lookup the routes make (None: nobody asks): how a reuse layer learns what they depend on
+    report: Report | None = None
+    reuse: hooks.RouteReuse = hooks.NO_REUSE  # what routes and route tables may take from earlier ones
 
     def service_for(self, host: str) -> Service | None:
         found = self.mesh.service_for(host, self.proxy.namespace)
-        if self.lookups is not None:
-            self.lookups.append(("service", host, found))
+        if self.report is not None:
+            self.report(SERVICE, host, found)
         return found
 
     def rule_for(self, service: Service) -> DestinationRuleEntry | None:
         found = scope.destination_rule(self.mesh, self.proxy, service)
-        if self.lookups is not None:
-            self.lookups.append(("rule", service, found))
+        if self.report is not None:
+            self.report(RULE, service, found)
         return found
 
-    def still_valid(self, lookups: tuple[Lookup, ...]) -> bool:
-        """Whether each recorded lookup finds the same object in this context's mesh."""
-        for look in lookups:
-            now = self.mesh.service_for(look[1], self.proxy.namespace) if look[0] == "service" \
-                else scope.destination_rule(self.mesh, self.proxy, look[1])
-            if now is not look[2]:
-                return False
-        return True
+    def listener_port(self) -> int:
+        """`port`, where it decides a VirtualService's routes (a match on it, a destination that takes it)."""
+        if self.report is not None:
+            self.report(PORT, None, self.port)
+        return self.port
+
+
+def look(ctx: Context, kind: str, arg: object) -> object:
+    """What a lookup of `kind` finds in this context (the reuse layer asks again to tell whether routes hold)."""
+    if kind == SERVICE:
+        assert isinstance(arg, str)
+        return ctx.mesh.service_for(arg, ctx.proxy.namespace)
+    assert kind == RULE and isinstance(arg, Service)
+    return scope.destination_rule(ctx.mesh, ctx.proxy, arg)
 
 
 # -- destinations ------------------------------------------------------------------------------------------------
@@ -97,8 +103,7 @@ def destination(ctx: Context, namespace: str, dest: Destination) -> tuple[str, m
     elif service is not None and len(service.ports) == 1:
         port = service.ports[0].number
     else:
-        port = ctx.port
-        ctx.port_read = True
+        port = ctx.listener_port()
     subset = dest.subset or ""
     return naming.outbound_cluster(port, subset, cluster_host), _hash_policy(ctx, service, subset, port)
 
@@ -137,10 +142,8 @@ def string_match(m: StringMatch | None, *, ignore_case: bool = False) -> model.S
 def applies(ctx: Context, namespace: str, m: HTTPMatchRequest | L4MatchAttributes | TLSMatchAttributes) -> bool:
     """Whether a match's proxy-side conditions (port, gateways, source namespace and labels) hold for this proxy;
     HTTP, TCP and TLS matches share these fields."""
-    if m.port:
-        ctx.port_read = True
-        if m.port != ctx.port:
-            return False
+    if m.port and m.port != ctx.listener_port():
+        return False
     if m.gateways and ctx.gateway not in {naming.resolve_gateway(g, namespace) for g in m.gateways}:
         return False
     if m.source_namespace and m.source_namespace != ctx.proxy.namespace:
@@ -300,58 +303,43 @@ def _mirrors(ctx: Context, namespace: str, http: HTTPRoute) -> tuple[model.Mirro
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Computed:
-    """One VirtualService's routes for a context, with what building them added to the context and looked up."""
+    """One VirtualService's routes for a context, with what building them added to the context."""
 
     routes: tuple[model.Route, ...]
     hosts_used: frozenset[str]
     notes: tuple[Diagnostic, ...]
-    lookups: tuple[Lookup, ...]
     faults: bool = False  # some route injects faults (the listener's chain must run the fault filter)
     cors: bool = False  # some route has a CORS policy
-    any_port: bool = False  # the same on every listener port: no match named a port, no destination took the port
 
 
-Tables = tuple[object, object]  # the service and rule tables a Computed's lookups were made (or checked) in
-
-
-def tables(mesh: Mesh) -> Tables:
+def tables(mesh: Mesh) -> tuple[object, ...]:
+    """The tables routes look up in: while both are the same objects, every lookup finds what it found."""
     return mesh.services, mesh.destination_rules
 
 
+def route_scope(ctx: Context) -> tuple[int, str, Hashable]:
+    """What a VirtualService's routes depend on besides it and the lookups they make: the listener port (when they
+    read it), the gateway and the proxy's scope (`Mesh.outbound_key`)."""
+    return ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy)
+
+
 def http_routes(ctx: Context, vs: VirtualServiceEntry) -> list[model.Route]:
-    """Envoy routes of one VirtualService for this context, computed once per VirtualService, port, gateway and
-    proxy scope, and reused by the next revision while the VirtualService and every service and rule its routes
-    looked up are the same objects (compiler.reuse.carry): a commit that changes one VirtualService rebuilds
-    that one's routes, not the mesh's."""
-    extra = (ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy))
-    found: Computed = ctx.mesh.carry.derive(Tag.ROUTES, (vs,), extra, tuple, lambda before: (
-        computed(ctx, vs, *before) if before is not None else computed(ctx, vs, None, None), tables(ctx.mesh)))[0]
+    """Envoy routes of one VirtualService for this context (`ctx.reuse`: routes computed for an earlier revision or
+    port, kept while the lookups they made find the same objects)."""
+    found = ctx.reuse.routes(vs, route_scope(ctx), tables(ctx.mesh), functools.partial(look, ctx),
+                         functools.partial(computed, ctx, vs)).value
     ctx.hosts_used.update(found.hosts_used)
     ctx.notes.extend(found.notes)
     return list(found.routes)
 
 
-def computed(ctx: Context, vs: VirtualServiceEntry, found: Computed | None, found_in: Tables | None) -> Computed:
-    """`found` (computed for `vs` in this context by an earlier revision, its lookups made or last checked in the
-    tables `found_in`) while still valid, else computed anew. Leaves `ctx` as it was: the caller applies
-    `hosts_used` and `notes`, and keeps the tables the result is valid in (this revision's)."""
-    mesh = ctx.mesh
-    if found is not None and found_in is not None and (
-            (found_in[0] is mesh.services and found_in[1] is mesh.destination_rules) or ctx.still_valid(found.lookups)):
-        return found
-    # a VirtualService's routes are built once per revision for all the ports they do not depend on (a sidecar
-    # asks for them on each HTTP port of the mesh)
-    key = (Tag.ROUTES_ANY_PORT, id(vs), ctx.gateway, mesh.outbound_key(ctx.proxy))  # the mesh keeps `vs` alive
-    first_port, first = mesh.memo(key, lambda: (ctx.port, _computed(ctx, vs)))
-    return first if first_port == ctx.port or first.any_port else _computed(ctx, vs)
-
-
-def _computed(ctx: Context, vs: VirtualServiceEntry) -> Computed:
-    recording = dataclasses.replace(ctx, notes=[], hosts_used=set(), lookups=[], port_read=False)
-    rs = _http_routes(recording, vs)
-    return Computed(tuple(rs), frozenset(recording.hosts_used), tuple(recording.notes),
-                    tuple(recording.lookups or ()), any(r.fault is not None for r in rs),
-                    any(r.cors is not None for r in rs), not recording.port_read)
+def computed(ctx: Context, vs: VirtualServiceEntry, report: Report | None = None) -> Computed:
+    """One VirtualService's routes for this context, leaving `ctx` as it was (the caller applies `hosts_used` and
+    `notes`); `report` is told of each lookup they make."""
+    own = dataclasses.replace(ctx, notes=[], hosts_used=set(), report=report)
+    rs = _http_routes(own, vs)
+    return Computed(tuple(rs), frozenset(own.hosts_used), tuple(own.notes), any(r.fault is not None for r in rs),
+                    any(r.cors is not None for r in rs))
 
 
 def skipped_notes(vs: VirtualServiceEntry) -> list[Diagnostic]:

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import functools
 import itertools
 from collections.abc import Sequence
 
 from compiler import model, naming
 from compiler.diagnostics import Diagnostic
-from compiler.reuse.carry import Tag
+from compiler.reuse import tables
 from compiler.reuse.patch import patch_sorted
+from compiler.reuse.recorded import Recorded
 from compiler.translate import routes
-from compiler.translate.mesh import RuleTables, VirtualServiceEntry, changed_rule_hosts, rule_tables
+from compiler.translate.mesh import VirtualServiceEntry, rule_lookups
 from compiler.translate.routes import Context
 from compiler.translate.services import Service
 from compiler.validate.hosts import is_ip
@@ -68,6 +70,17 @@ def _relevant(vs: VirtualServiceEntry, hosts: naming.HostSet, port: int) -> bool
     return port == 80 or any(hosts.intersects(h) for h in vs.hosts)
 
 
+_Use = tuple[VirtualServiceEntry, Recorded[routes.Computed]]  # a VirtualService's routes with their lookups
+
+
+def _use(ctx: Context, vs: VirtualServiceEntry, before: Recorded[routes.Computed] | None,
+         before_in: tuple[object, ...] | None) -> Recorded[routes.Computed]:
+    """`vs`'s routes in this context: `before` (made in the tables `before_in`) while the reuse layer finds it
+    still valid, else computed."""
+    return ctx.reuse.route_use(vs, routes.route_scope(ctx), before, before_in, routes.tables(ctx.mesh),
+                               functools.partial(routes.look, ctx), functools.partial(routes.computed, ctx, vs))
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class RouteTable:
     """One route config, whether its routes need the fault and CORS filters, and what it was built from, so that
@@ -77,8 +90,8 @@ class RouteTable:
     services: Sequence[Service]
     vss: Sequence[VirtualServiceEntry]
     services_table: dict[str, list[Service]]  # the mesh's service table: the known hosts, and what `uses` looked up
-    rules: RuleTables  # the rule tables of the revision `uses` are valid in
-    uses: tuple[tuple[VirtualServiceEntry, routes.Computed], ...]  # each VirtualService's routes, in first-use order
+    rules: tables.Keyed  # the rule tables of the revision `uses` are valid in
+    uses: tuple[_Use, ...]  # each VirtualService's routes, in first-use order
     owners: array.array[int]  # per virtual host, the index in `uses` of the routes it has (-1: a default route)
     parts: tuple[tuple[model.Route, ...], ...]  # per use, the routes its virtual hosts hold (what a patch diffs)
     config: model.RouteConfig
@@ -88,8 +101,8 @@ class RouteTable:
     cors: bool
 
     @property
-    def valid_in(self) -> routes.Tables:
-        return self.services_table, self.rules[0]
+    def valid_in(self) -> tuple[object, ...]:
+        return self.services_table, self.rules.whole
 
 
 def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry], *,
@@ -98,7 +111,7 @@ def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[Virtua
     virtual host of its own."""
     mesh = ctx.mesh
     extra = (ctx.port, ctx.gateway, mesh.outbound_key(ctx.proxy), block_unknown)
-    table = mesh.carry.derive(Tag.ROUTE_TABLE, (), extra, RouteTable, lambda before: (
+    table = ctx.reuse.route_table(extra, RouteTable, lambda before: (
         _patched(ctx, before, services, vss) if before is not None else None) or _built(
             ctx, services, vss, block_unknown, before))
     ctx.hosts_used.update(table.hosts_used)
@@ -117,7 +130,7 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
     if len(before.vss) != len(vss):
         return None
     changed_hosts = _changed_hosts(before, mesh.services, services)
-    ruled_hosts = changed_rule_hosts(before.rules, mesh)
+    ruled_hosts = tables.changed_keys(before.rules, rule_lookups(mesh))
     if changed_hosts is None or ruled_hosts is None:
         return None
     swaps: dict[int, VirtualServiceEntry] = {}
@@ -126,24 +139,23 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
             if old.hosts != new.hosts:
                 return None
             swaps[id(old)] = new
-    if not swaps and before.services_table is mesh.services and before.rules[0] is mesh.destination_rules:
+    if not swaps and before.services_table is mesh.services and before.rules.whole is mesh.destination_rules:
         return before
     uses = list(before.uses)
     refilled: dict[int, tuple[model.Route, ...]] = {}  # index in uses -> its new routes
     for i, (used, was) in enumerate(before.uses):
         swapped = swaps.get(id(used))
         if swapped is not None:
-            now = routes.computed(ctx, swapped, None, None)
+            now = _use(ctx, swapped, None, None)
         elif (changed_hosts or ruled_hosts) and any(
-                look[1] in changed_hosts if look[0] == "service" else look[1].host in ruled_hosts
-                for look in was.lookups):
-            now = routes.computed(ctx, used, was, before.valid_in)
+                _looked_at(look[0], look[1], changed_hosts, ruled_hosts) for look in was.lookups):
+            now = _use(ctx, used, was, before.valid_in)
         else:
             continue  # its lookups looked at unchanged hosts only: they find what they found
-        if now.routes != was.routes:
-            if bool(now.routes) != bool(was.routes):
+        if now.value.routes != was.value.routes:
+            if bool(now.value.routes) != bool(was.value.routes):
                 return None
-            refilled[i] = now.routes
+            refilled[i] = now.value.routes
         uses[i] = (swapped or used, now)
     parts = list(before.parts)
     for i, now_routes in refilled.items():
@@ -151,7 +163,7 @@ def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss:
     vhosts = _refilled(ctx, before, services, ruled_hosts, parts)
     if vhosts is None:
         return None
-    return RouteTable(services, vss, mesh.services, rule_tables(mesh), tuple(uses), before.owners, tuple(parts),
+    return RouteTable(services, vss, mesh.services, rule_lookups(mesh), tuple(uses), before.owners, tuple(parts),
                       dataclasses.replace(before.config, virtual_hosts=tuple(vhosts)), *_effects(uses, before.owners))
 
 
@@ -175,6 +187,12 @@ def _refilled(ctx: Context, before: RouteTable, services: Sequence[Service], rul
                 *(defaults[i - len(now)] for i in changed if i >= len(now))]
 
     return patch_sorted(vhosts, _vhost_name, old, new, swaps, rebuild_past=None)
+
+
+def _looked_at(kind: str, arg: object, hosts: set[str], ruled_hosts: set[str]) -> bool:
+    """Whether a lookup of routes.`kind` may find another object: a service of a host in `hosts`, or the rule of
+    a service whose host is in `ruled_hosts`."""
+    return arg in hosts if kind == routes.SERVICE else isinstance(arg, Service) and arg.host in ruled_hosts
 
 
 def _vhost_name(vh: model.VirtualHost) -> str:
@@ -201,14 +219,14 @@ def _changed_hosts(before: RouteTable, table: dict[str, list[Service]], services
     return changed
 
 
-def _effects(uses: Sequence[tuple[VirtualServiceEntry, routes.Computed]], owners: array.array[int]
+def _effects(uses: Sequence[_Use], owners: array.array[int]
              ) -> tuple[frozenset[str], tuple[Diagnostic, ...], bool, bool]:
     """What building the routes added to the context (destination hosts, notes), and whether the routes in the
     table (a VirtualService's routes may fill no virtual host) inject faults or set CORS policies; default
     routes do neither."""
-    shown = [uses[i][1] for i in sorted(set(owners)) if i >= 0]
-    return (frozenset().union(*(c.hosts_used for _, c in uses)),
-            tuple(itertools.chain.from_iterable(c.notes for _, c in uses)),
+    shown = [uses[i][1].value for i in sorted(set(owners)) if i >= 0]
+    return (frozenset().union(*(c.value.hosts_used for _, c in uses)),
+            tuple(itertools.chain.from_iterable(c.value.notes for _, c in uses)),
             any(c.faults for c in shown), any(c.cors for c in shown))
 
 
@@ -221,14 +239,14 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     owner = _claims(on_port, hosts, relevant)
     earlier = {id(vs): (vs, c) for vs, c in before.uses} if before is not None else {}
     earlier_in = before.valid_in if before is not None else None
-    uses: dict[int, tuple[VirtualServiceEntry, routes.Computed]] = {}
+    uses: dict[int, _Use] = {}
 
     def vs_routes(vs: VirtualServiceEntry) -> tuple[model.Route, ...]:
         if id(vs) not in uses:
             seen_before = earlier.get(id(vs))
-            uses[id(vs)] = (vs, routes.computed(ctx, vs, seen_before[1] if seen_before and seen_before[0] is vs
-                                                else None, earlier_in))
-        return uses[id(vs)][1].routes
+            uses[id(vs)] = (vs, _use(ctx, vs, seen_before[1] if seen_before and seen_before[0] is vs else None,
+                                     earlier_in))
+        return uses[id(vs)][1].value.routes
 
     seen: set[str] = set()
     vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]] = {}
@@ -262,8 +280,8 @@ def _built(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServi
     config = model.RouteConfig(naming.outbound_route_config(port), ignore_port=True,
                                virtual_hosts=tuple(vh for vh, _ in ordered))
     used = tuple(uses.values())
-    return RouteTable(services, vss, ctx.mesh.services, rule_tables(ctx.mesh), used, owners,
-                      tuple(c.routes for _, c in used), config, *_effects(used, owners))
+    return RouteTable(services, vss, ctx.mesh.services, rule_lookups(ctx.mesh), used, owners,
+                      tuple(c.value.routes for _, c in used), config, *_effects(used, owners))
 
 
 def _add(vhosts: dict[str, tuple[model.VirtualHost, VirtualServiceEntry | None]], seen: set[str], host: str,
