@@ -37,6 +37,7 @@ LOG_FIELDS = {"call": f"%REQ({CALL_HEADER})%", "route": "%ROUTE_NAME%", "source"
               "cluster": "%UPSTREAM_CLUSTER%", "code": "%RESPONSE_CODE%", "flags": "%RESPONSE_FLAGS%",
               "attempts": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%"}
 READY_DEADLINE_S = 30.0
+WILDCARDS = ("0.0.0.0", "::")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,18 +70,19 @@ class Plan:
 def prepare(bootstrap: Mapping[str, Any], *, access_log: Path,
             backends: Callable[[Sequence[str]], Mapping[str, int]]) -> tuple[dict[str, Any], dict[str, int]]:
     """The bootstrap as the test runs it (module docstring), and each kept listener's name -> its port in the
-    config."""
+    config, the listeners of a wildcard address last: where a port has several (a TCP service's VIP listener
+    beside the 0.0.0.0 one of HTTP), a request for the port goes to the wildcard one, as a client's would."""
     out: dict[str, Any] = json.loads(json.dumps(bootstrap))
     out["admin"]["address"]["socket_address"].update(address="127.0.0.1", port_value=0)
     static = out["static_resources"]
-    ports: dict[str, int] = {}
+    found: list[tuple[bool, str, int]] = []
     kept = []
     for listener in static.get("listeners", []):
         chains = listener.get("filter_chains", [])
         if any("transport_socket" in chain for chain in chains):
             continue
         address = listener["address"]["socket_address"]
-        ports[listener["name"]] = address["port_value"]
+        found.append((address["address"] in WILDCARDS, listener["name"], address["port_value"]))
         address.update(address="127.0.0.1", port_value=0)
         listener.pop("bind_to_port", None)
         for flt in (f for chain in chains for f in chain.get("filters", [])):
@@ -91,7 +93,7 @@ def prepare(bootstrap: Mapping[str, Any], *, access_log: Path,
     names = sorted({c["name"] for c in static.get("clusters", [])} | routed_clusters(out))
     echo = backends(names)
     static["clusters"] = [_static(name, echo[name]) for name in names]
-    return out, ports
+    return out, {name: port for _, name, port in sorted(found, key=lambda f: f[0])}
 
 
 def routed_clusters(bootstrap: Mapping[str, Any]) -> set[str]:
@@ -234,11 +236,11 @@ class Proxy:
 
 @contextmanager
 def running(plans: Sequence[Plan], workdir: Path, backends: Callable[[Sequence[str]], Mapping[str, int]],
-            envoy_bin: str | None = None) -> Iterator[dict[str, Proxy]]:
-    """An Envoy per plan, all started at once, ready (every listener bound) before the block runs, and stopped
-    when it ends, however it ends. EnvoyError names the proxy whose Envoy did not start."""
+            envoy_bin: str | None = None) -> Iterator[list[Proxy]]:
+    """An Envoy per plan (in the plans' order), all started at once, ready (every listener bound) before the block
+    runs, and stopped when it ends, however it ends. EnvoyError names the proxy whose Envoy did not start."""
     with ExitStack() as stack:
-        proxies: dict[str, Proxy] = {}
+        proxies: list[Proxy] = []
         for index, plan in enumerate(plans):
             log = workdir / f"proxy-{index}.access.log"
             config, listeners = prepare(plan.bootstrap, access_log=log, backends=backends)
@@ -248,10 +250,10 @@ def running(plans: Sequence[Plan], workdir: Path, backends: Callable[[Sequence[s
                 path, log=workdir / f"proxy-{index}.envoy.log", envoy_bin=envoy_bin,
                 extra_args=("--disable-hot-restart", "--file-flush-interval-msec", "10",
                             "--admin-address-path", str(admin))))
-            proxies[plan.node_id] = Proxy(plan.node_id, AccessLog(log), process, admin, listeners)
-            stack.callback(proxies[plan.node_id].close)
+            proxies.append(Proxy(plan.node_id, AccessLog(log), process, admin, listeners))
+            stack.callback(proxies[-1].close)
         end = time.monotonic() + READY_DEADLINE_S
-        for proxy in proxies.values():
+        for proxy in proxies:
             try:
                 proxy.wait_ready(max(end - time.monotonic(), 1.0))
             except envoy_process.EnvoyError as err:

@@ -179,7 +179,7 @@ def _run_all(all_cases: Sequence[TestCase], targets: Mapping[int, _Target], resu
     with echo.Echo() as backends, envoys.running(plans, workdir, backends.ports, envoy_bin) as proxies:
         outcome.seconds_starting = time.monotonic() - begun
         begun = time.monotonic()
-        runners = [_ProxyRunner(proxies[node], judge.Proxy.of(configs[node]), backends, where) for node in by_node]
+        runners = [_ProxyRunner(proxy, judge.Proxy.of(configs[proxy.node_id]), backends, where) for proxy in proxies]
         with futures.ThreadPoolExecutor(max_workers=min(len(runners), 8) or 1) as pool:
             done = list(pool.map(lambda r: r.run([(i, all_cases[i], targets[i]) for i in by_node[r.proxy.node_id]]),
                                  runners))

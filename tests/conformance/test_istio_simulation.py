@@ -1,7 +1,7 @@
 """Conformance with Istio's own routing expectations: the simulation tests of Pilot (the corpus in
 ../shared/corpus/istio-simulation, beside the project; see its README).
 
-Each case's proxy is compiled by meshward and run in a real Envoy (`sim_harness`); each call is sent with the
+Each case's proxy is compiled by meshward and run in a real Envoy (`sim_harness`, on `meshward test`'s runner); each call is sent with the
 case's Host, path and port, and the upstream cluster Envoy picked (its access log) must be the one Istio's test
 expects. A call Istio expects to find no virtual host for must get Envoy's 404 without a cluster (NR). Where meshward
 differs on purpose, `DIFFERENCES` names the case and why; a listed difference must still be one.
@@ -30,32 +30,21 @@ pytestmark = [pytest.mark.envoy,
               pytest.mark.skipif(not CASES, reason=f"Istio simulation corpus not found at {CORPUS}")]
 
 
-def _address(index: int) -> str:
-    return f"127.0.0.{100 + index}"
-
-
 @pytest.fixture(scope="module")
 def outcomes(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     """Every case compiled, its Envoy started (all at once), its calls sent: one run for the whole module."""
     workdir = tmp_path_factory.mktemp("istio-simulation")
     out: dict[str, Outcome] = {}
     plans = []
-    for index, case in enumerate(CASES):
+    for case in CASES:
         bootstrap, errors = sim_harness.compile_case(case)
         if bootstrap is None:
             out[case.name] = Outcome(errors=errors)
-            continue
-        address = _address(index)
-        busy = [f"{address}:{port}" for _, port in sim_harness.listeners(bootstrap)
-                if sim_harness.taken(address, port)]
-        if busy:
-            out[case.name] = Outcome(skipped=f"port taken on this machine: {', '.join(busy)}")
-            continue
-        plans.append((case, address, bootstrap))
-    with sim_harness.envoys(plans, workdir, envoy_bin) as running:
-        out.update(sim_harness.wait_all(running, deadline_s=30.0))
-        ready = [run for run in running if run.case.name not in out]
-        out.update({name: Outcome(seen=seen) for name, seen in sim_harness.send_all(ready).items()})
+        else:
+            plans.append((case, bootstrap))
+    with sim_harness.started(plans, workdir, envoy_bin) as running:
+        seen = sim_harness.send_all([case for case, _ in plans], running)
+    out.update({name: Outcome(seen=calls) for name, calls in seen.items()})
     return out
 
 
@@ -79,19 +68,13 @@ def _case(name: str) -> Case:
 
 @pytest.mark.parametrize("name", [c.name for c in CASES if c.name not in DIFFERENCES])
 def test_case_routes_as_istio(name: str, outcomes: dict[str, Outcome]) -> None:
-    outcome = outcomes[name]
-    if outcome.skipped:
-        pytest.skip(outcome.skipped)
-    assert not _mismatches(_case(name), outcome)
+    assert not _mismatches(_case(name), outcomes[name])
 
 
 @pytest.mark.parametrize("name", sorted(DIFFERENCES))
 def test_listed_differences_are_real(name: str, outcomes: dict[str, Outcome]) -> None:
     """When a listed case starts to match Istio, its entry must go."""
-    outcome = outcomes[name]
-    if outcome.skipped:
-        pytest.skip(outcome.skipped)
-    assert _mismatches(_case(name), outcome), f"{name} now routes as Istio; remove it from DIFFERENCES"
+    assert _mismatches(_case(name), outcomes[name]), f"{name} now routes as Istio; remove it from DIFFERENCES"
 
 
 def test_every_expectation_is_judged() -> None:
@@ -104,8 +87,7 @@ def test_every_expectation_is_judged() -> None:
 
 
 def test_summary(outcomes: dict[str, Outcome], capsys: pytest.CaptureFixture[str]) -> None:
-    rows = {c.name: ("skipped: " + outcomes[c.name].skipped if outcomes[c.name].skipped
-                     else "difference" if c.name in DIFFERENCES
+    rows = {c.name: ("difference" if c.name in DIFFERENCES
                      else "match" if not _mismatches(c, outcomes[c.name]) else "MISMATCH") for c in CASES}
     with capsys.disabled():
         print(f"\nIstio simulation corpus: {collections.Counter(rows.values())}")
