@@ -12,6 +12,7 @@ run; nothing here is asserted by the test suite.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 from pathlib import Path
@@ -94,6 +95,9 @@ def main() -> None:
     print(f"  start Envoys {outcome.seconds_starting:6.2f} s ({outcome.seconds_starting / outcome.seconds_total:.0%}"
           " of the total)")
     print(f"  send, judge  {outcome.seconds_sending:6.2f} s ({requests / outcome.seconds_sending:.0f} requests/s)")
+    envoy_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)  # the Envoys, reaped when the run stopped them
+    print(f"Envoys' CPU   {envoy_cpu.ru_utime + envoy_cpu.ru_stime:6.2f} s "
+          f"({(envoy_cpu.ru_utime + envoy_cpu.ru_stime) / proxies:.2f} s per proxy, start and requests)")
     if failed:
         sys.exit(f"failed: {failed[:5]}")
 

@@ -189,6 +189,19 @@ def _run_all(all_cases: Sequence[TestCase], targets: Mapping[int, _Target], resu
     return [results[i] for i in sorted(results)], reached
 
 
+@dataclasses.dataclass(frozen=True)
+class _Sent:
+    """A request sent and not judged yet (its access log line is read once all of the proxy's requests are out:
+    Envoy writes the log every few milliseconds, which waiting after each request would add to each request)."""
+
+    call: Call
+    call_id: str
+    response: envoys.Response | None  # None: not sent, `problem` says why
+    received: Sequence[echo.Received]
+    retried: bool = False  # the same request was sent again with the retry status (`call_id`-retry)
+    problem: str = ""
+
+
 class _ProxyRunner:
     """The cases of one proxy, one request at a time over its Envoy's kept-alive connections."""
 
@@ -201,10 +214,13 @@ class _ProxyRunner:
         self.reached: set[judge.RouteKey] = set()
 
     def run(self, work: Sequence[tuple[int, TestCase, _Target]]) -> dict[int, CaseResult]:
-        return {index: self._case(index, case, target) for index, case, target in work}
+        sent = [[self._send_call(f"{index}-{j}", case, call, target) for j, call in enumerate(case.calls())]
+                for index, case, target in work]
+        return {index: self._case(index, case, target, calls) for (index, case, target), calls in zip(
+            work, sent, strict=True)}
 
-    def _case(self, index: int, case: TestCase, target: _Target) -> CaseResult:
-        calls = tuple(self._call(f"{index}-{j}", case, call, target) for j, call in enumerate(case.calls()))
+    def _case(self, index: int, case: TestCase, target: _Target, sent: Sequence[_Sent]) -> CaseResult:
+        calls = tuple(self._judged(case, s) for s in sent)
         problems: tuple[str, ...] = ()
         if case.spec.weights is not None and all(not c.problems for c in calls):
             problems = tuple(self._split(index, case, case.calls()[0], target))
@@ -220,28 +236,34 @@ class _ProxyRunner:
         return self.proxy.send(port, call.method, call.authority, call.uri,
                                {**dict(call.headers), echo.CALL_HEADER: call_id, **extra})
 
-    def _call(self, call_id: str, case: TestCase, call: Call, target: _Target) -> CallResult:
+    def _send_call(self, call_id: str, case: TestCase, call: Call, target: _Target) -> _Sent:
         port = self._port(call, target)
         if port not in self.proxy.ports:
-            return CallResult(call, "", (f"the proxy has no plain-HTTP listener on port {port}",))
+            return _Sent(call, call_id, None, (), problem=f"the proxy has no plain-HTTP listener on port {port}")
         try:
             response = self._send(call_id, call, port)
+            # the routed backend answered before the client got its response; only a mirrored copy may come later
+            received = (self.backends.wait(call_id, 2, MIRROR_WAIT_S) if case.spec.mirror is not None
+                        else self.backends.received(call_id))
+            if case.spec.retries is not None:
+                self._send(call_id + "-retry", call, port, {echo.STATUS_HEADER: str(case.spec.retries.status)})
         except OSError as err:
-            return CallResult(call, "", (f"the request failed: {err}",))
-        logged = self.proxy.log.wait(call_id)
-        # the routed backend answered before the client got its response; only a mirrored copy may come later
-        received = (self.backends.wait(call_id, 2, MIRROR_WAIT_S) if case.spec.mirror is not None
-                    else self.backends.received(call_id))
-        retried = None
-        if case.spec.retries is not None:
-            self._send(call_id + "-retry", call, port, {echo.STATUS_HEADER: str(case.spec.retries.status)})
-            retried = self.proxy.log.wait(call_id + "-retry")
-        self.backends.forget([call_id, call_id + "-retry"])
-        seen = judge.Seen(response, logged, received, retried)
+            return _Sent(call, call_id, None, (), problem=f"the request failed: {err}")
+        finally:
+            self.backends.forget([call_id, call_id + "-retry"])
+        return _Sent(call, call_id, response, received, case.spec.retries is not None)
+
+    def _judged(self, case: TestCase, sent: _Sent) -> CallResult:
+        if sent.response is None:
+            return CallResult(sent.call, "", (sent.problem,))
+        logged = self.proxy.log.wait(sent.call_id)
+        retried = self.proxy.log.wait(sent.call_id + "-retry") if sent.retried else None
         key = judge.route_key(logged) if logged is not None else None
         if key is not None:
             self.reached.add(key)
-        return CallResult(call, _reached(logged, self.where), tuple(judge.problems(case.spec, seen, self.view, case.namespace)))
+        seen = judge.Seen(sent.response, logged, sent.received, retried)
+        return CallResult(sent.call, _reached(logged, self.where),
+                          tuple(judge.problems(case.spec, seen, self.view, case.namespace)))
 
     def _split(self, index: int, case: TestCase, call: Call, target: _Target) -> list[str]:
         """The first request sent again and again; each destination's count within its accepted range."""
