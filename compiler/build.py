@@ -25,13 +25,16 @@ from compiler.diagnostics import Diagnostic
 from compiler.emit import bootstrap_static, common, dump
 from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
+from compiler.inputs import BuildInputs, FetchedJwks
 from compiler.load import Document, ParseCache, load
 from compiler.model import Proxy, Secret
 from compiler.naming import InvalidNodeId, NodeId, credential_ca_secret, parse_node_id
-from compiler.pipeline import CheckCache
+from compiler.pipeline import CheckCache, Checked
+from compiler.translate import jwt
 from compiler.translate import proxyless as proxyless_translate
 from compiler.translate.describe import Description
 from compiler.translate.describe import describe as describe_proxy
+from compiler.trust import TrustDomain
 from compiler.validate.hosts import is_ip
 from meshxds import consistency
 from meshxds.snapshot import Snapshot
@@ -41,20 +44,25 @@ from meshxds.snapshot import Snapshot
 # cluster, node ids, a snapshot's config dump).
 __all__ = [
     "Build",
+    "BuildInputs",
     "CheckCache",
+    "Checked",
     "Description",
     "Diagnostic",
     "Document",
+    "FetchedJwks",
     "InconsistentSnapshot",
     "InvalidNodeId",
     "Node",
     "NodeId",
     "ParseCache",
     "Secret",
+    "TrustDomain",
     "XdsNode",
     "agent_sds_cluster",
     "agent_secret_config",
     "build",
+    "check_revision",
     "config_dump",
     "credential_ca_secret",
     "describe",
@@ -63,6 +71,7 @@ __all__ = [
     "from_checked",
     "from_documents",
     "is_ip",
+    "jwks_uris",
     "load",
     "node_id_of",
     "parse_node_id",
@@ -82,6 +91,7 @@ class Build:
     memo: emit.EmitMemo = dataclasses.field(default_factory=emit.EmitMemo, compare=False, repr=False)
     # index objects and per-destination results the next revision may reuse (see compiler.reuse.carry)
     carry: translate.Carry = dataclasses.field(default_factory=translate.Carry, compare=False, repr=False)
+    inputs: BuildInputs = dataclasses.field(default_factory=BuildInputs, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.model is not None:
@@ -93,35 +103,49 @@ class Build:
 
 def build(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = (),
           parse_cache: ParseCache | None = None, check_cache: pipeline.CheckCache | None = None,
-          previous: Build | None = None, strict: bool = False) -> Build:
+          previous: Build | None = None, strict: bool = False, inputs: BuildInputs | None = None) -> Build:
     """The caches and `previous` (the last build of the same tree) let this one redo only what changed: files are
     re-parsed, documents re-checked, index objects and resources rebuilt only where their inputs differ."""
     checked = pipeline.check(paths, extra_documents=extra_documents, cache=parse_cache, check_cache=check_cache)
-    return from_checked(checked, previous=previous, strict=strict)
+    return from_checked(checked, previous=previous, strict=strict, inputs=inputs)
 
 
-def from_checked(checked: pipeline.Checked, *, previous: Build | None = None, strict: bool = False) -> Build:
+def from_checked(checked: pipeline.Checked, *, previous: Build | None = None, strict: bool = False,
+                 inputs: BuildInputs | None = None) -> Build:
+    inputs = inputs or BuildInputs()
+    if previous is not None and previous.inputs != inputs:
+        previous = None  # carried results were made with the other trust domain or key sets
     if diag.blocking(checked.diagnostics, strict=strict):
         # a failed build passes the last good one's memos on to the build after it
         return Build(False, checked.diagnostics, None, previous.memo if previous is not None else emit.EmitMemo(),
-                     previous.carry if previous is not None else translate.Carry())
-    mesh = translate.index(checked.resources, previous.carry.next_generation() if previous is not None else None)
+                     previous.carry if previous is not None else translate.Carry(), inputs)
+    mesh = translate.index(checked.resources, previous.carry.next_generation() if previous is not None else None,
+                           inputs)
     # warnings about what the compiler skips (MW0403) belong to the revision, beside the validation findings
     notes = translate.unsupported(mesh)
     memo = previous.memo.next_generation() if previous is not None else emit.EmitMemo()
-    return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry)
+    return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry, inputs)
+
+
+def check_revision(documents: Sequence[Document], cluster_documents: Sequence[Document] = (), *,
+                   found: Sequence[Diagnostic] = (), files: int = 0, check_cache: CheckCache | None = None
+                   ) -> tuple[pipeline.Checked, tuple[str, ...]]:
+    """Stage 1 of a revision from documents already loaded (`found`: the loader's diagnostics, `files`: how many it
+    read), with the cluster's service registry documents over the repository's (`compiler.registry_overlay`). Also
+    returns the repository documents the cluster replaced, as `Kind namespace/name file:line`."""
+    merged, shadowed = registry_overlay.merge(documents, cluster_documents)
+    checked = pipeline.check_documents(merged, found, files, check_cache=check_cache)
+    return checked, tuple(registry_overlay.describe(d) for d in shadowed)
 
 
 def from_documents(documents: Sequence[Document], cluster_documents: Sequence[Document] = (), *,
                    found: Sequence[Diagnostic] = (), files: int = 0, check_cache: CheckCache | None = None,
-                   previous: Build | None = None, strict: bool = False) -> tuple[Build, tuple[str, ...]]:
-    """A revision from documents already loaded (`found`: the loader's diagnostics, `files`: how many it read), with
-    the cluster's service registry documents over the repository's (`compiler.registry_overlay`). Also returns the
-    repository documents the cluster replaced, as `Kind namespace/name file:line`."""
-    merged, shadowed = registry_overlay.merge(documents, cluster_documents)
-    checked = pipeline.check_documents(merged, found, files, check_cache=check_cache)
-    return (from_checked(checked, previous=previous, strict=strict),
-            tuple(registry_overlay.describe(d) for d in shadowed))
+                   previous: Build | None = None, strict: bool = False,
+                   inputs: BuildInputs | None = None) -> tuple[Build, tuple[str, ...]]:
+    """`check_revision`, then `from_checked`."""
+    checked, shadowed = check_revision(documents, cluster_documents, found=found, files=files,
+                                       check_cache=check_cache)
+    return from_checked(checked, previous=previous, strict=strict, inputs=inputs), shadowed
 
 
 class XdsNode(Protocol):
@@ -208,6 +232,14 @@ def agent_secret_config(name: str) -> dict[str, Any]:
     """A TLS context's reference to one of the agent's secrets (`default`, `ROOTCA`), as the compiled configs
     emit it."""
     return dump.message_dict(secret_pb2.SdsSecretConfig(name=name, sds_config=common.agent_source()))
+
+
+def jwks_uris(revision: Build | pipeline.Checked) -> dict[str, float]:
+    """The RequestAuthentication jwksUris of a revision and how long fetching each may take (seconds): what the
+    reconciler fetches and hands to `from_checked` as `BuildInputs.jwks`."""
+    if isinstance(revision, pipeline.Checked):
+        return jwt.jwks_uris(revision.resources)
+    return jwt.jwks_uris(revision.model.resources) if revision.model is not None else {}
 
 
 def errors(result: Build) -> list[Diagnostic]:

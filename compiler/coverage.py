@@ -48,8 +48,6 @@ _SUBNETS = ("the route applies to traffic of every address: meshward matches no 
             "so narrow the route by port or sourceLabels instead")
 _TARGET_REFS = ("targetRefs bind Kubernetes Gateways and waypoints, which meshward does not build: this policy is "
                 "enforced on no proxy")
-_JWKS_URI = ("jwksUri is not fetched yet: the rule gets Istio's fail-closed JWKS, so every token it checks is rejected "
-             "(401) while requests without one pass; put the keys in `jwks` meanwhile")
 _MESH_NETWORKS = "multi-network meshes (network gateways) are not built"
 _LOCALITY = "locality-aware load balancing is not built: endpoints of every locality are equal"
 _SE_IDENTITY = ("ServiceEntry identities are not among the SANs auto mTLS and ISTIO_MUTUAL verify toward the "
@@ -283,9 +281,9 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.targetRef": Warned(_TARGET_REFS),
         "spec.targetRefs": Warned(_TARGET_REFS),
         "spec.jwtRules": Compiled("request-authn-jwt"),
-        "spec.jwtRules[].jwksUri": Warned(_JWKS_URI),
-        "spec.jwtRules[].jwks_uri": Warned(_JWKS_URI),
-        "spec.jwtRules[].timeout": Inert("it bounds fetching jwksUri, which meshward does not do"),
+        "spec.jwtRules[].jwksUri": Compiled("request-authn-jwks-uri"),
+        "spec.jwtRules[].jwks_uri": Compiled("request-authn-jwks-uri"),
+        "spec.jwtRules[].timeout": Inert("it bounds fetching jwksUri, which the reconciler does before the build"),
     },
     "Service": {
         "spec.ports": Compiled("shop"),

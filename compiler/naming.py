@@ -70,14 +70,8 @@ def gateway_route_config(port: int, *, tls_terminated: bool, port_name: str, gat
 # (pkg/security/security.go: WorkloadKeyCertResourceName, RootCertReqResourceName).
 ISTIO_DEFAULT_SECRET = "default"
 ISTIO_ROOT_SECRET = "ROOTCA"
-TRUST_DOMAIN = "cluster.local"  # Istio's default trust domain
 TLS_MODE_LABEL = "security.istio.io/tlsMode"  # set by injection on workloads whose sidecar takes mTLS
 ISTIO_TLS_MODE = "istio"
-
-
-def spiffe_id(namespace: str, service_account: str) -> str:
-    """A workload identity as Istio's CA issues it (pkg/spiffe)."""
-    return f"spiffe://{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
 
 
 def file_cert_secret(cert: str, key: str) -> str:

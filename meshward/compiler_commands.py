@@ -17,7 +17,8 @@ from pathlib import Path
 from compiler import build as build_mod
 from compiler import codes, diagnostics, load, output, pipeline
 from compiler.reuse.carry import Carry
-from compiler.translate.unsupported import field_notes
+from compiler.translate.unsupported import field_notes, input_notes
+from meshward import build_inputs
 from reconciler import gcpause
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -43,6 +44,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="the least severity that fails validation, as istioctl analyze's (default: error)")
     v.add_argument("--allow-empty", action="store_true",
                    help="exit 0 when no policy file is found (by default that exits 2: a wrong path must not pass CI)")
+    build_inputs.add_trust(v)
+    build_inputs.add_fetch(v, offline=True)
 
     c = sub.add_parser("compile", help="compile the Envoy config of one proxy (or all)")
     c.add_argument("path", metavar="PATH", help="the policy tree (a file or a directory)")
@@ -63,6 +66,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="with --format bootstrap: the socket of `meshward agent`, which serves the mesh identity "
                         "(`default`, `ROOTCA`) to a config that needs it (default: Istio's "
                         "./var/run/secrets/workload-spiffe-uds/socket)")
+    build_inputs.add_trust(c)
+    build_inputs.add_fetch(c, offline=True)
 
     s = sub.add_parser("schemas", help="print (or write, or check) the JSON Schema of every kind")
     s.add_argument("--dir", default="schemas", help="with --check: the folder to compare (default: %(default)s)")
@@ -110,8 +115,11 @@ def _validate(args: argparse.Namespace) -> int:
     loaded = load.load(args.paths, max_file_bytes=args.max_file_size)
     with gcpause.GcPause().paused():  # this process runs the compiler: it pauses the cyclic GC around it
         checked = pipeline.check_documents(loaded.documents, loaded.diagnostics, loaded.files)
-    # the fields that are validated but not compiled, said where a pull request shows them (compile says so too)
-    found = [*checked.diagnostics, *field_notes(checked.resources, Carry())]
+    inputs = build_inputs.inputs(args, checked)
+    # the fields that are validated but not compiled, said where a pull request shows them (compile says so too),
+    # and what the build's inputs make of the policies (jwksUris fetched with --fetch-jwks that give no key set)
+    found = [*checked.diagnostics, *field_notes(checked.resources, Carry()),
+             *input_notes(checked.resources, inputs, fetched_only=True)]
     errors = sum(d.severity is diagnostics.Severity.ERROR for d in found)
     warnings = len(found) - errors
     summary = (f"{_count(loaded.files, 'file')}, {_count(len(checked.resources), 'resource')}: "
@@ -136,7 +144,8 @@ def _compile(args: argparse.Namespace) -> int:
         print(f"meshward compile: no such file or directory: {args.path}", file=sys.stderr)
         return EXIT_USAGE
     with gcpause.GcPause().paused():  # as above
-        result = build_mod.build([args.path], strict=args.strict)
+        checked = pipeline.check([args.path])
+        result = build_mod.from_checked(checked, strict=args.strict, inputs=build_inputs.inputs(args, checked))
     output.render([d for d in result.diagnostics], "text", sys.stderr)
     if not result.ok:
         return EXIT_INVALID

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from meshward import views
+from meshward import build_inputs, views
 from reconciler.inject import sidecar
 
 DEFAULT_XDS = "127.0.0.1:15010"
@@ -110,8 +110,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--ca-dns-name", action="append", default=[], metavar="NAME",
                    help="another name agents reach the CA by (e.g. the reconciler's Service), put in the CA's "
                         "certificate; repeatable")
-    s.add_argument("--trust-domain", default="cluster.local",
-                   help="the SPIFFE trust domain of workload identities (default: %(default)s)")
+    build_inputs.add_trust(s)
+    build_inputs.add_fetch(s, offline=False)
+    s.add_argument("--jwks-refresh-interval", type=_positive(float), default=20 * 60.0, metavar="S",
+                   help="seconds between fetches of a jwksUri's key set; a failed one is retried every minute "
+                        "(default: %(default)s, Istio's)")
     inj = s.add_argument_group("sidecar injection webhook (for pods of namespaces labelled istio-injection=enabled; "
                                "deploy/webhook.yaml)")
     inj.add_argument("--inject-webhook", action="store_true",

@@ -4,7 +4,8 @@ Why it exists: the loop recompiles the same commit whenever the cluster changes,
 loaded once and kept in memory (`Tree`; the exported directory may be gone by then), and each compile pairs them
 with a `cluster.ClusterState`. The result (`Compiled`) carries the state it was built with, so the SDS secrets a
 proxy is sent always belong to the same generation as its endpoints. Which of a commit's documents the cluster's
-replace is the compiler's decision (`compiler.build.from_documents`).
+replace is the compiler's decision (`compiler.build.check_revision`). The other inputs of a build are the mesh's
+trust domain and the key sets of the revision's jwksUris (`reconciler.jwks`), fetched before it is translated.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 
 from compiler import build as build_mod
 from compiler.build import Diagnostic, Document
-from reconciler import gcpause
+from reconciler import gcpause, jwks
 from reconciler.kube.cluster import ClusterState
 from reconciler.xds import xds_node
 
@@ -68,15 +69,18 @@ class Compiler:
     `compiles` counts the builds that did compile."""
 
     def __init__(self, parse_cache: build_mod.ParseCache | None = None, *, repo_path: str = "",
-                 pause: gcpause.GcPause | None = None, strict: bool = False) -> None:
+                 pause: gcpause.GcPause | None = None, strict: bool = False,
+                 trust: build_mod.TrustDomain | None = None, keys: jwks.KeySets | None = None) -> None:
         self._strict = strict  # flagged errors block too (`serve --strict`)
+        self._trust = trust or build_mod.TrustDomain()
+        self.keys = keys or jwks.KeySets()  # refreshed by the server; a change recompiles the serving commit
         self._pause = pause or gcpause.GcPause()  # the process's, when it has other threads that compile
         self._repo_path = repo_path
         self._parse_cache = parse_cache or build_mod.ParseCache()
         self._check_cache = build_mod.CheckCache()  # typed resources and per-document findings, by content
         self._lock = threading.Lock()
         self._building = threading.Lock()
-        self._memo: tuple[Tree, tuple[Document, ...], build_mod.Build, tuple[str, ...]] | None = None
+        self._memo: tuple[Tree, tuple[Document, ...], int, build_mod.Build, tuple[str, ...]] | None = None
         self.compiles = 0
 
     def load(self, root: Path) -> Tree:
@@ -92,21 +96,24 @@ class Compiler:
         documents = cluster.documents if cluster is not None else ()
         with self._lock:
             memo = self._memo
-        if memo is not None and memo[0] is tree and memo[1] == documents:
-            return Compiled(memo[2], cluster, memo[3])
+        if memo is not None and memo[0] is tree and memo[1] == documents and memo[2] == self.keys.generation:
+            return Compiled(memo[3], cluster, memo[4])
         with self._building, self._pause.paused():  # the caches carry one revision to the next: one at a time
             return self._build(tree, cluster, documents)
 
     def _build(self, tree: Tree, cluster: ClusterState | None, documents: tuple[Document, ...]) -> Compiled:
         with self._lock:
             memo = self._memo
+        checked, names = build_mod.check_revision(tree.documents, documents, found=tree.diagnostics,
+                                                  files=tree.files, check_cache=self._check_cache)
+        inputs = build_mod.BuildInputs(self._trust, self.keys.resolve(build_mod.jwks_uris(checked)))
+        generation = self.keys.generation  # a refresh after this point makes the memo stale
         # the previous build (good or not) lends its memos: what this commit or cluster change did not touch is
         # reused, not recompiled (compiler.reuse.carry, compiler.reuse.memo)
-        result, names = build_mod.from_documents(
-            tree.documents, documents, found=tree.diagnostics, files=tree.files, check_cache=self._check_cache,
-            previous=memo[2] if memo is not None else None, strict=self._strict)
+        result = build_mod.from_checked(checked, previous=memo[3] if memo is not None else None, strict=self._strict,
+                                        inputs=inputs)
         with self._lock:
-            self._memo = (tree, documents, result, names)
+            self._memo = (tree, documents, generation, result, names)
             self.compiles += 1
         return Compiled(result, cluster, names)
 

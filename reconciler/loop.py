@@ -122,6 +122,7 @@ class Reconciler:
         self._compiled_generation: int | None = None  # cluster generation of the last compile
         self._resolver: resolver_mod.Resolver | None = None
         self._origins: dict[str, Origin] = {}
+        self._inputs_stale = False
 
     @property
     def status(self) -> Status:
@@ -154,6 +155,12 @@ class Reconciler:
         """Recompile with the latest cluster state, without fetching. Safe to call from any thread."""
         self._set_event(self._cluster_wake)
 
+    def inputs_changed(self) -> None:
+        """Recompile the commit with the build's other inputs changed (a refreshed jwksUri key set), as for a
+        cluster change. Safe to call from any thread."""
+        self._inputs_stale = True
+        self._set_event(self._cluster_wake)
+
     def _set_event(self, event: asyncio.Event) -> None:
         loop = self._loop
         if loop is not None and loop.is_running():
@@ -178,7 +185,8 @@ class Reconciler:
         while not self._stopping:
             if fetch:
                 await self.reconcile_once()
-            if self._cluster_stale():
+            if self._cluster_stale() or self._inputs_stale:
+                self._inputs_stale = False
                 await self.recompile()
             fetch = await self._wait_for_trigger()
 

@@ -23,7 +23,7 @@ import kubernetes.client
 import kubernetes.config
 
 from compiler import build as build_mod
-from reconciler import compose, gcpause, loop
+from reconciler import compose, gcpause, jwks, loop
 from reconciler.git import auth, source, webhook
 from reconciler.identity import ca, ca_server
 from reconciler.inject import sidecar, webhook_server
@@ -70,7 +70,10 @@ class ServeConfig:
     strict: bool = False  # flagged errors (analyzer findings about configs Pilot serves) block a commit too
     ca_dir: Path | None = None  # the CA's cacerts directory; None: no CA is served
     ca_address: str = "127.0.0.1:15012"
+    # the CA issues identities in it, and the compiler writes and matches principals and SANs with it (and aliases)
     trust_domain: str = "cluster.local"
+    trust_domain_aliases: tuple[str, ...] = ()
+    jwks: jwks.FetchOptions = dataclasses.field(default_factory=jwks.FetchOptions)
     ca_dns_names: tuple[str, ...] = ()  # more names the CA's certificate carries (a Service's, a load balancer's)
     inject_webhook: bool = False  # serve the sidecar injection webhook (HTTPS)
     inject_address: str = "127.0.0.1:15017"
@@ -161,8 +164,11 @@ class Server:
         self.cluster = _feed(config)
         # builds (the loop's worker thread) and snapshots (the cache's) pause the cyclic GC through one counter
         pause = gcpause.GcPause()
-        self.compiler = compiler = compose.Compiler(build_mod.ParseCache(), repo_path=config.path, pause=pause,
-                                    strict=config.strict)
+        self.compiler = compiler = compose.Compiler(
+            build_mod.ParseCache(), repo_path=config.path, pause=pause, strict=config.strict,
+            keys=jwks.KeySets(jwks.Fetcher(config.jwks)),
+            trust=build_mod.TrustDomain(config.trust_domain, config.trust_domain_aliases))
+        self.keys = compiler.keys
         self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build,
                                     snapshot_for=functools.partial(
                                         resolve, pause=pause, budget=config_budget.ConfigBudget(config.max_config_bytes)),
@@ -248,7 +254,19 @@ class Server:
             await asyncio.to_thread(self.cluster.start)
 
     async def run(self) -> None:
-        await self.loop.run()
+        refresher = asyncio.ensure_future(self._refresh_keys())
+        try:
+            await self.loop.run()
+        finally:
+            refresher.cancel()
+
+    async def _refresh_keys(self) -> None:
+        """jwksUri key sets fetched again when due; a changed one recompiles the serving commit. Wakes at least
+        every retry interval, so that a key set a new commit asked for is retried in time."""
+        while True:
+            await asyncio.sleep(min(max(self.keys.next_due(), 0.05), self.config.jwks.retry_interval))
+            if await asyncio.to_thread(self.keys.refresh):
+                self.loop.inputs_changed()
 
     async def stop(self) -> None:
         self.loop.stop()
@@ -328,7 +346,10 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         credentials_dir=Path(args.credentials_dir) if args.credentials_dir else None,
         credentials_poll=args.credentials_poll_interval, strict=args.strict,
         ca_dir=Path(args.ca_dir) if args.ca_dir else None, ca_address=args.ca_address,
-        trust_domain=args.trust_domain, ca_dns_names=tuple(args.ca_dns_name),
+        trust_domain=args.trust_domain, trust_domain_aliases=tuple(args.trust_domain_alias),
+        jwks=jwks.FetchOptions(ca_file=Path(args.jwks_ca_file) if args.jwks_ca_file else None,
+                               refresh_interval=args.jwks_refresh_interval),
+        ca_dns_names=tuple(args.ca_dns_name),
         inject_webhook=args.inject_webhook, inject_address=args.inject_webhook_address,
         inject_cert=Path(args.inject_webhook_cert) if args.inject_webhook_cert else None,
         inject_key=Path(args.inject_webhook_key) if args.inject_webhook_key else None,

@@ -121,7 +121,8 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
 
 def _guarded(mesh: Mesh, proxy: model.Proxy, ls: list[model.Listener]) -> list[model.Listener]:
     """The workload's RequestAuthentications and AuthorizationPolicies on its chains."""
-    return authz.with_rbac(jwt.with_jwt(ls, authz.policies_for(mesh, proxy, jwt.KIND)), authz.policies_for(mesh, proxy))
+    return authz.with_rbac(jwt.with_jwt(ls, authz.policies_for(mesh, proxy, jwt.KIND), mesh.inputs.jwks),
+                           authz.policies_for(mesh, proxy), mesh.inputs.trust)
 
 
 def _add_destinations(mesh: Mesh, proxy: model.Proxy, contexts: list[Context], services: dict[str, Service]) -> None:

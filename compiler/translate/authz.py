@@ -13,16 +13,19 @@ CUSTOM policies are refused at validation (no ext_authz provider is compiled).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from compiler import model
 from compiler.api import security as sec
-from compiler.resources import Resource
+from compiler.diagnostics import Diagnostic
+from compiler.resources import Resource, ResourceSet
 from compiler.reuse.carry import Tag
 from compiler.translate import authz_rules
 from compiler.translate.mesh import ROOT_NAMESPACE, Mesh
 from compiler.translate.scope import selects
+from compiler.trust import TrustDomain
 
+KIND = "AuthorizationPolicy"
 DRY_RUN = "istio.io/dry-run"
 _ORDER = (("AUDIT", model.RbacAction.LOG), ("DENY", model.RbacAction.DENY), ("ALLOW", model.RbacAction.ALLOW))
 _NEVER = (model.AuthzNot(model.AuthzAny(True)),)  # rbacPolicyMatchNever's permission and principal
@@ -60,7 +63,7 @@ def _dry_run(res: Resource) -> bool:
     return res.annotations.get(DRY_RUN, "").lower() in ("1", "t", "true")
 
 
-def rbac_filters(policies: Sequence[Resource], *, for_tcp: bool) -> tuple[model.Rbac, ...]:
+def rbac_filters(policies: Sequence[Resource], *, for_tcp: bool, trust: TrustDomain) -> tuple[model.Rbac, ...]:
     out: list[model.Rbac] = []
     for action, rbac_action in _ORDER:
         chosen = [res for res in policies if (_spec(res).action or "ALLOW") == action]
@@ -69,26 +72,53 @@ def rbac_filters(policies: Sequence[Resource], *, for_tcp: bool) -> tuple[model.
         allow = rbac_action is model.RbacAction.ALLOW
         enforced = [res for res in chosen if not _dry_run(res)]
         dry = [res for res in chosen if _dry_run(res)]
-        out.append(model.Rbac(rbac_action, _built(enforced, for_tcp=for_tcp, allow=allow),
-                              _built(dry, for_tcp=for_tcp, allow=allow)))
+        out.append(model.Rbac(rbac_action, _built(enforced, for_tcp=for_tcp, allow=allow, trust=trust),
+                              _built(dry, for_tcp=for_tcp, allow=allow, trust=trust)))
     return tuple(out)
 
 
-def _built(policies: list[Resource], *, for_tcp: bool, allow: bool) -> tuple[model.RbacPolicy, ...] | None:
+def _built(policies: list[Resource], *, for_tcp: bool, allow: bool,
+           trust: TrustDomain) -> tuple[model.RbacPolicy, ...] | None:
     """None without policies (no rules at all, unlike an empty set); by name, as Envoy's map prints them."""
     if not policies:
         return None
-    return tuple(sorted((p for res in policies for p in _policies(res, for_tcp=for_tcp, allow=allow)),
+    return tuple(sorted((p for res in policies for p in _policies(res, for_tcp=for_tcp, allow=allow, trust=trust)),
                         key=lambda p: p.name))
 
 
-def _policies(res: Resource, *, for_tcp: bool, allow: bool) -> list[model.RbacPolicy]:
+def _policies(res: Resource, *, for_tcp: bool, allow: bool, trust: TrustDomain) -> list[model.RbacPolicy]:
     spec = _spec(res)
     if not spec.rules:
         return [model.RbacPolicy(_name(res, 0), _NEVER, _NEVER)]
-    built = (authz_rules.policy(_name(res, i), rule, res.namespace, for_tcp=for_tcp, allow=allow)
+    built = (authz_rules.policy(_name(res, i), rule, res.namespace, for_tcp=for_tcp, allow=allow, trust=trust)
              for i, rule in enumerate(spec.rules))
     return [p for p in built if p is not None]
+
+
+def foreign_principals(resources: ResourceSet, trust: TrustDomain) -> list[Diagnostic]:
+    """MW0413 at each principal of another trust domain (neither the mesh's, an alias, nor cluster.local): Pilot
+    keeps it as written and only logs it, so it matches no peer of this mesh."""
+    notes = []
+    for res in resources.of_kind(KIND):
+        for path, principal in _principals(_spec(res)):
+            domain = trust.foreign(principal)
+            if domain is not None:
+                notes.append(res.diag("MW0413", f'principal "{principal}" names the trust domain "{domain}", which '
+                                                f'is neither this mesh\'s ("{trust.domain}") nor one of its aliases: it '
+                                                "matches only peers of that other domain", ("spec", *path)))
+    return notes
+
+
+def _principals(spec: sec.AuthorizationPolicy) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    for i, rule in enumerate(spec.rules or ()):
+        for j, source in enumerate(f.source for f in rule.from_ or ()):
+            for key in ("principals", "notPrincipals"):
+                values = (source.principals if key == "principals" else source.not_principals) if source else None
+                yield from ((("rules", i, "from", j, "source", key, k), v) for k, v in enumerate(values or ()))
+        for j, cond in enumerate(rule.when or ()):
+            if cond.key == "source.principal":
+                for key, values in (("values", cond.values), ("notValues", cond.not_values)):
+                    yield from ((("rules", i, "when", j, key, k), v) for k, v in enumerate(values or ()))
 
 
 def _name(res: Resource, rule: int) -> str:
@@ -96,11 +126,12 @@ def _name(res: Resource, rule: int) -> str:
     return f"ns[{res.namespace}]-policy[{res.name}]-rule[{rule}]"
 
 
-def with_rbac(listeners: Sequence[model.Listener], policies: Sequence[Resource]) -> list[model.Listener]:
+def with_rbac(listeners: Sequence[model.Listener], policies: Sequence[Resource],
+              trust: TrustDomain) -> list[model.Listener]:
     """The listeners with the policies' filters on every HTTP and TCP chain (none without a policy)."""
     if not policies:
         return list(listeners)
-    http, tcp = rbac_filters(policies, for_tcp=False), rbac_filters(policies, for_tcp=True)
+    http, tcp = rbac_filters(policies, for_tcp=False, trust=trust), rbac_filters(policies, for_tcp=True, trust=trust)
 
     def chain(c: model.FilterChain) -> model.FilterChain:
         f = c.filter

@@ -15,8 +15,8 @@ from collections.abc import Callable, Sequence
 
 from compiler import model
 from compiler.api import security as sec
+from compiler.trust import SPIFFE, TrustDomain
 
-SPIFFE = "spiffe://"  # pkg/spiffe URIPrefix
 JWT_FILTER = "envoy.filters.http.jwt_authn"  # whose dynamic metadata holds the verified JWT payload
 JWT_PAYLOAD = "payload"  # pilot/pkg/xds/filters EnvoyJwtFilterPayload: jwt_authn's payload_in_metadata key
 HTTP_ONLY = frozenset({"hosts", "methods", "paths", "request.headers", "request.auth.principal",
@@ -224,7 +224,22 @@ def _and(keys: Sequence[_Key], *, for_tcp: bool, allow: bool) -> model.AuthzMatc
     return model.AuthzAnd(tuple(out) or (model.AuthzAny(True),))
 
 
-def policy(name: str, rule: sec.Rule, namespace: str, *, for_tcp: bool, allow: bool) -> model.RbacPolicy | None:
+def _migrated(keys: list[_Key], trust: TrustDomain) -> list[_Key]:
+    """Model.MigrateTrustDomain: principals and trust domains read against the mesh's trust domain and aliases."""
+    out = []
+    for key in keys:
+        if key.name == "source.principal":
+            key = dataclasses.replace(key, values=trust.principals(key.values),
+                                      not_values=trust.principals(key.not_values))
+        elif key.name == "source.trustDomain":
+            key = dataclasses.replace(key, values=trust.trust_domains(key.values),
+                                      not_values=trust.trust_domains(key.not_values))
+        out.append(key)
+    return out
+
+
+def policy(name: str, rule: sec.Rule, namespace: str, *, for_tcp: bool, allow: bool,
+           trust: TrustDomain) -> model.RbacPolicy | None:
     """The rule's RBAC policy; None when an ALLOW rule cannot be checked on this (TCP) chain."""
     permissions: list[_Key] = []
     principals: list[_Key] = []
@@ -239,7 +254,7 @@ def policy(name: str, rule: sec.Rule, namespace: str, *, for_tcp: bool, allow: b
             name,
             permissions=tuple(_and([*(_operation_keys(o) if o else ()), *permissions], for_tcp=for_tcp, allow=allow)
                               for o in tos),
-            principals=tuple(_and([*(_source_keys(s, namespace) if s else ()), *principals], for_tcp=for_tcp,
-                                  allow=allow) for s in froms))
+            principals=tuple(_and(_migrated([*(_source_keys(s, namespace) if s else ()), *principals], trust),
+                                  for_tcp=for_tcp, allow=allow) for s in froms))
     except HttpOnly:
         return None

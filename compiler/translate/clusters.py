@@ -20,6 +20,7 @@ from compiler.translate import hooks, peer, policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, rule_lookups
 from compiler.translate.named import first_by_name
 from compiler.translate.services import Instance, Port, Resolution, Service
+from compiler.trust import TrustDomain
 from compiler.validate.hosts import is_ip
 
 _DISCOVERY = {Resolution.EDS: model.Discovery.EDS, Resolution.DNS: model.Discovery.STRICT_DNS,
@@ -67,33 +68,34 @@ def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Po
                      policy.circuit_breakers(eff.connection_pool), policy.outlier(eff.outlier_detection), eff.tls)
 
 
-def identities(service: Service) -> tuple[str, ...]:
-    """The SPIFFE ids of the service's workloads (Pilot's PushContext.ServiceAccounts): its endpoints' and the
-    Kubernetes workloads' its selector picks, sorted."""
-    return tuple(sorted({*service.identities, *(
-        naming.spiffe_id(i.workload[0] if i.workload else service.namespace, i.service_account)
-        for i in service.instances if i.service_account)}))
+def identities(service: Service, trust: TrustDomain) -> tuple[str, ...]:
+    """The SPIFFE ids of the service's workloads (Pilot's PushContext.ServiceAccounts, with the trust domain's
+    aliases): its endpoints' and the Kubernetes workloads' its selector picks, sorted."""
+    accounts = {*service.service_accounts, *((i.workload[0] if i.workload else service.namespace, i.service_account)
+                                             for i in service.instances if i.service_account)}
+    return tuple(sorted({sid for namespace, account in accounts for sid in trust.identities(namespace, account)}))
 
 
 def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[model.Endpoint],
-         discovery: model.Discovery, auto_mtls: bool) -> tuple[model.UpstreamTls | None, bool]:
+         discovery: model.Discovery, auto_mtls: bool, trust: TrustDomain) -> tuple[model.UpstreamTls | None, bool]:
     """The rule's TLS, or else auto mTLS (cluster_tls.go applyUpstreamTLSSettings / buildUpstreamTLSSettings): not
     toward mesh-external services, ORIGINAL_DST clusters, or a namespace whose PeerAuthentication is DISABLE.
     Deliberate difference: only when some endpoint carries `tlsMode: istio` (Pilot adds the matches to every
     cluster; without such an endpoint they choose plaintext for every one, which is what no TLS gives)."""
     if s.tls is not None or not auto_mtls or service.mesh_external or discovery is model.Discovery.ORIGINAL_DST:
-        ids = identities(service) if s.tls is not None and s.tls.mode == "ISTIO_MUTUAL" else ()
+        ids = identities(service, trust) if s.tls is not None and s.tls.mode == "ISTIO_MUTUAL" else ()
         return policy.upstream_tls(s.tls, host=service.host, port=port.number, subset=subset,
                                    protocol=port.protocol, identities=ids), False
     if not any(e.tls_mode == naming.ISTIO_TLS_MODE for e in eps):
         return None, False
     return policy.istio_mutual(host=service.host, port=port.number, subset=subset, protocol=port.protocol,
-                               sans=identities(service)), True
+                               sans=identities(service, trust)), True
 
 
 def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None,
                      *, settings: _Settings | None = None, instances: Sequence[Instance] | None = None,
-                     auto_mtls: bool = True) -> tuple[model.Cluster, model.LoadAssignment | None]:
+                     auto_mtls: bool = True, trust: TrustDomain
+                     ) -> tuple[model.Cluster, model.LoadAssignment | None]:
     """`settings` and `instances` (the subset's selected instances), when given, were worked out for this rule,
     subset and port (`_service_clusters` shares them between the clusters that have the same); `auto_mtls`: the
     destination's namespace does not DISABLE mTLS."""
@@ -103,7 +105,7 @@ def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | 
     discovery = _DISCOVERY[service.resolution]
     eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None, instances)
     sources = (service.source, *(rule.sources if rule is not None else ()))
-    tls, auto = _tls(service, port, subset_name, s, eps, discovery, auto_mtls)
+    tls, auto = _tls(service, port, subset_name, s, eps, discovery, auto_mtls, trust)
     cluster = model.Cluster(
         name=name, discovery=discovery, lb_policy=s.lb,
         minimum_ring_size=s.size if s.lb is model.LbPolicy.RING_HASH else None,
@@ -138,7 +140,8 @@ def _clusters_of_service(mesh: Mesh, service: Service, rule: DestinationRuleEntr
                          reuse: hooks.ClusterReuse) -> _Made:
     """A service's clusters depend on nothing but the service, its rule and whether its namespace disables mTLS."""
     auto = service.namespace not in peer.disabled_namespaces(mesh)
-    return reuse.service_clusters(service, rule, auto, functools.partial(_service_clusters, service, rule, auto))
+    return reuse.service_clusters(service, rule, auto, functools.partial(_service_clusters, service, rule, auto,
+                                                                         mesh.inputs.trust))
 
 
 _Made = tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]
@@ -193,7 +196,7 @@ def _assignment_name(a: model.LoadAssignment) -> str:
     return a.cluster_name
 
 
-def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool
+def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool, trust: TrustDomain
                       ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
     if service.alias_of:  # Pilot's buildOutboundClusters skips aliases: routes to them use the concrete's
         return (), ()
@@ -212,7 +215,7 @@ def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_
             if settings is None:
                 settings = shared[id(own)] = _settings(rule, subset, port)
             cluster, assignment = outbound_cluster(service, port, rule, subset, settings=settings,
-                                                   instances=instances, auto_mtls=auto_mtls)
+                                                   instances=instances, auto_mtls=auto_mtls, trust=trust)
             clusters.append(cluster)
             if assignment is not None:
                 assignments.append(assignment)

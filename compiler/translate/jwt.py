@@ -2,20 +2,25 @@
 
 Scoped as AuthorizationPolicy is (root namespace, then the workload's, selector or none; targetRef(s) bind no
 sidecar or Istio Gateway): the jwtRules of every policy that applies, in that order, are providers `origins-N`,
-as Pilot's convertToEnvoyJwtConfig (pilot/pkg/security/authn/policy_applier.go) numbers them. A `jwksUri` is not
-fetched yet: such a rule gets Pilot's fail-closed JWKS (jwks_resolver.go PublicOnlyJwks, a public key whose private
-key was discarded), so every token it is given is rejected, until the keys are written inline (warning MW0403).
+as Pilot's convertToEnvoyJwtConfig (pilot/pkg/security/authn/policy_applier.go) numbers them. A `jwksUri`'s key set
+is inlined as Pilot does by default (jwks_resolver.go BuildLocalJwks): the build's input holds what the reconciler
+fetched (`compiler.inputs`); when there is nothing usable there (not fetched, the fetch failed, the body is not a key
+set Envoy reads), the rule gets Pilot's fail-closed JWKS (PublicOnlyJwks, a public key whose private key was
+discarded), so every token it is given is rejected while requests without one pass, and warning MW0412 says why.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
-from compiler import model
+from compiler import model, units
 from compiler.api import security as sec
-from compiler.resources import Resource
+from compiler.diagnostics import Diagnostic
+from compiler.inputs import FetchedJwks
+from compiler.resources import Resource, ResourceSet
 from compiler.translate import specs
+from compiler.validate import envoy_limits
 
 # pilot/pkg/model/jwks_resolver.go PublicOnlyJwks
 PUBLIC_ONLY_JWKS = (
@@ -25,14 +30,39 @@ PUBLIC_ONLY_JWKS = (
     'ExIWmki-mmqh94-mPTJyBR74ShspL3BxPZitDL574T1w"}]}'
 )
 KIND = "RequestAuthentication"
+DEFAULT_FETCH_TIMEOUT = 5.0  # seconds: policy_applier.go's default for jwtRule.timeout
 # buildSpaceDelimitedClaims: claims Istio always splits on spaces before RBAC matches them
 _SPACE_DELIMITED = ("scope", "permission")
 
 
-def _provider(index: int, rule: sec.JWTRule) -> model.JwtProvider:
+def jwks_uri(rule: sec.JWTRule) -> str:
+    return rule.jwks_uri or rule.jwks_uri_legacy or ""
+
+
+def _fetched_keys(uri: str, fetched: Mapping[str, FetchedJwks]) -> tuple[str, str]:
+    """(the key set to inline, "") or ("", why there is none)."""
+    got = fetched.get(uri)
+    if got is None:
+        return "", ("it was not fetched (meshward serve fetches it; `meshward compile --fetch-jwks` does too, "
+                    "offline builds do not)")
+    if got.error:
+        return "", f"fetching it failed: {got.error}"
+    problem = envoy_limits.jwks(got.keys)
+    if problem:
+        return "", f"what it serves is not a key set Envoy reads ({problem})"
+    return got.keys, ""
+
+
+def _keys(rule: sec.JWTRule, fetched: Mapping[str, FetchedJwks]) -> str:
+    if rule.jwks is not None or not jwks_uri(rule):
+        return rule.jwks or PUBLIC_ONLY_JWKS
+    return _fetched_keys(jwks_uri(rule), fetched)[0] or PUBLIC_ONLY_JWKS
+
+
+def _provider(index: int, rule: sec.JWTRule, fetched: Mapping[str, FetchedJwks]) -> model.JwtProvider:
     extra = tuple(c for c in rule.space_delimited_claims or () if c not in _SPACE_DELIMITED)
     return model.JwtProvider(
-        name=f"origins-{index}", issuer=rule.issuer or "", jwks=rule.jwks or PUBLIC_ONLY_JWKS,
+        name=f"origins-{index}", issuer=rule.issuer or "", jwks=_keys(rule, fetched),
         audiences=tuple(rule.audiences or ()), forward=bool(rule.forward_original_token),
         forward_payload_header=rule.output_payload_to_header or "",
         from_headers=tuple((h.name, h.prefix or "") for h in rule.from_headers or ()),
@@ -41,14 +71,49 @@ def _provider(index: int, rule: sec.JWTRule) -> model.JwtProvider:
         space_delimited_claims=(*_SPACE_DELIMITED, *extra))
 
 
-def providers(policies: Sequence[Resource]) -> tuple[model.JwtProvider, ...]:
+def providers(policies: Sequence[Resource], fetched: Mapping[str, FetchedJwks]) -> tuple[model.JwtProvider, ...]:
     rules = [rule for res in policies for rule in specs.request_authentication(res).jwt_rules or ()]
-    return tuple(_provider(i, rule) for i, rule in enumerate(rules))
+    return tuple(_provider(i, rule, fetched) for i, rule in enumerate(rules))
 
 
-def with_jwt(listeners: Sequence[model.Listener], policies: Sequence[Resource]) -> list[model.Listener]:
+def _uris(resources: ResourceSet) -> Iterator[tuple[Resource, int, sec.JWTRule]]:
+    for res in resources.of_kind(KIND):
+        for i, rule in enumerate(specs.request_authentication(res).jwt_rules or ()):
+            if rule.jwks is None and jwks_uri(rule):
+                yield res, i, rule
+
+
+def jwks_uris(resources: ResourceSet) -> dict[str, float]:
+    """The jwksUris whose key sets the revision inlines, with how long a fetch may take (seconds; the shortest
+    `timeout` of the rules naming it, Pilot's default 5 s): what the reconciler fetches for it."""
+    out: dict[str, float] = {}
+    for _, _, rule in _uris(resources):
+        seconds = units.duration_ms(rule.timeout) / 1000 if rule.timeout else DEFAULT_FETCH_TIMEOUT
+        out[jwks_uri(rule)] = min(seconds, out.get(jwks_uri(rule), seconds))
+    return out
+
+
+def unavailable(resources: ResourceSet, fetched: Mapping[str, FetchedJwks], *,
+                fetched_only: bool = False) -> list[Diagnostic]:
+    """MW0412 at each jwksUri whose rule gets the fail-closed key set, and why (Pilot only logs it);
+    `fetched_only`: not at those nobody fetched (`validate` without --fetch-jwks)."""
+    notes = []
+    for res, i, rule in _uris(resources):
+        if fetched_only and jwks_uri(rule) not in fetched:
+            continue
+        why = _fetched_keys(jwks_uri(rule), fetched)[1]
+        if why:
+            key = "jwksUri" if rule.jwks_uri else "jwks_uri"
+            notes.append(res.diag("MW0412", f"no key set for {jwks_uri(rule)}: {why}; the rule gets Istio's "
+                                            "fail-closed JWKS (every token it checks gets 401)",
+                                            ("spec", "jwtRules", i, key)))
+    return notes
+
+
+def with_jwt(listeners: Sequence[model.Listener], policies: Sequence[Resource],
+             fetched: Mapping[str, FetchedJwks]) -> list[model.Listener]:
     """The listeners with the providers on every HTTP chain (JWT has no meaning on TCP)."""
-    found = providers(policies)
+    found = providers(policies, fetched)
     if not found:
         return list(listeners)
 

@@ -17,6 +17,7 @@ from compiler import model, naming
 from compiler.api.destination_rule import Subset, TrafficPolicy
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
+from compiler.inputs import BuildInputs
 from compiler.kinds import WORKLOAD_KINDS
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse import tables
@@ -121,6 +122,7 @@ class Mesh:
     selector_keys: tuple[str, ...] = ()
     _memo: dict[Hashable, object] = dataclasses.field(default_factory=dict)
     carry: Carry = dataclasses.field(default_factory=Carry)  # what the next revision may reuse (translate.carry)
+    inputs: BuildInputs = dataclasses.field(default_factory=BuildInputs)  # trust domain, fetched key sets
 
     def memo(self, key: Hashable, make: Callable[[], _T]) -> _T:
         """Per-revision memo for results shared by proxies (the mesh is read-only, so they cannot go stale)."""
@@ -279,11 +281,11 @@ class IndexReuse(Protocol):
         ...
 
 
-def index(resources: ResourceSet, carry: Carry | None = None) -> Mesh:
+def index(resources: ResourceSet, carry: Carry | None = None, inputs: BuildInputs | None = None) -> Mesh:
     """`carry` (the previous revision's `mesh.carry.next_generation()`) makes unchanged documents give the same
     index objects as before, so per-destination results computed from them are found again (compiler.reuse.
-    carry)."""
-    return _index(resources, carry if carry is not None else Carry())
+    carry); it must come from a build with the same `inputs`."""
+    return _index(resources, carry if carry is not None else Carry(), inputs or BuildInputs())
 
 
 _KUBE_KINDS = ("Pod", "Namespace", *WORKLOAD_KINDS)
@@ -311,7 +313,7 @@ def _kube_instances(services: Sequence[Service], owner: KubeWorkload,
             for s in services]
 
 
-def _index(resources: ResourceSet, carry: Carry) -> Mesh:
+def _index(resources: ResourceSet, carry: Carry, inputs: BuildInputs) -> Mesh:
     # The registry and the rules are rebuilt only when one of their documents changed: unchanged documents are the
     # same Resource objects (pipeline.CheckCache), so a commit that edits a VirtualService reuses them whole.
     registry = carry.registry(tuple(r for k in _REGISTRY_KINDS for r in resources.of_kind(k)),
@@ -325,6 +327,7 @@ def _index(resources: ResourceSet, carry: Carry) -> Mesh:
         destination_rules=rules, gateways=_gateways(resources),
         sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
         kube=registry.kube, kube_services=registry.kube_services,
+        inputs=inputs,
     )
 
 

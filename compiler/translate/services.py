@@ -82,8 +82,9 @@ class Service:
     # no clusters or listeners of its own, routes to it reach the concrete service's clusters
     alias_of: str = ""
     aliases: tuple[str, ...] = ()  # on a concrete service: the hosts of its aliases
-    # SPIFFE ids of the Kubernetes workloads its selector picks (their endpoints may be the cluster's alone)
-    identities: tuple[str, ...] = ()
+    # (namespace, service account) of the Kubernetes workloads its selector picks (their endpoints may be the
+    # cluster's alone): their SPIFFE ids, in the build's trust domain, are among the SANs clients verify
+    service_accounts: tuple[tuple[str, str], ...] = ()
 
     def port(self, number: int) -> Port | None:
         return next((p for p in self.ports if p.number == number), None)
@@ -260,7 +261,7 @@ def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Re
         instances=tuple(sorted(instances, key=_instance_key)), dns_host=spec.external_name or "" if external else "",
         gateway_port_translation=NO_GATEWAY_PORT_TRANSLATION not in res.labels,
         external_name=(spec.external_name or "").lower().rstrip(".") if external else "",
-        identities=tuple(sorted({naming.spiffe_id(res.namespace, a) for a in accounts})),
+        service_accounts=tuple(sorted({(res.namespace, a) for a in accounts})),
     )
 
 

@@ -1,5 +1,7 @@
 """MW0403: what a revision asks for that meshward validates but does not compile (the fields compiler.coverage lists
-as warned, and unix:// endpoints), MW0405: delegated routes a root VirtualService leaves out, and MW0411: Gateway servers a gateway proxy does not serve (as Pilot drops them); found
+as warned, and unix:// endpoints), MW0405: delegated routes a root VirtualService leaves out, MW0411: Gateway
+servers a gateway proxy does not serve (as Pilot drops them), MW0412: jwksUris whose key set the build does not
+have (rules that then reject every token), and MW0413: principals of another trust domain; found
 once per revision so that `compile` and the reconciler's status say so (not once per proxy, and not silently).
 `validate` reports the field notes too (`field_notes`: they need no index of the revision)."""
 
@@ -10,9 +12,10 @@ from collections.abc import Iterator
 
 from compiler import coverage, model
 from compiler.diagnostics import Diagnostic
+from compiler.inputs import BuildInputs
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse.carry import Carry, Tag
-from compiler.translate import gateways, specs
+from compiler.translate import authz, gateways, jwt, specs
 from compiler.translate.mesh import Mesh
 from compiler.translate.proxies import proxies as list_proxies
 from compiler.translate.routes import skipped_notes
@@ -24,7 +27,15 @@ _UNIX = ("unix:// endpoints are not compiled: Envoy's endpoint discovery takes I
 def unsupported(mesh: Mesh) -> list[Diagnostic]:
     notes = [note for vs in mesh.virtual_services if vs.skipped for note in skipped_notes(vs)]
     notes += [res.diag("MW0403", _UNIX, path) for res, path in _unix_endpoints(mesh)]
+    notes += input_notes(mesh.resources, mesh.inputs)
     return notes + field_notes(mesh.resources, mesh.carry) + _dropped_servers(mesh)
+
+
+def input_notes(resources: ResourceSet, inputs: BuildInputs, *, fetched_only: bool = False) -> list[Diagnostic]:
+    """What the build's inputs make of the policies: jwksUris without a usable key set (MW0412; `fetched_only`:
+    only those fetched) and principals of another trust domain (MW0413). `meshward validate` asks too."""
+    return [*jwt.unavailable(resources, inputs.jwks, fetched_only=fetched_only),
+            *authz.foreign_principals(resources, inputs.trust)]
 
 
 def field_notes(resources: ResourceSet, carry: Carry) -> list[Diagnostic]:

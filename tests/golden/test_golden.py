@@ -35,6 +35,7 @@ CASES = (
     else []
 )
 DIAGNOSTICS = "diagnostics.txt"
+BUILD_INPUTS = "build-inputs.json"
 
 
 def safe_name(node_id: str) -> str:
@@ -51,13 +52,24 @@ def sources(case_dir: Path) -> list[str]:
     return [line for line in lines if line]
 
 
+def build_inputs(case_dir: Path) -> build_mod.BuildInputs:
+    """The case's build-inputs.json, when it has one: the trust domain and aliases, and the jwksUri key sets as the
+    reconciler would have fetched them (`{"jwks": {URI: {"keys": TEXT} or {"error": WHY}}}`)."""
+    path = case_dir / BUILD_INPUTS
+    if not path.is_file():
+        return build_mod.BuildInputs()
+    given = json.loads(path.read_text(encoding="utf-8"))
+    trust = build_mod.TrustDomain(given.get("trustDomain", "cluster.local"), tuple(given.get("trustDomainAliases", ())))
+    return build_mod.BuildInputs(trust, {uri: build_mod.FetchedJwks(**got) for uri, got in given.get("jwks", {}).items()})
+
+
 def _build(case: str, monkeypatch: pytest.MonkeyPatch) -> build_mod.Build:
     """Built from inside the input directory, so that file names in diagnostics and metadata are relative; a
     case with a source.txt is built from the project root, its own input/ (if any) after the named paths."""
     named = sources(CASES_DIR / case)
     if not named:
         monkeypatch.chdir(CASES_DIR / case / "input")
-        return build_mod.build(["."])
+        return build_mod.build(["."], inputs=build_inputs(CASES_DIR / case))
     missing = [p for p in named if not (ROOT / p).exists()]
     if missing:
         if all(Path(p).parts[:2] == ("..", "shared") for p in missing):

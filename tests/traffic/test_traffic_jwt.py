@@ -4,16 +4,14 @@ rules on request principals and claims reading the verified payload (403 without
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import jwks_server
 import pytest
 import traffic_gateway
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from traffic_backends import Backend, Reply, get, running
 from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
 
@@ -24,22 +22,8 @@ NODE = "router~127.0.8.3~istio-ingressgateway.istio-system~istio-system.svc.clus
 ISSUER = "https://issuer.example.com"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _jwks(key: rsa.RSAPrivateKey) -> str:
-    numbers = key.public_key().public_numbers()
-    n = numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")
-    return json.dumps({"keys": [{"kty": "RSA", "alg": "RS256", "use": "sig", "kid": "k1", "e": _b64(b"\x01\x00\x01"),
-                                 "n": _b64(n)}]})
-
-
 def _token(key: rsa.RSAPrivateKey, **claims: Any) -> str:
-    head = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"}).encode())
-    body = _b64(json.dumps({"iss": ISSUER, "sub": "alice", "exp": int(time.time()) + 600, **claims}).encode())
-    signature = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
-    return f"{head}.{body}.{_b64(signature)}"
+    return jwks_server.token(key, ISSUER, **claims)
 
 
 def _tree(port: int, site: Backend, jwks: str) -> str:
@@ -97,7 +81,7 @@ def gateway(envoy_bin: str, key: rsa.RSAPrivateKey, tmp_path_factory: pytest.Tem
     site = Backend("site", "127.0.7.10")
     with running({"site": site}):
         port, admin = free_port(GW_ADDRESS), free_port()
-        tree = write_tree(root / "tree", {"mesh.yaml": _tree(port, site, _jwks(key))})
+        tree = write_tree(root / "tree", {"mesh.yaml": _tree(port, site, jwks_server.jwks(key))})
         bootstrap = compile_bootstrap(tree, NODE, root / "bootstrap.json", admin)
         with envoy(envoy_bin, bootstrap, admin, [(GW_ADDRESS, port)]):
             yield port

@@ -25,9 +25,10 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def compile_bootstrap(tree: Path, node_id: str, out: Path, admin_port: int) -> Path:
+def compile_bootstrap(tree: Path, node_id: str, out: Path, admin_port: int,
+                      inputs: build.BuildInputs | None = None) -> Path:
     """The tree must compile cleanly (no error diagnostics); the failure message lists them."""
-    result = build.build([tree])
+    result = build.build([tree], inputs=inputs)
     errors = build.errors(result)
     assert result.ok and not errors, "\n".join(str(d) for d in result.diagnostics)
     cfg = build.proxy_config(result, node_id)

@@ -1,0 +1,29 @@
+"""What a build takes besides the policy tree: the mesh's trust domain and the JSON Web Key Sets fetched for
+RequestAuthentication `jwksUri`s.
+
+The compiler stays pure (no network, no clock): the reconciler, or `meshward compile --fetch-jwks`, fetches key sets
+and hands them in here, as it hands in the cluster's documents. Two builds with different inputs share no carried
+results (`compiler.build.from_checked` starts the second cold), since translate's results depend on them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from compiler.trust import TrustDomain
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FetchedJwks:
+    """The outcome of fetching one jwksUri: the body it served (`keys`), or why there is none (`error`)."""
+
+    keys: str = ""
+    error: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildInputs:
+    trust: TrustDomain = dataclasses.field(default_factory=TrustDomain)
+    # jwksUri -> what fetching it gave; a jwksUri not here was not fetched (offline builds)
+    jwks: Mapping[str, FetchedJwks] = dataclasses.field(default_factory=dict)
