@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from meshward import compiler_commands, completion, inject_command, reconciler_commands, test_command, version
+from meshward.review import command as review
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     reconciler_commands.add_commands(sub)
     inject_command.add_command(sub)
     test_command.add_command(sub)
+    review.add_commands(sub)
     sub.add_parser("completion", help="print a shell completion script: eval \"$(meshward completion bash)\"") \
         .add_argument("shell", choices=completion.SHELLS, help="the shell to complete in")
     return parser
@@ -43,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return inject_command.run(args)
     if args.command == "test":
         return test_command.run(args)
+    if args.command in review.COMMANDS:
+        return review.run(args)
     return reconciler_commands.run(args)
 
 

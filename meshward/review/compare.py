@@ -1,0 +1,177 @@
+"""Two compiled revisions of one policy tree, compared proxy by proxy: the Envoy resources each proxy gains, loses
+or sees changed (with the changed fields and the documents that caused them), the diagnostics that appear or go,
+and the routing that changed. The result is plain data that `meshward.review.report` renders.
+
+A proxy whose snapshot has the same content version on both sides (versions are content hashes) is not dumped at
+all, so a change that touches a few proxies of a large mesh costs little past the two builds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from compiler import build, emit, load, model, pipeline
+from compiler.diagnostics import Diagnostic
+from meshward.review import causes, changes, revisions, routing
+from meshward.review.causes import DocRef, Key
+from meshxds import type_urls
+from meshxds.snapshot import Snapshot
+
+Dump = Mapping[str, Sequence[Mapping[str, Any]]]
+
+
+class NotCompiled(Exception):
+    """A revision whose policy does not compile: a one-line message naming it and its first error."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Revision:
+    label: str  # what the reader is told: `main (1a2b3c4)`, `worktree`
+    checked: pipeline.Checked
+    result: build.Build
+
+
+def compile_tree(tree: revisions.Tree, label: str) -> Revision:
+    loaded = load.load([tree.directory], base=tree.root, confine=tree.root)
+    checked = pipeline.check_documents(loaded.documents, loaded.diagnostics, loaded.files)
+    result = build.from_checked(checked)
+    if not result.ok:
+        found = build.errors(result)
+        raise NotCompiled(f"{label} does not compile ({len(found)} error(s), first: {found[0].render()})")
+    return Revision(label, checked, result)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FieldDiff:
+    path: str
+    before: Any  # None when added
+    after: Any  # None when removed
+    causes: tuple[DocRef, ...]
+    whole_entry: bool = False  # a virtual host or filter chain added or removed as a whole
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ResourceDiff:
+    type: str  # listeners, routes, clusters, endpoints, secrets
+    name: str
+    change: changes.Change
+    causes: tuple[DocRef, ...]  # for a resource added or removed; its fields' causes when changed
+    fields: tuple[FieldDiff, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProxyDiff:
+    node_id: str
+    change: changes.Change
+    resources: tuple[ResourceDiff, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    before: str
+    after: str
+    prefix: str  # the policy directory in the repository
+    proxies: tuple[ProxyDiff, ...]
+    new_diagnostics: tuple[Diagnostic, ...]
+    gone_diagnostics: tuple[Diagnostic, ...]
+    documents: tuple[DocRef, ...]  # every document the revisions hold differently
+    routing_before: routing.Graph
+    routing_after: routing.Graph
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.proxies or self.new_diagnostics or self.gone_diagnostics)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Side:
+    config: model.ProxyConfig
+    snapshot: Snapshot
+    applied: list[Key]
+
+
+def compare(before: Revision, after: Revision, prefix: str) -> Report:
+    changed_docs = causes.changed_documents(before.checked.resources, after.checked.resources)
+    old = {p.node_id: p for p in before.result.proxies()}
+    new = {p.node_id: p for p in after.result.proxies()}
+    diffs: list[ProxyDiff] = []
+    configs: tuple[list[model.ProxyConfig], list[model.ProxyConfig]] = ([], [])
+    for node in sorted(old.keys() | new.keys()):
+        a = _side(before.result, old[node]) if node in old else None
+        b = _side(after.result, new[node]) if node in new else None
+        if a is not None and b is not None and a.snapshot.version == b.snapshot.version:
+            continue
+        configs[0].extend([a.config] if a else [])
+        configs[1].extend([b.config] if b else [])
+        if a is None or b is None:
+            diffs.append(ProxyDiff(node, changes.Change.ADDED if a is None else changes.Change.REMOVED))
+            continue
+        found = _resources(a, b, changed_docs)
+        if found:
+            diffs.append(ProxyDiff(node, changes.Change.CHANGED, tuple(found)))
+    routes = routing.changed(routing.of_configs(configs[0]), routing.of_configs(configs[1]))
+    new_diags, gone_diags = _diagnostics(before.result.diagnostics, after.result.diagnostics)
+    return Report(before.label, after.label, prefix, tuple(diffs), new_diags, gone_diags,
+                  tuple(sorted(changed_docs.values())), *routes)
+
+
+def _side(result: build.Build, proxy: model.Proxy) -> _Side:
+    cfg = build.proxy_config(result, proxy)
+    return _Side(cfg, emit.snapshot(cfg, result.memo),
+                 causes.applied_keys(build.describe(result, proxy).to_json()))
+
+
+def _resources(a: _Side, b: _Side, changed_docs: Mapping[Key, DocRef]) -> list[ResourceDiff]:
+    old, new = build.config_dump(a.snapshot), build.config_dump(b.snapshot)
+    applied = [*b.applied, *a.applied]
+    out: list[ResourceDiff] = []
+    for type_url in sorted(old.keys() | new.keys()):
+        short = type_urls.SHORT_NAMES.get(type_url, type_url)
+        olds, news = _by_name(old.get(type_url, ())), _by_name(new.get(type_url, ()))
+        for name in sorted(olds.keys() | news.keys()):
+            x, y = olds.get(name), news.get(name)
+            named = _named(type_url, name, y if y is not None else x, new if y is not None else old)
+            if x is None or y is None:
+                change = changes.Change.ADDED if x is None else changes.Change.REMOVED
+                out.append(ResourceDiff(short, name, change, causes.attribute(named, applied, changed_docs)))
+                continue
+            fields = [_field(f, x, y, type_url, name, old, new, applied, changed_docs)
+                      for f in changes.fields(x, y)]
+            if fields:
+                union = tuple(sorted({c for f in fields for c in f.causes}))
+                out.append(ResourceDiff(short, name, changes.Change.CHANGED, union, tuple(fields)))
+    return out
+
+
+def _field(f: changes.FieldChange, x: Mapping[str, Any], y: Mapping[str, Any], type_url: str, name: str,
+           old: Dump, new: Dump, applied: list[Key], changed_docs: Mapping[Key, DocRef]) -> FieldDiff:
+    """A changed field, put down to the sources on its path (on the side that holds it)."""
+    holder, dump = (x, old) if f.after is None else (y, new)
+    named = causes.along(holder, f.path) if type_url != type_urls.ENDPOINT else _named(type_url, name, holder, dump)
+    return FieldDiff(f.render_path(), f.before, f.after, causes.attribute(named, applied, changed_docs),
+                     f.whole_entry)
+
+
+def _named(type_url: str, name: str, resource: Mapping[str, Any] | None, dump: Dump) -> list[Key]:
+    """A resource's sources; an endpoint assignment's are its cluster's (it carries no metadata of its own)."""
+    if type_url == type_urls.ENDPOINT:
+        cluster = _by_name(dump.get(type_urls.CLUSTER, ())).get(name)
+        return causes.along(cluster, ()) if cluster is not None else []
+    return causes.along(resource, ()) if resource is not None else []
+
+
+def _by_name(resources: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {str(r.get("name") or r.get("cluster_name") or ""): r for r in resources}
+
+
+def _diagnostics(before: Sequence[Diagnostic], after: Sequence[Diagnostic]
+                 ) -> tuple[tuple[Diagnostic, ...], tuple[Diagnostic, ...]]:
+    """Diagnostics only one side has, compared without their line (a finding that merely moved is not new)."""
+    def key(d: Diagnostic) -> tuple[str, str, str, str, str]:
+        return (d.code, d.position.file, d.path, d.resource, d.message)
+
+    old, new = {key(d) for d in before}, {key(d) for d in after}
+    return (tuple(sorted((d for d in after if key(d) not in old), key=Diagnostic.sort_key)),
+            tuple(sorted((d for d in before if key(d) not in new), key=Diagnostic.sort_key)))
