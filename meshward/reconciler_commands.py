@@ -160,6 +160,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                          "with their result (Served, Superseded, or why rejected, with the first errors), time and "
                          "the proxies that ACKed their config")
 
+    dr = sub.add_parser("drift", help="the served commit against the live mesh: proxies not on it, Services and "
+                                      "endpoints the cluster lacks or moved, Istio resources Git does not hold "
+                                      "(exit 1: drifted)")
+    dr.add_argument("--admin-address", default=DEFAULT_ADMIN, metavar="H:P",
+                    help="the admin address of `meshward serve` (default: %(default)s)")
+    dr.add_argument("-o", "--output", choices=("text", "json"), default="text",
+                    help="one line per finding, or /status's drift section as JSON (default: %(default)s)")
+
     t = sub.add_parser("token", help="mint a local identity token for `meshward agent`")
     t.add_argument("--ca-dir", required=True, metavar="DIR", help="the CA's directory, as `serve --ca-dir`")
     t.add_argument("--namespace", required=True, metavar="NS", help="the workload's namespace")
@@ -200,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
         return demo.main(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "drift":
+        return _drift(args)
     if args.command == "proxy-config":
         return views.proxy_config(args)
     if args.command == "describe":
@@ -282,6 +292,23 @@ def _status(args: argparse.Namespace) -> int:
         sys.stdout.write(status_table.render(status, proxies))
     rejected = status.get("lastResult") == "Degraded" or any(p.get("state") == "NACKED" for p in proxies)
     return 1 if rejected else 0
+
+
+def _drift(args: argparse.Namespace) -> int:
+    """Exit 0 in sync, 1 drifted, 2 when the server cannot be reached or serves no commit yet."""
+    from reconciler.ops import drift
+
+    try:
+        found = _get_json(args.admin_address, "/status").get("drift")
+    except (urllib.error.URLError, OSError, ValueError, AttributeError) as err:
+        print(f"meshward drift: cannot reach {args.admin_address}: {err}", file=sys.stderr)
+        return 2
+    if not isinstance(found, dict):
+        print(f"meshward drift: {args.admin_address} serves no commit yet: nothing to compare", file=sys.stderr)
+        return 2
+    sys.stdout.write(json.dumps(found, indent=2, sort_keys=True) + "\n" if args.output == "json"
+                     else drift.render(found))
+    return 0 if found.get("inSync") else 1
 
 
 def _agent(args: argparse.Namespace) -> int:

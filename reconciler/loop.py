@@ -139,6 +139,13 @@ class Reconciler:
         resolver = self._resolver
         return resolver.build if resolver is not None else None
 
+    @property
+    def served_documents(self) -> Any:
+        """What `load` returned for the commit being served (None before the first publish): drift compares it with
+        the cluster."""
+        serving = self._serving
+        return serving.documents if serving is not None else None
+
     def origin(self, snapshot_version: str) -> Origin | None:
         """The commit and cluster state a snapshot version was last built from (None: not built by this loop)."""
         return self._origins.get(snapshot_version)

@@ -27,10 +27,10 @@ from reconciler import compose, gcpause, jwks, loop
 from reconciler.git import auth, source, webhook
 from reconciler.identity import ca, ca_server
 from reconciler.inject import sidecar, webhook_server
-from reconciler.kube import cluster, registry, token_review
-from reconciler.ops import admin, exposure, metrics
+from reconciler.kube import cluster, istio_kinds, registry, token_review
+from reconciler.ops import admin, drift, exposure, metrics
 from reconciler.ops import status as status_mod
-from reconciler.xds import ads, ads_guard, cache, config_budget, xds_node
+from reconciler.xds import ads, ads_guard, ads_status, cache, config_budget, xds_node
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,15 @@ class ServeConfig:
 
 
 def registry_config(config: ServeConfig) -> registry.RegistryConfig | None:
-    """Services, EndpointSlices, Pods, Namespaces and Secrets of the cluster, when one is configured."""
+    """Services, EndpointSlices, Pods, Namespaces and Secrets of the cluster, and Istio's resources for drift, when
+    one is configured."""
     if config.kubeconfig is None and config.kube_host is None:
         return None
     in_cluster = config.kubeconfig == IN_CLUSTER
     kubeconfig = Path(config.kubeconfig) if config.kubeconfig and not in_cluster else None
     return registry.RegistryConfig(host=config.kube_host, in_cluster=in_cluster, kubeconfig=kubeconfig,
-                                   context=config.kube_context, kinds=(*registry.DEFAULT_KINDS, registry.SECRETS))
+                                   context=config.kube_context,
+                                   kinds=(*registry.DEFAULT_KINDS, registry.SECRETS, *istio_kinds.WATCHED))
 
 
 def _feed(config: ServeConfig) -> cluster.ClusterFeed | None:
@@ -192,10 +194,24 @@ class Server:
         that ACKed it, and the cluster part as of now rather than as of the last compile."""
         proxies = self.ads.status()
         current = dataclasses.replace(self.loop.status, nacks=status_mod.nacks_of(proxies),
-                                      acked_by=status_mod.acked_by(proxies, self._commit_of))
+                                      acked_by=status_mod.acked_by(proxies, self._commit_of),
+                                      drift=self._drift(proxies))
         if self.cluster is None:
             return current
         return dataclasses.replace(current, cluster=self.cluster.describe())
+
+    def _drift(self, proxies: list[ads_status.ProxyStatus]) -> drift.Drift | None:
+        """The served commit against the live mesh (None before the first publish): the proxies' sync state, and
+        with a cluster its Services, EndpointSlices and Istio resources against the commit's documents."""
+        serving, tree = self.loop.status.serving, self.loop.served_documents
+        if serving is None or not isinstance(tree, compose.Tree):
+            return None
+        git = [drift.GitDocument(d.data, d.file, d.line) for d in tree.documents if isinstance(d.data, Mapping)]
+        kube = self.cluster.registry if self.cluster is not None else None
+        objects = ({k.kind: kube.objects(k.kind) for k in kube.config.kinds if k.kind != registry.SECRETS.kind}
+                   if kube is not None else None)
+        states = [drift.ProxyState(p.node_id, p.state, self._commit_of(p.snapshot_version or "")) for p in proxies]
+        return drift.compare(serving.sha, git, objects, states)
 
     def _commit_of(self, snapshot_version: str) -> str | None:
         origin = self.loop.origin(snapshot_version)
@@ -206,6 +222,7 @@ class Server:
         current = self._status()
         self.metrics.set_result(current.last_result)
         self.metrics.set_nacks(current.nacks)
+        self.metrics.set_drift(current.drift.counts() if current.drift is not None else {})
 
     def _proxies(self) -> list[dict[str, Any]]:
         """The ADS server's per-stream status, each with the commit and cluster state its snapshot came from."""

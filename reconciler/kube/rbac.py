@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from reconciler.kube import istio_kinds
+
 WATCH = ("list", "watch")  # the registry lists, then watches from the list's resourceVersion; it never gets one
 
 
@@ -30,5 +32,7 @@ RULES = (
     Rule("", "namespaces", WATCH, "--kubeconfig (injection labels)", kind="Namespace"),
     Rule("", "secrets", WATCH, "--kubeconfig (Gateway credentialName)", kind="Secret"),
     Rule("authentication.k8s.io", "tokenreviews", ("create",), "--kubeconfig with --ca-dir"),
+    # drift: Istio resources applied in the cluster that Git does not hold (reconciler/kube/istio_kinds.py)
+    *(Rule(group, plural, WATCH, "--kubeconfig (drift)", kind=kind) for group, _, kind, plural in istio_kinds.KINDS),
 )
 

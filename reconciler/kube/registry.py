@@ -145,6 +145,8 @@ def client_configuration(config: RegistryConfig) -> kubernetes.client.Configurat
         path = str(config.kubeconfig) if config.kubeconfig is not None else None
         kubernetes.config.load_kube_config(config_file=path, context=config.context, client_configuration=conf)
     conf.retries = 0  # the watch loop retries, with backoff; urllib3's own immediate retries would hammer
+    # one live watch per kind, each holding a connection: a smaller pool would discard and reopen them
+    conf.connection_pool_maxsize = max(conf.connection_pool_maxsize, len(config.kinds) + 2)
     return conf
 
 
@@ -218,12 +220,16 @@ class _KindWatcher:
     def _failed(self, exc: Exception) -> None:
         self.errors += 1
         self.last_error = f"{type(exc).__name__}: {exc}"[:500]
-        if isinstance(exc, ApiException) and not self.synced and (
-                exc.status == 404 or (exc.status == 403 and self.kind.optional)):
+        status = exc.status if isinstance(exc, ApiException) else None
+        absent = status == 404 or (status == 403 and self.kind.optional)
+        if absent and not self.synced:
             # Not served (an optional CRD not installed) or not readable by us (no RBAC for Secrets): empty, so the
             # other kinds are not held back; the watcher keeps trying after its backoff.
-            log.warning("%s cannot be listed (%s); treating it as empty", self.kind.kind, exc.reason)
+            log.warning("%s cannot be listed (HTTP %s); treating it as empty", self.kind.kind, status)
             self._registry.listed(self, {})
+        elif absent and self.kind.optional:  # still absent: said once above, not at every retry
+            log.debug("%s still cannot be listed (%s)", self.kind.kind, self.last_error)
+            self.resource_version = None
         elif isinstance(exc, _CONNECTION_ERRORS):
             log.warning("%s watch connection failed (%s); resuming from %s after backoff", self.kind.kind,
                         self.last_error, self.resource_version)

@@ -12,7 +12,7 @@ produced a proxy's snapshot to that proxy's ACK of the response carrying it, per
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -104,6 +104,9 @@ class Metrics:
         self.rejecting_proxies = Gauge("meshward_xds_rejecting_proxies",
                                        "Proxies rejecting (NACKing) the config they were last sent, by type URL.",
                                        ["type_url"], registry=r)
+        self.drift = Gauge("meshward_drift_findings",
+                           "Drift of the served commit against the live mesh (reconciler/ops/drift.py), by kind.",
+                           ["kind"], registry=r)
         self._before_render: list[Callable[[], None]] = []
         self.set_result(status.SyncResult.PENDING)
 
@@ -115,6 +118,12 @@ class Metrics:
         self.rejecting_proxies.clear()
         for type_url in sorted({n.type_url for n in nacks}):
             self.rejecting_proxies.labels(type_url=type_url).set(len({n.node for n in nacks if n.type_url == type_url}))
+
+    def set_drift(self, counts: Mapping[str, int]) -> None:
+        """Findings by drift kind; every kind present (0 when in sync) once a drift was computed."""
+        self.drift.clear()
+        for kind, count in counts.items():
+            self.drift.labels(kind=str(kind)).set(count)
 
     def set_result(self, result: status.SyncResult) -> None:
         for value in status.SyncResult:

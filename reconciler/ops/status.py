@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.ops.drift import Drift
 from reconciler.xds import ads_status
 
 
@@ -180,6 +181,7 @@ class Status:
     history: tuple[Reconciled, ...] = ()  # the last HISTORY_LENGTH commits reconciled, newest first
     # commit sha -> the connected proxies that ACKed a config built from it (filled in by the server)
     acked_by: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    drift: Drift | None = None  # the served commit against the live mesh (filled in by the server)
 
     @property
     def last_result(self) -> SyncResult:
@@ -224,6 +226,7 @@ class Status:
             "proxyErrors": [{"node": node, "error": error} for node, error in self.proxy_errors],
             "history": [entry.to_json(self.serving, dict(self.acked_by).get(entry.commit.sha, ()))
                         for entry in self.history],
+            "drift": self.drift.to_json() if self.drift is not None else None,
             **(self._cluster_json() if self.cluster_enabled else {}),
         }
 

@@ -3,8 +3,8 @@
 Why it exists: no kube-apiserver can run on these machines, yet the registry must be exercised through the official
 `kubernetes` client and its `Watch`, byte for byte as against a cluster. This server speaks just enough of the API:
 cluster-wide list (`GET /api/v1/services`, `/api/v1/pods`, `/api/v1/namespaces`, `/apis/discovery.k8s.io/v1/
-endpointslices`, and Istio's
-`/apis/networking.istio.io/v1/<plural>`) with `metadata.resourceVersion`, and `?watch=true&resourceVersion=N` as
+endpointslices`, and Istio's `/apis/networking.istio.io/v1/<plural>` and the other Istio kinds serve watches) with
+`metadata.resourceVersion`, and `?watch=true&resourceVersion=N` as
 newline-delimited JSON events in a chunked HTTP/1.1 response, and `fieldSelector` terms on `type`
 (`type=X`, `type!=X`, comma-separated, as for Secrets), (ADDED / MODIFIED / DELETED / BOOKMARK / ERROR), the way
 the apiserver does: a watch from a compacted resourceVersion gets a 200 with one ERROR event whose Status has code
@@ -41,6 +41,8 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "/apis/networking.istio.io/v1/virtualservices": ("networking.istio.io/v1", "VirtualService"),
     "/apis/networking.istio.io/v1/destinationrules": ("networking.istio.io/v1", "DestinationRule"),
     "/apis/networking.istio.io/v1/serviceentries": ("networking.istio.io/v1", "ServiceEntry"),
+    "/apis/networking.istio.io/v1/gateways": ("networking.istio.io/v1", "Gateway"),
+    "/apis/security.istio.io/v1/authorizationpolicies": ("security.istio.io/v1", "AuthorizationPolicy"),
 }
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 _PATH_OF_KIND = {**{kind: path for path, (_, kind) in RESOURCES.items()}, "TokenReview": TOKEN_REVIEWS}

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from meshward import cli
 from reconciler import serve
-from reconciler.kube import registry
+from reconciler.kube import istio_kinds, registry
 
 
 def args(*extra: str) -> serve.ServeConfig:
@@ -27,7 +27,10 @@ def test_kubeconfig_file_context_and_credentials_dir(tmp_path: Path) -> None:
                   str(tmp_path), "--credentials-poll-interval", "0.5")
     kube = serve.registry_config(config)
     assert kube is not None and kube.kubeconfig == tmp_path / "kc" and kube.context == "prod" and not kube.in_cluster
-    assert [k.kind for k in kube.kinds] == ["Service", "EndpointSlice", "Pod", "Namespace", "Secret"]
+    # Istio's own kinds too, read-only and never compiled: drift's list of what Git does not hold
+    assert [k.kind for k in kube.kinds] == ["Service", "EndpointSlice", "Pod", "Namespace", "Secret",
+                                            *(k.kind for k in istio_kinds.WATCHED)]
+    assert not any(k.compiler_input for k in istio_kinds.WATCHED) and all(k.optional for k in istio_kinds.WATCHED)
     assert registry.SECRETS.field_selector is not None and "service-account-token" in registry.SECRETS.field_selector
     assert config.credentials_dir == tmp_path and config.credentials_poll == 0.5
 
