@@ -31,6 +31,8 @@ import time
 import urllib.parse
 from typing import Any, Self
 
+from reconciler.kube import istio_kinds
+
 # path -> (apiVersion, kind) of the items it serves.
 RESOURCES: dict[str, tuple[str, str]] = {
     "/api/v1/services": ("v1", "Service"),
@@ -41,8 +43,9 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "/apis/networking.istio.io/v1/virtualservices": ("networking.istio.io/v1", "VirtualService"),
     "/apis/networking.istio.io/v1/destinationrules": ("networking.istio.io/v1", "DestinationRule"),
     "/apis/networking.istio.io/v1/serviceentries": ("networking.istio.io/v1", "ServiceEntry"),
-    "/apis/networking.istio.io/v1/gateways": ("networking.istio.io/v1", "Gateway"),
-    "/apis/security.istio.io/v1/authorizationpolicies": ("security.istio.io/v1", "AuthorizationPolicy"),
+    # the rest of Istio's kinds, which serve watches read-only for drift (reconciler/kube/istio_kinds.py)
+    **{f"/apis/{group}/{version}/{plural}": (f"{group}/{version}", kind)
+       for group, version, kind, plural in istio_kinds.KINDS},
 }
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 _PATH_OF_KIND = {**{kind: path for path, (_, kind) in RESOURCES.items()}, "TokenReview": TOKEN_REVIEWS}

@@ -131,6 +131,7 @@ class _Proxy:
 
 def test_drift_kind_by_kind(tmp_path: Path, apiserver: FakeApiServer, caplog: pytest.LogCaptureFixture) -> None:
     _cluster_as_git_says(apiserver)
+    apiserver.fail_requests("EnvoyFilter", 404)  # a cluster without that CRD
     h = _start(tmp_path, apiserver)
     try:
         serving = eventually(lambda: h.status().get("serving"), what="first commit served")
