@@ -1,5 +1,5 @@
-"""Which configs apply to one proxy and why, the way `istioctl x describe pod` explains a pod: the Sidecar and
-Gateways that select it, the Services it serves and sees, the VirtualServices and DestinationRules that shape its
+"""Which configs apply to one proxy and why, the way `istioctl x describe pod` explains a pod: the Pod or
+Deployment (StatefulSet...) it runs for, the Sidecar and Gateways that select it, the Services it serves and sees, the VirtualServices and DestinationRules that shape its
 traffic, and the security policies that select it, each with its file:line.
 
 The facts come from the same lookups translate uses to build the proxy's config (`scope`, `proxies`), so what this
@@ -52,6 +52,10 @@ def describe(mesh: Mesh, proxy: model.Proxy) -> Description:
     labels = proxy.label_map()
     router = proxy.kind is model.ProxyKind.ROUTER
     applied: list[Applied] = []
+    owner = mesh.kube.owner(proxy.namespace, proxy.name) if mesh.kube else None
+    if owner is not None:
+        source = "the Pod itself" if owner.kind == "Pod" else f"the pod template of the {owner.kind} whose pods are named so"
+        applied.append(_of(owner.res, f"the workload: labels and service account {owner.service_account} from {source}"))
     gateways = gateways_for(mesh, proxy)
     for gw in gateways:
         applied.append(_of(gw.res, f"selector {_labels(gw.selector)} matches the workload's labels"))

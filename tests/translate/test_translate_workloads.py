@@ -9,6 +9,7 @@ from translate_harness import build_mesh, by_name, config_for
 
 from compiler import model, pipeline, translate
 from compiler.load import load_text
+from compiler.translate.describe import describe
 
 NODE = "sidecar~{ip}~{pod}.shop~shop.svc.cluster.local"
 APPS = """
@@ -145,6 +146,14 @@ def test_template_labels_pick_sidecars_and_policies() -> None:
     assert "outbound|9080||ratings.shop.svc.cluster.local" in {c.name for c in db.clusters}
     assert any(li.direction is model.TrafficDirection.INBOUND and "deny-v1" in repr(li) for li in v1.listeners)
     assert not any("deny-v1" in repr(li) for li in db.listeners)
+
+
+def test_describe_names_the_workload_with_its_file_and_line() -> None:
+    mesh = build_mesh(APPS)
+    for pod, kind, line in (("reviews-v1-5d8f9b7c4-bq2xz", "Deployment", 9), ("db-3", "StatefulSet", 25),
+                            ("reviews-v1-7d9f8c6b5-x2x4z", "Pod", 49)):
+        found = describe(mesh, translate.find_proxy(mesh, NODE.format(ip="10.1.0.7", pod=pod))).applied[0]
+        assert (found.kind, found.line) == (kind, line) and "the workload" in found.why, found
 
 
 def test_service_accounts_of_the_selected_workloads_are_the_sans_verified() -> None:
