@@ -32,12 +32,13 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from compiler.resources import Resource
-from compiler.reuse import recorded, tables
+from compiler.reuse import recorded, refill, tables
 from compiler.reuse.generations import MISSING, Generations
 
 _T = TypeVar("_T")
 PORT = "port"  # the lookup kind routes report a read of the listener port as (compiler.translate.routes.PORT)
 _I = TypeVar("_I")
+_M = TypeVar("_M", bound=refill.Made[Any, Any])
 _D = TypeVar("_D")
 _P = TypeVar("_P", bound=tuple[tuple[object, ...], ...])
 _Tt = TypeVar("_Tt", bound=tuple[tuple[object, ...], ...])
@@ -289,6 +290,8 @@ class Carry(Generations):
             first = self._revision.setdefault(rest, (port, recorded.record(make, PORT)))
         return first[1] if first[0] == port or not first[1].varies else recorded.record(make, PORT)
 
-    def route_table(self, scope: Hashable, kind: type[_T], make: Callable[[_T | None], _T]) -> _T:
-        """`make(before)`, `before` what the previous revision (or this one) made for this scope."""
-        return self.derive(Tag.ROUTE_TABLE, (), scope, kind, make)
+    def route_table(self, scope: Hashable, recipe: refill.Recipe[_I, _D, _M]) -> _M:
+        """What the previous revision (or this one) made for this scope, refilled or kept (compiler.reuse.refill),
+        else built."""
+        return self.derive(Tag.ROUTE_TABLE, (), scope, recipe.kind,
+                           functools.partial(refill.kept_or_built, recipe=recipe))

@@ -14,14 +14,15 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 _V = TypeVar("_V")
+_V_co = TypeVar("_V_co", covariant=True)
 
 Report = Callable[[str, object, object], None]  # kind, argument, found
 Look = Callable[[str, object], object]  # kind, argument -> found
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Recorded(Generic[_V]):
-    value: _V
+class Recorded(Generic[_V_co]):
+    value: _V_co
     lookups: tuple[tuple[str, object, object], ...]  # (kind, argument, found), in the order they were made
     varies: bool  # it read the varying input
 

@@ -12,12 +12,13 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Protocol, TypeVar
 
 from compiler import model
-from compiler.reuse import recorded, tables
+from compiler.reuse import recorded, refill, tables
 from compiler.translate.mesh import DestinationRuleEntry, VirtualServiceEntry
 from compiler.translate.services import Service
 
 _T = TypeVar("_T")
 RouteScope = tuple[int, str, Hashable]  # listener port, gateway, proxy scope (compiler.translate.routes.route_scope)
+_M = TypeVar("_M", bound=refill.Made[object, object])
 _N = TypeVar("_N", model.Listener, model.RouteConfig, model.Cluster)
 _I = TypeVar("_I")
 _D = TypeVar("_D")
@@ -75,9 +76,9 @@ class RouteReuse(Protocol):
         """`make(report)`, where `before` is what a route table built in the tables `before_in` holds for `vs`."""
         ...
 
-    def route_table(self, scope: Hashable, kind: type[_T], make: Callable[[_T | None], _T]) -> _T:
-        """`make(None)`: a sidecar's route table for a listener port, gateway, proxy scope and registry mode;
-        `make(before)` patches the one the previous revision made there."""
+    def route_table(self, scope: Hashable, recipe: refill.Recipe[_I, _D, _M]) -> _M:
+        """`recipe.build(None)`: a sidecar's route table for a listener port, gateway, proxy scope and registry
+        mode."""
         ...
 
 
@@ -88,8 +89,8 @@ class NoReuse:
                make: Callable[[recorded.Report], _T]) -> recorded.Recorded[_T]:
         return recorded.unrecorded(make)
 
-    def route_table(self, scope: Hashable, kind: type[_T], make: Callable[[_T | None], _T]) -> _T:
-        return make(None)
+    def route_table(self, scope: Hashable, recipe: refill.Recipe[_I, _D, _M]) -> _M:
+        return recipe.build(None)
 
     def route_use(self, vs: VirtualServiceEntry, scope: RouteScope, before: recorded.Recorded[_T] | None,
                   before_in: tuple[object, ...] | None, tables: tuple[object, ...], look: recorded.Look,

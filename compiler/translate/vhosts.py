@@ -104,67 +104,83 @@ class RouteTable:
     def valid_in(self) -> tuple[object, ...]:
         return self.services_table, self.rules.whole
 
+    @property
+    def inputs(self) -> Sequence[VirtualServiceEntry]:
+        return self.vss
+
 
 def route_config(ctx: Context, services: Sequence[Service], vss: Sequence[VirtualServiceEntry], *,
                  block_unknown: bool = False) -> RouteTable:
     """The route config of `ctx.port`; a VirtualService host that is none of `services` on the port gets a
     virtual host of its own."""
-    mesh = ctx.mesh
-    extra = (ctx.port, ctx.gateway, mesh.outbound_key(ctx.proxy), block_unknown)
-    table = ctx.reuse.route_table(extra, RouteTable, lambda before: (
-        _patched(ctx, before, services, vss) if before is not None else None) or _built(
-            ctx, services, vss, block_unknown, before))
+    extra = (ctx.port, ctx.gateway, ctx.mesh.outbound_key(ctx.proxy), block_unknown)
+    table = ctx.reuse.route_table(extra, _Recipe(ctx, services, vss, block_unknown))
     ctx.hosts_used.update(table.hosts_used)
     ctx.notes.extend(table.notes)
     return table
 
 
-def _patched(ctx: Context, before: RouteTable, services: Sequence[Service], vss: Sequence[VirtualServiceEntry]
-             ) -> RouteTable | None:
-    """`before` with the routes that changed since: those of changed VirtualServices, those that looked up a
-    service whose definition changed (its endpoints, say) or a host whose rules changed, and the default routes
-    of those hosts. None when more may have changed: other hosts, ports or addresses (the virtual hosts and their
-    domains), a wildcard-host rule, a VirtualService with other hosts, or routes that now exist where there were
-    none (or the reverse), since those decide which virtual hosts exist and who owns them."""
-    mesh = ctx.mesh
-    if len(before.vss) != len(vss):
-        return None
-    changed_hosts = _changed_hosts(before, mesh.services, services)
-    ruled_hosts = tables.changed_keys(before.rules, rule_lookups(mesh))
-    if changed_hosts is None or ruled_hosts is None:
-        return None
-    swaps: dict[int, VirtualServiceEntry] = {}
-    for old, new in zip(before.vss, vss, strict=True):
-        if old is not new:
-            if old.hosts != new.hosts:
-                return None
-            swaps[id(old)] = new
-    if not swaps and before.services_table is mesh.services and before.rules.whole is mesh.destination_rules:
-        return before
-    uses = list(before.uses)
-    refilled: dict[int, tuple[model.Route, ...]] = {}  # index in uses -> its new routes
-    for i, (used, was) in enumerate(before.uses):
-        swapped = swaps.get(id(used))
-        if swapped is not None:
-            now = _use(ctx, swapped, None, None)
-        elif (changed_hosts or ruled_hosts) and any(
-                _looked_at(look[0], look[1], changed_hosts, ruled_hosts) for look in was.lookups):
-            now = _use(ctx, used, was, before.valid_in)
-        else:
-            continue  # its lookups looked at unchanged hosts only: they find what they found
-        if now.value.routes != was.value.routes:
-            if bool(now.value.routes) != bool(was.value.routes):
-                return None
-            refilled[i] = now.value.routes
-        uses[i] = (swapped or used, now)
-    parts = list(before.parts)
-    for i, now_routes in refilled.items():
-        parts[i] = now_routes
-    vhosts = _refilled(ctx, before, services, ruled_hosts, parts)
-    if vhosts is None:
-        return None
-    return RouteTable(services, vss, mesh.services, rule_lookups(mesh), tuple(uses), before.owners, tuple(parts),
-                      dataclasses.replace(before.config, virtual_hosts=tuple(vhosts)), *_effects(uses, before.owners))
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Recipe:
+    """How a route table is built and refilled (compiler.reuse.refill.Recipe). After a change, the reuse layer
+    asks again for the routes of changed VirtualServices and of those that looked up a service whose definition
+    changed (its endpoints, say) or a host whose rules changed, then `refill` puts them (and the default routes of
+    those hosts) in place. Its shape holds unless there are other hosts, ports or addresses (the virtual hosts and
+    their domains), a wildcard-host rule, a VirtualService with other hosts, or routes that now exist where there
+    were none (or the reverse), since those decide which virtual hosts exist and who owns them."""
+
+    ctx: Context
+    services: Sequence[Service]
+    vss: Sequence[VirtualServiceEntry]
+    block_unknown: bool
+
+    @property
+    def kind(self) -> type[RouteTable]:
+        return RouteTable
+
+    def build(self, before: RouteTable | None) -> RouteTable:
+        return _built(self.ctx, self.services, self.vss, self.block_unknown, before)
+
+    @property
+    def inputs(self) -> Sequence[VirtualServiceEntry]:
+        return self.vss
+
+    @property
+    def tables(self) -> tuple[object, ...]:
+        return routes.tables(self.ctx.mesh)
+
+    def changes(self, before: RouteTable) -> tuple[set[str], set[str]] | None:
+        """The hosts whose services changed, and those whose rules changed."""
+        changed_hosts = _changed_hosts(before, self.ctx.mesh.services, self.services)
+        ruled_hosts = tables.changed_keys(before.rules, rule_lookups(self.ctx.mesh))
+        return None if changed_hosts is None or ruled_hosts is None else (changed_hosts, ruled_hosts)
+
+    def same_shape(self, old: VirtualServiceEntry, new: VirtualServiceEntry) -> bool:
+        return old.hosts == new.hosts
+
+    def use(self, vs: VirtualServiceEntry, before: Recorded[routes.Computed] | None,
+            before_in: tuple[object, ...] | None) -> Recorded[routes.Computed]:
+        return _use(self.ctx, vs, before, before_in)
+
+    def touched(self, kind: str, arg: object, changes: tuple[set[str], ...]) -> bool:
+        """A service of a changed host, or the rule of a service whose host's rules changed."""
+        return arg in changes[0] if kind == routes.SERVICE else isinstance(arg, Service) and arg.host in changes[1]
+
+    def content(self, use: routes.Computed) -> tuple[model.Route, ...]:
+        return use.routes
+
+    def refill(self, before: RouteTable, uses: Sequence[_Use], refilled: dict[int, routes.Computed],
+               changes: tuple[set[str], ...]) -> RouteTable | None:
+        mesh = self.ctx.mesh
+        parts = list(before.parts)
+        for i, now in refilled.items():
+            parts[i] = now.routes
+        vhosts = _refilled(self.ctx, before, self.services, changes[1], parts)
+        if vhosts is None:
+            return None
+        return RouteTable(self.services, self.vss, mesh.services, rule_lookups(mesh), tuple(uses), before.owners,
+                          tuple(parts), dataclasses.replace(before.config, virtual_hosts=tuple(vhosts)),
+                          *_effects(uses, before.owners))
 
 
 def _refilled(ctx: Context, before: RouteTable, services: Sequence[Service], ruled_hosts: set[str],
@@ -187,12 +203,6 @@ def _refilled(ctx: Context, before: RouteTable, services: Sequence[Service], rul
                 *(defaults[i - len(now)] for i in changed if i >= len(now))]
 
     return patch_sorted(vhosts, _vhost_name, old, new, swaps, rebuild_past=None)
-
-
-def _looked_at(kind: str, arg: object, hosts: set[str], ruled_hosts: set[str]) -> bool:
-    """Whether a lookup of routes.`kind` may find another object: a service of a host in `hosts`, or the rule of
-    a service whose host is in `ruled_hosts`."""
-    return arg in hosts if kind == routes.SERVICE else isinstance(arg, Service) and arg.host in ruled_hosts
 
 
 def _vhost_name(vh: model.VirtualHost) -> str:
