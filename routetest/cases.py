@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import re
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -29,6 +30,8 @@ from compiler.diagnostics import Diagnostic, Position
 from routetest import lines, stats
 
 DEFAULT_NAMESPACE = "default"
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110's token: methods and header names
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # what no header value or authority may hold
 
 
 class Request(ApiModel):
@@ -230,6 +233,17 @@ def _cases(doc: load.Document, problems: list[Diagnostic]) -> Iterator[TestCase]
 def _semantic_problems(case: TestCaseSpec) -> list[tuple[tuple[str | int, ...], str]]:
     """What the schema cannot say: URIs that are paths, one `from`, a weighted route to measure, durations."""
     out: list[tuple[tuple[str | int, ...], str]] = []
+    req = case.request
+    not_token = "is not an HTTP token (letters, digits and !#$%&'*+-.^_`|~)"
+    out.extend((("request", "method", j), f"{m!r} {not_token}") for j, m in enumerate(req.method)
+               if not _TOKEN.match(m))
+    out.extend((("request", "authority", j), f"{a!r} is empty or holds a control character")
+               for j, a in enumerate(req.authority) if not a or _CONTROL.search(a))
+    for name, value in (req.headers or {}).items():
+        if not _TOKEN.match(name):
+            out.append((("request", "headers", name), f"header name {name!r} {not_token}"))
+        elif _CONTROL.search(value):
+            out.append((("request", "headers", name), f"header {name}'s value {value!r} holds a control character"))
     for j, uri in enumerate(case.request.uri):
         parsed = urllib.parse.urlsplit(uri)
         if not uri.startswith("/") or parsed.scheme or parsed.netloc or any(c in uri for c in " \r\n"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import http.client
 import os
 import tempfile
 import time
@@ -247,8 +248,8 @@ class _ProxyRunner:
                         else self.backends.received(call_id))
             if case.spec.retries is not None:
                 self._send(call_id + "-retry", call, port, {echo.STATUS_HEADER: str(case.spec.retries.status)})
-        except OSError as err:
-            return _Sent(call, call_id, None, (), problem=f"the request failed: {err}")
+        except (OSError, http.client.HTTPException) as err:
+            return _Sent(call, call_id, None, (), problem=f"the request failed: {err!r}")
         finally:
             self.backends.forget([call_id, call_id + "-retry"])
         return _Sent(call, call_id, response, received, case.spec.retries is not None)

@@ -47,7 +47,7 @@ def _result(outcome: Outcome, description: str) -> CaseResult:
 def test_the_tree_and_its_tests_are_read_without_error(outcome: Outcome) -> None:
     assert outcome.errors == []
     assert outcome.files == 5
-    assert len(outcome.results) == 29
+    assert len(outcome.results) == 31
 
 
 def test_expected_behaviour_passes(outcome: Outcome) -> None:
@@ -66,11 +66,11 @@ def test_wrong_expectations_fail_saying_what_envoy_did(outcome: Outcome, descrip
 
 def test_each_request_names_the_route_it_reached_by_its_own_line(outcome: Outcome) -> None:
     reached = {c.reached for c in _result(outcome, "jason goes to v2, with the route's timeout and retries").calls}
-    assert reached == {f"{SHOP}:47: VirtualService shop/reviews route 'jason'"}
+    assert reached == {f"{SHOP}:56: VirtualService shop/reviews route 'jason'"}
     delegated = _result(outcome, "Delegate to product, rewritten").calls[0].reached
     assert delegated == f"{TREE / 'delegate.yaml'}:41: VirtualService example/product-delegate route 0"
     (gone,) = {c.reached for c in _result(outcome, "gone answers 410 itself").calls}
-    assert gone.startswith(f"{SHOP}:70:")
+    assert gone.startswith(f"{SHOP}:79:")
 
 
 def test_test_cases_are_located_in_their_files(outcome: Outcome) -> None:
@@ -80,9 +80,13 @@ def test_test_cases_are_located_in_their_files(outcome: Outcome) -> None:
     assert lines["if scheme matches https send to https endpoint"] == ("query_scheme_test.yaml", 23)
 
 
-def test_the_gateway_test_left_the_gateway(outcome: Outcome) -> None:
+def test_each_test_leaves_the_proxy_it_names(outcome: Outcome) -> None:
+    """`from` a gateway, a workload or a node id; by default the namespace's sidecar."""
     result = _result(outcome, "the storefront gateway sends /reviews to reviews v1, rewritten")
     assert result.proxy.startswith("router~10.0.0.9~ingressgateway.istio-system~")
+    productpage = "sidecar~10.0.1.7~productpage.shop~shop.svc.cluster.local"
+    assert _result(outcome, "from the productpage workload, jason still goes to v2").proxy == productpage
+    assert _result(outcome, "from the productpage proxy by its node id").proxy == productpage
     assert _result(outcome, "moved is redirected").proxy.startswith("sidecar~240.240.0.")
 
 
@@ -91,6 +95,6 @@ def test_coverage_is_the_routes_reached(outcome: Outcome) -> None:
     cov = outcome.coverage
     assert cov is not None
     assert (len(cov.routes), len(cov.hit())) == (19, 17)
-    assert [str(r) for r in cov.missed()] == [f"{SHOP}:95: VirtualService shop/reviews route 'untested'",
-                                              f"{SHOP}:117: VirtualService shop/storefront route 1"]
+    assert [str(r) for r in cov.missed()] == [f"{SHOP}:104: VirtualService shop/reviews route 'untested'",
+                                              f"{SHOP}:126: VirtualService shop/storefront route 1"]
     assert round(cov.percent, 1) == 89.5

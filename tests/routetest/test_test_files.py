@@ -24,14 +24,18 @@ def test_bad_test_files_are_located_and_nothing_runs() -> None:
     a proxy the tree does not have; no Envoy is started (no envoy binary is given or needed)."""
     outcome = run.run([BAD], envoy_bin="/nonexistent/envoy")
     assert _located(outcome) == [
-        ("bad_test.yaml", 25, "MW0001"),  # YAML syntax, in the third document
+        ("bad_test.yaml", 31, "MW0001"),  # YAML syntax, in the third document
         ("bad_test.yaml", 5, "MW0101"),  # `rout`: unknown field
         ("bad_test.yaml", 7, "MW0103"),  # no request
         ("bad_test.yaml", 9, "MW0502"),  # a URL, not a path
         ("bad_test.yaml", 11, "MW0102"),  # a string, not a list
         ("bad_test.yaml", 13, "MW0502"),  # two proxies
         ("bad_test.yaml", 17, "MW0502"),  # not a duration
-        ("bad_test.yaml", 19, "MW0501"),  # a document without testCases
+        ("bad_test.yaml", 21, "MW0502"),  # a method that is no HTTP token
+        ("bad_test.yaml", 20, "MW0502"),  # a line break in the authority
+        ("bad_test.yaml", 23, "MW0502"),  # a header name with a space
+        ("bad_test.yaml", 23, "MW0502"),  # a line break in a header value
+        ("bad_test.yaml", 25, "MW0501"),  # a document without testCases
         ("proxy_test.yaml", 2, "MW0503"),  # no such workload
     ]
     assert outcome.results == []
