@@ -15,7 +15,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 
 from compiler import model, naming, units
-from compiler.api.virtual_service import Destination, HTTPRouteDestination
+from compiler.api.virtual_service import Destination, HeaderOperations, HTTPRouteDestination
 from routetest.cases import TestCaseSpec
 from routetest.echo import Received
 from routetest.envoys import Logged, Response
@@ -221,13 +221,14 @@ def _headers(spec: TestCaseSpec, seen: Seen, ctx: Context) -> list[str]:
     return out
 
 
-def _header_ops(who: str, ops: object, headers: Mapping[str, str]) -> list[str]:
+def _header_ops(who: str, ops: HeaderOperations, headers: Mapping[str, str]) -> list[str]:
+    """Set and added headers hold their value (an added one among the header's values), removed ones are gone."""
     out = []
-    for key, value in {**(getattr(ops, "set", None) or {}), **(getattr(ops, "add", None) or {})}.items():
+    for key, value in {**(ops.set or {}), **(ops.add or {})}.items():
         actual = headers.get(key.lower())
         if actual is None or value not in (actual, *actual.split(",")):
             out.append(f"expected {who} to receive header {key}: {value!r}, got {actual!r}")
-    for key in getattr(ops, "remove", None) or ():
+    for key in ops.remove or ():
         if key.lower() in headers:
             out.append(f"expected {who} not to receive header {key}, got {headers[key.lower()]!r}")
     return out

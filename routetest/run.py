@@ -71,8 +71,8 @@ class _Target:
     port: int | None  # the gateway port; None: the port of each request's authority
 
 
-def run(paths: Sequence[str | Path], tests_dir: str | Path | None = None, *, envoy_bin: str | None = None,
-        workdir: Path | None = None) -> Outcome:
+def run(paths: Sequence[str | Path], tests_dir: str | Path | None = None, *, envoy_bin: str | None = None
+        ) -> Outcome:
     started = time.monotonic()
     found = cases.read(cases.find_files(paths, tests_dir))
     loaded = _policy(paths, tests_dir)
@@ -83,8 +83,9 @@ def run(paths: Sequence[str | Path], tests_dir: str | Path | None = None, *, env
     if not result.ok:
         return outcome
     targets: dict[int, _Target] = {}
+    finder = _Finder(result, loaded.documents)
     for index, case in enumerate(found.cases):
-        target = _target(case, result, loaded.documents)
+        target = finder.target(case)
         if isinstance(target, Diagnostic):
             outcome.diagnostics.append(target)
         else:
@@ -93,7 +94,7 @@ def run(paths: Sequence[str | Path], tests_dir: str | Path | None = None, *, env
         return outcome
     routes = coverage.routes(loaded.documents)
     with tempfile.TemporaryDirectory(prefix="meshward-test-") as tmp:
-        outcome.results, reached = _run_all(found.cases, targets, result, Path(workdir or tmp), envoy_bin, outcome,
+        outcome.results, reached = _run_all(found.cases, targets, result, Path(tmp), envoy_bin, outcome,
                                             {r.key: r for r in routes}, started)
     outcome.coverage = coverage.Coverage(routes, frozenset(reached))
     outcome.seconds_total = time.monotonic() - started
@@ -124,32 +125,46 @@ def _default_ip(index: int) -> str:
     return f"240.240.{index // 250}.{index % 250 + 1}"
 
 
-def _target(case: TestCase, result: build.Build, documents: Sequence[load.Document]) -> _Target | Diagnostic:
-    source = case.source
-    if source is None:
-        proxy = next(p for p in result.proxies() if p.name == DEFAULT_WORKLOAD and p.namespace == case.namespace)
-        return _Target(proxy.node_id, None)
-    node = source if isinstance(source, str) else source.node
-    if node is not None:
+class _Finder:
+    """The proxy each test leaves (module docstring), looked up in the tree's proxies once per `from`."""
+
+    def __init__(self, result: build.Build, documents: Sequence[load.Document]) -> None:
+        self._result = result
+        self._proxies = result.proxies()
+        self._documents = documents
+        self._nodes: dict[str, str] = {}  # node id -> "" when the tree has its proxy, else why not
+
+    def target(self, case: TestCase) -> _Target | Diagnostic:
+        source = case.source
+        if source is None:
+            proxy = next(p for p in self._proxies if (p.name, p.namespace) == (DEFAULT_WORKLOAD, case.namespace))
+            return _Target(proxy.node_id, None)
+        node = source if isinstance(source, str) else source.node
+        if node is not None:
+            if node not in self._nodes:
+                self._nodes[node] = self._missing(node)
+            return _unknown(case, self._nodes[node]) if self._nodes[node] else _Target(node, None)
+        assert isinstance(source, FromProxy)
+        if source.workload is not None:
+            ns, _, name = source.workload.partition("/")
+            found = [p for p in self._proxies if (p.namespace, p.name) == (ns, name)]
+            return _Target(found[0].node_id, None) if found else _unknown(case, "the tree has no such workload")
+        ns, _, name = (source.gateway or "").partition("/")
+        selector = _gateway_selector(self._documents, ns, name)
+        if selector is None:
+            return _unknown(case, "the tree has no such Gateway")
+        routers = [p for p in self._proxies if p.kind is model.ProxyKind.ROUTER
+                   and selector.items() <= p.label_map().items()]
+        if not routers:
+            return _unknown(case, f"no workload runs Gateway {source.gateway} (none has the labels {selector})")
+        return _Target(routers[0].node_id, source.port or SIDECAR_PORT)
+
+    def _missing(self, node: str) -> str:
         try:
-            build.proxy_config(result, node)
+            build.describe(self._result, node)
         except LookupError as err:  # InvalidNodeId is one
-            return _unknown(case, str(err))
-        return _Target(node, None)
-    assert isinstance(source, FromProxy)
-    if source.workload is not None:
-        ns, _, name = source.workload.partition("/")
-        found = [p for p in result.proxies() if (p.namespace, p.name) == (ns, name)]
-        return _Target(found[0].node_id, None) if found else _unknown(case, "the tree has no such workload")
-    ns, _, name = (source.gateway or "").partition("/")
-    selector = _gateway_selector(documents, ns, name)
-    if selector is None:
-        return _unknown(case, "the tree has no such Gateway")
-    routers = [p for p in result.proxies() if p.kind is model.ProxyKind.ROUTER
-               and selector.items() <= p.label_map().items()]
-    if not routers:
-        return _unknown(case, f"no workload runs Gateway {source.gateway} (none has the labels {selector})")
-    return _Target(routers[0].node_id, source.port or SIDECAR_PORT)
+            return str(err)
+        return ""
 
 
 def _gateway_selector(documents: Sequence[load.Document], namespace: str, name: str) -> dict[str, str] | None:
