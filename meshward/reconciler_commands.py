@@ -105,11 +105,20 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                         "before it ends with UNAVAILABLE (default: %(default)s)")
     s.add_argument("--ca-dir", default=None, metavar="DIR",
                    help="serve a CA from Istio's cacerts files in DIR (a self-signed root is made if DIR is empty)")
+    s.add_argument("--ca-secret", default=None, metavar="NAME",
+                   help="cluster mode: keep the CA in this Secret of the reconciler's namespace instead of --ca-dir "
+                        "(made with a self-signed root if absent; replicas share it)")
+    s.add_argument("--namespace", default=None, metavar="NS",
+                   help="the reconciler's own namespace, for --ca-secret (default: $POD_NAMESPACE, or the pod's "
+                        "service account namespace with --kubeconfig in-cluster)")
     s.add_argument("--ca-address", default=DEFAULT_CA, metavar="H:P",
-                   help="where the CA serves (with --ca-dir) (default: %(default)s)")
+                   help="where the CA serves (with --ca-dir or --ca-secret) (default: %(default)s)")
     s.add_argument("--ca-dns-name", action="append", default=[], metavar="NAME",
-                   help="another name agents reach the CA by (e.g. the reconciler's Service), put in the CA's "
-                        "certificate; repeatable")
+                   help="another name agents and proxies reach the reconciler by (e.g. its Service), put in the "
+                        "certificates of the CA and of mTLS ADS; repeatable")
+    s.add_argument("--xds-tls", action="store_true",
+                   help="serve ADS over mTLS: proxies authenticate with their agent's certificate and get only "
+                        "their own namespace's configs (needs the CA)")
     build_inputs.add_trust(s)
     build_inputs.add_fetch(s, offline=False)
     s.add_argument("--jwks-refresh-interval", type=_positive(float), default=20 * 60.0, metavar="S",
@@ -144,6 +153,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     b.add_argument("--admin-port", type=int, default=None,
                    help="Envoy's admin interface on 127.0.0.1:PORT (default: none)")
     b.add_argument("--sds-socket", default=None, metavar="PATH", help="add the cluster for `meshward agent`'s SDS")
+    b.add_argument("--xds-tls", action="store_true",
+                   help="reach `serve --xds-tls` over mTLS with the agent's certificate (needs --sds-socket)")
     b.add_argument("-o", "--output", metavar="FILE", help="write there instead of stdout")
 
     d = sub.add_parser("demo", help="local showcase: repo, reconciler, real Envoys and backends")
@@ -248,11 +259,14 @@ def _bootstrap(args: argparse.Namespace) -> int:
     from reconciler.xds import bootstrap
 
     try:
+        if args.grpc and args.xds_tls:
+            raise ValueError("--xds-tls is for Envoy: a proxyless gRPC client has no agent certificate to present "
+                             "(README, Proxyless gRPC)")
         if args.grpc:
             doc = bootstrap.render_grpc(args.node, args.xds_address)
         else:
             doc = bootstrap.render(args.node, args.xds_address, delta=args.delta, admin_port=args.admin_port,
-                                   sds_socket=args.sds_socket)
+                                   sds_socket=args.sds_socket, xds_tls=args.xds_tls)
     except ValueError as err:
         print(f"meshward bootstrap: {err}", file=sys.stderr)
         return 2

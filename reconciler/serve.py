@@ -25,9 +25,9 @@ import kubernetes.config
 from compiler import build as build_mod
 from reconciler import compose, gcpause, jwks, loop
 from reconciler.git import auth, source, webhook
-from reconciler.identity import ca, ca_server
+from reconciler.identity import ca, ca_server, certs
 from reconciler.inject import sidecar, webhook_server
-from reconciler.kube import cluster, istio_kinds, registry, token_review
+from reconciler.kube import ca_secret, cluster, istio_kinds, registry, token_review
 from reconciler.ops import admin, drift, exposure, metrics
 from reconciler.ops import status as status_mod
 from reconciler.xds import ads, ads_guard, ads_status, cache, config_budget, xds_node
@@ -35,6 +35,8 @@ from reconciler.xds import ads, ads_guard, ads_status, cache, config_budget, xds
 log = logging.getLogger(__name__)
 
 SECRET_ENV = "MESHWARD_WEBHOOK_SECRET"
+POD_NAMESPACE_ENV = "POD_NAMESPACE"  # the downward API's metadata.namespace, as istiod's deployment sets it
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 IN_CLUSTER = "in-cluster"  # `--kubeconfig in-cluster`: the pod's service account, as istiod and Argo CD run
 
 
@@ -74,7 +76,10 @@ class ServeConfig:
     trust_domain: str = "cluster.local"
     trust_domain_aliases: tuple[str, ...] = ()
     jwks: jwks.FetchOptions = dataclasses.field(default_factory=jwks.FetchOptions)
-    ca_dns_names: tuple[str, ...] = ()  # more names the CA's certificate carries (a Service's, a load balancer's)
+    ca_dns_names: tuple[str, ...] = ()  # more names the CA's (and mTLS ADS's) certificate carries (a Service's)
+    ca_secret: str | None = None  # cluster mode: the CA's files in this Secret of `namespace` instead of ca_dir
+    namespace: str | None = None  # the reconciler's own namespace; None: the pod's (POD_NAMESPACE, service account)
+    xds_tls: bool = False  # ADS over mTLS with certificates of the mesh CA, each stream limited to its namespace
     inject_webhook: bool = False  # serve the sidecar injection webhook (HTTPS)
     inject_address: str = "127.0.0.1:15017"
     inject_cert: Path | None = None  # with inject_key: the webhook's certificate; else the CA makes one
@@ -106,17 +111,30 @@ def _feed(config: ServeConfig) -> cluster.ClusterFeed | None:
 
 
 def _ca(config: ServeConfig) -> ca_server.CaServer | None:
-    if config.ca_dir is None:
+    """The mesh CA, from --ca-dir or (cluster mode) --ca-secret; None when neither is given."""
+    if config.ca_dir is None and config.ca_secret is None:
         return None
+    if config.ca_dir is not None and config.ca_secret is not None:
+        raise ServeError("--ca-dir and --ca-secret are two places for one CA: give one")
     kube = registry_config(config)
+    options = ca.CaOptions(trust_domain=config.trust_domain)
     try:
-        authority = ca.load_or_create(config.ca_dir, ca.CaOptions(trust_domain=config.trust_domain))
-        reviewer = None if kube is None else token_review.TokenReviewer(
-            kubernetes.client.ApiClient(registry.client_configuration(kube)))
+        client = None if kube is None else kubernetes.client.ApiClient(registry.client_configuration(kube))
+        reviewer = None if client is None else token_review.TokenReviewer(client)
+        if config.ca_secret is not None:
+            if client is None or reviewer is None:
+                raise ServeError("--ca-secret keeps the CA in a Kubernetes Secret: it needs --kubeconfig")
+            namespace = _own_namespace(config)
+            authority = ca_secret.load_or_create(kubernetes.client.CoreV1Api(client), namespace, config.ca_secret,
+                                                 options)
+            return ca_server.CaServer(ca_server.CaService(authority, reviewer))
+        assert config.ca_dir is not None
+        authority = ca.load_or_create(config.ca_dir, options)
         authenticate = ca_server.local_authenticator(config.ca_dir, others=reviewer)
         return ca_server.CaServer(ca_server.CaService(authority, authenticate))
     except (ca.CaError, OSError, ValueError, TypeError) as err:
-        raise ServeError(f"cannot use the CA directory {config.ca_dir}: {err}") from err
+        where = f"the CA directory {config.ca_dir}" if config.ca_dir else f"the CA secret {config.ca_secret}"
+        raise ServeError(f"cannot use {where}: {err}") from err
     except kubernetes.config.ConfigException as err:
         raise ServeError(f"cannot use the cluster configuration ({config.kubeconfig}): {err}") from err
 
@@ -145,6 +163,42 @@ def _injector(config: ServeConfig, authority: ca_server.CaServer | None) -> webh
     return webhook_server.InjectServer(config.inject, host=host, port=port, context=context)
 
 
+def _own_namespace(config: ServeConfig) -> str:
+    """The reconciler's namespace: --namespace, else the pod's (the downward API's POD_NAMESPACE, then the
+    service account's namespace file of an in-cluster pod)."""
+    namespace = config.namespace or os.environ.get(POD_NAMESPACE_ENV)
+    if not namespace and config.kubeconfig == IN_CLUSTER:
+        with contextlib.suppress(OSError):
+            namespace = SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    if not namespace:
+        raise ServeError("--ca-secret: which namespace is the reconciler's? give --namespace")
+    return namespace
+
+
+def _xds_tls(config: ServeConfig, authority: ca.CertificateAuthority | None) -> ads.MutualTls | None:
+    """mTLS for ADS: a server certificate the mesh CA issues for every name the xDS address is reached by, and
+    the CA's trust bundle for the clients' (agents') certificates."""
+    if not config.xds_tls:
+        return None
+    if authority is None:
+        raise ServeError("--xds-tls authenticates proxies with certificates of the mesh CA: give --ca-dir or "
+                         "--ca-secret")
+    key, chain = authority.serving_certificate(ca_server.serving_hosts(config.xds_address, config.ca_dns_names),
+                                               name="meshward-xds")
+    roots = b"".join(certs.pem(root).encode() for root in authority.trust_bundle)
+    return ads.MutualTls(key, chain, roots, config.trust_domain)
+
+
+def _check_exposure(config: ServeConfig) -> None:
+    """Private keys (Gateway credentials) never go over plain ADS to an address other machines reach."""
+    refusal = exposure.plain_keys_refusal(
+        xds_host=config.xds_address.rpartition(":")[0], xds_tls=config.xds_tls,
+        credentials=[*(["--credentials-dir"] if config.credentials_dir else []),
+                     *(["the cluster's Secrets (--kubeconfig)"] if registry_config(config) else [])])
+    if refusal is not None:
+        raise ServeError(refusal)
+
+
 def _split(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host or "127.0.0.1", int(port)
@@ -154,12 +208,16 @@ class Server:
     """One reconciler: start() binds the ports, run() follows the repo until stop()."""
 
     def __init__(self, config: ServeConfig, workdir: Path) -> None:
+        _check_exposure(config)
         self.config = config
         self.metrics = metrics.Metrics()
         self.cache = cache.SnapshotCache()
+        self.ca = _ca(config)
+        self.ca_port = 0
         self.ads = ads.AdsServer(self.cache, observer=metrics.XdsObserver(self.metrics),
                                  options=ads.AdsOptions(max_connection_age=config.max_connection_age,
-                                                        caps=config.client_caps))
+                                                        caps=config.client_caps,
+                                                        tls=_xds_tls(config, self.ca.service.authority if self.ca else None)))
         self.source = source.GitSource(source.SourceConfig(
             url=config.repo, workdir=workdir, branch=config.branch, rev=config.rev, credentials=config.repo_credentials,
             verify_signatures=config.verify_signatures, allowed_signers=config.allowed_signers))
@@ -185,8 +243,6 @@ class Server:
                                        proxies=self._proxies, config=self._config_of, describe=self._describe_of,
                                        host=host, port=port)
         self.xds_port = 0
-        self.ca = _ca(config)
-        self.ca_port = 0
         self.injector = _injector(config, self.ca)
 
     def _status(self) -> status_mod.Status:
@@ -372,7 +428,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         inject_key=Path(args.inject_webhook_key) if args.inject_webhook_key else None,
         inject=sidecar.Options(xds_address=args.inject_xds_address, ca_address=args.inject_ca_address,
                                proxy_image=args.inject_proxy_image, agent_image=args.inject_agent_image,
-                               trust_domain=args.trust_domain))
+                               trust_domain=args.trust_domain),
+        ca_secret=args.ca_secret, namespace=args.namespace, xds_tls=args.xds_tls)
 
 
 async def serve(config: ServeConfig) -> None:
@@ -386,7 +443,7 @@ async def serve(config: ServeConfig) -> None:
         server = Server(config, workdir)
         # gRPC takes an empty host as every interface; the admin server binds it to loopback (`_split`).
         for warning in exposure.bind_warnings(xds_host=config.xds_address.rpartition(":")[0],
-                                              admin_host=_split(config.admin_address)[0]):
+                                              admin_host=_split(config.admin_address)[0], xds_tls=config.xds_tls):
             log.warning("%s", warning)
         await server.start()
         # the bound ports, not the configured ones: port 0 takes a free port

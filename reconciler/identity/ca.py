@@ -5,7 +5,8 @@ Its directory uses Istio's `cacerts` layout (security/pkg/pki/ca/ca.go, "plugged
 `ca-cert.pem` (the signing certificate), `ca-key.pem`, `root-cert.pem`, `cert-chain.pem` (from the signing
 certificate up to the root). An operator's intermediate CA dropped there is used as it is; an empty or missing
 directory gets a self-signed root on first start (Istio's self-signed CA), written in the same layout, so a restart
-keeps every issued certificate valid. Files are 0600 in a 0700 directory.
+keeps every issued certificate valid. Files are 0600 in a 0700 directory. In cluster mode the same layout lives in a
+Secret instead (`reconciler.kube.ca_secret`); `from_files` reads it from either.
 
 `root-cert.pem` is the mesh's trust bundle and may hold several roots: during a root rotation, the old root and the
 new one, whichever signs (Istio's plugged-in CA rotation with a combined root). The signing chain must end at one of
@@ -19,7 +20,7 @@ import dataclasses
 import datetime
 import ipaddress
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -99,15 +100,16 @@ class CertificateAuthority:
         return [certs.pem(leaf.sign(self.key, hashes.SHA256())), *map(certs.pem, self.chain[:-1]),
                 "".join(map(certs.pem, self.trust_bundle))]
 
-    def serving_certificate(self, hosts: Sequence[str]) -> tuple[bytes, bytes]:
-        """(key PEM, chain PEM) for the CA's own TLS endpoint, naming every host (IP or DNS name) it serves on, so a
-        client verifies it with the root alone. Made at each start, kept in memory."""
+    def serving_certificate(self, hosts: Sequence[str], *, name: str = "meshward-ca") -> tuple[bytes, bytes]:
+        """(key PEM, chain PEM) for one of the reconciler's own TLS endpoints (the CA's, mTLS ADS's), naming every
+        host (IP or DNS name) it serves on, so a client verifies it with the root alone. Made at each start, kept
+        in memory."""
         key = certs.new_key()
         now = datetime.datetime.now(datetime.UTC)
         names: list[x509.GeneralName] = [_general_name(h) for h in dict.fromkeys(hosts)]
         cert = (
             x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meshward-ca")]))
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
             .issuer_name(self.signing_cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
@@ -162,7 +164,8 @@ def load_or_create(directory: Path, options: CaOptions = CaOptions()) -> Certifi
     present = [name for name in LAYOUT if (directory / name).exists()]
     if not present:
         private_files.ensure_dir(directory)
-        _create_root(directory, options)
+        for name, data in new_root_files(options).items():
+            private_files.create(directory / name, data)
         log.info("made a self-signed root CA in %s", directory)
     elif len(present) != len(LAYOUT):
         missing = ", ".join(name for name in LAYOUT if name not in present)
@@ -172,22 +175,35 @@ def load_or_create(directory: Path, options: CaOptions = CaOptions()) -> Certifi
 
 def load(directory: Path, options: CaOptions = CaOptions()) -> CertificateAuthority:
     try:
-        key = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), password=None)
-        signing = certs.load_pems((directory / CA_CERT).read_bytes())[0]
-        chain = certs.load_pems((directory / CERT_CHAIN).read_bytes())
-        roots = certs.load_pems((directory / ROOT_CERT).read_bytes())
-    except (OSError, ValueError, TypeError) as err:
+        files = {name: (directory / name).read_bytes() for name in LAYOUT}
+    except OSError as err:
         raise CaError(f"cannot read the CA in {directory}: {err}") from err
+    return from_files(files, str(directory), options)
+
+
+def from_files(files: Mapping[str, bytes], where: str, options: CaOptions = CaOptions()) -> CertificateAuthority:
+    """The CA of the `cacerts` layout's contents by file name (a directory's, or a Secret's data), `where` naming
+    their origin in errors."""
+    missing = [name for name in LAYOUT if name not in files]
+    if missing:
+        raise CaError(f"{where} has an incomplete cacerts layout: {', '.join(missing)} missing")
+    try:
+        key = serialization.load_pem_private_key(files[CA_KEY], password=None)
+        signing = certs.load_pems(files[CA_CERT])[0]
+        chain = certs.load_pems(files[CERT_CHAIN])
+        roots = certs.load_pems(files[ROOT_CERT])
+    except (ValueError, TypeError) as err:
+        raise CaError(f"cannot read the CA in {where}: {err}") from err
     if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
-        raise CaError(f"{directory / CA_KEY}: the CA key must be ECDSA or RSA")
+        raise CaError(f"{where}: the CA key ({CA_KEY}) must be ECDSA or RSA")
     # cert-chain.pem starts at ca-cert.pem in Istio's tools and may end at the root: accept it with or without.
     full = [signing, *(c for c in chain if c != signing and c not in roots)]
     if full[-1] not in roots:
-        full.append(_issuer_among(full[-1], roots, directory))
+        full.append(_issuer_among(full[-1], roots, where))
     return CertificateAuthority(key, full, options, also_trusted=roots)
 
 
-def _issuer_among(cert: x509.Certificate, roots: Sequence[x509.Certificate], directory: Path) -> x509.Certificate:
+def _issuer_among(cert: x509.Certificate, roots: Sequence[x509.Certificate], where: str) -> x509.Certificate:
     """The root of the bundle that signed `cert`; CaError when none did."""
     for root in roots:
         try:
@@ -195,11 +211,12 @@ def _issuer_among(cert: x509.Certificate, roots: Sequence[x509.Certificate], dir
         except (ValueError, TypeError, InvalidSignature):
             continue
         return root
-    raise CaError(f"no root in {directory / ROOT_CERT} issued {cert.subject.rfc4514_string()!r}: "
+    raise CaError(f"no root in {where}/{ROOT_CERT} issued {cert.subject.rfc4514_string()!r}: "
                   f"{CERT_CHAIN} must lead from {CA_CERT} to one of its roots")
 
 
-def _create_root(directory: Path, options: CaOptions) -> None:
+def new_root_files(options: CaOptions = CaOptions()) -> dict[str, bytes]:
+    """A new self-signed root (Istio's self-signed CA) in the `cacerts` layout, by file name."""
     key = certs.new_key()
     # A name of its own (the key's identifier in it): during a rotation two roots are trusted at once, and TLS
     # stacks pick an issuer by name before they check a signature.
@@ -219,6 +236,4 @@ def _create_root(directory: Path, options: CaOptions) -> None:
         .sign(key, hashes.SHA256())
     )
     cert_pem = certs.pem(root).encode()
-    private_files.create(directory / CA_KEY, certs.key_pem(key))
-    for name_ in (CA_CERT, ROOT_CERT, CERT_CHAIN):
-        private_files.create(directory / name_, cert_pem)
+    return {CA_KEY: certs.key_pem(key), CA_CERT: cert_pem, ROOT_CERT: cert_pem, CERT_CHAIN: cert_pem}

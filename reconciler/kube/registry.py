@@ -77,7 +77,8 @@ DEFAULT_KINDS = (SERVICES, ENDPOINT_SLICES, PODS, NAMESPACES)
 # credentials (pilot/pkg/credentials/kube: Helm release records and service-account tokens); the content decides.
 SECRETS = WatchedKind(
     "Secret", "v1", lambda api: kubernetes.client.CoreV1Api(api).list_secret_for_all_namespaces,
-    field_selector="type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token", compiler_input=False,
+    field_selector="type!=helm.sh/release.v1,type!=kubernetes.io/service-account-token,type!=istio.io/ca-root",
+    compiler_input=False,
     optional=True)
 
 

@@ -1,7 +1,8 @@
-"""Who may reach the reconciler's ports. There is no authentication or TLS on ADS or the admin port yet, so the only
-protection is the address: loopback reaches only this machine. Binding elsewhere is the operator's choice (a
-warning says what it exposes), but `/debug/*` (every proxy's full config) is never served to a peer that is not
-loopback, whatever the bind address."""
+"""Who may reach the reconciler's ports. Plain ADS and the admin port have no authentication, so their protection is
+the address: loopback reaches only this machine. Binding elsewhere is the operator's choice (a warning says what it
+exposes), with two exceptions: `/debug/*` (every proxy's full config) is never served to a peer that is not
+loopback, whatever the bind address, and private keys (Gateway credentials) are never put on plain ADS that is not
+loopback (`serve` refuses to start; `--xds-tls` authenticates every proxy instead)."""
 
 from __future__ import annotations
 
@@ -25,13 +26,23 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback
 
 
-def bind_warnings(*, xds_host: str, admin_host: str) -> list[str]:
+def bind_warnings(*, xds_host: str, admin_host: str, xds_tls: bool = False) -> list[str]:
     """What `meshward serve` warns about before it listens on an address other machines can reach."""
     warnings = []
-    if not is_loopback(xds_host):
+    if not xds_tls and not is_loopback(xds_host):
         warnings.append(f"the ADS port is bound to {xds_host or '*'}, not loopback: any client that reaches it can "
-                        "read every proxy's config and open streams; there is no authentication or TLS yet")
+                        "read every proxy's config and open streams (serve --xds-tls authenticates proxies)")
     if not is_loopback(admin_host):
         warnings.append(f"the admin port is bound to {admin_host or '*'}, not loopback: /status, /metrics and "
                         "/webhook are reachable from other machines (/debug/* stays refused to them)")
     return warnings
+
+
+def plain_keys_refusal(*, xds_host: str, xds_tls: bool, credentials: list[str]) -> str | None:
+    """Why `serve` must not start, or None: Gateway credentials (private keys, sent over SDS) are served over plain
+    ADS only on loopback, where nobody else can ask for them; elsewhere ADS must authenticate (`--xds-tls`)."""
+    if xds_tls or not credentials or is_loopback(xds_host):
+        return None
+    return (f"{' and '.join(credentials)} put private keys in proxies' configs, and ADS on {xds_host or '*'} is "
+            "plain: anyone who reaches it could read them. Add --xds-tls (proxies then authenticate with their "
+            "agent's certificate), or bind --xds-address to loopback")

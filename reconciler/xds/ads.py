@@ -29,6 +29,7 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
+from reconciler.identity.spiffe import Identity
 from reconciler.xds import ads_common, ads_guard, ads_status
 from reconciler.xds.ads_delta import DeltaSession
 from reconciler.xds.ads_sotw import SotwSession
@@ -38,6 +39,21 @@ from reconciler.xds.cache import SnapshotCache
 log = logging.getLogger(__name__)
 
 SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+
+
+@dataclasses.dataclass(frozen=True)
+class MutualTls:
+    """`serve --xds-tls`: the server's key and chain, and the trust bundle every client certificate must chain to
+    (gRPC refuses a client without one at the handshake); `ads_auth` reads the identity of those that pass."""
+
+    key_pem: bytes = dataclasses.field(repr=False)
+    chain_pem: bytes
+    roots_pem: bytes
+    trust_domain: str
+
+    def credentials(self) -> grpc.ServerCredentials:
+        return grpc.ssl_server_credentials([(self.key_pem, self.chain_pem)], root_certificates=self.roots_pem,
+                                           require_client_auth=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +71,7 @@ class AdsOptions:
     max_pending_streams: int = 10_000
     # what one client may make the server hold or do
     caps: ads_guard.ClientCaps = dataclasses.field(default_factory=ads_guard.ClientCaps)
+    tls: MutualTls | None = None  # `serve --xds-tls`; None: plain ADS
 
     def grpc_options(self) -> list[tuple[str, int]]:
         options = [("grpc.server.max_pending_requests", self.max_pending_streams),
@@ -95,9 +112,11 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
         self._limits = StreamLimits(self.options.debounce, self.push_slots, self.options.send_timeout, self._guard)
         self._server = grpc.aio.server(options=self.options.grpc_options())
         self._server.add_generic_rpc_handlers((self._handlers(),))
-        port = int(self._server.add_insecure_port(address))
+        tls = self.options.tls
+        port = int(self._server.add_secure_port(address, tls.credentials()) if tls is not None
+                   else self._server.add_insecure_port(address))
         await self._server.start()
-        log.info("ADS listening on %s (port %d)", address, port)
+        log.info("ADS listening on %s (port %d%s)", address, port, ", mTLS" if tls is not None else "")
         return port
 
     def _handlers(self) -> grpc.GenericRpcHandler:
@@ -148,20 +167,23 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                      context: grpc.aio.ServicerContext[Any, Any]) -> None:
         assert self._limits is not None, "start() the server first"
         peer = ads_guard.peer_host(context.peer())
+        identity = None
         try:
+            if self.options.tls is not None:
+                identity = self._guard.authenticate(context.auth_context(), self.options.tls.trust_domain)
             self._guard.open_stream(peer)
         except ads_guard.Refused as refused:
             await context.abort(refused.code, refused.details)
         try:
-            await self._serve_stream(session, requests, context)
+            await self._serve_stream(session, requests, context, identity)
         finally:
             self._guard.close_stream(peer)
 
     async def _serve_stream(self, session: Session, requests: AsyncIterator[Any],
-                            context: grpc.aio.ServicerContext[Any, Any]) -> None:
+                            context: grpc.aio.ServicerContext[Any, Any], identity: Identity | None) -> None:
         assert self._limits is not None and self._draining is not None
         stream = Stream(next(self._ids), session, context, cache=self.cache, observer=self._observer,
-                        limits=self._limits)
+                        limits=self._limits, identity=identity)
         self._streams[stream.id] = stream
         run = asyncio.ensure_future(stream.run(requests))
         try:

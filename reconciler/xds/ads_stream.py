@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import grpc
 
 from meshxds.snapshot import Snapshot
+from reconciler.identity.spiffe import Identity
 from reconciler.xds import ads_common, ads_guard, ads_status
 from reconciler.xds.cache import SnapshotCache, Watch
 from reconciler.xds.xds_node import NodeInfo
@@ -82,8 +83,10 @@ class _Gone(Exception):
 
 class Stream:
     def __init__(self, stream_id: int, session: Session, context: grpc.aio.ServicerContext[Any, Any], *,
-                 cache: SnapshotCache, observer: ads_status.AdsObserver, limits: StreamLimits):
+                 cache: SnapshotCache, observer: ads_status.AdsObserver, limits: StreamLimits,
+                 identity: Identity | None = None):
         self.id = stream_id
+        self.identity = identity  # who the client's certificate says it is (mTLS ADS); None: plain ADS
         self.session = session
         self.connected_since = time.time()
         self.node: NodeInfo | None = None
@@ -105,11 +108,7 @@ class Stream:
         if not first.node.id:
             # "Basic Protocol Overview": the first request on a stream carries the node identifier.
             await self._context.abort(grpc.StatusCode.INVALID_ARGUMENT, "the first request must carry node.id")
-        try:
-            self._limits.guard.check_node_id(first.node.id)  # before it is parsed, logged or used as a key
-        except ads_guard.Refused as refused:
-            await self._context.abort(refused.code, refused.details)
-        node = NodeInfo.from_proto(first.node)
+        node = await self._admit(first.node)
         self.node = node
         self.watch = self._cache.watch(node, self._on_snapshot_change)
         self._observer.on_connect(node.id, self.session.mode)
@@ -129,6 +128,19 @@ class Stream:
             self._observer.on_disconnect(node.id, self.session.mode)
         if self._refused is not None:
             await self._context.abort(self._refused.code, self._refused.details)
+
+    async def _admit(self, proto: Any) -> NodeInfo:
+        """The node of the stream's first request, unless a cap or (mTLS) its identity refuses it: then the stream
+        ends with that status before anything is looked up for the node."""
+        guard = self._limits.guard
+        try:
+            guard.check_node_id(proto.id)  # before it is parsed, logged or used as a key
+            node = NodeInfo.from_proto(proto)
+            if self.identity is not None:
+                guard.authorize(self.identity, node)
+        except ads_guard.Refused as refused:
+            await self._context.abort(refused.code, refused.details)
+        return node
 
     def close(self) -> None:
         """End after the response being written, if any (a server shutdown)."""

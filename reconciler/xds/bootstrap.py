@@ -22,23 +22,29 @@ _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: int | None = None,
-           cluster: str | None = None, sds_socket: str | None = None) -> dict[str, Any]:
+           cluster: str | None = None, sds_socket: str | None = None, xds_tls: bool = False) -> dict[str, Any]:
     """A JSON-able Envoy bootstrap. Raises ValueError for a node id that is not an Istio one (meshward would never
     serve it: `compiler.naming.parse_node_id`) or an address that is not HOST:PORT.
-    With `sds_socket`, the static cluster `sds-grpc` reaches `meshward agent`'s SDS (secrets `default`, `ROOTCA`)."""
+    With `sds_socket`, the static cluster `sds-grpc` reaches `meshward agent`'s SDS (secrets `default`, `ROOTCA`);
+    with `xds_tls` too, `xds-grpc` connects over mTLS with them (`serve --xds-tls`)."""
     parse_node_id(node_id)  # the compiler's check: a node id it cannot parse never gets a config
     return {"node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
-            **without_node(xds_address, delta=delta, admin_port=admin_port, sds_socket=sds_socket)}
+            **without_node(xds_address, delta=delta, admin_port=admin_port, sds_socket=sds_socket, xds_tls=xds_tls)}
 
 
 def without_node(xds_address: str, *, delta: bool = False, admin_port: int | None = None,
-                 sds_socket: str | None = None) -> dict[str, Any]:
+                 sds_socket: str | None = None, xds_tls: bool = False) -> dict[str, Any]:
     """`render` without `node`, for a proxy whose node id is known only where it runs: Envoy's `--service-node`
     and `--service-cluster` give it (an injected pod's, from its name and IP; `reconciler/inject`)."""
     host, port = split_address(xds_address)
+    if xds_tls and not sds_socket:
+        raise ValueError("--xds-tls authenticates with the agent's certificate: give --sds-socket too")
+    xds = _xds_cluster(host, port)
+    if xds_tls:
+        xds["transport_socket"] = xds_transport_socket(host)
     bootstrap: dict[str, Any] = {
         "dynamic_resources": _dynamic_resources(delta),
-        "static_resources": {"clusters": [_xds_cluster(host, port),
+        "static_resources": {"clusters": [xds,
                                           *([sds_cluster(sds_socket)] if sds_socket else [])]},
     }
     if admin_port is not None:
@@ -110,6 +116,26 @@ def _xds_cluster(host: str, port: int) -> dict[str, Any]:
 def sds_cluster(socket_path: str) -> dict[str, Any]:
     """The agent's SDS over its Unix socket (a pipe address), HTTP/2 for gRPC, as Istio's bootstrap has it."""
     return agent_sds_cluster(socket_path)
+
+
+def xds_transport_socket(host: str) -> dict[str, Any]:
+    """mTLS to `serve --xds-tls`, as Istio's bootstraps had it before its agent proxied xDS (Istio 1.5-1.7
+    `xds-grpc`): the client certificate is the agent's `default` and the server is verified with its `ROOTCA`,
+    both over `sds-grpc` (Envoy fetches them before the static cluster connects). The server's certificate must
+    also name `host`, since every workload's certificate chains to the same root."""
+    san = {"san_type": "IP_ADDRESS" if is_ip(host) else "DNS", "matcher": {"exact": host}}
+    context: dict[str, Any] = {
+        "@type": "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": {
+            "alpn_protocols": ["h2"],
+            "tls_certificate_sds_secret_configs": [sds_secret_config("default")],
+            "combined_validation_context": {
+                "default_validation_context": {"match_typed_subject_alt_names": [san]},
+                "validation_context_sds_secret_config": sds_secret_config("ROOTCA")}},
+    }
+    if not is_ip(host):
+        context["sni"] = host
+    return {"name": "envoy.transport_sockets.tls", "typed_config": context}
 
 
 def sds_secret_config(name: str) -> dict[str, Any]:

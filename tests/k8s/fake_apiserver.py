@@ -13,6 +13,9 @@ the apiserver does: a watch from a compacted resourceVersion gets a 200 with one
 `POST /apis/authentication.k8s.io/v1/tokenreviews` answers from tokens a test registers (`add_token`), as the
 apiserver's authenticator would.
 
+Secrets can also be read and created one at a time (`GET /api/v1/namespaces/NS/secrets/NAME`, 404 when absent;
+`POST /api/v1/namespaces/NS/secrets`, 409 Conflict when the name is taken), as the CA keeps its root in one.
+
 Test controls: `apply` / `delete` (one global resourceVersion, bumped per write, as etcd's revision), `bookmark`,
 `compact`, `drop_connections`, `fail_requests`, `slow_requests` (an overloaded server), `garbage_requests` (a proxy
 in the way answering what is not the API), and `stop` / `start` on the same port (state survives, as etcd's
@@ -25,6 +28,7 @@ import copy
 import dataclasses
 import http.server
 import json
+import re
 import socket
 import threading
 import time
@@ -48,6 +52,7 @@ RESOURCES: dict[str, tuple[str, str]] = {
        for group, version, kind, plural in istio_kinds.KINDS},
 }
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
+NAMESPACED_SECRET = re.compile(r"/api/v1/namespaces/([^/]+)/secrets(?:/([^/]+))?")
 _PATH_OF_KIND = {**{kind: path for path, (_, kind) in RESOURCES.items()}, "TokenReview": TOKEN_REVIEWS}
 
 
@@ -125,6 +130,7 @@ class FakeApiServer:
     def start(self) -> None:
         server = _Server(("127.0.0.1", self._port), _Handler)
         server.state = self._state
+        server.fake = self
         self._port = server.server_address[1]
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -277,6 +283,7 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True  # server_close() joins handler threads: no leaks between tests
     state: _State
+    fake: FakeApiServer
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._conns: set[socket.socket] = set()
@@ -329,6 +336,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         time.sleep(delay)
         if garbage:
             self._raw(200, b"<html><body>502 Bad Gateway</body></html>\n", "text/html")
+        elif (named := NAMESPACED_SECRET.fullmatch(url.path)) and named[2]:
+            found = self._secret(named[1], named[2])
+            self._json(200 if found else 404, found or _status(404, "NotFound", f'secrets "{named[2]}" not found'))
         elif url.path not in RESOURCES:
             self._json(404, _status(404, "NotFound", f"the server could not find the requested resource {url.path}"))
         elif fail is not None and (not fail[1] or query.get("watch") in ("true", "1")):
@@ -340,6 +350,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # http.server's naming
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))) or b"{}")
+        if (named := NAMESPACED_SECRET.fullmatch(urllib.parse.urlsplit(self.path).path)) and not named[2]:
+            self._create_secret(named[1], body)
+            return
         if urllib.parse.urlsplit(self.path).path != TOKEN_REVIEWS:
             self._json(404, _status(404, "NotFound", f"the server could not find the requested resource {self.path}"))
             return
@@ -349,6 +362,28 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             status = state.tokens.get(body.get("spec", {}).get("token", ""))
         body["status"] = status or {"authenticated": False, "error": "invalid bearer token"}
         self._json(201, body)
+
+    def _secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        state = self.server.state
+        with state.cond:
+            state.requests.append(Request(f"/api/v1/namespaces/{namespace}/secrets/{name}", {}))
+            found = state.objects.get(("/api/v1/secrets", namespace, name))
+            return copy.deepcopy(found) if found else None
+
+    def _create_secret(self, namespace: str, body: dict[str, Any]) -> None:
+        state = self.server.state
+        body.setdefault("metadata", {})["namespace"] = namespace
+        key = ("/api/v1/secrets", namespace, body["metadata"].get("name", ""))
+        body.update(kind="Secret", apiVersion="v1")
+        with state.cond:  # check and create at once (the lock is reentrant): of two creates, one gets 409
+            state.requests.append(Request(f"/api/v1/namespaces/{namespace}/secrets", {}))
+            taken = key in state.objects
+            if not taken:
+                self.server.fake.apply(body)
+        if taken:
+            self._json(409, _status(409, "AlreadyExists", f'secrets "{key[2]}" already exists'))
+        else:
+            self._json(201, body)
 
     def _json(self, code: int, body: dict[str, Any]) -> None:
         self._raw(code, json.dumps(body).encode(), "application/json")
