@@ -31,7 +31,7 @@ def bind_warnings(*, xds_host: str, admin_host: str, xds_tls: bool = False) -> l
     warnings = []
     if not xds_tls and not is_loopback(xds_host):
         warnings.append(f"the ADS port is bound to {xds_host or '*'}, not loopback: any client that reaches it can "
-                        "read every proxy's config and open streams (serve --xds-tls authenticates proxies)")
+                        "read every proxy's config and open streams: plain ADS has no authentication (serve --xds-tls adds it)")
     if not is_loopback(admin_host):
         warnings.append(f"the admin port is bound to {admin_host or '*'}, not loopback: /status, /metrics and "
                         "/webhook are reachable from other machines (/debug/* stays refused to them)")

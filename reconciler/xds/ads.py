@@ -29,7 +29,6 @@ from typing import Any
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
-from reconciler.identity.spiffe import Identity
 from reconciler.xds import ads_common, ads_guard, ads_status
 from reconciler.xds.ads_delta import DeltaSession
 from reconciler.xds.ads_sotw import SotwSession
@@ -167,23 +166,20 @@ class AdsServer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignor
                      context: grpc.aio.ServicerContext[Any, Any]) -> None:
         assert self._limits is not None, "start() the server first"
         peer = ads_guard.peer_host(context.peer())
-        identity = None
         try:
-            if self.options.tls is not None:
-                identity = self._guard.authenticate(context.auth_context(), self.options.tls.trust_domain)
             self._guard.open_stream(peer)
         except ads_guard.Refused as refused:
             await context.abort(refused.code, refused.details)
         try:
-            await self._serve_stream(session, requests, context, identity)
+            await self._serve_stream(session, requests, context)
         finally:
             self._guard.close_stream(peer)
 
     async def _serve_stream(self, session: Session, requests: AsyncIterator[Any],
-                            context: grpc.aio.ServicerContext[Any, Any], identity: Identity | None) -> None:
+                            context: grpc.aio.ServicerContext[Any, Any]) -> None:
         assert self._limits is not None and self._draining is not None
         stream = Stream(next(self._ids), session, context, cache=self.cache, observer=self._observer,
-                        limits=self._limits, identity=identity)
+                        limits=self._limits, trust_domain=self.options.tls.trust_domain if self.options.tls else None)
         self._streams[stream.id] = stream
         run = asyncio.ensure_future(stream.run(requests))
         try:

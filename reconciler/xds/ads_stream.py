@@ -84,9 +84,10 @@ class _Gone(Exception):
 class Stream:
     def __init__(self, stream_id: int, session: Session, context: grpc.aio.ServicerContext[Any, Any], *,
                  cache: SnapshotCache, observer: ads_status.AdsObserver, limits: StreamLimits,
-                 identity: Identity | None = None):
+                 trust_domain: str | None = None):
         self.id = stream_id
-        self.identity = identity  # who the client's certificate says it is (mTLS ADS); None: plain ADS
+        self._trust_domain = trust_domain  # mTLS ADS: clients are workloads of this trust domain; None: plain ADS
+        self.identity: Identity | None = None  # who the client's certificate says it is (mTLS ADS)
         self.session = session
         self.connected_since = time.time()
         self.node: NodeInfo | None = None
@@ -130,13 +131,16 @@ class Stream:
             await self._context.abort(self._refused.code, self._refused.details)
 
     async def _admit(self, proto: Any) -> NodeInfo:
-        """The node of the stream's first request, unless a cap or (mTLS) its identity refuses it: then the stream
-        ends with that status before anything is looked up for the node."""
+        """The node of the stream's first request, unless a cap or (mTLS) the client's identity refuses it: then the
+        stream ends with that status before anything is looked up for the node. Authenticated here rather than
+        when the stream opens, so that the client reads the status after its first request (a grpc.aio client
+        whose first write raced a status sent at once reported INTERNAL instead)."""
         guard = self._limits.guard
         try:
             guard.check_node_id(proto.id)  # before it is parsed, logged or used as a key
             node = NodeInfo.from_proto(proto)
-            if self.identity is not None:
+            if self._trust_domain is not None:
+                self.identity = guard.authenticate(self._context.auth_context(), self._trust_domain)
                 guard.authorize(self.identity, node)
         except ads_guard.Refused as refused:
             await self._context.abort(refused.code, refused.details)

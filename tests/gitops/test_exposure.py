@@ -24,3 +24,5 @@ def test_bind_warnings_name_each_exposed_port() -> None:
     xds, admin = exposure.bind_warnings(xds_host="", admin_host="0.0.0.0")
     assert xds.startswith("the ADS port is bound to *, not loopback") and "no authentication" in xds
     assert admin.startswith("the admin port is bound to 0.0.0.0, not loopback") and "/debug/*" in admin
+    # mTLS ADS authenticates every client: binding it anywhere is no exposure
+    assert exposure.bind_warnings(xds_host="0.0.0.0", admin_host="127.0.0.1", xds_tls=True) == []

@@ -78,7 +78,7 @@ def ask(port: int, credentials: grpc.ChannelCredentials | None, node: str, type_
             await stream.write(discovery_pb2.DiscoveryRequest(node=base_pb2.Node(id=node), type_url=type_url,
                                                               resource_names=list(names)))
             return await stream.read()
-    return asyncio.run(asyncio.wait_for(call(), 10))
+    return asyncio.run(asyncio.wait_for(call(), 20))
 
 
 def refusal(port: int, credentials: grpc.ChannelCredentials | None, node: str) -> grpc.aio.AioRpcError:
