@@ -31,6 +31,8 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     i.add_argument("--ca-root-config-map", default=_DEFAULTS.ca_root_config_map, metavar="NAME",
                    help="the ConfigMap (key root-cert.pem) in each workload's namespace holding the CA's root "
                         "(default: %(default)s)")
+    i.add_argument("--xds-tls", action="store_true",
+                   help="the injected Envoy reaches `serve --xds-tls` over mTLS with the agent's certificate")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = sidecar.Options(xds_address=args.xds_address, ca_address=args.ca_address,
                               proxy_image=args.proxy_image, agent_image=args.agent_image,
-                              trust_domain=args.trust_domain, ca_root_config_map=args.ca_root_config_map)
+                              trust_domain=args.trust_domain, ca_root_config_map=args.ca_root_config_map,
+                              xds_tls=args.xds_tls)
     try:
         injected = manifests.inject_stream(text, options)
     except manifests.ManifestError as err:

@@ -428,7 +428,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         inject_key=Path(args.inject_webhook_key) if args.inject_webhook_key else None,
         inject=sidecar.Options(xds_address=args.inject_xds_address, ca_address=args.inject_ca_address,
                                proxy_image=args.inject_proxy_image, agent_image=args.inject_agent_image,
-                               trust_domain=args.trust_domain),
+                               trust_domain=args.trust_domain, xds_tls=args.xds_tls),
         ca_secret=args.ca_secret, namespace=args.namespace, xds_tls=args.xds_tls)
 
 

@@ -51,6 +51,7 @@ class Options:
     agent_image: str = "ghcr.io/meshward/meshward:0.1.0"
     trust_domain: str = "cluster.local"
     ca_root_config_map: str = "meshward-ca-root"
+    xds_tls: bool = False  # Envoy reaches `serve --xds-tls` with the agent's certificate (bootstrap.xds_transport_socket)
 
 
 class Decision(enum.StrEnum):
@@ -124,7 +125,7 @@ def volumes(options: Options) -> list[dict[str, Any]]:
 
 def _proxy(options: Options) -> dict[str, Any]:
     config = bootstrap.without_node(options.xds_address, admin_port=_ENVOY_ADMIN_PORT,
-                                    sds_socket=f"{_SDS_DIR}/socket")
+                                    sds_socket=f"{_SDS_DIR}/socket", xds_tls=options.xds_tls)
     return {
         "name": PROXY,
         "image": options.proxy_image,
