@@ -83,6 +83,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0224", "error", "header value Envoy refuses", "no NUL, CR or LF; write a literal % as %%; %COMMAND% must be one of Envoy's substitution commands meshward allows"),
     Code("MW0225", "error", "regular expression too large for Envoy", "Envoy refuses RE2 programs over size 100 (re2.max_program_size.error_level): simplify the pattern or split the match"),
     Code("MW0226", "error", "authorization meshward cannot enforce", "rewrite the rule with the keys and values the README lists as compiled; meshward refuses it rather than allow what it cannot check"),
+    Code("MW0227", "error", "policy bound to a target meshward does not build", "targetRef(s) bind Kubernetes Gateways and ambient waypoints, which meshward does not build: use selector to bind the policy to the workloads' sidecars or an Istio Gateway's pods", flagged=True),
     # -- cross-resource analyzers (istioctl analyze) ---------------------------------------------------------
     Code("MW0301", "error", "referenced gateway not found", "define the Gateway or fix the reference (namespace/name)", "IST0101", flagged=True),
     Code("MW0302", "error", "destination host not found", "define a Service or ServiceEntry for the host, or fix the name", "IST0101", flagged=True),

@@ -46,8 +46,8 @@ _POLICY_RE = re.compile(r"^spec(?:\.subsets\[\])?\.trafficPolicy(?:\.portLevelSe
 
 _SUBNETS = ("the route applies to traffic of every address: meshward matches no addresses without traffic capture, "
             "so narrow the route by port or sourceLabels instead")
-_TARGET_REFS = ("targetRefs bind Kubernetes Gateways and waypoints, which meshward does not build: this policy is "
-                "enforced on no proxy")
+_TARGET_REFS = ("it binds Kubernetes Gateways and ambient waypoints, which meshward does not build: MW0227 at each "
+                "target, and no proxy enforces the policy")
 _MESH_NETWORKS = "multi-network meshes (network gateways) are not built"
 _LOCALITY = "locality-aware load balancing is not built: endpoints of every locality are equal"
 _SE_IDENTITY = ("ServiceEntry identities are not among the SANs auto mTLS and ISTIO_MUTUAL verify toward the "
@@ -270,16 +270,16 @@ TABLE: dict[str, dict[str, Entry]] = {
     },
     "AuthorizationPolicy": {
         "spec.selector": Compiled("authz-policies"),
-        "spec.targetRef": Warned(_TARGET_REFS),
-        "spec.targetRefs": Warned(_TARGET_REFS),
+        "spec.targetRef": Inert(_TARGET_REFS),
+        "spec.targetRefs": Inert(_TARGET_REFS),
         "spec.action": Compiled("authz-policies"),
         "spec.provider": Inert("it names the ext_authz provider of a CUSTOM policy, which is refused (MW0226)"),
         "spec.rules": Compiled("authz-policies"),
     },
     "RequestAuthentication": {
         "spec.selector": Compiled("request-authn-jwt"),
-        "spec.targetRef": Warned(_TARGET_REFS),
-        "spec.targetRefs": Warned(_TARGET_REFS),
+        "spec.targetRef": Inert(_TARGET_REFS),
+        "spec.targetRefs": Inert(_TARGET_REFS),
         "spec.jwtRules": Compiled("request-authn-jwt"),
         "spec.jwtRules[].jwksUri": Compiled("request-authn-jwks-uri"),
         "spec.jwtRules[].jwks_uri": Compiled("request-authn-jwks-uri"),

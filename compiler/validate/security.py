@@ -18,15 +18,50 @@ def _selector(report: Report, selector: sec.WorkloadSelector | None) -> None:
             report.error("MW0211", problem, ("selector", "matchLabels", key))
 
 
+# pkg/config/validation/validation.go allowedTargetRefs, as its message prints them (CanonicalGroup/version/kind)
+_ALLOWED_TARGETS = {("core", "Service"): "core/v1/Service",
+                    ("networking.istio.io", "ServiceEntry"): "networking.istio.io/v1/ServiceEntry",
+                    ("gateway.networking.k8s.io", "Gateway"): "gateway.networking.k8s.io/v1/Gateway",
+                    ("gateway.networking.k8s.io", "GatewayClass"): "gateway.networking.k8s.io/v1/GatewayClass"}
+
+
 def _targets(report: Report, spec: sec.AuthorizationPolicy | sec.RequestAuthentication, code: str) -> None:
-    count = sum(x is not None for x in (spec.selector, spec.target_ref, spec.target_refs))
+    """validateOneOfSelectorType and validatePolicyTargetReference(s), then what meshward makes of a valid one."""
+    count = sum(x is not None for x in (spec.selector, spec.target_ref, spec.target_refs or None))
     if count > 1:
-        report.error(code, "only one of targetRefs or selector can be set", ("selector",))
+        report.error(code, "only one of targetRefs or workloadSelector can be set", ("selector",))
     refs: list[tuple[Path, common.PolicyTargetReference]] = [(("targetRef",), spec.target_ref)] if spec.target_ref else []
     refs += [(("targetRefs", i), ref) for i, ref in enumerate(spec.target_refs or [])]
     for path, ref in refs:
+        valid = True
+        if not ref.name:
+            report.error(code, "targetRef name must be set", path + ("name",))
+            valid = False
         if ref.namespace:
-            report.error(code, "cross namespace referencing is not currently supported", path + ("namespace",))
+            report.error(code, "targetRef namespace must not be set; cross namespace referencing is not supported",
+                         path + ("namespace",))
+            valid = False
+        if (ref.group or "core", ref.kind) not in _ALLOWED_TARGETS:
+            report.error(code, f"targetRef must be to one of [{' '.join(_ALLOWED_TARGETS.values())}] but was "
+                               f"{ref.group or ''}/{ref.kind}", path + ("kind",))
+            valid = False
+        if valid:
+            report.error("MW0227", _unenforced(ref, report.resource.kind), path)
+
+
+def _unenforced(ref: common.PolicyTargetReference, kind: str) -> str:
+    """What Istio does with a targetRef (pilot/pkg/model/policyattachment.go: a Gateway's pods; a Service's or
+    ServiceEntry's waypoint in ambient mode; sidecars never), and why no proxy meshward builds does it."""
+    if ref.kind == "Gateway":
+        where = (f'Istio applies this {kind} to the pods of Kubernetes Gateway "{ref.name}" '
+                 "(gateway.networking.k8s.io), and meshward builds no Gateway API gateways")
+    elif ref.kind == "GatewayClass":
+        where = (f'Istio applies this {kind} to the Kubernetes Gateways of GatewayClass "{ref.name}", and meshward '
+                 "builds no Gateway API gateways")
+    else:
+        where = (f'Istio applies this {kind} in the waypoint proxy of {ref.kind} "{ref.name}" (ambient mode; '
+                 "sidecars ignore it), and meshward builds no waypoints")
+    return f"{where}: no proxy enforces it"
 
 
 def check_peer(report: Report) -> None:
