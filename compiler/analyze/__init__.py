@@ -29,6 +29,7 @@ from compiler.analyze import (
 from compiler.analyze.cache import AnalyzeCache
 from compiler.analyze.context import Analyzer, Context
 from compiler.diagnostics import Diagnostic
+from compiler.kinds import WORKLOAD_KINDS
 from compiler.resources import ResourceSet
 
 __all__ = ["ANALYZERS", "PER_RESOURCE", "WHOLE", "AnalyzeCache", "analyze"]
@@ -51,6 +52,7 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("service.port-names", services.check),
     ("sidecar.default-selectors", sidecars.check_default_selectors),
     ("authorizationpolicy.namespaces", authorization.check_namespaces),
+    ("authorizationpolicy.workloads", authorization.check_workloads),
     ("deprecation", deprecation.check),
 )
 
@@ -82,6 +84,7 @@ WHOLE: dict[str, tuple[str, ...]] = {
     "destinationrule.merged": ("DestinationRule",),
     "serviceentry.protocols": ("ServiceEntry",),
     "sidecar.default-selectors": ("Sidecar",),
+    "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace"),
 }
 
 

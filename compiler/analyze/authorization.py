@@ -1,17 +1,25 @@
-"""AuthorizationPolicy sources that name namespaces no resource of the tree lives in.
+"""AuthorizationPolicies that name namespaces no resource of the tree lives in, or select no workload.
 
-Istio: authz.AuthorizationPoliciesAnalyzer (IST0101 for `source.namespaces` / `source.notNamespaces` expressions
-that match no namespace). Expressions may be exact, `*`, `prefix*` or `*suffix`, as in the policy itself. The
-namespaces known are those declared by Namespace objects or used by any resource of the tree.
+Istio: authz.AuthorizationPoliciesAnalyzer. IST0101 for `source.namespaces` / `source.notNamespaces` expressions
+that match no namespace: expressions may be exact, `*`, `prefix*` or `*suffix`, as in the policy itself, and the
+namespaces known are those declared by Namespace objects or used by any resource of the tree. IST0127 for a policy
+no workload with a proxy is subject to (analyzeNoMatchingWorkloads): a root-namespace policy whose selector matches
+no such workload anywhere, a namespace-wide one in a namespace without any, a selector matching none of its
+namespace's (`compiler.analyze.workloads` says which workloads have a proxy). A tree that declares no workload at
+all is not checked: its workloads then come from the cluster at run time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from compiler.analyze import hosts
 from compiler.analyze.context import Context
+from compiler.analyze.workloads import Labels
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
+
+ROOT_NAMESPACE = "istio-system"  # MeshConfig rootNamespace's default
 
 
 def namespace_matches(expr: str, namespace: str) -> bool:
@@ -43,3 +51,33 @@ def _unknown(policy: Resource, known: set[str], exprs: Iterable[str] | None,
         if not any(namespace_matches(expr, ns) for ns in known):
             yield policy.diag("MW0304", f"namespace \"{expr}\" matches no namespace of the tree",
                               (*path, k))
+
+
+def check_workloads(ctx: Context) -> Iterator[Diagnostic]:
+    proxied = [w for w in ctx.pods if w.proxied]
+    if not ctx.pods:
+        return
+    by_namespace: dict[str, list[Labels]] = {}
+    for w in proxied:
+        by_namespace.setdefault(w.namespace, []).append(w.labels)
+    for policy in ctx.of_kind("AuthorizationPolicy"):
+        selector = policy.spec.selector
+        if policy.namespace == ROOT_NAMESPACE:
+            if selector is not None and not _any_selected(selector.match_labels, (w.labels for w in proxied)):
+                yield _no_workloads(policy, selector.match_labels)
+        elif selector is None:
+            if not by_namespace.get(policy.namespace):
+                yield _no_workloads(policy, None)
+        elif not _any_selected(selector.match_labels, by_namespace.get(policy.namespace, ())):
+            yield _no_workloads(policy, selector.match_labels)
+
+
+def _any_selected(selector: Labels | None, candidates: Iterable[Labels]) -> bool:
+    return any(hosts.selects(selector, labels) for labels in candidates)
+
+
+def _no_workloads(policy: Resource, selector: Labels | None) -> Diagnostic:
+    """msg.NewNoMatchingWorkloadsFound, with the selector as klabels prints it ("" for a namespace-wide policy)."""
+    return policy.diag("MW0326", "No matching workloads for this resource with the following labels: "
+                                 f"{hosts.selector_string(selector) if selector is not None else ''}",
+                       ("spec", "selector") if selector is not None else ("spec",))

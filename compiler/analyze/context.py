@@ -13,7 +13,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from compiler.analyze import hosts, registry, routes
+from compiler.analyze.workloads import Workload
+from compiler.analyze.workloads import build as build_workloads
 from compiler.diagnostics import Diagnostic
+from compiler.kinds import WORKLOAD_KINDS
 from compiler.resources import Resource, ResourceSet
 
 Labels = Mapping[str, str]
@@ -68,6 +71,7 @@ INDEXES: dict[str, tuple[tuple[str, ...], Callable[[ResourceSet], Any]]] = {
     "workloads": (("WorkloadEntry",), lambda rs: LabelIndex(rs.of_kind("WorkloadEntry"), workload_labels)),
     "slices_by_service": (("EndpointSlice",), _slices_by_service),
     "subsets_by_host": (("DestinationRule",), _subsets_by_host),
+    "pods": (("Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace"), build_workloads),
 }
 
 
@@ -92,6 +96,12 @@ class Context:
     def workloads(self) -> LabelIndex:
         """WorkloadEntries by namespace and label."""
         index: LabelIndex = self._index("workloads")
+        return index
+
+    @property
+    def pods(self) -> list[Workload]:
+        """Pods, the pods of controllers and WorkloadEntries, each with whether a proxy enforces policies on it."""
+        index: list[Workload] = self._index("pods")
         return index
 
     @property

@@ -215,6 +215,20 @@ CASES: dict[str, tuple[str, str]] = {
         _vs("  hosts: [reviews]\n  http:\n  - route:\n    - destination:\n        host: reviews\n        port:\n"
             "          number: 9080\n"),
     ),
+    "MW0326": (
+        ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: reviews, namespace: shop}\nspec:\n  template:\n"
+         "    metadata: {labels: {app: reviews}}\n---\n"
+         "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: shop}\nspec:\n"
+         "  selector:  # <-\n    matchLabels: {app: ratings}\n---\n"
+         "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: q, namespace: empty}\n"
+         "spec:  # <-\n  action: DENY\n"),
+        ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: reviews, namespace: shop}\nspec:\n  template:\n"
+         "    metadata: {labels: {app: reviews}}\n---\n"
+         "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: istio-system}\n"
+         "spec:\n  selector:\n    matchLabels: {app: reviews}\n---\n"
+         "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: q, namespace: shop}\n"
+         "spec:\n  action: DENY\n"),
+    ),
 }
 
 

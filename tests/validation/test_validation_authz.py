@@ -44,11 +44,11 @@ TARGETED = "apiVersion: security.istio.io/v1\nkind: {kind}\nmetadata: {{name: p,
     ("  selector: {matchLabels: {app: a}}\n  targetRefs: [{kind: Service, group: '', name: web}]\n",
      [("MW0219", 5, "only one of targetRefs or workloadSelector can be set"), ("MW0227", 6, "")]),
     ("  targetRef: {kind: Deployment, group: apps, name: web}\n",
-     [("MW0219", 5, "targetRef must be to one of [core/v1/Service networking.istio.io/v1/ServiceEntry "
-                    "gateway.networking.k8s.io/v1/Gateway gateway.networking.k8s.io/v1/GatewayClass] but was "
-                    "apps/Deployment")]),
-    ("  targetRefs:\n  - {kind: Gateway, group: gateway.networking.k8s.io, name: gw, namespace: other}\n"
-     "  - {kind: Service, name: ''}\n",
+     [("MW0219", 5, ("targetRef must be to one of [core/v1/Service networking.istio.io/v1/ServiceEntry "
+                     "gateway.networking.k8s.io/v1/Gateway gateway.networking.k8s.io/v1/GatewayClass] but was "
+                     "apps/Deployment"))]),
+    (("  targetRefs:\n  - {kind: Gateway, group: gateway.networking.k8s.io, name: gw, namespace: other}\n"
+      "  - {kind: Service, name: ''}\n"),
      [("MW0219", 6, "targetRef namespace must not be set; cross namespace referencing is not supported"),
       ("MW0219", 7, "targetRef name must be set")]),
     # what Istio applies to a Kubernetes Gateway's pods or a waypoint: flagged where it stands, never dropped
