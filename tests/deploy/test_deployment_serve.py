@@ -1,8 +1,10 @@
 """The Deployment's `meshward serve`, really started with its flags (deployed_serve.py): it opens exactly the
-ports the manifests declare, and asks the API server for exactly what the ClusterRole grants."""
+ports the manifests declare, and asks the API server for exactly what the ClusterRole grants (the watches at
+start, the TokenReview when a pod's agent asks the CA for its certificate)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import subprocess
 import time
@@ -10,10 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import deployed_serve
+import jwt
 import manifests
 import pytest
 from fake_apiserver import FakeApiServer
 
+from reconciler.identity import ca_client, certs
+from reconciler.identity.spiffe import Identity
 from reconciler.ops import demo
 
 
@@ -68,19 +73,39 @@ def _granted() -> set[tuple[str, str, str]]:
 
 
 def _asked(apiserver: FakeApiServer) -> set[tuple[str, str, str]]:
-    """(group, resource, verb) of every list and watch the server sent."""
+    """(group, resource, verb) of every request the server sent: lists, watches, and the TokenReview (the one
+    kind the test API server takes a POST for, a create)."""
     out = set()
     for request in apiserver.all_requests():
         parts = request.path.strip("/").split("/")
         group = "" if parts[0] == "api" else parts[1]
-        out.add((group, parts[-1], "watch" if request.watch else "list"))
+        verb = "create" if parts[-1] == "tokenreviews" else "watch" if request.watch else "list"
+        out.add((group, parts[-1], verb))
     return out
 
 
+def _certificate_for_a_pod(served: Served) -> list[str]:
+    """What an injected pod's agent does at start: a CSR for its identity, with its service-account token."""
+    token = jwt.encode({"iss": "https://kubernetes.default.svc", "sub": "web"}, "the test cluster's key, 32+ bytes",
+                       algorithm="HS256")  # shaped like a kubelet's; only the (test) API server judges it
+    served.apiserver.add_token(token, "system:serviceaccount:shop:web")
+    ca_port = int((manifests.flag(manifests.serve_args(), "--ca-address") or "").rpartition(":")[2])
+    address = f"127.0.0.1:{served.ports[ca_port]}"
+    csr = certs.make_csr(certs.new_key(), Identity("cluster.local", "shop", "web"))
+
+    async def call() -> list[str]:
+        channel = ca_client.channel(address, (served.ca_dir / "root-cert.pem").read_bytes())
+        try:
+            return await ca_client.create_certificate(channel, csr=csr, token=token, validity_seconds=3600)
+        finally:
+            await channel.close()
+
+    return asyncio.run(call())
+
+
 def test_serve_asks_the_api_server_for_what_the_cluster_role_grants(served: Served) -> None:
-    apiserver = served.apiserver
-    watched = {g for g in _granted() if g[2] in ("list", "watch")}
+    assert _certificate_for_a_pod(served)
     deadline = time.monotonic() + 20
-    while _asked(apiserver) != watched and time.monotonic() < deadline:
+    while _asked(served.apiserver) != _granted() and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _asked(apiserver) == watched
+    assert _asked(served.apiserver) == _granted()
