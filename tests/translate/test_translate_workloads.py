@@ -9,6 +9,7 @@ from translate_harness import build_mesh, by_name, config_for
 
 from compiler import model, pipeline, translate
 from compiler.load import load_text
+from compiler.translate import peer
 from compiler.translate.describe import describe
 
 NODE = "sidecar~{ip}~{pod}.shop~shop.svc.cluster.local"
@@ -237,3 +238,48 @@ def test_unknown_fields_of_a_deployment_are_not_our_business_but_what_we_read_is
     pod_ip = CLUSTER_PODS.replace("podIP: 10.2.0.1", "podIP: 10.2.0.x")
     found = {(d.code, d.path) for d in pipeline.check_documents(load_text(pod_ip).documents).diagnostics}
     assert found == {("MW0218", "status.podIP")}
+
+
+GATEWAY = """
+---
+apiVersion: v1
+kind: Service
+metadata: {name: ingress, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  ports: [{name: http2, port: 80, targetPort: 8080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ingress, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {istio: ingressgateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: reviews-strict, namespace: shop}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  mtls: {mode: STRICT}
+"""
+
+
+def test_a_gateway_deployment_listens_where_its_service_targets() -> None:
+    cfg = config_for(APPS + GATEWAY, "router~10.1.0.5~ingress-5d8f9b7c4-bq2xz.shop~shop.svc.cluster.local")
+    assert [(li.address, li.port) for li in cfg.listeners] == [("0.0.0.0", 8080)]  # port 80's targetPort
+
+
+def test_peer_authentication_selects_by_template_labels() -> None:
+    mesh = build_mesh(APPS + GATEWAY)
+    reviews = translate.find_proxy(mesh, NODE.format(ip="10.1.0.7", pod="reviews-v1-5d8f9b7c4-bq2xz"))
+    db = translate.find_proxy(mesh, NODE.format(ip="10.1.0.9", pod="db-0"))
+    assert [r.name for r in peer.policies_for(mesh, reviews)] == ["reviews-strict"]
+    assert peer.policies_for(mesh, db) == ()
