@@ -18,6 +18,7 @@ from compiler.analyze import (
     destination_rules,
     destinations,
     gateways,
+    jwt_routes,
     matches,
     service_entries,
     services,
@@ -53,6 +54,7 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("sidecar.default-selectors", sidecars.check_default_selectors),
     ("authorizationpolicy.namespaces", authorization.check_namespaces),
     ("authorizationpolicy.workloads", authorization.check_workloads),
+    ("virtualservice.jwt-claim-routes", jwt_routes.check),
     ("deprecation", deprecation.check),
 )
 
@@ -85,6 +87,8 @@ WHOLE: dict[str, tuple[str, ...]] = {
     "serviceentry.protocols": ("ServiceEntry",),
     "sidecar.default-selectors": ("Sidecar",),
     "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace"),
+    "virtualservice.jwt-claim-routes": ("VirtualService", "Gateway", "RequestAuthentication", "Pod", *WORKLOAD_KINDS,
+                                        "WorkloadEntry", "Namespace"),
 }
 
 

@@ -53,6 +53,11 @@ def _server(host: str, port: int = 80, tls: str = "", mark: str = "") -> str:
 
 ROUTE_TO_REVIEWS = "  http:\n  - route:\n    - destination: {host: reviews}\n"
 GATEWAY_EDGE = _gw("  servers:\n" + _server("reviews.example.com"))
+_CLAIM_ROUTE = ("  http:\n  - match:\n    - headers: {'@request.auth.claims.group': {exact: admin}}\n"
+                "    route:\n    - destination: {host: reviews}\n")
+_JWT_GATEWAY = _gw("  servers:\n" + _server("shop.example.com")) + (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ingress, namespace: istio-system}\nspec:\n"
+    "  template:\n    metadata: {labels: {istio: ingressgateway}}\n---\n")
 DR_V1 = _dr("  host: reviews\n  subsets:\n  - name: v1\n    labels: {version: v1}\n")
 
 # code -> (failing input, passing input)
@@ -228,6 +233,12 @@ CASES: dict[str, tuple[str, str]] = {
          "spec:\n  selector:\n    matchLabels: {app: reviews}\n---\n"
          "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: q, namespace: shop}\n"
          "spec:\n  action: DENY\n"),
+    ),
+    "MW0327": (
+        _JWT_GATEWAY + _vs("  hosts: [shop.example.com]\n  gateways:\n  - edge  # <-\n" + _CLAIM_ROUTE),
+        _JWT_GATEWAY + _vs("  hosts: [shop.example.com]\n  gateways:\n  - edge\n" + _CLAIM_ROUTE)
+        + "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt, namespace: istio-system}\n"
+          "spec:\n  selector: {matchLabels: {istio: ingressgateway}}\n",
     ),
 }
 
