@@ -79,7 +79,7 @@ def _sorted_groups(report: Report) -> list[tuple[str, dict[_Item, list[str]]]]:
 def _proxies(nodes: list[str]) -> str:
     shown = ", ".join(nodes[:_SHOWN_PROXIES])
     more = f" (+{len(nodes) - _SHOWN_PROXIES} more)" if len(nodes) > _SHOWN_PROXIES else ""
-    return f"{'proxy' if len(nodes) == 1 else f'{len(nodes)} proxies'}: {shown}{more}"
+    return f"{'proxy' if len(nodes) == 1 else _count(len(nodes), 'proxy', 'proxies')}: {shown}{more}"
 
 
 def _item_lines(items: dict[_Item, list[str]], indent: str) -> list[str]:
@@ -98,9 +98,14 @@ def _headline(report: Report) -> str:
 
 def _summary(report: Report) -> str:
     counts = {c: sum(p.change is c for p in report.proxies) for c in changes.Change}
-    return (f"{counts[changes.Change.CHANGED]} proxies changed, {counts[changes.Change.ADDED]} added, "
-            f"{counts[changes.Change.REMOVED]} removed; {len(report.documents)} documents changed; "
-            f"{len(report.new_diagnostics)} new diagnostics, {len(report.gone_diagnostics)} gone")
+    return (f"{_count(counts[changes.Change.CHANGED], 'proxy', 'proxies')} changed, "
+            f"{counts[changes.Change.ADDED]} added, {counts[changes.Change.REMOVED]} removed; "
+            f"{_count(len(report.documents), 'document')} changed; "
+            f"{_count(len(report.new_diagnostics), 'new diagnostic')}, {len(report.gone_diagnostics)} gone")
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
 
 
 def text(report: Report) -> str:
@@ -150,7 +155,7 @@ def markdown(report: Report) -> str:
         lines += ["", "#### Routing that changed", "", "```mermaid", graph.rstrip("\n"), "```"]
     for title, items in _sorted_groups(report):
         body = _item_lines(items, "")
-        lines += ["", f"<details><summary>{_html(title)}: {len(items)} change(s)</summary>", "", "```text",
+        lines += ["", f"<details><summary>{_html(title)}: {_count(len(items), 'change')}</summary>", "", "```text",
                   *(line.replace("```", "'''") for line in body), "```", "", "</details>"]
     for title, found in (("New diagnostics", report.new_diagnostics), ("Gone diagnostics", report.gone_diagnostics)):
         if found:
