@@ -11,7 +11,7 @@ removes). A change neither explains is left unattributed rather than guessed.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from compiler.emit.metadata import FILTER_METADATA_KEY
@@ -94,13 +94,14 @@ def within(value: Json) -> Iterator[Key]:
             yield from within(v)
 
 
-def attribute(named: Iterable[Key], applied: Iterable[Key], changed: Mapping[Key, DocRef]) -> tuple[DocRef, ...]:
-    """The changed documents among `named` (the piece's sources), else among `applied` (the proxy's)."""
-    for candidates in (named, applied):
-        hit = sorted({changed[k] for k in candidates if k in changed})
-        if hit:
-            return tuple(hit)
-    return ()
+def attribute(named: Iterable[Key], applied: Callable[[], Iterable[Key]],
+              changed: Mapping[Key, DocRef]) -> tuple[DocRef, ...]:
+    """The changed documents among `named` (the piece's sources), else among `applied()` (the proxy's: asked only
+    then, since `describe` walks the proxy's whole scope)."""
+    hit = sorted({changed[k] for k in named if k in changed})
+    if not hit:
+        hit = sorted({changed[k] for k in applied() if k in changed})
+    return tuple(hit)
 
 
 def applied_keys(description: Mapping[str, Any]) -> list[Key]:

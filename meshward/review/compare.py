@@ -9,17 +9,17 @@ all, so a change that touches a few proxies of a large mesh costs little past th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from compiler import build, emit, load, model, pipeline
 from compiler.diagnostics import Diagnostic
+from compiler.emit import dump
 from meshward.review import causes, changes, revisions, routing
 from meshward.review.causes import DocRef, Key
 from meshxds import type_urls
-from meshxds.snapshot import Snapshot
-
-Dump = Mapping[str, Sequence[Mapping[str, Any]]]
+from meshxds.snapshot import Snapshot, XdsResource
 
 
 class NotCompiled(Exception):
@@ -89,7 +89,36 @@ class Report:
 class _Side:
     config: model.ProxyConfig
     snapshot: Snapshot
-    applied: list[Key]
+
+
+class _Resources:
+    """Resources as config-dump JSON, and the field changes between two of them, each worked out once per content
+    version: the proxies of a mesh share most of their resources (a route weight changes the same route table in
+    every sidecar that sees the service), and converting and comparing them is what a diff spends its time on."""
+
+    def __init__(self) -> None:
+        self._json: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._fields: dict[tuple[str, str, str], list[changes.FieldChange]] = {}
+
+    def json(self, res: XdsResource) -> Mapping[str, Any]:
+        key = (res.type_url, res.version)
+        if key not in self._json:
+            self._json[key] = dump.message_dict(res.message)
+        return self._json[key]
+
+    def fields(self, x: XdsResource, y: XdsResource) -> list[changes.FieldChange]:
+        key = (x.type_url, x.version, y.version)
+        if key not in self._fields:
+            self._fields[key] = list(changes.fields(self.json(x), self.json(y)))
+        return self._fields[key]
+
+    def sources(self, res: XdsResource, snapshot: Snapshot, path: Sequence[changes.Step] = ()) -> list[Key]:
+        """The sources on `path` in a resource; an endpoint assignment's are its cluster's (it carries no metadata
+        of its own)."""
+        if res.type_url == type_urls.ENDPOINT:
+            cluster = snapshot.by_type.get(type_urls.CLUSTER, {}).get(res.name)
+            return causes.along(self.json(cluster), ()) if cluster is not None else []
+        return causes.along(self.json(res), path)
 
 
 def compare(before: Revision, after: Revision, prefix: str) -> Report:
@@ -98,6 +127,7 @@ def compare(before: Revision, after: Revision, prefix: str) -> Report:
     new = {p.node_id: p for p in after.result.proxies()}
     diffs: list[ProxyDiff] = []
     configs: tuple[list[model.ProxyConfig], list[model.ProxyConfig]] = ([], [])
+    resources = _Resources()
     for node in sorted(old.keys() | new.keys()):
         a = _side(before.result, old[node]) if node in old else None
         b = _side(after.result, new[node]) if node in new else None
@@ -108,7 +138,8 @@ def compare(before: Revision, after: Revision, prefix: str) -> Report:
         if a is None or b is None:
             diffs.append(ProxyDiff(node, changes.Change.ADDED if a is None else changes.Change.REMOVED))
             continue
-        found = _resources(a, b, changed_docs)
+        attribute = _attributor(before.result, after.result, old[node], new[node], changed_docs)
+        found = _resources(a.snapshot, b.snapshot, resources, attribute)
         if found:
             diffs.append(ProxyDiff(node, changes.Change.CHANGED, tuple(found)))
     routes = routing.changed(routing.of_configs(configs[0]), routing.of_configs(configs[1]))
@@ -119,51 +150,50 @@ def compare(before: Revision, after: Revision, prefix: str) -> Report:
 
 def _side(result: build.Build, proxy: model.Proxy) -> _Side:
     cfg = build.proxy_config(result, proxy)
-    return _Side(cfg, emit.snapshot(cfg, result.memo),
-                 causes.applied_keys(build.describe(result, proxy).to_json()))
+    return _Side(cfg, emit.snapshot(cfg, result.memo))
 
 
-def _resources(a: _Side, b: _Side, changed_docs: Mapping[Key, DocRef]) -> list[ResourceDiff]:
-    old, new = build.config_dump(a.snapshot), build.config_dump(b.snapshot)
-    applied = [*b.applied, *a.applied]
+def _attributor(before: build.Build, after: build.Build, old: model.Proxy, new: model.Proxy,
+                changed: Mapping[Key, DocRef]) -> Callable[[list[Key]], tuple[DocRef, ...]]:
+    """Puts a piece's sources down to changed documents, for one proxy (what applies to it on either side is
+    worked out once, and only when a piece's own sources do not say)."""
+    applied = functools.cache(lambda: [*_applied(after, new), *_applied(before, old)])
+    return lambda named: causes.attribute(named, applied, changed)
+
+
+def _applied(result: build.Build, proxy: model.Proxy) -> list[Key]:
+    return causes.applied_keys(build.describe(result, proxy).to_json())
+
+
+def _resources(old: Snapshot, new: Snapshot, resources: _Resources,
+               attribute: Callable[[list[Key]], tuple[DocRef, ...]]) -> list[ResourceDiff]:
+    """The resources of one proxy that differ, by type and name; those with the same content version are not
+    looked at."""
     out: list[ResourceDiff] = []
-    for type_url in sorted(old.keys() | new.keys()):
+    for type_url in sorted(old.by_type.keys() | new.by_type.keys()):
         short = type_urls.SHORT_NAMES.get(type_url, type_url)
-        olds, news = _by_name(old.get(type_url, ())), _by_name(new.get(type_url, ()))
+        olds, news = old.by_type.get(type_url, {}), new.by_type.get(type_url, {})
         for name in sorted(olds.keys() | news.keys()):
             x, y = olds.get(name), news.get(name)
-            named = _named(type_url, name, y if y is not None else x, new if y is not None else old)
             if x is None or y is None:
                 change = changes.Change.ADDED if x is None else changes.Change.REMOVED
-                out.append(ResourceDiff(short, name, change, causes.attribute(named, applied, changed_docs)))
-                continue
-            fields = [_field(f, x, y, type_url, name, old, new, applied, changed_docs)
-                      for f in changes.fields(x, y)]
-            if fields:
-                union = tuple(sorted({c for f in fields for c in f.causes}))
-                out.append(ResourceDiff(short, name, changes.Change.CHANGED, union, tuple(fields)))
+                held, snapshot = (y, new) if x is None else (x, old)
+                assert held is not None
+                out.append(ResourceDiff(short, name, change, attribute(resources.sources(held, snapshot))))
+            elif x.version != y.version:
+                fields = [_field(f, resources, (x, old) if f.after is None else (y, new), attribute)
+                          for f in resources.fields(x, y)]
+                if fields:
+                    union = tuple(sorted({c for f in fields for c in f.causes}))
+                    out.append(ResourceDiff(short, name, changes.Change.CHANGED, union, tuple(fields)))
     return out
 
 
-def _field(f: changes.FieldChange, x: Mapping[str, Any], y: Mapping[str, Any], type_url: str, name: str,
-           old: Dump, new: Dump, applied: list[Key], changed_docs: Mapping[Key, DocRef]) -> FieldDiff:
+def _field(f: changes.FieldChange, resources: _Resources, holder: tuple[XdsResource, Snapshot],
+           attribute: Callable[[list[Key]], tuple[DocRef, ...]]) -> FieldDiff:
     """A changed field, put down to the sources on its path (on the side that holds it)."""
-    holder, dump = (x, old) if f.after is None else (y, new)
-    named = causes.along(holder, f.path) if type_url != type_urls.ENDPOINT else _named(type_url, name, holder, dump)
-    return FieldDiff(f.render_path(), f.before, f.after, causes.attribute(named, applied, changed_docs),
-                     f.whole_entry)
-
-
-def _named(type_url: str, name: str, resource: Mapping[str, Any] | None, dump: Dump) -> list[Key]:
-    """A resource's sources; an endpoint assignment's are its cluster's (it carries no metadata of its own)."""
-    if type_url == type_urls.ENDPOINT:
-        cluster = _by_name(dump.get(type_urls.CLUSTER, ())).get(name)
-        return causes.along(cluster, ()) if cluster is not None else []
-    return causes.along(resource, ()) if resource is not None else []
-
-
-def _by_name(resources: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    return {str(r.get("name") or r.get("cluster_name") or ""): r for r in resources}
+    named = resources.sources(*holder, f.path)
+    return FieldDiff(f.render_path(), f.before, f.after, attribute(named), f.whole_entry)
 
 
 def _diagnostics(before: Sequence[Diagnostic], after: Sequence[Diagnostic]

@@ -64,16 +64,23 @@ class Graph:
 def of_configs(configs: Iterable[model.ProxyConfig]) -> Graph:
     edges: set[Edge] = set()
     services: set[Node] = set()
+    # route configs are shared objects (every sidecar that sees the same services holds the same one): each is read
+    # once per gateway it serves, or once for all sidecars
+    done: set[tuple[model.RouteConfig, Node | None]] = set()
     for cfg in configs:
-        clusters = {c.name: c for c in cfg.clusters}
+        clusters: dict[str, model.Cluster] | None = None
         router = cfg.proxy.kind is model.ProxyKind.ROUTER
-        gateway = Node(NodeKind.GATEWAY, f"{cfg.proxy.namespace}/{cfg.proxy.name}")
+        gateway = Node(NodeKind.GATEWAY, f"{cfg.proxy.namespace}/{cfg.proxy.name}") if router else None
         for rc in cfg.route_configs:
+            if (rc, gateway) in done:
+                continue
+            done.add((rc, gateway))
+            clusters = clusters if clusters is not None else {c.name: c for c in cfg.clusters}
             for vh in rc.virtual_hosts:
-                if vh.host == "*" and not router:
+                if vh.host == "*" and gateway is None:
                     continue  # a catch-all (allow_any, block_all, inbound): no service's routing
-                source = gateway if router else Node(NodeKind.SERVICE, vh.host)
-                if not router:
+                source = gateway or Node(NodeKind.SERVICE, vh.host)
+                if gateway is None:
                     services.add(source)
                 for route in vh.routes:
                     edges.update(_route_edges(source, route, clusters, router))
