@@ -68,30 +68,39 @@ def workload(authority: ca.CertificateAuthority, namespace: str, account: str, *
 
 
 def ask(port: int, credentials: grpc.ChannelCredentials | None, node: str, type_url: str,
-        names: tuple[str, ...] = ()) -> Any:
-    """The first response of a state-of-the-world ADS stream (a plain one when `credentials` is None)."""
+        names: tuple[str, ...] = (), *, delta: bool = False) -> Any:
+    """The first response of a state-of-the-world (or `delta`) ADS stream; a plain one when `credentials` is
+    None."""
     async def call() -> Any:
         target = f"127.0.0.1:{port}"
         async with (grpc.aio.insecure_channel(target) if credentials is None
                     else grpc.aio.secure_channel(target, credentials)) as channel:
-            stream = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel).StreamAggregatedResources()
-            await stream.write(discovery_pb2.DiscoveryRequest(node=base_pb2.Node(id=node), type_url=type_url,
-                                                              resource_names=list(names)))
+            stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(channel)
+            if delta:
+                stream = stub.DeltaAggregatedResources()
+                await stream.write(discovery_pb2.DeltaDiscoveryRequest(
+                    node=base_pb2.Node(id=node), type_url=type_url, resource_names_subscribe=list(names)))
+            else:
+                stream = stub.StreamAggregatedResources()
+                await stream.write(discovery_pb2.DiscoveryRequest(node=base_pb2.Node(id=node), type_url=type_url,
+                                                                  resource_names=list(names)))
             return await stream.read()
     return asyncio.run(asyncio.wait_for(call(), 20))
 
 
-def refusal(port: int, credentials: grpc.ChannelCredentials | None, node: str) -> grpc.aio.AioRpcError:
+def refusal(port: int, credentials: grpc.ChannelCredentials | None, node: str, *,
+            delta: bool = False) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as refused:
-        ask(port, credentials, node, type_urls.SECRET, (CREDENTIAL,))
+        ask(port, credentials, node, type_urls.SECRET, (CREDENTIAL,), delta=delta)
     return refused.value
 
 
 def secrets(response: Any) -> dict[str, secret_pb2.Secret]:
     out = {}
-    for packed in response.resources:
+    delta = isinstance(response, discovery_pb2.DeltaDiscoveryResponse)
+    for item in response.resources:
         secret = secret_pb2.Secret()
-        packed.Unpack(secret)
+        (item.resource if delta else item).Unpack(secret)
         out[secret.name] = secret
     return out
 
@@ -123,6 +132,11 @@ def test_only_a_proxy_of_the_gateways_namespace_gets_its_key(
         # Its own proxy is served (a listener), and no secret of another namespace rides along.
         assert ask(port, shop, SHOP_NODE, type_urls.LISTENER).resources
         assert not secrets(ask(port, shop, SHOP_NODE, type_urls.SECRET, (CREDENTIAL,)))
+
+        # The same over incremental xDS.
+        assert refusal(port, shop, GATEWAY_NODE, delta=True).code() == grpc.StatusCode.PERMISSION_DENIED
+        got = secrets(ask(port, gateway, GATEWAY_NODE, type_urls.SECRET, (CREDENTIAL,), delta=True))
+        assert leaf.key_pem.decode().splitlines()[1] in str(got[CREDENTIAL].tls_certificate.private_key)
 
         # A node id that names no namespace: refused too.
         assert refusal(port, shop, "not-an-istio-node").code() == grpc.StatusCode.PERMISSION_DENIED
