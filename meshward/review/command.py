@@ -31,6 +31,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     to.add_argument("--to", dest="rev_to", default=None, metavar="REV",
                     help="the revision after the change (default: the work tree as it is on disk)")
     to.add_argument("--worktree", action="store_true", help="compare with the work tree (the default)")
+    d.add_argument("--node", action="append", default=[], metavar="NODE_ID",
+                   help="compare this proxy too, beside those the tree enumerates (WorkloadEntries, Pods with an "
+                        "IP): e.g. a Deployment's pod, TYPE~IP~POD.NAMESPACE~DOMAIN; repeatable")
     d.add_argument("--format", choices=report.FORMATS, default="text",
                    help="text, markdown (a pull-request comment, with a Mermaid graph) or json (default: "
                         "%(default)s)")
@@ -38,13 +41,15 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     g = sub.add_parser("graph", help="the mesh's routing as a Mermaid or Graphviz dot graph")
     g.add_argument("path", metavar="PATH", help="the policy tree (a file or a directory)")
     g.add_argument("--format", choices=drawing.FORMATS, default="mermaid", help="(default: %(default)s)")
+    g.add_argument("--node", action="append", default=[], metavar="NODE_ID",
+                   help="draw this proxy's routing too, beside the tree's enumerated proxies; repeatable")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         with gcpause.GcPause().paused():  # this process runs the compiler: it pauses the cyclic GC around it
             return _diff(args) if args.command == "diff" else _graph(args)
-    except (revisions.RevisionError, compare.NotCompiled) as err:
+    except (revisions.RevisionError, compare.NotCompiled, compare.UnknownProxy) as err:
         print(f"meshward {args.command}: {err}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
@@ -59,7 +64,7 @@ def _diff(args: argparse.Namespace) -> int:
         before = compare.compile_tree(before_tree, revisions.label(policy, args.rev_from, old))
         after = compare.compile_tree(after_tree, "worktree" if new is None else
                                      revisions.label(policy, args.rev_to, new))
-    found = compare.compare(before, after, policy.prefix)
+    found = compare.compare(before, after, policy.prefix, args.node)
     sys.stdout.write(report.render(found, args.format))
     return EXIT_CHANGED if found.changed else EXIT_SAME
 
@@ -85,6 +90,10 @@ def _graph(args: argparse.Namespace) -> int:
         print(f"meshward graph: {args.path} does not compile ({len(build.errors(result))} error(s), first: "
               f"{first.render()}); see `meshward validate {args.path}`", file=sys.stderr)
         return EXIT_CHANGED
-    graph = routing.of_configs(build.proxy_config(result, p) for p in result.proxies())
+    known = compare.proxies(result, args.node)
+    if missing := [n for n in args.node if n not in known]:
+        print(f"meshward graph: unknown proxy {missing[0]}: the tree has no workload for it", file=sys.stderr)
+        return EXIT_ERROR
+    graph = routing.of_configs(build.proxy_config(result, p) for p in known.values())
     sys.stdout.write(drawing.mermaid([("mesh", graph)]) if args.format == "mermaid" else drawing.dot(graph))
     return EXIT_SAME

@@ -13,7 +13,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from compiler import build, emit, load, model, pipeline
+from compiler import build, emit, load, model, pipeline, translate
 from compiler.diagnostics import Diagnostic
 from compiler.emit import dump
 from meshward.review import causes, changes, revisions, routing
@@ -121,10 +121,32 @@ class _Resources:
         return causes.along(self.json(res), path)
 
 
-def compare(before: Revision, after: Revision, prefix: str) -> Report:
+class UnknownProxy(LookupError):
+    """A node id given with --node that neither revision has a workload for."""
+
+
+def proxies(result: build.Build, nodes: Sequence[str]) -> dict[str, model.Proxy]:
+    """The revision's proxies (those `compile --all` finds) and the `nodes` it resolves (a Deployment's pods are
+    not enumerable offline: their names and IPs are the cluster's), by node id."""
+    found = {p.node_id: p for p in result.proxies()}
+    mesh = result.model
+    if mesh is None:
+        return found
+    for node in nodes:
+        try:
+            found[node] = translate.find_proxy(mesh, node)
+        except LookupError:
+            continue  # not in this revision: the other may have it (a proxy added or removed)
+    return found
+
+
+def compare(before: Revision, after: Revision, prefix: str, nodes: Sequence[str] = ()) -> Report:
+    """`nodes`: node ids to compare beside the proxies the revisions enumerate; UnknownProxy when neither has
+    one of them."""
     changed_docs = causes.changed_documents(before.checked.resources, after.checked.resources)
-    old = {p.node_id: p for p in before.result.proxies()}
-    new = {p.node_id: p for p in after.result.proxies()}
+    old, new = proxies(before.result, nodes), proxies(after.result, nodes)
+    if missing := [n for n in nodes if n not in old and n not in new]:
+        raise UnknownProxy(f"unknown proxy {missing[0]}: neither revision has a workload for it")
     diffs: list[ProxyDiff] = []
     configs: tuple[list[model.ProxyConfig], list[model.ProxyConfig]] = ([], [])
     resources = _Resources()

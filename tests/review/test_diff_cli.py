@@ -87,3 +87,38 @@ def test_a_revision_without_the_policy_directory_is_an_empty_tree(tmp_path: Path
     out = capsys.readouterr().out
     assert "0 proxies changed, 4 added, 0 removed; 8 documents changed" in out
     assert "proxies added:\n  sidecar~10.0.0.11~reviews-v1.shop~shop.svc.cluster.local\n" in out
+
+
+DEPLOYMENT = """\
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {istio-injection: enabled}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: client, namespace: shop}
+spec:
+  selector: {matchLabels: {app: client}}
+  template:
+    metadata: {labels: {app: client}}
+    spec: {containers: [{name: app, image: client}]}
+"""
+CLIENT_POD = "sidecar~10.0.0.9~client-5d8f9c7b6d-x2x4z.shop~shop.svc.cluster.local"
+
+
+def test_a_deployments_pod_is_compared_when_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Deployment's pods have no name or IP in Git, so only a node id given with --node brings one in."""
+    repo = Repo(tmp_path / "repo")
+    base = {**BASE, f"{POLICY}/workloads.yaml": DEPLOYMENT}
+    repo.commit(base, "base")
+    repo.write({f"{POLICY}/routing.yaml": routing(60, 40)})
+    policy = str(repo.root / POLICY)
+    assert cli.main(["diff", policy]) == 0  # no proxy the tree enumerates
+    capsys.readouterr()
+    assert cli.main(["diff", policy, "--node", CLIENT_POD]) == 1
+    out = capsys.readouterr().out
+    assert f'route_config "9080" changed (proxy: {CLIENT_POD})\n' in out and ".weight: 80 -> 60\n" in out
+    assert cli.main(["diff", policy, "--node", CLIENT_POD.replace("client-", "nobody-")]) == 2
+    assert capsys.readouterr().err.startswith("meshward diff: unknown proxy sidecar~10.0.0.9~nobody-")
+    assert cli.main(["graph", policy, "--node", CLIENT_POD]) == 0
+    assert '-->|"60%"|' in capsys.readouterr().out
