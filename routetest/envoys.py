@@ -69,18 +69,20 @@ class Plan:
 
 
 def prepare(out: dict[str, Any], *, access_log: Path,
-            backends: Callable[[Sequence[str]], Mapping[str, int]]) -> dict[str, int]:
+            backends: Callable[[Sequence[str]], Mapping[str, int]]) -> tuple[dict[str, int], frozenset[int]]:
     """Make the bootstrap `out` (a JSON-ready dict, changed in place: copying twenty proxies' configs took half a
     second) what the test runs (module docstring). Returns each kept listener's name -> its port in the config,
     the listeners of a wildcard address last: where a port has several (a TCP service's VIP listener beside the
-    0.0.0.0 one of HTTP), a request for the port goes to the wildcard one, as a client's would."""
+    0.0.0.0 one of HTTP), a request for the port goes to the wildcard one, as a client's would; and the ports of
+    the listeners left out because they terminate TLS."""
     out["admin"]["address"]["socket_address"].update(address="127.0.0.1", port_value=0)
     static = out["static_resources"]
     found: list[tuple[bool, str, int]] = []
-    kept = []
+    kept, tls = [], set()
     for listener in static.get("listeners", []):
         chains = listener.get("filter_chains", [])
         if any("transport_socket" in chain for chain in chains):
+            tls.add(listener["address"]["socket_address"]["port_value"])
             continue
         address = listener["address"]["socket_address"]
         found.append((address["address"] in WILDCARDS, listener["name"], address["port_value"]))
@@ -94,7 +96,7 @@ def prepare(out: dict[str, Any], *, access_log: Path,
     names = sorted({c["name"] for c in static.get("clusters", [])} | routed_clusters(out))
     echo = backends(names)
     static["clusters"] = [_static(name, echo[name]) for name in names]
-    return {name: port for _, name, port in sorted(found, key=lambda f: f[0])}
+    return {name: port for _, name, port in sorted(found, key=lambda f: f[0])}, frozenset(tls)
 
 
 def routed_clusters(bootstrap: Mapping[str, Any]) -> set[str]:
@@ -171,6 +173,7 @@ class Proxy:
     process: envoy_process.EnvoyProcess
     admin_path: Path  # where Envoy writes its admin address
     listeners: dict[str, int]  # listener name -> its port in the config
+    tls_ports: frozenset[int]  # the config's ports whose listeners terminate TLS, not run
     ports: dict[int, int] = dataclasses.field(default_factory=dict)  # config port -> bound port, once ready
     _connections: dict[int, http.client.HTTPConnection] = dataclasses.field(default_factory=dict)
 
@@ -244,7 +247,7 @@ def running(plans: Sequence[Plan], workdir: Path, backends: Callable[[Sequence[s
         proxies: list[Proxy] = []
         for index, plan in enumerate(plans):
             log = workdir / f"proxy-{index}.access.log"
-            listeners = prepare(plan.bootstrap, access_log=log, backends=backends)
+            listeners, tls_ports = prepare(plan.bootstrap, access_log=log, backends=backends)
             path, admin = workdir / f"proxy-{index}.json", workdir / f"proxy-{index}.admin"
             path.write_text(json.dumps(plan.bootstrap))
             # one worker thread: a test's requests come one at a time, and twenty Envoys start faster with fewer
@@ -252,7 +255,7 @@ def running(plans: Sequence[Plan], workdir: Path, backends: Callable[[Sequence[s
                 path, log=workdir / f"proxy-{index}.envoy.log", envoy_bin=envoy_bin,
                 extra_args=("--disable-hot-restart", "--file-flush-interval-msec", "10", "--concurrency", "1",
                             "--admin-address-path", str(admin))))
-            proxies.append(Proxy(plan.node_id, AccessLog(log), process, admin, listeners))
+            proxies.append(Proxy(plan.node_id, AccessLog(log), process, admin, listeners, tls_ports))
             stack.callback(proxies[-1].close)
         end = time.monotonic() + READY_DEADLINE_S
         for proxy in proxies:

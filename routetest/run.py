@@ -255,7 +255,9 @@ class _ProxyRunner:
     def _send_call(self, call_id: str, case: TestCase, call: Call, target: _Target) -> _Sent:
         port = self._port(call, target)
         if port not in self.proxy.ports:
-            return _Sent(call, call_id, None, (), problem=f"the proxy has no plain-HTTP listener on port {port}")
+            why = (f"the proxy's listener on port {port} terminates TLS, which meshward test does not run (README, "
+                   "Limitations)" if port in self.proxy.tls_ports else f"the proxy has no listener on port {port}")
+            return _Sent(call, call_id, None, (), problem=why)
         try:
             response = self._send(call_id, call, port)
             # the routed backend answered before the client got its response; only a mirrored copy may come later
