@@ -53,9 +53,11 @@ def _request(body: bytes) -> dict[str, Any]:
 
 def _patch(request: dict[str, Any], options: sidecar.Options) -> list[dict[str, Any]]:
     pod = request.get("object")
-    where = f"{request.get('namespace', '')}/{(pod or {}).get('metadata', {}).get('generateName') or ''}..."
     if request.get("operation") != "CREATE" or not isinstance(pod, MutableMapping) or pod.get("kind") != "Pod":
         return []
+    metadata = pod.get("metadata")
+    metadata = metadata if isinstance(metadata, MutableMapping) else {}
+    where = f"{request.get('namespace', '')}/{metadata.get('name') or metadata.get('generateName') or ''}"
     try:
         found = sidecar.pod_of(pod)
     except sidecar.NotAPodSpec as err:  # the API server refuses it anyway, after the webhooks

@@ -82,6 +82,17 @@ def test_opted_out_and_injected_pods_are_allowed_unchanged(change: Any) -> None:
     assert answer["response"] == {"uid": REVIEW["request"]["uid"], "allowed": True}
 
 
+@pytest.mark.parametrize("request_change", [
+    {"operation": "UPDATE"}, {"object": ["not", "a", "pod"]}, {"object": {"kind": "Pod", "metadata": None}},
+    {"object": {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": "web"}}},
+], ids=["update", "not-an-object", "no-metadata", "no-containers"])
+def test_what_injection_does_not_apply_to_is_allowed_unchanged(request_change: dict[str, Any]) -> None:
+    review = copy.deepcopy(REVIEW)
+    review["request"].update(request_change)
+    answer = admission.review(json.dumps(review).encode(), sidecar.Options())
+    assert answer["response"] == {"uid": REVIEW["request"]["uid"], "allowed": True}
+
+
 @pytest.mark.parametrize("body", [b"{", b"[]", json.dumps({**REVIEW, "apiVersion": "admission.k8s.io/v1beta1"}).encode(),
                                   json.dumps({**REVIEW, "request": {"object": {}}}).encode()],
                          ids=["not-json", "not-a-review", "v1beta1", "no-uid"])
