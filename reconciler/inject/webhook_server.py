@@ -76,3 +76,6 @@ class InjectServer:
             return admin.Response.json(200, admission.review(request.body, self._options))
         except admission.BadReview as err:
             return admin.Response.text(400, str(err))
+        except Exception:  # a bug answers 500 and is logged; the server keeps going (as the admin server does)
+            log.exception("injection webhook failed")
+            return admin.Response.text(500, "internal error")
