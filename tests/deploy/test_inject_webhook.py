@@ -140,7 +140,7 @@ def test_serve_answers_reviews_over_https_with_the_mesh_cas_certificate(tmp_path
         harness.close()
 
 
-def test_serve_uses_the_given_certificate_files(tmp_path: Path) -> None:
+def test_serve_uses_the_given_certificate_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     issuer = TestCA()
     leaf = issuer.issue("127.0.0.1")
     (tmp_path / "tls.crt").write_bytes(leaf.cert_pem)
@@ -151,6 +151,13 @@ def test_serve_uses_the_given_certificate_files(tmp_path: Path) -> None:
         context = ssl.create_default_context(cadata=issuer.cert_pem.decode())
         status, _ = _post(harness.server.injector.port, context, json.dumps(REVIEW).encode())
         assert status == 200
+
+        def bug(*_: object) -> None:
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr(admission, "review", bug)
+        status, body = _post(harness.server.injector.port, context, json.dumps(REVIEW).encode())
+        assert (status, body) == (500, b"internal error\n"), "a bug is an answer, not a dropped connection"
     finally:
         harness.close()
 
