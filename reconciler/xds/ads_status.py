@@ -50,6 +50,7 @@ class ProxyStatus:
     snapshot_version: str | None   # what the cache holds for this proxy now (None: nothing yet)
     types: Mapping[str, TypeStatus]
     state: SyncState
+    identity: str | None = None    # mTLS ADS: the SPIFFE ID the client's certificate proved (None: plain ADS)
 
 
 def overall(states: list[SyncState]) -> SyncState:

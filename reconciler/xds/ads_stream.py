@@ -272,4 +272,4 @@ class Stream:
         return ads_status.ProxyStatus(
             node_id=self.node.id if self.node else "", stream_id=self.id, mode=self.session.mode,
             connected_since=self.connected_since, snapshot_version=snapshot.version if snapshot else None,
-            types=types, state=state)
+            types=types, state=state, identity=self.identity.uri if self.identity else None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import subprocess
 import tempfile
 import threading
@@ -109,7 +110,7 @@ def meshward(*args: str) -> None:
 
 def test_envoy_gets_its_config_over_mtls_ads_and_serves_traffic(envoy_bin: str, tmp_path: Path) -> None:
     ca_dir, xds_port, ca_port = tmp_path / "ca", envoy_process.free_port(), envoy_process.free_port()
-    gateway_port, admin_port = envoy_process.free_port(), envoy_process.free_port()
+    gateway_port, admin_port, serve_admin = (envoy_process.free_port() for _ in range(3))
     # Unix socket paths are short (108 bytes): pytest's tmp_path can be too long
     with backend() as backend_port, tempfile.TemporaryDirectory(prefix="mw-") as short, \
             contextlib.ExitStack() as stack:
@@ -121,7 +122,7 @@ def test_envoy_gets_its_config_over_mtls_ads_and_serves_traffic(envoy_bin: str, 
         serve_log = tmp_path / "serve.log"
         stack.enter_context(process(
             ["serve", "--repo", str(repo), "--ca-dir", str(ca_dir), "--ca-address", f"127.0.0.1:{ca_port}",
-             "--xds-address", f"127.0.0.1:{xds_port}", "--admin-address", "127.0.0.1:0", "--xds-tls",
+             "--xds-address", f"127.0.0.1:{xds_port}", "--admin-address", f"127.0.0.1:{serve_admin}", "--xds-tls",
              "--workdir", str(tmp_path / "work")], serve_log))
         wait_for(lambda: envoy_process.port_open("127.0.0.1", xds_port), "mTLS ADS", serve_log)
         meshward("token", "--ca-dir", str(ca_dir), "--namespace", "istio-system", "--service-account",
@@ -142,3 +143,8 @@ def test_envoy_gets_its_config_over_mtls_ads_and_serves_traffic(envoy_bin: str, 
         assert answer == "200 hello over mTLS ADS", (
             f"{serve_log.read_text()[-3000:]}\n{agent_log.read_text()[-2000:]}\n{envoy_log.read_text()[-3000:]}")
         assert "ADS listening on" in serve_log.read_text() and "mTLS" in serve_log.read_text()
+        # serve knows who the stream is: the identity the agent's certificate proved
+        with urllib.request.urlopen(f"http://127.0.0.1:{serve_admin}/debug/proxies", timeout=5) as resp:
+            [proxy] = json.loads(resp.read())
+        assert (proxy["node_id"], proxy["identity"]) == (
+            GATEWAY, "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway")
