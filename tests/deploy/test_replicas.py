@@ -1,6 +1,6 @@
 """Horizontal scale with nothing shared but Git: two `serve` processes follow one repository, a real Envoy reaches
 them through a relay standing in for the Service, and its ADS connection is moved from one to the other (the
-first is then stopped) under steady traffic. Both build the same bytes from the same commit (versions are content
+first is then stopped) under steady traffic, over state-of-the-world and delta ADS. Both build the same bytes from the same commit (versions are content
 hashes), so Envoy gets no config change: same versions, no listener or cluster added, modified, removed or drained,
 and no request fails."""
 
@@ -82,8 +82,9 @@ class Traffic:
 
 
 @pytest.mark.envoy
+@pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
 def test_a_proxy_moved_to_another_replica_gets_no_config_change_and_drops_no_request(
-        tmp_path: Path, envoy_bin: str) -> None:
+        tmp_path: Path, envoy_bin: str, delta: bool) -> None:
     with mesh_tree.backend() as backend_port:
         work = mesh_tree.write(tmp_path / "work", client_ip=CLIENT_IP, backend_port=backend_port)
         gateway_tree.make_repo(work)
@@ -101,7 +102,7 @@ def test_a_proxy_moved_to_another_replica_gets_no_config_change_and_drops_no_req
                 with deployed_serve.running(args_a, tmp=tmp_a, ready_at=admin_a) as serve_a:
                     envoy_admin = envoy_process.free_port()
                     config = tmp_path / "envoy.json"
-                    config.write_text(json.dumps(bootstrap.render(NODE, f"127.0.0.1:{relay.port}",
+                    config.write_text(json.dumps(bootstrap.render(NODE, f"127.0.0.1:{relay.port}", delta=delta,
                                                                   admin_port=envoy_admin)))
                     with envoy_process.running(config, log=tmp_path / "envoy.log", envoy_bin=envoy_bin) as envoy:
                         envoy.wait_ready(envoy_admin, deadline_s=60)
