@@ -1,5 +1,5 @@
-"""What a build takes besides the policy tree: the mesh's trust domain and the JSON Web Key Sets fetched for
-RequestAuthentication `jwksUri`s.
+"""What a build takes besides the policy tree: the mesh's trust domain, the JSON Web Key Sets fetched for
+RequestAuthentication `jwksUri`s, and whether the proxies run agents that serve the mesh identity.
 
 The compiler stays pure (no network, no clock): the reconciler, or `meshward compile --fetch-jwks`, fetches key sets
 and hands them in here, as it hands in the cluster's documents. Two builds with different inputs share no carried
@@ -27,3 +27,6 @@ class BuildInputs:
     trust: TrustDomain = dataclasses.field(default_factory=TrustDomain)
     # jwksUri -> what fetching it gave; a jwksUri not here was not fetched (offline builds)
     jwks: Mapping[str, FetchedJwks] = dataclasses.field(default_factory=dict)
+    # every proxy runs an agent serving the mesh identity (`serve --ca-dir`, `compile --mesh-identity`): Istio's
+    # default PERMISSIVE applies where no PeerAuthentication does (compiler.translate.peer); else plaintext only
+    mesh_identity: bool = False

@@ -9,6 +9,7 @@ rejected errors, and on flagged ones with `--strict` (compiler.codes says which 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -62,6 +63,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     c.add_argument("--credentials-dir", metavar="DIR",
                    help="with --format bootstrap: SDS secrets as `meshward serve` reads them (DIR/<name>/tls.crt, "
                         "tls.key, ca.crt), inlined as static secrets")
+    c.add_argument("--mesh-identity", action="store_true",
+                   help="the proxies run `meshward agent` (as in a mesh served with `serve --ca-dir`): where no "
+                        "PeerAuthentication applies, Istio's default PERMISSIVE (mTLS and plaintext) instead of "
+                        "plaintext only")
     c.add_argument("--sds-socket", metavar="PATH",
                    help="with --format bootstrap: the socket of `meshward agent`, which serves the mesh identity "
                         "(`default`, `ROOTCA`) to a config that needs it (default: Istio's "
@@ -145,7 +150,8 @@ def _compile(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     with gcpause.GcPause().paused():  # as above
         checked = pipeline.check([args.path])
-        result = build_mod.from_checked(checked, strict=args.strict, inputs=build_inputs.inputs(args, checked))
+        inputs = dataclasses.replace(build_inputs.inputs(args, checked), mesh_identity=args.mesh_identity)
+        result = build_mod.from_checked(checked, strict=args.strict, inputs=inputs)
     output.render([d for d in result.diagnostics], "text", sys.stderr)
     if not result.ok:
         return EXIT_INVALID

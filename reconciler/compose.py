@@ -70,8 +70,10 @@ class Compiler:
 
     def __init__(self, parse_cache: build_mod.ParseCache | None = None, *, repo_path: str = "",
                  pause: gcpause.GcPause | None = None, strict: bool = False,
-                 trust: build_mod.TrustDomain | None = None, keys: jwks.KeySets | None = None) -> None:
+                 trust: build_mod.TrustDomain | None = None, keys: jwks.KeySets | None = None,
+                 mesh_identity: bool = False) -> None:
         self._strict = strict  # flagged errors block too (`serve --strict`)
+        self._mesh_identity = mesh_identity  # every proxy has an agent (`serve --ca-dir`): Istio's mTLS default
         self._trust = trust or build_mod.TrustDomain()
         self.keys = keys or jwks.KeySets()  # refreshed by the server; a change recompiles the serving commit
         self._pause = pause or gcpause.GcPause()  # the process's, when it has other threads that compile
@@ -106,7 +108,8 @@ class Compiler:
             memo = self._memo
         checked, names = build_mod.check_revision(tree.documents, documents, found=tree.diagnostics,
                                                   files=tree.files, check_cache=self._check_cache)
-        inputs = build_mod.BuildInputs(self._trust, self.keys.resolve(build_mod.jwks_uris(checked)))
+        inputs = build_mod.BuildInputs(self._trust, self.keys.resolve(build_mod.jwks_uris(checked)),
+                                       mesh_identity=self._mesh_identity)
         generation = self.keys.generation  # a refresh after this point makes the memo stale
         # the previous build (good or not) lends its memos: what this commit or cluster change did not touch is
         # reused, not recompiled (compiler.reuse.carry, compiler.reuse.memo)

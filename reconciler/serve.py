@@ -227,7 +227,8 @@ class Server:
         self.compiler = compiler = compose.Compiler(
             build_mod.ParseCache(), repo_path=config.path, pause=pause, strict=config.strict,
             keys=jwks.KeySets(jwks.Fetcher(config.jwks)),
-            trust=build_mod.TrustDomain(config.trust_domain, config.trust_domain_aliases))
+            trust=build_mod.TrustDomain(config.trust_domain, config.trust_domain_aliases),
+            mesh_identity=config.ca_dir is not None)  # a mesh with a CA is a mesh of agents: Istio's mTLS default
         self.keys = compiler.keys
         self.loop = loop.Reconciler(self.source, load=compiler.load, build=compiler.build,
                                     snapshot_for=functools.partial(

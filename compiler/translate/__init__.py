@@ -70,7 +70,8 @@ def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbo
     # authorization guards what reaches the workload: its inbound chains only (Pilot's inbound listener builder);
     # PeerAuthentication then splits each chain by transport (mTLS, plaintext)
     guarded = _guarded(mesh, proxy, built.listeners)
-    inbound_listeners = peer.with_mtls(guarded, peer.compose(peer.policies_for(mesh, proxy)))
+    mtls = peer.compose(peer.policies_for(mesh, proxy), mesh_identity=mesh.inputs.mesh_identity)
+    inbound_listeners = peer.with_mtls(guarded, mtls)
     inbound = reuse.inbound_half(proxy, (tuple(inbound_listeners), tuple(built.route_configs), tuple(built.clusters)))
 
     def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:

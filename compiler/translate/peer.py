@@ -7,9 +7,10 @@ workload (workload; a root-namespace policy with a selector counts for nothing).
 one above unless UNSET; `portLevelMtls` of the workload policy sets single ports, UNSET there taking the
 workload's mode. Istio's default at the top is PERMISSIVE.
 
-Deliberate difference: with no PeerAuthentication applying at all, the inbound chains stay plaintext only (the
-plaintext half of PERMISSIVE, which is all a proxy without the agent's certificates can serve). Any policy, even
-one saying UNSET, gives Istio's chains (pilot/pkg/networking/core/listener_inbound.go and
+With no PeerAuthentication applying at all, that default holds when the mesh has identities (`mesh_identity`:
+`serve --ca-dir`, every proxy with its agent); otherwise the inbound chains stay plaintext only (the plaintext half
+of PERMISSIVE, which is all a proxy without an agent can serve: a TLS chain would keep its listener waiting for a
+certificate nobody serves). Any policy, even one saying UNSET, gives Istio's chains (pilot/pkg/networking/core/listener_inbound.go and
 pilot/pkg/security/authn/policy_applier.go InboundMTLSSettings): STRICT matches only `transport_protocol: tls`
 and requires a client certificate validated against ROOTCA; PERMISSIVE adds a `raw_buffer` chain; DISABLE is
 plaintext only. HTTP chains of a mTLS-capable port tell the application the peer's identity
@@ -96,10 +97,11 @@ def _mode(mtls: sec.MutualTLS | None) -> model.MtlsMode | None:
     return model.MtlsMode(mtls.mode)
 
 
-def compose(policies: Sequence[Resource]) -> InboundMtls | None:
-    """None when no policy applies (plaintext chains, as before any PeerAuthentication)."""
+def compose(policies: Sequence[Resource], *, mesh_identity: bool = False) -> InboundMtls | None:
+    """None when no policy applies in a mesh without identities (plaintext chains, as before any
+    PeerAuthentication); Istio's PERMISSIVE when none applies in one with them."""
     if not policies:
-        return None
+        return InboundMtls(model.MtlsMode.PERMISSIVE) if mesh_identity else None
     mode = model.MtlsMode.PERMISSIVE
     for res in policies:
         mode = _mode(specs.peer_authentication(res).mtls) or mode

@@ -82,6 +82,25 @@ def test_compile_bootstrap_is_static(tmp_path: Path) -> None:
     assert doc["static_resources"]["listeners"] and "dynamic_resources" not in doc
 
 
+def test_compile_mesh_identity_gives_istios_permissive_default(tmp_path: Path) -> None:
+    """With --mesh-identity (the proxies run agents), inbound ports no PeerAuthentication names get Istio's
+    PERMISSIVE chains, whose mTLS half takes the identity from the agent's socket; without, plaintext only."""
+    for flags, socket in (([], None), (["--mesh-identity", "--sds-socket", "/run/agent.sock"], "/run/agent.sock")):
+        out = tmp_path / "boot.json"
+        assert cli.main(["compile", str(EXAMPLE), "--node", SIDECAR, "--format", "bootstrap", *flags,
+                         "-o", str(out)]) == 0
+        static = json.loads(out.read_text())["static_resources"]
+        transports = {c.get("filter_chain_match", {}).get("transport_protocol") for li in static["listeners"]
+                      for c in li["filter_chains"]}
+        sds = [c for c in static["clusters"] if c["name"] == "sds-grpc"]
+        if socket is None:
+            assert "tls" not in transports and not sds
+        else:
+            assert {"tls", "raw_buffer"} <= transports
+            assert sds[0]["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] == {
+                "pipe": {"path": socket}}
+
+
 def test_bootstrap_for_ads(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bootstrap", "--node", SIDECAR, "--xds-address", "127.0.0.1:15010", "--delta"]) == 0
     doc = json.loads(capsys.readouterr().out)

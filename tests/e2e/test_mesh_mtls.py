@@ -6,6 +6,8 @@ from each Envoy's own agent over `sds-grpc`:
 - the client's sidecar reaches the web service over auto mTLS (its endpoint is labelled `tlsMode: istio`), and the
   web backend sees the client's SPIFFE id in `x-forwarded-client-cert`;
 - a plaintext request straight to web's STRICT port is refused; its PERMISSIVE port serves plaintext and mTLS;
+- the client's own inbound port, which no PeerAuthentication names, has Istio's default in a mesh with a CA:
+  PERMISSIVE, plaintext and mTLS;
 - an AuthorizationPolicy allows the `client` principal on the STRICT port: another mesh identity gets 403;
 - with certificates of 4 s, both agents renew every 2 s under steady traffic, and no request fails.
 """
@@ -276,8 +278,8 @@ def _through_client(ports: Ports) -> tuple[int, dict[str, str]]:
     return resp.status, json.loads(body) if resp.status == 200 else {}
 
 
-def _plain(port: int) -> int:
-    conn = http.client.HTTPConnection(WEB_ADDR, port, timeout=10)
+def _plain(port: int, address: str = WEB_ADDR) -> int:
+    conn = http.client.HTTPConnection(address, port, timeout=10)
     try:
         conn.request("GET", "/")
         return conn.getresponse().status
@@ -300,9 +302,9 @@ def _mesh_client(mesh: Mesh, service_account: str) -> ssl.SSLContext:
     return context
 
 
-def _mutual(port: int, context: ssl.SSLContext) -> tuple[int, x509.Certificate]:
-    """Status and the certificate web's Envoy presented, for one GET over mTLS on a new connection."""
-    conn = http.client.HTTPSConnection(WEB_ADDR, port, timeout=10, context=context)
+def _mutual(port: int, context: ssl.SSLContext, address: str = WEB_ADDR) -> tuple[int, x509.Certificate]:
+    """Status and the certificate the Envoy presented, for one GET over mTLS on a new connection."""
+    conn = http.client.HTTPSConnection(address, port, timeout=10, context=context)
     try:
         conn.request("GET", "/")
         status = conn.getresponse().status
@@ -335,6 +337,12 @@ def test_permissive_serves_plaintext_and_mtls(mesh: Mesh) -> None:
     assert _plain(mesh.ports.permissive) == 200
     status, served = _mutual(mesh.ports.permissive, _mesh_client(mesh, "client"))
     assert status == 200 and _uris(served) == [WEB_ID], "web's Envoy presents its agent's certificate"
+
+
+def test_no_policy_is_istios_permissive_default(mesh: Mesh) -> None:
+    assert _plain(mesh.ports.client_in, CLIENT_ADDR) == 200
+    status, served = _mutual(mesh.ports.client_in, _mesh_client(mesh, "web"), CLIENT_ADDR)
+    assert status == 200 and _uris(served) == [CLIENT_ID]
 
 
 def test_authorization_by_principal(mesh: Mesh) -> None:

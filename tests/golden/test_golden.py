@@ -53,14 +53,16 @@ def sources(case_dir: Path) -> list[str]:
 
 
 def build_inputs(case_dir: Path) -> build_mod.BuildInputs:
-    """The case's build-inputs.json, when it has one: the trust domain and aliases, and the jwksUri key sets as the
-    reconciler would have fetched them (`{"jwks": {URI: {"keys": TEXT} or {"error": WHY}}}`)."""
+    """The case's build-inputs.json, when it has one: the trust domain and aliases, the jwksUri key sets as the
+    reconciler would have fetched them (`{"jwks": {URI: {"keys": TEXT} or {"error": WHY}}}`), and `meshIdentity`
+    (the proxies run agents, as under `serve --ca-dir`)."""
     path = case_dir / BUILD_INPUTS
     if not path.is_file():
         return build_mod.BuildInputs()
     given = json.loads(path.read_text(encoding="utf-8"))
     trust = build_mod.TrustDomain(given.get("trustDomain", "cluster.local"), tuple(given.get("trustDomainAliases", ())))
-    return build_mod.BuildInputs(trust, {uri: build_mod.FetchedJwks(**got) for uri, got in given.get("jwks", {}).items()})
+    return build_mod.BuildInputs(trust, {uri: build_mod.FetchedJwks(**got) for uri, got in given.get("jwks", {}).items()},
+                                 mesh_identity=bool(given.get("meshIdentity", False)))
 
 
 def _build(case: str, monkeypatch: pytest.MonkeyPatch) -> build_mod.Build:

@@ -1,6 +1,6 @@
 """PeerAuthentication -> each inbound port's mTLS mode and chains: Pilot's levels (mesh in the root namespace,
 namespace, workload selector, portLevelMtls), UNSET inheriting, the oldest policy of a level winning, and no
-policy at all leaving the chains plaintext."""
+policy at all: Istio's PERMISSIVE in a mesh with identities (`serve --ca-dir`), plaintext chains in one without."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ def peer(name: str, namespace: str, body: str, created: str = "2024-01-01T00:00:
             f"namespace: {namespace}, creationTimestamp: '{created}'}}\nspec:\n{body}")
 
 
-def transports(*policies: str) -> dict[int, list[str]]:
+def transports(*policies: str, mesh_identity: bool = False) -> dict[int, list[str]]:
     """Inbound port -> the transport protocol each chain matches ('' for any)."""
-    cfg = config_for(BASE + "".join(policies), NODE)
+    cfg = config_for(BASE + "".join(policies), NODE, mesh_identity=mesh_identity)
     return {lst.port: [c.transport_protocol for c in lst.filter_chains] for lst in cfg.listeners
             if lst.direction is model.TrafficDirection.INBOUND}
 
@@ -43,6 +43,13 @@ STRICT, PERMISSIVE, PLAIN = ["tls"], ["tls", "raw_buffer"], [""]
 
 def test_no_policy_keeps_plaintext_chains() -> None:
     assert transports() == {8080: PLAIN, 9000: PLAIN}
+
+
+def test_no_policy_in_a_mesh_with_identities_is_istios_permissive() -> None:
+    assert transports(mesh_identity=True) == {8080: PERMISSIVE, 9000: PERMISSIVE}
+    # a policy still decides where there is one
+    assert transports(peer("n", "app", "  mtls: {mode: DISABLE}\n"), mesh_identity=True) == {8080: PLAIN,
+                                                                                          9000: PLAIN}
 
 
 @pytest.mark.parametrize(("policies", "expected"), [

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from compiler import diagnostics, load, model, translate, typed
+from compiler.inputs import BuildInputs
 from compiler.resources import ResourceSet
 
 
-def build_mesh(text: str) -> translate.Mesh:
+def build_mesh(text: str, *, mesh_identity: bool = False) -> translate.Mesh:
     loaded = load.load_text(text)
     resources, problems = typed.to_resources(loaded.documents)
     errors = [p.render() for p in [*loaded.diagnostics, *problems] if p.severity is diagnostics.Severity.ERROR]
     assert not errors, errors
-    return translate.index(ResourceSet(resources))
+    return translate.index(ResourceSet(resources), inputs=BuildInputs(mesh_identity=mesh_identity))
 
 
-def config_for(text: str, node_id: str) -> model.ProxyConfig:
-    mesh = build_mesh(text)
+def config_for(text: str, node_id: str, *, mesh_identity: bool = False) -> model.ProxyConfig:
+    mesh = build_mesh(text, mesh_identity=mesh_identity)
     return translate.proxy_config(mesh, translate.find_proxy(mesh, node_id))
 
 
