@@ -11,6 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from compiler import output
 from reconciler.ops import envoy_process
 from routetest import report
 from routetest import run as run_mod
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     show_coverage = args.coverage or args.fail_under is not None
     report.render(outcome, args.format, sys.stdout, show_coverage=show_coverage)
+    if args.format == "junit":  # JUnit XML has no place for them: diagnostics go to stderr, as text
+        output.render(outcome.diagnostics, "text", sys.stderr)
     if outcome.errors:
         return EXIT_ERROR
     if not outcome.results:

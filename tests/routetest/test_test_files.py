@@ -51,6 +51,13 @@ def test_the_command_exits_2_with_located_errors(capsys: pytest.CaptureFixture[s
     assert "Traceback" not in out
 
 
+def test_junit_output_says_the_errors_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["test", str(BAD), "--envoy", "/nonexistent/envoy", "--format", "junit"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out.startswith("<?xml")
+    assert f"{BAD / 'proxy_test.yaml'}:2:3: error MW0503:" in captured.err
+
+
 def test_a_tree_without_tests_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(BAD / "web.yaml", tmp_path)
     assert cli.main(["test", str(tmp_path), "--envoy", "/nonexistent/envoy"]) == 2
