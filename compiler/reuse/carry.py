@@ -16,8 +16,10 @@ by a revision are dropped with the one after it):
   document they come from is the very same Resource object (pipeline.CheckCache keeps unchanged ones).
 - Canonical values (`canonical`): a result recomputed equal to the previous revision's is replaced by that one, so
   identity-keyed lookups downstream (emitted tables, snapshots) hit again.
-- Derived (`derive`): a sorted table or a VirtualService's routes handed to the stage that makes this revision's,
-  which patches it (compiler.reuse.patch) or checks it still holds, else builds anew.
+- Derived (`derive`): a sorted table, a VirtualService's routes or a route table kept from the previous revision,
+  checked and patched here (compiler.reuse.tables, recorded, refill), else built anew by the stage.
+The stages ask for each by name (the methods below the generic ones), through the Protocols they define
+(compiler.translate.hooks, compiler.translate.mesh.IndexReuse), which `Carry` matches without importing them.
 tests/translate/test_incremental.py and test_incremental_fuzz.py check that builds made this way equal builds made
 from scratch, byte for byte.
 """
@@ -72,14 +74,14 @@ class Tag(enum.StrEnum):
     OUTBOUND_TABLES = "outbound-tables"  # a sidecar's sorted outbound cluster and load-assignment tables
     # canonical values (`canonical`): recomputed results that keep last revision's object while equal
     INBOUND = "inbound"  # a sidecar's inbound listeners, route configs and clusters
-    OUTBOUND = "outbound"  # the outbound half sidecars of one scope share (and per revision, `Mesh.memo`)
+    OUTBOUND = "outbound"  # the outbound half sidecars of one scope share (and per revision, `Carry.outbound_half`)
     MTLS_DISABLED = "mtls-disabled"  # the namespaces PeerAuthentication keeps auto mTLS from (and per revision)
     # per revision only (`Mesh.memo`): shared by the proxies of one revision, never carried
     HOSTS_BY_NAMESPACE = "hosts-by-namespace"
     VS_BY_NAMESPACE = "vs-by-namespace"
     RULE_FOR = "rule"  # the DestinationRule of a service for a proxy scope
     HASH_POLICY = "hash-policy"  # a rule's consistent hash for a subset and port
-    ROUTES_ANY_PORT = "routes-any-port"  # a VirtualService's routes, for every port they do not depend on
+    ROUTES_ANY_PORT = "routes-any-port"  # a VirtualService's routes, for every port they do not read (`Carry.route_use`)
     SECURITY_BY_NAMESPACE = "security-by-namespace"  # the policies of one security kind, by namespace
 
 
