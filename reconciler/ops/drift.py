@@ -4,8 +4,8 @@ Four kinds, each a stable string dashboards group by (`meshward_drift_findings{k
 - a connected proxy that is not on the served commit's config (not ACKed, rejected, or still on an older commit);
 - a Kubernetes Service that Git's policy refers to (a Service manifest in Git, or a VirtualService /
   DestinationRule host that names one) and the cluster lacks;
-- an Istio resource (networking.istio.io, security.istio.io) applied in the cluster that Git does not hold: what
-  a team migrating from istiod still has to move, and config meshward does not serve;
+- an Istio resource (networking.istio.io, security.istio.io) applied in the cluster that Git does not hold (or
+  holds with another spec): what a team migrating from istiod still has to move, and config meshward does not serve;
 - a Service whose endpoints Git pins (EndpointSlices in the repository) and the cluster disagrees with.
 
 Pure: the server hands it the served commit's documents, the cluster's objects and the proxies' sync state. Host
@@ -156,15 +156,24 @@ def _kubernetes_service(host: str, namespace: str) -> tuple[str, str] | None:
 
 
 def _unmanaged(git: Sequence[GitDocument], cluster: Mapping[str, Sequence[Manifest]]) -> Iterator[Finding]:
-    held = {_key(d.data) for d in git}
+    """Istio resources of the cluster that Git does not hold, or holds with another spec (the cluster's is then
+    one meshward does not serve either: Git's is)."""
+    held = {_key(d.data): d for d in git}
     for objects in cluster.values():
         for obj in objects:
             group = str(obj.get("apiVersion", "")).split("/")[0]
-            if group in ISTIO_GROUPS and _key(obj) not in held:
-                kind, ns, name = _key(obj)
+            if group not in ISTIO_GROUPS:
+                continue
+            kind, ns, name = key = _key(obj)
+            doc = held.get(key)
+            if doc is None:
                 yield Finding(DriftKind.UNMANAGED_ISTIO, f"{kind} {ns}/{name}",
                               f"applied in the cluster ({obj.get('apiVersion')}), not in Git: meshward does not "
                               "serve it")
+            elif (obj.get("spec") or {}) != (doc.data.get("spec") or {}):
+                yield Finding(DriftKind.UNMANAGED_ISTIO, f"{kind} {ns}/{name}",
+                              f"its spec in the cluster differs from Git's ({doc.file}:{doc.line}), which is what "
+                              "meshward serves")
 
 
 def _endpoints(git: Sequence[GitDocument], slices: Sequence[Manifest]) -> Iterator[Finding]:

@@ -21,20 +21,20 @@ def _slice(name: str, service: str, *addresses: str) -> dict[str, Any]:
     return doc
 
 
+VIRTUAL_SERVICE = _doc("VirtualService", "web", spec={"hosts": ["web"], "http": [
+    {"route": [{"destination": {"host": "ratings.other.svc.cluster.local"}}]},
+    {"route": [{"destination": {"host": "api.example.com"}}, {"destination": {"host": "*.wild"}}]}]})
+DESTINATION_RULE = _doc("DestinationRule", "reviews", spec={"host": "reviews"})
 GIT = [drift.GitDocument(d, "mesh.yaml", i * 10 + 1) for i, d in enumerate([
-    _doc("Service", "web", api="v1"),
-    _doc("VirtualService", "web", spec={"hosts": ["web"], "http": [
-        {"route": [{"destination": {"host": "ratings.other.svc.cluster.local"}}]},
-        {"route": [{"destination": {"host": "api.example.com"}}, {"destination": {"host": "*.wild"}}]}]}),
-    _doc("DestinationRule", "reviews", spec={"host": "reviews"}),
+    _doc("Service", "web", api="v1"), VIRTUAL_SERVICE, DESTINATION_RULE,
     _slice("web-pinned", "web", "10.0.0.1", "10.0.0.2"),
 ])]
 CLUSTER: dict[str, list[dict[str, Any]]] = {
     "Service": [_doc("Service", "web", api="v1"), _doc("Service", "ratings", "other", api="v1"),
                 _doc("Service", "reviews", api="v1")],
     "EndpointSlice": [_slice("web-x1", "web", "10.0.0.2"), _slice("web-x2", "web", "10.0.0.1")],
-    "VirtualService": [_doc("VirtualService", "web")],
-    "DestinationRule": [_doc("DestinationRule", "reviews")],
+    "VirtualService": [VIRTUAL_SERVICE],  # as Git has them: not drift
+    "DestinationRule": [DESTINATION_RULE],
 }
 SYNCED = [drift.ProxyState("sidecar~10.0.0.1~web.shop~shop.svc.cluster.local", SyncState.SYNCED, COMMIT)]
 
@@ -77,6 +77,9 @@ def test_istio_resources_git_does_not_hold() -> None:
                "VirtualService": [*CLUSTER["VirtualService"], _doc("VirtualService", "legacy", "old")]}
     assert [f[:2] for f in _findings(cluster)] == [("IstioResourceNotInGit", "AuthorizationPolicy shop/deny"),
                                                    ("IstioResourceNotInGit", "VirtualService old/legacy")]
+    edited = {**CLUSTER, "DestinationRule": [_doc("DestinationRule", "reviews", spec={"host": "reviews.other"})]}
+    differs = "its spec in the cluster differs from Git's (mesh.yaml:21), which is what meshward serves"
+    assert _findings(edited) == [("IstioResourceNotInGit", "DestinationRule shop/reviews", differs)]
 
 
 def test_endpoints_git_pins_and_the_cluster_disagrees_with() -> None:
