@@ -20,7 +20,8 @@ from typing import Any, Protocol
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from compiler import diagnostics as diag
-from compiler import emit, model, pipeline, readiness, registry_overlay, translate
+from compiler import emit, mesh_config, model, pipeline, readiness, registry_overlay, translate
+from compiler.api.mesh_config import MeshConfig
 from compiler.diagnostics import Diagnostic
 from compiler.emit import bootstrap_static, common, dump
 from compiler.emit import proxyless as proxyless_emit
@@ -113,8 +114,8 @@ def build(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = 
 def from_checked(checked: pipeline.Checked, *, previous: Build | None = None, strict: bool = False,
                  inputs: BuildInputs | None = None) -> Build:
     inputs = inputs or BuildInputs()
-    if previous is not None and previous.inputs != inputs:
-        previous = None  # carried results were made with the other trust domain or key sets
+    if previous is not None and (previous.inputs != inputs or _mesh_config(previous) != _mesh_config(checked)):
+        previous = None  # carried results were made with the other trust domain, key sets or mesh settings
     if diag.blocking(checked.diagnostics, strict=strict):
         # a failed build passes the last good one's memos on to the build after it
         return Build(False, checked.diagnostics, None, previous.memo if previous is not None else emit.EmitMemo(),
@@ -125,6 +126,13 @@ def from_checked(checked: pipeline.Checked, *, previous: Build | None = None, st
     notes = translate.unsupported(mesh)
     memo = previous.memo.next_generation() if previous is not None else emit.EmitMemo()
     return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry, inputs)
+
+
+def _mesh_config(revision: Build | pipeline.Checked) -> MeshConfig | None:
+    """The revision's MeshConfig (None for a build that did not compile: nothing of it is carried anyway)."""
+    if isinstance(revision, pipeline.Checked):
+        return mesh_config.config_of(revision.resources.of_kind("ConfigMap"))
+    return revision.model.config if revision.model is not None else None
 
 
 def check_revision(documents: Sequence[Document], cluster_documents: Sequence[Document] = (), *,

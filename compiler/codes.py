@@ -56,6 +56,8 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0101", "error", "unknown field", "remove the field or fix its spelling", "IST0106"),
     Code("MW0102", "error", "invalid value or type", "give the field a value of the type the schema expects", "IST0106"),
     Code("MW0103", "error", "required field missing", "add the required field", "IST0106"),
+    Code("MW0104", "warning", "MeshConfig field not modeled", "meshward ignores this field of the istio ConfigMap's mesh; README's MeshConfig section lists the fields it reads"),
+    Code("MW0105", "warning", "istio ConfigMap not read", "move the ConfigMap to istio-system (or set its rootNamespace to the namespace it is in)"),
     # -- per-resource semantics (Istio pkg/config/validation) ------------------------------------------------
     Code("MW0201", "error", "invalid host", "use a FQDN, a short name, or a wildcard prefix like *.example.com", "IST0106"),
     Code("MW0202", "error", "invalid duration", "use a duration like 1.5s or 300ms, at least 1ms", "IST0106"),
@@ -84,6 +86,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0225", "error", "regular expression too large for Envoy", "Envoy refuses RE2 programs over size 100 (re2.max_program_size.error_level): simplify the pattern or split the match"),
     Code("MW0226", "error", "authorization meshward cannot enforce", "rewrite the rule with the keys and values the README lists as compiled; meshward refuses it rather than allow what it cannot check"),
     Code("MW0227", "error", "policy bound to a target meshward does not build", "targetRef(s) bind Kubernetes Gateways and ambient waypoints, which meshward does not build: use selector to bind the policy to the workloads' sidecars or an Istio Gateway's pods", flagged=True),
+    Code("MW0240", "error", "invalid MeshConfig", "fix the istio ConfigMap's mesh at this line: see Istio's MeshConfig reference", "IST0106"),
     # -- cross-resource analyzers (istioctl analyze) ---------------------------------------------------------
     Code("MW0301", "error", "referenced gateway not found", "define the Gateway or fix the reference (namespace/name)", "IST0101", flagged=True),
     Code("MW0302", "error", "destination host not found", "define a Service or ServiceEntry for the host, or fix the name", "IST0101", flagged=True),

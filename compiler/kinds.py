@@ -56,6 +56,7 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("RequestAuthentication", SECURITY, _SECURITY_VERSIONS,
                  "compiler.api.security:RequestAuthentication"),
         KindInfo("Service", CORE, ("v1",), "compiler.api.kube:ServiceSpec"),
+        KindInfo("ConfigMap", CORE, ("v1",), "compiler.api.mesh_config:ConfigMap", body_field=None),
         KindInfo("Namespace", CORE, ("v1",), "compiler.api.kube:NamespaceSpec", namespaced=False),
         KindInfo("EndpointSlice", DISCOVERY, ("v1",), "compiler.api.kube:EndpointSlice", body_field=None),
         KindInfo("Pod", CORE, ("v1",), "compiler.api.workloads:Pod", body_field=None),

@@ -584,6 +584,15 @@ class MtlsMode(enum.StrEnum):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class AccessLog:
+    """A file access log (envoy.access_loggers.file): a text format string, or JSON with these labels."""
+
+    path: str
+    text: str = ""  # the format string, when `json` is empty
+    json: tuple[tuple[str, str], ...] = ()  # (label, command operator), sorted by label
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class HttpFilterChain:
     """http_connection_manager: routes by RDS name, or inline (static bootstraps are made by the emitter)."""
 
@@ -599,6 +608,7 @@ class HttpFilterChain:
     jwt: tuple[JwtProvider, ...] = ()  # RequestAuthentications of the workload
     # an mTLS-capable inbound port: x-forwarded-client-cert carries the peer's URI SAN (and a client's own is dropped)
     forward_client_cert: bool = False
+    access_logs: tuple[AccessLog, ...] = ()  # MeshConfig accessLogFile (compiler.translate.telemetry)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -606,6 +616,7 @@ class TcpFilterChain:
     stat_prefix: str
     clusters: tuple[WeightedCluster, ...]
     rbac: tuple[Rbac, ...] = ()  # network RBAC before tcp_proxy, same order as HttpFilterChain.rbac
+    access_logs: tuple[AccessLog, ...] = ()  # as HttpFilterChain's, on tcp_proxy
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from typing import TypeVar
 from compiler import model
 from compiler.diagnostics import Diagnostic
 from compiler.reuse.carry import Carry
-from compiler.translate import authz, clusters, gateways, hooks, jwt, listeners, peer, scope
+from compiler.translate import authz, clusters, gateways, hooks, jwt, listeners, peer, scope, telemetry
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.named import first_by_name
 from compiler.translate.proxies import find_proxy, proxies
@@ -71,7 +71,7 @@ def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbo
     # PeerAuthentication then splits each chain by transport (mTLS, plaintext)
     guarded = _guarded(mesh, proxy, built.listeners)
     mtls = peer.compose(peer.policies_for(mesh, proxy), mesh_identity=mesh.inputs.mesh_identity)
-    inbound_listeners = peer.with_mtls(guarded, mtls)
+    inbound_listeners = telemetry.with_access_logs(peer.with_mtls(guarded, mtls), telemetry.mesh_access_logs(mesh.config))
     inbound = reuse.inbound_half(proxy, (tuple(inbound_listeners), tuple(built.route_configs), tuple(built.clusters)))
 
     def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:
@@ -103,7 +103,8 @@ def _outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope) -> _Outbound:
     _add_destinations(mesh, proxy, built.contexts, services)
     outbound, assignments = clusters.outbound_tables(mesh, proxy, [services[h] for h in sorted(services)],
                                                      mesh.carry)
-    return _Outbound(first_by_name(built.listeners), first_by_name(built.route_configs), outbound, assignments,
+    logged = telemetry.with_access_logs(built.listeners, telemetry.mesh_access_logs(mesh.config))
+    return _Outbound(first_by_name(logged), first_by_name(built.route_configs), outbound, assignments,
                      tuple(_notes(built.contexts)))
 
 
@@ -115,7 +116,8 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
     outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)],
                                                        mesh.carry)
     # a gateway enforces the policies selecting its workload on all its chains (Pilot's gateway listener builder)
-    guarded = _guarded(mesh, proxy, built.listeners)
+    guarded = telemetry.with_access_logs(_guarded(mesh, proxy, built.listeners),
+                                         telemetry.mesh_access_logs(mesh.config))
     cfg = _assemble(proxy, guarded, built.route_configs, outbound, assignments, list(built.secrets.values()))
     return cfg, _notes(built.contexts)
 

@@ -13,8 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Protocol, TypeVar
 
-from compiler import model, naming
+from compiler import mesh_config, model, naming
 from compiler.api.destination_rule import Subset, TrafficPolicy
+from compiler.api.mesh_config import MeshConfig
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
 from compiler.inputs import BuildInputs
@@ -123,6 +124,7 @@ class Mesh:
     _memo: dict[Hashable, object] = dataclasses.field(default_factory=dict)
     carry: Carry = dataclasses.field(default_factory=Carry)  # what the next revision may reuse (translate.carry)
     inputs: BuildInputs = dataclasses.field(default_factory=BuildInputs)  # trust domain, fetched key sets
+    config: MeshConfig = dataclasses.field(default_factory=MeshConfig)  # the istio ConfigMap's (compiler.mesh_config)
 
     def memo(self, key: Hashable, make: Callable[[], _T]) -> _T:
         """Per-revision memo for results shared by proxies (the mesh is read-only, so they cannot go stale)."""
@@ -327,7 +329,7 @@ def _index(resources: ResourceSet, carry: Carry, inputs: BuildInputs) -> Mesh:
         destination_rules=rules, gateways=_gateways(resources),
         sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
         kube=registry.kube, kube_services=registry.kube_services,
-        inputs=inputs,
+        inputs=inputs, config=mesh_config.config_of(resources.of_kind("ConfigMap")),
     )
 
 

@@ -84,7 +84,8 @@ def scope_for(mesh: Mesh, proxy: model.Proxy) -> Scope:
     spec = specs.sidecar(sidecar) if sidecar is not None else None
     listeners = spec.egress if spec is not None and spec.egress else None
     otp = spec.outbound_traffic_policy if spec is not None else None
-    registry_only = otp is not None and otp.mode == "REGISTRY_ONLY"
+    # the Sidecar's mode, else MeshConfig's (Pilot's SidecarScope.OutboundTrafficPolicy falls back to the mesh's)
+    registry_only = otp.mode == "REGISTRY_ONLY" if otp is not None and otp.mode else mesh.config.registry_only
     if not listeners:
         hosts = tuple(parse_egress_host(h, proxy.namespace) for h in DEFAULT_EGRESS_HOSTS)
         return Scope(proxy, sidecar, (Egress(hosts, registry_only=registry_only),))

@@ -15,6 +15,7 @@ from compiler.validate import (
     destination_rule,
     gateway,
     kube,
+    mesh_config,
     security,
     service_entry,
     sidecar,
@@ -36,6 +37,7 @@ CHECKS: dict[str, Callable[[Report], None]] = {
     "Service": kube.check_service,
     "EndpointSlice": kube.check_endpoint_slice,
     "Pod": kube.check_pod,
+    "ConfigMap": mesh_config.check,
 }
 
 

@@ -43,7 +43,7 @@ SVC = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\nspec:\n  ports: [{po
 
 # (code, failing input, line of the diagnostic, passing input)
 CASES: list[tuple[str, str, int, str]] = [
-    ("MW0005", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n", 2, SVC),
+    ("MW0005", "apiVersion: v1\nkind: Secret\nmetadata: {name: d}\n", 2, SVC),
     ("MW0006", "- just\n- a list\n", 1, SVC),
     ("MW0007", "apiVersion: networking.istio.io/v2\nkind: VirtualService\nmetadata: {name: r}\nspec: {}\n", 1,
      vs(ROUTE)),

@@ -7,7 +7,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
 from compiler import model
-from compiler.emit import common, filters
+from compiler.emit import access_log, common, filters
 from meshxds import refs
 
 NAME = refs.HTTP_CONNECTION_MANAGER  # the name meshxds.refs finds a listener's route tables by
@@ -22,6 +22,7 @@ def of(
         stat_prefix=chain.stat_prefix,
         codec_type=_HCM.HTTP2 if chain.http2_only else _HCM.AUTO,
         http_filters=filters.http_filters(chain),
+        access_log=access_log.all_of(chain.access_logs),
     )
     if chain.use_remote_address:
         out.use_remote_address.value = True

@@ -1,0 +1,105 @@
+"""MeshConfig (istio.io/api mesh/v1alpha1): Istio's mesh-wide settings, kept in the `mesh` key of the `istio`
+ConfigMap, and that ConfigMap (a Kubernetes kind: fields meshward does not read are ignored).
+
+Only the fields meshward reads are modeled; `compiler.mesh_config` reports every other key as a warning at its line
+(Istio's MeshConfig has some eighty fields, most about istiod itself or Istio-only Envoy extensions).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from compiler.api.base import ApiModel, Duration, KubeModel, UInt32
+from compiler.api.destination_rule import LocalityLoadBalancerSetting
+
+__all__ = ["ConfigMap", "MeshConfig"]
+
+
+class ConfigMap(KubeModel):
+    data: dict[str, str] | None = None
+
+
+class OutboundTrafficPolicy(ApiModel):
+    mode: Literal["REGISTRY_ONLY", "ALLOW_ANY"] = "ALLOW_ANY"
+
+
+class TracingConfig(ApiModel):
+    """ProxyConfig.tracing: only the sampling rate is read (the tracer itself comes from extensionProviders)."""
+
+    sampling: float | None = Field(default=None, ge=0, le=100)
+
+
+class ProxyConfig(ApiModel):
+    tracing: TracingConfig | None = None
+
+
+class FileAccessLogFormat(ApiModel):
+    text: str | None = None
+    labels: dict[str, str] | None = None
+
+
+class FileAccessLogProvider(ApiModel):
+    path: str = ""
+    log_format: FileAccessLogFormat | None = None
+
+
+class ServiceProvider(ApiModel):
+    """A provider that sends to a service of the registry (a tracer, an OpenTelemetry log sink)."""
+
+    service: str = ""
+    port: UInt32 = 0
+
+
+class ZipkinProvider(ServiceProvider):
+    max_tag_length: UInt32 | None = None
+
+
+class OtelAlsProvider(ServiceProvider):
+    log_name: str = ""
+
+
+class PrometheusProvider(ApiModel):
+    pass
+
+
+class ExtensionProvider(ApiModel):
+    name: str
+    envoy_file_access_log: FileAccessLogProvider | None = None
+    envoy_otel_als: OtelAlsProvider | None = None
+    zipkin: ZipkinProvider | None = None
+    opentelemetry: ServiceProvider | None = None
+    prometheus: PrometheusProvider | None = None
+
+
+class DefaultProviders(ApiModel):
+    tracing: list[str] | None = None
+    metrics: list[str] | None = None
+    access_logging: list[str] | None = None
+
+
+class MeshConfig(ApiModel):
+    """The modeled fields, with Istio's defaults (pkg/config/mesh/mesh.go DefaultMeshConfig)."""
+
+    root_namespace: str = "istio-system"
+    trust_domain: str = "cluster.local"
+    trust_domain_aliases: list[str] | None = None
+    outbound_traffic_policy: OutboundTrafficPolicy | None = None
+    default_service_export_to: list[str] | None = None
+    default_virtual_service_export_to: list[str] | None = None
+    default_destination_rule_export_to: list[str] | None = None
+    connect_timeout: Duration | None = None
+    access_log_file: str = ""
+    access_log_format: str = ""
+    access_log_encoding: Literal["TEXT", "JSON"] = "TEXT"
+    enable_tracing: bool = True
+    default_config: ProxyConfig | None = None
+    extension_providers: list[ExtensionProvider] | None = None
+    default_providers: DefaultProviders | None = None
+    locality_lb_setting: LocalityLoadBalancerSetting | None = None
+    h2_upgrade_policy: Literal["DO_NOT_UPGRADE", "UPGRADE"] | None = None
+
+    @property
+    def registry_only(self) -> bool:
+        return self.outbound_traffic_policy is not None and self.outbound_traffic_policy.mode == "REGISTRY_ONLY"

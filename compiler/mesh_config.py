@@ -1,0 +1,238 @@
+"""MeshConfig in Git: the `istio` ConfigMap of the root namespace, its `mesh` key parsed, typed and checked.
+
+Istio keeps its mesh-wide settings as YAML text inside a ConfigMap (`data.mesh`), so a mistake in it sits at a line
+of the ConfigMap's file that the ConfigMap's own document knows nothing about. The embedded text is given a
+`Document` of its own whose first line is the block's first line in the file (and whose text keeps the block's
+indentation), so every diagnostic below points at the file's line and column. Fields meshward does not model are
+warnings at their line (MW0104), never silently ignored; modeled fields it does not compile yet are MW0403.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import pydantic
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from compiler import diagnostics as diag
+from compiler import positions, typed
+from compiler.api import introspect
+from compiler.api.mesh_config import ExtensionProvider, MeshConfig
+from compiler.diagnostics import Diagnostic, Position
+from compiler.load import Document
+from compiler.resources import Resource
+from compiler.validate import fields, hosts
+
+CONFIG_MAP = "istio"  # pilot/pkg/bootstrap: the mesh config's ConfigMap name (default revision)
+KEY = "mesh"
+ISTIOD_NAMESPACE = "istio-system"
+# what translate compiles today; any other modeled field that is set is reported as not compiled (MW0403)
+COMPILED = frozenset({"outboundTrafficPolicy", "accessLogFile", "accessLogFormat", "accessLogEncoding"})
+_SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "envoyOtelAls")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Parsed:
+    config: MeshConfig | None  # None when the text does not type-check
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def holds_mesh_config(res: Resource) -> bool:
+    """The `istio` ConfigMap with a `mesh` key, in any namespace (`find` says which one is read)."""
+    return res.kind == "ConfigMap" and res.name == CONFIG_MAP and KEY in (res.spec.data or {})
+
+
+def find(resources: Sequence[Resource]) -> Resource | None:
+    """The ConfigMap Istio reads: the one in istiod's namespace (istio-system), else one in the namespace its own
+    `rootNamespace` names."""
+    found = [r for r in resources if holds_mesh_config(r)]
+    for res in sorted(found, key=lambda r: (r.namespace != ISTIOD_NAMESPACE, r.namespace)):
+        parsed = parse(res)
+        root = parsed.config.root_namespace if parsed.config is not None else ISTIOD_NAMESPACE
+        if res.namespace in (ISTIOD_NAMESPACE, root):
+            return res
+    return None
+
+
+def config_of(resources: Sequence[Resource]) -> MeshConfig:
+    """The revision's MeshConfig: the ConfigMap's when there is a valid one, else Istio's defaults."""
+    res = find(resources)
+    parsed = parse(res) if res is not None else None
+    return parsed.config if parsed is not None and parsed.config is not None else MeshConfig()
+
+
+def parse(res: Resource) -> Parsed:
+    """The ConfigMap's MeshConfig and every diagnostic about it, located in the ConfigMap's file."""
+    text = res.spec.data[KEY]
+    doc = _embedded(res)
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = doc.first_line + (mark.line if mark else 0)
+        message = (err.problem or str(err)).strip().splitlines()[0]
+        return Parsed(None, (diag.make("MW0001", f"data.mesh: {message}", Position(doc.file, line, 1),
+                                       resource=res.origin),))
+    except (YAMLError, ValueError, RecursionError) as err:
+        return Parsed(None, (diag.make("MW0001", f"data.mesh: cannot parse YAML: {err}".splitlines()[0],
+                                       doc.position(), resource=res.origin),))
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        return Parsed(None, (diag.make("MW0102", "data.mesh must hold a YAML mapping (Istio's MeshConfig)",
+                                       doc.position(), path="data.mesh", resource=res.origin),))
+    data, unknown = _without_unknown(doc, data, res.origin)
+    try:
+        config = MeshConfig.model_validate(data, strict=True, by_alias=True, by_name=False)
+    except pydantic.ValidationError as err:
+        found = typed.structural_errors(doc, MeshConfig, (), err, res.origin)
+        return Parsed(None, (*unknown, *(dataclasses.replace(d, path=f"data.mesh.{d.path}") for d in found)))
+    return Parsed(config, (*unknown, *_Checks(doc, res.origin).run(config, data)))
+
+
+def _embedded(res: Resource) -> Document:
+    """A document for the `mesh` value: for a block scalar (`mesh: |`), its lines as they stand in the file;
+    otherwise (a quoted or plain scalar) no text, so every position is the `mesh` key's line."""
+    doc = res.doc
+    key = res.locate(("data", KEY))
+    lines = doc.text.splitlines()
+    at = key.line - doc.first_line
+    head = lines[at][key.column - 1:] if 0 <= at < len(lines) else ""
+    after = head.partition(":")[2].strip()
+    if not after.startswith(("|", ">")):
+        return Document(doc.file, doc.index, key.line, res.spec.data[KEY], "", key.line)
+    block: list[str] = []
+    for line in lines[at + 1:]:
+        if line.strip() and len(line) - len(line.lstrip(" ")) < key.column:
+            break  # back at the key's indentation or less: the block has ended
+        block.append(line)
+    content = next((i for i, line in enumerate(block) if line.strip()), 0)
+    return Document(doc.file, doc.index, key.line + 1 + content, None, "\n".join(block) + "\n", key.line + 1)
+
+
+def _without_unknown(doc: Document, data: dict[str, Any], origin: str) -> tuple[dict[str, Any], list[Diagnostic]]:
+    """The data without the keys meshward does not model, and a warning at each (Istio knows many more fields)."""
+    try:
+        MeshConfig.model_validate(data, strict=True, by_alias=True, by_name=False)
+        return data, []
+    except pydantic.ValidationError as err:
+        extra = [introspect.clean_loc(MeshConfig, e["loc"]) for e in err.errors(include_url=False)
+                 if e["type"] == "extra_forbidden"]
+    if not extra:
+        return data, []
+    kept = copy.deepcopy(data)
+    warnings = []
+    for path in extra:
+        parent = introspect.model_at(MeshConfig, path[:-1])
+        known = introspect.aliases(parent) if parent is not None else []
+        hint = introspect.suggest(str(path[-1]), known)
+        message = (f'MeshConfig field "{path[-1]}" is not modeled by meshward, ignored'
+                   + (f'; did you mean "{hint}"?' if hint else ""))
+        warnings.append(diag.make("MW0104", message, _locate(doc, path), path=_path(path), resource=origin))
+        node: Any = kept
+        for part in path[:-1]:
+            node = node[part]
+        del node[path[-1]]
+    return kept, warnings
+
+
+def _locate(doc: Document, path: Sequence[str | int]) -> Position:
+    return positions.locate(doc, path)
+
+
+def _path(path: Sequence[str | int]) -> str:
+    return diag.format_path(("data", "mesh", *path))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Checks:
+    """The rules of Istio's ValidateMeshConfig (pkg/config/validation/agent) for the modeled fields, and the
+    references between them (defaultProviders names a provider; a tracer names its service)."""
+
+    doc: Document
+    origin: str
+
+    def run(self, config: MeshConfig, data: dict[str, Any]) -> list[Diagnostic]:
+        out = self._values(config)
+        out += self._providers(config.extension_providers or [])
+        names = {p.name for p in config.extension_providers or []}
+        defaults = config.default_providers
+        for kind in ("tracing", "metrics", "accessLogging"):
+            listed = getattr(defaults, "access_logging" if kind == "accessLogging" else kind) if defaults else None
+            for i, name in enumerate(listed or []):
+                if name not in names:
+                    out.append(self._error(f'defaultProviders.{kind} names provider "{name}", which '
+                                           "extensionProviders does not define", ("defaultProviders", kind, i)))
+        out += [self._warning("MW0403", f"MeshConfig {key} is checked but not compiled yet (see README "
+                              "Limitations)", (key,)) for key in data if key not in COMPILED]
+        return out
+
+    def _values(self, config: MeshConfig) -> list[Diagnostic]:
+        out = []
+        if not hosts.is_dns1123_label(config.root_namespace):
+            out.append(self._error(f'rootNamespace "{config.root_namespace}" is not a namespace name',
+                                   ("rootNamespace",)))
+        if config.connect_timeout is not None:
+            problem = fields.duration(config.connect_timeout)
+            if problem:
+                out.append(self._at("MW0202", problem, ("connectTimeout",)))
+        for key in ("defaultServiceExportTo", "defaultVirtualServiceExportTo", "defaultDestinationRuleExportTo"):
+            values = getattr(config, _attr(key))
+            out += [self._at("MW0223", problem, (key, i)) for i, problem in hosts.export_to(values)]
+        if config.access_log_encoding == "JSON" and config.access_log_format:
+            out += self._json_format(config.access_log_format)
+        return out
+
+    def _json_format(self, text: str) -> list[Diagnostic]:
+        try:
+            labels = json.loads(text)
+        except ValueError as err:
+            return [self._error(f"accessLogFormat must be a JSON object for accessLogEncoding JSON: {err}",
+                                ("accessLogFormat",))]
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            return [self._error("accessLogFormat must be a JSON object of strings for accessLogEncoding JSON",
+                                ("accessLogFormat",))]
+        return []
+
+    def _providers(self, providers: Sequence[ExtensionProvider]) -> list[Diagnostic]:
+        out, seen = [], set()
+        for i, provider in enumerate(providers):
+            if provider.name in seen:
+                out.append(self._error(f'duplicate extension provider name "{provider.name}"',
+                                       ("extensionProviders", i, "name")))
+            seen.add(provider.name)
+            kinds = [k for k in provider.model_fields_set if k != "name"]
+            if len(kinds) != 1:
+                out.append(self._error(f'extension provider "{provider.name}" must set exactly one provider kind',
+                                       ("extensionProviders", i)))
+            for key in _SERVICE_PROVIDERS:
+                target = getattr(provider, _attr(key))
+                if target is None:
+                    continue
+                if not target.service:
+                    out.append(self._error(f'extension provider "{provider.name}" ({key}) needs a service',
+                                           ("extensionProviders", i, key)))
+                if not 1 <= target.port <= 65535:
+                    out.append(self._error(f'extension provider "{provider.name}" ({key}) needs a port (1-65535)',
+                                           ("extensionProviders", i, key)))
+        return out
+
+    def _error(self, message: str, path: Sequence[str | int]) -> Diagnostic:
+        return self._at("MW0240", message, path)
+
+    def _at(self, code: str, message: str, path: Sequence[str | int]) -> Diagnostic:
+        return diag.make(code, message, _locate(self.doc, path), path=_path(path), resource=self.origin)
+
+    def _warning(self, code: str, message: str, path: Sequence[str | int]) -> Diagnostic:
+        return diag.make(code, message, _locate(self.doc, path), path=_path(path), resource=self.origin,
+                         severity=diag.Severity.WARNING)
+
+
+def _attr(key: str) -> str:
+    """The model attribute of a camelCase key."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in key)

@@ -1,0 +1,111 @@
+"""Real access-log lines from a gateway compiled by meshward with MeshConfig's `accessLogFile`: Istio's default
+TEXT format, with the method, path, response code, upstream cluster and route name of each request; and Istio's
+JSON encoding with custom labels."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import traffic_gateway
+from traffic_backends import Backend, Behavior, get, running
+from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
+
+pytestmark = pytest.mark.envoy
+
+GW_ADDRESS = "127.0.8.5"
+NODE = "router~127.0.8.5~istio-ingressgateway.istio-system~istio-system.svc.cluster.local"
+CLUSTER = "outbound|80||site.istio-system.svc.cluster.local"
+# the start of Istio's TEXT line, then its upstream cluster and, last, the route name
+# (compiler.translate.telemetry.ISTIO_TEXT_FORMAT)
+TEXT_LINE = re.compile(r'^\[[^\]]+\] "(?P<method>\S+) (?P<path>\S+) HTTP/1\.1" (?P<code>\d+) .* '
+                       r'(?P<cluster>\S+) \S+ \S+ \S+ \S+ (?P<route>\S+)$')
+
+
+def _tree(port: int, site: Backend, mesh: str) -> str:
+    return traffic_gateway.site_behind(site, GW_ADDRESS) + f"""apiVersion: v1
+kind: ConfigMap
+metadata: {{name: istio, namespace: istio-system}}
+data:
+  mesh: |
+{mesh}---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: http, protocol: HTTP}}
+    bind: {GW_ADDRESS}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: site, namespace: istio-system}}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+  - name: to-site
+    route:
+    - destination: {{host: site, port: {{number: 80}}}}
+"""
+
+
+def _lines(log: Path, count: int, deadline_s: float = 10.0) -> list[str]:
+    """The log's first `count` lines, once Envoy has flushed them (its file logger flushes every second)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        lines = log.read_text().splitlines() if log.exists() else []
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.1)
+    raise AssertionError(f"{log}: fewer than {count} lines after {deadline_s}s")
+
+
+@contextmanager
+def _run(envoy_bin: str, root: Path, mesh: str) -> Iterator[tuple[int, Backend]]:
+    site = Backend("site", "127.0.7.20", Behavior())
+    with running({"site": site}):
+        port, admin = free_port(GW_ADDRESS), free_port()
+        tree = write_tree(root / "tree", {"tree.yaml": _tree(port, site, mesh)})
+        bootstrap = compile_bootstrap(tree, NODE, root / "bootstrap.json", admin)
+        with envoy(envoy_bin, bootstrap, admin, [(GW_ADDRESS, port)]):
+            yield port, site
+
+
+@pytest.fixture
+def text_log(envoy_bin: str, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    log = tmp_path / "access.log"
+    with _run(envoy_bin, tmp_path, f"    accessLogFile: {log}\n") as (port, _):
+        yield port, log
+
+
+def test_istio_text_format_names_the_request_and_where_it_went(text_log: tuple[int, Path]) -> None:
+    port, log = text_log
+    assert get(port, "/page?q=1", "site.example.com", address=GW_ADDRESS).status == 200
+    line = _lines(log, 1)[0]
+    found = TEXT_LINE.match(line)
+    assert found is not None, line
+    assert found.group("method", "path", "code", "cluster") == ("GET", "/page?q=1", "200", CLUSTER), line
+    assert found.group("route") == "to-site", line
+    assert '"site.example.com"' in line, "the authority is logged"
+
+
+def test_json_encoding_with_custom_labels(envoy_bin: str, tmp_path: Path) -> None:
+    log = tmp_path / "access.json"
+    labels = '{"method": "%REQ(:METHOD)%", "path": "%REQ(:PATH)%", "code": "%RESPONSE_CODE%", ' \
+             '"cluster": "%UPSTREAM_CLUSTER%", "route": "%ROUTE_NAME%"}'
+    mesh = f"    accessLogFile: {log}\n    accessLogEncoding: JSON\n    accessLogFormat: '{labels}'\n"
+    with _run(envoy_bin, tmp_path, mesh) as (port, _):
+        assert get(port, "/a", "x", address=GW_ADDRESS).status == 200
+        assert get(port, "/b", "x", address=GW_ADDRESS).status == 200
+        records = [json.loads(line) for line in _lines(log, 2)]
+    assert records == [{"method": "GET", "path": p, "code": 200, "cluster": CLUSTER, "route": "to-site"}
+                       for p in ("/a", "/b")]
+

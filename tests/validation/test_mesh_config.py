@@ -1,0 +1,81 @@
+"""MeshConfig in the istio ConfigMap (compiler.mesh_config): which ConfigMap is read, Istio's defaults, and every
+diagnostic about the embedded YAML located at its line and column in the ConfigMap's file."""
+
+from __future__ import annotations
+
+import pytest
+
+from compiler import diagnostics, load, mesh_config, typed, validate
+from compiler.api.mesh_config import MeshConfig
+from compiler.resources import Resource
+
+HEAD = "# a comment\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: istio\n  namespace: {ns}\ndata:\n"
+
+
+def config_map(mesh: str, ns: str = "istio-system") -> str:
+    return HEAD.format(ns=ns) + mesh
+
+
+def resources(text: str) -> list[Resource]:
+    loaded = load.load_text(text, "m.yaml")
+    assert loaded.diagnostics == []
+    found, problems = typed.to_resources(loaded.documents)
+    assert problems == []
+    return found
+
+
+def check(text: str) -> list[tuple[str, int, int]]:
+    return [(d.code, d.position.line, d.position.column) for d in validate.validate(resources(text))]
+
+
+def test_no_config_map_is_istios_defaults() -> None:
+    config = mesh_config.config_of([])
+    assert config == MeshConfig()
+    assert (config.root_namespace, config.trust_domain, config.registry_only) == ("istio-system", "cluster.local",
+                                                                                   False)
+
+
+@pytest.mark.parametrize("indicator", ["|", "|-", "|+", ">"])
+def test_block_scalar_errors_at_their_line_in_the_file(indicator: str) -> None:
+    mesh = f"  mesh: {indicator}\n    accessLogFile: /dev/stdout\n\n    outboundTrafficPolicy:\n      mode: NONE\n"
+    assert check(config_map(mesh)) == [("MW0102", 12, 7)]  # `mode:` is the file's 12th line, column 7
+
+
+def test_quoted_value_errors_at_the_mesh_key() -> None:
+    found = check(config_map('  mesh: "connectTimeout: 0.1ms"\n'))
+    assert ("MW0202", 8, 1) in found, found  # no line of its own: the `mesh` key's line
+
+
+def test_yaml_error_inside_the_block_at_its_line() -> None:
+    found = check(config_map("  mesh: |\n    a: 1\n    b: [\n"))
+    assert [code for code, _, _ in found] == ["MW0001"] and found[0][1] >= 10
+
+
+def test_unknown_field_is_a_warning_with_a_suggestion() -> None:
+    found = validate.validate(resources(config_map("  mesh: |\n    accessLogFiles: /dev/stdout\n")))
+    assert [(d.code, d.severity, d.position.line) for d in found] == [("MW0104", diagnostics.Severity.WARNING, 9)]
+    assert 'did you mean "accessLogFile"' in found[0].message
+
+
+def test_modeled_but_not_compiled_is_said() -> None:
+    assert check(config_map("  mesh: |\n    accessLogFile: /dev/stdout\n    connectTimeout: 5s\n")) == [
+        ("MW0403", 10, 5)]
+
+
+def test_provider_references_are_checked() -> None:
+    mesh = ("  mesh: |\n    extensionProviders:\n    - name: z\n      zipkin: {service: zipkin.obs.svc.cluster.local}\n"
+            "    defaultProviders: {tracing: [z, y]}\n")
+    found = [(c, line) for c, line, _ in check(config_map(mesh)) if c == "MW0240"]
+    assert found == [("MW0240", 11), ("MW0240", 12)]  # the zipkin port; the unknown provider y
+
+
+def test_the_istio_system_config_map_is_read_and_others_are_flagged() -> None:
+    text = config_map("  mesh: 'accessLogFile: /a'\n") + "---\n" + config_map("  mesh: 'accessLogFile: /b'\n", "x")
+    found = resources(text)
+    assert mesh_config.config_of(found).access_log_file == "/a"
+    assert [d.code for d in validate.validate(found)] == ["MW0105"]
+
+
+def test_a_config_map_in_its_own_root_namespace_is_read() -> None:
+    found = resources(config_map("  mesh: |\n    rootNamespace: mesh-root\n    accessLogFile: /c\n", "mesh-root"))
+    assert mesh_config.config_of(found).access_log_file == "/c"
