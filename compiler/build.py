@@ -93,6 +93,8 @@ class Build:
     # index objects and per-destination results the next revision may reuse (see compiler.reuse.carry)
     carry: translate.Carry = dataclasses.field(default_factory=translate.Carry, compare=False, repr=False)
     inputs: BuildInputs = dataclasses.field(default_factory=BuildInputs, compare=False, repr=False)
+    # the MeshConfig `carry` was made with (a failed build passes the last good one's on, with its carry)
+    mesh: MeshConfig = dataclasses.field(default_factory=MeshConfig, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.model is not None:
@@ -114,25 +116,21 @@ def build(paths: Sequence[Path | str], *, extra_documents: Sequence[Document] = 
 def from_checked(checked: pipeline.Checked, *, previous: Build | None = None, strict: bool = False,
                  inputs: BuildInputs | None = None) -> Build:
     inputs = inputs or BuildInputs()
-    if previous is not None and (previous.inputs != inputs or _mesh_config(previous) != _mesh_config(checked)):
-        previous = None  # carried results were made with the other trust domain, key sets or mesh settings
+    if previous is not None and previous.inputs != inputs:
+        previous = None  # carried results were made with the other trust domain or key sets
     if diag.blocking(checked.diagnostics, strict=strict):
-        # a failed build passes the last good one's memos on to the build after it
-        return Build(False, checked.diagnostics, None, previous.memo if previous is not None else emit.EmitMemo(),
-                     previous.carry if previous is not None else translate.Carry(), inputs)
+        # a failed build passes the last good one's memos (and the MeshConfig they were made with) on
+        if previous is None:
+            return Build(False, checked.diagnostics, None, inputs=inputs)
+        return Build(False, checked.diagnostics, None, previous.memo, previous.carry, inputs, previous.mesh)
+    if previous is not None and previous.mesh != mesh_config.config_of(checked.resources.of_kind("ConfigMap")):
+        previous = None  # carried results were made with other mesh settings
     mesh = translate.index(checked.resources, previous.carry.next_generation() if previous is not None else None,
                            inputs)
     # warnings about what the compiler skips (MW0403) belong to the revision, beside the validation findings
     notes = translate.unsupported(mesh)
     memo = previous.memo.next_generation() if previous is not None else emit.EmitMemo()
-    return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry, inputs)
-
-
-def _mesh_config(revision: Build | pipeline.Checked) -> MeshConfig | None:
-    """The revision's MeshConfig (None for a build that did not compile: nothing of it is carried anyway)."""
-    if isinstance(revision, pipeline.Checked):
-        return mesh_config.config_of(revision.resources.of_kind("ConfigMap"))
-    return revision.model.config if revision.model is not None else None
+    return Build(True, [*checked.diagnostics, *notes], mesh, memo, mesh.carry, inputs, mesh.config)
 
 
 def check_revision(documents: Sequence[Document], cluster_documents: Sequence[Document] = (), *,

@@ -94,6 +94,15 @@ spec:
   mtls: {mode: STRICT}
 """
 
+_MESH = """apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    accessLogFile: /dev/stdout
+    outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+"""
+
 EDITS: list[tuple[str, Callable[[Path], None]]] = [
     ("virtual service weights", _replace("bookinfo/routing/reviews.yaml", "weight: 80", "weight: 60")),
     ("destination rule policy", _replace("bookinfo/destination-rules.yaml", "consecutive5xxErrors: 5",
@@ -149,6 +158,12 @@ EDITS: list[tuple[str, Callable[[Path], None]]] = [
                                        "    security.istio.io/tlsMode: istio")),
     ("its namespace disables mTLS", _replace("bookinfo/peer.yaml", "mode: PERMISSIVE", "mode: DISABLE")),
     ("and enables it again", _replace("bookinfo/peer.yaml", "mode: DISABLE", "mode: STRICT")),
+    # MeshConfig reaches every proxy: its access log and outbound policy appear, change and go away
+    ("a mesh config", lambda tree: (tree / "istio-system/mesh.yaml").write_text(_MESH)),
+    ("its access log encoding", _replace("istio-system/mesh.yaml", "/dev/stdout\n", "/dev/stdout\n"
+                                         "    accessLogEncoding: JSON\n")),
+    ("its outbound policy", _replace("istio-system/mesh.yaml", "REGISTRY_ONLY", "ALLOW_ANY")),
+    ("the mesh config goes away", lambda tree: (tree / "istio-system/mesh.yaml").unlink()),
     ("the rival becomes the older", _replace("bookinfo/routing/reviews.yaml", "  name: reviews\n",
                                              "  name: reviews\n  creationTimestamp: '2021-01-01T00:00:00Z'\n")),
 ]
