@@ -57,7 +57,7 @@ spec:
 """
 
 
-def _lines(log: Path, count: int, deadline_s: float = 10.0) -> list[str]:
+def _lines(log: Path, count: int, deadline_s: float = 20.0) -> list[str]:
     """The log's first `count` lines, once Envoy has flushed them (its file logger flushes every second)."""
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
@@ -65,7 +65,8 @@ def _lines(log: Path, count: int, deadline_s: float = 10.0) -> list[str]:
         if len(lines) >= count:
             return lines
         time.sleep(0.1)
-    raise AssertionError(f"{log}: fewer than {count} lines after {deadline_s}s")
+    found = log.read_text() if log.exists() else "(no file)"
+    raise AssertionError(f"{log}: fewer than {count} lines after {deadline_s}s: {found!r}")
 
 
 @contextmanager
