@@ -297,3 +297,22 @@ class Carry(Generations):
         else built."""
         return self.derive(Tag.ROUTE_TABLE, (), scope, recipe.kind,
                            functools.partial(refill.kept_or_built, recipe=recipe))
+
+    # the small ones, asked where they are used
+
+    def egress_services(self, services: object, egress: Hashable, make: Callable[[], _T]) -> _T:
+        """The services an egress listener of a namespace imports: while the service table is the same object."""
+        return self.by_identity(Tag.EGRESS_SERVICES, (services,), egress, make)
+
+    def services_by_port(self, services: object, make: Callable[[], _T]) -> _T:
+        """Those services by port: while they are the same tuple."""
+        return self.by_identity(Tag.BY_PORT, (services,), None, make)
+
+    def mtls_disabled(self, value: _T) -> _T:
+        """The namespaces PeerAuthentication keeps auto mTLS from: the previous revision's object while equal
+        (clusters are kept by its identity)."""
+        return self.canonical((Tag.MTLS_DISABLED,), value)
+
+    def field_notes(self, kind: str, documents: Sequence[Resource], make: Callable[[Resource], _T]) -> list[_T]:
+        """MW0403 notes of each document of a kind: found again for the very same documents."""
+        return self.each((Tag.FIELD_NOTES, kind), documents, make)

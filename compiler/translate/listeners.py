@@ -17,7 +17,6 @@ import functools
 from collections.abc import Sequence
 
 from compiler import model, naming
-from compiler.reuse.carry import Tag
 from compiler.translate import clusters, l4, scope, specs, vhosts
 from compiler.translate.mesh import Mesh, VirtualServiceEntry
 from compiler.translate.routes import Context
@@ -110,7 +109,7 @@ def outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> Non
         vss = scope.egress_virtual_services(mesh, proxy, egress)
         for s in services:
             out.services.setdefault(s.host, s)
-        by_port = mesh.carry.by_identity(Tag.BY_PORT, (services,), None, functools.partial(_by_port, services))
+        by_port = mesh.carry.services_by_port(services, functools.partial(_by_port, services))
         if egress.port is not None:
             if egress.port not in locked:
                 _outbound_port(mesh, proxy, egress, egress.port, services, vss, by_port.get(egress.port, ()), out)

@@ -87,7 +87,7 @@ def disabled_namespaces(mesh: Mesh) -> frozenset[str]:
         # every namespace only when the mesh disables mTLS (listing them walks the whole revision)
         candidates = mesh.resources.namespaces() | level.keys() if root is model.MtlsMode.DISABLE else level.keys()
         return frozenset(ns for ns in candidates if (level.get(ns) or root) is model.MtlsMode.DISABLE)
-    return mesh.memo((Tag.MTLS_DISABLED,), lambda: mesh.carry.canonical((Tag.MTLS_DISABLED,), disabled()))
+    return mesh.memo((Tag.MTLS_DISABLED,), lambda: mesh.carry.mtls_disabled(disabled()))
 
 
 def _mode(mtls: sec.MutualTLS | None) -> model.MtlsMode | None:

@@ -116,8 +116,8 @@ def _namespaces(egress: Egress) -> set[str] | None:
 def egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> tuple[Service, ...]:
     """The services an egress listener imports, by host. Depends on the service table alone, so a revision that
     reuses the table (a commit that changed no service) reuses these too."""
-    return mesh.carry.by_identity(Tag.EGRESS_SERVICES, (mesh.services,), (egress, proxy.namespace),
-                                  lambda: _egress_services(mesh, proxy, egress))
+    return mesh.carry.egress_services(mesh.services, (egress, proxy.namespace),
+                                      lambda: _egress_services(mesh, proxy, egress))
 
 
 def _egress_services(mesh: Mesh, proxy: model.Proxy, egress: Egress) -> tuple[Service, ...]:

@@ -14,7 +14,7 @@ from compiler import coverage, model
 from compiler.diagnostics import Diagnostic
 from compiler.inputs import BuildInputs
 from compiler.resources import Resource, ResourceSet
-from compiler.reuse.carry import Carry, Tag
+from compiler.reuse.carry import Carry
 from compiler.translate import authz, gateways, jwt, specs
 from compiler.translate.mesh import Mesh
 from compiler.translate.proxies import proxies as list_proxies
@@ -47,7 +47,7 @@ def field_notes(resources: ResourceSet, carry: Carry) -> list[Diagnostic]:
         found_in = resources.of_kind(kind)
         if warned and found_in:
             finder = coverage.Finder(kind, warned)
-            for found in carry.each((Tag.FIELD_NOTES, kind), found_in, functools.partial(_set, finder, warned)):
+            for found in carry.field_notes(kind, found_in, functools.partial(_set, finder, warned)):
                 notes += found
     return notes
 
