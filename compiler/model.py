@@ -554,6 +554,9 @@ class DownstreamTls:
     min_version: str = ""
     max_version: str = ""
     secrets_from: SecretSource = SecretSource.CONTROL_PLANE
+    # URI SAN prefixes a client certificate must have one of: `spiffe://TD/` per trust domain of the mesh, as Pilot
+    # validates a peer's trust domain on inbound mTLS (ApplyToCommonTLSContext with TrustDomainsForValidation)
+    san_prefixes: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

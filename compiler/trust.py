@@ -30,6 +30,11 @@ class TrustDomain:
         """NewBundle's TrustDomains."""
         return (self.domain, *self.aliases)
 
+    def uri_prefixes(self) -> tuple[str, ...]:
+        """`spiffe://TD/` per domain of the bundle (AppendURIPrefixToTrustDomain): what a peer's URI SAN must
+        start with on inbound mTLS."""
+        return tuple(f"{SPIFFE}{td}/" for td in self.domains)
+
     def spiffe_id(self, namespace: str, service_account: str) -> str:
         """A workload identity as the CA issues it (pkg/spiffe Identity.String)."""
         return f"{SPIFFE}{self.domain}/ns/{namespace}/sa/{service_account}"

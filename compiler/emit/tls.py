@@ -31,25 +31,24 @@ _TLS_VERSIONS = {
 _SAN = common_pb2.SubjectAltNameMatcher
 
 
-def _san_matchers(names: tuple[str, ...]) -> list[common_pb2.SubjectAltNameMatcher]:
-    """SPIFFE identities are URI SANs, anything else a DNS SAN (as Istio matches them)."""
+def _san_matchers(names: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> list[common_pb2.SubjectAltNameMatcher]:
+    """SPIFFE identities are URI SANs, anything else a DNS SAN (as Istio matches them); `prefixes` are URI SANs
+    matched by prefix (trust domains)."""
     return [
-        _SAN(
-            san_type=_SAN.URI if n.startswith("spiffe://") else _SAN.DNS,
-            matcher=string_pb2.StringMatcher(exact=n),
-        )
-        for n in names
+        *(_SAN(san_type=_SAN.URI if n.startswith("spiffe://") else _SAN.DNS, matcher=string_pb2.StringMatcher(exact=n))
+          for n in names),
+        *(_SAN(san_type=_SAN.URI, matcher=string_pb2.StringMatcher(prefix=p)) for p in prefixes),
     ]
 
 
 def _set_validation(
     ctx: tls_pb2.CommonTlsContext, *, ca_secret: str, ca_file: str, sans: tuple[str, ...],
-    source: model.SecretSource, mode: common.Mode
+    source: model.SecretSource, mode: common.Mode, san_prefixes: tuple[str, ...] = ()
 ) -> None:
     """A CA from SDS (with SANs merged in via a combined context), from a file, or else the system roots,
     which is what Istio does for SIMPLE/MUTUAL origination without caCertificates
     (VERIFY_CERTIFICATE_AT_CLIENT)."""
-    default = common_pb2.CertificateValidationContext(match_typed_subject_alt_names=_san_matchers(sans))
+    default = common_pb2.CertificateValidationContext(match_typed_subject_alt_names=_san_matchers(sans, san_prefixes))
     if ca_secret:
         combined = ctx.combined_validation_context
         combined.default_validation_context.CopyFrom(default)
@@ -98,7 +97,7 @@ def downstream(tls: model.DownstreamTls, mode: common.Mode) -> tls_pb2.Downstrea
                 f"downstream TLS mode {tls.mode} needs a CA secret ({tls.credential_secret!r})"
             )
         _set_validation(ctx, ca_secret=tls.ca_secret, ca_file="", sans=tls.subject_alt_names,
-                        source=tls.secrets_from, mode=mode)
+                        source=tls.secrets_from, mode=mode, san_prefixes=tls.san_prefixes)
     require = tls.mode in (
         "MUTUAL",
         "ISTIO_MUTUAL",

@@ -71,7 +71,8 @@ def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbo
     # PeerAuthentication then splits each chain by transport (mTLS, plaintext)
     guarded = _guarded(mesh, proxy, built.listeners)
     mtls = peer.compose(peer.policies_for(mesh, proxy), mesh_identity=mesh.inputs.mesh_identity)
-    inbound_listeners = telemetry.with_access_logs(peer.with_mtls(guarded, mtls), telemetry.mesh_access_logs(mesh.config))
+    inbound_listeners = telemetry.with_access_logs(peer.with_mtls(guarded, mtls, mesh.inputs.trust),
+                                                   telemetry.mesh_access_logs(mesh.config))
     inbound = reuse.inbound_half(proxy, (tuple(inbound_listeners), tuple(built.route_configs), tuple(built.clusters)))
 
     def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:

@@ -12,7 +12,8 @@ With no PeerAuthentication applying at all, that default holds when the mesh has
 of PERMISSIVE, which is all a proxy without an agent can serve: a TLS chain would keep its listener waiting for a
 certificate nobody serves). Any policy, even one saying UNSET, gives Istio's chains (pilot/pkg/networking/core/listener_inbound.go and
 pilot/pkg/security/authn/policy_applier.go InboundMTLSSettings): STRICT matches only `transport_protocol: tls`
-and requires a client certificate validated against ROOTCA; PERMISSIVE adds a `raw_buffer` chain; DISABLE is
+and requires a client certificate validated against ROOTCA whose URI SAN is in the mesh's trust domain or an alias
+(`spiffe://TD/` prefixes, Pilot's TrustDomainsForValidation); PERMISSIVE adds a `raw_buffer` chain; DISABLE is
 plaintext only. HTTP chains of a mTLS-capable port tell the application the peer's identity
 (`x-forwarded-client-cert` with its URI SAN) and drop one a client sent.
 """
@@ -29,6 +30,7 @@ from compiler.reuse.carry import Tag
 from compiler.translate import specs
 from compiler.translate.mesh import ROOT_NAMESPACE, Mesh
 from compiler.translate.scope import selects
+from compiler.trust import TrustDomain
 
 KIND = "PeerAuthentication"
 
@@ -111,7 +113,7 @@ def compose(policies: Sequence[Resource], *, mesh_identity: bool = False) -> Inb
     return InboundMtls(mode, ports)
 
 
-def _mutual(chain: model.FilterChain, *, plaintext: bool) -> model.FilterChain:
+def _mutual(chain: model.FilterChain, trust: TrustDomain, *, plaintext: bool) -> model.FilterChain:
     f = chain.filter
     if isinstance(f, model.HttpFilterChain):
         f = dataclasses.replace(f, forward_client_cert=True)
@@ -119,23 +121,26 @@ def _mutual(chain: model.FilterChain, *, plaintext: bool) -> model.FilterChain:
         return dataclasses.replace(chain, name=f"{chain.name}|plaintext", filter=f, transport_protocol="raw_buffer")
     tls = model.DownstreamTls(mode="ISTIO_MUTUAL", credential_secret=naming.ISTIO_DEFAULT_SECRET,
                               ca_secret=naming.ISTIO_ROOT_SECRET, secrets_from=model.SecretSource.AGENT,
-                              alpn=("h2", "http/1.1") if isinstance(f, model.HttpFilterChain) else ())
+                              alpn=("h2", "http/1.1") if isinstance(f, model.HttpFilterChain) else (),
+                              san_prefixes=trust.uri_prefixes())
     return dataclasses.replace(chain, filter=f, transport_protocol="tls", tls=tls)
 
 
-def _chains(chain: model.FilterChain, mode: model.MtlsMode) -> tuple[model.FilterChain, ...]:
+def _chains(chain: model.FilterChain, mode: model.MtlsMode, trust: TrustDomain) -> tuple[model.FilterChain, ...]:
     if mode is model.MtlsMode.STRICT:
-        return (_mutual(chain, plaintext=False),)
+        return (_mutual(chain, trust, plaintext=False),)
     if mode is model.MtlsMode.PERMISSIVE:
-        return _mutual(chain, plaintext=False), _mutual(chain, plaintext=True)
+        return _mutual(chain, trust, plaintext=False), _mutual(chain, trust, plaintext=True)
     return (chain,)
 
 
-def with_mtls(listeners: Sequence[model.Listener], mtls: InboundMtls | None) -> list[model.Listener]:
-    """The inbound listeners with the chains of their port's mode."""
+def with_mtls(listeners: Sequence[model.Listener], mtls: InboundMtls | None,
+              trust: TrustDomain) -> list[model.Listener]:
+    """The inbound listeners with the chains of their port's mode; a mTLS chain accepts peers of the mesh's trust
+    domain and its aliases only."""
     if mtls is None:
         return list(listeners)
     return [dataclasses.replace(listener, filter_chains=tuple(
-        c for chain in listener.filter_chains for c in _chains(chain, mtls.for_port(listener.port))))
+        c for chain in listener.filter_chains for c in _chains(chain, mtls.for_port(listener.port), trust)))
         for listener in listeners]
 

@@ -136,7 +136,8 @@ def mesh(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[M
         chain_pem=_pem(_cert("web", leaf_key, issuer, "spiffe://cluster.local/ns/shop/sa/web")).encode())
     files = {"ca.pem": _pem(ca), "client.pem": _pem(_cert("client", client_key, issuer, CLIENT_ID)),
              "client-key.pem": _key_pem(client_key),
-             "other.pem": _pem(_cert("other", client_key, issuer, "spiffe://cluster.local/ns/shop/sa/other"))}
+             "other.pem": _pem(_cert("other", client_key, issuer, "spiffe://cluster.local/ns/shop/sa/other")),
+             "foreign.pem": _pem(_cert("foreign", client_key, issuer, "spiffe://other.mesh/ns/shop/sa/client"))}
     write_tree(root, files)
     backend = Backend("web", "127.0.0.1")  # Istio allows defaultEndpoint on 127.0.0.1 or 0.0.0.0 only
     socket_path = root / "sds.sock"
@@ -213,6 +214,13 @@ def test_strict_refuses_a_client_without_certificate(mesh: Mesh) -> None:
             conn.getresponse()
     finally:
         conn.close()
+
+
+def test_a_peer_of_another_trust_domain_is_refused_in_the_handshake(mesh: Mesh) -> None:
+    """Signed by the same CA, but its SPIFFE id is not in the mesh's trust domain (cluster.local): the inbound
+    validation's `spiffe://cluster.local/` prefix refuses it before any request, as Pilot's trust domain check."""
+    with pytest.raises((ssl.SSLError, ConnectionResetError, http.client.RemoteDisconnected)):
+        _mutual_get(mesh, mesh.strict, mesh.client_cert.with_name("foreign.pem"))
 
 
 def test_permissive_serves_both(mesh: Mesh) -> None:

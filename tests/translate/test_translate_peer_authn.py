@@ -82,5 +82,6 @@ def test_strict_http_chain_requires_the_mesh_identity_and_forwards_it() -> None:
     (chain,) = next(lst for lst in cfg.listeners
                     if lst.port == 8080 and lst.direction is model.TrafficDirection.INBOUND).filter_chains
     assert chain.tls == model.DownstreamTls("ISTIO_MUTUAL", credential_secret="default", ca_secret="ROOTCA",
-                                            secrets_from=model.SecretSource.AGENT)
+                                            secrets_from=model.SecretSource.AGENT,
+                                            san_prefixes=("spiffe://cluster.local/",))
     assert isinstance(chain.filter, model.HttpFilterChain) and chain.filter.forward_client_cert
