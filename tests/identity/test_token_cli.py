@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,3 +32,20 @@ def test_token_refuses_a_bad_duration(tmp_path: Path, ttl: str) -> None:
         cli.main(["token", "--ca-dir", str(tmp_path), "--namespace", "shop", "--service-account", "web",
                   "--ttl", ttl, "-o", str(tmp_path / "t")])
     assert exited.value.code == 2
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory"])
+def test_token_never_replaces_what_is_not_a_regular_file(tmp_path: Path, kind: str,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The token is swapped in by a rename, which would replace a device, FIFO or directory at that path (run as
+    root, `-o /dev/null` once turned the null device into a token file): such a path is refused, left as it was."""
+    out = tmp_path / "out"
+    if kind == "fifo":
+        os.mkfifo(out)
+    else:
+        out.mkdir()
+    before = out.lstat().st_mode
+    assert cli.main(["token", "--ca-dir", str(tmp_path / "ca"), "--namespace", "shop", "--service-account", "web",
+                     "-o", str(out)]) == 2
+    assert f"{out}: not a regular file" in capsys.readouterr().err
+    assert out.lstat().st_mode == before
