@@ -118,6 +118,9 @@ def from_checked(checked: pipeline.Checked, *, previous: Build | None = None, st
     inputs = inputs or BuildInputs()
     if previous is not None and previous.inputs != inputs:
         previous = None  # carried results were made with the other trust domain or key sets
+    conflicts = mesh_config.trust_conflicts(checked.resources.of_kind("ConfigMap"), inputs.trust)
+    if conflicts:
+        checked = dataclasses.replace(checked, diagnostics=diag.sorted_unique([*checked.diagnostics, *conflicts]))
     if diag.blocking(checked.diagnostics, strict=strict):
         # a failed build passes the last good one's memos (and the MeshConfig they were made with) on
         if previous is None:

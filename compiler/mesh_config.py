@@ -26,13 +26,15 @@ from compiler.api.mesh_config import ExtensionProvider, MeshConfig
 from compiler.diagnostics import Diagnostic, Position
 from compiler.load import Document
 from compiler.resources import Resource
+from compiler.trust import TrustDomain
 from compiler.validate import fields, hosts
 
 CONFIG_MAP = "istio"  # pilot/pkg/bootstrap: the mesh config's ConfigMap name (default revision)
 KEY = "mesh"
 ISTIOD_NAMESPACE = "istio-system"
 # what translate compiles today; any other modeled field that is set is reported as not compiled (MW0403)
-COMPILED = frozenset({"outboundTrafficPolicy", "accessLogFile", "accessLogFormat", "accessLogEncoding"})
+COMPILED = frozenset({"rootNamespace", "trustDomain", "trustDomainAliases", "outboundTrafficPolicy", "accessLogFile",
+                      "accessLogFormat", "accessLogEncoding"})
 _SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "envoyOtelAls")
 
 
@@ -64,6 +66,29 @@ def config_of(resources: Sequence[Resource]) -> MeshConfig:
     res = find(resources)
     parsed = parse(res) if res is not None else None
     return parsed.config if parsed is not None and parsed.config is not None else MeshConfig()
+
+
+def trust_conflicts(resources: Sequence[Resource], trust: TrustDomain) -> list[Diagnostic]:
+    """The build's trust domain (`--trust-domain`, `--trust-domain-alias`: the CA issues identities in it) is the
+    mesh's; a MeshConfig that sets another one is an error at its line rather than a silent second opinion."""
+    res = find(resources)
+    config = parse(res).config if res is not None else None
+    if res is None or config is None:
+        return []
+    doc, out = _embedded(res), []
+    if "trust_domain" in config.model_fields_set and config.trust_domain != trust.domain:
+        out.append(diag.make("MW0240", f'trustDomain "{config.trust_domain}" is not the trust domain this build '
+                             f'was given ("{trust.domain}", which the CA issues identities in): start meshward with '
+                             f"--trust-domain {config.trust_domain}, or drop the field",
+                             positions.locate(doc, ("trustDomain",)), path=_path(("trustDomain",)),
+                             resource=res.origin))
+    aliases = tuple(config.trust_domain_aliases or ())
+    if "trust_domain_aliases" in config.model_fields_set and aliases != trust.aliases:
+        out.append(diag.make("MW0240", f"trustDomainAliases {list(aliases)} are not the aliases this build was given "
+                             f"({list(trust.aliases)}): give each with --trust-domain-alias, or drop the field",
+                             positions.locate(doc, ("trustDomainAliases",)), path=_path(("trustDomainAliases",)),
+                             resource=res.origin))
+    return out
 
 
 def parse(res: Resource) -> Parsed:

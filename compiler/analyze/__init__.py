@@ -86,9 +86,10 @@ WHOLE: dict[str, tuple[str, ...]] = {
     "destinationrule.merged": ("DestinationRule",),
     "serviceentry.protocols": ("ServiceEntry",),
     "sidecar.default-selectors": ("Sidecar",),
-    "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace"),
+    "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace",
+                                      "ConfigMap"),
     "virtualservice.jwt-claim-routes": ("VirtualService", "Gateway", "RequestAuthentication", "Pod", *WORKLOAD_KINDS,
-                                        "WorkloadEntry", "Namespace"),
+                                        "WorkloadEntry", "Namespace", "ConfigMap"),
 }
 
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from compiler import mesh_config
 from compiler.analyze import hosts
 from compiler.analyze.context import Context
 from compiler.analyze.workloads import Labels
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource
-
-ROOT_NAMESPACE = "istio-system"  # MeshConfig rootNamespace's default
 
 
 def namespace_matches(expr: str, namespace: str) -> bool:
@@ -53,6 +52,11 @@ def _unknown(policy: Resource, known: set[str], exprs: Iterable[str] | None,
                               (*path, k))
 
 
+def root_namespace(ctx: Context) -> str:
+    """MeshConfig rootNamespace, where a policy without selector applies to the whole mesh."""
+    return mesh_config.config_of(ctx.of_kind("ConfigMap")).root_namespace
+
+
 def check_workloads(ctx: Context) -> Iterator[Diagnostic]:
     proxied = [w for w in ctx.pods if w.proxied]
     if not ctx.pods:
@@ -60,9 +64,10 @@ def check_workloads(ctx: Context) -> Iterator[Diagnostic]:
     by_namespace: dict[str, list[Labels]] = {}
     for w in proxied:
         by_namespace.setdefault(w.namespace, []).append(w.labels)
+    root = root_namespace(ctx)
     for policy in ctx.of_kind("AuthorizationPolicy"):
         selector = policy.spec.selector
-        if policy.namespace == ROOT_NAMESPACE:
+        if policy.namespace == root:
             if selector is not None and not _any_selected(selector.match_labels, (w.labels for w in proxied)):
                 yield _no_workloads(policy, selector.match_labels)
         elif selector is None:

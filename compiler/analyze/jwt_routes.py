@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 
 from compiler.analyze import hosts, vs_gateways
-from compiler.analyze.authorization import ROOT_NAMESPACE
+from compiler.analyze.authorization import root_namespace
 from compiler.analyze.context import Context
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
@@ -64,7 +64,7 @@ def _unauthenticated(ctx: Context, vs: Resource, key: str,
         for pod in ctx.pods:
             if not hosts.selects(gateway.spec.selector, pod.labels):
                 continue
-            applying = (*selectors.get(ROOT_NAMESPACE, ()), *selectors.get(pod.namespace, ()))
+            applying = (*selectors.get(root_namespace(ctx), ()), *selectors.get(pod.namespace, ()))
             if not any(hosts.selects(s, pod.labels) for s in applying):
                 yield vs.diag("MW0327", f"The virtual service uses the JWT claim based routing (key: {key}) but "
                                         f"found no request authentication for the gateway ({ns}/{name}) pod "

@@ -21,7 +21,7 @@ from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse.carry import Tag
 from compiler.translate import authz_rules
-from compiler.translate.mesh import ROOT_NAMESPACE, Mesh
+from compiler.translate.mesh import Mesh
 from compiler.translate.scope import selects
 from compiler.trust import TrustDomain
 
@@ -43,7 +43,8 @@ def policies_for(mesh: Mesh, proxy: model.Proxy, kind: str = "AuthorizationPolic
     apply to the proxy's workload: the root namespace's first, then the workload's, each by name."""
     grouped = mesh.memo((Tag.SECURITY_BY_NAMESPACE, kind), lambda: _by_namespace(mesh, kind))
     labels = proxy.label_map()
-    namespaces = [ROOT_NAMESPACE] + ([proxy.namespace] if proxy.namespace != ROOT_NAMESPACE else [])
+    root = mesh.root_namespace
+    namespaces = [root] + ([proxy.namespace] if proxy.namespace != root else [])
     return tuple(res for ns in namespaces for res in grouped.get(ns, ()) if _applies(res.spec, labels))
 
 

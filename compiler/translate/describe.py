@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from compiler import model
 from compiler.resources import Resource
 from compiler.translate import scope
-from compiler.translate.mesh import ROOT_NAMESPACE, DestinationRuleEntry, Mesh, VirtualServiceEntry
+from compiler.translate.mesh import DestinationRuleEntry, Mesh, VirtualServiceEntry
 from compiler.translate.proxies import gateways_for
 
 _POLICY_KINDS = ("PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication")
@@ -113,14 +113,14 @@ def _policies(mesh: Mesh, proxy: model.Proxy, labels: Mapping[str, str]) -> list
     out = []
     for kind in _POLICY_KINDS:
         for res in mesh.resources.of_kind(kind):
-            if res.namespace not in (proxy.namespace, ROOT_NAMESPACE):
+            if res.namespace not in (proxy.namespace, mesh.root_namespace):
                 continue
             selector = res.spec.selector.match_labels if res.spec.selector is not None else None
             if selector:
                 if res.namespace == proxy.namespace and scope.selects(selector, labels):
                     out.append(_of(res, f"selector {_labels(tuple(selector.items()))} matches the workload's labels"))
-            elif res.namespace == ROOT_NAMESPACE:
-                out.append(_of(res, f"mesh-wide: no selector, in the root namespace {ROOT_NAMESPACE}"))
+            elif res.namespace == mesh.root_namespace:
+                out.append(_of(res, f"mesh-wide: no selector, in the root namespace {mesh.root_namespace}"))
             else:
                 out.append(_of(res, f"namespace-wide: no selector, in namespace {res.namespace}"))
     return out
@@ -132,7 +132,7 @@ def _sidecar_why(sidecar: Resource, proxy: model.Proxy) -> str:
         return f"workloadSelector {_labels(tuple(ws.labels.items()))} matches the workload's labels"
     if sidecar.namespace == proxy.namespace:
         return f"namespace-wide Sidecar of {proxy.namespace} (no workloadSelector)"
-    return f"the root namespace's ({ROOT_NAMESPACE}) default Sidecar"
+    return f"the root namespace's ({sidecar.namespace}) default Sidecar"
 
 
 def _rule_why(rule: DestinationRuleEntry) -> str:

@@ -31,7 +31,6 @@ from compiler.translate.workloads import KubeWorkload, KubeWorkloads
 
 _T = TypeVar("_T")
 _MISSING = object()
-ROOT_NAMESPACE = "istio-system"  # Istio's default config root namespace
 @dataclasses.dataclass(frozen=True, slots=True)
 class Workload:
     """A proxy-capable workload: a WorkloadEntry, a Pod, or an EndpointSlice endpoint with a target reference."""
@@ -125,6 +124,11 @@ class Mesh:
     carry: Carry = dataclasses.field(default_factory=Carry)  # what the next revision may reuse (translate.carry)
     inputs: BuildInputs = dataclasses.field(default_factory=BuildInputs)  # trust domain, fetched key sets
     config: MeshConfig = dataclasses.field(default_factory=MeshConfig)  # the istio ConfigMap's (compiler.mesh_config)
+
+    @property
+    def root_namespace(self) -> str:
+        """MeshConfig rootNamespace: where mesh-wide Sidecars, policies and rules live (istio-system by default)."""
+        return self.config.root_namespace
 
     def memo(self, key: Hashable, make: Callable[[], _T]) -> _T:
         """Per-revision memo for results shared by proxies (the mesh is read-only, so they cannot go stale)."""

@@ -28,7 +28,7 @@ from compiler.api import security as sec
 from compiler.resources import Resource
 from compiler.reuse.carry import Tag
 from compiler.translate import specs
-from compiler.translate.mesh import ROOT_NAMESPACE, Mesh
+from compiler.translate.mesh import Mesh
 from compiler.translate.scope import selects
 from compiler.trust import TrustDomain
 
@@ -68,8 +68,8 @@ def policies_for(mesh: Mesh, proxy: model.Proxy) -> tuple[Resource, ...]:
     grouped = mesh.memo((Tag.SECURITY_BY_NAMESPACE, KIND), lambda: _by_namespace(mesh))
     labels = proxy.label_map()
 
-    mesh_level = _oldest([r for r in grouped.get(ROOT_NAMESPACE, ()) if not _selector(r)])
-    if proxy.namespace == ROOT_NAMESPACE:
+    mesh_level = _oldest([r for r in grouped.get(mesh.root_namespace, ()) if not _selector(r)])
+    if proxy.namespace == mesh.root_namespace:
         return mesh_level
     own = grouped.get(proxy.namespace, ())
     namespace_level = _oldest([r for r in own if not _selector(r)])
@@ -85,7 +85,7 @@ def disabled_namespaces(mesh: Mesh) -> frozenset[str]:
         grouped = mesh.memo((Tag.SECURITY_BY_NAMESPACE, KIND), lambda: _by_namespace(mesh))
         level = {ns: _mode(specs.peer_authentication(r).mtls) for ns, found in grouped.items()
                  for r in _oldest([r for r in found if not _selector(r)])}
-        root = level.pop(ROOT_NAMESPACE, None)
+        root = level.pop(mesh.root_namespace, None)
         # every namespace only when the mesh disables mTLS (listing them walks the whole revision)
         candidates = mesh.resources.namespaces() | level.keys() if root is model.MtlsMode.DISABLE else level.keys()
         return frozenset(ns for ns in candidates if (level.get(ns) or root) is model.MtlsMode.DISABLE)

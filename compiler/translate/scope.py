@@ -2,7 +2,7 @@
 (Sidecar `hosts: [ns/host]` and `exportTo`), and the DestinationRule that applies to a host for it.
 
 Mirrors Istio's SidecarScope: without a Sidecar a proxy sees every service exported to its namespace; a Sidecar is
-chosen by workloadSelector first, then the namespace-wide one, then the root namespace's (istio-system).
+chosen by workloadSelector first, then the namespace-wide one, then the root namespace's (MeshConfig rootNamespace, istio-system by default).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from compiler.resources import Resource
 from compiler.reuse.carry import Tag
 from compiler.translate import specs
 from compiler.translate.mesh import (
-    ROOT_NAMESPACE,
     DestinationRuleEntry,
     Mesh,
     VirtualServiceEntry,
@@ -62,7 +61,7 @@ def find_sidecar(mesh: Mesh, proxy: model.Proxy) -> Resource | None:
     plain = [sc for sc in local if not _selector(sc)]
     if plain:
         return plain[0]
-    root = [sc for sc in mesh.sidecars.get(ROOT_NAMESPACE, []) if not _selector(sc)]
+    root = [sc for sc in mesh.sidecars.get(mesh.root_namespace, []) if not _selector(sc)]
     return min(root, key=lambda sc: sc.pilot_order) if root else None
 
 
@@ -163,7 +162,7 @@ def _destination_rule(mesh: Mesh, proxy: model.Proxy, service: Service) -> Desti
     by_namespace = mesh.rules_for(service.host)
     if not by_namespace:
         return None
-    order = [proxy.namespace, service.namespace, ROOT_NAMESPACE,
+    order = [proxy.namespace, service.namespace, mesh.root_namespace,
              *sorted(ns for ns in by_namespace if ns not in (proxy.namespace, service.namespace))]
     for ns in dict.fromkeys(order):
         entries = [e for e in by_namespace.get(ns, ())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from compiler import diagnostics, load, mesh_config, typed, validate
+from compiler import diagnostics, load, mesh_config, pipeline, typed, validate
 from compiler.api.mesh_config import MeshConfig
 from compiler.resources import Resource
 
@@ -79,3 +79,27 @@ def test_the_istio_system_config_map_is_read_and_others_are_flagged() -> None:
 def test_a_config_map_in_its_own_root_namespace_is_read() -> None:
     found = resources(config_map("  mesh: |\n    rootNamespace: mesh-root\n    accessLogFile: /c\n", "mesh-root"))
     assert mesh_config.config_of(found).access_log_file == "/c"
+
+
+_POLICY_AND_POD = """---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-all, namespace: mesh-root}
+spec: {}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web, namespace: app, labels: {app: web}, annotations: {sidecar.istio.io/status: '{}'}}
+spec:
+  containers: [{name: web, image: web}, {name: istio-proxy, image: proxyv2}]
+"""
+
+
+@pytest.mark.parametrize(("mesh", "flagged"), [("  mesh: 'rootNamespace: mesh-root'\n", False),
+                                               ("  mesh: 'accessLogFile: /dev/stdout'\n", True)])
+def test_analyzers_read_the_root_namespace(mesh: str, flagged: bool) -> None:
+    """A policy without selector in the root namespace applies to the whole mesh; anywhere else, to its own
+    namespace, which has no workload here (MW0326, Istio's IST0127)."""
+    loaded = load.load_text(config_map(mesh) + _POLICY_AND_POD, "m.yaml")
+    codes = [d.code for d in pipeline.check_documents(loaded.documents).diagnostics]
+    assert ("MW0326" in codes) is flagged, codes
