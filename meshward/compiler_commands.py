@@ -227,10 +227,9 @@ def _compile_all(result: build_mod.Build, render: Callable[[str], str], out_dir:
     if not proxies:
         # Exit 0, as a valid tree is: a tree of policies only is valid (its workloads may come from a cluster,
         # `serve --kubeconfig`); a path with no policy file at all is `validate`'s exit 2.
-        print("meshward compile: no proxies: the tree has no WorkloadEntry, Pod with an IP or EndpointSlice "
-              "endpoint to compile a config for, so nothing was written (a Deployment's pods have their IPs from "
-              "the cluster: compile one with --node sidecar~IP~POD.NAMESPACE~NAMESPACE.svc.cluster.local)",
-              file=sys.stderr)
+        print("meshward compile: no proxies: the tree has no WorkloadEntry, EndpointSlice endpoint, Pod, "
+              "Deployment, StatefulSet, DaemonSet or ReplicaSet that Istio would inject to compile a config for, "
+              "so nothing was written", file=sys.stderr)
         return EXIT_OK
     target.mkdir(parents=True, exist_ok=True)
     for proxy in proxies:

@@ -6,7 +6,8 @@ generated pod names the name fits (compiler.translate.workloads); failing the na
 that namespace. Its labels pick Gateways (selector, any namespace, as Istio), Sidecars, DestinationRules,
 PeerAuthentications and AuthorizationPolicies (workloadSelector / selector). A workload selected by a Gateway
 with a non-empty selector is listed as a router (gateway), every other one as a sidecar; a Pod Istio would not
-inject is not listed, and a pod template is not either (its pods' IPs are the cluster's).
+inject is not listed. A controller's pods (and a Pod without an IP) have their names or IPs from the cluster: the
+list stands one proxy for all of them, named as `workloads.pod_name` (which resolves back to it) at UNKNOWN_IP.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from __future__ import annotations
 from compiler import model, naming
 from compiler.translate.mesh import GatewayEntry, Mesh, Workload
 from compiler.translate.scope import selects
+from compiler.translate.workloads import pod_name
 from compiler.validate.hosts import is_ip
+
+# The IP of a listed proxy whose pod's IP only the cluster knows: TEST-NET-1 (RFC 5737, documentation only), so no
+# real pod has it; it names the proxy's inbound listeners (`192.0.2.1_9080`), as a pod's IP would.
+UNKNOWN_IP = "192.0.2.1"
 
 
 def _proxy(kind: model.ProxyKind, wl: Workload, ip: str = "") -> model.Proxy:
@@ -61,6 +67,30 @@ def is_router(mesh: Mesh, wl: Workload) -> bool:
 def proxies(mesh: Mesh) -> list[model.Proxy]:
     """A workload addressed by a DNS name or a unix socket (a VM behind a name, a ServiceEntry endpoint) runs no
     proxy of ours: a node id carries an IP, and a gateway binds its listeners to it."""
-    out = [_proxy(model.ProxyKind.ROUTER if is_router(mesh, wl) else model.ProxyKind.SIDECAR, wl)
-           for wl in mesh.workloads.values() if wl.injected and is_ip(wl.address)]
+    listed = [wl for wl in mesh.workloads.values() if wl.injected and is_ip(wl.address)]
+    out = [_proxy(_kind(mesh, wl), wl) for wl in listed]
+    out += _templates(mesh, listed)
     return sorted(out, key=lambda p: (p.namespace, p.name))
+
+
+def _kind(mesh: Mesh, wl: Workload) -> model.ProxyKind:
+    return model.ProxyKind.ROUTER if is_router(mesh, wl) else model.ProxyKind.SIDECAR
+
+
+def _templates(mesh: Mesh, listed: list[Workload]) -> list[model.Proxy]:
+    """One proxy for each injected controller, and each injected Pod without an IP, that has none listed yet (a
+    Pod or an EndpointSlice endpoint with an IP may be one of its pods by name); none for one whose name resolves
+    to another (a Pod named so, a DaemonSet and a ReplicaSet of one name: `owner` picks one)."""
+    kube = mesh.kube
+    if not kube:
+        return []
+    have = {id(owner) for wl in listed if (owner := kube.controller(wl.namespace, wl.name)) is not None}
+    out = []
+    for w in kube.declared():
+        pod = pod_name(w)
+        if (not w.injected or id(w) in have or (w.kind == "Pod" and w.address)
+                or (w.namespace, pod) in mesh.workloads or kube.owner(w.namespace, pod) is not w):
+            continue
+        wl = Workload(pod, w.namespace, UNKNOWN_IP, w.labels, True)
+        out.append(_proxy(_kind(mesh, wl), wl))
+    return out

@@ -29,6 +29,9 @@ _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 _SUFFIX = re.compile(f"[{_SAFE}]{{5}}")
 _HASH = re.compile(f"[{_SAFE}]{{1,10}}")
 _ORDINAL = re.compile(r"0|[1-9][0-9]*")
+# What stands for "any" of a controller's generated hashes and suffixes in the one pod name a tree's proxy list
+# gives it (`reviews-v1-xxxxx-xxxxx`): in the alphabet, so `owner` reads the name back, and plainly not a real pod's.
+_ANY = "xxxxx"
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})  # Go's strconv.ParseBool, as the webhook parses it
 _FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
@@ -113,6 +116,22 @@ def _controller(res: Resource, namespaces: Mapping[str, Mapping[str, str]]) -> K
                         injected(labels, annotations, spec, namespaces.get(res.namespace)), "", res)
 
 
+def _order(w: KubeWorkload) -> tuple[str, str, str]:
+    return w.namespace, w.name, w.kind
+
+
+def pod_name(w: KubeWorkload) -> str:
+    """A Pod's own name; for a controller, the name of one of its pods with any hash and suffix (a StatefulSet's
+    first ordinal): what a proxy list shows for pods whose names only the cluster knows."""
+    if w.kind == "Pod":
+        return w.name
+    if w.kind == "StatefulSet":
+        return f"{w.name}-0"
+    if w.kind == "Deployment":
+        return f"{w.name}-{_ANY}-{_ANY}"
+    return f"{w.name}-{_ANY}"
+
+
 def _account(spec: PodSpec) -> str:
     return spec.service_account_name or spec.service_account or DEFAULT_SERVICE_ACCOUNT
 
@@ -132,12 +151,18 @@ class KubeWorkloads:
     def __bool__(self) -> bool:
         return bool(self.pods or self._controllers)
 
+    def declared(self) -> list[KubeWorkload]:
+        """The Pods, then the controllers, each sorted by namespace and name."""
+        return [*sorted(self.pods.values(), key=_order), *sorted(self._controllers.values(), key=_order)]
+
     def owner(self, namespace: str, pod: str) -> KubeWorkload | None:
         """The Pod named `pod`, else the controller whose generated pod names `pod` fits (the longest name first:
         `web-5d8f9-x2x4z` is DaemonSet or ReplicaSet `web-5d8f9`'s before Deployment `web`'s)."""
         found = self.pods.get((namespace, pod))
-        if found is not None:
-            return found
+        return found if found is not None else self.controller(namespace, pod)
+
+    def controller(self, namespace: str, pod: str) -> KubeWorkload | None:
+        """The controller whose generated pod names `pod` fits, whether or not a Pod of that name is known."""
         head, _, suffix = pod.rpartition("-")
         if not head:
             return None

@@ -32,8 +32,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                     help="the revision after the change (default: the work tree as it is on disk)")
     to.add_argument("--worktree", action="store_true", help="compare with the work tree (the default)")
     d.add_argument("--node", action="append", default=[], metavar="NODE_ID",
-                   help="compare this proxy too, beside those the tree enumerates (WorkloadEntries, Pods with an "
-                        "IP): e.g. a Deployment's pod, TYPE~IP~POD.NAMESPACE~DOMAIN; repeatable")
+                   help="compare this proxy too, beside those the tree enumerates (WorkloadEntries, Pods, one pod "
+                        "per Deployment, StatefulSet, DaemonSet, ReplicaSet): TYPE~IP~POD.NAMESPACE~DOMAIN; "
+                        "repeatable")
     d.add_argument("--format", choices=report.FORMATS, default="text",
                    help="text, markdown (a pull-request comment, with a Mermaid graph) or json (default: "
                         "%(default)s)")

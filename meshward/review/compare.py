@@ -126,8 +126,8 @@ class UnknownProxy(LookupError):
 
 
 def proxies(result: build.Build, nodes: Sequence[str]) -> dict[str, model.Proxy]:
-    """The revision's proxies (those `compile --all` finds) and the `nodes` it resolves (a Deployment's pods are
-    not enumerable offline: their names and IPs are the cluster's), by node id."""
+    """The revision's proxies (those `compile --all` finds: one pod of each Deployment, under a stable name) and
+    the `nodes` it resolves (pods as the cluster names them), by node id."""
     found = {p.node_id: p for p in result.proxies()}
     mesh = result.model
     if mesh is None:

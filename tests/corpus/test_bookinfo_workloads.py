@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import build
-from compiler.emit import bootstrap_static, dump
+from compiler import build, translate
 from meshward import cli
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "istio-bookinfo"
@@ -52,15 +51,37 @@ def test_reviews_v1_gets_the_routing_of_its_labels(bookinfo: build.Build) -> Non
     assert "outbound|9080|v1|ratings.default.svc.cluster.local" in {c.name for c in cfg.clusters}
 
 
+def test_the_tree_lists_one_proxy_per_deployment_that_resolves_back_to_it(bookinfo: build.Build) -> None:
+    listed = bookinfo.proxies()
+    assert sorted(p.node_id for p in listed) == sorted(
+        f"sidecar~192.0.2.1~{name}-xxxxx-xxxxx.default~default.svc.cluster.local" for name in _deployments(bookinfo))
+    assert len(listed) == 12
+    assert bookinfo.model is not None
+    for proxy in listed:
+        assert translate.find_proxy(bookinfo.model, proxy.node_id) == proxy
+
+
 @pytest.mark.envoy
-def test_envoy_accepts_every_bookinfo_proxy(bookinfo: build.Build, envoy_bin: str, tmp_path: Path) -> None:
-    for at, name in enumerate(_deployments(bookinfo), start=1):
-        cfg = build.proxy_config(bookinfo, _node(name, at))
-        path = tmp_path / f"{name}.json"
-        path.write_text(dump.to_json(bootstrap_static.static_bootstrap(cfg)))
-        checked = subprocess.run([envoy_bin, "--mode", "validate", "-c", str(path), "--log-level", "warn"],
-                                 capture_output=True, text=True, timeout=60, check=False)
-        assert checked.returncode == 0, f"{name}: {checked.stderr[-2000:]}"
+def test_compile_all_writes_the_same_bytes_twice_and_envoy_accepts_each(envoy_bin: str, tmp_path: Path) -> None:
+    written = []
+    for run in ("a", "b"):
+        assert cli.main(["compile", str(CORPUS), "--all", "--format", "bootstrap", "-o", str(tmp_path / run)]) == 0
+        written.append({p.name: p.read_bytes() for p in sorted((tmp_path / run).iterdir())})
+    assert written[0] == written[1] and len(written[0]) == 12
+    runs = [(name, subprocess.Popen([envoy_bin, "--mode", "validate", "-c", str(tmp_path / "a" / name),
+                                     "--log-level", "warn"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    text=True)) for name in written[0]]
+    for name, proc in runs:
+        _, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, f"{name}: {stderr[-2000:]}"
+
+
+def test_graph_draws_bookinfo_routing_with_no_node_named(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["graph", str(CORPUS)]) == 0
+    out = capsys.readouterr().out
+    for service in ("productpage", "details", "ratings", "reviews"):
+        assert f'["{service}.default"]' in out
+    assert '("reviews.default v3")' in out and '-->|"end-user=jason"|' in out
 
 
 def test_compile_of_the_tree_as_it_is(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -106,19 +106,22 @@ spec:
 CLIENT_POD = "sidecar~10.0.0.9~client-5d8f9c7b6d-x2x4z.shop~shop.svc.cluster.local"
 
 
-def test_a_deployments_pod_is_compared_when_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A Deployment's pods have no name or IP in Git, so only a node id given with --node brings one in."""
+def test_a_deployments_pod_is_compared_with_no_node_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A Deployment's pods have no name or IP in Git: one stands for them all, under a fixed name; a pod named with
+    --node as the cluster names it is compared too."""
     repo = Repo(tmp_path / "repo")
     base = {**BASE, f"{POLICY}/workloads.yaml": DEPLOYMENT}
     repo.commit(base, "base")
     repo.write({f"{POLICY}/routing.yaml": routing(60, 40)})
     policy = str(repo.root / POLICY)
-    assert cli.main(["diff", policy]) == 0  # no proxy the tree enumerates
-    capsys.readouterr()
+    assert cli.main(["diff", policy]) == 1
+    out = capsys.readouterr().out
+    assert 'route_config "9080" changed (proxy: sidecar~192.0.2.1~client-xxxxx-xxxxx.shop~shop.svc.cluster.local)\n' \
+        in out and ".weight: 80 -> 60\n" in out
     assert cli.main(["diff", policy, "--node", CLIENT_POD]) == 1
     out = capsys.readouterr().out
-    assert f'route_config "9080" changed (proxy: {CLIENT_POD})\n' in out and ".weight: 80 -> 60\n" in out
+    assert "2 proxies changed" in out and CLIENT_POD in out
     assert cli.main(["diff", policy, "--node", CLIENT_POD.replace("client-", "nobody-")]) == 2
     assert capsys.readouterr().err.startswith("meshward diff: unknown proxy sidecar~10.0.0.9~nobody-")
-    assert cli.main(["graph", policy, "--node", CLIENT_POD]) == 0
+    assert cli.main(["graph", policy]) == 0
     assert '-->|"60%"|' in capsys.readouterr().out

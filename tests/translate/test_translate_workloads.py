@@ -228,6 +228,50 @@ def test_only_pods_istio_would_inject_are_listed_as_proxies() -> None:
         ("plain", "opted-in", "10.2.0.2"), ("shop", "reviews-a", "10.1.0.1")]
 
 
+def test_each_controller_and_ip_less_pod_is_listed_once_under_a_name_that_resolves_back() -> None:
+    mesh = build_mesh(APPS)
+    listed = translate.proxies(mesh)
+    assert [(p.name, p.ip) for p in listed] == [
+        ("agent-xxxxx", "192.0.2.1"), ("batch-xxxxx", "192.0.2.1"), ("db-0", "192.0.2.1"),
+        ("reviews-v1-7d9f8c6b5-x2x4z", "192.0.2.1"),  # the bare Pod, by its own name (it has no IP)
+        ("reviews-v1-xxxxx-xxxxx", "192.0.2.1")]
+    for proxy in listed:
+        assert translate.find_proxy(mesh, proxy.node_id) == proxy
+    assert [p.node_id for p in translate.proxies(build_mesh(APPS))] == [p.node_id for p in listed]
+
+
+def test_controllers_istio_would_not_inject_and_controllers_with_a_listed_pod_are_not_listed() -> None:
+    opted_out = """
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: batch, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: batch, sidecar.istio.io/inject: "false"}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: plain}
+spec:
+  template:
+    metadata: {labels: {app: web}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews, namespace: shop}
+spec:
+  template:
+    metadata: {labels: {app: reviews}}
+"""
+    # shop/batch opts out, plain is declared without injection, shop/reviews-a (an EndpointSlice's, with an IP)
+    # is the Deployment's pod by its name: no other proxy stands for it
+    mesh = build_mesh(CLUSTER_PODS.replace("name: reviews-a}", "name: reviews-5d8f9-x2x4z}")
+                      .replace("{name: reviews-a,", "{name: reviews-5d8f9-x2x4z,") + opted_out)
+    assert [(p.namespace, p.name, p.ip) for p in translate.proxies(mesh)] == [
+        ("plain", "opted-in", "10.2.0.2"), ("shop", "reviews-5d8f9-x2x4z", "10.1.0.1")]
+
+
 def test_unknown_fields_of_a_deployment_are_not_our_business_but_what_we_read_is_checked() -> None:
     checked = pipeline.check_documents(load_text(APPS).documents)
     assert not checked.diagnostics, [d.render() for d in checked.diagnostics]
