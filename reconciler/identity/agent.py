@@ -5,7 +5,7 @@ identity its token names, and serves the key and chain as SDS `default` and the 
 socket (`sds.py`); the trust bundle is the one the CA hands out (every root of its `root-cert.pem`, so a root
 rotation's overlap reaches every workload). At half the certificate's life it makes a new key and gets it signed, and the open SDS streams
 push it to Envoy (Istio's SECRET_GRACE_PERIOD_RATIO, 0.5). A failed renewal is retried with backoff while the
-current certificate is still served.
+current certificate is still served, more often as its expiry nears.
 """
 
 from __future__ import annotations
@@ -110,10 +110,19 @@ class Agent:
                 async with ca_client.channel(self.config.ca_address, self._ca_trust()) as channel:
                     return await self.issue(channel)
             except (ca_client.CaCallError, OSError, ValueError) as err:
+                wait = self.retry_wait(delay)
                 log.warning("cannot get a certificate for %s from %s (retrying in %.0fs): %s", self.identity.uri,
-                            self.config.ca_address, delay, err)
-            await asyncio.sleep(delay)
+                            self.config.ca_address, wait, err)
+                await asyncio.sleep(wait)
             delay = min(delay * 2, RETRY_MAX)
+
+    def retry_wait(self, backoff: float) -> float:
+        """The backoff, but at most half of what the served certificate has left: doubling backoff alone would
+        sleep past the expiry of a certificate of seconds or minutes although the CA came back before it."""
+        if self.issued is None:
+            return backoff
+        left = (self.issued.leaf.not_valid_after_utc - _now()).total_seconds()
+        return min(backoff, max(RETRY_FIRST, left / 2))
 
     async def issue(self, channel: grpc.aio.Channel) -> Issued:
         """A new key and its certificate; the token is read anew each time, as token files are rotated."""

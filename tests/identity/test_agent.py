@@ -23,7 +23,7 @@ from envoy.service.secret.v3 import sds_pb2_grpc
 from identity_harness import agent_config, ca_running
 
 from meshward import cli
-from reconciler.identity import agent, ca, sds, tokens
+from reconciler.identity import agent, ca, certs, sds, tokens
 
 
 class SdsClient:
@@ -172,6 +172,23 @@ def test_the_agent_retries_while_the_ca_refuses(tmp_path: Path, caplog: pytest.L
         asyncio.run(main())
     assert any("UNAUTHENTICATED" in r.getMessage() and "signature does not verify" in r.getMessage()
                for r in caplog.records)
+
+
+@pytest.mark.parametrize(("lifetime_s", "shortest", "longest"), [(3600, 30.0, 30.0), (40, 10.0, 20.0),
+                                                               (1, agent.RETRY_FIRST, agent.RETRY_FIRST)],
+                         ids=["far-from-expiry", "near-expiry", "expiring"])
+def test_a_failed_renewal_is_retried_before_the_served_certificate_expires(tmp_path: Path, lifetime_s: int,
+                                                                           shortest: float, longest: float) -> None:
+    """Doubling backoff reaches 30 s; a certificate of seconds would lapse in it although the CA came back."""
+    config = agent_config(tmp_path, ca_dir=tmp_path / "ca", address="127.0.0.1:1")
+    running = agent.Agent(config)
+    assert running.retry_wait(30.0) == 30.0  # nothing served yet: nothing to lose
+    key = certs.new_key()
+    csr, identity = certs.parse_csr(certs.make_csr(key, running.identity))
+    chain = ca.load(tmp_path / "ca").sign_workload(csr, identity, datetime.timedelta(seconds=lifetime_s))
+    leaf = certs.load_pems(chain[0].encode())[0]
+    running.issued = agent.Issued(sds.Credentials(key_pem=b"", chain_pem=b"", roots_pem=b""), leaf, ())
+    assert shortest <= running.retry_wait(30.0) <= longest  # at most half of what is left, not less than 1 s
 
 
 def test_a_node_of_another_namespace_than_the_token_is_refused(tmp_path: Path) -> None:
