@@ -25,6 +25,9 @@ from meshxds import type_urls
 from reconciler.ops import demo, envoy_process
 
 NODE = "router~127.0.0.10~istio-ingressgateway.istio-system~istio-system.svc.cluster.local"
+# Idle streams must end at once, not after the grace period: with a grace far longer than the bounded wait for the
+# exit, a shutdown that waited for it fails the wait, however slow the machine (an exit takes a second or two).
+GRACE, EXIT_WAIT = 600, 60
 
 
 class Proxy:
@@ -37,10 +40,10 @@ class Proxy:
         node = base_pb2.Node(id=NODE)
         if delta:
             self.requests.put(discovery_pb2.DeltaDiscoveryRequest(node=node, type_url=type_urls.CLUSTER))
-            self.responses = stub.DeltaAggregatedResources(iter(self.requests.get, None), timeout=60)
+            self.responses = stub.DeltaAggregatedResources(iter(self.requests.get, None), timeout=GRACE)
         else:
             self.requests.put(discovery_pb2.DiscoveryRequest(node=node, type_url=type_urls.CLUSTER))
-            self.responses = stub.StreamAggregatedResources(iter(self.requests.get, None), timeout=60)
+            self.responses = stub.StreamAggregatedResources(iter(self.requests.get, None), timeout=GRACE)
         assert next(self.responses).resources
 
     def ending(self) -> grpc.RpcError:
@@ -69,7 +72,7 @@ def serving(repo: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str],
     tmp.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "meshward", "serve", "--repo", str(repo), "--path", "policies", "--xds-address", xds,
-         "--admin-address", admin, "--shutdown-grace", "2"],
+         "--admin-address", admin, "--shutdown-grace", str(GRACE)],
         env={**os.environ, "TMPDIR": str(tmp)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _until_ready(admin)
@@ -97,10 +100,11 @@ def test_serve_drains_streams_and_exits_quietly(serving: tuple[subprocess.Popen[
     proxies = [Proxy(xds, delta=False), Proxy(xds, delta=True)]
     try:
         assert list(tmp.iterdir()), "serve keeps its clone in a temporary directory"
-        started = time.monotonic()
         proc.send_signal(sig)
-        log, _ = proc.communicate(timeout=30)
-        took = time.monotonic() - started
+        try:
+            log, _ = proc.communicate(timeout=EXIT_WAIT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not exit within {EXIT_WAIT}s of {sig.name}: idle streams waited for the grace")
         endings = [p.ending() for p in proxies]
     finally:
         for p in proxies:
@@ -109,5 +113,4 @@ def test_serve_drains_streams_and_exits_quietly(serving: tuple[subprocess.Popen[
     assert "Traceback" not in log and " ERROR " not in log and " WARNING " not in log, log
     assert [(e.code(), e.details()) for e in endings] == [  # type: ignore[attr-defined]
         (grpc.StatusCode.UNAVAILABLE, "meshward is shutting down; reconnect")] * 2
-    assert took < 2.0, "idle streams end at once, without waiting for the grace period"
     assert not list(tmp.iterdir()), "the temporary clone is removed"
