@@ -234,13 +234,19 @@ def _name_of(any_msg: any_pb2.Any) -> str:
     raise AssertionError(any_msg.type_url)
 
 
-async def until_acked(server: AdsServer, type_url: str, version: str, timeout: float = 5.0) -> None:
-    """Wait until the server has seen the ACK of `version`: a publish racing ahead of it would make it stale."""
+async def until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll until `check()` holds: the server acts on a client's message or close when its loop gets to it, which
+    on a loaded machine can be long after the client sent it; reading the state once would race it."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        for status in server.status():
-            typed = status.types.get(type_url)
-            if typed is not None and typed.acked_version == version:
-                return
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise ProtocolError(f"{what}: not within {timeout}s")
         await asyncio.sleep(0.02)
-    raise ProtocolError(f"the server never saw the ACK of {type_url} {version}")
+
+
+async def until_acked(server: AdsServer, type_url: str, version: str, timeout: float = 10.0) -> None:
+    """Wait until the server has seen the ACK of `version`: a publish racing ahead of it would make it stale."""
+    def acked() -> bool:
+        return any((typed := status.types.get(type_url)) is not None and typed.acked_version == version
+                   for status in server.status())
+    await until(acked, f"the server never saw the ACK of {type_url} {version}", timeout)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ads_harness import Client, mesh, names_of, run, serving, static
+from ads_harness import Client, mesh, names_of, run, serving, static, until
 
 from meshxds import type_urls as T
 from reconciler.xds.ads_status import SyncState
@@ -23,7 +23,7 @@ def test_wildcard_cds_sends_all_then_only_changes() -> None:
             assert names_of(second) == ["c"]
             await client.ack(second)
             await client.silent()
-            assert server.status()[0].state is SyncState.SYNCED
+            await until(lambda: server.status()[0].state is SyncState.SYNCED, "the ACK is seen")
     run(body)
 
 
@@ -103,7 +103,7 @@ def test_delta_nack_parks_resources() -> None:
             bad = await client.recv()
             await client.send(T.CLUSTER, nonce=bad.nonce, error="bad cluster")
             await client.silent(0.4)
-            assert server.status()[0].state is SyncState.NACKED
+            await until(lambda: server.status()[0].state is SyncState.NACKED, "the NACK is seen")
             cache.publish("rev3", static(mesh("a", "bad", "c")))
             assert names_of(await client.recv()) == ["c"]
     run(body)

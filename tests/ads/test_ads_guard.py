@@ -11,7 +11,7 @@ import logging
 
 import grpc
 import pytest
-from ads_harness import TEST_OPTIONS, Client, ProtocolError, mesh, names_of, run, serving, static
+from ads_harness import TEST_OPTIONS, Client, ProtocolError, mesh, names_of, run, serving, static, until
 
 from meshward import cli
 from meshxds import type_urls as T
@@ -69,10 +69,7 @@ def test_streams_per_address_are_capped() -> None:
                 assert await ended(clients[3]) == (grpc.StatusCode.RESOURCE_EXHAUSTED, ("127.0.0.1 has 3 ADS streams "
                                                    "open; the limit is 3 (serve --max-streams-per-peer)"))
                 await clients[0].close()
-                for _ in range(100):  # its handler ends
-                    if len(server.status()) == 2:
-                        break
-                    await asyncio.sleep(0.05)
+                await until(lambda: len(server.status()) == 2, "the closed stream's handler ends")
                 async with Client(address) as again:  # a slot is free again
                     await again.send(T.CLUSTER)
                     assert names_of(await again.recv()) == ["a", "b"]
@@ -116,7 +113,7 @@ def test_subscribed_names_per_stream_are_capped(delta: bool) -> None:
                 assert await ended(client) == (grpc.StatusCode.RESOURCE_EXHAUSTED, ("sidecar~10.0.0.1~a.ns~ns.svc "
                                                "subscribed to 1200 resource names; the limit is 1000 "
                                                "(serve --max-resource-names)"))
-            assert server.status() == []
+            await until(lambda: server.status() == [], "the capped stream is removed")
         assert limits.counts == {Limit.RESOURCE_NAMES: 1}
     run(body)
 

@@ -10,7 +10,7 @@ import time
 
 import grpc
 import pytest
-from ads_harness import TEST_OPTIONS, Client, ProtocolError, names_of, run, serving, static
+from ads_harness import TEST_OPTIONS, Client, ProtocolError, names_of, run, serving, static, until
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
@@ -91,11 +91,8 @@ def test_send_timeout_closes_a_stuck_stream() -> None:
             for generation in range(1, 30):
                 cache.publish(f"rev{generation}", static(big(generation)))
                 await asyncio.sleep(0.02)
-            for _ in range(100):
-                if counter.disconnects:
-                    break
-                await asyncio.sleep(0.05)
-            assert counter.disconnects == 1 and server.status() == []
+            await until(lambda: bool(counter.disconnects) and server.status() == [], "the stuck stream is closed")
+            assert counter.disconnects == 1
     run(body)
 
 
@@ -228,10 +225,7 @@ def test_a_write_failed_by_a_departing_client_logs_no_error(caplog: pytest.LogCa
             await client.send(T.CLUSTER)
             with pytest.raises(ProtocolError):
                 await client.recv()
-            for _ in range(100):
-                if not server.status():
-                    break
-                await asyncio.sleep(0.05)
+            await until(lambda: not server.status(), "the refused stream is removed")
         gc.collect()  # an unretrieved task exception is logged when the task is collected
         await asyncio.sleep(0)
     with caplog.at_level(logging.WARNING):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ads_harness import Client, mesh, names_of, run, serving, static, until_acked
+from ads_harness import Client, mesh, names_of, run, serving, static, until, until_acked
 
 from meshxds import type_urls as T
 from reconciler.xds.ads_status import SyncState
@@ -36,6 +36,7 @@ def test_wildcard_cds_then_named_eds_ack_is_synced() -> None:
             assert names_of(eds) == ["b"]
             await client.ack(eds, ["b"])
             await client.silent()
+            await until_acked(server, T.ENDPOINT, eds.version_info)
             (status,) = server.status()
             assert status.state is SyncState.SYNCED, status
             assert status.types[T.ENDPOINT].acked_version == eds.version_info
@@ -71,8 +72,8 @@ def test_nack_parks_the_version_until_config_changes() -> None:
             bad = await client.recv()
             await client.send(T.CLUSTER, version=good.version_info, nonce=bad.nonce, error="cluster bad: nope")
             await client.silent(0.5)
+            await until(lambda: server.status()[0].state is SyncState.NACKED, "the NACK is seen")
             (status,) = server.status()
-            assert status.state is SyncState.NACKED
             nack = status.types[T.CLUSTER].last_nack
             assert nack is not None and nack.version == bad.version_info and nack.message == "cluster bad: nope"
             assert status.types[T.CLUSTER].acked_version == good.version_info
@@ -86,7 +87,7 @@ def test_nack_parks_the_version_until_config_changes() -> None:
             assert names_of(final) == ["a", "fixed"]
             await client.ack(final)
             await client.silent()
-            assert server.status()[0].state is SyncState.SYNCED
+            await until(lambda: server.status()[0].state is SyncState.SYNCED, "the ACK is seen")
     run(body)
 
 
@@ -105,7 +106,8 @@ def test_stale_nonce_is_ignored() -> None:
             assert server.status()[0].types[T.ENDPOINT].last_nack is None
             await client.ack(second, ["a"])
             await client.silent(0.3)
-            assert server.status()[0].state is SyncState.SYNCED
+            await until(lambda: server.status()[0].state is SyncState.SYNCED, "the ACK is seen")
+            assert server.status()[0].types[T.ENDPOINT].last_nack is None  # the stale NACK came before, ignored
     run(body)
 
 
@@ -157,7 +159,7 @@ def test_reconnect_gets_everything_once() -> None:
                 assert names_of(cds2) == ["a"] and cds2.version_info == cds.version_info
                 await again.ack(cds2)
                 await again.silent()
-                assert len(server.status()) == 1
+                await until(lambda: len(server.status()) == 1, "the closed stream is removed")
     run(body)
 
 
@@ -173,7 +175,7 @@ def test_unknown_proxy_gets_nothing_until_known() -> None:
         async with serving(cache) as (server, address), Client(address) as client:
             await client.send(T.CLUSTER)
             await client.silent(0.3)
-            assert server.status()[0].state is SyncState.UNKNOWN
+            await until(lambda: [s.state for s in server.status()] == [SyncState.UNKNOWN], "the request is seen")
             assert cache.unknown_nodes() == {client.node.id}
             cache.publish("rev2", static(mesh("a")))
             assert names_of(await client.recv()) == ["a"]
