@@ -281,20 +281,16 @@ def test_stop_ends_every_thread_promptly(server: FakeApiServer) -> None:
     assert r.wait_synced(5)
     assert server.wait_for_requests("EndpointSlice", 1, watch=True)
     time.sleep(0.2)  # both watches idle in a blocking read
-    began = time.monotonic()
-    assert r.stop(timeout=5)
-    assert time.monotonic() - began < 2.0
+    assert r.stop(timeout=20)  # ended, not waited out: the blocking read would last the 60 s watch timeout
 
 
 def test_stop_while_server_is_down(server: FakeApiServer) -> None:
-    r = reg.Registry(reg.RegistryConfig(host=server.url, watch_timeout=60, backoff=reg.Backoff(1.0, 10.0)))
+    r = reg.Registry(reg.RegistryConfig(host=server.url, watch_timeout=60, backoff=reg.Backoff(60.0, 120.0)))
     r.start()
     assert r.wait_synced(5)
     server.stop()
     time.sleep(0.3)  # watchers are in their backoff sleep
-    began = time.monotonic()
-    assert r.stop(timeout=5)
-    assert time.monotonic() - began < 1.0
+    assert r.stop(timeout=20)  # ended, not waited out: the backoff sleep lasts at least 30 s (equal jitter)
 
 
 def test_kubeconfig_file(server: FakeApiServer, start: Any, tmp_path: Path) -> None:

@@ -77,10 +77,8 @@ def test_a_pod_turning_ready_reaches_envoy_without_a_recompile(tmp_path: Path, a
             compiles, generation = h.server.compiler.compiles, h.status()["servingClusterGeneration"]
 
             set_ready(apiserver, BOTH)
-            began = time.monotonic()
             eventually(lambda: envoy_hosts(admin_port) == ["127.0.0.2", "127.0.0.3"], timeout=10,
                        what="the pod turned ready in Envoy's EDS")
-            assert time.monotonic() - began < 10
             assert h.server.compiler.compiles == compiles  # readiness alone: the build was reused, EDS patched
             assert h.status()["servingClusterGeneration"] > generation
 
