@@ -69,7 +69,7 @@ PER_RESOURCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "destinationrule.unknown-hosts": (("DestinationRule",), ("Service", "ServiceEntry")),
     "destinationrule.subset-endpoints": (("DestinationRule",),
                                          ("Service", "ServiceEntry", "WorkloadEntry", "EndpointSlice")),
-    "serviceentry.addresses": (("ServiceEntry",), ()),
+    "serviceentry.addresses": (("ServiceEntry",), ("ConfigMap",)),
     "service.port-names": (("Service",), ()),
     "authorizationpolicy.namespaces": (("AuthorizationPolicy",), ("namespaces",)),
     "deprecation": (("VirtualService", "Sidecar", "DestinationRule"), ()),

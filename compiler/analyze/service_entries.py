@@ -1,7 +1,8 @@
 """ServiceEntry checks: TCP ports need addresses, and one host and port must have one protocol.
 
 Istio: serviceentry.ProtocolAddressesAnalyzer (IST0134: without `addresses`, a TCP (or unset) protocol port cannot
-be told apart from other traffic to that port; DNS auto-allocation is a mesh setting meshward does not read) and
+be told apart from other traffic to that port, unless MeshConfig's proxyMetadata turns on DNS address
+auto-allocation) and
 serviceentry.ConflictingServiceEntryProtocolAnalyzer (IST0177: ServiceEntries visible in a common namespace that
 give one host:port different protocols; each ServiceEntry is reported once).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from compiler import mesh_config
 from compiler.analyze import hosts
 from compiler.analyze.context import Context
 from compiler.diagnostics import Diagnostic
@@ -17,6 +19,8 @@ from compiler.resources import Resource
 
 
 def check_addresses(ctx: Context) -> Iterator[Diagnostic]:
+    if mesh_config.config_of(ctx.of_kind("ConfigMap")).auto_allocates_addresses:
+        return
     for se in ctx.of_kind("ServiceEntry"):
         if se.spec.addresses:
             continue

@@ -33,6 +33,7 @@ class TracingConfig(ApiModel):
 
 class ProxyConfig(ApiModel):
     tracing: TracingConfig | None = None
+    proxy_metadata: dict[str, str] | None = None
 
 
 class FileAccessLogFormat(ApiModel):
@@ -99,6 +100,13 @@ class MeshConfig(ApiModel):
     default_providers: DefaultProviders | None = None
     locality_lb_setting: LocalityLoadBalancerSetting | None = None
     h2_upgrade_policy: Literal["DO_NOT_UPGRADE", "UPGRADE"] | None = None
+
+    @property
+    def auto_allocates_addresses(self) -> bool:
+        """DNS capture with address auto-allocation (proxyMetadata ISTIO_META_DNS_AUTO_ALLOCATE), which
+        serviceentry.ProtocolAddressesAnalyzer reads: ServiceEntries then need no addresses."""
+        metadata = self.default_config.proxy_metadata if self.default_config is not None else None
+        return (metadata or {}).get("ISTIO_META_DNS_AUTO_ALLOCATE", "").lower() == "true"
 
     @property
     def registry_only(self) -> bool:
