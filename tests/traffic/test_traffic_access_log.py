@@ -1,6 +1,6 @@
-"""Real access-log lines from a gateway compiled by meshward with MeshConfig's `accessLogFile`: Istio's default
-TEXT format, with the method, path, response code, upstream cluster and route name of each request; and Istio's
-JSON encoding with custom labels."""
+"""Real access-log lines from a gateway and a sidecar compiled by meshward with MeshConfig's `accessLogFile`:
+Istio's default TEXT format, with the method, path, response code, upstream cluster and route name of each request
+(and REGISTRY_ONLY's 502 from the block_all route); and Istio's JSON encoding with custom labels."""
 
 from __future__ import annotations
 
@@ -110,3 +110,82 @@ def test_json_encoding_with_custom_labels(envoy_bin: str, tmp_path: Path) -> Non
     assert records == [{"method": "GET", "path": p, "code": 200, "cluster": CLUSTER, "route": "to-site"}
                        for p in ("/a", "/b")]
 
+
+
+SIDECAR_ADDRESS = "127.0.8.6"
+SIDECAR_NODE = "sidecar~127.0.8.6~client.shop~shop.svc.cluster.local"
+
+
+def _sidecar_tree(port: int, web: Backend, log: Path) -> str:
+    return f"""apiVersion: v1
+kind: ConfigMap
+metadata: {{name: istio, namespace: istio-system}}
+data:
+  mesh: |
+    accessLogFile: {log}
+    outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: client, namespace: shop}}
+spec:
+  address: {SIDECAR_ADDRESS}
+  labels: {{app: client}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: default, namespace: shop}}
+spec:
+  egress:
+  - port: {{number: {port}, protocol: HTTP, name: http}}
+    bind: {SIDECAR_ADDRESS}
+    captureMode: NONE
+    hosts: ["./*"]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: shop}}
+spec:
+  selector: {{app: web}}
+  ports:
+  - {{name: http, port: {port}, targetPort: http}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: web, namespace: shop}}
+spec:
+  address: {web.address}
+  labels: {{app: web}}
+  ports: {{http: {web.port}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: web, namespace: shop}}
+spec:
+  hosts: [web]
+  http:
+  - name: to-web
+    route:
+    - destination: {{host: web}}
+"""
+
+
+def test_sidecar_logs_routed_and_registry_only_requests(envoy_bin: str, tmp_path: Path) -> None:
+    """Through a sidecar's egress listener: a routed request names its cluster and route; a host outside the
+    registry gets MeshConfig REGISTRY_ONLY's 502 from Istio's block_all route, logged as such."""
+    log = tmp_path / "access.log"
+    web = Backend("web", "127.0.7.21", Behavior())
+    with running({"web": web}):
+        port, admin = free_port(SIDECAR_ADDRESS), free_port()
+        tree = write_tree(tmp_path / "tree", {"tree.yaml": _sidecar_tree(port, web, log)})
+        bootstrap = compile_bootstrap(tree, SIDECAR_NODE, tmp_path / "bootstrap.json", admin)
+        with envoy(envoy_bin, bootstrap, admin, [(SIDECAR_ADDRESS, port)]):
+            assert get(port, "/items", "web", address=SIDECAR_ADDRESS).status == 200
+            assert get(port, "/", "unknown.example.com", address=SIDECAR_ADDRESS).status == 502
+            lines = _lines(log, 2)
+    routed, blocked = (TEXT_LINE.match(line) for line in lines)
+    assert routed is not None and blocked is not None, lines
+    assert routed.group("method", "path", "code", "cluster", "route") == (
+        "GET", "/items", "200", f"outbound|{port}||web.shop.svc.cluster.local", "to-web"), lines[0]
+    assert blocked.group("code", "route") == ("502", "block_all"), lines[1]
+    assert web.requests == 1
