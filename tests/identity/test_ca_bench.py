@@ -1,0 +1,25 @@
+"""Smoke test: the CA benchmark runs end to end at a tiny size (a real `meshward serve`, two in-process agents with
+their SDS protocol clients, one real Envoy with its own `meshward agent`). Its figures are not asserted; only that
+every SDS stream ACKed, the Envoy came to hold both secrets, and the report is complete."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "ca.py"
+
+pytestmark = [pytest.mark.slow, pytest.mark.envoy]
+
+
+def test_ca_bench_runs_end_to_end_at_a_tiny_size(envoy_bin: str) -> None:
+    args = ["--sign", "10", "--agents", "2", "--envoys", "1", "--deadline", "60"]
+    done = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for phrase in ("sign     10 certificates", "agents   2 agents", "sds      4 of 4 SDS streams",
+                   "NACKed or failed: none", "envoys   1 real Envoys", "holds default and ROOTCA"):
+        assert phrase in out, out
