@@ -28,32 +28,12 @@ TEXT_LINE = re.compile(r'^\[[^\]]+\] "(?P<method>\S+) (?P<path>\S+) HTTP/1\.1" (
 
 
 def _tree(port: int, site: Backend, mesh: str) -> str:
-    return traffic_gateway.site_behind(site, GW_ADDRESS) + f"""apiVersion: v1
+    return traffic_gateway.http_site(site, GW_ADDRESS, port, route_name="to-site") + f"""apiVersion: v1
 kind: ConfigMap
 metadata: {{name: istio, namespace: istio-system}}
 data:
   mesh: |
 {mesh}---
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: istio-system}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: {port}, name: http, protocol: HTTP}}
-    bind: {GW_ADDRESS}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: site, namespace: istio-system}}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http:
-  - name: to-site
-    route:
-    - destination: {{host: site, port: {{number: 80}}}}
 """
 
 

@@ -27,27 +27,7 @@ def _token(key: rsa.RSAPrivateKey, **claims: Any) -> str:
 
 
 def _tree(port: int, site: Backend, jwks: str) -> str:
-    return traffic_gateway.site_behind(site, GW_ADDRESS) + f"""apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: istio-system}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: {port}, name: http, protocol: HTTP}}
-    bind: {GW_ADDRESS}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: site, namespace: istio-system}}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http:
-  - route:
-    - destination: {{host: site, port: {{number: 80}}}}
----
-apiVersion: security.istio.io/v1
+    return traffic_gateway.http_site(site, GW_ADDRESS, port) + f"""apiVersion: security.istio.io/v1
 kind: RequestAuthentication
 metadata: {{name: jwt, namespace: istio-system}}
 spec:

@@ -64,3 +64,31 @@ spec:
   labels: {{istio: ingressgateway}}
 ---
 """
+
+
+def http_site(site: Backend, gateway_address: str, port: int, *, route_name: str = "") -> str:
+    """`site_behind`, plus a Gateway for every host on `port` at `gateway_address` and a VirtualService sending it
+    all to `site` (its one route named `route_name` if given): the tree the JWT, JWKS and access-log modules add
+    their policy to."""
+    named = f"name: {route_name}\n    " if route_name else ""
+    return site_behind(site, gateway_address) + f"""apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: istio-system}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers:
+  - port: {{number: {port}, name: http, protocol: HTTP}}
+    bind: {gateway_address}
+    hosts: ["*"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: site, namespace: istio-system}}
+spec:
+  hosts: ["*"]
+  gateways: [gw]
+  http:
+  - {named}route:
+    - destination: {{host: site, port: {{number: 80}}}}
+---
+"""
