@@ -115,6 +115,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0325", "error", "destination port not found", "use one of the ports the Service or ServiceEntry declares", "IST0101", flagged=True),
     Code("MW0326", "warning", "no workload matches the policy", "fix the selector, or create the workloads (with a sidecar) it is meant for; as it stands the policy applies to nothing", "IST0127"),
     Code("MW0327", "error", "JWT claim routing without RequestAuthentication", "apply a RequestAuthentication to the gateway's pods (root namespace or theirs), so that tokens are verified and their claims can be routed on", "IST0149", flagged=True),
+    Code("MW0328", "error", "CUSTOM policy's ext_authz provider cannot be built", "define the provider in the istio ConfigMap's mesh extensionProviders (envoyExtAuthzHttp or envoyExtAuthzGrpc) with a service of the tree (NAMESPACE/HOSTNAME), or fix provider.name; until then Istio denies the requests the policy matches", flagged=True),
     # -- compile ---------------------------------------------------------------------------------------------
     Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, Pod, EndpointSlice endpoint, or Deployment, StatefulSet, DaemonSet or ReplicaSet whose pod names it fits, matches this node id"),
     Code("MW0402", "error", "invalid node id", "use TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local"),

@@ -273,7 +273,7 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.targetRef": Inert(_TARGET_REFS),
         "spec.targetRefs": Inert(_TARGET_REFS),
         "spec.action": Compiled("authz-policies"),
-        "spec.provider": Inert("it names the ext_authz provider of a CUSTOM policy, which is refused (MW0226)"),
+        "spec.provider": Compiled("authz-custom"),
         "spec.rules": Compiled("authz-policies"),
     },
     "RequestAuthentication": {

@@ -22,12 +22,12 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from compiler import diagnostics as diag
 from compiler import positions, typed
 from compiler.api import introspect
-from compiler.api.mesh_config import ExtensionProvider, MeshConfig
+from compiler.api.mesh_config import ExtAuthzGrpcProvider, ExtensionProvider, MeshConfig
 from compiler.diagnostics import Diagnostic, Position
 from compiler.load import Document
 from compiler.resources import Resource
 from compiler.trust import TrustDomain
-from compiler.validate import fields, hosts
+from compiler.validate import ext_authz, fields, hosts
 
 CONFIG_MAP = "istio"  # pilot/pkg/bootstrap: the mesh config's ConfigMap name (default revision)
 KEY = "mesh"
@@ -35,7 +35,7 @@ ISTIOD_NAMESPACE = "istio-system"
 # what translate compiles today; any other modeled field that is set is reported as not compiled (MW0403)
 COMPILED = frozenset({"rootNamespace", "trustDomain", "trustDomainAliases", "outboundTrafficPolicy", "accessLogFile",
                       "accessLogFormat", "accessLogEncoding"})
-_SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "envoyOtelAls")
+_SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "envoyOtelAls", "envoyExtAuthzHttp", "envoyExtAuthzGrpc")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -245,6 +245,10 @@ class _Checks:
                 if not 1 <= target.port <= 65535:
                     out.append(self._error(f'extension provider "{provider.name}" ({key}) needs a port (1-65535)',
                                            ("extensionProviders", i, key)))
+                if isinstance(target, ExtAuthzGrpcProvider):
+                    out += [self._error(f'extension provider "{provider.name}" ({key}): {message}',
+                                        ("extensionProviders", i, key, *path))
+                            for message, path in ext_authz.problems(target)]
         return out
 
     def _error(self, message: str, path: Sequence[str | int]) -> Diagnostic:

@@ -539,6 +539,46 @@ class Rbac:
     shadow_rules: tuple[RbacPolicy, ...] | None = None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExtAuthzBody:
+    """includeRequestBodyInCheck: the request body buffered into the check (Envoy's BufferSettings)."""
+
+    max_request_bytes: int
+    allow_partial_message: bool
+    pack_as_bytes: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExtAuthz:
+    """An ext_authz provider (MeshConfig extensionProviders envoyExtAuthzHttp / envoyExtAuthzGrpc) as Pilot builds
+    its filter (pilot/pkg/security/authz/builder/extauthz.go): the check goes to `cluster`, the provider service's
+    outbound cluster."""
+
+    grpc: bool
+    cluster: str
+    host: str
+    timeout_ms: int
+    fail_open: bool = False
+    status_on_error: int | None = None
+    body: ExtAuthzBody | None = None
+    # HTTP only: the check request's path prefix and which headers go where (exact, `prefix*` or `*suffix`)
+    path_prefix: str = ""
+    request_headers: tuple[str, ...] = ()
+    upstream_on_allow: tuple[str, ...] = ()
+    downstream_on_deny: tuple[str, ...] = ()
+    downstream_on_allow: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CustomAuthz:
+    """The CUSTOM AuthorizationPolicies of a workload: an RBAC filter that enforces nothing but marks the requests
+    the policies match (its shadow rules, named `istio-ext-authz-...`, leave that name in dynamic metadata), then
+    the ext_authz filter, enabled only for requests so marked (Pilot's builder.go buildHTTP)."""
+
+    provider: ExtAuthz
+    marks: tuple[RbacPolicy, ...]
+
+
 # -- listeners -------------------------------------------------------------------------------------------------
 
 
@@ -608,6 +648,7 @@ class HttpFilterChain:
     # internal/external classification use its address
     use_remote_address: bool = False
     rbac: tuple[Rbac, ...] = ()  # AuthorizationPolicies of the workload, in Istio's order (AUDIT, DENY, ALLOW)
+    custom: CustomAuthz | None = None  # CUSTOM policies: checked by an ext_authz service before `rbac`
     jwt: tuple[JwtProvider, ...] = ()  # RequestAuthentications of the workload
     # an mTLS-capable inbound port: x-forwarded-client-cert carries the peer's URI SAN (and a client's own is dropped)
     forward_client_cert: bool = False
@@ -619,6 +660,7 @@ class TcpFilterChain:
     stat_prefix: str
     clusters: tuple[WeightedCluster, ...]
     rbac: tuple[Rbac, ...] = ()  # network RBAC before tcp_proxy, same order as HttpFilterChain.rbac
+    custom: CustomAuthz | None = None  # as HttpFilterChain's, with a gRPC provider only (Pilot's buildTCP)
     access_logs: tuple[AccessLog, ...] = ()  # as HttpFilterChain's, on tcp_proxy
 
 

@@ -17,6 +17,7 @@ from compiler.analyze import (
     deprecation,
     destination_rules,
     destinations,
+    ext_authz,
     gateways,
     jwt_routes,
     matches,
@@ -54,6 +55,7 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("sidecar.default-selectors", sidecars.check_default_selectors),
     ("authorizationpolicy.namespaces", authorization.check_namespaces),
     ("authorizationpolicy.workloads", authorization.check_workloads),
+    ("authorizationpolicy.ext-authz-providers", ext_authz.check),
     ("virtualservice.jwt-claim-routes", jwt_routes.check),
     ("deprecation", deprecation.check),
 )
@@ -88,6 +90,7 @@ WHOLE: dict[str, tuple[str, ...]] = {
     "sidecar.default-selectors": ("Sidecar",),
     "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace",
                                       "ConfigMap"),
+    "authorizationpolicy.ext-authz-providers": ("AuthorizationPolicy", "ConfigMap", "Service", "ServiceEntry"),
     "virtualservice.jwt-claim-routes": ("VirtualService", "Gateway", "RequestAuthentication", "Pod", *WORKLOAD_KINDS,
                                         "WorkloadEntry", "Namespace", "ConfigMap"),
 }

@@ -65,8 +65,35 @@ class PrometheusProvider(ApiModel):
     pass
 
 
+class ExtAuthzRequestBody(ApiModel):
+    max_request_bytes: UInt32 = 0
+    allow_partial_message: bool = False
+    pack_as_bytes: bool = False
+
+
+class ExtAuthzGrpcProvider(ServiceProvider):
+    """envoyExtAuthzGrpc: the ext_authz filter of a CUSTOM AuthorizationPolicy, calling Envoy's gRPC check API."""
+
+    timeout: Duration | None = None
+    fail_open: bool = False
+    status_on_error: str = ""
+    include_request_body_in_check: ExtAuthzRequestBody | None = None
+
+
+class ExtAuthzHttpProvider(ExtAuthzGrpcProvider):
+    """envoyExtAuthzHttp: as the gRPC one, over plain HTTP (the check request mirrors the request's headers)."""
+
+    path_prefix: str = ""
+    include_request_headers_in_check: list[str] | None = None
+    headers_to_upstream_on_allow: list[str] | None = None
+    headers_to_downstream_on_deny: list[str] | None = None
+    headers_to_downstream_on_allow: list[str] | None = None
+
+
 class ExtensionProvider(ApiModel):
     name: str
+    envoy_ext_authz_http: ExtAuthzHttpProvider | None = None
+    envoy_ext_authz_grpc: ExtAuthzGrpcProvider | None = None
     envoy_file_access_log: FileAccessLogProvider | None = None
     envoy_otel_als: OtelAlsProvider | None = None
     zipkin: ZipkinProvider | None = None

@@ -12,7 +12,7 @@ from envoy.config.route.v3 import route_pb2
 
 from compiler import model
 from compiler.emit import common, metadata, tls
-from compiler.emit.filters import http_connection_manager, rbac, tcp_proxy, tls_inspector
+from compiler.emit.filters import ext_authz, http_connection_manager, rbac, tcp_proxy, tls_inspector
 
 _DIRECTION = {
     model.TrafficDirection.OUTBOUND: base_pb2.OUTBOUND,
@@ -20,12 +20,22 @@ _DIRECTION = {
 }
 
 
+def _network_custom(custom: model.CustomAuthz | None) -> list[lc.Filter]:
+    """CUSTOM policies first, as Pilot orders them: the marking RBAC filter, then ext_authz (gRPC providers)."""
+    if custom is None:
+        return []
+    return [lc.Filter(name=rbac.NETWORK_NAME, typed_config=common.pack(
+                rbac.network_marks(custom, ext_authz.SHADOW_PREFIX))),
+            lc.Filter(name=ext_authz.NETWORK_NAME, typed_config=common.pack(ext_authz.network_config(custom.provider)))]
+
+
 def _network_filters(
     chain: model.FilterChain, inline_routes: Mapping[str, route_pb2.RouteConfiguration] | None
 ) -> list[lc.Filter]:
     f = chain.filter
     if isinstance(f, model.TcpFilterChain):  # network RBAC first: a denied connection is closed before proxying
-        return [*(lc.Filter(name=rbac.NETWORK_NAME, typed_config=common.pack(rbac.network_config(r)))
+        return [*_network_custom(f.custom),
+                *(lc.Filter(name=rbac.NETWORK_NAME, typed_config=common.pack(rbac.network_config(r)))
                   for r in f.rbac),
                 lc.Filter(name=tcp_proxy.NAME, typed_config=common.pack(tcp_proxy.of(f)))]
     inline = None

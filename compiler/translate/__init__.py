@@ -23,7 +23,18 @@ from typing import TypeVar
 from compiler import model
 from compiler.diagnostics import Diagnostic
 from compiler.reuse.carry import Carry
-from compiler.translate import authz, clusters, gateways, hooks, jwt, listeners, peer, scope, telemetry
+from compiler.translate import (
+    authz,
+    clusters,
+    ext_authz,
+    gateways,
+    hooks,
+    jwt,
+    listeners,
+    peer,
+    scope,
+    telemetry,
+)
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.named import first_by_name
 from compiler.translate.proxies import find_proxy, proxies
@@ -102,6 +113,7 @@ def _outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope) -> _Outbound:
     listeners.outbound(mesh, proxy, sc, built)
     services = dict(built.services)
     _add_destinations(mesh, proxy, built.contexts, services)
+    _add_ext_authz(mesh, services)
     outbound, assignments = clusters.outbound_tables(mesh, proxy, [services[h] for h in sorted(services)],
                                                      mesh.carry)
     logged = telemetry.with_access_logs(built.listeners, telemetry.mesh_access_logs(mesh.config))
@@ -114,6 +126,7 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
     everything = scope.Egress(hosts=(("*", "*"),))
     services = {s.host: s for s in scope.egress_services(mesh, proxy, everything)}
     _add_destinations(mesh, proxy, built.contexts, services)
+    _add_ext_authz(mesh, services)
     outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)],
                                                        mesh.carry)
     # a gateway enforces the policies selecting its workload on all its chains (Pilot's gateway listener builder)
@@ -125,8 +138,14 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
 
 def _guarded(mesh: Mesh, proxy: model.Proxy, ls: list[model.Listener]) -> list[model.Listener]:
     """The workload's RequestAuthentications and AuthorizationPolicies on its chains."""
-    return authz.with_rbac(jwt.with_jwt(ls, authz.policies_for(mesh, proxy, jwt.KIND), mesh.inputs.jwks),
+    return authz.with_rbac(mesh, jwt.with_jwt(ls, authz.policies_for(mesh, proxy, jwt.KIND), mesh.inputs.jwks),
                            authz.policies_for(mesh, proxy), mesh.inputs.trust)
+
+
+def _add_ext_authz(mesh: Mesh, services: dict[str, Service]) -> None:
+    """The ext_authz services of CUSTOM policies: a proxy's filter names their cluster, even outside its scope."""
+    for service in ext_authz.services(mesh):
+        services.setdefault(service.host, service)
 
 
 def _add_destinations(mesh: Mesh, proxy: model.Proxy, contexts: list[Context], services: dict[str, Service]) -> None:

@@ -7,7 +7,12 @@ How they become filters (pilot/pkg/security/authz/builder/builder.go `build`): o
 order AUDIT (LOG), DENY, ALLOW; policies annotated `istio.io/dry-run: "true"` go to the filter's shadow rules; a
 policy without rules is a policy that matches nothing (`rbacPolicyMatchNever`), so an ALLOW policy with no rule
 (or only rules that cannot apply on a TCP chain) denies everything, and without any ALLOW policy all is allowed.
-CUSTOM policies are refused at validation (no ext_authz provider is compiled).
+CUSTOM policies go first (builder.go BuildHTTP with IsCustomBuilder, ahead of the others): their rules, built as
+DENY rules, become the shadow rules of an RBAC filter that enforces nothing but names the matching rule
+(`istio-ext-authz-...`) in dynamic metadata, and the provider's ext_authz filter runs only for requests so named
+(compiler.translate.ext_authz builds it). A workload whose CUSTOM policies name several providers, or one that
+cannot be built, gets a DENY filter of those rules instead (`-deny-due-to-bad-CUSTOM-action`), as in Pilot. On a
+TCP chain only a gRPC provider applies (Envoy's network ext_authz); an HTTP one is left out there, as Pilot does.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from compiler.api import security as sec
 from compiler.diagnostics import Diagnostic
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse.carry import Tag
-from compiler.translate import authz_rules
+from compiler.translate import authz_rules, ext_authz
 from compiler.translate.mesh import Mesh
 from compiler.translate.scope import selects
 from compiler.trust import TrustDomain
@@ -29,6 +34,8 @@ KIND = "AuthorizationPolicy"
 DRY_RUN = "istio.io/dry-run"
 _ORDER = (("AUDIT", model.RbacAction.LOG), ("DENY", model.RbacAction.DENY), ("ALLOW", model.RbacAction.ALLOW))
 _NEVER = (model.AuthzNot(model.AuthzAny(True)),)  # rbacPolicyMatchNever's permission and principal
+_EXT_AUTHZ_PREFIX = "istio-ext-authz-"  # builder.go policyName for CUSTOM rules; the ext_authz filter matches it
+_BAD_CUSTOM = "-deny-due-to-bad-CUSTOM-action"  # builder.go badCustomActionSuffix
 
 
 def _by_namespace(mesh: Mesh, kind: str) -> dict[str, list[Resource]]:
@@ -64,6 +71,24 @@ def _dry_run(res: Resource) -> bool:
     return res.annotations.get(DRY_RUN, "").lower() in ("1", "t", "true")
 
 
+def custom_filter(mesh: Mesh, policies: Sequence[Resource], *, for_tcp: bool,
+                  trust: TrustDomain) -> tuple[model.CustomAuthz | None, model.Rbac | None]:
+    """The CUSTOM policies as an ext_authz check (or, when their provider cannot be used, a DENY filter)."""
+    chosen = [res for res in policies if _spec(res).action == "CUSTOM"]
+    if not chosen:
+        return None, None
+    names = {p.name or "" for p in (_spec(res).provider for res in chosen) if p is not None}
+    built = ext_authz.provider(mesh, names.pop()) if len(names) == 1 else None
+    rules = [p for res in chosen for p in _policies(res, for_tcp=for_tcp, allow=False, trust=trust,
+                                                    prefix=_EXT_AUTHZ_PREFIX)]
+    if built is None:  # builder.go getBadCustomDenyRules
+        return None, model.Rbac(model.RbacAction.DENY, tuple(sorted(
+            (dataclasses.replace(p, name=p.name + _BAD_CUSTOM) for p in rules), key=lambda p: p.name)))
+    if for_tcp and not built.grpc:
+        return None, None
+    return model.CustomAuthz(built, tuple(sorted(rules, key=lambda p: p.name))), None
+
+
 def rbac_filters(policies: Sequence[Resource], *, for_tcp: bool, trust: TrustDomain) -> tuple[model.Rbac, ...]:
     out: list[model.Rbac] = []
     for action, rbac_action in _ORDER:
@@ -87,11 +112,12 @@ def _built(policies: list[Resource], *, for_tcp: bool, allow: bool,
                         key=lambda p: p.name))
 
 
-def _policies(res: Resource, *, for_tcp: bool, allow: bool, trust: TrustDomain) -> list[model.RbacPolicy]:
+def _policies(res: Resource, *, for_tcp: bool, allow: bool, trust: TrustDomain,
+              prefix: str = "") -> list[model.RbacPolicy]:
     spec = _spec(res)
     if not spec.rules:
-        return [model.RbacPolicy(_name(res, 0), _NEVER, _NEVER)]
-    built = (authz_rules.policy(_name(res, i), rule, res.namespace, for_tcp=for_tcp, allow=allow, trust=trust)
+        return [model.RbacPolicy(prefix + _name(res, 0), _NEVER, _NEVER)]
+    built = (authz_rules.policy(prefix + _name(res, i), rule, res.namespace, for_tcp=for_tcp, allow=allow, trust=trust)
              for i, rule in enumerate(spec.rules))
     return [p for p in built if p is not None]
 
@@ -127,17 +153,20 @@ def _name(res: Resource, rule: int) -> str:
     return f"ns[{res.namespace}]-policy[{res.name}]-rule[{rule}]"
 
 
-def with_rbac(listeners: Sequence[model.Listener], policies: Sequence[Resource],
+def with_rbac(mesh: Mesh, listeners: Sequence[model.Listener], policies: Sequence[Resource],
               trust: TrustDomain) -> list[model.Listener]:
     """The listeners with the policies' filters on every HTTP and TCP chain (none without a policy)."""
     if not policies:
         return list(listeners)
-    http, tcp = rbac_filters(policies, for_tcp=False, trust=trust), rbac_filters(policies, for_tcp=True, trust=trust)
+    built = {}
+    for for_tcp in (False, True):
+        custom, bad = custom_filter(mesh, policies, for_tcp=for_tcp, trust=trust)
+        built[for_tcp] = (custom, (bad,) if bad else ()) + (rbac_filters(policies, for_tcp=for_tcp, trust=trust),)
 
     def chain(c: model.FilterChain) -> model.FilterChain:
         f = c.filter
-        return dataclasses.replace(c, filter=dataclasses.replace(
-            f, rbac=http if isinstance(f, model.HttpFilterChain) else tcp))
+        custom, bad, rbac = built[not isinstance(f, model.HttpFilterChain)]
+        return dataclasses.replace(c, filter=dataclasses.replace(f, custom=custom, rbac=bad + rbac))
 
     return [dataclasses.replace(
         listener, filter_chains=tuple(chain(c) for c in listener.filter_chains),

@@ -84,9 +84,9 @@ def check_authorization(report: Report) -> None:
     _selector(report, spec.selector)
     _targets(report, spec, "MW0219")
     action = spec.action or "ALLOW"
-    if action == "CUSTOM":
-        report.error("MW0226", "CUSTOM needs an ext_authz extension provider, which meshward does not compile",
-                     ("action",))
+    if action == "CUSTOM" and report.resource.annotations.get("istio.io/dry-run", "").lower() in ("1", "t", "true"):
+        report.error("MW0226", "meshward does not compile istio.io/dry-run on a CUSTOM policy: remove the "
+                     "annotation, or the policy", ("action",))
     if action == "CUSTOM" and (spec.provider is None or not spec.provider.name):
         report.error("MW0219", "a CUSTOM policy needs provider.name", ("action",))
     if action != "CUSTOM" and spec.provider is not None:

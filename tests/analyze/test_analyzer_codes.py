@@ -24,6 +24,25 @@ spec:
 """
 
 
+_EXT_AUTHZ_MESH = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |
+    extensionProviders:
+    - name: grpc-authz
+      envoyExtAuthzGrpc: {service: shop/ratings.shop.svc.cluster.local, port: 9000}
+---
+"""
+
+
+def _custom(name: str, provider: str, app: str) -> str:
+    return (f"apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: {name}, namespace: shop}}\n"
+            f"spec:\n  selector: {{matchLabels: {{app: {app}}}}}\n  action: CUSTOM\n  provider:\n    name: {provider}\n"
+            "  rules:\n  - to:\n    - operation: {methods: [POST]}\n---\n")
+
+
 def _vs(body: str, name: str = "reviews", ns: str = "shop") -> str:
     return f"apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: {name}, namespace: {ns}}}\n" \
            f"spec:\n{body}---\n"
@@ -239,6 +258,10 @@ CASES: dict[str, tuple[str, str]] = {
         _JWT_GATEWAY + _vs("  hosts: [shop.example.com]\n  gateways:\n  - edge\n" + _CLAIM_ROUTE)
         + "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\nmetadata: {name: jwt, namespace: istio-system}\n"
           "spec:\n  selector: {matchLabels: {istio: ingressgateway}}\n",
+    ),
+    "MW0328": (
+        _EXT_AUTHZ_MESH + _custom("a", "grpc-authz  # <-", "ratings") + _custom("b", "opa  # <-", "reviews"),
+        _EXT_AUTHZ_MESH.replace("ratings.shop", "reviews.shop") + _custom("a", "grpc-authz", "ratings"),
     ),
 }
 

@@ -99,8 +99,9 @@ CASES: list[tuple[str, str, int, str]] = [
      vs(ROUTE + "    headers:\n      response:\n        set: {x-a: '100%%'}\n")),
     ("MW0225", vs("  hosts: [r]\n  http:\n  - match:\n    - uri: {regex: '(ab|cd){40}'}\n" + MATCHED), 9,
      vs("  hosts: [r]\n  http:\n  - match:\n    - uri: {regex: '(ab|cd){4}'}\n" + MATCHED)),
-    ("MW0226", sec("AuthorizationPolicy", "  action: CUSTOM\n  provider: {name: ext}\n"), 6,
-     sec("AuthorizationPolicy", "  action: DENY\n")),
+    ("MW0226", sec("AuthorizationPolicy", "  action: CUSTOM\n  provider: {name: ext}\n").replace(
+        "  name: p\n", "  name: p\n  annotations: {istio.io/dry-run: 'true'}\n"), 7,
+     sec("AuthorizationPolicy", "  action: CUSTOM\n  provider: {name: ext}\n")),
 ]
 
 

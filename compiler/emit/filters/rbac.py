@@ -114,6 +114,17 @@ def http_config(rbac: model.Rbac) -> http_rbac_pb2.RBAC:
     return out
 
 
+def http_marks(custom: model.CustomAuthz, shadow_prefix: str) -> http_rbac_pb2.RBAC:
+    """The RBAC filter ahead of ext_authz: the CUSTOM rules as DENY shadow rules, enforcing nothing."""
+    return http_rbac_pb2.RBAC(shadow_rules=_rules(model.RbacAction.DENY, custom.marks),
+                              shadow_rules_stat_prefix=shadow_prefix)
+
+
+def network_marks(custom: model.CustomAuthz, shadow_prefix: str) -> network_rbac_pb2.RBAC:
+    return network_rbac_pb2.RBAC(stat_prefix=TCP_STAT_PREFIX, shadow_rules=_rules(model.RbacAction.DENY, custom.marks),
+                                 shadow_rules_stat_prefix=shadow_prefix)
+
+
 def network_config(rbac: model.Rbac) -> network_rbac_pb2.RBAC:
     out = network_rbac_pb2.RBAC(stat_prefix=TCP_STAT_PREFIX)
     if rbac.rules is not None:
