@@ -23,7 +23,7 @@ from compiler import diagnostics as diag
 from compiler import emit, mesh_config, model, pipeline, readiness, registry_overlay, translate
 from compiler.api.mesh_config import MeshConfig
 from compiler.diagnostics import Diagnostic
-from compiler.emit import bootstrap_static, common, dump
+from compiler.emit import bootstrap_static, common, dump, prometheus_stats
 from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
 from compiler.inputs import BuildInputs, FetchedJwks
@@ -74,6 +74,8 @@ __all__ = [
     "is_ip",
     "jwks_uris",
     "load",
+    "metrics_endpoint",
+    "metrics_stats_config",
     "node_id_of",
     "parse_node_id",
     "proxy_config",
@@ -241,6 +243,20 @@ def agent_secret_config(name: str) -> dict[str, Any]:
     """A TLS context's reference to one of the agent's secrets (`default`, `ROOTCA`), as the compiled configs
     emit it."""
     return dump.message_dict(secret_pb2.SdsSecretConfig(name=name, sds_config=common.agent_source()))
+
+
+def metrics_stats_config(*, workload: str, namespace: str) -> dict[str, Any]:
+    """The bootstrap's `stats_config` that gives Envoy's upstream stats Istio's labels (`emit/prometheus_stats.py`),
+    for a bootstrap whose proxy is `workload` in `namespace`."""
+    return dump.message_dict(prometheus_stats.stats_config(workload=workload, namespace=namespace))
+
+
+def metrics_endpoint(address: str, port: int, *, admin_address: str, admin_port: int) -> tuple[
+        dict[str, Any], dict[str, Any]]:
+    """Istio's metrics endpoint as a bootstrap's static listener on ADDRESS:PORT and cluster to the admin
+    interface (`prometheus_stats`), each a JSON-ready dict."""
+    return (dump.message_dict(prometheus_stats.listener(address, port)),
+            dump.message_dict(prometheus_stats.admin_cluster(admin_address, admin_port)))
 
 
 def jwks_uris(revision: Build | pipeline.Checked) -> dict[str, float]:

@@ -22,6 +22,7 @@ DEFAULT_XDS = "127.0.0.1:15010"
 DEFAULT_ADMIN = "127.0.0.1:15014"
 DEFAULT_CA = "127.0.0.1:15012"
 DEFAULT_INJECT = "127.0.0.1:15017"  # Istio's webhook port
+ISTIO_STATS_PORT = 15090  # Istio's proxies serve Prometheus metrics there (prometheus.io/port)
 INJECT_DEFAULTS = sidecar.Options()
 _DURATION = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -152,6 +153,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                    help="a proxyless gRPC application's bootstrap (GRPC_XDS_BOOTSTRAP) instead of Envoy's")
     b.add_argument("--admin-port", type=int, default=None,
                    help="Envoy's admin interface on 127.0.0.1:PORT (default: none)")
+    b.add_argument("--stats-address", default=None, metavar="H:P|off",
+                   help="Prometheus metrics at http://H:P/stats/prometheus, read from the admin interface (default: "
+                        "0.0.0.0:15090 as Istio's proxies, when --admin-port is given; off: none)")
     b.add_argument("--sds-socket", default=None, metavar="PATH", help="add the cluster for `meshward agent`'s SDS")
     b.add_argument("--xds-tls", action="store_true",
                    help="reach `serve --xds-tls` over mTLS with the agent's certificate (needs --sds-socket)")
@@ -266,7 +270,8 @@ def _bootstrap(args: argparse.Namespace) -> int:
             doc = bootstrap.render_grpc(args.node, args.xds_address)
         else:
             doc = bootstrap.render(args.node, args.xds_address, delta=args.delta, admin_port=args.admin_port,
-                                   sds_socket=args.sds_socket, xds_tls=args.xds_tls)
+                                   sds_socket=args.sds_socket, xds_tls=args.xds_tls,
+                                   stats_address=_stats_address(args.stats_address, args.admin_port))
     except ValueError as err:
         print(f"meshward bootstrap: {err}", file=sys.stderr)
         return 2
@@ -276,6 +281,14 @@ def _bootstrap(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _stats_address(flag: str | None, admin_port: int | None) -> str | None:
+    if flag == "off":
+        return None
+    if flag is None:
+        return f"0.0.0.0:{ISTIO_STATS_PORT}" if admin_port is not None else None
+    return flag
 
 
 def _get_json(admin: str, path: str) -> Any:

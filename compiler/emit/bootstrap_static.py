@@ -18,7 +18,7 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from compiler import model
-from compiler.emit import cluster, common, dump, listener, route, secret
+from compiler.emit import cluster, common, dump, listener, prometheus_stats, route, secret
 
 # Where Istio's bootstrap finds the agent's SDS socket (pkg/security WorkloadIdentitySocketPath), relative to the
 # proxy's working directory; `--sds-socket` names another.
@@ -49,12 +49,15 @@ def agent_sds_cluster(socket_path: str) -> cluster_pb2.Cluster:
 
 def bootstrap(
     cfg: model.ProxyConfig, *, admin_address: str = "127.0.0.1", admin_port: int = 0,
-    sds_socket: str = AGENT_SDS_SOCKET
+    sds_socket: str = AGENT_SDS_SOCKET, stats_address: tuple[str, int] | None = None
 ) -> bootstrap_pb2.Bootstrap:
+    """With `stats_address` (HOST, PORT), Istio's metrics endpoint there; it reads the admin interface, so
+    `admin_port` must then be a real port, not 0."""
     mode = common.STATIC_MODE
     routes = {r.name: route.of(r) for r in cfg.route_configs}
     assignments = {la.cluster_name: la for la in cfg.load_assignments}
-    out = bootstrap_pb2.Bootstrap(node=_node(cfg.proxy))
+    out = bootstrap_pb2.Bootstrap(node=_node(cfg.proxy), stats_config=prometheus_stats.stats_config(
+        workload=cfg.proxy.name or "unknown", namespace=cfg.proxy.namespace or "unknown"))
     out.admin.address.CopyFrom(
         address_pb2.Address(
             socket_address=address_pb2.SocketAddress(address=admin_address, port_value=admin_port)
@@ -66,13 +69,18 @@ def bootstrap(
     if cfg.secret_references(model.SecretSource.AGENT):
         static.clusters.append(agent_sds_cluster(sds_socket))
     static.listeners.extend(listener.of(li, mode=mode, inline_routes=routes) for li in cfg.listeners)
+    if stats_address is not None:
+        if not admin_port:
+            raise ValueError("the metrics endpoint reads Envoy's admin interface: give its port")
+        static.clusters.append(prometheus_stats.admin_cluster(admin_address, admin_port))
+        static.listeners.append(prometheus_stats.listener(*stats_address))
     return out
 
 
 def static_bootstrap(
     cfg: model.ProxyConfig, *, admin_address: str = "127.0.0.1", admin_port: int = 0,
-    sds_socket: str = AGENT_SDS_SOCKET
+    sds_socket: str = AGENT_SDS_SOCKET, stats_address: tuple[str, int] | None = None
 ) -> dict[str, Any]:
     """The bootstrap as a JSON-ready dict (Envoy reads it as .json or .yaml)."""
     return dump.message_dict(bootstrap(cfg, admin_address=admin_address, admin_port=admin_port,
-                                       sds_socket=sds_socket))
+                                       sds_socket=sds_socket, stats_address=stats_address))

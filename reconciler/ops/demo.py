@@ -92,9 +92,11 @@ def commit_weights(work: Path, v1: int, v2: int) -> None:
 
 @contextlib.contextmanager
 def envoy(node: str, xds_port: int, workdir: Path) -> Iterator[envoy_process.EnvoyProcess]:
-    """A real Envoy connected to the reconciler over ADS as `node`."""
+    """A real Envoy connected to the reconciler over ADS as `node`, with Istio's metrics endpoint on its own
+    address (the node id's IP), port 15090."""
     admin_port = envoy_process.free_port()
-    config = bootstrap.render(node, f"127.0.0.1:{xds_port}", delta=False, admin_port=admin_port)
+    config = bootstrap.render(node, f"127.0.0.1:{xds_port}", delta=False, admin_port=admin_port,
+                              stats_address=f"{node.split('~')[1]}:15090")
     path = workdir / f"{node.split('~')[0]}-{admin_port}.json"
     path.write_text(json.dumps(config))
     with envoy_process.running(path, log=path.with_suffix(".log")) as proc:
@@ -200,6 +202,8 @@ async def run_demo(duration: float, console: Console) -> None:
         try:
             with envoy(SIDECAR, server.xds_port, root), envoy(GATEWAY, server.xds_port, root):
                 console.print("gateway: curl -H 'Host: bookinfo.example.com' http://127.0.0.10:8080/productpage")
+                console.print("metrics: curl http://127.0.0.10:15090/stats/prometheus (gateway), "
+                              "http://127.0.0.11:15090/stats/prometheus (sidecar)")
                 await _traffic(console, server, work, duration)
         finally:
             await server.stop()

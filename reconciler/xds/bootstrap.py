@@ -14,7 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.build import agent_sds_cluster, agent_secret_config, is_ip, parse_node_id
+from compiler.build import (
+    agent_sds_cluster,
+    agent_secret_config,
+    is_ip,
+    metrics_endpoint,
+    metrics_stats_config,
+    parse_node_id,
+)
 from reconciler.xds.xds_node import parse_istio_node_id
 
 XDS_CLUSTER = "xds-grpc"
@@ -22,21 +29,31 @@ _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: int | None = None,
-           cluster: str | None = None, sds_socket: str | None = None, xds_tls: bool = False) -> dict[str, Any]:
+           cluster: str | None = None, sds_socket: str | None = None, xds_tls: bool = False,
+           stats_address: str | None = None) -> dict[str, Any]:
     """A JSON-able Envoy bootstrap. Raises ValueError for a node id that is not an Istio one (meshward would never
     serve it: `compiler.naming.parse_node_id`) or an address that is not HOST:PORT.
     With `sds_socket`, the static cluster `sds-grpc` reaches `meshward agent`'s SDS (secrets `default`, `ROOTCA`);
-    with `xds_tls` too, `xds-grpc` connects over mTLS with them (`serve --xds-tls`)."""
+    with `xds_tls` too, `xds-grpc` connects over mTLS with them (`serve --xds-tls`).
+    With `stats_address` (HOST:PORT; Istio's is 0.0.0.0:15090), Prometheus metrics at /stats/prometheus there,
+    read from the admin interface, so `admin_port` is needed too. The stats carry Istio's labels either way."""
     parse_node_id(node_id)  # the compiler's check: a node id it cannot parse never gets a config
+    parsed = parse_istio_node_id(node_id)
     return {"node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
-            **without_node(xds_address, delta=delta, admin_port=admin_port, sds_socket=sds_socket, xds_tls=xds_tls)}
+            "stats_config": metrics_stats_config(workload=parsed.name if parsed else "unknown",
+                                                 namespace=parsed.namespace if parsed else "unknown"),
+            **without_node(xds_address, delta=delta, admin_port=admin_port, sds_socket=sds_socket, xds_tls=xds_tls,
+                           stats_address=stats_address)}
 
 
 def without_node(xds_address: str, *, delta: bool = False, admin_port: int | None = None,
-                 sds_socket: str | None = None, xds_tls: bool = False) -> dict[str, Any]:
+                 sds_socket: str | None = None, xds_tls: bool = False,
+                 stats_address: str | None = None) -> dict[str, Any]:
     """`render` without `node`, for a proxy whose node id is known only where it runs: Envoy's `--service-node`
     and `--service-cluster` give it (an injected pod's, from its name and IP; `reconciler/inject`)."""
     host, port = split_address(xds_address)
+    if stats_address is not None and admin_port is None:
+        raise ValueError("the metrics endpoint reads Envoy's admin interface: give an admin port too")
     if xds_tls and not sds_socket:
         raise ValueError("--xds-tls authenticates with the agent's certificate: give --sds-socket too")
     xds = _xds_cluster(host, port)
@@ -49,6 +66,11 @@ def without_node(xds_address: str, *, delta: bool = False, admin_port: int | Non
     }
     if admin_port is not None:
         bootstrap["admin"] = {"address": _socket_address("127.0.0.1", admin_port)}
+    if stats_address is not None and admin_port is not None:
+        stats_listener, stats_cluster = metrics_endpoint(*split_address(stats_address, what="metrics"),
+                                                         admin_address="127.0.0.1", admin_port=admin_port)
+        bootstrap["static_resources"]["clusters"].append(stats_cluster)
+        bootstrap["static_resources"]["listeners"] = [stats_listener]
     return bootstrap
 
 
@@ -71,12 +93,12 @@ def service_cluster(node_id: str) -> str:
     return f"{parsed.name}.{parsed.namespace}" if parsed else node_id
 
 
-def split_address(address: str) -> tuple[str, int]:
+def split_address(address: str, *, what: str = "xDS") -> tuple[str, int]:
     """`HOST:PORT` or `[IPV6]:PORT` into its parts."""
     host, sep, port_text = address.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError(f"xDS address {address!r} is not HOST:PORT")
+        raise ValueError(f"{what} address {address!r} is not HOST:PORT")
     return host, int(port_text)
 
 

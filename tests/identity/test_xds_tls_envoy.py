@@ -134,7 +134,7 @@ def test_envoy_gets_its_config_over_mtls_ads_and_serves_traffic(envoy_bin: str, 
              str(ca_dir / "root-cert.pem"), "--token-file", str(tmp_path / "token"), "--sds-socket", str(sock)],
             agent_log))
         meshward("bootstrap", "--node", GATEWAY, "--xds-address", f"127.0.0.1:{xds_port}", "--sds-socket",
-                 str(sock), "--xds-tls", "--admin-port", str(admin_port), "-o", str(tmp_path / "bootstrap.json"))
+                 str(sock), "--xds-tls", "--admin-port", str(admin_port), "--stats-address", "off", "-o", str(tmp_path / "bootstrap.json"))
         envoy_log = tmp_path / "envoy.log"
         stack.enter_context(envoy_process.running(tmp_path / "bootstrap.json", log=envoy_log, envoy_bin=envoy_bin))
         deadline = time.monotonic() + 30
