@@ -47,7 +47,7 @@ class FromProxy(ApiModel):
     arrives on)."""
 
     node: str | None = None
-    workload: str | None = None  # NAMESPACE/NAME of a WorkloadEntry, Pod or endpoint
+    workload: str | None = None  # NAMESPACE/NAME of a WorkloadEntry, Pod, endpoint or Deployment (StatefulSet...)
     gateway: str | None = None  # NAMESPACE/NAME of a Gateway: the requests arrive at a workload it selects
     port: UInt32 | None = None  # the gateway port (default 80)
 

@@ -147,7 +147,8 @@ class _Finder:
         assert isinstance(source, FromProxy)
         if source.workload is not None:
             ns, _, name = source.workload.partition("/")
-            found = [p for p in self._proxies if (p.namespace, p.name) == (ns, name)]
+            found = ([p for p in self._proxies if (p.namespace, p.name) == (ns, name)]
+                     or [p for p in self._proxies if p.namespace == ns and self._controller(p) == name])
             return _Target(found[0].node_id, None) if found else _unknown(case, "the tree has no such workload")
         ns, _, name = (source.gateway or "").partition("/")
         selector = _gateway_selector(self._documents, ns, name)
@@ -158,6 +159,12 @@ class _Finder:
         if not routers:
             return _unknown(case, f"no workload runs Gateway {source.gateway} (none has the labels {selector})")
         return _Target(routers[0].node_id, source.port or SIDECAR_PORT)
+
+    def _controller(self, proxy: model.Proxy) -> str:
+        """The Deployment, StatefulSet, DaemonSet or ReplicaSet whose pod the proxy is by its name, or ""."""
+        mesh = self._result.model
+        found = mesh.kube.controller(proxy.namespace, proxy.name) if mesh is not None else None
+        return found.name if found is not None else ""
 
     def _missing(self, node: str) -> str:
         try:
