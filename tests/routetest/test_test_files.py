@@ -64,6 +64,17 @@ def test_a_tree_without_tests_is_an_error(tmp_path: Path, capsys: pytest.Capture
     assert "no test case found" in capsys.readouterr().err
 
 
+def test_a_workload_is_a_deployment_by_its_name_too(tmp_path: Path) -> None:
+    """`{workload: app/web}` leaves the pod the tree lists for Deployment web; the unknown one still stops the run
+    before Envoy (none is given)."""
+    shutil.copy(BAD / "web.yaml", tmp_path)
+    (tmp_path / "deploy.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: "
+                                          "app}\nspec:\n  template:\n    metadata: {labels: {app: web}}\n")
+    case = "- description: {0}\n  from: {{workload: app/{0}}}\n  request: {{authority: [web], uri: [/]}}\n"
+    (tmp_path / "from_test.yaml").write_text("testCases:\n" + case.format("web") + case.format("nobody"))
+    assert _located(run.run([tmp_path], envoy_bin="/nonexistent/envoy")) == [("from_test.yaml", 5, "MW0503")]
+
+
 def test_tests_dir_holds_the_tests_and_is_not_policy(tmp_path: Path) -> None:
     """With --tests, every YAML file there is a test (whatever its name) and none is read as policy."""
     shutil.copy(BAD / "web.yaml", tmp_path)
