@@ -68,14 +68,23 @@ spec: {{address: {_address(i)}, serviceAccount: b{i}, labels: {{app: b{i}}}}}
 """ for i in range(count))
 
 
-def _active_secrets(admin_port: int) -> set[str]:
+def _active_secrets(admin_port: int) -> dict[str, datetime.datetime]:
+    """The secrets Envoy holds as active, and when it last accepted each."""
     url = f"http://127.0.0.1:{admin_port}/config_dump?resource=dynamic_active_secrets"
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
             dump = json.load(resp)
     except (OSError, ValueError):
-        return set()
-    return {entry.get("name", "") for entry in dump.get("configs", [])}
+        return {}
+    return {entry["name"]: datetime.datetime.fromisoformat(entry["last_updated"])
+            for entry in dump.get("configs", []) if "name" in entry and "last_updated" in entry}
+
+
+def _agent_served(log: Path) -> datetime.datetime:
+    """When the agent published its first certificate: its log line `... INFO reconciler.identity.agent: serving`
+    (logging's local time, to the millisecond)."""
+    line = next(line for line in log.read_text().splitlines() if " reconciler.identity.agent: serving " in line)
+    return datetime.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").astimezone(datetime.UTC)
 
 
 def _sidecar(stack: contextlib.ExitStack, i: int, *, work: Path, sockets: Path, ca_address: str,
@@ -110,10 +119,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
-    """Seconds from starting the agents and Envoys."""
+    """Seconds from starting the agents and Envoys, and from each agent's certificate to its Envoy's ACK."""
     agents_up: float  # the last agent's SDS socket exists (its Python process has started)
     first: float  # the first Envoy holds both secrets
     last: float  # every Envoy does
+    # Per Envoy: its agent publishing the certificate -> Envoy accepting the later secret. An Envoy that reached
+    # the socket before its agent served there retries on gRPC's backoff, as an injected pod's would.
+    delivery: list[float]
 
 
 def run(count: int, *, work: Path, sockets: Path, ca_address: str, xds_address: str,
@@ -124,16 +136,19 @@ def run(count: int, *, work: Path, sockets: Path, ca_address: str, xds_address: 
                   for i in range(count)]
         up: dict[int, float] = {}
         done: dict[int, float] = {}
+        accepted: dict[int, datetime.datetime] = {}
         while len(done) < count:
             for i, admin in enumerate(admins):
                 if i not in up and (sockets / f"e{i}.sock").exists():
                     up[i] = time.monotonic() - start
-                if i not in done and {"default", "ROOTCA"} <= _active_secrets(admin):
+                if i not in done and {"default", "ROOTCA"} <= (active := _active_secrets(admin)).keys():
                     done[i] = time.monotonic() - start
+                    accepted[i] = max(active["default"], active["ROOTCA"])
             if time.monotonic() - start > deadline_s:
                 tails = "".join(f"\n--- {p.name}\n{p.read_text(errors='replace')[-1500:]}"
                                 for p in (work / "serve.log", work / "agent-0.log", work / "envoy-0.log"))
                 raise SystemExit(f"only {len(done)} of {count} Envoys hold their secrets after "
                                  f"{deadline_s:.0f}s{tails}")
             time.sleep(0.1)
-        return Timing(max(up.values(), default=0.0), min(done.values()), max(done.values()))
+        delivery = [(accepted[i] - _agent_served(work / f"agent-{i}.log")).total_seconds() for i in range(count)]
+        return Timing(max(up.values(), default=0.0), min(done.values()), max(done.values()), delivery)

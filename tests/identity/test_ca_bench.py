@@ -21,5 +21,6 @@ def test_ca_bench_runs_end_to_end_at_a_tiny_size(envoy_bin: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     for phrase in ("sign     10 certificates", "agents   2 agents", "sds      4 of 4 SDS streams",
-                   "NACKed or failed: none", "envoys   1 real Envoys", "holds default and ROOTCA"):
+                   "NACKed or failed: none", "envoys   1 real Envoys", "holds default and ROOTCA",
+                   "to its Envoy accepting both secrets: median"):
         assert phrase in out, out
