@@ -87,6 +87,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0226", "error", "authorization meshward cannot enforce", "rewrite the rule with the keys and values the README lists as compiled; meshward refuses it rather than allow what it cannot check"),
     Code("MW0227", "error", "policy bound to a target meshward does not build", "targetRef(s) bind Kubernetes Gateways and ambient waypoints, which meshward does not build: use selector to bind the policy to the workloads' sidecars or an Istio Gateway's pods", flagged=True),
     Code("MW0240", "error", "invalid MeshConfig", "fix the istio ConfigMap's mesh at this line: see Istio's MeshConfig reference", "IST0106"),
+    Code("MW0241", "error", "invalid Telemetry", "check the selector and targetRefs: see Istio's Telemetry reference", "IST0106"),
     # -- cross-resource analyzers (istioctl analyze) ---------------------------------------------------------
     Code("MW0301", "error", "referenced gateway not found", "define the Gateway or fix the reference (namespace/name)", "IST0101", flagged=True),
     Code("MW0302", "error", "destination host not found", "define a Service or ServiceEntry for the host, or fix the name", "IST0101", flagged=True),
@@ -116,6 +117,8 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0326", "warning", "no workload matches the policy", "fix the selector, or create the workloads (with a sidecar) it is meant for; as it stands the policy applies to nothing", "IST0127"),
     Code("MW0327", "error", "JWT claim routing without RequestAuthentication", "apply a RequestAuthentication to the gateway's pods (root namespace or theirs), so that tokens are verified and their claims can be routed on", "IST0149", flagged=True),
     Code("MW0328", "error", "CUSTOM policy's ext_authz provider cannot be built", "define the provider in the istio ConfigMap's mesh extensionProviders (envoyExtAuthzHttp or envoyExtAuthzGrpc) with a service of the tree (NAMESPACE/HOSTNAME), or fix provider.name; until then Istio denies the requests the policy matches", flagged=True),
+    Code("MW0329", "error", "unknown telemetry provider", "name a provider of MeshConfig extensionProviders (or Istio's built-in envoy)"),
+    Code("MW0330", "error", "provider cannot log access", "access logging takes an envoyFileAccessLog provider (envoy, or one of extensionProviders)"),
     # -- compile ---------------------------------------------------------------------------------------------
     Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, Pod, EndpointSlice endpoint, or Deployment, StatefulSet, DaemonSet or ReplicaSet whose pod names it fits, matches this node id"),
     Code("MW0402", "error", "invalid node id", "use TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local"),

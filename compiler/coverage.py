@@ -285,6 +285,16 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.jwtRules[].jwks_uri": Compiled("request-authn-jwks-uri"),
         "spec.jwtRules[].timeout": Inert("it bounds fetching jwksUri, which the reconciler does before the build"),
     },
+    "Telemetry": {
+        "spec.selector": Compiled("telemetry-access-log"),
+        "spec.targetRef": Inert(_TARGET_REFS),
+        "spec.targetRefs": Inert(_TARGET_REFS),
+        "spec.accessLogging": Compiled("telemetry-access-log"),
+        "spec.accessLogging[].filter": Warned("Envoy's CEL access-log filter is not emitted: every request is "
+                                              "logged"),
+        "spec.tracing": Warned("tracing is not compiled yet"),
+        "spec.metrics": Warned("metrics overrides are not compiled yet"),
+    },
     "Service": {
         "spec.ports": Compiled("shop"),
         "spec.ports[].protocol": Inert("Istio reads a port's protocol from its name or appProtocol"),

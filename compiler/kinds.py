@@ -13,6 +13,7 @@ from typing import Any
 
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
+TELEMETRY = "telemetry.istio.io"
 CORE = ""
 DISCOVERY = "discovery.k8s.io"
 APPS = "apps"
@@ -55,6 +56,7 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("AuthorizationPolicy", SECURITY, _SECURITY_VERSIONS, "compiler.api.security:AuthorizationPolicy"),
         KindInfo("RequestAuthentication", SECURITY, _SECURITY_VERSIONS,
                  "compiler.api.security:RequestAuthentication"),
+        KindInfo("Telemetry", TELEMETRY, ("v1", "v1alpha1"), "compiler.api.telemetry:Telemetry"),
         KindInfo("Service", CORE, ("v1",), "compiler.api.kube:ServiceSpec"),
         KindInfo("ConfigMap", CORE, ("v1",), "compiler.api.mesh_config:ConfigMap", body_field=None),
         KindInfo("Namespace", CORE, ("v1",), "compiler.api.kube:NamespaceSpec", namespaced=False),

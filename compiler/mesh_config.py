@@ -185,12 +185,11 @@ class _Checks:
     def run(self, config: MeshConfig, data: dict[str, Any]) -> list[Diagnostic]:
         out = self._values(config)
         out += self._providers(config.extension_providers or [])
-        names = {p.name for p in config.extension_providers or []}
         defaults = config.default_providers
         for kind in ("tracing", "metrics", "accessLogging"):
             listed = getattr(defaults, "access_logging" if kind == "accessLogging" else kind) if defaults else None
             for i, name in enumerate(listed or []):
-                if name not in names:
+                if config.provider(name) is None:
                     out.append(self._error(f'defaultProviders.{kind} names provider "{name}", which '
                                            "extensionProviders does not define", ("defaultProviders", kind, i)))
         out += [self._warning("MW0403", f"MeshConfig {key} is checked but not compiled yet (see README "

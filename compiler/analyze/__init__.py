@@ -25,6 +25,7 @@ from compiler.analyze import (
     services,
     sidecars,
     subsets,
+    telemetry,
     vs_conflicts,
     vs_gateways,
 )
@@ -57,6 +58,7 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("authorizationpolicy.workloads", authorization.check_workloads),
     ("authorizationpolicy.ext-authz-providers", ext_authz.check),
     ("virtualservice.jwt-claim-routes", jwt_routes.check),
+    ("telemetry.providers", telemetry.check_providers),
     ("deprecation", deprecation.check),
 )
 
@@ -88,6 +90,7 @@ WHOLE: dict[str, tuple[str, ...]] = {
     "destinationrule.merged": ("DestinationRule",),
     "serviceentry.protocols": ("ServiceEntry",),
     "sidecar.default-selectors": ("Sidecar",),
+    "telemetry.providers": ("Telemetry", "ConfigMap"),
     "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace",
                                       "ConfigMap"),
     "authorizationpolicy.ext-authz-providers": ("AuthorizationPolicy", "ConfigMap", "Service", "ServiceEntry"),

@@ -14,7 +14,7 @@ from pydantic import Field
 from compiler.api.base import ApiModel, Duration, KubeModel, UInt32
 from compiler.api.destination_rule import LocalityLoadBalancerSetting
 
-__all__ = ["ConfigMap", "MeshConfig"]
+__all__ = ["BUILT_IN_PROVIDERS", "ConfigMap", "MeshConfig"]
 
 
 class ConfigMap(KubeModel):
@@ -101,6 +101,9 @@ class ExtensionProvider(ApiModel):
     prometheus: PrometheusProvider | None = None
 
 
+BUILT_IN_PROVIDERS = (ExtensionProvider(name="envoy", envoy_file_access_log=FileAccessLogProvider(path="/dev/stdout")),)
+
+
 class DefaultProviders(ApiModel):
     tracing: list[str] | None = None
     metrics: list[str] | None = None
@@ -134,6 +137,14 @@ class MeshConfig(ApiModel):
         serviceentry.ProtocolAddressesAnalyzer reads: ServiceEntries then need no addresses."""
         metadata = self.default_config.proxy_metadata if self.default_config is not None else None
         return (metadata or {}).get("ISTIO_META_DNS_AUTO_ALLOCATE", "").lower() == "true"
+
+    def provider(self, name: str) -> ExtensionProvider | None:
+        """The extension provider named so, compared case-insensitively as Pilot's fetchProvider does, else one of
+        Istio's built-in ones (pkg/config/mesh/mesh.go DefaultMeshConfig: `envoy`, a file access log to
+        /dev/stdout in Istio's default format, which a mesh's own extensionProviders may replace)."""
+        wanted = name.lower()
+        found = [p for p in (*(self.extension_providers or ()), *BUILT_IN_PROVIDERS) if p.name.lower() == wanted]
+        return found[0] if found else None
 
     @property
     def registry_only(self) -> bool:

@@ -83,6 +83,7 @@ class Tag(enum.StrEnum):
     HASH_POLICY = "hash-policy"  # a rule's consistent hash for a subset and port
     ROUTES_ANY_PORT = "routes-any-port"  # a VirtualService's routes, for every port they do not read (`Carry.route_use`)
     SECURITY_BY_NAMESPACE = "security-by-namespace"  # the policies of one security kind, by namespace
+    TELEMETRY_BY_NAMESPACE = "telemetry-by-namespace"  # Telemetry specs by namespace, oldest first
 
 
 def content_key(res: Resource) -> Hashable | None:

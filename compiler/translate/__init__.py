@@ -83,7 +83,7 @@ def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbo
     guarded = _guarded(mesh, proxy, built.listeners)
     mtls = peer.compose(peer.policies_for(mesh, proxy), mesh_identity=mesh.inputs.mesh_identity)
     inbound_listeners = telemetry.with_access_logs(peer.with_mtls(guarded, mtls, mesh.inputs.trust),
-                                                   telemetry.mesh_access_logs(mesh.config))
+                                                   telemetry.access_logs(mesh, proxy, "SERVER"))
     inbound = reuse.inbound_half(proxy, (tuple(inbound_listeners), tuple(built.route_configs), tuple(built.clusters)))
 
     def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:
@@ -116,7 +116,7 @@ def _outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope) -> _Outbound:
     _add_ext_authz(mesh, services)
     outbound, assignments = clusters.outbound_tables(mesh, proxy, [services[h] for h in sorted(services)],
                                                      mesh.carry)
-    logged = telemetry.with_access_logs(built.listeners, telemetry.mesh_access_logs(mesh.config))
+    logged = telemetry.with_access_logs(built.listeners, telemetry.access_logs(mesh, proxy, "CLIENT"))
     return _Outbound(first_by_name(logged), first_by_name(built.route_configs), outbound, assignments,
                      tuple(_notes(built.contexts)))
 
@@ -131,7 +131,7 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
                                                        mesh.carry)
     # a gateway enforces the policies selecting its workload on all its chains (Pilot's gateway listener builder)
     guarded = telemetry.with_access_logs(_guarded(mesh, proxy, built.listeners),
-                                         telemetry.mesh_access_logs(mesh.config))
+                                         telemetry.access_logs(mesh, proxy, "CLIENT"))
     cfg = _assemble(proxy, guarded, built.route_configs, outbound, assignments, list(built.secrets.values()))
     return cfg, _notes(built.contexts)
 

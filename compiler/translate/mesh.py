@@ -236,6 +236,8 @@ def _selector_keys(mesh: Mesh) -> tuple[str, ...]:
         for r in sidecars:
             ws = specs.sidecar(r).workload_selector
             keys.update((ws.labels or {}) if ws is not None else ())
+    for telemetry in mesh.resources.of_kind("Telemetry"):  # a workload's Telemetry sets its outbound access log
+        keys.update(telemetry.spec.selector.match_labels or {} if telemetry.spec.selector is not None else ())
     return tuple(sorted(keys))
 
 

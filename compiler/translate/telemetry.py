@@ -1,15 +1,27 @@
-"""Access logging from MeshConfig (`accessLogFile`, `accessLogFormat`, `accessLogEncoding`) on every HTTP and TCP
-filter chain of a proxy, as Pilot's legacy path does when no Telemetry resource applies
-(pilot/pkg/networking/core/accesslog.go setHTTPAccessLog / setTCPAccessLog, buildFileAccessLogHelper)."""
+"""Access logging on every HTTP and TCP filter chain of a proxy: the Telemetry API's (the root namespace's, the
+proxy's namespace's and its workload's Telemetries, the more specific overriding, with MeshConfig extensionProviders
+and defaultProviders; pilot/pkg/model/telemetry.go applicableTelemetries, mergeLogs), else MeshConfig's
+`accessLogFile` / `accessLogFormat` / `accessLogEncoding`, as Pilot's legacy path does when neither a Telemetry nor
+defaultProviders.accessLogging says anything (pilot/pkg/networking/core/accesslog.go setHTTPAccessLog /
+setTCPAccessLog, buildFileAccessLogHelper)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from collections.abc import Sequence
+from typing import Literal
 
 from compiler import model
 from compiler.api.mesh_config import MeshConfig
+from compiler.api.telemetry import AccessLogging, Telemetry
+from compiler.resources import Resource
+from compiler.reuse.carry import Tag
+from compiler.translate.mesh import Mesh
+from compiler.translate.scope import selects
+
+KIND = "Telemetry"
+Mode = Literal["CLIENT", "SERVER"]  # outbound and gateway listeners log as CLIENT, inbound ones as SERVER
 
 # pilot/pkg/networking/core/accesslog.go EnvoyTextLogFormat: Istio's default TEXT format
 ISTIO_TEXT_FORMAT = (
@@ -58,3 +70,98 @@ def with_access_logs(listeners: Sequence[model.Listener], logs: tuple[model.Acce
     return [dataclasses.replace(
         listener, filter_chains=tuple(chain(c) for c in listener.filter_chains),
         default_chain=chain(listener.default_chain) if listener.default_chain else None) for listener in listeners]
+
+
+def access_logs(mesh: Mesh, proxy: model.Proxy, mode: Mode) -> tuple[model.AccessLog, ...]:
+    """The proxy's access logs for one side (Pilot's Telemetries.AccessLogging): MeshConfig's legacy file log when
+    no Telemetry configures access logging and defaultProviders.accessLogging is empty; otherwise each enabled
+    provider's, ordered by provider name. Unknown providers and providers that log nothing are skipped, as
+    Pilot's fetchProvider / telemetryAccessLog do (compiler.analyze.telemetry reports them)."""
+    levels = applicable(mesh, proxy)
+    defaults = tuple((mesh.config.default_providers.access_logging if mesh.config.default_providers else None)
+                     or ())
+    if not levels and not defaults:
+        return mesh_access_logs(mesh.config)
+    enabled = sorted(name for name, disabled in merge(levels, defaults, mode).items() if not disabled)
+    return tuple(log for name in enabled if (log := _provider_log(mesh.config, name)) is not None)
+
+
+def applicable(mesh: Mesh, proxy: model.Proxy) -> list[list[AccessLogging]]:
+    """The accessLogging lists that apply to the proxy, least specific first: the root namespace's namespace-wide
+    Telemetry, its own namespace's, then every Telemetry of its namespace whose selector matches its labels.
+    A namespace's namespace-wide Telemetry is its oldest; targetRef(s) bind no sidecar or Istio Gateway."""
+    grouped = mesh.memo(Tag.TELEMETRY_BY_NAMESPACE, lambda: _by_namespace(mesh))
+    labels = proxy.label_map()
+    specs = [_namespace_wide(grouped.get(mesh.root_namespace, []))]
+    own = grouped.get(proxy.namespace, [])
+    if proxy.namespace != mesh.root_namespace:
+        specs.append(_namespace_wide(own))
+    specs += [t for t in own if _selector(t) and selects(_selector(t), labels)]
+    return [list(t.access_logging) for t in specs if t is not None and t.access_logging]
+
+
+def merge(levels: Sequence[Sequence[AccessLogging]], defaults: Sequence[str], mode: Mode) -> dict[str, bool]:
+    """Provider name -> disabled, as Pilot's mergeLogs: the most specific level naming providers for this mode
+    chooses which providers are in scope; each entry without providers applies to the previous entry's (at first,
+    defaultProviders); the last entry matching the mode says whether a provider logs."""
+    if not levels:
+        return dict.fromkeys(defaults, False)
+    names: Sequence[str] = defaults
+    for level in levels:
+        found = {ref.name for entry in level if _matches(entry, mode) for ref in entry.providers or ()}
+        if found:
+            names = sorted(found)
+    in_scope = set(names)
+    out: dict[str, bool] = {}
+    parent: Sequence[str] = defaults
+    for level in levels:
+        for entry in level:
+            listed = [ref.name for ref in entry.providers or ()] or parent
+            parent = listed
+            if not _matches(entry, mode):
+                continue
+            for name in listed:
+                if name in in_scope:
+                    out[name] = bool(entry.disabled)
+    return out
+
+
+def _matches(entry: AccessLogging, mode: Mode) -> bool:
+    """matchWorkloadMode: no match, or CLIENT_AND_SERVER, applies to both sides."""
+    return entry.match is None or entry.match.mode in ("CLIENT_AND_SERVER", mode)
+
+
+def _provider_log(config: MeshConfig, name: str) -> model.AccessLog | None:
+    """An envoyFileAccessLog provider's log (buildFileAccessLogHelper: labels -> JSON, Istio's JSON labels when
+    empty; text with a newline appended when missing; Istio's TEXT format without either); other kinds: None."""
+    provider = config.provider(name)
+    if provider is None or provider.envoy_file_access_log is None:
+        return None
+    file = provider.envoy_file_access_log
+    fmt = file.log_format
+    if fmt is not None and fmt.labels is not None:
+        return model.AccessLog(file.path, json=tuple(sorted((fmt.labels or ISTIO_JSON_LABELS).items())))
+    text = fmt.text if fmt is not None and fmt.text else ""
+    return model.AccessLog(file.path, text=(text if text.endswith("\n") else text + "\n") if text
+                           else ISTIO_TEXT_FORMAT)
+
+
+def _by_namespace(mesh: Mesh) -> dict[str, list[Telemetry]]:
+    out: dict[str, list[Telemetry]] = {}
+    for res in sorted(mesh.resources.of_kind(KIND), key=lambda r: r.pilot_order):
+        out.setdefault(res.namespace, []).append(_spec(res))
+    return out
+
+
+def _spec(res: Resource) -> Telemetry:
+    spec: Telemetry = res.spec
+    return spec
+
+
+def _selector(spec: Telemetry) -> dict[str, str] | None:
+    return spec.selector.match_labels if spec.selector is not None and spec.selector.match_labels else None
+
+
+def _namespace_wide(found: list[Telemetry]) -> Telemetry | None:
+    """namespaceWideTelemetryConfig: the first without selector or targetRef(s)."""
+    return next((t for t in found if not _selector(t) and t.target_ref is None and not t.target_refs), None)

@@ -19,6 +19,7 @@ from compiler.validate import (
     security,
     service_entry,
     sidecar,
+    telemetry,
     virtual_service,
 )
 from compiler.validate.report import Report
@@ -31,6 +32,7 @@ CHECKS: dict[str, Callable[[Report], None]] = {
     "ServiceEntry": service_entry.check,
     "WorkloadEntry": service_entry.check_workload_entry,
     "Sidecar": sidecar.check,
+    "Telemetry": telemetry.check,
     "PeerAuthentication": security.check_peer,
     "AuthorizationPolicy": security.check_authorization,
     "RequestAuthentication": security.check_request,

@@ -8,6 +8,7 @@ import urllib.parse
 
 from compiler.api import common
 from compiler.api import security as sec
+from compiler.api.telemetry import Telemetry
 from compiler.validate import envoy_limits
 from compiler.validate.report import Path, Report
 
@@ -25,7 +26,7 @@ _ALLOWED_TARGETS = {("core", "Service"): "core/v1/Service",
                     ("gateway.networking.k8s.io", "GatewayClass"): "gateway.networking.k8s.io/v1/GatewayClass"}
 
 
-def _targets(report: Report, spec: sec.AuthorizationPolicy | sec.RequestAuthentication, code: str) -> None:
+def targets(report: Report, spec: sec.AuthorizationPolicy | sec.RequestAuthentication | Telemetry, code: str) -> None:
     """validateOneOfSelectorType and validatePolicyTargetReference(s), then what meshward makes of a valid one."""
     count = sum(x is not None for x in (spec.selector, spec.target_ref, spec.target_refs or None))
     if count > 1:
@@ -82,7 +83,7 @@ def check_peer(report: Report) -> None:
 def check_authorization(report: Report) -> None:
     spec: sec.AuthorizationPolicy = report.resource.spec
     _selector(report, spec.selector)
-    _targets(report, spec, "MW0219")
+    targets(report, spec, "MW0219")
     action = spec.action or "ALLOW"
     if action == "CUSTOM" and report.resource.annotations.get("istio.io/dry-run", "").lower() in ("1", "t", "true"):
         report.error("MW0226", "meshward does not compile istio.io/dry-run on a CUSTOM policy: remove the "
@@ -159,7 +160,7 @@ def _camel(name: str) -> str:
 def check_request(report: Report) -> None:
     spec: sec.RequestAuthentication = report.resource.spec
     _selector(report, spec.selector)
-    _targets(report, spec, "MW0220")
+    targets(report, spec, "MW0220")
     for i, rule in enumerate(spec.jwt_rules or []):
         _jwt(report, rule, ("jwtRules", i))
 

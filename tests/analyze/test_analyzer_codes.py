@@ -80,6 +80,26 @@ _JWT_GATEWAY = _gw("  servers:\n" + _server("shop.example.com")) + (
 DR_V1 = _dr("  host: reviews\n  subsets:\n  - name: v1\n    labels: {version: v1}\n")
 
 # code -> (failing input, passing input)
+def _telemetry(provider: str) -> str:
+    return ("---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: logs, namespace: shop}\n"
+            f"spec:\n  accessLogging:\n  - providers:\n    - name: {provider}\n")
+
+
+_MESH_TRACER = """\
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: istio, namespace: istio-system}
+data:
+  mesh: |-
+    extensionProviders:
+    - name: tracer
+      zipkin: {service: zipkin.shop.svc.cluster.local, port: 9411}
+    - name: logs
+      envoyFileAccessLog: {path: /dev/stdout}
+"""
+
+
 CASES: dict[str, tuple[str, str]] = {
     "MW0301": (
         _vs("  hosts: [reviews.example.com]\n  gateways:\n  - edge  # <-\n" + ROUTE_TO_REVIEWS),
@@ -263,6 +283,8 @@ CASES: dict[str, tuple[str, str]] = {
         _EXT_AUTHZ_MESH + _custom("a", "grpc-authz  # <-", "ratings") + _custom("b", "opa  # <-", "reviews"),
         _EXT_AUTHZ_MESH.replace("ratings.shop", "reviews.shop") + _custom("a", "grpc-authz", "ratings"),
     ),
+    "MW0329": (_telemetry("nowhere  # <-"), _telemetry("envoy")),
+    "MW0330": (_MESH_TRACER + _telemetry("tracer  # <-"), _MESH_TRACER + _telemetry("logs")),
 }
 
 

@@ -82,9 +82,9 @@ NOT_MODELED: Mapping[str, str] = {
                                              "service account and ports only)",
     "envoyfilter.EnvoyPatchAnalyzer": "EnvoyFilter is not modeled",
     "k8sgateway.CRDVersionAnalyzer": "CustomResourceDefinitions are not modeled",
-    "telemetry.DefaultSelectorAnalyzer": "Telemetry is not modeled",
-    "telemetry.LightstepAnalyzer": "Telemetry is not modeled (MeshConfig is, in part)",
-    "telemetry.ProviderAnalyzer": "Telemetry is not modeled (MeshConfig is, in part)",
+    "telemetry.DefaultSelectorAnalyzer": "not ported (Telemetry is modeled; this analyzer is not)",
+    "telemetry.LightstepAnalyzer": "not ported (Telemetry and MeshConfig are modeled; this analyzer is not)",
+    "telemetry.ProviderAnalyzer": "not ported (Telemetry and MeshConfig are modeled; this analyzer is not)",
 }
 
 # Cases that need a cluster in general, but whose part we implement reads only what a policy tree holds; only

@@ -15,7 +15,7 @@ from compiler.load import Document
 
 CORPUS = Path(__file__).resolve().parents[2] / ".." / "shared" / "corpus" / "istio-crd-validation"
 _SPLIT = re.compile(r"(?:^|\n)---")
-UNMODELED = {"EnvoyFilter", "Telemetry", "WasmPlugin", "ProxyConfig", "WorkloadGroup"}
+UNMODELED = {"EnvoyFilter", "WasmPlugin", "ProxyConfig", "WorkloadGroup"}
 
 
 def corpus_documents() -> list[tuple[str, int, Any]]:
