@@ -275,7 +275,10 @@ _GUARDS: tuple[bytes, ...] = (
     rb"[\s\[\]{},:][-+]?(?:[._]|0[xXoObB]|[0-9][0-9.]*[_eE])",  # numbers the two resolvers read differently
     rb"[\s\[{,]:(?:[\s,\]}]|\z)",  # empty keys
     rb"[\]}]\s*:",  # flow collections as keys
-    rb"[\[{][^\]}]*:\S",  # `:` without a space after it inside a flow collection: libyaml rejects it
+    # `:` without a space after it inside a flow collection: libyaml rejects it. Anywhere later on the line of a
+    # `[` or `{`, not only before the first `]`/`}` (`{a: [b], c:: [d]}` is inside too; flow collections are
+    # single-line here, see `_multiline_flow`)
+    rb"[\[{][^\n]*:\S",
 )
 _RISKY = re2.compile(b"|".join(b"(?:" + guard + b")" for guard in _GUARDS))
 # The same over a whole file: a match inside a document is a match in the file, except for the split points

@@ -98,6 +98,7 @@ def test_corpus_reads_the_same() -> None:
     "a: 1\n...\nb: 2\n", "a: 1\n---\nb: 2\n", "a: 1\rb: 2\r", "k: >\n", "k: |\n", "|\n0\n", "a: =\n", "a:\n\tb: 1\n",
     "%YAML 1.1\n---\na: yes\n", "k: [a,\n  b]\n", "{x1\n\nx10: }\n", "a: " + "9" * 4301 + "\n", "k: v",
     "\ufeffa: 1\n", "a: {b: 1, {c: 2}}\n", "a: {{c: 2}}\n", "a: {b: ,[c]}\n",
+    "request: {authority: [web], uri::  [/]}\n",  # `::` after a nested collection closed (a mutation found it)
 ])
 def test_texts_the_parsers_read_differently_go_to_ruamel(text: str) -> None:
     assert not load.fast_safe(text)
