@@ -1,6 +1,7 @@
 """Real access-log lines from a gateway and a sidecar compiled by meshward with MeshConfig's `accessLogFile`:
 Istio's default TEXT format, with the method, path, response code, upstream cluster and route name of each request
-(and REGISTRY_ONLY's 502 from the block_all route); and Istio's JSON encoding with custom labels."""
+(and REGISTRY_ONLY's 502 from the block_all route); Istio's JSON encoding with custom labels; and a namespace
+Telemetry that replaces MeshConfig's default provider, or disables it."""
 
 from __future__ import annotations
 
@@ -96,15 +97,14 @@ SIDECAR_ADDRESS = "127.0.8.6"
 SIDECAR_NODE = "sidecar~127.0.8.6~client.shop~shop.svc.cluster.local"
 
 
-def _sidecar_tree(port: int, web: Backend, log: Path) -> str:
+def _sidecar_tree(port: int, web: Backend, mesh: str, extra: str = "") -> str:
     return f"""apiVersion: v1
 kind: ConfigMap
 metadata: {{name: istio, namespace: istio-system}}
 data:
   mesh: |
-    accessLogFile: {log}
-    outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}
----
+{mesh}---
+{extra}
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: client, namespace: shop}}
@@ -157,7 +157,8 @@ def test_sidecar_logs_routed_and_registry_only_requests(envoy_bin: str, tmp_path
     web = Backend("web", "127.0.7.21", Behavior())
     with running({"web": web}):
         port, admin = free_port(SIDECAR_ADDRESS), free_port()
-        tree = write_tree(tmp_path / "tree", {"tree.yaml": _sidecar_tree(port, web, log)})
+        mesh = f"    accessLogFile: {log}\n    outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}\n"
+        tree = write_tree(tmp_path / "tree", {"tree.yaml": _sidecar_tree(port, web, mesh)})
         bootstrap = compile_bootstrap(tree, SIDECAR_NODE, tmp_path / "bootstrap.json", admin)
         with envoy(envoy_bin, bootstrap, admin, [(SIDECAR_ADDRESS, port)]):
             assert get(port, "/items", "web", address=SIDECAR_ADDRESS).status == 200
@@ -169,3 +170,63 @@ def test_sidecar_logs_routed_and_registry_only_requests(envoy_bin: str, tmp_path
         "GET", "/items", "200", f"outbound|{port}||web.shop.svc.cluster.local", "to-web"), lines[0]
     assert blocked.group("code", "route") == ("502", "block_all"), lines[1]
     assert web.requests == 1
+
+
+def _telemetry_mesh(mesh_log: Path, shop_log: Path) -> str:
+    return f"""    accessLogFile: {mesh_log}
+    defaultProviders: {{accessLogging: [mesh-log]}}
+    extensionProviders:
+    - name: mesh-log
+      envoyFileAccessLog: {{path: {mesh_log}}}
+    - name: shop-log
+      envoyFileAccessLog:
+        path: {shop_log}
+        logFormat: {{text: "shop %REQ(:METHOD)% %REQ(:PATH)% %RESPONSE_CODE% %ROUTE_NAME%"}}
+"""
+
+
+def _shop_telemetry(logging: str) -> str:
+    return f"""apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: logs, namespace: shop}}
+spec:
+  accessLogging:
+{logging}---
+"""
+
+
+@pytest.mark.parametrize("logging", [
+    "  - providers: [{name: shop-log}]\n",  # replaces the mesh's default provider
+    "  - providers: [{name: shop-log}]\n  - providers: [{name: mesh-log}]\n    disabled: true\n",
+], ids=["namespace-overrides-default", "disabled-stops-mesh-log"])
+def test_namespace_telemetry_overrides_the_mesh_default(envoy_bin: str, tmp_path: Path, logging: str) -> None:
+    """A shop Telemetry's provider logs the sidecar's requests in its own format, and the mesh's default provider
+    (and the legacy accessLogFile, on the same path) gets no logger at all: Envoy opens no file for it."""
+    mesh_log, shop_log = tmp_path / "mesh.log", tmp_path / "shop.log"
+    web = Backend("web", "127.0.7.22", Behavior())
+    with running({"web": web}):
+        port, admin = free_port(SIDECAR_ADDRESS), free_port()
+        tree = write_tree(tmp_path / "tree", {"tree.yaml": _sidecar_tree(
+            port, web, _telemetry_mesh(mesh_log, shop_log), _shop_telemetry(logging))})
+        bootstrap = compile_bootstrap(tree, SIDECAR_NODE, tmp_path / "bootstrap.json", admin)
+        with envoy(envoy_bin, bootstrap, admin, [(SIDECAR_ADDRESS, port)]):
+            assert get(port, "/items", "web", address=SIDECAR_ADDRESS).status == 200
+            lines = _lines(shop_log, 1)
+    assert lines == ["shop GET /items 200 to-web"]
+    assert not mesh_log.exists(), mesh_log.read_text()
+
+
+def test_disabled_namespace_telemetry_stops_the_lines(envoy_bin: str, tmp_path: Path) -> None:
+    """`disabled` without providers turns off the providers inherited from defaultProviders: no access logger is
+    configured, so Envoy never opens the mesh's log file, while the request itself is served."""
+    mesh_log, shop_log = tmp_path / "mesh.log", tmp_path / "shop.log"
+    web = Backend("web", "127.0.7.23", Behavior())
+    with running({"web": web}):
+        port, admin = free_port(SIDECAR_ADDRESS), free_port()
+        tree = write_tree(tmp_path / "tree", {"tree.yaml": _sidecar_tree(
+            port, web, _telemetry_mesh(mesh_log, shop_log), _shop_telemetry("  - disabled: true\n"))})
+        bootstrap = compile_bootstrap(tree, SIDECAR_NODE, tmp_path / "bootstrap.json", admin)
+        with envoy(envoy_bin, bootstrap, admin, [(SIDECAR_ADDRESS, port)]):
+            assert get(port, "/items", "web", address=SIDECAR_ADDRESS).status == 200
+    assert web.requests == 1
+    assert not mesh_log.exists() and not shop_log.exists()
