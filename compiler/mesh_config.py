@@ -34,7 +34,9 @@ KEY = "mesh"
 ISTIOD_NAMESPACE = "istio-system"
 # what translate compiles today; any other modeled field that is set is reported as not compiled (MW0403)
 COMPILED = frozenset({"rootNamespace", "trustDomain", "trustDomainAliases", "outboundTrafficPolicy", "accessLogFile",
-                      "accessLogFormat", "accessLogEncoding"})
+                      "accessLogFormat", "accessLogEncoding", "extensionProviders"})
+# the provider kinds translate compiles (file access logs; ext_authz for CUSTOM); another kind is MW0403 at its line
+_COMPILED_PROVIDERS = frozenset({"envoy_file_access_log", "envoy_ext_authz_http", "envoy_ext_authz_grpc"})
 _SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "envoyOtelAls", "envoyExtAuthzHttp", "envoyExtAuthzGrpc")
 
 
@@ -234,6 +236,11 @@ class _Checks:
             if len(kinds) != 1:
                 out.append(self._error(f'extension provider "{provider.name}" must set exactly one provider kind',
                                        ("extensionProviders", i)))
+            for kind in sorted(set(kinds) - _COMPILED_PROVIDERS):
+                alias = ExtensionProvider.model_fields[kind].alias or kind
+                out.append(self._warning("MW0403", f'extension provider "{provider.name}" ({alias}) is checked but '
+                                         "not compiled yet (see README Limitations)",
+                                         ("extensionProviders", i, alias)))
             for key in _SERVICE_PROVIDERS:
                 target = getattr(provider, _attr(key))
                 if target is None:
