@@ -57,7 +57,7 @@ class AuthzServer:
 
 
 def _tree(http_port: int, site: Backend, authz_port: int) -> str:
-    return traffic_gateway.site_behind(site, GW_ADDRESS) + f"""apiVersion: v1
+    return traffic_gateway.http_site(site, GW_ADDRESS, http_port) + f"""apiVersion: v1
 kind: ConfigMap
 metadata: {{name: istio, namespace: istio-system}}
 data:
@@ -87,26 +87,6 @@ spec:
   address: {AUTHZ_ADDRESS}
   labels: {{app: authz}}
   ports: {{http: {authz_port}}}
----
-apiVersion: networking.istio.io/v1
-kind: Gateway
-metadata: {{name: gw, namespace: istio-system}}
-spec:
-  selector: {{istio: ingressgateway}}
-  servers:
-  - port: {{number: {http_port}, name: http, protocol: HTTP}}
-    bind: {GW_ADDRESS}
-    hosts: ["*"]
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: site, namespace: istio-system}}
-spec:
-  hosts: ["*"]
-  gateways: [gw]
-  http:
-  - route:
-    - destination: {{host: site, port: {{number: 80}}}}
 ---
 apiVersion: security.istio.io/v1
 kind: AuthorizationPolicy
