@@ -100,21 +100,12 @@ def _sidecar(stack: contextlib.ExitStack, i: int, *, work: Path, sockets: Path, 
     agent = subprocess.Popen([sys.executable, "-m", "meshward", "agent", "--node", node, "--ca-address", ca_address,
                               "--ca-root", str(work / "root.pem"), "--token-file", str(token),
                               "--sds-socket", str(sock)], stdout=log, stderr=subprocess.STDOUT)
-    stack.callback(_stop, agent)
+    stack.callback(envoy_process.stop, agent)
     admin = envoy_process.free_port()
     config = work / f"envoy-{i}.json"
     config.write_text(json.dumps(bootstrap.render(node, xds_address, admin_port=admin, sds_socket=str(sock))))
     stack.enter_context(envoy_process.running(config, log=work / f"envoy-{i}.log"))
     return admin
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -130,12 +130,7 @@ def server(repo: Path, workdir: Path) -> Iterator[Server]:
     try:
         yield Server(process, xds, admin)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        envoy_process.stop(process)
         log.close()
 
 

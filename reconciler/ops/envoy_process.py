@@ -70,12 +70,18 @@ class EnvoyProcess:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        stop(self.proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a child for sure: SIGTERM, ten seconds to exit, then SIGKILL (Envoy here; the tests' and benchmarks'
+    `meshward serve`, agents and Prometheus too)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def _ready(admin_port: int) -> bool:

@@ -181,12 +181,7 @@ def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        envoy_process.stop(proc)
 
 
 def _wait(check: Callable[[], bool], what: str, logs: list[Path], timeout: float = 30.0) -> None:

@@ -58,17 +58,8 @@ class Serve:
 
     def stop(self) -> None:
         if self.proc is not None:
-            stop(self.proc)
+            envoy_process.stop(self.proc)
             self.proc = None
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
 
 
 @contextlib.contextmanager
@@ -78,7 +69,7 @@ def process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     try:
         yield proc
     finally:
-        stop(proc)
+        envoy_process.stop(proc)
 
 
 def wait_for(check: object, what: str, log: Path, timeout: float = 20.0) -> None:

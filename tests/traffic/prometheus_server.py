@@ -86,12 +86,7 @@ def running(targets: list[str], workdir: Path) -> Iterator[Prometheus]:
         _wait_ready(server, proc, workdir / "prometheus.log")
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        envoy_process.stop(proc)
         log.close()
 
 
