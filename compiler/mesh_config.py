@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import diagnostics as diag
-from compiler import positions, typed
+from compiler import positions, typed, yaml_bounds
 from compiler.api import introspect
 from compiler.api.mesh_config import ExtAuthzGrpcProvider, ExtensionProvider, MeshConfig
 from compiler.diagnostics import Diagnostic, Position
@@ -97,8 +97,14 @@ def parse(res: Resource) -> Parsed:
     """The ConfigMap's MeshConfig and every diagnostic about it, located in the ConfigMap's file."""
     text = res.spec.data[KEY]
     doc = _embedded(res)
+    # The embedded text is a YAML document of its own, which the loader's limits never saw (they measured the
+    # ConfigMap, where it is one string): the same size, nesting and alias limits, before it is parsed.
+    breach = yaml_bounds.check(text, text.encode(), _parser)
+    if breach is not None:
+        return Parsed(None, (diag.make(breach.code, f"data.mesh: {breach.message}", _at_breach(doc, breach),
+                                       resource=res.origin),))
     try:
-        data = YAML(typ="safe", pure=True).load(text)
+        data = _parser().load(text)
     except MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = doc.first_line + (mark.line if mark else 0)
@@ -120,6 +126,19 @@ def parse(res: Resource) -> Parsed:
         found = typed.structural_errors(doc, MeshConfig, (), err, res.origin)
         return Parsed(None, (*unknown, *(dataclasses.replace(d, path=f"data.mesh.{d.path}") for d in found)))
     return Parsed(config, (*unknown, *_Checks(doc, res.origin).run(config, data)))
+
+
+def _parser() -> YAML:
+    return YAML(typ="safe", pure=True)
+
+
+def _at_breach(doc: Document, breach: yaml_bounds.Breach) -> Position:
+    """Where in the file a limit was broken: a block scalar's lines stand in the file, shifted by its indentation;
+    a quoted value, or a breach of the document as a whole, is the `mesh` key's."""
+    if not doc.text or breach.line is None:
+        return doc.position()
+    first = next((line for line in doc.text.splitlines() if line.strip()), "")
+    return Position(doc.file, doc.first_line + breach.line, len(first) - len(first.lstrip(" ")) + breach.column + 1)
 
 
 def _embedded(res: Resource) -> Document:

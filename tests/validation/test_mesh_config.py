@@ -51,6 +51,17 @@ def test_yaml_error_inside_the_block_at_its_line() -> None:
     assert [code for code, _, _ in found] == ["MW0001"] and found[0][1] >= 10
 
 
+def test_the_embedded_text_is_held_to_the_loaders_limits() -> None:
+    """The `mesh` string is a YAML document the loader never measured (to it, one scalar): an alias bomb or a
+    deep nesting inside it is the loader's own MW0017 / MW0016 at its line, before a parser or a model walks it."""
+    laughs = "    a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"    a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 9))
+    assert [(code, line) for code, line, _ in check(config_map("  mesh: |\n" + laughs))] == [("MW0017", 14)]
+    deep = "x: " + "[" * 500 + "]" * 500 + "\n"
+    (alone,) = load.load_text(deep, "deep.yaml").diagnostics  # the loader's own column for it, on a line alone
+    assert check(config_map("  mesh: |\n    " + deep)) == [("MW0016", 9, alone.position.column + 4)]
+
+
 def test_unknown_field_is_a_warning_with_a_suggestion() -> None:
     found = validate.validate(resources(config_map("  mesh: |\n    accessLogFiles: /dev/stdout\n")))
     assert [(d.code, d.severity, d.position.line) for d in found] == [("MW0104", diagnostics.Severity.WARNING, 9)]
