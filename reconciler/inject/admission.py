@@ -43,6 +43,8 @@ def _request(body: bytes) -> dict[str, Any]:
         doc = json.loads(body)
     except ValueError as err:
         raise BadReview(f"not JSON: {err}") from None
+    except RecursionError:  # nested past the interpreter's stack: no pod is shaped like that
+        raise BadReview("not JSON this webhook reads: nested too deeply") from None
     if not isinstance(doc, dict) or doc.get("apiVersion") != API_VERSION or doc.get("kind") != "AdmissionReview":
         raise BadReview(f"expected an AdmissionReview of {API_VERSION}")
     request = doc.get("request")

@@ -94,8 +94,9 @@ def test_what_injection_does_not_apply_to_is_allowed_unchanged(request_change: d
 
 
 @pytest.mark.parametrize("body", [b"{", b"[]", json.dumps({**REVIEW, "apiVersion": "admission.k8s.io/v1beta1"}).encode(),
-                                  json.dumps({**REVIEW, "request": {"object": {}}}).encode()],
-                         ids=["not-json", "not-a-review", "v1beta1", "no-uid"])
+                                  json.dumps({**REVIEW, "request": {"object": {}}}).encode(),
+                                  b"[" * 100_000 + b"]" * 100_000],
+                         ids=["not-json", "not-a-review", "v1beta1", "no-uid", "nested-too-deeply"])
 def test_what_is_not_a_v1_review_is_refused(body: bytes) -> None:
     with pytest.raises(admission.BadReview):
         admission.review(body, sidecar.Options())
