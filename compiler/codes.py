@@ -119,6 +119,10 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0328", "error", "CUSTOM policy's ext_authz provider cannot be built", "define the provider in the istio ConfigMap's mesh extensionProviders (envoyExtAuthzHttp or envoyExtAuthzGrpc) with a service of the tree (NAMESPACE/HOSTNAME), or fix provider.name; until then Istio denies the requests the policy matches", flagged=True),
     Code("MW0329", "error", "unknown telemetry provider", "name a provider of MeshConfig extensionProviders (or Istio's built-in envoy)"),
     Code("MW0330", "error", "provider cannot log access", "access logging takes an envoyFileAccessLog provider (envoy, or one of extensionProviders)"),
+    Code("MW0331", "error", "several namespace-wide Telemetries", "keep one Telemetry without selector per namespace (Pilot applies the oldest), or give the others a selector", "IST0160", flagged=True),
+    Code("MW0332", "error", "workload selected by several Telemetries", "make the selectors of a namespace's Telemetries select disjoint workloads, or merge the Telemetries", "IST0159", flagged=True),
+    Code("MW0333", "error", "Telemetry selects no workload", "fix the selector's labels, or create the workload in the Telemetry's namespace", "IST0101", flagged=True),
+    Code("MW0334", "warning", "access logging without provider", "name a provider in the entry, or set MeshConfig defaultProviders.accessLogging", "IST0157"),
     # -- compile ---------------------------------------------------------------------------------------------
     Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, Pod, EndpointSlice endpoint, or Deployment, StatefulSet, DaemonSet or ReplicaSet whose pod names it fits, matches this node id"),
     Code("MW0402", "error", "invalid node id", "use TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local"),

@@ -37,7 +37,7 @@ COMPILED = frozenset({"rootNamespace", "trustDomain", "trustDomainAliases", "out
                       "accessLogFormat", "accessLogEncoding", "extensionProviders"})
 # the provider kinds translate compiles (file access logs; ext_authz for CUSTOM); another kind is MW0403 at its line
 _COMPILED_PROVIDERS = frozenset({"envoy_file_access_log", "envoy_ext_authz_http", "envoy_ext_authz_grpc"})
-_SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "envoyOtelAls", "envoyExtAuthzHttp", "envoyExtAuthzGrpc")
+_SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "lightstep", "envoyOtelAls", "envoyExtAuthzHttp", "envoyExtAuthzGrpc")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

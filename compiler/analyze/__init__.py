@@ -26,6 +26,7 @@ from compiler.analyze import (
     sidecars,
     subsets,
     telemetry,
+    telemetry_selectors,
     vs_conflicts,
     vs_gateways,
 )
@@ -59,6 +60,10 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("authorizationpolicy.ext-authz-providers", ext_authz.check),
     ("virtualservice.jwt-claim-routes", jwt_routes.check),
     ("telemetry.providers", telemetry.check_providers),
+    ("telemetry.default-providers", telemetry.check_default_providers),
+    ("telemetry.lightstep", telemetry.check_lightstep),
+    ("telemetry.default-selectors", telemetry_selectors.check_default_selectors),
+    ("telemetry.selectors", telemetry_selectors.check_selectors),
     ("deprecation", deprecation.check),
 )
 
@@ -91,6 +96,10 @@ WHOLE: dict[str, tuple[str, ...]] = {
     "serviceentry.protocols": ("ServiceEntry",),
     "sidecar.default-selectors": ("Sidecar",),
     "telemetry.providers": ("Telemetry", "ConfigMap"),
+    "telemetry.default-providers": ("Telemetry", "ConfigMap"),
+    "telemetry.lightstep": ("Telemetry", "ConfigMap"),
+    "telemetry.default-selectors": ("Telemetry",),
+    "telemetry.selectors": ("Telemetry", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace"),
     "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace",
                                       "ConfigMap"),
     "authorizationpolicy.ext-authz-providers": ("AuthorizationPolicy", "ConfigMap", "Service", "ServiceEntry"),

@@ -32,3 +32,33 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 elif provider.envoy_file_access_log is None:
                     yield res.diag("MW0330", f'provider "{ref.name}" is not an access logger (envoyFileAccessLog): '
                                              "Pilot would skip it", path)
+
+
+def check_default_providers(ctx: Context) -> Iterator[Diagnostic]:
+    """telemetry.ProviderAnalyzer (IST0157): an enabled accessLogging entry that names no provider inherits
+    MeshConfig defaultProviders.accessLogging; with none there, it logs nothing (Pilot's mergeLogs)."""
+    config = mesh_config.config_of(ctx.of_kind("ConfigMap"))
+    if config.default_providers is not None and config.default_providers.access_logging:
+        return
+    for res in ctx.of_kind("Telemetry"):
+        spec: Telemetry = res.spec
+        for i, entry in enumerate(spec.access_logging or ()):
+            if not entry.disabled and not entry.providers:
+                yield res.diag("MW0334", "access logging names no provider and MeshConfig "
+                                         "defaultProviders.accessLogging is empty: this entry logs nothing",
+                               ("spec", "accessLogging", i))
+
+
+def check_lightstep(ctx: Context) -> Iterator[Diagnostic]:
+    """telemetry.LightstepAnalyzer (IST0002): Istio deprecated its Lightstep tracer for OpenTelemetry."""
+    config = mesh_config.config_of(ctx.of_kind("ConfigMap"))
+    lightstep = {p.name for p in config.extension_providers or () if p.lightstep is not None}
+    if not lightstep:
+        return
+    for res in ctx.of_kind("Telemetry"):
+        spec: Telemetry = res.spec
+        for i, entry in enumerate(spec.tracing or ()):
+            for j, ref in enumerate(entry.get("providers") or ()):
+                if isinstance(ref, dict) and ref.get("name") in lightstep:
+                    yield res.diag("MW0323", f'the Lightstep provider {ref["name"]} is deprecated: move to an '
+                                             "opentelemetry provider", ("spec", "tracing", i, "providers", j, "name"))

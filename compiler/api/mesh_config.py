@@ -57,6 +57,14 @@ class ZipkinProvider(ServiceProvider):
     max_tag_length: UInt32 | None = None
 
 
+class LightstepProvider(ServiceProvider):
+    """lightstep: a tracer Istio deprecated for opentelemetry (telemetry.LightstepAnalyzer); modeled so that its
+    Telemetry references are reported as such."""
+
+    access_token: str = ""
+    max_tag_length: UInt32 | None = None
+
+
 class OtelAlsProvider(ServiceProvider):
     log_name: str = ""
 
@@ -98,6 +106,7 @@ class ExtensionProvider(ApiModel):
     envoy_otel_als: OtelAlsProvider | None = None
     zipkin: ZipkinProvider | None = None
     opentelemetry: ServiceProvider | None = None
+    lightstep: LightstepProvider | None = None
     prometheus: PrometheusProvider | None = None
 
 

@@ -85,6 +85,14 @@ def _telemetry(provider: str) -> str:
             f"spec:\n  accessLogging:\n  - providers:\n    - name: {provider}\n")
 
 
+def _telemetry_of(name: str, selector: str, marked: bool = False) -> str:
+    return (f"---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {{name: {name}, namespace: shop}}"
+            f"{'  # <-' if marked else ''}\nspec:\n{selector}  accessLogging:\n  - providers: [{{name: envoy}}]\n")
+
+
+_POD = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: reviews-1, namespace: shop, labels: {app: reviews}}\n"
+
+
 _MESH_TRACER = """\
 ---
 apiVersion: v1
@@ -285,6 +293,16 @@ CASES: dict[str, tuple[str, str]] = {
     ),
     "MW0329": (_telemetry("nowhere  # <-"), _telemetry("envoy")),
     "MW0330": (_MESH_TRACER + _telemetry("tracer  # <-"), _MESH_TRACER + _telemetry("logs")),
+    "MW0331": (_telemetry_of("a", "", True) + _telemetry_of("b", "", True),
+               _telemetry_of("a", "") + _telemetry_of("b", "  selector: {matchLabels: {app: reviews}}\n")),
+    "MW0332": (_POD + _telemetry_of("a", "  selector: {matchLabels: {app: reviews}}\n", True)
+               + _telemetry_of("b", "  selector: {matchLabels: {app: reviews}}\n", True),
+               _POD + _telemetry_of("a", "  selector: {matchLabels: {app: reviews}}\n")
+               + _telemetry_of("b", "  selector: {matchLabels: {app: ratings}}\n")),
+    "MW0333": (_POD + _telemetry_of("a", "  selector:\n    matchLabels:  # <-\n      app: ratings\n"),
+               _POD + _telemetry_of("a", "  selector:\n    matchLabels:\n      app: reviews\n")),
+    "MW0334": (_telemetry("envoy") + "  - disabled: false  # <-\n",
+               _telemetry("envoy") + "  - disabled: true\n"),
 }
 
 

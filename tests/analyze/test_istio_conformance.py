@@ -67,6 +67,10 @@ ANALYZER_CODES: Mapping[str, frozenset[str]] = {
     "serviceentry.ConflictingServiceEntryProtocolAnalyzer": frozenset({"MW0319"}),
     "serviceentry.ProtocolAddressesAnalyzer": frozenset({"MW0321"}),
     "sidecar.SelectorAnalyzer": frozenset({"MW0306"}),
+    "telemetry.DefaultSelectorAnalyzer": frozenset({"MW0331"}),
+    "telemetry.LightstepAnalyzer": frozenset({"MW0323"}),
+    "telemetry.ProviderAnalyzer": frozenset({"MW0334"}),
+    "telemetry.SelectorAnalyzer": frozenset({"MW0332", "MW0333"}),
     "virtualservice.ConflictingMeshGatewayHostsAnalyzer": frozenset({"MW0305"}),
     "virtualservice.DestinationHostAnalyzer": frozenset({"MW0302", "MW0307", "MW0315", "MW0325"}),
     "virtualservice.DestinationRuleAnalyzer": frozenset({"MW0303"}),
@@ -82,9 +86,6 @@ NOT_MODELED: Mapping[str, str] = {
                                              "service account and ports only)",
     "envoyfilter.EnvoyPatchAnalyzer": "EnvoyFilter is not modeled",
     "k8sgateway.CRDVersionAnalyzer": "CustomResourceDefinitions are not modeled",
-    "telemetry.DefaultSelectorAnalyzer": "not ported (Telemetry is modeled; this analyzer is not)",
-    "telemetry.LightstepAnalyzer": "not ported (Telemetry and MeshConfig are modeled; this analyzer is not)",
-    "telemetry.ProviderAnalyzer": "not ported (Telemetry and MeshConfig are modeled; this analyzer is not)",
 }
 
 # Cases that need a cluster in general, but whose part we implement reads only what a policy tree holds; only
@@ -95,6 +96,7 @@ CLUSTER_CASES_WE_RUN: Mapping[str, str] = {
     "TestAnalyzers/virtualServiceJWTClaimRoute": "the gateway's pod is the harness's dummy ingress Pod, which the "
                                                  "case's inputs get here too",
     "TestAnalyzers/sidecarDefaultSelector": "IST0111 needs only Sidecars (the Pod-based messages are not compared)",
+    "TestAnalyzers/telemetrySelector": "its Pods are in the case's own inputs",
 }
 
 
