@@ -26,7 +26,7 @@ from compiler.diagnostics import Diagnostic
 from compiler.emit import bootstrap_static, common, dump, prometheus_stats
 from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
-from compiler.inputs import BuildInputs, FetchedJwks
+from compiler.inputs import BuildInputs, Discovery, FetchedJwks, KeySource
 from compiler.load import Document, ParseCache, load
 from compiler.model import Proxy, Secret
 from compiler.naming import InvalidNodeId, NodeId, credential_ca_secret, parse_node_id
@@ -50,10 +50,12 @@ __all__ = [
     "Checked",
     "Description",
     "Diagnostic",
+    "Discovery",
     "Document",
     "FetchedJwks",
     "InconsistentSnapshot",
     "InvalidNodeId",
+    "KeySource",
     "Node",
     "NodeId",
     "ParseCache",
@@ -72,7 +74,7 @@ __all__ = [
     "from_checked",
     "from_documents",
     "is_ip",
-    "jwks_uris",
+    "jwks_sources",
     "load",
     "metrics_endpoint",
     "metrics_stats_config",
@@ -259,12 +261,13 @@ def metrics_endpoint(address: str, port: int, *, admin_address: str, admin_port:
             dump.message_dict(prometheus_stats.admin_cluster(admin_address, admin_port)))
 
 
-def jwks_uris(revision: Build | pipeline.Checked) -> dict[str, float]:
-    """The RequestAuthentication jwksUris of a revision and how long fetching each may take (seconds): what the
-    reconciler fetches and hands to `from_checked` as `BuildInputs.jwks`."""
+def jwks_sources(revision: Build | pipeline.Checked) -> dict[KeySource, float]:
+    """The RequestAuthentication jwksUris of a revision, and the issuers whose key sets are found by OpenID
+    discovery, with how long fetching each may take (seconds): what the reconciler fetches and hands to
+    `from_checked` as `BuildInputs.jwks`."""
     if isinstance(revision, pipeline.Checked):
-        return jwt.jwks_uris(revision.resources)
-    return jwt.jwks_uris(revision.model.resources) if revision.model is not None else {}
+        return jwt.jwks_sources(revision.resources)
+    return jwt.jwks_sources(revision.model.resources) if revision.model is not None else {}
 
 
 def errors(result: Build) -> list[Diagnostic]:

@@ -131,7 +131,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0405", "warning", "delegated route skipped", "create the delegate VirtualService (without hosts) in the namespace named, export it to the root's namespace, or narrow its match to fall inside the root route's"),
     Code("MW0410", "error", "static bootstrap lacks secrets", "the proxy's config names SDS secrets that neither the policy nor --credentials-dir holds; Envoy would refuse the bootstrap"),
     Code("MW0411", "warning", "gateway server not served", "an earlier server of the same gateway proxy port wins; move this server to a free port, or make the protocols and hosts compatible"),
-    Code("MW0412", "warning", "jwksUri key set unavailable", "make the jwksUri reachable from meshward serve over https (or write the keys in `jwks`); requests without a token still pass"),
+    Code("MW0412", "warning", "jwksUri or discovered key set unavailable", "make the jwksUri (or the issuer's OpenID discovery document and the jwks_uri it names) reachable from meshward serve over https, or write the keys in `jwks`; requests without a token still pass"),
     Code("MW0413", "warning", "principal of another trust domain", "write the principal with cluster.local, which stands for the mesh's trust domain and its aliases, or make its domain an alias (--trust-domain-alias)"),
     # -- routing tests (meshward test) -----------------------------------------------------------------------
     Code("MW0501", "error", "not a routing test file", "a test file (*_test.yaml, or any file under --tests) holds testCases; move other files out"),

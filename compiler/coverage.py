@@ -283,7 +283,8 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.jwtRules": Compiled("request-authn-jwt"),
         "spec.jwtRules[].jwksUri": Compiled("request-authn-jwks-uri"),
         "spec.jwtRules[].jwks_uri": Compiled("request-authn-jwks-uri"),
-        "spec.jwtRules[].timeout": Inert("it bounds fetching jwksUri, which the reconciler does before the build"),
+        "spec.jwtRules[].timeout": Inert("it bounds fetching jwksUri (or discovering it from the issuer), "
+                                         "which the reconciler does before the build"),
     },
     "Telemetry": {
         "spec.selector": Compiled("telemetry-access-log"),

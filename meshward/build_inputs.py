@@ -32,9 +32,9 @@ def add_trust(parser: argparse.ArgumentParser) -> None:
 def add_fetch(parser: argparse.ArgumentParser, *, offline: bool) -> None:
     if offline:
         parser.add_argument("--fetch-jwks", action="store_true",
-                            help="fetch RequestAuthentication jwksUris (https, or http from loopback) and inline "
-                                 "their key sets as serve does; without it they get Istio's fail-closed key set "
-                                 "and warning MW0412")
+                            help="fetch RequestAuthentication jwksUris, and the key sets of rules without one by "
+                                 "their issuer's OpenID discovery (https, or http from loopback), and inline them as "
+                                 "serve does; without it they get Istio's fail-closed key set and warning MW0412")
     parser.add_argument("--jwks-ca-file", default=None, metavar="FILE",
                         help="PEM roots trusted for https jwksUris (default: the system's)")
 
@@ -49,6 +49,6 @@ def fetch_options(args: argparse.Namespace) -> jwks.FetchOptions:
 
 def inputs(args: argparse.Namespace, checked: build_mod.Checked) -> build_mod.BuildInputs:
     """The build's inputs for `validate` and `compile`: key sets only when `--fetch-jwks` asks."""
-    fetched = (jwks.KeySets(jwks.Fetcher(fetch_options(args))).resolve(build_mod.jwks_uris(checked))
+    fetched = (jwks.KeySets(jwks.Fetcher(fetch_options(args))).resolve(build_mod.jwks_sources(checked))
                if args.fetch_jwks else {})
     return build_mod.BuildInputs(trust(args), fetched)

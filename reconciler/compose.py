@@ -5,7 +5,8 @@ loaded once and kept in memory (`Tree`; the exported directory may be gone by th
 with a `cluster.ClusterState`. The result (`Compiled`) carries the state it was built with, so the SDS secrets a
 proxy is sent always belong to the same generation as its endpoints. Which of a commit's documents the cluster's
 replace is the compiler's decision (`compiler.build.check_revision`). The other inputs of a build are the mesh's
-trust domain and the key sets of the revision's jwksUris (`reconciler.jwks`), fetched before it is translated.
+trust domain and the key sets of the revision's jwksUris and discovered issuers (`reconciler.jwks`), fetched before
+it is translated.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class Compiler:
             memo = self._memo
         checked, names = build_mod.check_revision(tree.documents, documents, found=tree.diagnostics,
                                                   files=tree.files, check_cache=self._check_cache)
-        inputs = build_mod.BuildInputs(self._trust, self.keys.resolve(build_mod.jwks_uris(checked)),
+        inputs = build_mod.BuildInputs(self._trust, self.keys.resolve(build_mod.jwks_sources(checked)),
                                        mesh_identity=self._mesh_identity)
         generation = self.keys.generation  # a refresh after this point makes the memo stale
         # the previous build (good or not) lends its memos: what this commit or cluster change did not touch is

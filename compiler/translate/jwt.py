@@ -3,10 +3,12 @@
 Scoped as AuthorizationPolicy is (root namespace, then the workload's, selector or none; targetRef(s) bind no
 sidecar or Istio Gateway): the jwtRules of every policy that applies, in that order, are providers `origins-N`,
 as Pilot's convertToEnvoyJwtConfig (pilot/pkg/security/authn/policy_applier.go) numbers them. A `jwksUri`'s key set
-is inlined as Pilot does by default (jwks_resolver.go BuildLocalJwks): the build's input holds what the reconciler
-fetched (`compiler.inputs`); when there is nothing usable there (not fetched, the fetch failed, the body is not a key
-set Envoy reads), the rule gets Pilot's fail-closed JWKS (PublicOnlyJwks, a public key whose private key was
-discarded), so every token it is given is rejected while requests without one pass, and warning MW0412 says why.
+is inlined as Pilot does by default (jwks_resolver.go BuildLocalJwks), and so is the key set of a rule with neither
+`jwks` nor `jwksUri`, which Pilot finds through the issuer's OpenID discovery document (GetPublicKey ->
+resolveJwksURIUsingOpenID): the build's input holds what the reconciler fetched (`compiler.inputs`); when there is
+nothing usable there (not fetched, the fetch failed, the body is not a key set Envoy reads), the rule gets Pilot's
+fail-closed JWKS (PublicOnlyJwks, a public key whose private key was discarded), so every token it is given is
+rejected while requests without one pass, and warning MW0412 says why.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from compiler import model, units
 from compiler.api import security as sec
 from compiler.diagnostics import Diagnostic
-from compiler.inputs import FetchedJwks
+from compiler.inputs import Discovery, FetchedJwks, KeySource
 from compiler.resources import Resource, ResourceSet
 from compiler.translate import specs
 from compiler.validate import envoy_limits
@@ -39,9 +41,19 @@ def jwks_uri(rule: sec.JWTRule) -> str:
     return rule.jwks_uri or rule.jwks_uri_legacy or ""
 
 
-def _fetched_keys(uri: str, fetched: Mapping[str, FetchedJwks]) -> tuple[str, str]:
+def source(rule: sec.JWTRule) -> KeySource | None:
+    """Where the rule's key set is fetched from: its jwksUri, else its issuer's discovery document (Pilot's
+    GetPublicKey discovers when jwksURI is empty); None when the rule writes its keys in `jwks`."""
+    if rule.jwks is not None:
+        return None
+    if jwks_uri(rule):
+        return jwks_uri(rule)
+    return Discovery(rule.issuer) if rule.issuer else None
+
+
+def _fetched_keys(found: KeySource, fetched: Mapping[KeySource, FetchedJwks]) -> tuple[str, str]:
     """(the key set to inline, "") or ("", why there is none)."""
-    got = fetched.get(uri)
+    got = fetched.get(found)
     if got is None:
         return "", ("it was not fetched (meshward serve fetches it; `meshward compile --fetch-jwks` does too, "
                     "offline builds do not)")
@@ -53,13 +65,14 @@ def _fetched_keys(uri: str, fetched: Mapping[str, FetchedJwks]) -> tuple[str, st
     return got.keys, ""
 
 
-def _keys(rule: sec.JWTRule, fetched: Mapping[str, FetchedJwks]) -> str:
-    if rule.jwks is not None or not jwks_uri(rule):
+def _keys(rule: sec.JWTRule, fetched: Mapping[KeySource, FetchedJwks]) -> str:
+    found = source(rule)
+    if found is None:
         return rule.jwks or PUBLIC_ONLY_JWKS
-    return _fetched_keys(jwks_uri(rule), fetched)[0] or PUBLIC_ONLY_JWKS
+    return _fetched_keys(found, fetched)[0] or PUBLIC_ONLY_JWKS
 
 
-def _provider(index: int, rule: sec.JWTRule, fetched: Mapping[str, FetchedJwks]) -> model.JwtProvider:
+def _provider(index: int, rule: sec.JWTRule, fetched: Mapping[KeySource, FetchedJwks]) -> model.JwtProvider:
     extra = tuple(c for c in rule.space_delimited_claims or () if c not in _SPACE_DELIMITED)
     return model.JwtProvider(
         name=f"origins-{index}", issuer=rule.issuer or "", jwks=_keys(rule, fetched),
@@ -71,47 +84,51 @@ def _provider(index: int, rule: sec.JWTRule, fetched: Mapping[str, FetchedJwks])
         space_delimited_claims=(*_SPACE_DELIMITED, *extra))
 
 
-def providers(policies: Sequence[Resource], fetched: Mapping[str, FetchedJwks]) -> tuple[model.JwtProvider, ...]:
+def providers(policies: Sequence[Resource], fetched: Mapping[KeySource, FetchedJwks]) -> tuple[model.JwtProvider, ...]:
     rules = [rule for res in policies for rule in specs.request_authentication(res).jwt_rules or ()]
     return tuple(_provider(i, rule, fetched) for i, rule in enumerate(rules))
 
 
-def _uris(resources: ResourceSet) -> Iterator[tuple[Resource, int, sec.JWTRule]]:
+def _fetched_rules(resources: ResourceSet) -> Iterator[tuple[Resource, int, sec.JWTRule, KeySource]]:
     for res in resources.of_kind(KIND):
         for i, rule in enumerate(specs.request_authentication(res).jwt_rules or ()):
-            if rule.jwks is None and jwks_uri(rule):
-                yield res, i, rule
+            found = source(rule)
+            if found is not None:
+                yield res, i, rule, found
 
 
-def jwks_uris(resources: ResourceSet) -> dict[str, float]:
-    """The jwksUris whose key sets the revision inlines, with how long a fetch may take (seconds; the shortest
-    `timeout` of the rules naming it, Pilot's default 5 s): what the reconciler fetches for it."""
-    out: dict[str, float] = {}
-    for _, _, rule in _uris(resources):
+def jwks_sources(resources: ResourceSet) -> dict[KeySource, float]:
+    """The jwksUris and discovered issuers whose key sets the revision inlines, with how long a fetch may take
+    (seconds; the shortest `timeout` of the rules naming it, Pilot's default 5 s): what the reconciler fetches."""
+    out: dict[KeySource, float] = {}
+    for _, _, rule, found in _fetched_rules(resources):
         seconds = units.duration_ms(rule.timeout) / 1000 if rule.timeout else DEFAULT_FETCH_TIMEOUT
-        out[jwks_uri(rule)] = min(seconds, out.get(jwks_uri(rule), seconds))
+        out[found] = min(seconds, out.get(found, seconds))
     return out
 
 
-def unavailable(resources: ResourceSet, fetched: Mapping[str, FetchedJwks], *,
+def _field(rule: sec.JWTRule) -> str:
+    return "jwksUri" if rule.jwks_uri else "jwks_uri" if rule.jwks_uri_legacy else "issuer"
+
+
+def unavailable(resources: ResourceSet, fetched: Mapping[KeySource, FetchedJwks], *,
                 fetched_only: bool = False) -> list[Diagnostic]:
-    """MW0412 at each jwksUri whose rule gets the fail-closed key set, and why (Pilot only logs it);
-    `fetched_only`: not at those nobody fetched (`validate` without --fetch-jwks)."""
+    """MW0412 at each jwksUri (or discovered issuer) whose rule gets the fail-closed key set, and why (Pilot only
+    logs it); `fetched_only`: not at those nobody fetched (`validate` without --fetch-jwks)."""
     notes = []
-    for res, i, rule in _uris(resources):
-        if fetched_only and jwks_uri(rule) not in fetched:
+    for res, i, rule, found in _fetched_rules(resources):
+        if fetched_only and found not in fetched:
             continue
-        why = _fetched_keys(jwks_uri(rule), fetched)[1]
+        why = _fetched_keys(found, fetched)[1]
         if why:
-            key = "jwksUri" if rule.jwks_uri else "jwks_uri"
-            notes.append(res.diag("MW0412", f"no key set for {jwks_uri(rule)}: {why}; the rule gets Istio's "
+            notes.append(res.diag("MW0412", f"no key set for {found}: {why}; the rule gets Istio's "
                                             "fail-closed JWKS (every token it checks gets 401)",
-                                            ("spec", "jwtRules", i, key)))
+                                            ("spec", "jwtRules", i, _field(rule))))
     return notes
 
 
 def with_jwt(listeners: Sequence[model.Listener], policies: Sequence[Resource],
-             fetched: Mapping[str, FetchedJwks]) -> list[model.Listener]:
+             fetched: Mapping[KeySource, FetchedJwks]) -> list[model.Listener]:
     """The listeners with the providers on every HTTP chain (JWT has no meaning on TCP)."""
     found = providers(policies, fetched)
     if not found:

@@ -192,7 +192,7 @@ def jwks(text: str) -> str | None:
     whose keys have a known "kty"; text that is not one fails the whole listener."""
     try:
         parsed = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes (a fetched body)
         return "jwks is not JSON: give a JSON Web Key Set ({\"keys\": [...]})"
     keys = parsed.get("keys") if isinstance(parsed, dict) else None
     if not isinstance(keys, list) or not all(isinstance(k, dict) and k.get("kty") in _JWK_TYPES for k in keys):

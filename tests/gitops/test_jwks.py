@@ -1,11 +1,13 @@
 """jwksUri key sets as the reconciler fetches them (reconciler/jwks.py), against real servers on 127.0.0.1: https
 verified against the given roots, plain http only from loopback, no redirects, no link-local addresses, bounded in
 time and size; kept per URI, refreshed when due, a failed refresh keeping the last good key set; a changed key set
-compiles the serving commit again."""
+compiles the serving commit again. Key sets found through an issuer's OpenID discovery document under the same
+bounds (the document and the key set together in the rule's timeout), never led from https to plain http."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ from gitops_fakes import FakeCache, FakeCompiler, snapshot_for
 from gitops_repos import Remote
 from jwks_server import KeyServer, Route
 
+from compiler.build import Discovery
 from reconciler import compose, jwks
 from reconciler.git.source import GitSource, SourceConfig
 from reconciler.loop import LoopConfig, Reconciler
@@ -65,6 +68,80 @@ def test_errors_redirects_size_and_time_are_bounded(https: KeyServer) -> None:
     assert fetcher.fetch(https.url("/big"), 5).error == "the body is over 1024 bytes"
     # the 0.3 s timeout ended it: waiting out the 3 s delay would have got the keys
     assert "timed out" in fetcher.fetch(https.url("/slow"), 0.3).error
+
+
+def _discovery(jwks_uri: object) -> Route:
+    return Route(json.dumps({"issuer": "https://idp", "jwks_uri": jwks_uri}).encode())
+
+
+def test_discovery_finds_the_key_set_its_document_names(https: KeyServer) -> None:
+    https.routes["/idp/.well-known/openid-configuration"] = _discovery(https.url("/jwks.json"))
+    fetcher = _fetcher(https)
+    for issuer in (https.url("/idp"), https.url("/idp/")):  # one trailing slash is not part of the path
+        assert fetcher.fetch(Discovery(issuer), 5) == jwks.FetchedJwks(keys=KEYS.decode())
+    assert https.hits["/idp/.well-known/openid-configuration"] == 2 and https.hits["/jwks.json"] == 2
+
+
+def test_discovery_documents_that_name_no_key_set_are_errors(https: KeyServer) -> None:
+    doc = https.url("/idp/.well-known/openid-configuration")
+    fetcher = _fetcher(https, max_bytes=8192)
+    for route, error in [
+        (None, f"{doc}: status 404"),
+        (Route(b"<html>sign in</html>"), f"{doc} is not a JSON discovery document"),
+        # well-formed, but nested past the decoder's limit (decoded, it would be a list: "names no jwks_uri")
+        (Route(b"[" * 3000 + b"]" * 3000), f"{doc} is not a JSON discovery document"),
+        (Route(b'["https://idp"]'), f"{doc} names no jwks_uri"),
+        (_discovery(None), f"{doc} names no jwks_uri"),
+        (_discovery(["https://idp/keys"]), f"{doc} names no jwks_uri"),
+        (Route(b" " * 9000), f"{doc}: the body is over 8192 bytes"),
+        (_discovery(https.url("/none")), f"{https.url('/none')} (the jwks_uri {doc} names): status 404"),
+    ]:
+        https.routes.pop("/idp/.well-known/openid-configuration", None)
+        if route is not None:
+            https.routes["/idp/.well-known/openid-configuration"] = route
+        assert fetcher.fetch(Discovery(https.url("/idp")), 5) == jwks.FetchedJwks(error=error)
+
+
+def test_discovery_never_leads_to_plain_http_or_link_local_addresses(https: KeyServer) -> None:
+    doc = https.url("/idp/.well-known/openid-configuration")
+    with jwks_server.serving(routes={"/jwks.json": Route(KEYS)}) as plain:
+        for uri, error in [
+            (plain.url("/jwks.json"), f"{doc} names jwks_uri {plain.url('/jwks.json')}: the key set of an https"),
+            ("https://169.254.169.254/keys", f"(the jwks_uri {doc} names): 169.254.169.254 resolves to 169.254"),
+        ]:
+            https.routes["/idp/.well-known/openid-configuration"] = _discovery(uri)
+            assert error in _fetcher(https).fetch(Discovery(https.url("/idp")), 5).error
+        assert plain.hits["/jwks.json"] == 0
+        # a discovery document that is itself on plain http (loopback only, as for jwksUri) may name http keys
+        plain.routes["/.well-known/openid-configuration"] = _discovery(plain.url("/jwks.json"))
+        assert jwks.Fetcher().fetch(Discovery(plain.base), 5).keys == KEYS.decode()
+    assert jwks.Fetcher().fetch(Discovery("http://idp.example.com"), 5).error == (
+        "http://idp.example.com/.well-known/openid-configuration: only https is fetched (plain http only from a "
+        "loopback address)")
+
+
+def test_the_timeout_bounds_discovery_and_the_key_set_together(https: KeyServer) -> None:
+    https.routes["/idp/.well-known/openid-configuration"] = _discovery(https.url("/slow"))
+    https.routes["/slow"] = Route(KEYS, delay=0.4)
+    https.routes["/idp/.well-known/openid-configuration"].delay = 0.4
+    # each step alone fits in 0.6 s, the two do not
+    assert "timed out" in _fetcher(https).fetch(Discovery(https.url("/idp")), 0.6).error
+    https.routes["/idp/.well-known/openid-configuration"].delay = 3.0
+    assert "timed out" in _fetcher(https).fetch(Discovery(https.url("/idp")), 0.3).error
+
+
+def test_a_refresh_discovers_again_and_keeps_the_last_good_key_set(https: KeyServer) -> None:
+    """Pilot's refresher resolves the issuer's jwks_uri again at each refresh: a provider that moves its keys is
+    followed; one whose discovery fails keeps the key set it had."""
+    https.routes["/idp/.well-known/openid-configuration"] = _discovery(https.url("/jwks.json"))
+    https.routes["/rotated.json"] = Route(OTHER_KEYS)
+    keys = jwks.KeySets(_fetcher(https, refresh_interval=100, retry_interval=10))
+    source = Discovery(https.url("/idp"))
+    assert keys.resolve({source: 5})[source].keys == KEYS.decode()
+    https.routes["/idp/.well-known/openid-configuration"] = Route(b"", 500)
+    assert not keys.refresh(now=time.monotonic() + 101) and keys.current()[source].keys == KEYS.decode()
+    https.routes["/idp/.well-known/openid-configuration"] = _discovery(https.url("/rotated.json"))
+    assert keys.refresh(now=time.monotonic() + 11) and keys.current()[source].keys == OTHER_KEYS.decode()
 
 
 def test_key_sets_are_fetched_once_and_dropped_when_no_longer_wanted(https: KeyServer) -> None:

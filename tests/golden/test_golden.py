@@ -53,16 +53,20 @@ def sources(case_dir: Path) -> list[str]:
 
 
 def build_inputs(case_dir: Path) -> build_mod.BuildInputs:
-    """The case's build-inputs.json, when it has one: the trust domain and aliases, the jwksUri key sets as the
-    reconciler would have fetched them (`{"jwks": {URI: {"keys": TEXT} or {"error": WHY}}}`), and `meshIdentity`
-    (the proxies run agents, as under `serve --ca-dir`)."""
+    """The case's build-inputs.json, when it has one: the trust domain and aliases, the key sets as the reconciler
+    would have fetched them (`{"jwks": {URI: {"keys": TEXT} or {"error": WHY}}}`, and `"discovery"` the same by
+    issuer, for rules found through OpenID discovery), and `meshIdentity` (the proxies run agents, as under `serve
+    --ca-dir`)."""
     path = case_dir / BUILD_INPUTS
     if not path.is_file():
         return build_mod.BuildInputs()
     given = json.loads(path.read_text(encoding="utf-8"))
     trust = build_mod.TrustDomain(given.get("trustDomain", "cluster.local"), tuple(given.get("trustDomainAliases", ())))
-    return build_mod.BuildInputs(trust, {uri: build_mod.FetchedJwks(**got) for uri, got in given.get("jwks", {}).items()},
-                                 mesh_identity=bool(given.get("meshIdentity", False)))
+    fetched: dict[build_mod.KeySource, build_mod.FetchedJwks] = {
+        uri: build_mod.FetchedJwks(**got) for uri, got in given.get("jwks", {}).items()}
+    fetched |= {build_mod.Discovery(issuer): build_mod.FetchedJwks(**got)
+                for issuer, got in given.get("discovery", {}).items()}
+    return build_mod.BuildInputs(trust, fetched, mesh_identity=bool(given.get("meshIdentity", False)))
 
 
 def _build(case: str, monkeypatch: pytest.MonkeyPatch) -> build_mod.Build:

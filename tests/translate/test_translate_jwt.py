@@ -1,11 +1,13 @@
 """RequestAuthentication -> model.JwtProvider on a workload's HTTP chains: scoping, Pilot's provider numbering,
-the fail-closed JWKS for an unfetched jwksUri, and no JWT on TCP chains."""
+the fail-closed JWKS for an unfetched jwksUri, which rules are fetched (jwksUri, else OpenID discovery), and no JWT on
+TCP chains."""
 
 from __future__ import annotations
 
-from translate_harness import config_for
+from translate_harness import build_mesh, config_for
 
 from compiler import model
+from compiler.inputs import Discovery, FetchedJwks
 from compiler.translate import jwt
 
 NODE = "sidecar~10.0.0.1~web.app~app.svc.cluster.local"
@@ -53,3 +55,19 @@ def test_root_namespace_first_then_own_and_selector_scoping() -> None:
 
 def test_without_request_authentication_no_provider() -> None:
     assert chains()[8080] == ()
+
+
+def test_a_rule_without_jwks_or_jwks_uri_is_fetched_by_its_issuers_discovery() -> None:
+    """Pilot's GetPublicKey resolves the issuer's discovery document when a rule has no jwksUri; inline keys are
+    never fetched."""
+    mesh = build_mesh(BASE + request_authn("r", "app", "  jwtRules:\n  - {issuer: 'https://idp/realms/a/'}\n"
+                                                       "  - {issuer: b, jwksUri: 'https://b/keys', timeout: 2s}\n"
+                                                       "  - {issuer: c, jwks: '{\"keys\":[]}'}\n"))
+    assert jwt.jwks_sources(mesh.resources) == {Discovery("https://idp/realms/a/"): 5.0, "https://b/keys": 2.0}
+
+
+def test_a_fetched_body_nested_past_the_json_decoder_is_no_key_set_not_a_crash() -> None:
+    mesh = build_mesh(BASE + request_authn("r", "app", "  jwtRules:\n  - {issuer: 'https://idp'}\n"))
+    deep = {Discovery("https://idp"): FetchedJwks(keys="[" * 100_000)}
+    [note] = jwt.unavailable(mesh.resources, deep)
+    assert note.code == "MW0412" and "is not JSON" in note.message
