@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from compiler import diagnostics as diag
-from compiler import positions, typed, yaml_bounds
+from compiler import positions, typed, units, yaml_bounds
 from compiler.api import introspect
 from compiler.api.mesh_config import ExtAuthzGrpcProvider, ExtensionProvider, MeshConfig
 from compiler.diagnostics import Diagnostic, Position
@@ -34,9 +34,12 @@ KEY = "mesh"
 ISTIOD_NAMESPACE = "istio-system"
 # what translate compiles today; any other modeled field that is set is reported as not compiled (MW0403)
 COMPILED = frozenset({"rootNamespace", "trustDomain", "trustDomainAliases", "outboundTrafficPolicy", "accessLogFile",
-                      "accessLogFormat", "accessLogEncoding", "extensionProviders"})
+                      "accessLogFormat", "accessLogEncoding", "extensionProviders", "connectTimeout",
+                      "h2UpgradePolicy", "defaultServiceExportTo", "defaultVirtualServiceExportTo",
+                      "defaultDestinationRuleExportTo"})
 # the provider kinds translate compiles (file access logs; ext_authz for CUSTOM); another kind is MW0403 at its line
 _COMPILED_PROVIDERS = frozenset({"envoy_file_access_log", "envoy_ext_authz_http", "envoy_ext_authz_grpc"})
+_CONNECT_TIMEOUT_MAX_MS = 3_600_000  # pkg/config/validation/agent/validation.go connectTimeoutMax
 _SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "lightstep", "envoyOtelAls", "envoyExtAuthzHttp", "envoyExtAuthzGrpc")
 
 
@@ -224,6 +227,8 @@ class _Checks:
                                    ("rootNamespace",)))
         if config.connect_timeout is not None:
             problem = fields.duration(config.connect_timeout)
+            if problem is None and units.duration_ms(config.connect_timeout) > _CONNECT_TIMEOUT_MAX_MS:
+                problem = f'connectTimeout "{config.connect_timeout}" must be at most 1h'  # ValidateConnectTimeout
             if problem:
                 out.append(self._at("MW0202", problem, ("connectTimeout",)))
         for key in ("defaultServiceExportTo", "defaultVirtualServiceExportTo", "defaultDestinationRuleExportTo"):

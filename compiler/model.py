@@ -167,9 +167,12 @@ class HttpOptions:
     use_client_protocol: bool = False  # the upstream speaks the downstream's HTTP version (useClientProtocol)
 
 
+CONNECT_TIMEOUT_MS = 10_000  # Istio's MeshConfig connectTimeout default (pkg/config/mesh/mesh.go)
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class TcpOptions:
-    connect_timeout_ms: int = 10_000
+    connect_timeout_ms: int = CONNECT_TIMEOUT_MS
     keepalive_time_s: int | None = None
     keepalive_interval_s: int | None = None
     keepalive_probes: int | None = None

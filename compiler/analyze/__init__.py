@@ -71,13 +71,13 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
 # name -> (kinds it reports on, one resource at a time; kinds it looks up, or "namespaces" for the namespace set)
 PER_RESOURCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "virtualservice.gateways": (("VirtualService",), ("Gateway",)),
-    "virtualservice.destination-hosts": (("VirtualService",), ("Service", "ServiceEntry")),
+    "virtualservice.destination-hosts": (("VirtualService",), ("Service", "ServiceEntry", "ConfigMap")),
     "virtualservice.destination-subsets": (("VirtualService",), ("DestinationRule",)),
     "virtualservice.matches": (("VirtualService",), ()),
     "destinationrule.ca-certificates": (("DestinationRule",), ()),
-    "destinationrule.unknown-hosts": (("DestinationRule",), ("Service", "ServiceEntry")),
+    "destinationrule.unknown-hosts": (("DestinationRule",), ("Service", "ServiceEntry", "ConfigMap")),
     "destinationrule.subset-endpoints": (("DestinationRule",),
-                                         ("Service", "ServiceEntry", "WorkloadEntry", "EndpointSlice")),
+                                         ("Service", "ServiceEntry", "WorkloadEntry", "EndpointSlice", "ConfigMap")),
     "serviceentry.addresses": (("ServiceEntry",), ("ConfigMap",)),
     "service.port-names": (("Service",), ()),
     "authorizationpolicy.namespaces": (("AuthorizationPolicy",), ("namespaces",)),
@@ -89,11 +89,11 @@ PER_RESOURCE: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 # while they hold the same resource objects
 WHOLE: dict[str, tuple[str, ...]] = {
     "virtualservice.ingress-subsets": ("VirtualService",),
-    "virtualservice.mesh-host-conflicts": ("VirtualService",),
+    "virtualservice.mesh-host-conflicts": ("VirtualService", "ConfigMap"),
     "gateway.conflicts": ("Gateway", "WorkloadEntry"),
     "gateway.certificates": ("Gateway",),
     "destinationrule.merged": ("DestinationRule",),
-    "serviceentry.protocols": ("ServiceEntry",),
+    "serviceentry.protocols": ("ServiceEntry", "ConfigMap"),
     "sidecar.default-selectors": ("Sidecar",),
     "telemetry.providers": ("Telemetry", "ConfigMap"),
     "telemetry.default-providers": ("Telemetry", "ConfigMap"),

@@ -12,9 +12,11 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from compiler import mesh_config
 from compiler.analyze import hosts, registry, routes
 from compiler.analyze.workloads import Workload
 from compiler.analyze.workloads import build as build_workloads
+from compiler.api.mesh_config import MeshConfig
 from compiler.diagnostics import Diagnostic
 from compiler.kinds import WORKLOAD_KINDS
 from compiler.resources import Resource, ResourceSet
@@ -67,7 +69,8 @@ def _subsets_by_host(resources: ResourceSet) -> dict[str, set[str]]:
 
 # name -> (the kinds it is built from, builder): an index is reusable while those kinds' resources are unchanged
 INDEXES: dict[str, tuple[tuple[str, ...], Callable[[ResourceSet], Any]]] = {
-    "registry": (("Service", "ServiceEntry"), registry.build),
+    "mesh_config": (("ConfigMap",), lambda rs: mesh_config.config_of(rs.of_kind("ConfigMap"))),
+    "registry": (("Service", "ServiceEntry", "ConfigMap"), registry.build),
     "workloads": (("WorkloadEntry",), lambda rs: LabelIndex(rs.of_kind("WorkloadEntry"), workload_labels)),
     "slices_by_service": (("EndpointSlice",), _slices_by_service),
     "subsets_by_host": (("DestinationRule",), _subsets_by_host),
@@ -86,6 +89,12 @@ class Context:
         if found is None:
             found = self.indexes[name] = INDEXES[name][1](self.resources)
         return found
+
+    @property
+    def mesh_config(self) -> MeshConfig:
+        """The revision's MeshConfig (compiler.mesh_config): its default exportTo decides what is visible where."""
+        index: MeshConfig = self._index("mesh_config")
+        return index
 
     @property
     def registry(self) -> registry.Registry:

@@ -19,9 +19,10 @@ def check_hosts(ctx: Context) -> Iterator[Diagnostic]:
     if not services:  # the registry is built on first use: often not at all in an incremental run
         return
     lookup = ctx.registry.lookup
+    default = ctx.mesh_config.virtual_service_exports
     fine: set[tuple[str, str, frozenset[str], int | None, bool]] = set()  # destinations found to have no problem
     for vs in services:
-        consumers = hosts.consumer_namespaces(vs.spec.export_to, vs.namespace)
+        consumers = hosts.consumer_namespaces(vs.spec.export_to or default, vs.namespace)
         for dest in ctx.destinations(vs):
             port = dest.destination.port
             key = (dest.destination.host, vs.namespace, consumers, port.number if port else None, dest.mirror)

@@ -61,10 +61,10 @@ def export_scopes(export_to: Sequence[str] | None, namespace: str) -> frozenset[
     return frozenset(namespace if e == EXPORT_LOCAL else e for e in export_to if e != EXPORT_NONE)
 
 
-def service_export_scopes(annotations: Mapping[str, str], namespace: str) -> frozenset[str]:
-    """A Kubernetes Service's visibility, from its `networking.istio.io/exportTo` annotation."""
+def service_export_scopes(annotations: Mapping[str, str], namespace: str, default: Sequence[str]) -> frozenset[str]:
+    """A Kubernetes Service's visibility, from its `networking.istio.io/exportTo` annotation, else `default`."""
     raw = annotations.get("networking.istio.io/exportTo", "")
-    return export_scopes([e.strip() for e in raw.split(",") if e.strip()], namespace)
+    return export_scopes([e.strip() for e in raw.split(",") if e.strip()] or default, namespace)
 
 
 def visible(scopes: frozenset[str], namespace: str) -> bool:

@@ -9,8 +9,9 @@ hosts (short names qualified with the entry's namespace, visibility from `export
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
+from compiler import mesh_config
 from compiler.analyze import hosts
 from compiler.resources import Resource, ResourceSet
 
@@ -73,22 +74,26 @@ class Registry:
 
 
 def build(resources: ResourceSet) -> Registry:
-    entries = [*_from_services(resources.of_kind("Service")), *_from_service_entries(resources.of_kind("ServiceEntry"))]
+    """Visibility without exportTo is MeshConfig's defaultServiceExportTo, as Pilot sees it (the analyzers of
+    Istio read `*`: with a default, meshward's findings are about what Pilot serves)."""
+    default = mesh_config.config_of(resources.of_kind("ConfigMap")).service_exports
+    entries = [*_from_services(resources.of_kind("Service"), default),
+               *_from_service_entries(resources.of_kind("ServiceEntry"), default)]
     return Registry(entries)
 
 
-def _from_services(services: Iterable[Resource]) -> Iterable[HostEntry]:
+def _from_services(services: Iterable[Resource], default: Sequence[str]) -> Iterable[HostEntry]:
     for svc in services:
         ports = tuple(PortInfo(p.port, p.name or "", p.protocol or "TCP") for p in svc.spec.ports or ())
         yield HostEntry(host=hosts.to_fqdn(svc.name, svc.namespace), resource=svc, ports=ports,
-                        scopes=hosts.service_export_scopes(svc.annotations, svc.namespace),
+                        scopes=hosts.service_export_scopes(svc.annotations, svc.namespace, default),
                         selector=svc.spec.selector)
 
 
-def _from_service_entries(entries: Iterable[Resource]) -> Iterable[HostEntry]:
+def _from_service_entries(entries: Iterable[Resource], default: Sequence[str]) -> Iterable[HostEntry]:
     for se in entries:
         ports = tuple(PortInfo(p.number, p.name, p.protocol or "") for p in se.spec.ports or ())
-        scopes = hosts.export_scopes(se.spec.export_to, se.namespace)
+        scopes = hosts.export_scopes(se.spec.export_to or default, se.namespace)
         selector = se.spec.workload_selector.labels if se.spec.workload_selector else None
         for host in se.spec.hosts:
             yield HostEntry(host=hosts.to_fqdn(host, se.namespace), resource=se, ports=ports, scopes=scopes,

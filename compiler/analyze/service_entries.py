@@ -36,8 +36,9 @@ Key = tuple[str, str, int]  # (scope, host, port)
 
 def check_protocols(ctx: Context) -> Iterator[Diagnostic]:
     index: dict[Key, list[tuple[str, Resource]]] = {}
+    default = ctx.mesh_config.service_exports
     for se in ctx.of_kind("ServiceEntry"):
-        for scope in sorted(hosts.export_scopes(se.spec.export_to, se.namespace)):
+        for scope in sorted(hosts.export_scopes(se.spec.export_to or default, se.namespace)):
             for host in se.spec.hosts:
                 for port in se.spec.ports or ():
                     index.setdefault((scope, host, port.number), []).append(((port.protocol or "").upper(), se))

@@ -21,7 +21,10 @@ Key = tuple[str, str]  # (scope, host FQDN)
 
 def check(ctx: Context) -> Iterator[Diagnostic]:
     services = ctx.of_kind("VirtualService")
-    index = _index(services, ctx.memoized("vs_conflicts.keys", _keys, services))
+    default = ctx.mesh_config.virtual_service_exports
+    index = _index(services, [tuple((scope, host) for scope in _scopes(vs, default) for host in claimed)
+                              for vs, claimed in zip(services, ctx.memoized("vs_conflicts.hosts", _hosts, services),
+                                                     strict=True)])
     exported: list[tuple[str, list[Resource]]] | None = None  # the hosts exported everywhere, built when needed
     reported: set[int] = set()
     for (scope, host), owners in index.items():
@@ -44,13 +47,16 @@ def check(ctx: Context) -> Iterator[Diagnostic]:
                                     f"{_scope_text(scope)}{_served(scope, unique)}", _host_path(vs, host))
 
 
-def _keys(vs: Resource) -> tuple[Key, ...]:
-    """The (scope, host) pairs a mesh VirtualService claims; a function of the one resource (memoized)."""
+def _hosts(vs: Resource) -> tuple[str, ...]:
+    """The host FQDNs a mesh VirtualService claims; a function of the one resource (memoized)."""
     if not routes.binds_mesh(vs.spec):
         return ()
-    return tuple((scope, hosts.to_fqdn(host, vs.namespace))
-                 for scope in sorted(hosts.export_scopes(vs.spec.export_to, vs.namespace))
-                 for host in vs.spec.hosts or ())
+    return tuple(hosts.to_fqdn(host, vs.namespace) for host in vs.spec.hosts or ())
+
+
+def _scopes(vs: Resource, default: Sequence[str]) -> list[str]:
+    """Where it is visible: its exportTo, else MeshConfig's defaultVirtualServiceExportTo (as Pilot sees it)."""
+    return sorted(hosts.export_scopes(vs.spec.export_to or default, vs.namespace))
 
 
 def _index(services: Sequence[Resource], keys: Sequence[tuple[Key, ...]]) -> dict[Key, list[Resource]]:

@@ -156,5 +156,23 @@ class MeshConfig(ApiModel):
         return found[0] if found else None
 
     @property
+    def service_exports(self) -> list[str]:
+        """The exportTo of a Service or ServiceEntry that gives none (pilot/pkg/model/push_context.go
+        initDefaultExportMaps and serviceExportTo: defaultServiceExportTo, else `*`)."""
+        return self.default_service_export_to or ["*"]
+
+    @property
+    def virtual_service_exports(self) -> list[str]:
+        """The exportTo of a VirtualService that gives none (defaultVirtualServiceExportTo, else `*`; pilot/pkg/
+        model/virtualservice_controller.go copyDefaultExportToSet reads `.` as the VirtualService's namespace)."""
+        return self.default_virtual_service_export_to or ["*"]
+
+    @property
+    def destination_rule_exports(self) -> list[str]:
+        """The exportTo of a DestinationRule that gives none. Pilot honours only `.` and `*` here
+        (push_context.go initDestinationRules): private when defaultDestinationRuleExportTo lists `.`, else public."""
+        return ["."] if "." in (self.default_destination_rule_export_to or ()) else ["*"]
+
+    @property
     def registry_only(self) -> bool:
         return self.outbound_traffic_policy is not None and self.outbound_traffic_policy.mode == "REGISTRY_ONLY"

@@ -59,12 +59,13 @@ class _Settings(NamedTuple):
     tls: ClientTLSSettings | None  # the effective one
 
 
-def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Port) -> _Settings:
+def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Port,
+              defaults: policy.MeshDefaults) -> _Settings:
     eff = policy.effective(scope.traffic_policy(rule), subset.traffic_policy if subset is not None else None,
                            port.number)
     lb, size = policy.lb_policy(eff.load_balancer)
-    return _Settings(lb, size, policy.tcp_options(eff.connection_pool),
-                     policy.http_options(eff.connection_pool, port.protocol),
+    return _Settings(lb, size, policy.tcp_options(eff.connection_pool, defaults),
+                     policy.http_options(eff.connection_pool, port.protocol, defaults),
                      policy.circuit_breakers(eff.connection_pool), policy.outlier(eff.outlier_detection), eff.tls)
 
 
@@ -93,15 +94,15 @@ def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[
 
 
 def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None,
-                     *, settings: _Settings | None = None, instances: Sequence[Instance] | None = None,
+                     *, settings: _Settings, instances: Sequence[Instance] | None = None,
                      auto_mtls: bool = True, trust: TrustDomain
                      ) -> tuple[model.Cluster, model.LoadAssignment | None]:
-    """`settings` and `instances` (the subset's selected instances), when given, were worked out for this rule,
+    """`settings` and `instances` (the subset's selected instances, when given) were worked out for this rule,
     subset and port (`_service_clusters` shares them between the clusters that have the same); `auto_mtls`: the
     destination's namespace does not DISABLE mTLS."""
     subset_name = subset.name if subset is not None else ""
     name = naming.outbound_cluster(port.number, subset_name, service.host)
-    s = settings if settings is not None else _settings(rule, subset, port)
+    s = settings
     discovery = _DISCOVERY[service.resolution]
     eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None, instances)
     sources = (service.source, *(rule.sources if rule is not None else ()))
@@ -140,8 +141,14 @@ def _clusters_of_service(mesh: Mesh, service: Service, rule: DestinationRuleEntr
                          reuse: hooks.ClusterReuse) -> _Made:
     """A service's clusters depend on nothing but the service, its rule and whether its namespace disables mTLS."""
     auto = service.namespace not in peer.disabled_namespaces(mesh)
-    return reuse.service_clusters(service, rule, auto, functools.partial(_service_clusters, service, rule, auto,
-                                                                         mesh.inputs.trust))
+    return reuse.service_clusters(service, rule, auto, functools.partial(
+        _service_clusters, service, rule, auto, mesh.inputs.trust, mesh_defaults(mesh)))
+
+
+def mesh_defaults(mesh: Mesh) -> policy.MeshDefaults:
+    """The revision's MeshConfig cluster defaults, worked out once (a MeshConfig change starts a build cold, so
+    clusters carried from the last revision were made with the same)."""
+    return mesh.memo(("cluster-defaults",), lambda: policy.mesh_defaults(mesh.config))
 
 
 _Made = tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]
@@ -196,8 +203,8 @@ def _assignment_name(a: model.LoadAssignment) -> str:
     return a.cluster_name
 
 
-def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool, trust: TrustDomain
-                      ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
+def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool, trust: TrustDomain,
+                      defaults: policy.MeshDefaults) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
     if service.alias_of:  # Pilot's buildOutboundClusters skips aliases: routes to them use the concrete's
         return (), ()
     clusters: list[model.Cluster] = []
@@ -213,7 +220,7 @@ def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_
             own = subset.traffic_policy if subset is not None else None
             settings = shared.get(id(own))
             if settings is None:
-                settings = shared[id(own)] = _settings(rule, subset, port)
+                settings = shared[id(own)] = _settings(rule, subset, port, defaults)
             cluster, assignment = outbound_cluster(service, port, rule, subset, settings=settings,
                                                    instances=instances, auto_mtls=auto_mtls, trust=trust)
             clusters.append(cluster)
@@ -223,10 +230,12 @@ def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_
 
 
 def inbound_cluster(port: int, address: str, target: int, protocol: model.Protocol,
-                    source: model.Source | None = None) -> model.Cluster:
-    """A local cluster to the application: STATIC, one endpoint (127.0.0.1:targetPort or defaultEndpoint)."""
+                    source: model.Source | None = None, *, connect_timeout_ms: int) -> model.Cluster:
+    """A local cluster to the application: STATIC, one endpoint (127.0.0.1:targetPort or defaultEndpoint), with
+    MeshConfig's connect timeout (Pilot applies the default connection pool to inbound clusters too)."""
     return model.Cluster(
         name=naming.inbound_cluster(port), discovery=model.Discovery.STATIC, lb_policy=model.LbPolicy.ROUND_ROBIN,
+        tcp=model.TcpOptions(connect_timeout_ms),
         http=model.HttpOptions(http2=protocol.is_http2) if protocol.is_http else None,
         circuit_breakers=policy.circuit_breakers(None), endpoints=(model.Endpoint(address, target),),
         direction=model.TrafficDirection.INBOUND, port=port, sources=(source,) if source is not None else (),

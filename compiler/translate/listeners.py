@@ -139,8 +139,9 @@ def _by_port(services: Sequence[Service]) -> dict[int, tuple[tuple[Service, Port
 
 
 def _inbound(out: Built, *, bind: str, port: int, protocol: model.Protocol, endpoint: tuple[str, int],
-             bind_to_port: bool, source: model.Source | None) -> None:
-    cluster = clusters.inbound_cluster(port, endpoint[0], endpoint[1], protocol, source)
+             bind_to_port: bool, source: model.Source | None, connect_timeout_ms: int) -> None:
+    cluster = clusters.inbound_cluster(port, endpoint[0], endpoint[1], protocol, source,
+                                       connect_timeout_ms=connect_timeout_ms)
     out.clusters.append(cluster)
     name = naming.listener(bind, port)
     if protocol.is_http:
@@ -162,6 +163,7 @@ def _inbound(out: Built, *, bind: str, port: int, protocol: model.Protocol, endp
 
 def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None:
     ingress = specs.sidecar(sc.sidecar).ingress if sc.sidecar is not None else None
+    timeout = clusters.mesh_defaults(mesh).connect_timeout_ms
     if ingress:
         src = clusters_source(sc)
         for il in ingress:
@@ -174,7 +176,7 @@ def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None
             # a capture-only ingress (Istio: a virtualInbound filter chain) is keyed by the workload's IP, as the
             # service-derived inbound listeners are; on 0.0.0.0 it would take the outbound listener's name
             _inbound(out, bind=il.bind or (naming.WILDCARD if binds else proxy.ip), port=port, protocol=protocol,
-                     endpoint=endpoint, bind_to_port=binds, source=src)
+                     endpoint=endpoint, bind_to_port=binds, source=src, connect_timeout_ms=timeout)
         return
     seen: set[int] = set()
     for service, inst in mesh.instances_of(proxy):
@@ -184,7 +186,8 @@ def inbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: Built) -> None
                 continue
             seen.add(target)
             _inbound(out, bind=inst.address, port=target, protocol=service_port.protocol,
-                     endpoint=(naming.LOCALHOST, target), bind_to_port=False, source=service.source)
+                     endpoint=(naming.LOCALHOST, target), bind_to_port=False, source=service.source,
+                     connect_timeout_ms=timeout)
 
 
 def clusters_source(sc: scope.Scope) -> model.Source | None:

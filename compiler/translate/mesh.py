@@ -324,27 +324,30 @@ def _kube_instances(services: Sequence[Service], owner: KubeWorkload,
 def _index(resources: ResourceSet, carry: Carry, inputs: BuildInputs) -> Mesh:
     # The registry and the rules are rebuilt only when one of their documents changed: unchanged documents are the
     # same Resource objects (pipeline.CheckCache), so a commit that edits a VirtualService reuses them whole.
+    # MeshConfig's default exportTo is part of each entry: a MeshConfig change starts a build cold (compiler.build)
+    config = mesh_config.config_of(resources.of_kind("ConfigMap"))
     registry = carry.registry(tuple(r for k in _REGISTRY_KINDS for r in resources.of_kind(k)),
-                              lambda: _registry(resources, carry))
-    rules = carry.rules(tuple(resources.of_kind("DestinationRule")), lambda: _destination_rules(resources, carry))
+                              lambda: _registry(resources, carry, config.service_exports))
+    rules = carry.rules(tuple(resources.of_kind("DestinationRule")),
+                        lambda: _destination_rules(resources, carry, config.destination_rule_exports))
+    entries = carry.virtual_services(resources.of_kind("VirtualService"),
+                                     functools.partial(_virtual_service, config.virtual_service_exports))
     return Mesh(
         resources=resources, services=registry.services, workloads=registry.workloads,
-        workloads_by_ip=registry.by_ip,
-        virtual_services=_with_delegates(carry, carry.virtual_services(resources.of_kind("VirtualService"),
-                                                                       _virtual_service)),
+        workloads_by_ip=registry.by_ip, virtual_services=_with_delegates(carry, entries),
         destination_rules=rules, gateways=_gateways(resources),
         sidecars=_group(resources.of_kind("Sidecar")), instances_by_workload=registry.instances, carry=carry,
-        kube=registry.kube, kube_services=registry.kube_services,
-        inputs=inputs, config=mesh_config.config_of(resources.of_kind("ConfigMap")),
+        kube=registry.kube, kube_services=registry.kube_services, inputs=inputs, config=config,
     )
 
 
-def _registry(resources: ResourceSet, carry: IndexReuse) -> _Registry:
+def _registry(resources: ResourceSet, carry: IndexReuse, exports: Sequence[str]) -> _Registry:
+    """`exports`: the exportTo of a Service or ServiceEntry that gives none (MeshConfig's default)."""
     kube = KubeWorkloads(resources.of_kind("Pod"), [r for k in WORKLOAD_KINDS for r in resources.of_kind(k)],
                          resources.of_kind("Namespace"))
     selecting: dict[tuple[str, str, str], list[tuple[str, str]]] = defaultdict(list)  # -> (host, namespace)
     service_map = svc.resolve_aliases(
-        _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry, kube, selecting))
+        _services(resources, svc.WorkloadIndex(resources.of_kind("WorkloadEntry")), carry, kube, selecting, exports))
     workloads = _workloads(resources, service_map, kube)
     by_ip: dict[str, list[Workload]] = defaultdict(list)
     for wl in workloads.values():
@@ -368,7 +371,8 @@ def _group(items: list[Resource]) -> dict[str, list[Resource]]:
 
 
 def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: IndexReuse, kube: KubeWorkloads,
-              selecting: dict[tuple[str, str, str], list[tuple[str, str]]]) -> dict[str, list[Service]]:
+              selecting: dict[tuple[str, str, str], list[tuple[str, str]]],
+              exports: Sequence[str]) -> dict[str, list[Service]]:
     """`selecting` gets, for each Pod and pod template, the Services whose selector picks it."""
     slices: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for s in resources.of_kind("EndpointSlice"):
@@ -383,14 +387,15 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: IndexRe
         picked = kube.select(r.namespace, selector)
         pods = {w.name: svc.PodFacts(w.labels, w.service_account) for w in picked if w.kind == "Pod"}
         service = carry.service(r, own, [*selected, *(w.res for w in picked)], functools.partial(
-            svc.kube_service, r, own, selected, pods, [w.service_account for w in picked]))
+            svc.kube_service, r, own, selected, pods, [w.service_account for w in picked], exports))
         out[service.host].append(service)
         for w in picked:
             selecting[_kube_key(w)].append((service.host, service.namespace))
     for r in resources.of_kind("ServiceEntry"):
         ws = specs.service_entry(r).workload_selector
         selected = entries.select(r.namespace, ws.labels if ws is not None else None)
-        for service in carry.service_entry(r, selected, functools.partial(svc.service_entries, r, selected)):
+        for service in carry.service_entry(r, selected, functools.partial(svc.service_entries, r, selected,
+                                                                          exports)):
             if all(s.namespace != service.namespace for s in out[service.host]):
                 out[service.host].append(service)
     return dict(out)
@@ -423,11 +428,12 @@ def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]],
     return dict(sorted(out.items()))
 
 
-def _virtual_service(res: Resource) -> VirtualServiceEntry:
+def _virtual_service(exports: Sequence[str], res: Resource) -> VirtualServiceEntry:
+    """`exports`: the exportTo of a VirtualService that gives none (MeshConfig's default)."""
     spec = specs.virtual_service(res)
     hosts = tuple(naming.resolve_host(h, res.namespace) for h in spec.hosts or ())
     gateways = frozenset(naming.resolve_gateway(g, res.namespace) for g in spec.gateways or (naming.MESH_GATEWAY,))
-    return VirtualServiceEntry(res, hosts, gateways, svc.exports(spec.export_to, res.namespace),
+    return VirtualServiceEntry(res, hosts, gateways, svc.exports(spec.export_to or exports, res.namespace),
                                _source_label_keys(spec),
                                tuple(i for i, http in enumerate(spec.http or ()) if http.delegate is not None))
 
@@ -458,7 +464,9 @@ def _merged(root: VirtualServiceEntry, keys: tuple[tuple[str, str], ...],
     return dataclasses.replace(root, rules=rules, skipped=skipped, label_keys=frozenset(label_keys))
 
 
-def _destination_rules(resources: ResourceSet, carry: IndexReuse) -> dict[str, list[DestinationRuleEntry]]:
+def _destination_rules(resources: ResourceSet, carry: IndexReuse,
+                       exports: Sequence[str]) -> dict[str, list[DestinationRuleEntry]]:
+    """`exports`: the exportTo of a DestinationRule that gives none (MeshConfig's default)."""
     groups: dict[tuple[str, str, Labels], list[Resource]] = defaultdict(list)
     for r in resources.of_kind("DestinationRule"):
         spec = specs.destination_rule(r)
@@ -467,25 +475,26 @@ def _destination_rules(resources: ResourceSet, carry: IndexReuse) -> dict[str, l
         groups[(r.namespace, host, selector)].append(r)
     out: dict[str, list[DestinationRuleEntry]] = defaultdict(list)
     for (ns, host, selector), rules in sorted(groups.items()):
-        out[ns].append(carry.destination_rule(rules, functools.partial(_merged_rule, rules, host, selector)))
+        out[ns].append(carry.destination_rule(rules, functools.partial(_merged_rule, rules, host, selector,
+                                                                       exports)))
     return dict(out)
 
 
-def _merged_rule(rules: list[Resource], host: str, selector: Labels) -> DestinationRuleEntry:
+def _merged_rule(rules: list[Resource], host: str, selector: Labels, exports: Sequence[str]) -> DestinationRuleEntry:
     found: DestinationRuleEntry | None = None
     for r in rules:
-        found = _merge_rule(found, r, host, selector)
+        found = _merge_rule(found, r, host, selector, exports)
     assert found is not None
     return found
 
 
-def _merge_rule(found: DestinationRuleEntry | None, res: Resource, host: str,
-                selector: Labels) -> DestinationRuleEntry:
+def _merge_rule(found: DestinationRuleEntry | None, res: Resource, host: str, selector: Labels,
+                exports: Sequence[str]) -> DestinationRuleEntry:
     spec = specs.destination_rule(res)
     source = svc.source_of(res)
     if found is None:
         return DestinationRuleEntry(host, res.namespace, spec.traffic_policy, tuple(spec.subsets or ()),
-                                    svc.exports(spec.export_to, res.namespace), (source,), selector)
+                                    svc.exports(spec.export_to or exports, res.namespace), (source,), selector)
     taken = {s.name for s in found.subsets}
     subsets = found.subsets + tuple(s for s in spec.subsets or () if s.name not in taken)
     policy = found.traffic_policy if found.traffic_policy is not None else spec.traffic_policy

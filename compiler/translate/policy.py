@@ -7,16 +7,18 @@ overrides the result field by field, and the subset's own port-level settings re
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 from compiler import model, naming, units
-from compiler.api.common import ConnectionPoolSettings
+from compiler.api.common import ConnectionPoolSettings, HTTPSettings
 from compiler.api.destination_rule import (
     ClientTLSSettings,
     LoadBalancerSettings,
     OutlierDetection,
     TrafficPolicy,
 )
+from compiler.api.mesh_config import MeshConfig
 
 UINT32_MAX = 4_294_967_295
 
@@ -49,6 +51,21 @@ def effective(policy: TrafficPolicy | None, subset_policy: TrafficPolicy | None,
     if overridden:
         return sub
     return Effective(**{f: getattr(sub, f) if getattr(sub, f) is not None else getattr(eff, f) for f in _FIELDS})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MeshDefaults:
+    """What MeshConfig gives a cluster whose DestinationRule leaves it unset: the connect timeout (Pilot's
+    applyDefaultConnectionPool: MeshConfig connectTimeout, Istio's default 10s) and the upgrade of HTTP/1.1
+    upstreams to HTTP/2 (shouldH2Upgrade: h2UpgradePolicy UPGRADE, outbound clusters only)."""
+
+    connect_timeout_ms: int
+    h2_upgrade: bool
+
+
+def mesh_defaults(config: MeshConfig) -> MeshDefaults:
+    timeout = units.duration_ms(config.connect_timeout) if config.connect_timeout else model.CONNECT_TIMEOUT_MS
+    return MeshDefaults(timeout, config.h2_upgrade_policy == "UPGRADE")
 
 
 # -- load balancing ------------------------------------------------------------------------------------------------
@@ -109,28 +126,28 @@ def circuit_breakers(pool: ConnectionPoolSettings | None) -> model.CircuitBreake
     )
 
 
-def tcp_options(pool: ConnectionPoolSettings | None) -> model.TcpOptions:
+def tcp_options(pool: ConnectionPoolSettings | None, defaults: MeshDefaults) -> model.TcpOptions:
     tcp = pool.tcp if pool is not None else None
     if tcp is None:
-        return model.TcpOptions()
+        return model.TcpOptions(defaults.connect_timeout_ms)
     ka = tcp.tcp_keepalive
     return model.TcpOptions(
-        connect_timeout_ms=units.duration_ms(tcp.connect_timeout) if tcp.connect_timeout else 10_000,
+        connect_timeout_ms=units.duration_ms(tcp.connect_timeout) if tcp.connect_timeout else defaults.connect_timeout_ms,
         keepalive_time_s=_seconds(ka.time) if ka is not None else None,
         keepalive_interval_s=_seconds(ka.interval) if ka is not None else None,
         keepalive_probes=ka.probes if ka is not None else None,
     )
 
 
-def http_options(pool: ConnectionPoolSettings | None, protocol: model.Protocol) -> model.HttpOptions | None:
+def http_options(pool: ConnectionPoolSettings | None, protocol: model.Protocol,
+                 defaults: MeshDefaults) -> model.HttpOptions | None:
     """As Pilot's applyConnectionPool (pilot/pkg/networking/core/cluster_traffic_policy.go): the tcp idleTimeout
     applies when the http one is unset; concurrent streams and PING keepalive only to HTTP/2 upstreams."""
     if not protocol.is_http:
         return None
     http = pool.http if pool is not None else None
     tcp = pool.tcp if pool is not None else None
-    upgrade = http is not None and http.h2_upgrade_policy == "UPGRADE"
-    http2 = protocol.is_http2 or upgrade
+    http2 = protocol.is_http2 or _upgrades(http, defaults)
     idle = (http.idle_timeout if http is not None else None) or (tcp.idle_timeout if tcp is not None else None)
     ka = http.http2_keep_alive if http is not None and http2 else None
     ka = ka if ka is not None and ka.timeout else None  # Envoy's KeepaliveSettings requires the timeout
@@ -144,6 +161,16 @@ def http_options(pool: ConnectionPoolSettings | None, protocol: model.Protocol) 
         keepalive_timeout_ms=_ms(ka.timeout) if ka is not None else None,
         use_client_protocol=bool(http is not None and http.use_client_protocol),
     )
+
+
+def _upgrades(http: HTTPSettings | None, defaults: MeshDefaults) -> bool:
+    """Pilot's shouldH2Upgrade (cluster_traffic_policy.go): never with useClientProtocol; else the rule's
+    h2UpgradePolicy when it says UPGRADE or DO_NOT_UPGRADE; else (unset or DEFAULT) MeshConfig's."""
+    if http is not None and http.use_client_protocol:
+        return False
+    if http is not None and http.h2_upgrade_policy in ("UPGRADE", "DO_NOT_UPGRADE"):
+        return http.h2_upgrade_policy == "UPGRADE"
+    return defaults.h2_upgrade
 
 
 def _ms(duration: str | None) -> int | None:

@@ -100,12 +100,10 @@ def source_of(res: Resource) -> model.Source:
     return model.Source(res.kind, res.namespace, res.name, res.doc.file, res.doc.line)
 
 
-def exports(export_to: Sequence[str] | None, owner_namespace: str) -> frozenset[str]:
-    """Istio exportTo: absent means everywhere; `.` is the owner's namespace; `~` is nowhere."""
-    if not export_to:
-        return frozenset({"*"})
-    out = {owner_namespace if e == "." else e for e in export_to if e != "~"}
-    return frozenset(out)
+def exports(export_to: Sequence[str], owner_namespace: str) -> frozenset[str]:
+    """Istio exportTo (the resource's, else MeshConfig's default for its kind): `.` is the owner's namespace;
+    `~` is nowhere."""
+    return frozenset(owner_namespace if e == "." else e for e in export_to if e != "~")
 
 
 _PROTOCOL_PREFIXES = {
@@ -236,10 +234,10 @@ def workload_entry_instance(svc_ports: Sequence[Port], res: Resource) -> Instanc
 
 
 def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Resource],
-                 pods: Mapping[str, PodFacts] | None = None, accounts: Iterable[str] = ()) -> Service:
+                 pods: Mapping[str, PodFacts], accounts: Iterable[str], default_exports: Sequence[str]) -> Service:
     """`entries`: the WorkloadEntries the Service's selector picks; `pods`: the Pods it picks, by name; `accounts`:
     the service accounts of the Pods and pod templates it picks (its workloads' identities, as Pilot's
-    kube controller gathers them for a Service)."""
+    kube controller gathers them for a Service); `default_exports`: its exportTo without the annotation."""
     spec = specs.service(res)
     ports = kube_ports(spec)
     selector = dict(spec.selector or {})
@@ -251,7 +249,7 @@ def kube_service(res: Resource, slices: Iterable[Resource], entries: Iterable[Re
         if inst is not None:
             instances.append(inst)
     export_text = res.annotations.get(EXPORT_ANNOTATION, "")
-    export_list = [e.strip() for e in export_text.split(",") if e.strip()]
+    export_list = [e.strip() for e in export_text.split(",") if e.strip()] or default_exports
     external = spec.type == "ExternalName" and bool(spec.external_name)
     addresses = tuple(a for a in (spec.cluster_ips or ([spec.cluster_ip] if spec.cluster_ip else [])) if a != "None")
     return Service(
@@ -319,8 +317,9 @@ def se_instances(res: Resource, ports: Sequence[Port], entries: Iterable[Resourc
     return out
 
 
-def service_entries(res: Resource, entries: Iterable[Resource]) -> list[Service]:
-    """`entries`: the WorkloadEntries the workloadSelector picks."""
+def service_entries(res: Resource, entries: Iterable[Resource], default_exports: Sequence[str]) -> list[Service]:
+    """`entries`: the WorkloadEntries the workloadSelector picks; `default_exports`: the exportTo when it gives
+    none."""
     spec = specs.service_entry(res)
     ports = se_ports(spec)
     instances = se_instances(res, ports, entries)
@@ -328,7 +327,7 @@ def service_entries(res: Resource, entries: Iterable[Resource]) -> list[Service]
     if resolution is Resolution.PASSTHROUGH and instances:
         resolution = Resolution.EDS  # endpoints given: balance over them (no traffic capture to pass through)
     base = Service(host="", namespace=res.namespace, ports=ports, resolution=resolution,
-                   exports=exports(spec.export_to, res.namespace), source=source_of(res),
+                   exports=exports(spec.export_to or default_exports, res.namespace), source=source_of(res),
                    mesh_external=spec.location != "MESH_INTERNAL", addresses=tuple(spec.addresses or ()),
                    instances=tuple(sorted(instances, key=_instance_key)),
                    gateway_port_translation=NO_GATEWAY_PORT_TRANSLATION not in res.labels)

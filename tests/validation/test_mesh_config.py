@@ -69,8 +69,27 @@ def test_unknown_field_is_a_warning_with_a_suggestion() -> None:
 
 
 def test_modeled_but_not_compiled_is_said() -> None:
-    assert check(config_map("  mesh: |\n    accessLogFile: /dev/stdout\n    connectTimeout: 5s\n")) == [
+    assert check(config_map("  mesh: |\n    accessLogFile: /dev/stdout\n    localityLbSetting: {enabled: true}\n")) == [
         ("MW0403", 10, 5)]
+
+
+@pytest.mark.parametrize(("value", "ok"), [("5s", True), ("1h", True), ("0s", False), ("-1s", False),
+                                           ("61m", False), ("1.0005s", False), ("soon", False)])
+def test_connect_timeout_is_held_to_istios_range(value: str, ok: bool) -> None:
+    """pkg/config/validation/agent ValidateConnectTimeout: at least 1ms, at most 1h, millisecond precision."""
+    found = check(config_map(f"  mesh: |\n    connectTimeout: {value}\n"))
+    assert found == ([] if ok else [("MW0202", 9, 5)]), found
+
+
+@pytest.mark.parametrize("key", ["defaultServiceExportTo", "defaultVirtualServiceExportTo",
+                                 "defaultDestinationRuleExportTo"])
+def test_default_export_to_entries_are_checked_at_their_line(key: str) -> None:
+    found = check(config_map(f"  mesh: |\n    {key}:\n    - .\n    - Not_A_Namespace\n"))
+    assert found == [("MW0223", 11, 7)], found
+
+
+def test_an_unknown_h2_upgrade_policy_is_an_error_at_its_line() -> None:
+    assert check(config_map("  mesh: |\n    h2UpgradePolicy: SOMETIMES\n")) == [("MW0102", 9, 5)]
 
 
 def test_provider_references_are_checked() -> None:
