@@ -27,7 +27,7 @@ from compiler.diagnostics import Diagnostic, Position
 from compiler.load import Document
 from compiler.resources import Resource
 from compiler.trust import TrustDomain
-from compiler.validate import ext_authz, fields, hosts
+from compiler.validate import destination_rule, ext_authz, fields, hosts
 
 CONFIG_MAP = "istio"  # pilot/pkg/bootstrap: the mesh config's ConfigMap name (default revision)
 KEY = "mesh"
@@ -234,6 +234,9 @@ class _Checks:
         for key in ("defaultServiceExportTo", "defaultVirtualServiceExportTo", "defaultDestinationRuleExportTo"):
             values = getattr(config, _attr(key))
             out += [self._at("MW0223", problem, (key, i)) for i, problem in hosts.export_to(values)]
+        if config.locality_lb_setting is not None:
+            out += [self._at("MW0217", message, ("localityLbSetting", *where))
+                    for message, where in destination_rule.locality_problems(config.locality_lb_setting)]
         if config.access_log_encoding == "JSON" and config.access_log_format:
             out += self._json_format(config.access_log_format)
         return out

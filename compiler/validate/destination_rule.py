@@ -103,17 +103,24 @@ def _consistent_hash(report: Report, ch: dr.ConsistentHashLB, path: Path) -> Non
 
 
 def _locality(report: Report, setting: dr.LocalityLoadBalancerSetting, path: Path) -> None:
+    for message, where in locality_problems(setting):
+        report.error("MW0217", message, path + where)
+
+
+def locality_problems(setting: dr.LocalityLoadBalancerSetting) -> list[tuple[str, Path]]:
+    """(message, path inside the setting) for Istio's ValidateLocalityLbSetting rules; a DestinationRule's and
+    MeshConfig's localityLbSetting are held to the same."""
+    out: list[tuple[str, Path]] = []
     if setting.distribute and setting.failover:
-        report.error("MW0217", "localityLbSetting cannot set both distribute and failover", path)
+        out.append(("localityLbSetting cannot set both distribute and failover", ()))
     for i, rule in enumerate(setting.distribute or []):
         total = sum((rule.to or {}).values())
         if total != 100:
-            report.error("MW0217", f"distribute weights add up to {total}, they must add up to 100",
-                         path + ("distribute", i, "to"))
+            out.append((f"distribute weights add up to {total}, they must add up to 100", ("distribute", i, "to")))
     for i, failover in enumerate(setting.failover or []):
         if failover.from_ is not None and failover.from_ == failover.to:
-            report.error("MW0217", f'failover from and to are the same region "{failover.to}"',
-                         path + ("failover", i))
+            out.append((f'failover from and to are the same region "{failover.to}"', ("failover", i)))
+    return out
 
 
 def connection_pool(report: Report, pool: common.ConnectionPoolSettings | None, path: Path) -> None:

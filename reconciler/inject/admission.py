@@ -5,7 +5,7 @@ pkg/kube/inject/webhook.go, `inject`).
 The MutatingWebhookConfiguration (deploy/webhook.yaml) sends only pods of namespaces labelled
 `istio-injection=enabled`; the pod's own opt-out is decided here. Every answer allows the pod: injection never
 refuses one (when the webhook cannot be reached, the configuration's failurePolicy decides). The patch only
-appends (containers, volumes), so it applies whatever other webhooks did before.
+appends (containers, volumes, annotations the pod does not have), so it applies whatever other webhooks did before.
 """
 
 from __future__ import annotations
@@ -71,8 +71,21 @@ def _patch(request: dict[str, Any], options: sidecar.Options) -> list[dict[str, 
     log.info("inject webhook: pod %s: %s", where, decision)
     if decision is not sidecar.Decision.INJECTED:
         return []
-    ops = [{"op": "add", "path": "/spec/containers/-", "value": c} for c in sidecar.containers(options)]
+    ops: list[dict[str, Any]] = [{"op": "add", "path": "/spec/containers/-", "value": c}
+           for c in sidecar.containers(options, sidecar.workload_of(pod, found[0]))]
     volumes = sidecar.volumes(options)
     if isinstance(found[1].get("volumes"), list):
-        return ops + [{"op": "add", "path": "/spec/volumes/-", "value": v} for v in volumes]
-    return [*ops, {"op": "add", "path": "/spec/volumes", "value": volumes}]
+        ops += [{"op": "add", "path": "/spec/volumes/-", "value": v} for v in volumes]
+    else:
+        ops.append({"op": "add", "path": "/spec/volumes", "value": volumes})
+    return ops + _annotations(found[0], sidecar.scrape_annotations(found[0]))
+
+
+def _annotations(metadata: MutableMapping[str, Any], added: dict[str, str]) -> list[dict[str, Any]]:
+    """Add `added` to the pod's annotations (JSON Pointer escapes `/` in a key as `~1`, RFC 6901)."""
+    if not added:
+        return []
+    if not isinstance(metadata.get("annotations"), MutableMapping):
+        return [{"op": "add", "path": "/metadata/annotations", "value": added}]
+    return [{"op": "add", "path": "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1"), "value": value}
+            for key, value in added.items()]

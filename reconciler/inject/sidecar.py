@@ -12,6 +12,12 @@ A pod gets two containers, as Istio's template gives it istio-proxy and (inside 
   socket in a shared in-memory volume. It verifies the CA with the root in the `meshward-ca-root` ConfigMap of the
   pod's namespace (Istio's istiod publishes `istio-ca-root-cert` the same way; meshward does not create it).
 
+Metrics as Istio's proxies give them: Envoy's stats with Istio's labels (`source_workload`: the workload the pod
+belongs to, worked out as pkg/kube/util.go GetDeployMetaFromPod does; `source_workload_namespace`: the pod's) at
+`:15090/stats/prometheus`, and the scrape annotations Istio puts on an injected pod (pkg/kube/inject/webhook.go
+applyPrometheusMerge), unless the pod has its own: with no agent to merge the application's metrics into Envoy's,
+a pod's own `prometheus.io/*` are left as they are, and `prometheus.io/scrape: "false"` is respected.
+
 Whether (pkg/kube/inject/inject.go, injectRequired): never twice (a pod that has `istio-proxy` is left as it is, so
 injecting twice is injecting once), never when `sidecar.istio.io/inject` is "false" as a pod label or annotation,
 never for a pod on the host network. No traffic capture (no iptables init container): applications reach the mesh
@@ -23,7 +29,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import MutableMapping
+import re
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from reconciler.xds import bootstrap
@@ -39,6 +46,10 @@ _TOKEN_DIR = "/var/run/secrets/meshward"
 _ROOT_DIR = "/var/run/meshward/ca"
 _PROXY_UID = 1337  # Istio's proxy user
 _ENVOY_ADMIN_PORT = 15000  # Istio's; on 127.0.0.1 only
+STATS_PORT = 15090  # Istio's Envoy Prometheus port (tools/packaging/common/envoy_bootstrap.json)
+STATS_PATH = "/stats/prometheus"
+_SCRAPE = "prometheus.io/scrape"
+_CRON_JOB = re.compile(r"^(.+)-\d{8,10}$")  # a Job a CronJob made: its name and a timestamp (GetDeployMetaFromPod)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -102,16 +113,70 @@ def inject(doc: MutableMapping[str, Any], options: Options) -> Decision:
         return Decision.NOT_A_WORKLOAD
     decision = decide(*pod)
     if decision is Decision.INJECTED:
-        spec = pod[1]
-        spec["containers"].extend(containers(options))
+        metadata, spec = pod
+        spec["containers"].extend(containers(options, workload_of(doc, metadata)))
         if not isinstance(spec.get("volumes"), list):
             spec["volumes"] = []
         spec["volumes"].extend(volumes(options))
+        annotations = scrape_annotations(metadata)
+        if annotations:
+            if not isinstance(metadata.get("annotations"), MutableMapping):
+                metadata["annotations"] = {}
+            metadata["annotations"].update(annotations)
     return decision
 
 
-def containers(options: Options) -> list[dict[str, Any]]:
-    return [_proxy(options), _agent(options)]
+def containers(options: Options, workload: str) -> list[dict[str, Any]]:
+    """`workload`: the `source_workload` label of the proxy's stats (`workload_of`)."""
+    return [_proxy(options, workload), _agent(options)]
+
+
+def workload_of(doc: Mapping[str, Any], metadata: Mapping[str, Any]) -> str:
+    """The workload a pod belongs to, as Istio names it in metrics: a controller's own name (`meshward inject` of a
+    Deployment...); for a pod, its controller's as pkg/kube/util.go GetDeployMetaFromPod works it out (a
+    ReplicaSet's Deployment, a Job's CronJob), else its name, else (a generated name) the name it gets
+    (`$(POD_NAME)`, which Kubernetes expands in the container's args)."""
+    if doc.get("kind") != "Pod":
+        return _text(doc.get("metadata"), "name") or "$(POD_NAME)"
+    name = _text(metadata, "name")
+    owner = _controller(metadata) if _text(metadata, "generateName") else None
+    if owner is None:
+        return name or "$(POD_NAME)"
+    kind, owner_name = owner
+    labels = _mapping(metadata, "labels")
+    for key in ("pod-template-hash", "rollouts-pod-template-hash"):
+        suffix = str(labels.get(key) or "")
+        if kind == "ReplicaSet" and suffix and owner_name.endswith(suffix):
+            return owner_name.removesuffix(f"-{suffix}")
+    if kind == "ReplicationController" and labels.get("deploymentconfig"):
+        return str(labels["deploymentconfig"])
+    cron = _CRON_JOB.match(owner_name) if kind == "Job" else None
+    return cron.group(1) if cron else owner_name or name or "$(POD_NAME)"
+
+
+def scrape_annotations(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """Istio's scrape annotations for Envoy's metrics, unless the pod has a `prometheus.io/*` of its own."""
+    if any(str(key).startswith("prometheus.io/") for key in _mapping(metadata, "annotations")):
+        return {}
+    return {_SCRAPE: "true", "prometheus.io/port": str(STATS_PORT), "prometheus.io/path": STATS_PATH}
+
+
+def _controller(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
+    refs = metadata.get("ownerReferences")
+    for ref in refs if isinstance(refs, list) else ():
+        if isinstance(ref, Mapping) and ref.get("controller") is True:
+            return str(ref.get("kind") or ""), str(ref.get("name") or "")
+    return None
+
+
+def _mapping(holder: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = holder.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(holder: object, key: str) -> str:
+    value = holder.get(key) if isinstance(holder, Mapping) else None
+    return value if isinstance(value, str) else ""
 
 
 def volumes(options: Options) -> list[dict[str, Any]]:
@@ -123,13 +188,15 @@ def volumes(options: Options) -> list[dict[str, Any]]:
     ]
 
 
-def _proxy(options: Options) -> dict[str, Any]:
+def _proxy(options: Options, workload: str) -> dict[str, Any]:
     config = bootstrap.without_node(options.xds_address, admin_port=_ENVOY_ADMIN_PORT,
-                                    sds_socket=f"{_SDS_DIR}/socket", xds_tls=options.xds_tls)
+                                    sds_socket=f"{_SDS_DIR}/socket", xds_tls=options.xds_tls,
+                                    stats_address=f"0.0.0.0:{STATS_PORT}", source=(workload, "$(POD_NAMESPACE)"))
     return {
         "name": PROXY,
         "image": options.proxy_image,
         "command": ["envoy"],
+        "ports": [{"name": "http-envoy-prom", "containerPort": STATS_PORT, "protocol": "TCP"}],  # Istio's template
         "args": ["--config-yaml", json.dumps(config, sort_keys=True, separators=(",", ":")),
                  "--service-node", _NODE, "--service-cluster", "$(POD_NAME).$(POD_NAMESPACE)",
                  "--log-level", "warning"],

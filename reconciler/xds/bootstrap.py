@@ -39,18 +39,18 @@ def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: i
     read from the admin interface, so `admin_port` is needed too. The stats carry Istio's labels either way."""
     parse_node_id(node_id)  # the compiler's check: a node id it cannot parse never gets a config
     parsed = parse_istio_node_id(node_id)
+    source = (parsed.name, parsed.namespace) if parsed else ("unknown", "unknown")
     return {"node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
-            "stats_config": metrics_stats_config(workload=parsed.name if parsed else "unknown",
-                                                 namespace=parsed.namespace if parsed else "unknown"),
             **without_node(xds_address, delta=delta, admin_port=admin_port, sds_socket=sds_socket, xds_tls=xds_tls,
-                           stats_address=stats_address)}
+                           stats_address=stats_address, source=source)}
 
 
 def without_node(xds_address: str, *, delta: bool = False, admin_port: int | None = None,
-                 sds_socket: str | None = None, xds_tls: bool = False,
-                 stats_address: str | None = None) -> dict[str, Any]:
+                 sds_socket: str | None = None, xds_tls: bool = False, stats_address: str | None = None,
+                 source: tuple[str, str]) -> dict[str, Any]:
     """`render` without `node`, for a proxy whose node id is known only where it runs: Envoy's `--service-node`
-    and `--service-cluster` give it (an injected pod's, from its name and IP; `reconciler/inject`)."""
+    and `--service-cluster` give it (an injected pod's, from its name and IP; `reconciler/inject`). `source`:
+    (workload, namespace), the `source_workload` and `source_workload_namespace` labels of its stats."""
     host, port = split_address(xds_address)
     if stats_address is not None and admin_port is None:
         raise ValueError("the metrics endpoint reads Envoy's admin interface: give an admin port too")
@@ -60,6 +60,7 @@ def without_node(xds_address: str, *, delta: bool = False, admin_port: int | Non
     if xds_tls:
         xds["transport_socket"] = xds_transport_socket(host)
     bootstrap: dict[str, Any] = {
+        "stats_config": metrics_stats_config(workload=source[0], namespace=source[1]),
         "dynamic_resources": _dynamic_resources(delta),
         "static_resources": {"clusters": [xds,
                                           *([sds_cluster(sds_socket)] if sds_socket else [])]},

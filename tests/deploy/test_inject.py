@@ -62,6 +62,72 @@ def test_every_workload_kind_gets_envoy_and_the_agent(kind: str) -> None:
     assert token["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "istio-ca"
 
 
+def proxy_config(doc: dict[str, Any]) -> dict[str, Any]:
+    proxy = next(c for c in pod_spec(doc)["containers"] if c["name"] == sidecar.PROXY)
+    config: dict[str, Any] = json.loads(proxy["args"][proxy["args"].index("--config-yaml") + 1])
+    return config
+
+
+def fixed_tags(config: dict[str, Any]) -> dict[str, str]:
+    return {t["tag_name"]: t["fixed_value"] for t in config["stats_config"]["stats_tags"] if "fixed_value" in t}
+
+
+@pytest.mark.parametrize("kind", ["Pod", "Deployment", "StatefulSet"])
+def test_the_injected_envoy_serves_istios_metrics_endpoint(kind: str) -> None:
+    """As `meshward bootstrap` does: :15090/stats/prometheus read from the admin interface, and Istio's labels on
+    the stats (the workload's name; the pod's namespace, which Kubernetes expands in the args)."""
+    doc = load(manifests.inject_stream(workload(kind, "reviews-v1"), sidecar.Options()).text)[0]
+    config = proxy_config(doc)
+    listener = config["static_resources"]["listeners"][0]
+    assert listener["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": sidecar.STATS_PORT}
+    assert "prometheus_stats" in {c["name"] for c in config["static_resources"]["clusters"]}
+    assert fixed_tags(config) == {"reporter": "source", "source_workload": "reviews-v1",
+                                  "source_workload_namespace": "$(POD_NAMESPACE)"}
+    assert {"destination_service", "destination_subset", "response_code"} <= {
+        t["tag_name"] for t in config["stats_config"]["stats_tags"]}
+    proxy = next(c for c in pod_spec(doc)["containers"] if c["name"] == sidecar.PROXY)
+    assert proxy["ports"] == [{"name": "http-envoy-prom", "containerPort": 15090, "protocol": "TCP"}]
+    metadata = doc["metadata"] if kind == "Pod" else doc["spec"]["template"]["metadata"]
+    assert {k: v for k, v in metadata["annotations"].items() if k.startswith("prometheus.io/")} == {
+        "prometheus.io/scrape": "true", "prometheus.io/port": "15090", "prometheus.io/path": "/stats/prometheus"}
+
+
+def test_the_only_variables_in_the_args_are_the_pods() -> None:
+    """Kubernetes expands `$(VAR)` in args and reads `$$` as `$`: the regexes of the stats tags must hold neither."""
+    doc = load(manifests.inject_stream(workload("Deployment"), sidecar.Options()).text)[0]
+    proxy = next(c for c in pod_spec(doc)["containers"] if c["name"] == sidecar.PROXY)
+    for arg in proxy["args"]:
+        assert "$$" not in arg
+        assert set(pod_runner.VAR.findall(arg)) <= {"POD_IP", "POD_NAME", "POD_NAMESPACE"}
+
+
+@pytest.mark.parametrize(("annotations", "expected"), [
+    ("{prometheus.io/scrape: 'false'}", {"prometheus.io/scrape": "false"}),
+    ("{prometheus.io/port: '8080', prometheus.io/scrape: 'true'}",
+     {"prometheus.io/port": "8080", "prometheus.io/scrape": "true"}),
+])
+def test_a_pods_own_scrape_annotations_are_kept(annotations: str, expected: dict[str, str]) -> None:
+    """No agent merges the application's metrics into Envoy's (Istio's prometheus merge): the pod's own win."""
+    doc = load(manifests.inject_stream(workload("Pod", annotations=annotations), sidecar.Options()).text)[0]
+    assert {k: v for k, v in doc["metadata"]["annotations"].items() if k.startswith("prometheus.io/")} == expected
+
+
+@pytest.mark.parametrize(("metadata", "name"), [
+    ({"name": "web-0"}, "web-0"),
+    ({"generateName": "web-6d4cf56db6-", "labels": {"pod-template-hash": "6d4cf56db6"},
+      "ownerReferences": [{"kind": "ReplicaSet", "name": "web-6d4cf56db6", "controller": True}]}, "web"),
+    ({"generateName": "web-", "ownerReferences": [{"kind": "StatefulSet", "name": "web", "controller": True}]},
+     "web"),
+    ({"generateName": "backup-28000000-", "ownerReferences": [
+        {"kind": "Job", "name": "backup-28000000", "controller": True}]}, "backup"),
+    ({"generateName": "x-", "ownerReferences": [{"kind": "ReplicaSet", "name": "rs", "controller": False}]},
+     "$(POD_NAME)"),
+])
+def test_the_workload_of_a_pod_is_istios(metadata: dict[str, Any], name: str) -> None:
+    """pkg/kube/util.go GetDeployMetaFromPod: the controller's name, a ReplicaSet's Deployment, a Job's CronJob."""
+    assert sidecar.workload_of({"kind": "Pod"}, metadata) == name
+
+
 STREAM = f"""\
 # The shop: a Service, its Deployment and a ConfigMap.
 apiVersion: v1
@@ -158,12 +224,20 @@ def test_the_injected_envoy_gets_its_config_from_serve_and_carries_traffic(tmp_p
             options = sidecar.Options(xds_address=f"127.0.0.1:{harness.server.xds_port}")
             pod = load(manifests.inject_stream(workload("Pod", "client", labels="{app: client}"), options).text)[0]
             env = {"POD_IP": CLIENT_IP, "POD_NAME": "client", "POD_NAMESPACE": "shop"}
-            with pod_runner.running_proxy(pod, env, tmp_path / "envoy.log"):
+            with pod_runner.running_proxy(pod, env, tmp_path / "envoy.log") as (_, _, stats_port):
                 request = urllib.request.Request(f"http://{CLIENT_IP}:{mesh_tree.SERVICE_PORT}/",
                                                  headers={"Host": mesh_tree.HOST})
                 with urllib.request.urlopen(request, timeout=10) as resp:
                     assert resp.read() == b"hello from web\n"
                 proxies = harness.get("/debug/proxies")
                 assert mesh_tree.node(CLIENT_IP) in {p["node_id"] for p in proxies}
+                with urllib.request.urlopen(f"http://{CLIENT_IP}:{stats_port}/stats/prometheus", timeout=10) as resp:
+                    metrics = resp.read().decode()
+            # the request, counted with Istio's labels (the namespace as Kubernetes expands it)
+            wanted = (f'destination_service="{mesh_tree.HOST}"', 'source_workload="client"',
+                      'source_workload_namespace="shop"', 'reporter="source"')
+            counted = [line for line in metrics.splitlines()
+                       if line.startswith("envoy_cluster_upstream_rq_total{") and all(w in line for w in wanted)]
+            assert counted and counted[0].endswith(" 1"), metrics[:2000]
         finally:
             harness.close()

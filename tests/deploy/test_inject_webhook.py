@@ -64,6 +64,24 @@ def test_the_patch_makes_the_pod_what_inject_makes_it() -> None:
     assert patched(answer, pod) == expected
 
 
+@pytest.mark.parametrize("annotations", [None, {"team": "web"}])
+def test_the_pod_gets_istios_scrape_annotations_and_its_deployments_workload_label(
+        annotations: dict[str, str] | None) -> None:
+    """The annotations are added to what the pod has (a JSON Pointer escapes the `/` of their keys); the stats'
+    `source_workload` is the Deployment's name, from the ReplicaSet that owns the pod."""
+    def change(pod: dict[str, Any]) -> None:
+        if annotations is not None:
+            pod["metadata"]["annotations"] = dict(annotations)
+    body = with_pod(change)
+    pod = patched(admission.review(body, sidecar.Options()), json.loads(body)["request"]["object"])
+    assert pod["metadata"]["annotations"] == {**(annotations or {}), "prometheus.io/scrape": "true",
+                                              "prometheus.io/port": "15090", "prometheus.io/path": "/stats/prometheus"}
+    proxy = next(c for c in pod["spec"]["containers"] if c["name"] == sidecar.PROXY)
+    config = json.loads(proxy["args"][proxy["args"].index("--config-yaml") + 1])
+    tags = {t["tag_name"]: t.get("fixed_value") for t in config["stats_config"]["stats_tags"]}
+    assert tags["source_workload"] == "web"
+
+
 def test_a_pod_without_volumes_gets_the_volumes_array() -> None:
     body = with_pod(lambda pod: [pod["spec"].pop("volumes"), pod["spec"]["containers"][0].pop("volumeMounts")])
     pod = json.loads(body)["request"]["object"]

@@ -88,6 +88,13 @@ def test_default_export_to_entries_are_checked_at_their_line(key: str) -> None:
     assert found == [("MW0223", 11, 7)], found
 
 
+def test_the_mesh_locality_setting_is_held_to_istios_rules() -> None:
+    """ValidateMeshConfig runs ValidateLocalityLbSetting on it, as on a DestinationRule's."""
+    mesh = ("  mesh: |\n    localityLbSetting:\n      distribute:\n      - from: a/*\n        to: {a/*: 60, b/*: 30}\n"
+            "      failover:\n      - {from: a, to: a}\n")
+    assert check(config_map(mesh)) == [("MW0217", 9, 5), ("MW0217", 12, 9), ("MW0217", 14, 9), ("MW0403", 9, 5)]
+
+
 def test_an_unknown_h2_upgrade_policy_is_an_error_at_its_line() -> None:
     assert check(config_map("  mesh: |\n    h2UpgradePolicy: SOMETIMES\n")) == [("MW0102", 9, 5)]
 
