@@ -1,7 +1,7 @@
 """DestinationRule checks: TLS that does not verify the server, hosts nobody defines, and rules Istio merges.
 
 Istio: destinationrule.CaCertificateAnalyzer (IST0128 / IST0129: SIMPLE or MUTUAL TLS without caCertificates,
-unless a credentialName supplies the CA to a workload-selected rule), the UnknownDestinationRuleHost part of
+unless a credentialName supplies the CA to a workload-selected rule: `_unverified` says why that is right), the UnknownDestinationRuleHost part of
 destinationrule.PodNotSelectedAnalyzer (IST0174), and pilot's DestinationRule merging (pilot/pkg/model
 destination_rule.go): DestinationRules of one namespace for one host (and the same workload selector) become one;
 subsets are appended (a repeated subset name is dropped) and the first top-level trafficPolicy wins.
@@ -29,19 +29,31 @@ def check_ca_certificates(ctx: Context) -> Iterator[Diagnostic]:
         host = dr.spec.host
         if _unverified(policy.tls, selected):
             yield dr.diag("MW0309", f"TLS mode {policy.tls.mode} to {host} does not verify the server certificate: "
-                                    "caCertificates is not set", ("spec", "trafficPolicy", "tls", "mode"))
+                                    f"{_why(policy.tls)}", ("spec", "trafficPolicy", "tls", "mode"))
         for i, port in enumerate(policy.port_level_settings or ()):
             if _unverified(port.tls, selected):
                 number = port.port.number if port.port else "?"
                 yield dr.diag("MW0310", f"TLS mode {port.tls.mode} to {host} port {number} does not verify the "
-                                        "server certificate: caCertificates is not set",
+                                        f"server certificate: {_why(port.tls)}",
                               ("spec", "trafficPolicy", "portLevelSettings", i, "tls", "mode"))
 
 
 def _unverified(tls: ClientTLSSettings | None, selected: bool) -> bool:
+    """As CaCertificateAnalyzer (ca-certificates.go), credentialName included: it verifies the server (with its
+    Secret's CA) only where it is used. Without a workloadSelector, Pilot uses it at gateways alone; sidecars get no
+    TLS for the rule (cluster_tls.go buildUpstreamClusterTLSContext keeps a credential from every sidecar in the
+    rule's scope), so the rule does not verify everywhere it applies, and Istio's analyzer tests expect the report
+    (analyzers_test.go "destinationrule with credentialname, ... no workloadSelector"). Not a false positive."""
     if tls is None or tls.mode not in _VERIFYING_MODES or tls.ca_certificates:
         return False
     return not (tls.credential_name and selected)
+
+
+def _why(tls: ClientTLSSettings) -> str:
+    if tls.credential_name:  # caCertificates may not be added beside it (validation.go ValidateTLS)
+        return (f"credentialName {tls.credential_name} without a workloadSelector is for gateways (Istio's sidecars "
+                "send this traffic without TLS)")
+    return "caCertificates is not set"
 
 
 def check_unknown_hosts(ctx: Context) -> Iterator[Diagnostic]:

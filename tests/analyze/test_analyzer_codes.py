@@ -336,3 +336,13 @@ def test_code_not_reported_for_passing_input(code: str) -> None:
     _, passing = CASES[code]
     found = [d.render() for d in _run(passing) if d.code == code]
     assert not found
+
+
+def test_a_credential_without_workload_selector_is_reported_with_why() -> None:
+    """Istio's analyzer reports it too (analyzers_test.go): Pilot uses the credential at gateways only, so the
+    message says that rather than asking for caCertificates, which Istio refuses beside credentialName."""
+    tls = "  trafficPolicy:\n    tls: {mode: MUTUAL, credentialName: client}\n"
+    [found] = [d for d in _run(_dr("  host: reviews\n" + tls)) if d.code == "MW0309"]
+    assert "credentialName client without a workloadSelector is for gateways" in found.message
+    selected = _dr("  host: reviews\n  workloadSelector: {matchLabels: {app: web}}\n" + tls)
+    assert not [d for d in _run(selected) if d.code == "MW0309"]
