@@ -18,6 +18,9 @@ CORE = ""
 DISCOVERY = "discovery.k8s.io"
 APPS = "apps"
 
+# how an EndpointSlice names its Service (Kubernetes' well-known label): read by translate and the analyzers alike
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+
 # controllers whose pod template says what their pods are (compiler.api.workloads)
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 _NETWORKING_VERSIONS = ("v1", "v1beta1", "v1alpha3")

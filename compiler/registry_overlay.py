@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from compiler.kinds import SERVICE_NAME_LABEL
 from compiler.load import Document
-from compiler.translate.services import SERVICE_NAME_LABEL  # how an EndpointSlice names its Service
 
 _REGISTRY_KINDS = ("Service", "EndpointSlice", "Pod", "Namespace")
 

@@ -18,13 +18,12 @@ from compiler.analyze.workloads import Workload
 from compiler.analyze.workloads import build as build_workloads
 from compiler.api.mesh_config import MeshConfig
 from compiler.diagnostics import Diagnostic
-from compiler.kinds import WORKLOAD_KINDS
+from compiler.kinds import SERVICE_NAME_LABEL, WORKLOAD_KINDS
 from compiler.resources import Resource, ResourceSet
 
 Labels = Mapping[str, str]
 T = TypeVar("T")
 MEMO = "_memo"  # the `indexes` entry holding the per-resource memos (see Context.memoized)
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
 class LabelIndex:

@@ -19,7 +19,7 @@ from compiler.api.mesh_config import MeshConfig
 from compiler.api.virtual_service import VirtualService
 from compiler.diagnostics import Diagnostic
 from compiler.inputs import BuildInputs
-from compiler.kinds import WORKLOAD_KINDS
+from compiler.kinds import SERVICE_NAME_LABEL, WORKLOAD_KINDS
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse import tables
 from compiler.reuse.carry import Carry, Tag
@@ -376,7 +376,7 @@ def _services(resources: ResourceSet, entries: svc.WorkloadIndex, carry: IndexRe
     """`selecting` gets, for each Pod and pod template, the Services whose selector picks it."""
     slices: dict[tuple[str, str], list[Resource]] = defaultdict(list)
     for s in resources.of_kind("EndpointSlice"):
-        owner = s.labels.get(svc.SERVICE_NAME_LABEL)
+        owner = s.labels.get(SERVICE_NAME_LABEL)
         if owner:
             slices[(s.namespace, owner)].append(s)
     out: dict[str, list[Service]] = defaultdict(list)

@@ -23,7 +23,6 @@ from compiler.translate import specs
 
 Labels = tuple[tuple[str, str], ...]
 EXPORT_ANNOTATION = "networking.istio.io/exportTo"
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 # a Service or ServiceEntry with this label is skipped when a gateway server's port is translated to a target port
 # (pilot/pkg/model/gateway.go resolvePorts, DisableGatewayPortTranslationLabel)
 NO_GATEWAY_PORT_TRANSLATION = "experimental.istio.io/disable-gateway-port-translation"
