@@ -123,6 +123,9 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0332", "error", "workload selected by several Telemetries", "make the selectors of a namespace's Telemetries select disjoint workloads, or merge the Telemetries", "IST0159", flagged=True),
     Code("MW0333", "error", "Telemetry selects no workload", "fix the selector's labels, or create the workload in the Telemetry's namespace", "IST0101", flagged=True),
     Code("MW0334", "warning", "access logging without provider", "name a provider in the entry, or set MeshConfig defaultProviders.accessLogging", "IST0157"),
+    Code("MW0336", "error", "provider cannot trace", "tracing takes a zipkin or opentelemetry provider of MeshConfig extensionProviders"),
+    Code("MW0337", "error", "tracing collector not in the registry", "give the provider the service (NAMESPACE/HOSTNAME) and port of a Service or ServiceEntry of the tree: the proxies' tracer sends spans to its cluster"),
+    Code("MW0338", "warning", "several tracing providers", "Pilot uses the first provider of a tracing entry: name one"),
     # -- compile ---------------------------------------------------------------------------------------------
     Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, Pod, EndpointSlice endpoint, or Deployment, StatefulSet, DaemonSet or ReplicaSet whose pod names it fits, matches this node id"),
     Code("MW0402", "error", "invalid node id", "use TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local"),

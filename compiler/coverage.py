@@ -293,7 +293,9 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.accessLogging": Compiled("telemetry-access-log"),
         "spec.accessLogging[].filter": Warned("Envoy's CEL access-log filter is not emitted: every request is "
                                               "logged"),
-        "spec.tracing": Warned("tracing is not compiled yet"),
+        "spec.tracing": Compiled("telemetry-tracing"),
+        "spec.tracing[].disableContextPropagation": Warned("the Envoy meshward emits for has no switch for it: "
+                                                           "trace context headers are propagated"),
         "spec.metrics": Warned("metrics overrides are not compiled yet"),
     },
     "Service": {

@@ -37,8 +37,14 @@ COMPILED = frozenset({"rootNamespace", "trustDomain", "trustDomainAliases", "out
                       "accessLogFormat", "accessLogEncoding", "extensionProviders", "connectTimeout",
                       "h2UpgradePolicy", "defaultServiceExportTo", "defaultVirtualServiceExportTo",
                       "defaultDestinationRuleExportTo"})
-# the provider kinds translate compiles (file access logs; ext_authz for CUSTOM); another kind is MW0403 at its line
-_COMPILED_PROVIDERS = frozenset({"envoy_file_access_log", "envoy_ext_authz_http", "envoy_ext_authz_grpc"})
+# modeled fields translate compiles in part: the parts it compiles (another part that is set is MW0403 at its line)
+_COMPILED_PARTS = {"defaultConfig": frozenset({"tracing"}), "defaultProviders": frozenset({"accessLogging", "tracing"})}
+# why a field is not compiled, where it says more than "not yet"
+_WHY_NOT = {"enableTracing": "it switches Istio's legacy tracer of the proxy bootstrap (ProxyConfig.tracing), which "
+                             "meshward's bootstraps do not have: trace with a Telemetry or defaultProviders.tracing"}
+# the provider kinds translate compiles (file access logs; ext_authz for CUSTOM; tracers); another kind is MW0403
+_COMPILED_PROVIDERS = frozenset({"envoy_file_access_log", "envoy_ext_authz_http", "envoy_ext_authz_grpc", "zipkin",
+                                 "opentelemetry"})
 _CONNECT_TIMEOUT_MAX_MS = 3_600_000  # pkg/config/validation/agent/validation.go connectTimeoutMax
 _SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "lightstep", "envoyOtelAls", "envoyExtAuthzHttp", "envoyExtAuthzGrpc")
 
@@ -94,6 +100,12 @@ def trust_conflicts(resources: Sequence[Resource], trust: TrustDomain) -> list[D
                              positions.locate(doc, ("trustDomainAliases",)), path=_path(("trustDomainAliases",)),
                              resource=res.origin))
     return out
+
+
+def diagnostic_at(res: Resource, code: str, message: str, path: Sequence[str | int]) -> Diagnostic:
+    """A diagnostic at a field of the ConfigMap's MeshConfig (`path` inside `data.mesh`), for the analyzers that
+    judge MeshConfig against the rest of the tree."""
+    return diag.make(code, message, _locate(_embedded(res), path), path=_path(path), resource=res.origin)
 
 
 def parse(res: Resource) -> Parsed:
@@ -213,12 +225,26 @@ class _Checks:
         for kind in ("tracing", "metrics", "accessLogging"):
             listed = getattr(defaults, "access_logging" if kind == "accessLogging" else kind) if defaults else None
             for i, name in enumerate(listed or []):
-                if config.provider(name) is None:
+                provider = config.provider(name)
+                if provider is None:
                     out.append(self._error(f'defaultProviders.{kind} names provider "{name}", which '
                                            "extensionProviders does not define", ("defaultProviders", kind, i)))
-        out += [self._warning("MW0403", f"MeshConfig {key} is checked but not compiled yet (see README "
-                              "Limitations)", (key,)) for key in data if key not in COMPILED]
-        return out
+                elif kind == "tracing" and provider.zipkin is None and provider.opentelemetry is None:
+                    out.append(self._at("MW0336", f'defaultProviders.tracing names provider "{name}", which is not '
+                                        "a tracer (zipkin or opentelemetry): Pilot would trace nothing",
+                                        ("defaultProviders", kind, i)))
+        return out + self._not_compiled(data)
+
+    def _not_compiled(self, data: dict[str, Any]) -> list[Diagnostic]:
+        paths: list[tuple[str, ...]] = []
+        for key, value in data.items():
+            if key in _COMPILED_PARTS and isinstance(value, dict):
+                paths += [(key, part) for part in value if part not in _COMPILED_PARTS[key]]
+            elif key not in COMPILED:
+                paths.append((key,))
+        return [self._warning("MW0403", f"MeshConfig {'.'.join(path)} is checked but not compiled"
+                              + (f": {_WHY_NOT[path[0]]}" if path[0] in _WHY_NOT else " yet (see README Limitations)"),
+                              path) for path in paths]
 
     def _values(self, config: MeshConfig) -> list[Diagnostic]:
         out = []

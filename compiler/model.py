@@ -638,6 +638,46 @@ class AccessLog:
     json: tuple[tuple[str, str], ...] = ()  # (label, command operator), sorted by label
 
 
+class TagKind(enum.StrEnum):
+    """Where a span tag's value comes from (type.tracing.v3.CustomTag's kinds)."""
+
+    LITERAL = "literal"
+    ENVIRONMENT = "environment"  # an environment variable of the proxy
+    REQUEST_HEADER = "request_header"
+    FORMATTER = "value"  # an access-log format string (%REQ(...)%)
+    RBAC_METADATA = "metadata"  # a key of the RBAC filter's dynamic metadata (Istio's dry-run policy tags)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SpanTag:
+    tag: str
+    kind: TagKind
+    value: str  # the literal or format string, the variable's or header's name, the metadata key
+    default: str = ""  # for an environment variable or header that is absent
+
+
+class Tracer(enum.StrEnum):
+    ZIPKIN = "zipkin"  # envoy.tracers.zipkin: Zipkin v2 JSON over HTTP
+    OPENTELEMETRY = "opentelemetry"  # envoy.tracers.opentelemetry: OTLP over gRPC
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tracing:
+    """A connection manager's tracing, resolved from Telemetry and MeshConfig (compiler.translate.tracing)."""
+
+    tracer: Tracer
+    cluster: str  # the collector's outbound cluster, which the proxy's CDS holds
+    host: str  # the collector's hostname: Zipkin's Host header, the gRPC authority
+    sampling: float  # random_sampling, in percent
+    tags: tuple[SpanTag, ...] = ()  # sorted by tag
+    spawn_upstream_span: bool = False
+    max_path_tag_length: int = 0  # 0: Envoy's default
+    use_request_id_for_sampling: bool = True  # the UUID request id extension's use_request_id_for_trace_sampling
+    path: str = ""  # Zipkin: the collector's endpoint
+    trace_id_128bit: bool = True  # Zipkin
+    service_name: str = ""  # OpenTelemetry: the resource's service.name
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class HttpFilterChain:
     """http_connection_manager: routes by RDS name, or inline (static bootstraps are made by the emitter)."""
@@ -656,6 +696,7 @@ class HttpFilterChain:
     # an mTLS-capable inbound port: x-forwarded-client-cert carries the peer's URI SAN (and a client's own is dropped)
     forward_client_cert: bool = False
     access_logs: tuple[AccessLog, ...] = ()  # MeshConfig accessLogFile (compiler.translate.telemetry)
+    tracing: Tracing | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

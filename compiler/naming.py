@@ -72,6 +72,12 @@ ISTIO_DEFAULT_SECRET = "default"
 ISTIO_ROOT_SECRET = "ROOTCA"
 TLS_MODE_LABEL = "security.istio.io/tlsMode"  # set by injection on workloads whose sidecar takes mTLS
 ISTIO_TLS_MODE = "istio"
+CANONICAL_NAME_LABEL = "service.istio.io/canonical-name"
+CANONICAL_REVISION_LABEL = "service.istio.io/canonical-revision"
+# a workload's app name (pkg/kube/labels/labels.go nameLabelsBackwardCompatible, in Istio's order)
+APP_LABELS = ("app", "app.kubernetes.io/name", CANONICAL_NAME_LABEL)
+# the labels a proxy's tracing reads (its Istio span tags, its OpenTelemetry service name)
+TRACING_LABELS = (*APP_LABELS, CANONICAL_REVISION_LABEL)
 
 
 def file_cert_secret(cert: str, key: str) -> str:

@@ -27,6 +27,7 @@ from compiler.analyze import (
     subsets,
     telemetry,
     telemetry_selectors,
+    tracing,
     vs_conflicts,
     vs_gateways,
 )
@@ -64,6 +65,7 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("telemetry.lightstep", telemetry.check_lightstep),
     ("telemetry.default-selectors", telemetry_selectors.check_default_selectors),
     ("telemetry.selectors", telemetry_selectors.check_selectors),
+    ("telemetry.tracing-providers", tracing.check),
     ("deprecation", deprecation.check),
 )
 
@@ -100,6 +102,7 @@ WHOLE: dict[str, tuple[str, ...]] = {
     "telemetry.lightstep": ("Telemetry", "ConfigMap"),
     "telemetry.default-selectors": ("Telemetry",),
     "telemetry.selectors": ("Telemetry", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace"),
+    "telemetry.tracing-providers": ("Telemetry", "ConfigMap", "Service", "ServiceEntry"),
     "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace",
                                       "ConfigMap"),
     "authorizationpolicy.ext-authz-providers": ("AuthorizationPolicy", "ConfigMap", "Service", "ServiceEntry"),

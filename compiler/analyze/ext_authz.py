@@ -41,11 +41,4 @@ def _problem(ctx: Context, config: MeshConfig, name: str) -> str | None:
                    if p.envoy_ext_authz_http is not None or p.envoy_ext_authz_grpc is not None]
         return ("is not an envoyExtAuthzHttp or envoyExtAuthzGrpc entry of MeshConfig extensionProviders"
                 + (f" (those are: {', '.join(defined)})" if defined else " (it defines none)"))
-    namespace, _, host = conf.service.rpartition("/")
-    found = {e.resource.namespace for e in ctx.registry.entries if e.host == host}
-    if namespace and namespace not in found or not found:
-        return f'names service "{conf.service}", which is not a Service or ServiceEntry host of the tree'
-    if not namespace and len(found) > 1:
-        return (f'names service "{host}", defined in several namespaces ({", ".join(sorted(found))}): write '
-                "NAMESPACE/HOSTNAME")
-    return None
+    return ctx.registry.provider_problem(conf.service)

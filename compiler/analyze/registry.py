@@ -66,6 +66,23 @@ class Registry:
         return [e for e in self._wildcards
                 if hosts.subset_of(host, e.host) and any(e.visible_from(ns) for ns in spaces)]
 
+    def provider_problem(self, service: str, port: int | None = None) -> str | None:
+        """What keeps a MeshConfig provider's `service` from naming one service of the tree (and `port` one of its
+        ports), as Pilot's model.LookupCluster resolves it: `NAMESPACE/HOSTNAME`, or a HOSTNAME defined in one
+        namespace only. None when it names one."""
+        namespace, _, host = service.rpartition("/")
+        defined = [e for e in self._exact.get(host, []) if not namespace or e.resource.namespace == namespace]
+        found = {e.resource.namespace for e in defined}
+        if not found:
+            return f'names service "{service}", which is not a Service or ServiceEntry host of the tree'
+        if len(found) > 1:
+            return (f'names service "{host}", defined in several namespaces ({", ".join(sorted(found))}): write '
+                    "NAMESPACE/HOSTNAME")
+        if port is not None and all(p.number != port for e in defined for p in e.ports):
+            ports = sorted({p.number for e in defined for p in e.ports})
+            return f'names port {port} of service "{service}", which has ports {ports}'
+        return None
+
     def overlapping(self, host: str, namespaces: Iterable[str]) -> list[HostEntry]:
         """Entries whose host can denote a host in common with `host` (for wildcard DestinationRule hosts)."""
         spaces = list(namespaces)

@@ -58,7 +58,7 @@ def check_lightstep(ctx: Context) -> Iterator[Diagnostic]:
     for res in ctx.of_kind("Telemetry"):
         spec: Telemetry = res.spec
         for i, entry in enumerate(spec.tracing or ()):
-            for j, ref in enumerate(entry.get("providers") or ()):
-                if isinstance(ref, dict) and ref.get("name") in lightstep:
-                    yield res.diag("MW0323", f'the Lightstep provider {ref["name"]} is deprecated: move to an '
+            for j, ref in enumerate(entry.providers or ()):
+                if ref.name in lightstep:
+                    yield res.diag("MW0323", f"the Lightstep provider {ref.name} is deprecated: move to an "
                                              "opentelemetry provider", ("spec", "tracing", i, "providers", j, "name"))

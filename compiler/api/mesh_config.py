@@ -54,6 +54,17 @@ class ServiceProvider(ApiModel):
 
 
 class ZipkinProvider(ServiceProvider):
+    """A Zipkin collector: spans as Zipkin v2 JSON over HTTP to `path` (Istio's default /api/v2/spans)."""
+
+    max_tag_length: UInt32 | None = None
+    path: str = ""
+    enable_64bit_trace_id: bool = Field(False, alias="enable64bitTraceId")
+
+
+class OpenTelemetryProvider(ServiceProvider):
+    """An OpenTelemetry collector: spans over OTLP/gRPC (the `http` and `grpc` exporter settings are not
+    modeled: compiler.mesh_config warns at them)."""
+
     max_tag_length: UInt32 | None = None
 
 
@@ -105,7 +116,7 @@ class ExtensionProvider(ApiModel):
     envoy_file_access_log: FileAccessLogProvider | None = None
     envoy_otel_als: OtelAlsProvider | None = None
     zipkin: ZipkinProvider | None = None
-    opentelemetry: ServiceProvider | None = None
+    opentelemetry: OpenTelemetryProvider | None = None
     lightstep: LightstepProvider | None = None
     prometheus: PrometheusProvider | None = None
 

@@ -34,6 +34,7 @@ from compiler.translate import (
     peer,
     scope,
     telemetry,
+    tracing,
 )
 from compiler.translate.mesh import Mesh, index
 from compiler.translate.named import first_by_name
@@ -82,8 +83,9 @@ def _sidecar_config(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope, out: _Outbo
     # PeerAuthentication then splits each chain by transport (mTLS, plaintext)
     guarded = _guarded(mesh, proxy, built.listeners)
     mtls = peer.compose(peer.policies_for(mesh, proxy), mesh_identity=mesh.inputs.mesh_identity)
-    inbound_listeners = telemetry.with_access_logs(peer.with_mtls(guarded, mtls, mesh.inputs.trust),
-                                                   telemetry.access_logs(mesh, proxy, "SERVER"))
+    inbound_listeners = tracing.with_tracing(
+        telemetry.with_access_logs(peer.with_mtls(guarded, mtls, mesh.inputs.trust),
+                                   telemetry.access_logs(mesh, proxy, "SERVER")), tracing.tracing(mesh, proxy, "SERVER"))
     inbound = reuse.inbound_half(proxy, (tuple(inbound_listeners), tuple(built.route_configs), tuple(built.clusters)))
 
     def merged(mine: tuple[_Named, ...], shared: tuple[_Named, ...]) -> tuple[_Named, ...]:
@@ -113,10 +115,11 @@ def _outbound(mesh: Mesh, proxy: model.Proxy, sc: scope.Scope) -> _Outbound:
     listeners.outbound(mesh, proxy, sc, built)
     services = dict(built.services)
     _add_destinations(mesh, proxy, built.contexts, services)
-    _add_ext_authz(mesh, services)
+    _add_providers(mesh, services)
     outbound, assignments = clusters.outbound_tables(mesh, proxy, [services[h] for h in sorted(services)],
                                                      mesh.carry)
-    logged = telemetry.with_access_logs(built.listeners, telemetry.access_logs(mesh, proxy, "CLIENT"))
+    logged = tracing.with_tracing(telemetry.with_access_logs(built.listeners, telemetry.access_logs(mesh, proxy, "CLIENT")),
+                                  tracing.tracing(mesh, proxy, "CLIENT"))
     return _Outbound(first_by_name(logged), first_by_name(built.route_configs), outbound, assignments,
                      tuple(_notes(built.contexts)))
 
@@ -126,12 +129,13 @@ def _router(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Dia
     everything = scope.Egress(hosts=(("*", "*"),))
     services = {s.host: s for s in scope.egress_services(mesh, proxy, everything)}
     _add_destinations(mesh, proxy, built.contexts, services)
-    _add_ext_authz(mesh, services)
+    _add_providers(mesh, services)
     outbound, assignments = clusters.outbound_clusters(mesh, proxy, [services[h] for h in sorted(services)],
                                                        mesh.carry)
     # a gateway enforces the policies selecting its workload on all its chains (Pilot's gateway listener builder)
-    guarded = telemetry.with_access_logs(_guarded(mesh, proxy, built.listeners),
-                                         telemetry.access_logs(mesh, proxy, "CLIENT"))
+    guarded = tracing.with_tracing(telemetry.with_access_logs(_guarded(mesh, proxy, built.listeners),
+                                                              telemetry.access_logs(mesh, proxy, "CLIENT")),
+                                   tracing.tracing(mesh, proxy, "CLIENT"))
     cfg = _assemble(proxy, guarded, built.route_configs, outbound, assignments, list(built.secrets.values()))
     return cfg, _notes(built.contexts)
 
@@ -142,9 +146,10 @@ def _guarded(mesh: Mesh, proxy: model.Proxy, ls: list[model.Listener]) -> list[m
                            authz.policies_for(mesh, proxy), mesh.inputs.trust)
 
 
-def _add_ext_authz(mesh: Mesh, services: dict[str, Service]) -> None:
-    """The ext_authz services of CUSTOM policies: a proxy's filter names their cluster, even outside its scope."""
-    for service in ext_authz.services(mesh):
+def _add_providers(mesh: Mesh, services: dict[str, Service]) -> None:
+    """The services of MeshConfig providers: the ext_authz ones of CUSTOM policies and the tracing collectors. A
+    proxy's filter or tracer names their cluster, even outside its scope."""
+    for service in (*ext_authz.services(mesh), *tracing.collector_services(mesh)):
         services.setdefault(service.host, service)
 
 

@@ -236,8 +236,12 @@ def _selector_keys(mesh: Mesh) -> tuple[str, ...]:
         for r in sidecars:
             ws = specs.sidecar(r).workload_selector
             keys.update((ws.labels or {}) if ws is not None else ())
-    for telemetry in mesh.resources.of_kind("Telemetry"):  # a workload's Telemetry sets its outbound access log
+    telemetries = mesh.resources.of_kind("Telemetry")
+    for telemetry in telemetries:  # a workload's Telemetry sets its outbound access log and tracing
         keys.update(telemetry.spec.selector.match_labels or {} if telemetry.spec.selector is not None else ())
+    defaults = mesh.config.default_providers
+    if any(t.spec.tracing for t in telemetries) or defaults is not None and defaults.tracing:
+        keys.update(naming.TRACING_LABELS)  # the span tags and service name of its tracing
     return tuple(sorted(keys))
 
 

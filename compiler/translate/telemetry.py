@@ -87,9 +87,14 @@ def access_logs(mesh: Mesh, proxy: model.Proxy, mode: Mode) -> tuple[model.Acces
 
 
 def applicable(mesh: Mesh, proxy: model.Proxy) -> list[list[AccessLogging]]:
-    """The accessLogging lists that apply to the proxy, least specific first: the root namespace's namespace-wide
-    Telemetry, its own namespace's, then every Telemetry of its namespace whose selector matches its labels.
-    A namespace's namespace-wide Telemetry is its oldest; targetRef(s) bind no sidecar or Istio Gateway."""
+    """The accessLogging lists that apply to the proxy, least specific first."""
+    return [list(t.access_logging) for t in applicable_specs(mesh, proxy) if t.access_logging]
+
+
+def applicable_specs(mesh: Mesh, proxy: model.Proxy) -> list[Telemetry]:
+    """The Telemetries that apply to the proxy, least specific first (applicableTelemetries): the root namespace's
+    namespace-wide Telemetry, its own namespace's, then every Telemetry of its namespace whose selector matches its
+    labels. A namespace's namespace-wide Telemetry is its oldest; targetRef(s) bind no sidecar or Istio Gateway."""
     grouped = mesh.memo(Tag.TELEMETRY_BY_NAMESPACE, lambda: _by_namespace(mesh))
     labels = proxy.label_map()
     specs = [_namespace_wide(grouped.get(mesh.root_namespace, []))]
@@ -97,7 +102,7 @@ def applicable(mesh: Mesh, proxy: model.Proxy) -> list[list[AccessLogging]]:
     if proxy.namespace != mesh.root_namespace:
         specs.append(_namespace_wide(own))
     specs += [t for t in own if _selector(t) and selects(_selector(t), labels)]
-    return [list(t.access_logging) for t in specs if t is not None and t.access_logging]
+    return [t for t in specs if t is not None]
 
 
 def merge(levels: Sequence[Sequence[AccessLogging]], defaults: Sequence[str], mode: Mode) -> dict[str, bool]:

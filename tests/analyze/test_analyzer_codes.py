@@ -108,6 +108,14 @@ data:
 """
 
 
+def _tracing(*providers: str) -> str:
+    return ("---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: traces, namespace: shop}\n"
+            "spec:\n  tracing:\n  - providers:\n" + "".join(f"    - name: {p}\n" for p in providers))
+
+
+_MESH_COLLECTOR = _MESH_TRACER.replace("zipkin.shop", "reviews.shop").replace("9411", "9080")
+
+
 CASES: dict[str, tuple[str, str]] = {
     "MW0301": (
         _vs("  hosts: [reviews.example.com]\n  gateways:\n  - edge  # <-\n" + ROUTE_TO_REVIEWS),
@@ -303,6 +311,10 @@ CASES: dict[str, tuple[str, str]] = {
                _POD + _telemetry_of("a", "  selector:\n    matchLabels:\n      app: reviews\n")),
     "MW0334": (_telemetry("envoy") + "  - disabled: false  # <-\n",
                _telemetry("envoy") + "  - disabled: true\n"),
+    "MW0336": (_MESH_COLLECTOR + _tracing("logs  # <-"), _MESH_COLLECTOR + _tracing("tracer")),
+    "MW0337": (_MESH_TRACER.replace("9411}", "9411}  # <-") + _tracing("tracer"),
+               _MESH_COLLECTOR + _tracing("tracer")),
+    "MW0338": (_MESH_COLLECTOR + _tracing("tracer", "logs  # <-"), _MESH_COLLECTOR + _tracing("tracer")),
 }
 
 

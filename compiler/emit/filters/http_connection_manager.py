@@ -7,7 +7,7 @@ from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 
 from compiler import model
-from compiler.emit import access_log, common, filters
+from compiler.emit import access_log, common, filters, tracing
 from meshxds import refs
 
 NAME = refs.HTTP_CONNECTION_MANAGER  # the name meshxds.refs finds a listener's route tables by
@@ -24,6 +24,9 @@ def of(
         http_filters=filters.http_filters(chain),
         access_log=access_log.all_of(chain.access_logs),
     )
+    if chain.tracing is not None:
+        out.tracing.CopyFrom(tracing.of(chain.tracing))
+        out.request_id_extension.CopyFrom(tracing.request_id(chain.tracing))
     if chain.use_remote_address:
         out.use_remote_address.value = True
     if chain.forward_client_cert:  # set from the verified peer certificate only: what a client sent is dropped
