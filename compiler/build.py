@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
 from compiler import diagnostics as diag
-from compiler import emit, mesh_config, model, pipeline, readiness, registry_overlay, translate
+from compiler import emit, mesh_config, model, pipeline, readiness, registry_overlay, routing_graph, translate
 from compiler.api.mesh_config import MeshConfig
 from compiler.diagnostics import Diagnostic
 from compiler.emit import bootstrap_static, common, dump, prometheus_stats
@@ -31,6 +31,10 @@ from compiler.load import Document, ParseCache, load
 from compiler.model import Proxy, Secret
 from compiler.naming import InvalidNodeId, NodeId, credential_ca_secret, parse_node_id
 from compiler.pipeline import CheckCache, Checked
+from compiler.routing_graph import Edge as RoutingEdge
+from compiler.routing_graph import Graph as RoutingGraph
+from compiler.routing_graph import Node as RoutingNode
+from compiler.routing_graph import NodeKind as RoutingNodeKind
 from compiler.translate import jwt
 from compiler.translate import proxyless as proxyless_translate
 from compiler.translate.describe import Description
@@ -42,7 +46,7 @@ from meshxds.snapshot import Snapshot
 
 # The public face (see the module docstring): this module's own names, and what the reconciler hands the compiler
 # and gets back (documents, diagnostics, the caches a long-running process keeps, the SDS secrets it reads from the
-# cluster, node ids, a snapshot's config dump).
+# cluster, node ids, a snapshot's config dump, the routing graph).
 __all__ = [
     "Build",
     "BuildInputs",
@@ -59,6 +63,10 @@ __all__ = [
     "Node",
     "NodeId",
     "ParseCache",
+    "RoutingEdge",
+    "RoutingGraph",
+    "RoutingNode",
+    "RoutingNodeKind",
     "Secret",
     "TrustDomain",
     "XdsNode",
@@ -81,6 +89,7 @@ __all__ = [
     "node_id_of",
     "parse_node_id",
     "proxy_config",
+    "routing",
     "snapshot_for",
     "split_readiness",
     "with_secrets",
@@ -198,6 +207,12 @@ def describe(result: Build, node: Node) -> Description:
     if result.model is None:
         raise LookupError("no model: the revision did not compile")
     return describe_proxy(result.model, translate.find_proxy(result.model, node_id_of(node)))
+
+
+def routing(result: Build) -> RoutingGraph:
+    """The revision's HTTP routing as a graph, from every proxy it compiles for (`meshward graph`, the reconciler's
+    mesh page); empty when the revision did not compile."""
+    return routing_graph.of_configs(proxy_config(result, p) for p in result.proxies())
 
 
 def with_secrets(cfg: model.ProxyConfig, secrets: Mapping[str, model.Secret]) -> model.ProxyConfig:

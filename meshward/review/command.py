@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from meshward.review import compare, drawing, report, revisions, routing
+from compiler import routing_graph as routing
+from meshward.review import compare, drawing, report, revisions
 from reconciler import gcpause
 
 COMMANDS = frozenset({"diff", "graph"})

@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from compiler import build, emit, load, model, pipeline, translate
+from compiler import routing_graph as routing
 from compiler.diagnostics import Diagnostic
 from compiler.emit import dump
-from meshward.review import causes, changes, revisions, routing
+from meshward.review import causes, changes, revisions
 from meshward.review.causes import DocRef, Key
 from meshxds import type_urls
 from meshxds.snapshot import Snapshot, XdsResource

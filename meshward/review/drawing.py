@@ -1,4 +1,4 @@
-"""A routing graph (meshward.review.routing) as Mermaid (which GitHub renders in Markdown) or Graphviz dot.
+"""A routing graph (compiler.routing_graph) as Mermaid (which GitHub renders in Markdown) or Graphviz dot.
 
 Node ids are generated (`n0`, `n1`, ... in node order), labels quoted: host names hold dots, dashes and colons
 that neither language takes bare in an id. Mermaid labels are escaped with its entity codes (`#quot;`), dot's with
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meshward.review.routing import Graph, Node, NodeKind
+from compiler.routing_graph import Graph, Node, NodeKind
 
 FORMATS = ("mermaid", "dot")
 # Mermaid shapes: gateways as stadiums, services as rectangles, subsets as rounded boxes

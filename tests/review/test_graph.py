@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from compiler import model
+from compiler import routing_graph as routing
 from meshward import cli
-from meshward.review import drawing, routing
+from meshward.review import drawing
 
 EXAMPLE = Path(__file__).parents[2] / "policies-example"
 _ID = r"(?:g\d+)?n\d+"

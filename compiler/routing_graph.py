@@ -5,7 +5,8 @@ Read from what was compiled rather than from the VirtualServices, so that the pi
 (merged VirtualServices, delegation, Sidecar scope, gateway binding). A gateway is drawn as its workload; a sidecar
 is not drawn: the routes it holds are drawn from the service it calls (the virtual host), the same for every sidecar
 that sees the service, so each edge appears once. `meshward graph` draws it whole, `meshward diff` the services
-whose edges differ between two revisions.
+whose edges differ between two revisions, and the reconciler's mesh page (reconciler/ops/mesh_view.py) the served
+revision's, which is why it lives in the compiler (pure: the model in, plain values out) and not in the command line.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Edge:
     source: Node
     target: Node
     label: str  # the match in short form and the weight ("prefix /api, 80%"), "" for a plain route
+    weight: int = 100  # the percentage of the route's traffic the edge carries (the share in `label`)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -98,15 +100,16 @@ def _route_edges(source: Node, route: model.Route, clusters: dict[str, model.Clu
     match = short_match(route.match)
     out: list[Edge] = []
     for cluster, weight in known:
-        share = f"{round(100 * weight / total)}%" if len(known) > 1 else ""
+        percent = round(100 * weight / total)
+        share = f"{percent}%" if len(known) > 1 else ""
         subset = Node(NodeKind.SUBSET, cluster.service_host, cluster.subset) if cluster.subset else None
         service = Node(NodeKind.SERVICE, cluster.service_host)
         if router:  # gateway -(match)-> service -(weight)-> subset
             out.append(Edge(source, service, match))
             if subset is not None or share:
-                out.append(Edge(service, subset or service, share))
+                out.append(Edge(service, subset or service, share, percent))
         elif subset is not None or service != source or match or share:
-            out.append(Edge(source, subset or service, ", ".join(p for p in (match, share) if p)))
+            out.append(Edge(source, subset or service, ", ".join(p for p in (match, share) if p), percent))
     return out
 
 
