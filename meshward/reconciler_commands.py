@@ -10,6 +10,7 @@ import json
 import re
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,13 @@ def _address(text: str) -> str:
     return text
 
 
+def _http_url(text: str) -> str:
+    url = urllib.parse.urlsplit(text)
+    if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+        raise argparse.ArgumentTypeError(f"expected an http(s) URL like http://prometheus:9090: {text!r}")
+    return text
+
+
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("serve", help="run the reconciler: follow a git repo and serve xDS")
     s.add_argument("--repo", required=True, metavar="URL_OR_PATH", help="the git repository to follow")
@@ -63,8 +71,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--xds-address", type=_address, default=DEFAULT_XDS, metavar="H:P",
                    help="where proxies connect over ADS; port 0 takes a free one (default: %(default)s)")
     s.add_argument("--admin-address", type=_address, default=DEFAULT_ADMIN, metavar="H:P",
-                   help="health, metrics, /status and webhook over HTTP; port 0 takes a free one (default: "
-                        "%(default)s)")
+                   help="health, metrics, /status, the mesh page (/mesh) and webhook over HTTP; port 0 takes a "
+                        "free one (default: %(default)s)")
+    s.add_argument("--prometheus-url", type=_http_url, default=None, metavar="URL",
+                   help="the Prometheus that scrapes the proxies (http://prometheus:9090): the mesh page shows "
+                        "request rates per edge from it")
     s.add_argument("--workdir", default=None, help="where to clone (default: a temporary directory)")
     s.add_argument("--webhook-secret-file", default=None, metavar="FILE",
                    help="the secret a git host signs /webhook calls with (default: the environment's "

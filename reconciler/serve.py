@@ -28,7 +28,7 @@ from reconciler.git import auth, source, webhook
 from reconciler.identity import ca, ca_server, certs
 from reconciler.inject import sidecar, webhook_server
 from reconciler.kube import ca_secret, cluster, istio_kinds, registry, token_review
-from reconciler.ops import admin, drift, exposure, metrics
+from reconciler.ops import admin, drift, exposure, mesh_view, metrics
 from reconciler.ops import status as status_mod
 from reconciler.xds import ads, ads_guard, ads_status, cache, config_budget, xds_node
 
@@ -85,6 +85,7 @@ class ServeConfig:
     inject_cert: Path | None = None  # with inject_key: the webhook's certificate; else the CA makes one
     inject_key: Path | None = None
     inject: sidecar.Options = dataclasses.field(default_factory=sidecar.Options)  # what the webhook injects
+    prometheus_url: str | None = None  # the mesh page's request rates per edge come from it
 
 
 def registry_config(config: ServeConfig) -> registry.RegistryConfig | None:
@@ -240,9 +241,10 @@ class Server:
         hook = webhook.WebhookHandler(config.webhook_secret, lambda: self.source.followed_refs, self.loop.trigger)
         host, port = _split(config.admin_address)
         self.metrics.before_render(self._refresh_metrics)
+        self.mesh_view = mesh_view.MeshView(config.prometheus_url)
         self.admin = admin.AdminServer(status=self._status, metrics=self.metrics, webhook=hook,
                                        proxies=self._proxies, config=self._config_of, describe=self._describe_of,
-                                       host=host, port=port)
+                                       mesh=self._mesh, host=host, port=port)
         self.xds_port = 0
         self.injector = _injector(config, self.ca)
 
@@ -316,6 +318,14 @@ class Server:
         except LookupError as err:
             raise LookupError(f"unknown proxy {node_id}: {err}") from None
         return described.to_json()
+
+    async def _mesh(self) -> dict[str, Any]:
+        """The mesh page's data: the served revision's routing, the proxies' sync state, rates (mesh_view.py). The
+        loop's status with the live NACKs (what the result and errors depend on), without /status's drift."""
+        served, proxies = self.loop.served, self.ads.status()
+        current = dataclasses.replace(self.loop.status, nacks=status_mod.nacks_of(proxies))
+        return await self.mesh_view.to_json(served.build if served is not None else None, current, proxies,
+                                            self._commit_of)
 
     async def start(self) -> None:
         self.xds_port = await self.ads.start(self.config.xds_address)
@@ -430,7 +440,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         inject=sidecar.Options(xds_address=args.inject_xds_address, ca_address=args.inject_ca_address,
                                proxy_image=args.inject_proxy_image, agent_image=args.inject_agent_image,
                                trust_domain=args.trust_domain, xds_tls=args.xds_tls),
-        ca_secret=args.ca_secret, namespace=args.namespace, xds_tls=args.xds_tls)
+        ca_secret=args.ca_secret, namespace=args.namespace, xds_tls=args.xds_tls,
+        prometheus_url=args.prometheus_url)
 
 
 async def serve(config: ServeConfig) -> None:

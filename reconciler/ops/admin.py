@@ -1,5 +1,5 @@
 """The admin HTTP endpoint (default 127.0.0.1:15014, Istio's monitoring port): health, metrics, status, debug,
-and the push webhook.
+the mesh page and the push webhook.
 
 A deliberately small HTTP/1.1 server on `asyncio.start_server`, in the same event loop as ADS, so handlers read the
 live status without locks or threads. One request per connection (`Connection: close`); header size, body size and
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from reconciler.git import webhook as webhook_mod
-from reconciler.ops import exposure
+from reconciler.ops import exposure, mesh_page
 from reconciler.ops import metrics as metrics_mod
 from reconciler.ops.status import Status
 
@@ -50,6 +50,7 @@ class Response:
     status: int
     body: bytes
     content_type: str = "text/plain; charset=utf-8"
+    headers: tuple[tuple[str, str], ...] = ()  # more response headers (the mesh page's Content-Security-Policy)
 
     @staticmethod
     def text(status: int, text: str) -> Response:
@@ -80,13 +81,16 @@ class AdminServer:
     def __init__(self, *, status: Callable[[], Status], metrics: metrics_mod.Metrics,
                  webhook: webhook_mod.WebhookHandler | None = None, proxies: Callable[[], Any] | None = None,
                  config: Callable[[str], Any] | None = None, describe: Callable[[str], Any] | None = None,
-                 host: str = "127.0.0.1", port: int = 15014) -> None:
+                 mesh: Callable[[], Awaitable[Any]] | None = None, host: str = "127.0.0.1",
+                 port: int = 15014) -> None:
         self._status = status
         self._metrics = metrics
         self._webhook = webhook
         self._proxies = proxies
         self._config = config
         self._describe = describe
+        self._mesh = mesh
+        self._page = mesh_page.load() if mesh is not None else None
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
@@ -95,6 +99,7 @@ class AdminServer:
             "/metrics": ("GET", self._metrics_page), "/status": ("GET", self._status_page),
             "/debug/proxies": ("GET", self._debug_proxies), "/debug/config": ("GET", self._debug_config),
             "/debug/describe": ("GET", self._debug_describe),
+            "/mesh": ("GET", self._mesh_page), "/mesh/graph": ("GET", self._mesh_graph),
             "/webhook": ("POST", self._webhook_page),
         }
 
@@ -156,6 +161,16 @@ class AdminServer:
 
     async def _status_page(self, _: Request) -> Response:
         return Response.json(200, self._status().to_json())
+
+    async def _mesh_page(self, _: Request) -> Response:
+        if self._page is None:
+            return Response.text(404, "the mesh page is not wired")
+        return Response(200, self._page.body, "text/html; charset=utf-8", self._page.headers)
+
+    async def _mesh_graph(self, _: Request) -> Response:
+        if self._mesh is None:
+            return Response.text(404, "the mesh page is not wired")
+        return Response.json(200, await self._mesh())
 
     async def _debug_proxies(self, _: Request) -> Response:
         if self._proxies is None:
@@ -297,5 +312,6 @@ def _render(response: Response) -> bytes:
     head = (f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}\r\n"
             f"Content-Type: {response.content_type}\r\n"
             f"Content-Length: {len(response.body)}\r\n"
-            "Connection: close\r\n\r\n")
+            + "".join(f"{name}: {value}\r\n" for name, value in response.headers)
+            + "Connection: close\r\n\r\n")
     return head.encode("latin-1") + response.body

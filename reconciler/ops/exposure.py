@@ -1,6 +1,7 @@
 """Who may reach the reconciler's ports. Plain ADS and the admin port have no authentication, so their protection is
 the address: loopback reaches only this machine. Binding elsewhere is the operator's choice (a warning says what it
-exposes), with two exceptions: `/debug/*` (every proxy's full config) is never served to a peer that is not
+exposes: /status, /metrics and the mesh page, which show the policy's routing and the proxies' states but no key or
+config dump), with two exceptions: `/debug/*` (every proxy's full config) is never served to a peer that is not
 loopback, whatever the bind address, and private keys (Gateway credentials) are never put on plain ADS that is not
 loopback (`serve` refuses to start; `--xds-tls` authenticates every proxy instead)."""
 
@@ -33,8 +34,8 @@ def bind_warnings(*, xds_host: str, admin_host: str, xds_tls: bool = False) -> l
         warnings.append(f"the ADS port is bound to {xds_host or '*'}, not loopback: any client that reaches it can "
                         "read every proxy's config and open streams: plain ADS has no authentication (serve --xds-tls adds it)")
     if not is_loopback(admin_host):
-        warnings.append(f"the admin port is bound to {admin_host or '*'}, not loopback: /status, /metrics and "
-                        "/webhook are reachable from other machines (/debug/* stays refused to them)")
+        warnings.append(f"the admin port is bound to {admin_host or '*'}, not loopback: /status, /metrics, the mesh "
+                        "page (/mesh) and /webhook are reachable from other machines (/debug/* stays refused to them)")
     return warnings
 
 

@@ -11,6 +11,7 @@ the second, so `rate()` of those sees the whole second round.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import urllib.request
@@ -26,6 +27,8 @@ from traffic_envoy import envoy, free_port, write_tree
 
 from compiler import build
 from compiler.emit import bootstrap_static
+from reconciler.ops import mesh_view, prom_rates
+from reconciler.ops.status import Status
 
 pytestmark = pytest.mark.envoy
 
@@ -217,3 +220,15 @@ def test_every_dashboard_expression_is_accepted(mesh: Mesh) -> None:
     template: Any = json.loads(DASHBOARD.read_text())["templating"]["list"][1]["query"]["query"]
     metric = re.fullmatch(r"label_values\((.+), destination_service\)", template)
     assert metric and mesh.prometheus.values(metric.group(1), "destination_service").get(SERVICE) is not None
+
+
+def test_mesh_page_rates_follow_the_split(mesh: Mesh, tmp_path: Path) -> None:
+    """The mesh page's rates (serve --prometheus-url): its own query against this Prometheus, put on the edges of
+    the routing graph of the same tree, give v2's edge the share the backends saw."""
+    graph = build.routing(build.build([write_tree(tmp_path, _tree(mesh.port, mesh.v1, mesh.v2))]))
+    samples = asyncio.run(prom_rates.fetch(mesh.prometheus.url))
+    assert {s.source for s in samples if s.service == SERVICE} == {f"{NS}/client"}
+    doc = mesh_view.document(graph, Status(), [], lambda _: None, samples=samples, rates_configured=True)
+    rates = {e["target"].rsplit("|", 1)[1]: e["rate"] for e in doc["edges"] if e["weight"] in (70, 30)}
+    share = rates["v2"] / (rates["v1"] + rates["v2"])
+    assert _close(share, mesh.total["v2"] / (mesh.total["v1"] + mesh.total["v2"]), 0.03), (rates, mesh.total)
