@@ -1,0 +1,231 @@
+"""Real spans from real Envoys compiled by meshward with Telemetry tracing: a request crosses two sidecars (the
+client's outbound listener, then the server's inbound one, then the application), and the collector, speaking the
+tracer's own wire protocol, receives one trace: the client's span and the server's span under it, each with the
+Telemetry's custom tags. At 0% sampling nothing is reported, and the sampling decision reaches the application.
+
+The tracers batch spans (a flush every 5 s, or 5 spans); the bootstraps get a runtime layer that flushes each span
+at once, so a test waits for what it expects and, for what must not come, a bounded quiet period.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import otlp_collector
+import pytest
+import zipkin_collector
+from opentelemetry.proto.trace.v1 import trace_pb2
+from traffic_backends import Backend, get, running
+from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
+
+pytestmark = pytest.mark.envoy
+
+CLIENT_IP, SERVER_IP, COLLECTOR_IP = "127.0.12.1", "127.0.12.2", "127.0.12.9"
+CLIENT_NODE = f"sidecar~{CLIENT_IP}~client.shop~shop.svc.cluster.local"
+SERVER_NODE = f"sidecar~{SERVER_IP}~server.shop~shop.svc.cluster.local"
+# Envoy's batching, per tracer (source/extensions/tracers/*: runtime keys and their 5 s / 5 span defaults)
+FLUSH_AT_ONCE = {f"tracing.{tracer}.{key}": value for tracer in ("zipkin", "opentelemetry")
+                 for key, value in (("min_flush_spans", 1), ("flush_interval_ms", 100))}
+
+
+@dataclass(frozen=True)
+class Collector:
+    """A collector as the tree names it: the MeshConfig provider (its name is its kind) and its Service, whose one
+    endpoint is where the test's collector listens."""
+
+    kind: str  # zipkin | opentelemetry
+    port_name: str  # the Service port's name: its protocol (OTLP is gRPC, so HTTP/2)
+    number: int  # the Service port
+    port: int  # the collector's real port on COLLECTOR_IP
+
+
+@contextmanager
+def mesh(envoy_bin: str, root: Path, collector: Collector, sampling: int) -> Iterator[int]:
+    """The client and server sidecars (each a real Envoy on its compiled bootstrap) and the server's application;
+    yields the client's outbound port."""
+    app = Backend("server", "127.0.0.1")
+    with running({"server": app}), ExitStack() as stack:
+        outbound, inbound = free_port(CLIENT_IP), free_port(SERVER_IP)
+        text = _tree(outbound, inbound, app) + _collector(collector) + _telemetry(collector.kind, sampling)
+        tree = write_tree(root / "tree", {"tree.yaml": text})
+        for node, address, port in ((SERVER_NODE, SERVER_IP, inbound), (CLIENT_NODE, CLIENT_IP, outbound)):
+            admin = free_port()
+            bootstrap = compile_bootstrap(tree, node, root / f"{node.split('~')[2]}.json", admin)
+            config = json.loads(bootstrap.read_text())
+            config["layered_runtime"] = {"layers": [{"name": "flush", "static_layer": FLUSH_AT_ONCE}]}
+            bootstrap.write_text(json.dumps(config))
+            stack.enter_context(envoy(envoy_bin, bootstrap, admin, [(address, port)]))
+        yield outbound
+
+
+def _collector(c: Collector) -> str:
+    return f"""apiVersion: v1
+kind: ConfigMap
+metadata: {{name: istio, namespace: istio-system}}
+data:
+  mesh: |
+    extensionProviders:
+    - name: {c.kind}
+      {c.kind}: {{service: collector.istio-system.svc.cluster.local, port: {c.number}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: collector, namespace: istio-system}}
+spec:
+  selector: {{app: collector}}
+  ports:
+  - {{name: {c.port_name}, port: {c.number}, targetPort: {c.port_name}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: collector, namespace: istio-system}}
+spec:
+  address: {COLLECTOR_IP}
+  labels: {{app: collector}}
+  ports: {{{c.port_name}: {c.port}}}
+---
+"""
+
+
+def _tree(outbound: int, inbound: int, app: Backend) -> str:
+    return f"""apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: client, namespace: shop}}
+spec:
+  address: {CLIENT_IP}
+  labels: {{app: client}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: client, namespace: shop}}
+spec:
+  workloadSelector: {{labels: {{app: client}}}}
+  egress:
+  - port: {{number: {outbound}, protocol: HTTP, name: http}}
+    bind: {CLIENT_IP}
+    captureMode: NONE
+    hosts: ["./*"]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: server, namespace: shop}}
+spec:
+  address: {SERVER_IP}
+  labels: {{app: server}}
+  ports: {{http: {inbound}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: server, namespace: shop}}
+spec:
+  selector: {{app: server}}
+  ports:
+  - {{name: http, port: {outbound}, targetPort: http}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: server, namespace: shop}}
+spec:
+  workloadSelector: {{labels: {{app: server}}}}
+  ingress:
+  - port: {{number: {inbound}, protocol: HTTP, name: http}}
+    bind: {SERVER_IP}
+    captureMode: NONE
+    defaultEndpoint: 127.0.0.1:{app.port}
+  egress:
+  - hosts: ["./*"]
+---
+"""
+
+
+def _telemetry(provider: str, sampling: int) -> str:
+    """The root namespace traces to the provider with tags; the server's own Telemetry sets its SERVER-side tags."""
+    return f"""apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: mesh-default, namespace: istio-system}}
+spec:
+  tracing:
+  - providers: [{{name: {provider}}}]
+    randomSamplingPercentage: {sampling}
+    customTags:
+      team: {{literal: {{value: payments}}}}
+      user: {{header: {{name: x-user, defaultValue: anonymous}}}}
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: server, namespace: shop}}
+spec:
+  selector: {{matchLabels: {{app: server}}}}
+  tracing:
+  - match: {{mode: SERVER}}
+    customTags:
+      side: {{literal: {{value: inbound}}}}
+      user: {{header: {{name: x-user, defaultValue: anonymous}}}}
+---
+"""
+
+
+def _by_kind(spans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {span["kind"]: span for span in spans}
+
+
+def test_a_request_across_two_sidecars_is_one_zipkin_trace(envoy_bin: str, tmp_path: Path) -> None:
+    with zipkin_collector.running(COLLECTOR_IP) as (collector, collector_port), \
+            mesh(envoy_bin, tmp_path, Collector("zipkin", "http", 9411, collector_port), 100) as port:
+        reply = get(port, "/orders", "server", {"x-user": "alice"}, address=CLIENT_IP)
+        assert reply.status == 200, reply.body
+        spans = _by_kind(collector.wait_for(2))
+    assert set(spans) == {"CLIENT", "SERVER"}, spans
+    client, server = spans["CLIENT"], spans["SERVER"]
+    assert client["traceId"] == server["traceId"] and len(client["traceId"]) == 32  # 128-bit, Istio's default
+    assert "parentId" not in client and server["parentId"] == client["id"]
+    assert (client["localEndpoint"]["serviceName"], server["localEndpoint"]["serviceName"]) == (
+        "client.shop", "server.shop")
+    assert client["tags"]["team"] == "payments" and client["tags"]["user"] == "alice"
+    assert "team" not in server["tags"] and server["tags"]["side"] == "inbound" and server["tags"]["user"] == "alice"
+    assert client["tags"]["istio.namespace"] == server["tags"]["istio.namespace"] == "shop"
+    assert client["tags"]["upstream_cluster"] == f"outbound|{port}||server.shop.svc.cluster.local"
+    assert client["tags"]["istio.canonical_revision"] == "latest"
+    headers = reply.echo()["headers"]  # the trace reached the application too
+    assert headers["x-b3-traceid"] == client["traceId"] and headers["x-b3-parentspanid"] == client["id"]
+    assert set(collector.content_types) == {"application/json"}
+
+
+def test_zero_sampling_reports_nothing(envoy_bin: str, tmp_path: Path) -> None:
+    with zipkin_collector.running(COLLECTOR_IP) as (collector, collector_port), \
+            mesh(envoy_bin, tmp_path, Collector("zipkin", "http", 9411, collector_port), 0) as port:
+        replies = [get(port, f"/orders/{i}", "server", address=CLIENT_IP) for i in range(3)]
+        assert [r.status for r in replies] == [200] * 3
+        assert {r.echo()["headers"]["x-b3-sampled"] for r in replies} == {"0"}  # the decision went downstream
+        assert collector.after(1.5) == []
+
+
+def test_a_request_across_two_sidecars_is_one_opentelemetry_trace(envoy_bin: str, tmp_path: Path) -> None:
+    """The same over OTLP/gRPC: Envoy's OpenTelemetry tracer exports to the collector's TraceService."""
+    with otlp_collector.serving(COLLECTOR_IP) as collector, \
+            mesh(envoy_bin, tmp_path, Collector("opentelemetry", "grpc", 4317, collector.port), 100) as port:
+        reply = get(port, "/orders", "server", {"x-user": "bob"}, address=CLIENT_IP)
+        assert reply.status == 200, reply.body
+        spans = {s.span.kind: s for s in collector.wait_spans(2)}
+    client, server = spans[trace_pb2.Span.SPAN_KIND_CLIENT], spans[trace_pb2.Span.SPAN_KIND_SERVER]
+    assert len(spans) == 2 and client.span.trace_id == server.span.trace_id and len(client.span.trace_id) == 16
+    assert not client.span.parent_span_id and server.span.parent_span_id == client.span.span_id
+    assert (client.resource["service.name"], server.resource["service.name"]) == ("client.shop", "server.shop")
+    assert client.attributes["team"] == "payments" and client.attributes["user"] == "bob"
+    assert "team" not in server.attributes and server.attributes["side"] == "inbound"
+    assert server.attributes["user"] == "bob"
+    assert reply.echo()["headers"]["traceparent"].split("-")[1] == client.span.trace_id.hex()
+
+
+def test_zero_sampling_exports_no_opentelemetry_span(envoy_bin: str, tmp_path: Path) -> None:
+    with otlp_collector.serving(COLLECTOR_IP) as collector, \
+            mesh(envoy_bin, tmp_path, Collector("opentelemetry", "grpc", 4317, collector.port), 0) as port:
+        assert [get(port, f"/orders/{i}", "server", address=CLIENT_IP).status for i in range(3)] == [200] * 3
+        time.sleep(1.5)
+        assert collector.spans() == []
