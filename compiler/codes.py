@@ -118,7 +118,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0327", "error", "JWT claim routing without RequestAuthentication", "apply a RequestAuthentication to the gateway's pods (root namespace or theirs), so that tokens are verified and their claims can be routed on", "IST0149", flagged=True),
     Code("MW0328", "error", "CUSTOM policy's ext_authz provider cannot be built", "define the provider in the istio ConfigMap's mesh extensionProviders (envoyExtAuthzHttp or envoyExtAuthzGrpc) with a service of the tree (NAMESPACE/HOSTNAME), or fix provider.name; until then Istio denies the requests the policy matches", flagged=True),
     Code("MW0329", "error", "unknown telemetry provider", "name a provider of MeshConfig extensionProviders (or Istio's built-in envoy)"),
-    Code("MW0330", "error", "provider cannot log access", "access logging takes an envoyFileAccessLog provider (envoy, or one of extensionProviders)"),
+    Code("MW0330", "error", "provider cannot log access", "access logging takes an envoyFileAccessLog or envoyOtelAls provider (envoy, or one of extensionProviders)"),
     Code("MW0331", "error", "several namespace-wide Telemetries", "keep one Telemetry without selector per namespace (Pilot applies the oldest), or give the others a selector", "IST0160", flagged=True),
     Code("MW0332", "error", "workload selected by several Telemetries", "make the selectors of a namespace's Telemetries select disjoint workloads, or merge the Telemetries", "IST0159", flagged=True),
     Code("MW0333", "error", "Telemetry selects no workload", "fix the selector's labels, or create the workload in the Telemetry's namespace", "IST0101", flagged=True),
@@ -126,6 +126,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0336", "error", "provider cannot trace", "tracing takes a zipkin or opentelemetry provider of MeshConfig extensionProviders"),
     Code("MW0337", "error", "tracing collector not in the registry", "give the provider the service (NAMESPACE/HOSTNAME) and port of a Service or ServiceEntry of the tree: the proxies' tracer sends spans to its cluster"),
     Code("MW0338", "warning", "several tracing providers", "Pilot uses the first provider of a tracing entry: name one"),
+    Code("MW0340", "error", "access-log collector not in the registry", "give the envoyOtelAls provider the service (NAMESPACE/HOSTNAME) and port of a Service or ServiceEntry of the tree: the proxies' OpenTelemetry logger sends its records to that cluster (Pilot skips a logger it cannot resolve)"),
     # -- compile ---------------------------------------------------------------------------------------------
     Code("MW0401", "error", "unknown proxy", "no WorkloadEntry, Pod, EndpointSlice endpoint, or Deployment, StatefulSet, DaemonSet or ReplicaSet whose pod names it fits, matches this node id"),
     Code("MW0402", "error", "invalid node id", "use TYPE~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local"),

@@ -630,12 +630,24 @@ class MtlsMode(enum.StrEnum):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class OtelCollector:
+    """Where an OpenTelemetry access log goes: a collector's outbound cluster, called over Envoy's gRPC client."""
+
+    cluster: str  # outbound|PORT||HOST, a cluster of the same proxy
+    authority: str  # the collector's hostname
+    log_name: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class AccessLog:
-    """A file access log (envoy.access_loggers.file): a text format string, or JSON with these labels."""
+    """A file access log (envoy.access_loggers.file to `path`): a text format string, or JSON with these labels.
+    With `otel`, an OpenTelemetry one instead (envoy.access_loggers.open_telemetry, `path` empty): `text` is the
+    log record's body and `json` its attributes, either or both."""
 
     path: str
     text: str = ""  # the format string, when `json` is empty
     json: tuple[tuple[str, str], ...] = ()  # (label, command operator), sorted by label
+    otel: OtelCollector | None = None
 
 
 class TagKind(enum.StrEnum):

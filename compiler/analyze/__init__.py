@@ -66,6 +66,7 @@ ANALYZERS: tuple[tuple[str, Analyzer], ...] = (
     ("telemetry.default-selectors", telemetry_selectors.check_default_selectors),
     ("telemetry.selectors", telemetry_selectors.check_selectors),
     ("telemetry.tracing-providers", tracing.check),
+    ("telemetry.collectors", telemetry.check_collectors),
     ("deprecation", deprecation.check),
 )
 
@@ -103,6 +104,7 @@ WHOLE: dict[str, tuple[str, ...]] = {
     "telemetry.default-selectors": ("Telemetry",),
     "telemetry.selectors": ("Telemetry", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace"),
     "telemetry.tracing-providers": ("Telemetry", "ConfigMap", "Service", "ServiceEntry"),
+    "telemetry.collectors": ("Telemetry", "ConfigMap", "Service", "ServiceEntry"),
     "authorizationpolicy.workloads": ("AuthorizationPolicy", "Pod", *WORKLOAD_KINDS, "WorkloadEntry", "Namespace",
                                       "ConfigMap"),
     "authorizationpolicy.ext-authz-providers": ("AuthorizationPolicy", "ConfigMap", "Service", "ServiceEntry"),

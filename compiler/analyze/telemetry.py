@@ -1,8 +1,10 @@
-"""Telemetry access-logging providers that MeshConfig does not define, or that log no access.
+"""Telemetry access-logging providers that MeshConfig does not define, that log no access, or whose collector the
+registry lacks.
 
-Pilot drops such a provider silently (pilot/pkg/model/telemetry.go fetchProvider, telemetryAccessLog): the proxy
-then logs less than the Telemetry says, so meshward reports it at the provider's line instead. An envoyOtelAls
-provider logs in Istio, but meshward does not build OpenTelemetry access logs yet (MW0403).
+Pilot drops such a provider silently (pilot/pkg/model/telemetry.go fetchProvider, telemetryAccessLog; for an
+envoyOtelAls provider, telemetry_logging.go openTelemetryLog: "could not find cluster"): the proxy then logs less
+than the Telemetry says, so meshward reports it at the provider's line instead: at the Telemetry's provider name,
+or at the OpenTelemetry provider's service in MeshConfig.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 
 from compiler import mesh_config
 from compiler.analyze.context import Context
+from compiler.api.mesh_config import MeshConfig
 from compiler.api.telemetry import Telemetry
 from compiler.diagnostics import Diagnostic
 
@@ -26,12 +29,9 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 if provider is None:
                     yield res.diag("MW0329", f'access logging provider "{ref.name}" is not defined by MeshConfig '
                                              "extensionProviders (nor built into Istio): Pilot would skip it", path)
-                elif provider.envoy_otel_als is not None:
-                    yield res.diag("MW0403", f'access logging provider "{ref.name}" (envoyOtelAls) is not compiled '
-                                             "yet: this Telemetry logs nothing to it", path)
-                elif provider.envoy_file_access_log is None:
-                    yield res.diag("MW0330", f'provider "{ref.name}" is not an access logger (envoyFileAccessLog): '
-                                             "Pilot would skip it", path)
+                elif provider.envoy_file_access_log is None and provider.envoy_otel_als is None:
+                    yield res.diag("MW0330", f'provider "{ref.name}" is not an access logger (envoyFileAccessLog '
+                                             "or envoyOtelAls): Pilot would skip it", path)
 
 
 def check_default_providers(ctx: Context) -> Iterator[Diagnostic]:
@@ -62,3 +62,29 @@ def check_lightstep(ctx: Context) -> Iterator[Diagnostic]:
                 if ref.name in lightstep:
                     yield res.diag("MW0323", f"the Lightstep provider {ref.name} is deprecated: move to an "
                                              "opentelemetry provider", ("spec", "tracing", i, "providers", j, "name"))
+
+
+def check_collectors(ctx: Context) -> Iterator[Diagnostic]:
+    """The services of the envoyOtelAls providers in use, against the registry (model.LookupCluster), at the
+    provider's service: a port the service lacks has no cluster either."""
+    res = mesh_config.find(ctx.of_kind("ConfigMap"))
+    config = mesh_config.config_of(ctx.of_kind("ConfigMap"))
+    used = _used(ctx, config)
+    for i, provider in enumerate(config.extension_providers or ()):
+        als = provider.envoy_otel_als
+        if res is None or als is None or provider.name.lower() not in used or not als.service:
+            continue  # compiler.mesh_config reports a provider without a service
+        problem = ctx.registry.provider_problem(als.service, als.port)
+        if problem:
+            yield mesh_config.diagnostic_at(res, "MW0340", f'access logging provider "{provider.name}" {problem}',
+                                            ("extensionProviders", i, "envoyOtelAls", "service"))
+
+
+def _used(ctx: Context, config: MeshConfig) -> set[str]:
+    """The provider names (lower case: fetchProvider compares so) some Telemetry or defaultProviders.accessLogging
+    logs to."""
+    defaults = config.default_providers.access_logging if config.default_providers is not None else None
+    used = {name.lower() for name in defaults or ()}
+    used.update(ref.name.lower() for res in ctx.of_kind("Telemetry") for entry in res.spec.access_logging or ()
+                for ref in entry.providers or ())
+    return used

@@ -77,7 +77,10 @@ class LightstepProvider(ServiceProvider):
 
 
 class OtelAlsProvider(ServiceProvider):
+    """envoyOtelAls: access logs as OTLP log records, over gRPC to the service's collector."""
+
     log_name: str = ""
+    log_format: FileAccessLogFormat | None = None  # Istio's EnvoyOpenTelemetryLogProvider.LogFormat: the same two
 
 
 class PrometheusProvider(ApiModel):

@@ -147,9 +147,11 @@ def _guarded(mesh: Mesh, proxy: model.Proxy, ls: list[model.Listener]) -> list[m
 
 
 def _add_providers(mesh: Mesh, services: dict[str, Service]) -> None:
-    """The services of MeshConfig providers: the ext_authz ones of CUSTOM policies and the tracing collectors. A
-    proxy's filter or tracer names their cluster, even outside its scope."""
-    for service in (*ext_authz.services(mesh), *tracing.collector_services(mesh)):
+    """The services of MeshConfig providers: the ext_authz ones of CUSTOM policies, the tracing collectors and the
+    OpenTelemetry access-log collectors. A proxy's filter, tracer or logger names their cluster, even outside its
+    scope."""
+    for service in (*ext_authz.services(mesh), *tracing.collector_services(mesh),
+                    *telemetry.collector_services(mesh)):
         services.setdefault(service.host, service)
 
 

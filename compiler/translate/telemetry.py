@@ -3,7 +3,11 @@ proxy's namespace's and its workload's Telemetries, the more specific overriding
 and defaultProviders; pilot/pkg/model/telemetry.go applicableTelemetries, mergeLogs), else MeshConfig's
 `accessLogFile` / `accessLogFormat` / `accessLogEncoding`, as Pilot's legacy path does when neither a Telemetry nor
 defaultProviders.accessLogging says anything (pilot/pkg/networking/core/accesslog.go setHTTPAccessLog /
-setTCPAccessLog, buildFileAccessLogHelper)."""
+setTCPAccessLog, buildFileAccessLogHelper).
+
+An envoyOtelAls provider sends OTLP log records to its `service` (pilot/pkg/model/telemetry_logging.go
+openTelemetryLog: `[NAMESPACE/]HOSTNAME` resolved as LookupCluster does, to `outbound|PORT||HOSTNAME`), whose
+clusters every proxy then holds (`collector_services`), so that no logger names a cluster its proxy lacks."""
 
 from __future__ import annotations
 
@@ -12,15 +16,18 @@ import json
 from collections.abc import Sequence
 from typing import Literal
 
-from compiler import model
-from compiler.api.mesh_config import MeshConfig
+from compiler import model, naming
+from compiler.api.mesh_config import ExtensionProvider, MeshConfig, OtelAlsProvider
 from compiler.api.telemetry import AccessLogging, Telemetry
 from compiler.resources import Resource
 from compiler.reuse.carry import Tag
+from compiler.translate import ext_authz
 from compiler.translate.mesh import Mesh
 from compiler.translate.scope import selects
+from compiler.translate.services import Service
 
 KIND = "Telemetry"
+OTEL_LOG_NAME = "otel_envoy_accesslog"  # telemetry_logging.go OtelEnvoyAccessLogFriendlyName: the default logName
 Mode = Literal["CLIENT", "SERVER"]  # outbound and gateway listeners log as CLIENT, inbound ones as SERVER
 
 # pilot/pkg/networking/core/accesslog.go EnvoyTextLogFormat: Istio's default TEXT format
@@ -83,7 +90,30 @@ def access_logs(mesh: Mesh, proxy: model.Proxy, mode: Mode) -> tuple[model.Acces
     if not levels and not defaults:
         return mesh_access_logs(mesh.config)
     enabled = sorted(name for name, disabled in merge(levels, defaults, mode).items() if not disabled)
-    return tuple(log for name in enabled if (log := _provider_log(mesh.config, name)) is not None)
+    return tuple(log for name in enabled if (log := _provider_log(mesh, name)) is not None)
+
+
+def collector_services(mesh: Mesh) -> list[Service]:
+    """The services of the envoyOtelAls providers some Telemetry or defaultProviders.accessLogging names: every
+    proxy gets their clusters (a logger naming a cluster its proxy lacks is refused by Envoy)."""
+    return mesh.memo(("telemetry", "collectors"), lambda: _collector_services(mesh))
+
+
+def _collector_services(mesh: Mesh) -> list[Service]:
+    named = {ref.name for res in mesh.resources.of_kind(KIND) for entry in _spec(res).access_logging or ()
+             for ref in entry.providers or ()}
+    named.update(mesh.config.default_providers.access_logging or () if mesh.config.default_providers else ())
+    found = {service.host: service for name in named
+             if (service := _collector(mesh, mesh.config.provider(name))) is not None}
+    return [found[host] for host in sorted(found)]
+
+
+def _collector(mesh: Mesh, provider: ExtensionProvider | None) -> Service | None:
+    """An envoyOtelAls provider's service, when the registry has it with the provider's port (else Pilot's lookup
+    fails, or its cluster would not exist: compiler.analyze.telemetry reports both)."""
+    als = provider.envoy_otel_als if provider is not None else None
+    service = ext_authz.lookup(mesh, als.service) if als is not None and als.service else None
+    return service if service is not None and als is not None and service.port(als.port) is not None else None
 
 
 def applicable(mesh: Mesh, proxy: model.Proxy) -> list[list[AccessLogging]]:
@@ -136,10 +166,13 @@ def _matches(entry: AccessLogging, mode: Mode) -> bool:
     return entry.match is None or entry.match.mode in ("CLIENT_AND_SERVER", mode)
 
 
-def _provider_log(config: MeshConfig, name: str) -> model.AccessLog | None:
-    """An envoyFileAccessLog provider's log (buildFileAccessLogHelper: labels -> JSON, Istio's JSON labels when
-    empty; text with a newline appended when missing; Istio's TEXT format without either); other kinds: None."""
-    provider = config.provider(name)
+def _provider_log(mesh: Mesh, name: str) -> model.AccessLog | None:
+    """A provider's log: envoyFileAccessLog's (buildFileAccessLogHelper: labels -> JSON, Istio's JSON labels when
+    empty; text with a newline appended when missing; Istio's TEXT format without either), envoyOtelAls's; other
+    kinds, or a collector that cannot be resolved: None."""
+    provider = mesh.config.provider(name)
+    if provider is not None and provider.envoy_otel_als is not None:
+        return _otel_log(mesh, provider, provider.envoy_otel_als)
     if provider is None or provider.envoy_file_access_log is None:
         return None
     file = provider.envoy_file_access_log
@@ -149,6 +182,19 @@ def _provider_log(config: MeshConfig, name: str) -> model.AccessLog | None:
     text = fmt.text if fmt is not None and fmt.text else ""
     return model.AccessLog(file.path, text=(text if text.endswith("\n") else text + "\n") if text
                            else ISTIO_TEXT_FORMAT)
+
+
+def _otel_log(mesh: Mesh, provider: ExtensionProvider, als: OtelAlsProvider) -> model.AccessLog | None:
+    """openTelemetryLog: the text (Istio's TEXT format unless logFormat.text says otherwise, taken as it is) is the
+    record's body; logFormat.labels, when any, its attributes."""
+    service = _collector(mesh, provider)
+    if service is None:
+        return None
+    fmt = als.log_format
+    collector = model.OtelCollector(cluster=naming.outbound_cluster(als.port, "", service.host),
+                                    authority=service.host, log_name=als.log_name or OTEL_LOG_NAME)
+    return model.AccessLog("", text=fmt.text if fmt is not None and fmt.text else ISTIO_TEXT_FORMAT,
+                           json=tuple(sorted((fmt.labels or {}).items())) if fmt is not None else (), otel=collector)
 
 
 def _by_namespace(mesh: Mesh) -> dict[str, list[Telemetry]]:

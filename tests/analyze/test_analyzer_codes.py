@@ -79,6 +79,14 @@ _JWT_GATEWAY = _gw("  servers:\n" + _server("shop.example.com")) + (
     "  template:\n    metadata: {labels: {istio: ingressgateway}}\n---\n")
 DR_V1 = _dr("  host: reviews\n  subsets:\n  - name: v1\n    labels: {version: v1}\n")
 
+def _otel_mesh(port: int, mark: str = "") -> str:
+    """An envoyOtelAls provider `otel` sending to port `port` of reviews; `mark` goes on its service line, where a
+    collector the registry lacks (with that port) is reported."""
+    return ("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: istio-system}\ndata:\n"
+            "  mesh: |-\n    extensionProviders:\n    - name: otel\n      envoyOtelAls:\n"
+            f"        service: shop/reviews.shop.svc.cluster.local{mark}\n        port: {port}\n")
+
+
 # code -> (failing input, passing input)
 def _telemetry(provider: str) -> str:
     return ("---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: logs, namespace: shop}\n"
@@ -315,6 +323,7 @@ CASES: dict[str, tuple[str, str]] = {
     "MW0337": (_MESH_TRACER.replace("9411}", "9411}  # <-") + _tracing("tracer"),
                _MESH_COLLECTOR + _tracing("tracer")),
     "MW0338": (_MESH_COLLECTOR + _tracing("tracer", "logs  # <-"), _MESH_COLLECTOR + _tracing("tracer")),
+    "MW0340": (_otel_mesh(4317, "  # <-") + _telemetry("otel"), _otel_mesh(9080) + _telemetry("otel")),
 }
 
 
