@@ -69,8 +69,9 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy, reuse: hooks.SidecarReuse) -> tuple
     instances = mesh.instances_of(proxy)
     policies = (*authz.policies_for(mesh, proxy), *authz.policies_for(mesh, proxy, jwt.KIND),
                 *peer.policies_for(mesh, proxy))
+    # the Telemetries too: the inbound side's access logs and tracing are the proxy's own (SERVER mode)
     inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar, policies,
-              *(service for service, _ in instances))
+              *telemetry.applicable_specs(mesh, proxy), *(service for service, _ in instances))
     cfg = reuse.sidecar_config(proxy, inputs, lambda: _sidecar_config(mesh, proxy, sc, out, reuse))
     return cfg, list(out.notes)
 

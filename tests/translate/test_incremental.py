@@ -287,3 +287,23 @@ def test_what_a_revision_did_not_need_is_still_reused_by_the_next(tmp_path: Path
     untouched = "outbound|8080|v1|svc5.ns0.svc.cluster.local"
     assert after[untouched] is before[untouched]
     assert after["outbound|8080||svc3.ns0.svc.cluster.local"] != before["outbound|8080||svc3.ns0.svc.cluster.local"]
+
+
+@pytest.mark.parametrize(("case", "node", "old", "new"), [
+    ("telemetry-access-log", "sidecar~10.1.0.1~client.app~app.svc.cluster.local",
+     "    - name: custom\n    match:\n      mode: SERVER", "    - name: json\n    match:\n      mode: SERVER"),
+    ("telemetry-tracing", "sidecar~10.1.0.2~server.app~app.svc.cluster.local",
+     "useRequestIdForTraceSampling: false", "useRequestIdForTraceSampling: true"),
+])
+def test_a_telemetry_change_on_the_server_side_reaches_the_inbound_chains(tmp_path: Path, case: str, node: str,
+                                                                         old: str, new: str) -> None:
+    """A sidecar's config is reused while the objects it is made of are the same: its Telemetries are among them,
+    as a SERVER-mode access log or tracer changes its inbound chains alone."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "tests/golden/cases" / case / "input", tree)
+    cache, checks = load.ParseCache(), pipeline.CheckCache()
+    previous = build.build([tree], parse_cache=cache, check_cache=checks)
+    _dump(previous, [node])
+    _replace("mesh.yaml", old, new)(tree)
+    incremental = build.build([tree], parse_cache=cache, check_cache=checks, previous=previous)
+    assert _dump(incremental, [node]) == _dump(build.build([tree]), [node])
