@@ -21,6 +21,8 @@ import pytest
 from aiohttp import web
 
 from compiler import build
+from meshward import cli
+from reconciler import serve
 from reconciler.ops import admin, envoy_process, mesh_page, mesh_view, prom_rates
 from reconciler.ops import metrics as metrics_mod
 from reconciler.ops.status import CommitRef, Status, SyncResult
@@ -261,3 +263,13 @@ def test_the_page_runs_only_its_own_script() -> None:
     assert f"script-src 'sha256-{digest}'" in csp and "default-src 'none'" in csp and "connect-src 'self'" in csp
     assert b"http://" not in page.body.replace(b"http://www.w3.org/2000/svg", b"")  # nothing fetched elsewhere
     assert page.body == mesh_page.load().body
+
+
+def test_serve_takes_a_prometheus_url(capsys: pytest.CaptureFixture[str]) -> None:
+    args = cli._parser().parse_args(["serve", "--repo", "r", "--prometheus-url", "http://prometheus:9090"])
+    assert serve.config_from_args(args).prometheus_url == "http://prometheus:9090"
+    assert serve.config_from_args(cli._parser().parse_args(["serve", "--repo", "r"])).prometheus_url is None
+    for bad in ("prometheus:9090", "ftp://prometheus", "http://p:9090/?query=up"):
+        with pytest.raises(SystemExit) as exit_:
+            cli._parser().parse_args(["serve", "--repo", "r", "--prometheus-url", bad])
+        assert exit_.value.code == 2 and "expected an http(s) URL" in capsys.readouterr().err
