@@ -88,6 +88,9 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0227", "error", "policy bound to a target meshward does not build", "targetRef(s) bind Kubernetes Gateways and ambient waypoints, which meshward does not build: use selector to bind the policy to the workloads' sidecars or an Istio Gateway's pods", flagged=True),
     Code("MW0240", "error", "invalid MeshConfig", "fix the istio ConfigMap's mesh at this line: see Istio's MeshConfig reference", "IST0106"),
     Code("MW0241", "error", "invalid Telemetry", "check the selector and targetRefs: see Istio's Telemetry reference", "IST0106"),
+    Code("MW0242", "error", "invalid CEL expression", "fix the access-log filter's expression: see the CEL language definition (cel-spec langdef)", "IST0106"),
+    Code("MW0243", "error", "CEL expression Envoy refuses", "Envoy's CEL access-log filter would refuse the listener: use its attributes and functions without comprehensions, nest under 32 levels (README, Telemetry)"),
+    Code("MW0244", "warning", "CEL name Envoy does not offer", "use one of Envoy's attributes (request, response, connection, upstream, source, destination, metadata, filter_state, xds): any other name evaluates to an error, so the filter does not match"),
     # -- cross-resource analyzers (istioctl analyze) ---------------------------------------------------------
     Code("MW0301", "error", "referenced gateway not found", "define the Gateway or fix the reference (namespace/name)", "IST0101", flagged=True),
     Code("MW0302", "error", "destination host not found", "define a Service or ServiceEntry for the host, or fix the name", "IST0101", flagged=True),

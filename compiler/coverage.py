@@ -291,8 +291,7 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.targetRef": Inert(_TARGET_REFS),
         "spec.targetRefs": Inert(_TARGET_REFS),
         "spec.accessLogging": Compiled("telemetry-access-log"),
-        "spec.accessLogging[].filter": Warned("Envoy's CEL access-log filter is not emitted: every request is "
-                                              "logged"),
+        "spec.accessLogging[].filter": Compiled("telemetry-log-filter"),
         "spec.tracing": Compiled("telemetry-tracing"),
         "spec.tracing[].disableContextPropagation": Warned("the Envoy meshward emits for has no switch for it: "
                                                            "trace context headers are propagated"),

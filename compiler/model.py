@@ -648,6 +648,9 @@ class AccessLog:
     text: str = ""  # the format string, when `json` is empty
     json: tuple[tuple[str, str], ...] = ()  # (label, command operator), sorted by label
     otel: OtelCollector | None = None
+    # Telemetry filter.expression: a CEL expression (compiler.validate.cel checked it); only requests for which it is
+    # true are logged (envoy.access_loggers.extension_filters.cel)
+    filter: str = ""
 
 
 class TagKind(enum.StrEnum):

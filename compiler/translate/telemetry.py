@@ -90,7 +90,9 @@ def access_logs(mesh: Mesh, proxy: model.Proxy, mode: Mode) -> tuple[model.Acces
     if not levels and not defaults:
         return mesh_access_logs(mesh.config)
     enabled = sorted(name for name, disabled in merge(levels, defaults, mode).items() if not disabled)
-    return tuple(log for name in enabled if (log := _provider_log(mesh, name)) is not None)
+    expressions = filters(levels, mode)
+    return tuple(dataclasses.replace(log, filter=expressions.get(name, "")) for name in enabled
+                 if (log := _provider_log(mesh, name)) is not None)
 
 
 def collector_services(mesh: Mesh) -> list[Service]:
@@ -159,6 +161,14 @@ def merge(levels: Sequence[Sequence[AccessLogging]], defaults: Sequence[str], mo
                 if name in in_scope:
                     out[name] = bool(entry.disabled)
     return out
+
+
+def filters(levels: Sequence[Sequence[AccessLogging]], mode: Mode) -> dict[str, str]:
+    """Provider name -> its CEL filter expression, as mergeLogs' first pass: the filter of the last entry matching
+    the mode that names the provider (an entry inheriting its providers sets none; Telemetry validation has checked
+    each expression); "" when that entry has no filter."""
+    return {ref.name: entry.filter.expression if entry.filter else ""
+            for level in levels for entry in level if _matches(entry, mode) for ref in entry.providers or ()}
 
 
 def _matches(entry: AccessLogging, mode: Mode) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 
-from compiler.validate import fields, hosts
+from compiler.validate import cel, fields, hosts
 
 
 class ValueChecks:
@@ -24,6 +24,7 @@ class ValueChecks:
         self.regex = memo(fields.regex)
         self.header_name = memo(fields.header_name)
         self.retry_on = memo(fields.retry_on)
+        self.cel = memo(cel.problems)
 
     def label_selector(self, labels: Mapping[str, str] | None, *, wildcards: bool = False) -> list[tuple[str, str]]:
         """`hosts.label_selector`, each (key, value) pair checked once."""
