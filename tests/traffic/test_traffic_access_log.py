@@ -1,7 +1,7 @@
 """Real access-log lines from a gateway and a sidecar compiled by meshward with MeshConfig's `accessLogFile`:
 Istio's default TEXT format, with the method, path, response code, upstream cluster and route name of each request
 (and REGISTRY_ONLY's 502 from the block_all route); Istio's JSON encoding with custom labels; and a namespace
-Telemetry that replaces MeshConfig's default provider, or disables it."""
+Telemetry that replaces MeshConfig's default provider, or disables it, or logs only what its CEL filter matches."""
 
 from __future__ import annotations
 
@@ -230,3 +230,23 @@ def test_disabled_namespace_telemetry_stops_the_lines(envoy_bin: str, tmp_path: 
             assert get(port, "/items", "web", address=SIDECAR_ADDRESS).status == 200
     assert web.requests == 1
     assert not mesh_log.exists() and not shop_log.exists()
+
+
+def test_cel_filter_keeps_only_the_5xx_lines(envoy_bin: str, tmp_path: Path) -> None:
+    """A shop Telemetry's `filter.expression: response.code >= 500` becomes Envoy's CEL access-log filter: the
+    backend's 503s are logged and the 200s around them are not (the last request is a 503, so any 200 Envoy had
+    logged would be in the file before it)."""
+    mesh_log, shop_log = tmp_path / "mesh.log", tmp_path / "shop.log"
+    web = Backend("web", "127.0.7.24", Behavior())
+    logging = "  - providers: [{name: shop-log}]\n    filter: {expression: 'response.code >= 500'}\n"
+    with running({"web": web}):
+        port, admin = free_port(SIDECAR_ADDRESS), free_port()
+        tree = write_tree(tmp_path / "tree", {"tree.yaml": _sidecar_tree(
+            port, web, _telemetry_mesh(mesh_log, shop_log), _shop_telemetry(logging))})
+        bootstrap = compile_bootstrap(tree, SIDECAR_NODE, tmp_path / "bootstrap.json", admin)
+        with envoy(envoy_bin, bootstrap, admin, [(SIDECAR_ADDRESS, port)]):
+            for path, status in (("/ok1", 200), ("/fail1", 503), ("/ok2", 200), ("/ok3", 200), ("/fail2", 503)):
+                web.behavior.fail_every = 1 if status == 503 else 0
+                assert get(port, path, "web", address=SIDECAR_ADDRESS).status == status, path
+            lines = _lines(shop_log, 2)
+    assert lines == ["shop GET /fail1 503 to-web", "shop GET /fail2 503 to-web"]
