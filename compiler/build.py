@@ -28,7 +28,7 @@ from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
 from compiler.inputs import BuildInputs, Discovery, FetchedJwks, KeySource
 from compiler.load import Document, ParseCache, load
-from compiler.model import Proxy, Secret
+from compiler.model import Metrics, Proxy, Secret
 from compiler.naming import InvalidNodeId, NodeId, credential_ca_secret, parse_node_id
 from compiler.pipeline import CheckCache, Checked
 from compiler.routing_graph import Edge as RoutingEdge
@@ -60,6 +60,7 @@ __all__ = [
     "InconsistentSnapshot",
     "InvalidNodeId",
     "KeySource",
+    "Metrics",
     "Node",
     "NodeId",
     "ParseCache",
@@ -262,10 +263,16 @@ def agent_secret_config(name: str) -> dict[str, Any]:
     return dump.message_dict(secret_pb2.SdsSecretConfig(name=name, sds_config=common.agent_source()))
 
 
-def metrics_stats_config(*, workload: str, namespace: str) -> dict[str, Any]:
+def metrics_stats_config(*, workload: str, namespace: str, metrics: model.Metrics) -> dict[str, Any]:
     """The bootstrap's `stats_config` that gives Envoy's upstream stats Istio's labels (`emit/prometheus_stats.py`),
-    for a bootstrap whose proxy is `workload` in `namespace`."""
-    return dump.message_dict(prometheus_stats.stats_config(workload=workload, namespace=namespace))
+    for a bootstrap whose proxy is `workload` in `namespace`, with the proxy's Telemetry `metrics` settings
+    (`proxy_config(...).metrics`, or `Metrics()`: Istio's defaults) and, when it sets one, `stats_flush_interval`."""
+    out: dict[str, Any] = {"stats_config": dump.message_dict(
+        prometheus_stats.stats_config(workload=workload, namespace=namespace, metrics=metrics))}
+    flush = prometheus_stats.flush_interval(metrics)
+    if flush is not None:
+        out["stats_flush_interval"] = f"{flush.ToMilliseconds() / 1000:g}s"
+    return out
 
 
 def metrics_endpoint(address: str, port: int, *, admin_address: str, admin_port: int) -> tuple[

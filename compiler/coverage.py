@@ -295,7 +295,7 @@ TABLE: dict[str, dict[str, Entry]] = {
         "spec.tracing": Compiled("telemetry-tracing"),
         "spec.tracing[].disableContextPropagation": Warned("the Envoy meshward emits for has no switch for it: "
                                                            "trace context headers are propagated"),
-        "spec.metrics": Warned("metrics overrides are not compiled yet"),
+        "spec.metrics": Compiled("telemetry-metrics"),
     },
     "Service": {
         "spec.ports": Compiled("shop"),

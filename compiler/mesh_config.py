@@ -38,14 +38,15 @@ COMPILED = frozenset({"rootNamespace", "trustDomain", "trustDomainAliases", "out
                       "h2UpgradePolicy", "defaultServiceExportTo", "defaultVirtualServiceExportTo",
                       "defaultDestinationRuleExportTo"})
 # modeled fields translate compiles in part: the parts it compiles (another part that is set is MW0403 at its line)
-_COMPILED_PARTS = {"defaultConfig": frozenset({"tracing"}), "defaultProviders": frozenset({"accessLogging", "tracing"})}
+_COMPILED_PARTS = {"defaultConfig": frozenset({"tracing"}), "defaultProviders": frozenset({"accessLogging", "tracing",
+                                                                                         "metrics"})}
 # why a field is not compiled, where it says more than "not yet"
 _WHY_NOT = {"enableTracing": "it switches Istio's legacy tracer of the proxy bootstrap (ProxyConfig.tracing), which "
                              "meshward's bootstraps do not have: trace with a Telemetry or defaultProviders.tracing"}
-# the provider kinds translate compiles (access logs: file and OpenTelemetry; ext_authz for CUSTOM; tracers);
-# another kind is MW0403
+# the provider kinds translate compiles (access logs: file and OpenTelemetry; ext_authz for CUSTOM; tracers;
+# metrics); another kind is MW0403
 _COMPILED_PROVIDERS = frozenset({"envoy_file_access_log", "envoy_otel_als", "envoy_ext_authz_http",
-                                 "envoy_ext_authz_grpc", "zipkin", "opentelemetry"})
+                                 "envoy_ext_authz_grpc", "zipkin", "opentelemetry", "prometheus"})
 _CONNECT_TIMEOUT_MAX_MS = 3_600_000  # pkg/config/validation/agent/validation.go connectTimeoutMax
 _SERVICE_PROVIDERS = ("zipkin", "opentelemetry", "lightstep", "envoyOtelAls", "envoyExtAuthzHttp", "envoyExtAuthzGrpc")
 

@@ -770,6 +770,16 @@ class Secret:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Metrics:
+    """What the proxy's Prometheus metrics leave out (Telemetry `metrics`: compiler.translate.telemetry_metrics).
+    Envoy reads this from its bootstrap only (`stats_config`, `stats_flush_interval`), never over xDS."""
+
+    disabled: tuple[str, ...] = ()  # Istio metric names (REQUEST_COUNT, ...) whose Envoy stats are not created
+    removed_tags: tuple[str, ...] = ()  # Istio labels (destination_subset, ...) not extracted from stat names
+    flush_interval_ms: int = 0  # Telemetry reportingInterval; 0: Envoy's default (5 s)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ProxyConfig:
     """Everything one proxy gets. Sorted by name within each kind."""
 
@@ -779,6 +789,7 @@ class ProxyConfig:
     clusters: tuple[Cluster, ...] = ()
     load_assignments: tuple[LoadAssignment, ...] = ()
     secrets: tuple[Secret, ...] = ()
+    metrics: Metrics = Metrics()  # bootstrap only
 
     def secret_references(self, source: SecretSource = SecretSource.CONTROL_PLANE) -> frozenset[str]:
         """Every SDS secret name a listener or cluster of this proxy refers to (served or not) that `source`

@@ -14,10 +14,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshward import build_inputs, views
 from reconciler.inject import sidecar
+
+if TYPE_CHECKING:
+    from compiler.build import Metrics
 
 DEFAULT_XDS = "127.0.0.1:15010"
 DEFAULT_ADMIN = "127.0.0.1:15014"
@@ -167,6 +170,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     b.add_argument("--stats-address", default=None, metavar="H:P|off",
                    help="Prometheus metrics at http://H:P/stats/prometheus, read from the admin interface (default: "
                         "0.0.0.0:15090 as Istio's proxies, when --admin-port is given; off: none)")
+    b.add_argument("--policy", default=None, metavar="PATH",
+                   help="the policy tree the proxy's Telemetry metrics settings are read from (disabled metrics, "
+                        "removed labels, reportingInterval: Envoy reads them at start only; default: Istio's)")
     b.add_argument("--sds-socket", default=None, metavar="PATH", help="add the cluster for `meshward agent`'s SDS")
     b.add_argument("--xds-tls", action="store_true",
                    help="reach `serve --xds-tls` over mTLS with the agent's certificate (needs --sds-socket)")
@@ -280,18 +286,46 @@ def _bootstrap(args: argparse.Namespace) -> int:
         if args.grpc:
             doc = bootstrap.render_grpc(args.node, args.xds_address)
         else:
+            metrics = _policy_metrics(args.policy, args.node) if args.policy else None
             doc = bootstrap.render(args.node, args.xds_address, delta=args.delta, admin_port=args.admin_port,
                                    sds_socket=args.sds_socket, xds_tls=args.xds_tls,
-                                   stats_address=_stats_address(args.stats_address, args.admin_port))
+                                   stats_address=_stats_address(args.stats_address, args.admin_port),
+                                   metrics=metrics)
     except ValueError as err:
         print(f"meshward bootstrap: {err}", file=sys.stderr)
         return 2
+    except _PolicyError as err:
+        print(f"meshward bootstrap: {err}", file=sys.stderr)
+        return 1
     text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
     if args.output:
         Path(args.output).write_text(text)
     else:
         sys.stdout.write(text)
     return 0
+
+
+class _PolicyError(Exception):
+    """--policy names a tree that does not compile, or that has no such proxy."""
+
+
+def _policy_metrics(path: str, node_id: str) -> Metrics:
+    """The proxy's metrics settings as the tree at `path` compiles them."""
+    from compiler import build as build_mod
+    from compiler import output
+
+    if not Path(path).exists():
+        raise ValueError(f"no such file or directory: {path}")
+    result = build_mod.build([path])
+    output.render([d for d in result.diagnostics], "text", sys.stderr)
+    if not result.ok:
+        raise _PolicyError(f"{path} does not compile (errors above)")
+    try:
+        return build_mod.proxy_config(result, node_id).metrics
+    except build_mod.InvalidNodeId as err:
+        raise ValueError(str(err)) from err
+    except LookupError as err:
+        raise _PolicyError(f"error MW0401: {err.args[0] if err.args else err}") from err
 
 
 def _stats_address(flag: str | None, admin_port: int | None) -> str | None:

@@ -1,5 +1,5 @@
-"""Telemetry access-logging providers that MeshConfig does not define, that log no access, or whose collector the
-registry lacks.
+"""Telemetry providers that MeshConfig does not define, of a kind that does not do what the Telemetry asks
+(access logging, metrics), or whose access-log collector the registry lacks.
 
 Pilot drops such a provider silently (pilot/pkg/model/telemetry.go fetchProvider, telemetryAccessLog; for an
 envoyOtelAls provider, telemetry_logging.go openTelemetryLog: "could not find cluster"): the proxy then logs less
@@ -16,6 +16,7 @@ from compiler.analyze.context import Context
 from compiler.api.mesh_config import MeshConfig
 from compiler.api.telemetry import Telemetry
 from compiler.diagnostics import Diagnostic
+from compiler.resources import Resource
 
 
 def check_providers(ctx: Context) -> Iterator[Diagnostic]:
@@ -32,6 +33,21 @@ def check_providers(ctx: Context) -> Iterator[Diagnostic]:
                 elif provider.envoy_file_access_log is None and provider.envoy_otel_als is None:
                     yield res.diag("MW0330", f'provider "{ref.name}" is not an access logger (envoyFileAccessLog '
                                              "or envoyOtelAls): Pilot would skip it", path)
+        yield from _metrics_providers(res, spec, config)
+
+
+def _metrics_providers(res: Resource, spec: Telemetry, config: MeshConfig) -> Iterator[Diagnostic]:
+    """Pilot reports metrics to prometheus providers only (buildHTTPTelemetryFilter; stackdriver is not modeled)."""
+    for i, entry in enumerate(spec.metrics or ()):
+        for j, ref in enumerate(entry.providers or ()):
+            path = ("spec", "metrics", i, "providers", j, "name")
+            provider = config.provider(ref.name)
+            if provider is None:
+                yield res.diag("MW0329", f'metrics provider "{ref.name}" is not defined by MeshConfig '
+                                         "extensionProviders (nor built into Istio): Pilot would skip it", path)
+            elif provider.prometheus is None:
+                yield res.diag("MW0335", f'provider "{ref.name}" is not a metrics provider (prometheus): Pilot would '
+                                         "skip it", path)
 
 
 def check_default_providers(ctx: Context) -> Iterator[Diagnostic]:

@@ -124,7 +124,8 @@ class ExtensionProvider(ApiModel):
     prometheus: PrometheusProvider | None = None
 
 
-BUILT_IN_PROVIDERS = (ExtensionProvider(name="envoy", envoy_file_access_log=FileAccessLogProvider(path="/dev/stdout")),)
+BUILT_IN_PROVIDERS = (ExtensionProvider(name="envoy", envoy_file_access_log=FileAccessLogProvider(path="/dev/stdout")),
+                      ExtensionProvider(name="prometheus", prometheus=PrometheusProvider()))
 
 
 class DefaultProviders(ApiModel):
@@ -164,7 +165,8 @@ class MeshConfig(ApiModel):
     def provider(self, name: str) -> ExtensionProvider | None:
         """The extension provider named so, compared case-insensitively as Pilot's fetchProvider does, else one of
         Istio's built-in ones (pkg/config/mesh/mesh.go DefaultMeshConfig: `envoy`, a file access log to
-        /dev/stdout in Istio's default format, which a mesh's own extensionProviders may replace)."""
+        /dev/stdout in Istio's default format, and `prometheus`, which a mesh's own extensionProviders may
+        replace)."""
         wanted = name.lower()
         found = [p for p in (*(self.extension_providers or ()), *BUILT_IN_PROVIDERS) if p.name.lower() == wanted]
         return found[0] if found else None

@@ -1,7 +1,7 @@
 """Telemetry (telemetry.istio.io): a root-namespace, namespace or workload's access logging, tracing and metrics.
 
-Access logging (compiler.translate.telemetry) and tracing (compiler.translate.tracing) are compiled; metrics are
-reported as not compiled yet (compiler.coverage, MW0403).
+Access logging (compiler.translate.telemetry), tracing (compiler.translate.tracing) and metrics (into bootstraps:
+compiler.translate.telemetry_metrics) are compiled.
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from compiler.api.base import ApiModel, Duration
 from compiler.api.common import PolicyTargetReference, TypeWorkloadSelector
 
 WorkloadMode = Literal["CLIENT", "SERVER", "CLIENT_AND_SERVER"]
+IstioMetric = Literal["ALL_METRICS", "REQUEST_COUNT", "REQUEST_DURATION", "REQUEST_SIZE", "RESPONSE_SIZE",
+                      "TCP_OPENED_CONNECTIONS", "TCP_CLOSED_CONNECTIONS", "TCP_SENT_BYTES", "TCP_RECEIVED_BYTES",
+                      "GRPC_REQUEST_MESSAGES", "GRPC_RESPONSE_MESSAGES"]
 
 
 class ProviderRef(ApiModel):
@@ -87,9 +90,16 @@ class Tracing(ApiModel):
 
 
 class MetricSelector(ApiModel):
-    metric: str | None = None
+    metric: IstioMetric | None = None
     custom_metric: str | None = Field(None, min_length=1)
     mode: WorkloadMode | None = None
+
+    @model_validator(mode="after")
+    def _one_metric(self) -> MetricSelector:
+        """metricMatch is a oneof."""
+        if self.metric is not None and self.custom_metric is not None:
+            raise ValueError("set metric or customMetric, not both")
+        return self
 
 
 class TagOverride(ApiModel):

@@ -57,7 +57,10 @@ def bootstrap(
     routes = {r.name: route.of(r) for r in cfg.route_configs}
     assignments = {la.cluster_name: la for la in cfg.load_assignments}
     out = bootstrap_pb2.Bootstrap(node=_node(cfg.proxy), stats_config=prometheus_stats.stats_config(
-        workload=cfg.proxy.name or "unknown", namespace=cfg.proxy.namespace or "unknown"))
+        workload=cfg.proxy.name or "unknown", namespace=cfg.proxy.namespace or "unknown", metrics=cfg.metrics))
+    flush = prometheus_stats.flush_interval(cfg.metrics)
+    if flush is not None:
+        out.stats_flush_interval.CopyFrom(flush)
     out.admin.address.CopyFrom(
         address_pb2.Address(
             socket_address=address_pb2.SocketAddress(address=admin_address, port_value=admin_port)

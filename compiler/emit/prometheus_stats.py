@@ -10,7 +10,9 @@ Two bootstrap parts:
   destination_subset="v1", destination_service_namespace="shop", response_code="200", ...}`. Each regex is matched
   against the whole stat name; its first group is cut from the name and its second is the tag's value
   (TagSpecifier.regex), so every cluster regex cuts the same span, the cluster name. The proxy's own labels
-  (`reporter`, `source_workload`, `source_workload_namespace`) are fixed values on every stat.
+  (`reporter`, `source_workload`, `source_workload_namespace`) are fixed values on every stat. The proxy's
+  Telemetry metrics settings (`model.Metrics`) take labels out and exclude the stats of disabled metrics
+  (`stats_matcher`, matched against the full stat name, before tag extraction).
 - `listener` + `admin_cluster`: Istio's `prometheus_stats` endpoint on port 15090 (tools/packaging/common/
   envoy_bootstrap.json: a static listener whose only route sends `/stats/prometheus` to a static cluster of the
   admin address), so Prometheus scrapes the proxy without reaching the admin interface itself.
@@ -26,7 +28,10 @@ from envoy.config.metrics.v3 import stats_pb2
 from envoy.config.route.v3 import route_components_pb2, route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
+from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from google.protobuf import duration_pb2
 
+from compiler import model
 from compiler.emit import common
 
 PORT = 15090  # Istio's proxies: pod annotation prometheus.io/port
@@ -64,13 +69,51 @@ _REGEX_TAGS = {
 }
 
 
-def stats_config(*, workload: str, namespace: str) -> stats_pb2.StatsConfig:
-    """Istio's labels on this proxy's stats. Every proxy reports the requests it sends (`reporter="source"`, as
-    Istio's client sidecars and gateways do); Envoy's default tags stay on."""
-    tags = [stats_pb2.TagSpecifier(tag_name=name, regex=regex) for name, regex in _REGEX_TAGS.items()]
+# The scopes the router adds before a cluster's request stats (source/common/router: internal./external./canary./
+# zone.<from>.<to>.), so that a disabled metric loses them too.
+_RQ_SCOPE = r"(?:(?:internal|external|canary)\.|zone\.[^.]+\.[^.]+\.)?"
+# Istio metric -> the regex of the full names of the outbound cluster stats that carry it (README, Metrics). The
+# metrics missing here have no upstream stat: REQUEST_SIZE and RESPONSE_SIZE would need the clusters'
+# request_response_sizes tracking, the gRPC message counts the grpc_stats filter; disabling them changes nothing.
+_METRIC_STATS = {
+    "REQUEST_COUNT": rf"{_RQ_SCOPE}upstream_rq_(?:total|completed|[0-9]{{3}}|[0-9]xx)",
+    "REQUEST_DURATION": rf"{_RQ_SCOPE}upstream_rq_time",
+    "TCP_OPENED_CONNECTIONS": "upstream_cx_total",
+    "TCP_CLOSED_CONNECTIONS": "upstream_cx_destroy",
+    "TCP_SENT_BYTES": "upstream_cx_tx_bytes_total",
+    "TCP_RECEIVED_BYTES": "upstream_cx_rx_bytes_total",
+}
+
+
+# meshward's label -> Istio's name for it, which a Telemetry's tagOverrides may use instead
+_ISTIO_LABEL = {"destination_subset": "destination_version"}
+
+
+def _removed(name: str, metrics: model.Metrics) -> bool:
+    return name in metrics.removed_tags or _ISTIO_LABEL.get(name) in metrics.removed_tags
+
+
+def stats_config(*, workload: str, namespace: str, metrics: model.Metrics) -> stats_pb2.StatsConfig:
+    """Istio's labels on this proxy's stats, without those the proxy's Telemetry removes, and no stats for the
+    metrics it disables (`stats_matcher`: Envoy does not create an excluded stat). Every proxy reports the requests
+    it sends (`reporter="source"`, as Istio's client sidecars and gateways do); Envoy's default tags stay on."""
+    tags = [stats_pb2.TagSpecifier(tag_name=name, regex=regex) for name, regex in _REGEX_TAGS.items()
+            if not _removed(name, metrics)]
     fixed = {"reporter": "source", "source_workload": workload, "source_workload_namespace": namespace}
-    tags += [stats_pb2.TagSpecifier(tag_name=name, fixed_value=value) for name, value in fixed.items()]
-    return stats_pb2.StatsConfig(stats_tags=tags)
+    tags += [stats_pb2.TagSpecifier(tag_name=name, fixed_value=value) for name, value in fixed.items()
+             if not _removed(name, metrics)]
+    out = stats_pb2.StatsConfig(stats_tags=tags)
+    excluded = [_METRIC_STATS[name] for name in _METRIC_STATS if name in metrics.disabled]
+    if excluded:
+        out.stats_matcher.exclusion_list.patterns.append(string_pb2.StringMatcher(safe_regex=regex_pb2.RegexMatcher(
+            regex=rf"^cluster\.outbound\|.*\.(?:{'|'.join(excluded)})$")))
+    return out
+
+
+def flush_interval(metrics: model.Metrics) -> duration_pb2.Duration | None:
+    """Telemetry reportingInterval as Envoy's stats flush interval: how often histograms (REQUEST_DURATION) are
+    merged into what /stats/prometheus shows; counters are read live. None: Envoy's default, 5 s."""
+    return common.duration(metrics.flush_interval_ms) if metrics.flush_interval_ms else None
 
 
 def _address(host: str, port: int) -> address_pb2.Address:

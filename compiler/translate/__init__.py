@@ -34,6 +34,7 @@ from compiler.translate import (
     peer,
     scope,
     telemetry,
+    telemetry_metrics,
     tracing,
 )
 from compiler.translate.mesh import Mesh, index
@@ -55,9 +56,14 @@ def proxy_config(mesh: Mesh, proxy: model.Proxy) -> model.ProxyConfig:
 def compile_proxy(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, list[Diagnostic]]:
     """The proxy's config and the warnings (MW0403: features not compiled) found while building it; what an
     earlier revision (or proxy) computed is asked of the mesh's reuse layer (`mesh.carry`, compiler.reuse)."""
-    if proxy.kind is model.ProxyKind.ROUTER:
-        return _router(mesh, proxy)
-    return _sidecar(mesh, proxy, mesh.carry)
+    cfg, notes = _router(mesh, proxy) if proxy.kind is model.ProxyKind.ROUTER else _sidecar(mesh, proxy, mesh.carry)
+    return _with_metrics(cfg, telemetry_metrics.metrics(mesh, proxy)), notes
+
+
+def _with_metrics(cfg: model.ProxyConfig, metrics: model.Metrics) -> model.ProxyConfig:
+    """The bootstrap's metrics settings on the config, keeping the (reused) config object when they are Envoy's
+    defaults, as for most proxies."""
+    return cfg if cfg.metrics == metrics else dataclasses.replace(cfg, metrics=metrics)
 
 
 def _sidecar(mesh: Mesh, proxy: model.Proxy, reuse: hooks.SidecarReuse) -> tuple[model.ProxyConfig, list[Diagnostic]]:

@@ -24,6 +24,8 @@ MAX_DURATION_S = 9_223_372_035
 MAX_UINT32 = 2**32 - 1
 # RingHashLbConfig.minimum_ring_size and maximum_ring_size: uint64 {lte: 8388608} (config/cluster/v3/cluster.proto).
 MAX_RING_SIZE = 8_388_608
+# Bootstrap.stats_flush_interval: duration {lt: 300s} (config/bootstrap/v3/bootstrap.proto).
+MAX_STATS_FLUSH_MS = 300_000
 # MaglevLbConfig.table_size: uint64 {lte: 5000011}, and source/extensions/load_balancing_policies/maglev refuses
 # a size that is not prime.
 MAX_MAGLEV_TABLE_SIZE = 5_000_011

@@ -1,11 +1,12 @@
 """Telemetry's rules (Istio's ValidateTelemetry): its selector, targetRef(s), which bind no proxy meshward
 builds (MW0227), and access-log filters, CEL expressions checked as Istio parses them and as Envoy builds them
-(compiler.validate.cel). Provider names are checked against MeshConfig by compiler.analyze.telemetry."""
+(compiler.validate.cel); metrics settings upstream Envoy cannot carry out (compiler.validate.telemetry_metrics).
+Provider names are checked against MeshConfig by compiler.analyze.telemetry."""
 
 from __future__ import annotations
 
 from compiler.api.telemetry import Telemetry
-from compiler.validate import cel, security
+from compiler.validate import cel, security, telemetry_metrics
 from compiler.validate.report import Report
 
 CODES = {cel.Verdict.SYNTAX: "MW0242", cel.Verdict.ENVOY: "MW0243", cel.Verdict.WARNING: "MW0244"}
@@ -20,6 +21,7 @@ def check(report: Report) -> None:
     for i, logging in enumerate(spec.access_logging or ()):
         if logging.filter is not None:
             _filter(report, logging.filter.expression, ("accessLogging", i, "filter", "expression"))
+    telemetry_metrics.check(report)
 
 
 def _filter(report: Report, expression: str, path: tuple[str | int, ...]) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.build import (
+    Metrics,
     agent_sds_cluster,
     agent_secret_config,
     is_ip,
@@ -30,27 +31,30 @@ _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 def render(node_id: str, xds_address: str, *, delta: bool = False, admin_port: int | None = None,
            cluster: str | None = None, sds_socket: str | None = None, xds_tls: bool = False,
-           stats_address: str | None = None) -> dict[str, Any]:
+           stats_address: str | None = None, metrics: Metrics | None = None) -> dict[str, Any]:
     """A JSON-able Envoy bootstrap. Raises ValueError for a node id that is not an Istio one (meshward would never
     serve it: `compiler.naming.parse_node_id`) or an address that is not HOST:PORT.
     With `sds_socket`, the static cluster `sds-grpc` reaches `meshward agent`'s SDS (secrets `default`, `ROOTCA`);
     with `xds_tls` too, `xds-grpc` connects over mTLS with them (`serve --xds-tls`).
     With `stats_address` (HOST:PORT; Istio's is 0.0.0.0:15090), Prometheus metrics at /stats/prometheus there,
-    read from the admin interface, so `admin_port` is needed too. The stats carry Istio's labels either way."""
+    read from the admin interface, so `admin_port` is needed too. The stats carry Istio's labels either way;
+    `metrics` (the proxy's Telemetry metrics settings, from the policy tree) leaves out what it disables. Envoy
+    reads them at start only: a change takes a new bootstrap and a restart of the proxy."""
     parse_node_id(node_id)  # the compiler's check: a node id it cannot parse never gets a config
     parsed = parse_istio_node_id(node_id)
     source = (parsed.name, parsed.namespace) if parsed else ("unknown", "unknown")
     return {"node": {"id": node_id, "cluster": cluster or service_cluster(node_id)},
             **without_node(xds_address, delta=delta, admin_port=admin_port, sds_socket=sds_socket, xds_tls=xds_tls,
-                           stats_address=stats_address, source=source)}
+                           stats_address=stats_address, source=source, metrics=metrics)}
 
 
 def without_node(xds_address: str, *, delta: bool = False, admin_port: int | None = None,
                  sds_socket: str | None = None, xds_tls: bool = False, stats_address: str | None = None,
-                 source: tuple[str, str]) -> dict[str, Any]:
+                 source: tuple[str, str], metrics: Metrics | None = None) -> dict[str, Any]:
     """`render` without `node`, for a proxy whose node id is known only where it runs: Envoy's `--service-node`
     and `--service-cluster` give it (an injected pod's, from its name and IP; `reconciler/inject`). `source`:
-    (workload, namespace), the `source_workload` and `source_workload_namespace` labels of its stats."""
+    (workload, namespace), the `source_workload` and `source_workload_namespace` labels of its stats; `metrics`:
+    as `render`'s (Istio's defaults when not given)."""
     host, port = split_address(xds_address)
     if stats_address is not None and admin_port is None:
         raise ValueError("the metrics endpoint reads Envoy's admin interface: give an admin port too")
@@ -60,7 +64,7 @@ def without_node(xds_address: str, *, delta: bool = False, admin_port: int | Non
     if xds_tls:
         xds["transport_socket"] = xds_transport_socket(host)
     bootstrap: dict[str, Any] = {
-        "stats_config": metrics_stats_config(workload=source[0], namespace=source[1]),
+        **metrics_stats_config(workload=source[0], namespace=source[1], metrics=metrics or Metrics()),
         "dynamic_resources": _dynamic_resources(delta),
         "static_resources": {"clusters": [xds,
                                           *([sds_cluster(sds_socket)] if sds_socket else [])]},

@@ -98,6 +98,11 @@ def _telemetry_of(name: str, selector: str, marked: bool = False) -> str:
             f"{'  # <-' if marked else ''}\nspec:\n{selector}  accessLogging:\n  - providers: [{{name: envoy}}]\n")
 
 
+def _metrics_providers(provider: str) -> str:
+    return ("---\napiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: m, namespace: shop}\n"
+            f"spec:\n  metrics:\n  - providers:\n    - name: {provider}\n")
+
+
 _POD = "---\napiVersion: v1\nkind: Pod\nmetadata: {name: reviews-1, namespace: shop, labels: {app: reviews}}\n"
 
 
@@ -317,6 +322,7 @@ CASES: dict[str, tuple[str, str]] = {
                + _telemetry_of("b", "  selector: {matchLabels: {app: ratings}}\n")),
     "MW0333": (_POD + _telemetry_of("a", "  selector:\n    matchLabels:  # <-\n      app: ratings\n"),
                _POD + _telemetry_of("a", "  selector:\n    matchLabels:\n      app: reviews\n")),
+    "MW0335": (_metrics_providers("envoy  # <-"), _metrics_providers("prometheus")),
     "MW0334": (_telemetry("envoy") + "  - disabled: false  # <-\n",
                _telemetry("envoy") + "  - disabled: true\n"),
     "MW0336": (_MESH_COLLECTOR + _tracing("logs  # <-"), _MESH_COLLECTOR + _tracing("tracer")),

@@ -134,6 +134,28 @@ def test_bootstrap_metrics_endpoint(flags: list[str], metrics: str | None,
     assert [li["name"] for li in listeners] == ([metrics] if metrics else [])
 
 
+def test_bootstrap_takes_the_proxys_metrics_settings_from_the_policy(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """Envoy reads stats settings from its bootstrap only: `--policy` compiles them for the node."""
+    node = "sidecar~10.0.0.5~web.shop~shop.svc.cluster.local"
+    (tmp_path / "mesh.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {name: web, namespace: shop}\n"
+        "spec: {address: 10.0.0.5, labels: {app: web}}\n---\n"
+        "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\nmetadata: {name: metrics, namespace: shop}\n"
+        "spec:\n  metrics:\n  - reportingInterval: 2s\n    overrides:\n    - match: {metric: REQUEST_COUNT}\n"
+        "      disabled: true\n")
+    assert cli.main(["bootstrap", "--node", node, "--policy", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["stats_flush_interval"] == "2s"
+    (pattern,) = doc["stats_config"]["stats_matcher"]["exclusion_list"]["patterns"]
+    assert "upstream_rq_(?:total" in pattern["safe_regex"]["regex"]
+    assert cli.main(["bootstrap", "--node", node]) == 0  # without a tree: Istio's defaults
+    assert "stats_matcher" not in json.loads(capsys.readouterr().out)["stats_config"]
+    assert cli.main(["bootstrap", "--node", node.replace("10.0.0.5~web", "10.0.0.6~db"), "--policy",
+                     str(tmp_path)]) == 1
+    assert "MW0401" in capsys.readouterr().err
+
+
 def test_schemas_and_messages_are_current() -> None:
     assert cli.main(["schemas", "--check", "--dir", str(ROOT / "schemas")]) == 0
     assert cli.main(["messages", "--check", "--file", str(ROOT / "docs" / "messages.md")]) == 0

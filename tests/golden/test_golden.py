@@ -3,7 +3,8 @@ proxy's model (the IR translate hands to emit) and its Envoy resources per type 
 
 Each case is `cases/<case>/input/*.yaml` with, in `cases/<case>/expected/`, `diagnostics.txt` and per proxy the
 tree defines `<node-id>.model.json` (compiler.model_dump) and `<node-id>.<type>.json` for each xDS type it has
-(listeners, routes, clusters, endpoints, secrets: the sections of its config dump, compiler.emit.dump). A case may
+(listeners, routes, clusters, endpoints, secrets: the sections of its config dump, compiler.emit.dump), and
+`<node-id>.stats.json` where Telemetry metrics change the bootstrap's stats settings. A case may
 instead (or as well) name trees kept elsewhere in `cases/<case>/source.txt`, one path per line relative to the
 project root (the policies-example tree, Istio's bookinfo samples in ../shared), so that nobody keeps a copy of them
 here. A broken policy is a case whose expected output is its diagnostics. `pytest tests/golden --update-golden`
@@ -107,6 +108,9 @@ def render(case: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         name = safe_name(proxy.node_id)
         cfg = build_mod.proxy_config(result, proxy.node_id)
         out[f"{name}.model.json"] = model_dump.dumps(cfg)
+        if cfg.metrics != model.Metrics():  # the bootstrap's stats settings, where Telemetry metrics change them
+            out[f"{name}.stats.json"] = json.dumps(build_mod.metrics_stats_config(
+                workload=proxy.name, namespace=proxy.namespace, metrics=cfg.metrics), indent=2, sort_keys=True) + "\n"
         snap = build_mod.snapshot_for(result, proxy.node_id, secrets=stand_in_secrets(cfg))
         assert consistency.check(snap) == [], f"{case}: inconsistent snapshot for {proxy.node_id}"
         out.update((f"{name}.{kind}.json", text) for kind, text in dump.dumps_by_type(snap).items())

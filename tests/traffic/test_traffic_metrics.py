@@ -50,7 +50,15 @@ kind: WorkloadEntry
 metadata: {{name: split-{b.name}, namespace: {NS}}}
 spec: {{address: {b.address}, labels: {{app: split, version: {b.name}}}, ports: {{http: {b.port}}}}}
 """ for b in (v1, v2))
-    return {"mesh.yaml": f"""apiVersion: networking.istio.io/v1
+    return {"mesh.yaml": f"""apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: flush, namespace: istio-system}}
+spec:
+  metrics:
+  - providers: [{{name: prometheus}}]
+    reportingInterval: 1s  # the bootstrap's stats flush: histograms reach /stats on one (Envoy's default: 5s)
+---
+apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: client, namespace: {NS}}}
 spec: {{address: 127.0.9.2, labels: {{app: client}}}}
@@ -127,7 +135,7 @@ def mesh(envoy_bin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[M
         assert result.ok and not build.errors(result), [str(d) for d in result.diagnostics]
         doc = bootstrap_static.static_bootstrap(build.proxy_config(result, NODE), admin_port=admin,
                                                 stats_address=("127.0.0.1", stats))
-        doc["stats_flush_interval"] = "1s"  # histograms reach /stats on a flush (Envoy's default: every 5s)
+        assert doc["stats_flush_interval"] == "1s"  # the Telemetry's reportingInterval
         (root / "bootstrap.json").write_text(json.dumps(doc))
         with envoy(envoy_bin, root / "bootstrap.json", admin, [("127.0.0.1", port), ("127.0.0.1", stats)]), \
                 prometheus_server.running([f"127.0.0.1:{stats}"], root) as prometheus:
