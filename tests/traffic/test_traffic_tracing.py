@@ -4,7 +4,8 @@ tracer's own wire protocol, receives one trace: the client's span and the server
 Telemetry's custom tags. At 0% sampling nothing is reported, and the sampling decision reaches the application.
 
 The tracers batch spans (a flush every 5 s, or 5 spans); the bootstraps get a runtime layer that flushes each span
-at once, so a test waits for what it expects and, for what must not come, a bounded quiet period.
+at once, so a test waits for what it expects and, for what must not come, a bounded quiet period. A gateway
+spawns an upstream span under the span of each request it routes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 
 import otlp_collector
 import pytest
+import traffic_gateway
 import zipkin_collector
 from opentelemetry.proto.trace.v1 import trace_pb2
 from traffic_backends import Backend, get, running
@@ -26,7 +28,7 @@ from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
 
 pytestmark = pytest.mark.envoy
 
-CLIENT_IP, SERVER_IP, COLLECTOR_IP = "127.0.12.1", "127.0.12.2", "127.0.12.9"
+CLIENT_IP, SERVER_IP, GATEWAY_IP, COLLECTOR_IP = "127.0.12.1", "127.0.12.2", "127.0.12.3", "127.0.12.9"
 CLIENT_NODE = f"sidecar~{CLIENT_IP}~client.shop~shop.svc.cluster.local"
 SERVER_NODE = f"sidecar~{SERVER_IP}~server.shop~shop.svc.cluster.local"
 # Envoy's batching, per tracer (source/extensions/tracers/*: runtime keys and their 5 s / 5 span defaults)
@@ -53,6 +55,7 @@ def mesh(envoy_bin: str, root: Path, collector: Collector, sampling: int) -> Ite
     with running({"server": app}), ExitStack() as stack:
         outbound, inbound = free_port(CLIENT_IP), free_port(SERVER_IP)
         text = _tree(outbound, inbound, app) + _collector(collector) + _telemetry(collector.kind, sampling)
+        text += SERVER_TELEMETRY
         tree = write_tree(root / "tree", {"tree.yaml": text})
         for node, address, port in ((SERVER_NODE, SERVER_IP, inbound), (CLIENT_NODE, CLIENT_IP, outbound)):
             admin = free_port()
@@ -145,7 +148,7 @@ spec:
 
 
 def _telemetry(provider: str, sampling: int) -> str:
-    """The root namespace traces to the provider with tags; the server's own Telemetry sets its SERVER-side tags."""
+    """The root namespace traces to the provider with tags."""
     return f"""apiVersion: telemetry.istio.io/v1
 kind: Telemetry
 metadata: {{name: mesh-default, namespace: istio-system}}
@@ -157,16 +160,20 @@ spec:
       team: {{literal: {{value: payments}}}}
       user: {{header: {{name: x-user, defaultValue: anonymous}}}}
 ---
-apiVersion: telemetry.istio.io/v1
+"""
+
+
+# the server's own Telemetry: its SERVER side gets other tags (the provider and sampling are inherited)
+SERVER_TELEMETRY = """apiVersion: telemetry.istio.io/v1
 kind: Telemetry
-metadata: {{name: server, namespace: shop}}
+metadata: {name: server, namespace: shop}
 spec:
-  selector: {{matchLabels: {{app: server}}}}
+  selector: {matchLabels: {app: server}}
   tracing:
-  - match: {{mode: SERVER}}
+  - match: {mode: SERVER}
     customTags:
-      side: {{literal: {{value: inbound}}}}
-      user: {{header: {{name: x-user, defaultValue: anonymous}}}}
+      side: {literal: {value: inbound}}
+      user: {header: {name: x-user, defaultValue: anonymous}}
 ---
 """
 
@@ -229,3 +236,24 @@ def test_zero_sampling_exports_no_opentelemetry_span(envoy_bin: str, tmp_path: P
         assert [get(port, f"/orders/{i}", "server", address=CLIENT_IP).status for i in range(3)] == [200] * 3
         time.sleep(1.5)
         assert collector.spans() == []
+
+
+def test_a_gateway_spawns_an_upstream_span(envoy_bin: str, tmp_path: Path) -> None:
+    """A router's connection manager reports its request's span and, under it, the span of the upstream request
+    (spawn_upstream_span, as Pilot sets it for gateways). Five spans flush Envoy's zipkin batch at once."""
+    with zipkin_collector.running(COLLECTOR_IP) as (collector, collector_port), traffic_gateway.gateway(
+            envoy_bin, tmp_path, node=f"router~{GATEWAY_IP}~istio-ingressgateway.istio-system~istio-system.svc."
+            "cluster.local", address=GATEWAY_IP, backends={"site": "127.0.12.4"},
+            files=lambda port, b: {"tree.yaml": traffic_gateway.http_site(b["site"], GATEWAY_IP, port)
+                                   + _collector(Collector("zipkin", "http", 9411, collector_port))
+                                   + _telemetry("zipkin", 100)}) as gw:
+        assert [gw.get("site.example.com", f"/{i}").status for i in range(3)] == [200] * 3
+        spans = collector.wait_for(6)
+    by_trace: dict[str, list[dict[str, Any]]] = {}
+    for span in spans:
+        by_trace.setdefault(span["traceId"], []).append(span)
+    assert len(by_trace) == 3
+    for pair in by_trace.values():
+        request, upstream = sorted(pair, key=lambda span: "parentId" in span)
+        assert upstream["parentId"] == request["id"] and "parentId" not in request
+        assert {span["localEndpoint"]["serviceName"] for span in pair} == {"istio-ingressgateway.istio-system"}
