@@ -97,7 +97,7 @@ def access_logs(mesh: Mesh, proxy: model.Proxy, mode: Mode) -> tuple[model.Acces
 
 def collector_services(mesh: Mesh) -> list[Service]:
     """The services of the envoyOtelAls providers some Telemetry or defaultProviders.accessLogging names: every
-    proxy gets their clusters (a logger naming a cluster its proxy lacks is refused by Envoy)."""
+    proxy gets their clusters (a logger whose cluster its proxy lacks sends nothing)."""
     return mesh.memo(("telemetry", "collectors"), lambda: _collector_services(mesh))
 
 
@@ -114,8 +114,10 @@ def _collector(mesh: Mesh, provider: ExtensionProvider | None) -> Service | None
     """An envoyOtelAls provider's service, when the registry has it with the provider's port (else Pilot's lookup
     fails, or its cluster would not exist: compiler.analyze.telemetry reports both)."""
     als = provider.envoy_otel_als if provider is not None else None
-    service = ext_authz.lookup(mesh, als.service) if als is not None and als.service else None
-    return service if service is not None and als is not None and service.port(als.port) is not None else None
+    if als is None or not als.service:
+        return None
+    service = ext_authz.lookup(mesh, als.service)
+    return service if service is not None and service.port(als.port) is not None else None
 
 
 def applicable(mesh: Mesh, proxy: model.Proxy) -> list[list[AccessLogging]]:
