@@ -2,7 +2,7 @@
 provider reach a collector speaking OTLP over gRPC (tests/otlp_collector.py) as log records, Istio's TEXT line as
 each record's body and the provider's labels as its attributes (method, path, response code, cluster, route); the
 collector's Service is outside the sidecar's egress scope, its cluster there all the same. A namespace Telemetry's
-`disabled` stops the records while the requests are still served."""
+`disabled` stops the records while the requests are still served. A gateway logs the same way."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import otlp_collector
 import pytest
+import traffic_gateway
 from traffic_backends import Backend, Behavior, get, running
 from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
 
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.envoy
 
 SIDECAR_ADDRESS = "127.0.8.40"
 COLLECTOR_ADDRESS = "127.0.8.41"
+GATEWAY_ADDRESS = "127.0.8.42"
 NODE = "sidecar~127.0.8.40~client.shop~shop.svc.cluster.local"
+GATEWAY_NODE = "router~127.0.8.42~istio-ingressgateway.istio-system~istio-system.svc.cluster.local"
 COLLECTOR_HOST = "otel-collector.observability.svc.cluster.local"
 # the start of Istio's TEXT line (compiler.translate.telemetry.ISTIO_TEXT_FORMAT), up to the response code
 TEXT_LINE = re.compile(r'^\[[^\]]+\] "(?P<method>\S+) (?P<path>\S+) HTTP/1\.1" (?P<code>\d+) ')
@@ -29,7 +32,8 @@ LABELS = ('{method: "%REQ(:METHOD)%", path: "%REQ(:PATH)%", code: "%RESPONSE_COD
           'cluster: "%UPSTREAM_CLUSTER%", route: "%ROUTE_NAME%"}')
 
 
-def _tree(port: int, web: Backend, collector: otlp_collector.Collector, telemetry: str) -> str:
+def _mesh(collector: otlp_collector.Collector) -> str:
+    """MeshConfig's envoyOtelAls provider, the default one, and the collector's Service and endpoint."""
     return f"""apiVersion: v1
 kind: ConfigMap
 metadata: {{name: istio, namespace: istio-system}}
@@ -43,7 +47,7 @@ data:
         port: {collector.port}
         logFormat: {{labels: {LABELS}}}
 ---
-{telemetry}apiVersion: v1
+apiVersion: v1
 kind: Service
 metadata: {{name: otel-collector, namespace: observability}}
 spec:
@@ -58,7 +62,11 @@ spec:
   address: {collector.address}
   labels: {{app: otel-collector}}
 ---
-apiVersion: networking.istio.io/v1
+"""
+
+
+def _tree(port: int, web: Backend, collector: otlp_collector.Collector, telemetry: str) -> str:
+    return _mesh(collector) + telemetry + f"""apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: client, namespace: shop}}
 spec:
@@ -146,3 +154,18 @@ spec:
         time.sleep(2)  # two of Envoy's flush intervals
         assert collector.log_requests() == []
     assert web.requests == 1
+
+
+def test_a_gateway_sends_its_records_too(envoy_bin: str, tmp_path: Path) -> None:
+    site = Backend("site", "127.0.7.42", Behavior())
+    with otlp_collector.serving(COLLECTOR_ADDRESS) as collector, running({"site": site}):
+        port, admin = free_port(GATEWAY_ADDRESS), free_port()
+        tree = write_tree(tmp_path / "tree", {"tree.yaml": traffic_gateway.http_site(
+            site, GATEWAY_ADDRESS, port, route_name="to-site") + _mesh(collector)})
+        bootstrap = compile_bootstrap(tree, GATEWAY_NODE, tmp_path / "bootstrap.json", admin)
+        with envoy(envoy_bin, bootstrap, admin, [(GATEWAY_ADDRESS, port)]):
+            assert get(port, "/page", "site.example.com", address=GATEWAY_ADDRESS).status == 200
+            records = collector.wait_logs(1)
+    assert [r.attributes for r in records] == [{"method": "GET", "path": "/page", "code": "200",
+                                                "cluster": "outbound|80||site.istio-system.svc.cluster.local",
+                                                "route": "to-site"}]
