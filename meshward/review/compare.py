@@ -1,6 +1,7 @@
 """Two compiled revisions of one policy tree, compared proxy by proxy: the Envoy resources each proxy gains, loses
-or sees changed (with the changed fields and the documents that caused them), the diagnostics that appear or go,
-and the routing that changed. The result is plain data that `meshward.review.report` renders.
+or sees changed (with the changed fields and the documents that caused them), the bootstrap stats settings that
+change (Telemetry metrics: they take a restart of the proxy), the diagnostics that appear or go, and the routing
+that changed. The result is plain data that `meshward.review.report` renders.
 
 A proxy whose snapshot has the same content version on both sides (versions are content hashes) is not dumped at
 all, so a change that touches a few proxies of a large mesh costs little past the two builds.
@@ -154,7 +155,8 @@ def compare(before: Revision, after: Revision, prefix: str, nodes: Sequence[str]
     for node in sorted(old.keys() | new.keys()):
         a = _side(before.result, old[node]) if node in old else None
         b = _side(after.result, new[node]) if node in new else None
-        if a is not None and b is not None and a.snapshot.version == b.snapshot.version:
+        if (a is not None and b is not None and a.snapshot.version == b.snapshot.version
+                and a.config.metrics == b.config.metrics):
             continue
         configs[0].extend([a.config] if a else [])
         configs[1].extend([b.config] if b else [])
@@ -163,6 +165,7 @@ def compare(before: Revision, after: Revision, prefix: str, nodes: Sequence[str]
             continue
         attribute = _attributor(before.result, after.result, old[node], new[node], changed_docs)
         found = _resources(a.snapshot, b.snapshot, resources, attribute)
+        found += _bootstrap(a.config.metrics, b.config.metrics, attribute, changed_docs)
         if found:
             diffs.append(ProxyDiff(node, changes.Change.CHANGED, tuple(found)))
     routes = routing.changed(routing.of_configs(configs[0]), routing.of_configs(configs[1]))
@@ -210,6 +213,24 @@ def _resources(old: Snapshot, new: Snapshot, resources: _Resources,
                     union = tuple(sorted({c for f in fields for c in f.causes}))
                     out.append(ResourceDiff(short, name, changes.Change.CHANGED, union, tuple(fields)))
     return out
+
+
+BOOTSTRAP = "bootstrap"
+STATS = "stats (the proxy takes them at its next start)"
+
+
+def _bootstrap(old: model.Metrics, new: model.Metrics, attribute: Callable[[list[Key]], tuple[DocRef, ...]],
+               changed: Mapping[Key, DocRef]) -> list[ResourceDiff]:
+    """Telemetry metrics settings, which live in the proxy's bootstrap (ADS cannot change them): one changed
+    `bootstrap` entry whose fields are the settings, put down to the changed Telemetries and MeshConfig."""
+    fields = [(f.name, getattr(old, f.name), getattr(new, f.name)) for f in dataclasses.fields(model.Metrics)]
+    causes_ = attribute([k for k in changed if k[0] in ("Telemetry", "ConfigMap")])
+    diffs = tuple(FieldDiff(name, _plain(x), _plain(y), causes_) for name, x, y in fields if x != y)
+    return [ResourceDiff(BOOTSTRAP, STATS, changes.Change.CHANGED, causes_, diffs)] if diffs else []
+
+
+def _plain(value: object) -> object:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _field(f: changes.FieldChange, resources: _Resources, holder: tuple[XdsResource, Snapshot],

@@ -54,6 +54,23 @@ def test_json_names_fields_values_and_causes(repo: Repo, capsys: pytest.CaptureF
     assert doc["documents"] == [where]
 
 
+def test_a_metrics_setting_is_a_bootstrap_change(repo: Repo, capsys: pytest.CaptureFixture[str]) -> None:
+    """Telemetry metrics change no xDS resource: diff shows them as the proxies' bootstrap, which a restart takes."""
+    repo.write({f"{POLICY}/telemetry.yaml": "apiVersion: telemetry.istio.io/v1\nkind: Telemetry\n"
+                                            "metadata: {name: metrics, namespace: shop}\nspec:\n  metrics:\n"
+                                            "  - overrides:\n    - match: {metric: REQUEST_DURATION}\n"
+                                            "      disabled: true\n"})
+    assert cli.main(["diff", str(repo.root / POLICY), "--format", "json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    client = next(p for p in doc["proxies"] if "~client." in p["node"])
+    (stats,) = client["resources"]
+    assert (stats["type"], stats["change"]) == ("bootstrap", "changed")
+    assert [(f["path"], f["before"], f["after"]) for f in stats["fields"]] == [
+        ("disabled", [], ["REQUEST_DURATION"])]
+    assert stats["fields"][0]["causes"] == [{"file": f"{POLICY}/telemetry.yaml", "line": 1, "kind": "Telemetry",
+                                             "namespace": "shop", "name": "metrics"}]
+
+
 def _run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "meshward", "diff", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120, check=False)
