@@ -42,7 +42,8 @@ def _unverified(tls: ClientTLSSettings | None, selected: bool) -> bool:
     """As CaCertificateAnalyzer (ca-certificates.go), credentialName included: it verifies the server (with its
     Secret's CA) only where it is used. Without a workloadSelector, Pilot uses it at gateways alone; sidecars get no
     TLS for the rule (cluster_tls.go buildUpstreamClusterTLSContext keeps a credential from every sidecar in the
-    rule's scope), so the rule does not verify everywhere it applies, and Istio's analyzer tests expect the report
+    rule's scope; meshward too, compiler.translate.clusters.credentials_withheld), so the rule does not verify
+    everywhere it applies, and Istio's analyzer tests expect the report
     (analyzers_test.go "destinationrule with credentialname, ... no workloadSelector"). Not a false positive."""
     if tls is None or tls.mode not in _VERIFYING_MODES or tls.ca_certificates:
         return False
@@ -51,8 +52,8 @@ def _unverified(tls: ClientTLSSettings | None, selected: bool) -> bool:
 
 def _why(tls: ClientTLSSettings) -> str:
     if tls.credential_name:  # caCertificates may not be added beside it (validation.go ValidateTLS)
-        return (f"credentialName {tls.credential_name} without a workloadSelector is for gateways (Istio's sidecars "
-                "send this traffic without TLS)")
+        return (f"credentialName {tls.credential_name} without a workloadSelector is for gateways (sidecars send "
+                "this traffic without TLS, as Istio's do)")
     return "caCertificates is not set"
 
 

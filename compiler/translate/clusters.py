@@ -77,12 +77,33 @@ def identities(service: Service, trust: TrustDomain) -> tuple[str, ...]:
     return tuple(sorted({sid for namespace, account in accounts for sid in trust.identities(namespace, account)}))
 
 
+def _gateway_credential(tls: ClientTLSSettings | None) -> bool:
+    return tls is not None and bool(tls.credential_name) and tls.mode in ("SIMPLE", "MUTUAL")
+
+
+def credentials_withheld(rule: DestinationRuleEntry | None) -> bool:
+    """Whether a sidecar makes this rule's clusters without its credentialName TLS: Pilot gives a sidecar no TLS for
+    a SIMPLE or MUTUAL credentialName of a rule without workloadSelector (cluster_tls.go
+    buildUpstreamClusterTLSContext), so that a credential meant for gateways neither reaches nor holds up (its
+    Secret missing from their namespace) every sidecar in the rule's scope. MW0309 / MW0310 report such rules."""
+    if rule is None or rule.selector:
+        return False
+    policies = [p for p in (rule.traffic_policy, *(s.traffic_policy for s in rule.subsets)) if p is not None]
+    return any(_gateway_credential(p.tls) or any(_gateway_credential(pl.tls) for pl in p.port_level_settings or ())
+               for p in policies)
+
+
 def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[model.Endpoint],
-         discovery: model.Discovery, auto_mtls: bool, trust: TrustDomain) -> tuple[model.UpstreamTls | None, bool]:
+         discovery: model.Discovery, auto_mtls: bool, trust: TrustDomain,
+         withheld: bool) -> tuple[model.UpstreamTls | None, bool]:
     """The rule's TLS, or else auto mTLS (cluster_tls.go applyUpstreamTLSSettings / buildUpstreamTLSSettings): not
     toward mesh-external services, ORIGINAL_DST clusters, or a namespace whose PeerAuthentication is DISABLE.
     Deliberate difference: only when some endpoint carries `tlsMode: istio` (Pilot adds the matches to every
-    cluster; without such an endpoint they choose plaintext for every one, which is what no TLS gives)."""
+    cluster; without such an endpoint they choose plaintext for every one, which is what no TLS gives).
+    `withheld`: a credentialName TLS gives no TLS at all (`credentials_withheld`; the user's mode, so no auto
+    mTLS either)."""
+    if withheld and _gateway_credential(s.tls):
+        return None, False
     if s.tls is not None or not auto_mtls or service.mesh_external or discovery is model.Discovery.ORIGINAL_DST:
         ids = identities(service, trust) if s.tls is not None and s.tls.mode == "ISTIO_MUTUAL" else ()
         return policy.upstream_tls(s.tls, host=service.host, port=port.number, subset=subset,
@@ -95,18 +116,19 @@ def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[
 
 def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None,
                      *, settings: _Settings, instances: Sequence[Instance] | None = None,
-                     auto_mtls: bool = True, trust: TrustDomain
+                     auto_mtls: bool = True, trust: TrustDomain, credentials_withheld: bool = False
                      ) -> tuple[model.Cluster, model.LoadAssignment | None]:
     """`settings` and `instances` (the subset's selected instances, when given) were worked out for this rule,
     subset and port (`_service_clusters` shares them between the clusters that have the same); `auto_mtls`: the
-    destination's namespace does not DISABLE mTLS."""
+    destination's namespace does not DISABLE mTLS; `credentials_withheld`: a sidecar's clusters of a rule whose
+    credentialName is for gateways."""
     subset_name = subset.name if subset is not None else ""
     name = naming.outbound_cluster(port.number, subset_name, service.host)
     s = settings
     discovery = _DISCOVERY[service.resolution]
     eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None, instances)
     sources = (service.source, *(rule.sources if rule is not None else ()))
-    tls, auto = _tls(service, port, subset_name, s, eps, discovery, auto_mtls, trust)
+    tls, auto = _tls(service, port, subset_name, s, eps, discovery, auto_mtls, trust, credentials_withheld)
     cluster = model.Cluster(
         name=name, discovery=discovery, lb_policy=s.lb,
         minimum_ring_size=s.size if s.lb is model.LbPolicy.RING_HASH else None,
@@ -131,18 +153,21 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
     clusters: list[model.Cluster] = []
     assignments: list[model.LoadAssignment] = []
     for service in services:
-        made = _clusters_of_service(mesh, service, scope.destination_rule(mesh, proxy, service), reuse)
+        made = _clusters_of_service(mesh, service, scope.destination_rule(mesh, proxy, service), reuse,
+                                    sidecar=False)
         clusters.extend(made[0])
         assignments.extend(made[1])
     return clusters, assignments
 
 
 def _clusters_of_service(mesh: Mesh, service: Service, rule: DestinationRuleEntry | None,
-                         reuse: hooks.ClusterReuse) -> _Made:
-    """A service's clusters depend on nothing but the service, its rule and whether its namespace disables mTLS."""
+                         reuse: hooks.ClusterReuse, *, sidecar: bool) -> _Made:
+    """A service's clusters depend on nothing but the service, its rule, whether its namespace disables mTLS, and
+    (for a rule with a credential for gateways only) whether they are a sidecar's."""
     auto = service.namespace not in peer.disabled_namespaces(mesh)
-    return reuse.service_clusters(service, rule, auto, functools.partial(
-        _service_clusters, service, rule, auto, mesh.inputs.trust, mesh_defaults(mesh)))
+    withheld = sidecar and credentials_withheld(rule)
+    return reuse.service_clusters(service, rule, auto, withheld, functools.partial(
+        _service_clusters, service, rule, auto, mesh.inputs.trust, mesh_defaults(mesh), withheld))
 
 
 def mesh_defaults(mesh: Mesh) -> policy.MeshDefaults:
@@ -188,7 +213,7 @@ class _Recipe:
         return scope.destination_rule(self.mesh, self.proxy, service)
 
     def part(self, service: Service, rule: DestinationRuleEntry | None) -> _Made:
-        return _clusters_of_service(self.mesh, service, rule, self.reuse)
+        return _clusters_of_service(self.mesh, service, rule, self.reuse, sidecar=True)
 
     def tables(self, parts: Sequence[_Made]) -> _Made:
         return (first_by_name([c for m in parts for c in m[0]]),
@@ -204,7 +229,8 @@ def _assignment_name(a: model.LoadAssignment) -> str:
 
 
 def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool, trust: TrustDomain,
-                      defaults: policy.MeshDefaults) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
+                      defaults: policy.MeshDefaults, credentials_withheld: bool
+                      ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
     if service.alias_of:  # Pilot's buildOutboundClusters skips aliases: routes to them use the concrete's
         return (), ()
     clusters: list[model.Cluster] = []
@@ -222,7 +248,8 @@ def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_
             if settings is None:
                 settings = shared[id(own)] = _settings(rule, subset, port, defaults)
             cluster, assignment = outbound_cluster(service, port, rule, subset, settings=settings,
-                                                   instances=instances, auto_mtls=auto_mtls, trust=trust)
+                                                   instances=instances, auto_mtls=auto_mtls, trust=trust,
+                                                   credentials_withheld=credentials_withheld)
             clusters.append(cluster)
             if assignment is not None:
                 assignments.append(assignment)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from translate_harness import PRODUCTPAGE, REVIEWS, SHOP, by_name, config_for
+from translate_harness import PRODUCTPAGE, REVIEWS, SHOP, build_mesh, by_name, config_for
 
-from compiler import model
+from compiler import model, translate
 
 RULES = """
 ---
@@ -130,3 +130,39 @@ spec:
                                           subject_alt_names=("api.example.com",), ca_certificates="/etc/ca.pem")
     grpc = by_name(cfg.clusters, "outbound|8443||api.example.com")
     assert grpc.tls is not None and grpc.tls.alpn == ("h2",) and grpc.http == model.HttpOptions(http2=True)
+
+
+EGRESS = """
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: egress, namespace: istio-system}
+spec: {address: 10.0.9.8, labels: {istio: egressgateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews-mtls, namespace: shop}
+spec:
+  host: reviews
+  trafficPolicy:
+    portLevelSettings:
+    - port: {number: 9080}
+      tls: {mode: MUTUAL, credentialName: client, sni: reviews.example.com}
+"""
+ROUTER = "router~10.0.9.8~egress.istio-system~istio-system.svc.cluster.local"
+
+
+def test_a_credential_without_workload_selector_is_used_by_gateways_only() -> None:
+    """Pilot's buildUpstreamClusterTLSContext: the sidecars a rule without workloadSelector applies to get no TLS
+    for its credentialName (a sidecar lacking the Secret would be held up), gateways use it; a selected rule gives
+    it to its sidecars. Gateways and sidecars of one revision share cluster results otherwise: either order."""
+    for order in ((ROUTER, PRODUCTPAGE), (PRODUCTPAGE, ROUTER)):
+        mesh = build_mesh(SHOP + EGRESS)
+        tls = {node: by_name(translate.proxy_config(mesh, translate.find_proxy(mesh, node)).clusters, REVIEWS).tls
+               for node in order}
+        assert tls[PRODUCTPAGE] is None, "no TLS, and no auto mTLS either: the rule's mode is the user's"
+        assert tls[ROUTER] is not None and (tls[ROUTER].mode, tls[ROUTER].credential_secret) == (
+            model.TlsMode.MUTUAL, "client")
+    selected = EGRESS.replace("  host: reviews\n", "  host: reviews\n  workloadSelector: {matchLabels: {app: productpage}}\n")
+    tls = by_name(config_for(SHOP + selected, PRODUCTPAGE).clusters, REVIEWS).tls
+    assert tls is not None and tls.credential_secret == "client" and tls.ca_secret == "client-cacert"
