@@ -36,7 +36,7 @@ def test_the_deployment_starts_with_keys_on_its_exposed_ads_port() -> None:
 def test_injected_proxies_verify_the_certificate_the_deployment_serves(tmp_path: Path) -> None:
     config = _deployed()
     assert config.inject.xds_tls
-    [proxy] = [c for c in sidecar.containers(config.inject) if c["name"] == sidecar.PROXY]
+    [proxy] = [c for c in sidecar.containers(config.inject, "reviews-v1") if c["name"] == sidecar.PROXY]
     bootstrap = json.loads(proxy["args"][proxy["args"].index("--config-yaml") + 1])
     [xds] = [c for c in bootstrap["static_resources"]["clusters"] if c["name"] == "xds-grpc"]
     context = xds["transport_socket"]["typed_config"]
