@@ -198,7 +198,7 @@ async def run_demo(duration: float, console: Console) -> None:
         await server.start()
         runner = asyncio.create_task(server.run())
         console.print(f"reconciler: xDS 127.0.0.1:{server.xds_port}, admin http://{config.admin_address} "
-                      f"(try /status, /debug/proxies, /metrics)")
+                      f"(try /mesh in a browser, /status, /debug/proxies, /metrics)")
         try:
             with envoy(SIDECAR, server.xds_port, root), envoy(GATEWAY, server.xds_port, root):
                 console.print("gateway: curl -H 'Host: bookinfo.example.com' http://127.0.0.10:8080/productpage")
