@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from compiler.api.base import ApiModel, Duration, KubeModel, UInt32
 from compiler.api.destination_rule import LocalityLoadBalancerSetting
+from compiler.api.telemetry import EnvironmentTag, HeaderTag, LiteralTag
 
 __all__ = ["BUILT_IN_PROVIDERS", "ConfigMap", "MeshConfig"]
 
@@ -25,10 +26,27 @@ class OutboundTrafficPolicy(ApiModel):
     mode: Literal["REGISTRY_ONLY", "ALLOW_ANY"] = "ALLOW_ANY"
 
 
+class ProxyTracingTag(ApiModel):
+    """ProxyConfig.tracing's custom tag: a literal, an environment variable or a request header."""
+
+    literal: LiteralTag | None = None
+    environment: EnvironmentTag | None = None
+    header: HeaderTag | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ProxyTracingTag:
+        if sum(kind is not None for kind in (self.literal, self.environment, self.header)) != 1:
+            raise ValueError("a custom tag sets exactly one of literal, environment, header")
+        return self
+
+
 class TracingConfig(ApiModel):
-    """ProxyConfig.tracing: only the sampling rate is read (the tracer itself comes from extensionProviders)."""
+    """ProxyConfig.tracing: what Telemetry tracing falls back to (the tracer itself comes from extensionProviders;
+    the bootstrap tracers configured here are not modeled)."""
 
     sampling: float | None = Field(default=None, ge=0, le=100)
+    custom_tags: dict[str, ProxyTracingTag] | None = None
+    max_path_tag_length: UInt32 | None = None
 
 
 class ProxyConfig(ApiModel):

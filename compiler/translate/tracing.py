@@ -16,7 +16,14 @@ from typing import Literal
 
 from compiler import model, naming
 from compiler.api import telemetry as api
-from compiler.api.mesh_config import ExtensionProvider, MeshConfig, OpenTelemetryProvider, ZipkinProvider
+from compiler.api.mesh_config import (
+    ExtensionProvider,
+    MeshConfig,
+    OpenTelemetryProvider,
+    ProxyTracingTag,
+    TracingConfig,
+    ZipkinProvider,
+)
 from compiler.translate import telemetry
 from compiler.translate.ext_authz import lookup
 from compiler.translate.mesh import Mesh
@@ -62,8 +69,9 @@ def tracing(mesh: Mesh, proxy: model.Proxy, mode: Mode) -> model.Tracing | None:
     common = model.Tracing(
         tracer=model.Tracer.ZIPKIN, cluster=naming.outbound_cluster(provider.port, "", service.host),
         host=service.host, sampling=spec.sampling if spec.sampling is not None else mesh_sampling(mesh.config),
-        tags=tags(spec, proxy), spawn_upstream_span=proxy.kind == model.ProxyKind.ROUTER,  # configureFromProviderConfig
-        max_path_tag_length=provider.max_tag_length or 0, use_request_id_for_sampling=spec.use_request_id)
+        tags=tags(spec, proxy, _proxy_tracing(mesh.config)), spawn_upstream_span=proxy.kind == model.ProxyKind.ROUTER,  # configureFromProviderConfig
+        max_path_tag_length=provider.max_tag_length or _proxy_tracing(mesh.config).max_path_tag_length or 0,
+        use_request_id_for_sampling=spec.use_request_id)
     if isinstance(provider, ZipkinProvider):  # zipkinConfig
         return dataclasses.replace(common, path=provider.path or ZIPKIN_PATH,
                                    trace_id_128bit=not provider.enable_64bit_trace_id)
@@ -114,14 +122,14 @@ def collector_services(mesh: Mesh) -> list[Service]:
 
 def mesh_sampling(config: MeshConfig) -> float:
     """proxyConfigSamplingValue: defaultConfig.tracing.sampling, unless unset or 0, else PILOT_TRACE_SAMPLING."""
-    tracing_config = config.default_config.tracing if config.default_config is not None else None
-    return tracing_config.sampling if tracing_config is not None and tracing_config.sampling else DEFAULT_SAMPLING
+    return _proxy_tracing(config).sampling or DEFAULT_SAMPLING
 
 
-def tags(spec: Spec, proxy: model.Proxy) -> tuple[model.SpanTag, ...]:
-    """configureCustomTags: Istio's own tags (unless enableIstioTags is false), then the Telemetry's, by tag."""
+def tags(spec: Spec, proxy: model.Proxy, defaults: TracingConfig) -> tuple[model.SpanTag, ...]:
+    """configureCustomTags: Istio's own tags (unless enableIstioTags is false), then the Telemetry's, or without
+    any, defaultConfig.tracing's; by tag."""
     out = [*_istio_tags(proxy), *_POLICY_TAGS] if spec.istio_tags else []
-    out += [_tag(name, tag) for name, tag in (spec.custom_tags or {}).items()]
+    out += [_tag(name, tag) for name, tag in (spec.custom_tags or defaults.custom_tags or {}).items()]
     return tuple(sorted(out, key=lambda t: t.tag))
 
 
@@ -168,13 +176,19 @@ def _istio_tags(proxy: model.Proxy) -> list[model.SpanTag]:
     return [model.SpanTag(tag, model.TagKind.LITERAL, value) for tag, value in values.items()]
 
 
-def _tag(name: str, tag: api.CustomTag) -> model.SpanTag:
-    """buildCustomTagsFromProvider (the API model has checked that one kind is set)."""
+def _proxy_tracing(config: MeshConfig) -> TracingConfig:
+    found = config.default_config.tracing if config.default_config is not None else None
+    return found if found is not None else TracingConfig()
+
+
+def _tag(name: str, tag: api.CustomTag | ProxyTracingTag) -> model.SpanTag:
+    """buildCustomTagsFromProvider, buildCustomTagsFromProxyConfig (the API models have checked that one kind is
+    set)."""
     if tag.literal is not None:
         return model.SpanTag(name, model.TagKind.LITERAL, tag.literal.value)
     if tag.environment is not None:
         return model.SpanTag(name, model.TagKind.ENVIRONMENT, tag.environment.name, tag.environment.default_value)
     if tag.header is not None:
         return model.SpanTag(name, model.TagKind.REQUEST_HEADER, tag.header.name, tag.header.default_value)
-    assert tag.formatter is not None
+    assert isinstance(tag, api.CustomTag) and tag.formatter is not None
     return model.SpanTag(name, model.TagKind.FORMATTER, tag.formatter.value)

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from compiler import model
-from compiler.api.mesh_config import MeshConfig
-from compiler.api.telemetry import Tracing
+from compiler.api.mesh_config import MeshConfig, TracingConfig
+from compiler.api.telemetry import CustomTag, Tracing
 from compiler.translate.tracing import merge, mesh_sampling, service_cluster, tags
 
 PROXY = model.Proxy("sidecar~10.0.0.1~web-1.shop~shop.svc.cluster.local", model.ProxyKind.SIDECAR, "10.0.0.1",
@@ -71,10 +71,20 @@ def test_istio_tags_and_the_telemetry_tags_sorted_or_the_telemetry_tags_alone() 
     spec = merge([_entry(customTags={"a-team": {"header": {"name": "x-team", "defaultValue": "none"}}})],
                  ["zipkin"], "CLIENT")
     assert spec is not None
-    names = [t.tag for t in tags(spec, PROXY)]
+    names = [t.tag for t in tags(spec, PROXY, TracingConfig())]
     assert names == sorted(names) and names[0] == "a-team" and "istio.namespace" in names and len(names) == 10
     spec.istio_tags = False
-    assert tags(spec, PROXY) == (model.SpanTag("a-team", model.TagKind.REQUEST_HEADER, "x-team", "none"),)
+    assert tags(spec, PROXY, TracingConfig()) == (model.SpanTag("a-team", model.TagKind.REQUEST_HEADER, "x-team", "none"),)
+
+
+def test_without_telemetry_tags_the_mesh_default_tags_apply() -> None:
+    defaults = TracingConfig.model_validate({"customTags": {"pod": {"environment": {"name": "POD_NAME"}}}},
+                                            by_alias=True)
+    spec = merge([_entry(enableIstioTags=False)], ["zipkin"], "CLIENT")
+    assert spec is not None
+    assert tags(spec, PROXY, defaults) == (model.SpanTag("pod", model.TagKind.ENVIRONMENT, "POD_NAME"),)
+    spec.custom_tags = {"team": CustomTag.model_validate({"literal": {"value": "a"}})}
+    assert [t.tag for t in tags(spec, PROXY, defaults)] == ["team"]
 
 
 def test_the_opentelemetry_service_name_is_istios_service_cluster() -> None:
