@@ -27,6 +27,7 @@ from compiler.emit import bootstrap_static, common, dump, prometheus_stats
 from compiler.emit import proxyless as proxyless_emit
 from compiler.emit.dump import config_dump
 from compiler.inputs import BuildInputs, Discovery, FetchedJwks, KeySource
+from compiler.kinds import SERVICE_NAME_LABEL
 from compiler.load import Document, ParseCache, load
 from compiler.model import Metrics, Proxy, Secret
 from compiler.naming import InvalidNodeId, NodeId, credential_ca_secret, parse_node_id
@@ -48,6 +49,7 @@ from meshxds.snapshot import Snapshot
 # and gets back (documents, diagnostics, the caches a long-running process keeps, the SDS secrets it reads from the
 # cluster, node ids, a snapshot's config dump, the routing graph).
 __all__ = [
+    "SERVICE_NAME_LABEL",
     "Build",
     "BuildInputs",
     "CheckCache",

@@ -21,11 +21,11 @@ import enum
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from compiler.build import SERVICE_NAME_LABEL
 from reconciler.xds import ads_status
 
 Manifest = Mapping[str, Any]
 ISTIO_GROUPS = ("networking.istio.io", "security.istio.io")
-_SERVICE_NAME = "kubernetes.io/service-name"
 
 
 class DriftKind(enum.StrEnum):
@@ -191,7 +191,7 @@ def _addresses(slices: Iterable[Manifest]) -> dict[tuple[str, str], frozenset[st
     out: dict[tuple[str, str], set[str]] = {}
     for s in slices:
         meta = s.get("metadata") or {}
-        service = (meta.get("labels") or {}).get(_SERVICE_NAME)
+        service = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
         if not service:
             continue
         found = out.setdefault((str(meta.get("namespace") or "default"), str(service)), set())
