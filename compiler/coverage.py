@@ -49,7 +49,7 @@ _SUBNETS = ("the route applies to traffic of every address: meshward matches no 
 _TARGET_REFS = ("it binds Kubernetes Gateways and ambient waypoints, which meshward does not build: MW0227 at each "
                 "target, and no proxy enforces the policy")
 _MESH_NETWORKS = "multi-network meshes (network gateways) are not built"
-_LOCALITY = "locality-aware load balancing is not built: endpoints of every locality are equal"
+_ZONE_AWARE = "zone-aware load balancing is not built: localityLbSetting (the rule's, else MeshConfig's) applies"
 _SE_IDENTITY = ("ServiceEntry identities are not among the SANs auto mTLS and ISTIO_MUTUAL verify toward the "
                 "service: set subjectAltNames in a DestinationRule's tls instead")
 _CERTS = "not emitted: the server certificate and client validation come from one certificate or credentialName"
@@ -153,8 +153,10 @@ TABLE: dict[str, dict[str, Entry]] = {
         "TrafficPolicy.loadBalancer.consistentHash.ringHash": Compiled("dr-consistent-hash"),
         "TrafficPolicy.loadBalancer.consistentHash.maglev": Compiled("dr-consistent-hash"),
         "TrafficPolicy.loadBalancer.consistentHash.minimumRingSize": Compiled("dr-connection-options"),
-        "TrafficPolicy.loadBalancer.localityLbSetting": Warned(_LOCALITY),
-        "TrafficPolicy.loadBalancer.zoneAwareLbSetting": Warned(_LOCALITY),
+        "TrafficPolicy.loadBalancer.localityLbSetting": Compiled("dr-locality-lb"),
+        "TrafficPolicy.loadBalancer.localityLbSetting.failoverPriority": Warned(
+            "label-based failover is not built: the endpoints keep equal priorities"),
+        "TrafficPolicy.loadBalancer.zoneAwareLbSetting": Warned(_ZONE_AWARE),
         "TrafficPolicy.loadBalancer.warmup": Warned("slow start (warmup) is not configured"),
         "TrafficPolicy.loadBalancer.warmupDurationSecs": Warned("slow start (warmup) is not configured"),
         "TrafficPolicy.loadBalancer.backendUtilization": Warned("utilization-based load balancing is not built"),

@@ -36,7 +36,7 @@ ISTIOD_NAMESPACE = "istio-system"
 COMPILED = frozenset({"rootNamespace", "trustDomain", "trustDomainAliases", "outboundTrafficPolicy", "accessLogFile",
                       "accessLogFormat", "accessLogEncoding", "extensionProviders", "connectTimeout",
                       "h2UpgradePolicy", "defaultServiceExportTo", "defaultVirtualServiceExportTo",
-                      "defaultDestinationRuleExportTo"})
+                      "defaultDestinationRuleExportTo", "localityLbSetting"})
 # modeled fields translate compiles in part: the parts it compiles (another part that is set is MW0403 at its line)
 _COMPILED_PARTS = {"defaultConfig": frozenset({"tracing"}), "defaultProviders": frozenset({"accessLogging", "tracing",
                                                                                          "metrics"})}
@@ -235,7 +235,13 @@ class _Checks:
                     out.append(self._at("MW0336", f'defaultProviders.tracing names provider "{name}", which is not '
                                         "a tracer (zipkin or opentelemetry): Pilot would trace nothing",
                                         ("defaultProviders", kind, i)))
-        return out + self._not_compiled(data)
+        return out + self._not_compiled(data) + self._not_built(config)
+
+    def _not_built(self, config: MeshConfig) -> list[Diagnostic]:
+        if config.locality_lb_setting is None or not config.locality_lb_setting.failover_priority:
+            return []
+        return [self._warning("MW0403", "label-based failover (failoverPriority) is not built: the endpoints keep "
+                              "equal priorities", ("localityLbSetting", "failoverPriority"))]
 
     def _not_compiled(self, data: dict[str, Any]) -> list[Diagnostic]:
         paths: list[tuple[str, ...]] = []

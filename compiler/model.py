@@ -101,6 +101,7 @@ class Proxy:
     name: str  # workload name (pod / WorkloadEntry name)
     namespace: str
     labels: tuple[tuple[str, str], ...] = ()
+    locality: str = ""  # region/zone/subzone of its workload: locality load balancing is relative to it
 
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
@@ -119,6 +120,10 @@ class Endpoint:
     # the workload's `security.istio.io/tlsMode` label ("istio": its sidecar takes mTLS), which Pilot copies into
     # the endpoint's metadata for a cluster's transport_socket_matches (auto mTLS)
     tls_mode: str = ""
+    # locality load balancing (compiler.translate.locality), the same for every endpoint of a locality: the Envoy
+    # priority of its locality (0 first: failover) and its locality's load_balancing_weight (0: none; distribute)
+    priority: int = 0
+    locality_weight: int = 0
 
 
 @hash_once(by=("cluster_name",))  # names are unique within a proxy's config
@@ -237,6 +242,7 @@ class Cluster:
     # auto mTLS (Pilot's transport_socket_matches): `tls` only toward endpoints whose tls_mode is "istio",
     # plaintext toward the others
     auto_mtls: bool = False
+    locality_weighted: bool = False  # common_lb_config.locality_weighted_lb_config: Envoy reads locality weights
     endpoints: tuple[Endpoint, ...] = ()  # inline for STATIC / DNS clusters; EDS clusters get a LoadAssignment
     dns_host: str = ""  # for STRICT/LOGICAL_DNS: the host name resolved
     direction: TrafficDirection = TrafficDirection.OUTBOUND

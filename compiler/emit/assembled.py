@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+from collections.abc import Iterable
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -35,6 +36,7 @@ _E = endpoint_pb2.ClusterLoadAssignment.DESCRIPTOR.fields_by_name
 _CLUSTER_NAME, _ENDPOINTS = _E["cluster_name"].number, _E["endpoints"].number
 _L = endpoint_components_pb2.LocalityLbEndpoints.DESCRIPTOR.fields_by_name
 _LOCALITY, _LB_ENDPOINTS = _L["locality"].number, _L["lb_endpoints"].number
+_LOCALITY_WEIGHT, _PRIORITY = _L["load_balancing_weight"].number, _L["priority"].number
 _B = endpoint_components_pb2.LbEndpoint.DESCRIPTOR.fields_by_name
 _ENDPOINT, _HEALTH_STATUS, _WEIGHT = (_B["endpoint"].number, _B["health_status"].number,
                                      _B["load_balancing_weight"].number)
@@ -61,7 +63,7 @@ class _Shape:
 def _shape_key(c: model.Cluster) -> tuple[Any, ...]:
     # every field `cluster.of` reads for an EDS cluster over ADS, but the name and the sources
     return (c.lb_policy, c.minimum_ring_size, c.maglev_table_size, c.tcp, c.http,
-            c.circuit_breakers, c.outlier, c.tls, c.auto_mtls)
+            c.circuit_breakers, c.outlier, c.tls, c.auto_mtls, c.locality_weighted)
 
 
 def _shape(c: model.Cluster) -> _Shape:
@@ -106,18 +108,25 @@ def _locality(text: str) -> bytes:
         if text else b""
 
 
+def _group(key: tuple[str, int, int], eps: Iterable[model.Endpoint]) -> bytes:
+    """One LocalityLbEndpoints, its fields in field-number order as protobuf writes them."""
+    locality, priority, weight = key
+    return wire.length_delimited(_ENDPOINTS, _locality(locality) + b"".join(map(_lb_endpoint, eps))
+                                 + (wire.length_delimited(_LOCALITY_WEIGHT, wire.varint_field(_WRAPPED_VALUE, weight))
+                                    if weight else b"")
+                                 + wire.varint_field(_PRIORITY, priority))
+
+
 def load_assignment(la: model.LoadAssignment) -> XdsResource:
     """As `endpoint.load_assignment`: one group per locality in locality order, the model's order inside. A load
     assignment needs nothing from the rest of its snapshot."""
     eps = la.endpoints
-    if all(ep.locality == eps[0].locality for ep in eps):  # the usual case: one locality (or none)
-        groups = wire.length_delimited(_ENDPOINTS, _locality(eps[0].locality) + b"".join(map(_lb_endpoint, eps))) \
-            if eps else b""
+    first = endpoint.group_key(eps[0]) if eps else None
+    if all(endpoint.group_key(ep) == first for ep in eps):  # the usual case: one locality (or none)
+        groups = _group(first, eps) if first is not None else b""
     else:
-        groups = b"".join(
-            wire.length_delimited(_ENDPOINTS, _locality(locality) + b"".join(map(_lb_endpoint, group)))
-            for locality, group in itertools.groupby(sorted(eps, key=lambda ep: ep.locality),
-                                                     key=lambda ep: ep.locality))
+        groups = b"".join(_group(key, group) for key, group in itertools.groupby(sorted(eps, key=endpoint.group_key),
+                                                                                 key=endpoint.group_key))
     data = (wire.length_delimited(_CLUSTER_NAME, la.cluster_name.encode()) if la.cluster_name else b"") + groups
     return XdsResource.parsed(la.cluster_name, type_urls.ENDPOINT, data, endpoint_pb2.ClusterLoadAssignment,
                               refs=refs.NONE)

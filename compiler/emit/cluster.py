@@ -180,6 +180,8 @@ def of(
         out.circuit_breakers.CopyFrom(_circuit_breakers(c.circuit_breakers))
     if c.outlier is not None:
         _set_outlier(out, c.outlier)
+    if c.locality_weighted:  # Envoy reads the load assignment's locality weights only with it
+        out.common_lb_config.locality_weighted_lb_config.SetInParent()
     if c.tls is not None:
         socket = tls.transport_socket(tls.upstream(c.tls, mode))
         if c.auto_mtls:

@@ -38,17 +38,24 @@ def lb_endpoint(ep: model.Endpoint) -> endpoint_components_pb2.LbEndpoint:
     return out
 
 
+def group_key(ep: model.Endpoint) -> tuple[str, int, int]:
+    """What one LocalityLbEndpoints shares: the locality, and its priority and weight (locality load balancing)."""
+    return ep.locality, ep.priority, ep.locality_weight
+
+
 def load_assignment(
     cluster_name: str, endpoints: Iterable[model.Endpoint]
 ) -> endpoint_pb2.ClusterLoadAssignment:
     """One LocalityLbEndpoints per locality, in locality order; endpoints keep the model's order inside it."""
-    by_locality = sorted(endpoints, key=lambda ep: ep.locality)  # stable: the model's order within a locality
+    by_locality = sorted(endpoints, key=group_key)  # stable: the model's order within a locality
     groups = [
         endpoint_components_pb2.LocalityLbEndpoints(
             locality=locality_of(locality) if locality else None,
             lb_endpoints=[lb_endpoint(ep) for ep in eps],
+            load_balancing_weight=wrappers_pb2.UInt32Value(value=weight) if weight else None,
+            priority=priority,
         )
-        for locality, eps in itertools.groupby(by_locality, key=lambda ep: ep.locality)
+        for (locality, priority, weight), eps in itertools.groupby(by_locality, key=group_key)
     ]
     return endpoint_pb2.ClusterLoadAssignment(cluster_name=cluster_name, endpoints=groups)
 

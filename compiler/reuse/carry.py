@@ -202,10 +202,11 @@ class Carry(Generations):
     # -- what translate's stages ask for by name (their Protocols: compiler.translate.hooks) ----------------------
 
     def service_clusters(self, service: object, rule: object, auto_mtls: bool, credentials_withheld: bool,
-                         make: Callable[[], _T]) -> _T:
+                         locality: str, make: Callable[[], _T]) -> _T:
         """A service's outbound clusters and load assignments under its rule: the same for every proxy that makes
-        them alike, and for the next revision while the service and its rule are the same objects."""
-        return self.by_identity(Tag.CLUSTERS, (service, rule, auto_mtls, credentials_withheld), None, make)
+        them alike (of one locality, where locality load balancing weighs them), and for the next revision while
+        the service and its rule are the same objects."""
+        return self.by_identity(Tag.CLUSTERS, (service, rule, auto_mtls, credentials_withheld), locality, make)
 
     def outbound_tables(self, scope: Hashable, items: Sequence[_I], recipe: tables.Recipe[_I, _D, _P, _Tt]) -> _Tt:
         """A sidecar scope's sorted outbound tables: the previous revision's, or patched from them

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from compiler import model, naming
-from compiler.api.destination_rule import ClientTLSSettings, Subset
+from compiler.api.destination_rule import ClientTLSSettings, LocalityLoadBalancerSetting, Subset
 from compiler.reuse import tables
-from compiler.translate import hooks, peer, policy, scope
+from compiler.translate import hooks, locality, peer, policy, scope
 from compiler.translate.mesh import DestinationRuleEntry, Mesh, rule_lookups
 from compiler.translate.named import first_by_name
 from compiler.translate.services import Instance, Port, Resolution, Service
@@ -57,6 +57,7 @@ class _Settings(NamedTuple):
     circuit_breakers: model.CircuitBreakers
     outlier: model.OutlierDetection | None
     tls: ClientTLSSettings | None  # the effective one
+    locality: LocalityLoadBalancerSetting | None  # the effective one (compiler.translate.locality)
 
 
 def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Port,
@@ -66,7 +67,8 @@ def _settings(rule: DestinationRuleEntry | None, subset: Subset | None, port: Po
     lb, size = policy.lb_policy(eff.load_balancer)
     return _Settings(lb, size, policy.tcp_options(eff.connection_pool, defaults),
                      policy.http_options(eff.connection_pool, port.protocol, defaults),
-                     policy.circuit_breakers(eff.connection_pool), policy.outlier(eff.outlier_detection), eff.tls)
+                     policy.circuit_breakers(eff.connection_pool), policy.outlier(eff.outlier_detection), eff.tls,
+                     locality.effective(eff.load_balancer, defaults.locality))
 
 
 def identities(service: Service, trust: TrustDomain) -> tuple[str, ...]:
@@ -116,12 +118,12 @@ def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[
 
 def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None,
                      *, settings: _Settings, instances: Sequence[Instance] | None = None,
-                     auto_mtls: bool = True, trust: TrustDomain, credentials_withheld: bool = False
-                     ) -> tuple[model.Cluster, model.LoadAssignment | None]:
+                     auto_mtls: bool = True, trust: TrustDomain, credentials_withheld: bool = False,
+                     proxy_locality: str) -> tuple[model.Cluster, model.LoadAssignment | None]:
     """`settings` and `instances` (the subset's selected instances, when given) were worked out for this rule,
     subset and port (`_service_clusters` shares them between the clusters that have the same); `auto_mtls`: the
     destination's namespace does not DISABLE mTLS; `credentials_withheld`: a sidecar's clusters of a rule whose
-    credentialName is for gateways."""
+    credentialName is for gateways; `proxy_locality`: the locality load balancing is relative to."""
     subset_name = subset.name if subset is not None else ""
     name = naming.outbound_cluster(port.number, subset_name, service.host)
     s = settings
@@ -129,20 +131,22 @@ def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | 
     eps = endpoints(service, port, dict(subset.labels or {}) if subset is not None else None, instances)
     sources = (service.source, *(rule.sources if rule is not None else ()))
     tls, auto = _tls(service, port, subset_name, s, eps, discovery, auto_mtls, trust, credentials_withheld)
+    outlier = s.outlier is not None
+    placed = locality.apply(s.locality, eps, outlier=outlier, proxy=proxy_locality)
     cluster = model.Cluster(
         name=name, discovery=discovery, lb_policy=s.lb,
         minimum_ring_size=s.size if s.lb is model.LbPolicy.RING_HASH else None,
         maglev_table_size=s.size if s.lb is model.LbPolicy.MAGLEV else None,
         tcp=s.tcp, http=s.http, circuit_breakers=s.circuit_breakers, outlier=s.outlier,
-        tls=tls, auto_mtls=auto,
-        endpoints=eps if discovery in (model.Discovery.STRICT_DNS, model.Discovery.LOGICAL_DNS) else (),
+        tls=tls, auto_mtls=auto, locality_weighted=locality.weighted(s.locality, outlier=outlier),
+        endpoints=placed if discovery in (model.Discovery.STRICT_DNS, model.Discovery.LOGICAL_DNS) else (),
         dns_host=service.dns_host or (eps[0].address if eps and discovery != model.Discovery.EDS else ""),
         direction=model.TrafficDirection.OUTBOUND, service_host=service.host, port=port.number,
         subset=subset_name, sources=sources,
     )
     # EDS endpoints are socket addresses: a workload known by a DNS name (a WorkloadEntry meant for a DNS
     # ServiceEntry) cannot be one, and Envoy refuses the whole assignment ("malformed IP address")
-    assignment = (model.LoadAssignment(name, tuple(e for e in eps if is_ip(e.address)))
+    assignment = (model.LoadAssignment(name, tuple(e for e in placed if is_ip(e.address)))
                   if discovery == model.Discovery.EDS else None)
     return cluster, assignment
 
@@ -153,21 +157,23 @@ def outbound_clusters(mesh: Mesh, proxy: model.Proxy, services: Iterable[Service
     clusters: list[model.Cluster] = []
     assignments: list[model.LoadAssignment] = []
     for service in services:
-        made = _clusters_of_service(mesh, service, scope.destination_rule(mesh, proxy, service), reuse,
+        made = _clusters_of_service(mesh, proxy, service, scope.destination_rule(mesh, proxy, service), reuse,
                                     sidecar=False)
         clusters.extend(made[0])
         assignments.extend(made[1])
     return clusters, assignments
 
 
-def _clusters_of_service(mesh: Mesh, service: Service, rule: DestinationRuleEntry | None,
+def _clusters_of_service(mesh: Mesh, proxy: model.Proxy, service: Service, rule: DestinationRuleEntry | None,
                          reuse: hooks.ClusterReuse, *, sidecar: bool) -> _Made:
-    """A service's clusters depend on nothing but the service, its rule, whether its namespace disables mTLS, and
-    (for a rule with a credential for gateways only) whether they are a sidecar's."""
+    """A service's clusters depend on nothing but the service, its rule, whether its namespace disables mTLS,
+    (for a rule with a credential for gateways only) whether they are a sidecar's, and the proxy's locality where
+    locality load balancing may weigh them (`Mesh.lb_locality`)."""
     auto = service.namespace not in peer.disabled_namespaces(mesh)
     withheld = sidecar and credentials_withheld(rule)
-    return reuse.service_clusters(service, rule, auto, withheld, functools.partial(
-        _service_clusters, service, rule, auto, mesh.inputs.trust, mesh_defaults(mesh), withheld))
+    where = mesh.lb_locality(proxy)
+    return reuse.service_clusters(service, rule, auto, withheld, where, functools.partial(
+        _service_clusters, service, rule, auto, mesh.inputs.trust, mesh_defaults(mesh), withheld, where))
 
 
 def mesh_defaults(mesh: Mesh) -> policy.MeshDefaults:
@@ -213,7 +219,7 @@ class _Recipe:
         return scope.destination_rule(self.mesh, self.proxy, service)
 
     def part(self, service: Service, rule: DestinationRuleEntry | None) -> _Made:
-        return _clusters_of_service(self.mesh, service, rule, self.reuse, sidecar=True)
+        return _clusters_of_service(self.mesh, self.proxy, service, rule, self.reuse, sidecar=True)
 
     def tables(self, parts: Sequence[_Made]) -> _Made:
         return (first_by_name([c for m in parts for c in m[0]]),
@@ -229,8 +235,7 @@ def _assignment_name(a: model.LoadAssignment) -> str:
 
 
 def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool, trust: TrustDomain,
-                      defaults: policy.MeshDefaults, credentials_withheld: bool
-                      ) -> tuple[tuple[model.Cluster, ...], tuple[model.LoadAssignment, ...]]:
+                      defaults: policy.MeshDefaults, credentials_withheld: bool, proxy_locality: str) -> _Made:
     if service.alias_of:  # Pilot's buildOutboundClusters skips aliases: routes to them use the concrete's
         return (), ()
     clusters: list[model.Cluster] = []
@@ -249,7 +254,8 @@ def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_
                 settings = shared[id(own)] = _settings(rule, subset, port, defaults)
             cluster, assignment = outbound_cluster(service, port, rule, subset, settings=settings,
                                                    instances=instances, auto_mtls=auto_mtls, trust=trust,
-                                                   credentials_withheld=credentials_withheld)
+                                                   credentials_withheld=credentials_withheld,
+                                                   proxy_locality=proxy_locality)
             clusters.append(cluster)
             if assignment is not None:
                 assignments.append(assignment)

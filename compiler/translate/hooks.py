@@ -30,9 +30,10 @@ class ClusterReuse(Protocol):
     """compiler.translate.clusters"""
 
     def service_clusters(self, service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool,
-                         credentials_withheld: bool, make: Callable[[], _T]) -> _T:
+                         credentials_withheld: bool, locality: str, make: Callable[[], _T]) -> _T:
         """`make()`: the service's outbound clusters and load assignments under this rule (`credentials_withheld`:
-        as a sidecar makes them of a rule whose credentialName is for gateways)."""
+        as a sidecar makes them of a rule whose credentialName is for gateways), for proxies in this locality (""
+        where locality load balancing does not weigh them)."""
         ...
 
     def outbound_tables(self, scope: Hashable, items: Sequence[_I], recipe: tables.Recipe[_I, _D, _P, _Tt]) -> _Tt:
@@ -113,7 +114,7 @@ class NoReuse:
         return make()
 
     def service_clusters(self, service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool,
-                         credentials_withheld: bool, make: Callable[[], _T]) -> _T:
+                         credentials_withheld: bool, locality: str, make: Callable[[], _T]) -> _T:
         return make()
 
     def outbound_tables(self, scope: Hashable, items: Sequence[_I], recipe: tables.Recipe[_I, _D, _P, _Tt]) -> _Tt:

@@ -40,6 +40,7 @@ class Workload:
     address: str
     labels: Labels
     injected: bool = True  # False: a Pod Istio's webhook would leave without a sidecar (not listed as a proxy)
+    locality: str = ""  # region/zone/subzone: a WorkloadEntry's, else its endpoints' (an EndpointSlice's zone)
 
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
@@ -137,12 +138,27 @@ class Mesh:
             found = self._memo.setdefault(key, make())
         return found  # type: ignore[return-value]
 
-    def outbound_key(self, proxy: model.Proxy) -> tuple[str, tuple[tuple[str, str], ...]]:
-        """What a sidecar's outbound half depends on: its namespace and the labels some selector reads."""
+    def outbound_key(self, proxy: model.Proxy) -> tuple[str, tuple[tuple[str, str], ...], str]:
+        """What a sidecar's outbound half depends on: its namespace, the labels some selector reads and its
+        locality where locality load balancing may weigh its endpoints."""
         if not self.selector_keys:
-            return proxy.namespace, ()
+            return proxy.namespace, (), self.lb_locality(proxy)
         labels = proxy.label_map()
-        return proxy.namespace, tuple((k, labels[k]) for k in self.selector_keys if k in labels)
+        return proxy.namespace, tuple((k, labels[k]) for k in self.selector_keys if k in labels), \
+            self.lb_locality(proxy)
+
+    def lb_locality(self, proxy: model.Proxy) -> str:
+        """The proxy's locality when locality load balancing can change a cluster of this revision (a rule with
+        outlier detection or a locality setting; MeshConfig distributing traffic by locality), else "", so that
+        proxies of every locality share their clusters (compiler.translate.locality)."""
+        return proxy.locality if proxy.locality and self.memo(("locality-lb",), self._balances_by_locality) else ""
+
+    def _balances_by_locality(self) -> bool:
+        setting = self.config.locality_lb_setting
+        if setting is not None and setting.distribute and setting.enabled is not False:
+            return True
+        return any(_weighs_locality(policy) for entries in self.destination_rules.values() for e in entries
+                   for policy in (e.traffic_policy, *(s.traffic_policy for s in e.subsets)))
 
     def __post_init__(self) -> None:
         # derived from the rule table alone: a revision that reuses the table reuses these too
@@ -207,6 +223,13 @@ class Mesh:
             return only if only.visible_in(namespace) else None
         own = next((s for s in candidates if s.namespace == namespace and s.visible_in(namespace)), None)
         return own or next((s for s in candidates if s.visible_in(namespace)), None)
+
+
+def _weighs_locality(policy: TrafficPolicy | None) -> bool:
+    if policy is None:
+        return False
+    return any(p.outlier_detection is not None or (p.load_balancer is not None and p.load_balancer.locality_lb_setting
+                                                   is not None) for p in (policy, *(policy.port_level_settings or ())))
 
 
 def rule_lookups(mesh: Mesh) -> tables.Keyed:
@@ -411,24 +434,26 @@ def _workloads(resources: ResourceSet, service_map: Mapping[str, list[Service]],
     name a workload."""
     out: dict[tuple[str, str], Workload] = {}
     for r in resources.of_kind("WorkloadEntry"):
-        address = specs.workload_entry(r).address
-        if address:
-            out[(r.namespace, r.name)] = Workload(r.name, r.namespace, address,
-                                                  svc.sorted_labels(svc.workload_entry_labels(r)))
-    pods: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+        spec = specs.workload_entry(r)
+        if spec.address:
+            out[(r.namespace, r.name)] = Workload(r.name, r.namespace, spec.address,
+                                                  svc.sorted_labels(svc.workload_entry_labels(r)),
+                                                  locality=spec.locality or "")
+    pods: dict[tuple[str, str], tuple[str, dict[str, str], str]] = {}
     for host in sorted(service_map):
         for service in service_map[host]:
             for inst in service.instances:
                 if inst.workload is None or inst.workload in out:
                     continue
-                address, labels = pods.setdefault(inst.workload, (inst.address, {}))
+                _, labels, _ = pods.setdefault(inst.workload, (inst.address, {}, inst.locality))
                 labels.update(dict(inst.labels))
     for key, pod in kube.pods.items():
         address = pod.address or (pods[key][0] if key in pods else "")
         if key not in out and address:
-            out[key] = Workload(pod.name, pod.namespace, address, pod.labels, pod.injected)
-    for (ns, name), (address, labels) in pods.items():
-        out.setdefault((ns, name), Workload(name, ns, address, svc.sorted_labels(labels)))
+            out[key] = Workload(pod.name, pod.namespace, address, pod.labels, pod.injected,
+                                pods[key][2] if key in pods else "")
+    for (ns, name), (address, labels, where) in pods.items():
+        out.setdefault((ns, name), Workload(name, ns, address, svc.sorted_labels(labels), locality=where))
     return dict(sorted(out.items()))
 
 

@@ -15,6 +15,7 @@ from compiler.api.common import ConnectionPoolSettings, HTTPSettings
 from compiler.api.destination_rule import (
     ClientTLSSettings,
     LoadBalancerSettings,
+    LocalityLoadBalancerSetting,
     OutlierDetection,
     TrafficPolicy,
 )
@@ -56,16 +57,18 @@ def effective(policy: TrafficPolicy | None, subset_policy: TrafficPolicy | None,
 @dataclasses.dataclass(frozen=True, slots=True)
 class MeshDefaults:
     """What MeshConfig gives a cluster whose DestinationRule leaves it unset: the connect timeout (Pilot's
-    applyDefaultConnectionPool: MeshConfig connectTimeout, Istio's default 10s) and the upgrade of HTTP/1.1
-    upstreams to HTTP/2 (shouldH2Upgrade: h2UpgradePolicy UPGRADE, outbound clusters only)."""
+    applyDefaultConnectionPool: MeshConfig connectTimeout, Istio's default 10s), the upgrade of HTTP/1.1
+    upstreams to HTTP/2 (shouldH2Upgrade: h2UpgradePolicy UPGRADE, outbound clusters only) and the locality load
+    balancing setting."""
 
     connect_timeout_ms: int
     h2_upgrade: bool
+    locality: LocalityLoadBalancerSetting | None  # localityLbSetting (compiler.translate.locality)
 
 
 def mesh_defaults(config: MeshConfig) -> MeshDefaults:
     timeout = units.duration_ms(config.connect_timeout) if config.connect_timeout else model.CONNECT_TIMEOUT_MS
-    return MeshDefaults(timeout, config.h2_upgrade_policy == "UPGRADE")
+    return MeshDefaults(timeout, config.h2_upgrade_policy == "UPGRADE", config.locality_lb_setting)
 
 
 # -- load balancing ------------------------------------------------------------------------------------------------

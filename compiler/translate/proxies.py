@@ -26,7 +26,7 @@ UNKNOWN_IP = "192.0.2.1"
 def _proxy(kind: model.ProxyKind, wl: Workload, ip: str = "") -> model.Proxy:
     address = ip or wl.address
     return model.Proxy(naming.node_id(kind, address, wl.name, wl.namespace), kind, address, wl.name,
-                       wl.namespace, wl.labels)
+                       wl.namespace, wl.labels, wl.locality)
 
 
 def find_proxy(mesh: Mesh, node_id: str) -> model.Proxy:
@@ -43,7 +43,7 @@ def find_proxy(mesh: Mesh, node_id: str) -> model.Proxy:
                           f"StatefulSet, DaemonSet or ReplicaSet whose pods are named so, and no workload with IP "
                           f"{node.ip} in namespace {node.namespace!r}")
     proxy = _proxy(node.kind, wl, node.ip if node.ip else "")
-    return model.Proxy(node_id, proxy.kind, proxy.ip, proxy.name, proxy.namespace, proxy.labels)
+    return model.Proxy(node_id, proxy.kind, proxy.ip, proxy.name, proxy.namespace, proxy.labels, proxy.locality)
 
 
 def _kube_workload(mesh: Mesh, node: naming.NodeId) -> Workload | None:
