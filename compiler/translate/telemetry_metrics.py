@@ -30,7 +30,7 @@ ISTIO_METRICS = ("GRPC_REQUEST_MESSAGES", "GRPC_RESPONSE_MESSAGES", "REQUEST_COU
 # Istio's installation sets MeshConfig defaultProviders.metrics to its built-in `prometheus` provider; meshward
 # takes that as the default when the mesh names none, so a mesh without Telemetry keeps its metrics
 DEFAULT_PROVIDERS = ("prometheus",)
-NONE = model.Metrics()
+KEY = "telemetry-metrics"  # Mesh.memo's key for a proxy's metrics settings, with its outbound key
 
 
 @dataclasses.dataclass
@@ -49,6 +49,13 @@ class _Provider:
 
 
 def metrics(mesh: Mesh, proxy: model.Proxy) -> model.Metrics:
+    """The proxy's bootstrap metrics settings from the Telemetries that apply to it (root namespace, namespace,
+    workload) and MeshConfig's providers: worked out once per revision for the proxies of one namespace with the
+    same labels as far as Telemetry selectors read them (`Mesh.outbound_key`)."""
+    return mesh.memo((KEY, mesh.outbound_key(proxy)), lambda: _metrics(mesh, proxy))
+
+
+def _metrics(mesh: Mesh, proxy: model.Proxy) -> model.Metrics:
     levels = [m for spec in telemetry.applicable_specs(mesh, proxy) for m in spec.metrics or ()]
     defaults = tuple((mesh.config.default_providers.metrics if mesh.config.default_providers else None)
                      or DEFAULT_PROVIDERS)
