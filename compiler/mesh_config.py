@@ -22,7 +22,12 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from compiler import diagnostics as diag
 from compiler import positions, typed, units, yaml_bounds
 from compiler.api import introspect
-from compiler.api.mesh_config import ExtAuthzGrpcProvider, ExtensionProvider, MeshConfig
+from compiler.api.mesh_config import (
+    ExtAuthzGrpcProvider,
+    ExtensionProvider,
+    MeshConfig,
+    OpenTelemetryProvider,
+)
 from compiler.diagnostics import Diagnostic, Position
 from compiler.load import Document
 from compiler.resources import Resource
@@ -316,6 +321,19 @@ class _Checks:
                     out += [self._error(f'extension provider "{provider.name}" ({key}): {message}',
                                         ("extensionProviders", i, key, *path))
                             for message, path in ext_authz.problems(target)]
+            if provider.opentelemetry is not None:
+                out += self._otlp(provider.opentelemetry, ("extensionProviders", i, "opentelemetry"))
+        return out
+
+    def _otlp(self, otel: OpenTelemetryProvider, at: tuple[str | int, ...]) -> list[Diagnostic]:
+        """The exporter's settings: the HTTP path Istio's API requires, and timeouts that are durations."""
+        out = []
+        if otel.http is not None and not otel.http.path:
+            out.append(self._error("an OpenTelemetry http exporter needs a path", (*at, "http")))
+        for key, exporter in (("http", otel.http), ("grpc", otel.grpc)):
+            problem = fields.duration(exporter.timeout) if exporter is not None else None
+            if problem:
+                out.append(self._at("MW0202", problem, (*at, key, "timeout")))
         return out
 
     def _error(self, message: str, path: Sequence[str | int]) -> Diagnostic:

@@ -694,9 +694,12 @@ class Tracing:
     spawn_upstream_span: bool = False
     max_path_tag_length: int = 0  # 0: Envoy's default
     use_request_id_for_sampling: bool = True  # the UUID request id extension's use_request_id_for_trace_sampling
-    path: str = ""  # Zipkin: the collector's endpoint
+    path: str = ""  # Zipkin, OpenTelemetry over HTTP: the collector's endpoint
     trace_id_128bit: bool = True  # Zipkin
     service_name: str = ""  # OpenTelemetry: the resource's service.name
+    http: bool = False  # OpenTelemetry: OTLP over HTTP (else gRPC)
+    timeout_ms: int = 0  # OpenTelemetry: the export's timeout (0: Envoy's default, gRPC only)
+    headers: tuple[tuple[str, str], ...] = ()  # OpenTelemetry: HTTP headers, or gRPC initial metadata
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -79,11 +79,31 @@ class ZipkinProvider(ServiceProvider):
     enable_64bit_trace_id: bool = Field(False, alias="enable64bitTraceId")
 
 
+class ProviderHeader(ApiModel):
+    """A header a provider's requests carry (its `envName` form, a variable of istiod's environment, is not
+    modeled: compiler.mesh_config warns at it)."""
+
+    name: str = Field(min_length=1)
+    value: str = ""
+
+
+class OtlpHttp(ApiModel):
+    path: str = ""
+    timeout: Duration | None = None
+    headers: list[ProviderHeader] | None = None
+
+
+class OtlpGrpc(ApiModel):
+    timeout: Duration | None = None
+    initial_metadata: list[ProviderHeader] | None = None
+
+
 class OpenTelemetryProvider(ServiceProvider):
-    """An OpenTelemetry collector: spans over OTLP/gRPC (the `http` and `grpc` exporter settings are not
-    modeled: compiler.mesh_config warns at them)."""
+    """An OpenTelemetry collector: spans over OTLP/gRPC, or OTLP/HTTP when `http` is set."""
 
     max_tag_length: UInt32 | None = None
+    http: OtlpHttp | None = None
+    grpc: OtlpGrpc | None = None
 
 
 class LightstepProvider(ServiceProvider):

@@ -5,7 +5,7 @@ configureCustomTags; pilot/pkg/xds/requestidextension/uuid_extension.go)."""
 
 from __future__ import annotations
 
-from envoy.config.core.v3 import grpc_service_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.config.trace.v3 import http_tracer_pb2, opentelemetry_pb2, zipkin_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm_pb2
 from envoy.extensions.request_id.uuid.v3 import uuid_pb2
@@ -21,6 +21,7 @@ ZIPKIN = "envoy.tracers.zipkin"
 OPENTELEMETRY = "envoy.tracers.opentelemetry"
 _RBAC = "envoy.filters.http.rbac"  # whose dynamic metadata the dry-run policy tags read
 _TAG = custom_tag_pb2.CustomTag
+_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD  # tracing.go buildHTTPHeaders
 
 
 def of(tracing: model.Tracing) -> hcm_pb2.HttpConnectionManager.Tracing:
@@ -52,10 +53,20 @@ def _tracer(tracing: model.Tracing) -> message.Message:
             collector_endpoint_version=zipkin_pb2.ZipkinConfig.HTTP_JSON, trace_id_128bit=tracing.trace_id_128bit)
         zipkin.shared_span_context.value = False
         return zipkin
-    return opentelemetry_pb2.OpenTelemetryConfig(  # OTLP over gRPC
-        grpc_service=grpc_service_pb2.GrpcService(envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(
-            cluster_name=tracing.cluster, authority=tracing.host)),
-        service_name=tracing.service_name)
+    out = opentelemetry_pb2.OpenTelemetryConfig(service_name=tracing.service_name)
+    if tracing.http:  # OTLP over HTTP: the URI is the host and path (Go's url.JoinPath, as Pilot joins them)
+        out.http_service.http_uri.uri = f"{tracing.host}/{tracing.path.lstrip('/')}"
+        out.http_service.http_uri.cluster = tracing.cluster
+        out.http_service.http_uri.timeout.CopyFrom(common.duration(tracing.timeout_ms))
+        out.http_service.request_headers_to_add.extend(base_pb2.HeaderValueOption(
+            header=base_pb2.HeaderValue(key=k, value=v), append_action=_OVERWRITE) for k, v in tracing.headers)
+        return out
+    out.grpc_service.envoy_grpc.cluster_name = tracing.cluster  # OTLP over gRPC
+    out.grpc_service.envoy_grpc.authority = tracing.host
+    if tracing.timeout_ms:
+        out.grpc_service.timeout.CopyFrom(common.duration(tracing.timeout_ms))
+    out.grpc_service.initial_metadata.extend(base_pb2.HeaderValue(key=k, value=v) for k, v in tracing.headers)
+    return out
 
 
 def _tag(tag: model.SpanTag) -> custom_tag_pb2.CustomTag:

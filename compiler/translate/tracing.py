@@ -14,12 +14,13 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Literal
 
-from compiler import model, naming
+from compiler import model, naming, units
 from compiler.api import telemetry as api
 from compiler.api.mesh_config import (
     ExtensionProvider,
     MeshConfig,
     OpenTelemetryProvider,
+    ProviderHeader,
     ProxyTracingTag,
     TracingConfig,
     ZipkinProvider,
@@ -34,6 +35,7 @@ Collector = ZipkinProvider | OpenTelemetryProvider
 
 DEFAULT_SAMPLING = 1.0  # PILOT_TRACE_SAMPLING's default (pilot/pkg/features/telemetry.go)
 ZIPKIN_PATH = "/api/v2/spans"  # tracing.go zipkinConfig: Envoy's v1 endpoint is gone
+OTLP_HTTP_TIMEOUT_MS = 3000  # mesh/v1alpha1/config.proto HttpService.timeout: "If not specified, the default is 3s"
 # tracing.go optionalPolicyTags: the RBAC filter's dry-run results (pilot/pkg/security/authz/model/model.go)
 _POLICY_TAGS = tuple(
     model.SpanTag(f"istio.authorization.dry_run.{side}_policy.{what}", model.TagKind.RBAC_METADATA,
@@ -75,7 +77,8 @@ def tracing(mesh: Mesh, proxy: model.Proxy, mode: Mode) -> model.Tracing | None:
     if isinstance(provider, ZipkinProvider):  # zipkinConfig
         return dataclasses.replace(common, path=provider.path or ZIPKIN_PATH,
                                    trace_id_128bit=not provider.enable_64bit_trace_id)
-    return dataclasses.replace(common, tracer=model.Tracer.OPENTELEMETRY, service_name=service_cluster(proxy))
+    return _with_exporter(dataclasses.replace(common, tracer=model.Tracer.OPENTELEMETRY,
+                                              service_name=service_cluster(proxy)), provider)
 
 
 def merge(entries: Sequence[api.Tracing], defaults: Sequence[str], mode: Mode) -> Spec | None:
@@ -156,6 +159,24 @@ def _collector_services(mesh: Mesh) -> list[Service]:
     found = {hit[1].host: hit[1] for name in sorted(names)
              if (hit := collector(mesh, mesh.config.provider(name))) is not None}
     return [found[host] for host in sorted(found)]
+
+
+def _with_exporter(tracing: model.Tracing, provider: OpenTelemetryProvider) -> model.Tracing:
+    """otelConfig's exporter: OTLP/HTTP to `http.path` (its timeout 3s unless set, as Istio's API documents it;
+    Envoy requires one), or OTLP/gRPC with the `grpc` timeout and initial metadata."""
+    if provider.http is not None:
+        http = provider.http
+        return dataclasses.replace(tracing, http=True, path=http.path, headers=_headers(http.headers),
+                                   timeout_ms=units.duration_ms(http.timeout) if http.timeout else OTLP_HTTP_TIMEOUT_MS)
+    if provider.grpc is not None:
+        grpc = provider.grpc
+        return dataclasses.replace(tracing, headers=_headers(grpc.initial_metadata),
+                                   timeout_ms=units.duration_ms(grpc.timeout) if grpc.timeout else 0)
+    return tracing
+
+
+def _headers(headers: Sequence[ProviderHeader] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((h.name, h.value) for h in headers or ())
 
 
 def service_cluster(proxy: model.Proxy) -> str:

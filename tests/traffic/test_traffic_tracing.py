@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import http_collector
 import otlp_collector
 import pytest
 import traffic_gateway
-import zipkin_collector
 from opentelemetry.proto.trace.v1 import trace_pb2
 from traffic_backends import Backend, get, running
 from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
@@ -45,6 +45,7 @@ class Collector:
     port_name: str  # the Service port's name: its protocol (OTLP is gRPC, so HTTP/2)
     number: int  # the Service port
     port: int  # the collector's real port on COLLECTOR_IP
+    http_path: str = ""  # OpenTelemetry: OTLP over HTTP to this path (else gRPC)
 
 
 @contextmanager
@@ -68,6 +69,7 @@ def mesh(envoy_bin: str, root: Path, collector: Collector, sampling: int) -> Ite
 
 
 def _collector(c: Collector) -> str:
+    http = f", http: {{path: {c.http_path}, headers: [{{name: x-tenant, value: shop}}]}}" if c.http_path else ""
     return f"""apiVersion: v1
 kind: ConfigMap
 metadata: {{name: istio, namespace: istio-system}}
@@ -75,7 +77,7 @@ data:
   mesh: |
     extensionProviders:
     - name: {c.kind}
-      {c.kind}: {{service: collector.istio-system.svc.cluster.local, port: {c.number}}}
+      {c.kind}: {{service: collector.istio-system.svc.cluster.local, port: {c.number}{http}}}
 ---
 apiVersion: v1
 kind: Service
@@ -178,12 +180,16 @@ spec:
 """
 
 
+def _zipkin() -> AbstractContextManager[tuple[http_collector.Collector[dict[str, Any]], int]]:
+    return http_collector.running(COLLECTOR_IP, http_collector.ZIPKIN_PATH, http_collector.zipkin_spans)
+
+
 def _by_kind(spans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {span["kind"]: span for span in spans}
 
 
 def test_a_request_across_two_sidecars_is_one_zipkin_trace(envoy_bin: str, tmp_path: Path) -> None:
-    with zipkin_collector.running(COLLECTOR_IP) as (collector, collector_port), \
+    with _zipkin() as (collector, collector_port), \
             mesh(envoy_bin, tmp_path, Collector("zipkin", "http", 9411, collector_port), 100) as port:
         reply = get(port, "/orders", "server", {"x-user": "alice"}, address=CLIENT_IP)
         assert reply.status == 200, reply.body
@@ -201,11 +207,11 @@ def test_a_request_across_two_sidecars_is_one_zipkin_trace(envoy_bin: str, tmp_p
     assert client["tags"]["istio.canonical_revision"] == "latest"
     headers = reply.echo()["headers"]  # the trace reached the application too
     assert headers["x-b3-traceid"] == client["traceId"] and headers["x-b3-parentspanid"] == client["id"]
-    assert set(collector.content_types) == {"application/json"}
+    assert {content_type for content_type, _ in collector.requests} == {"application/json"}
 
 
 def test_zero_sampling_reports_nothing(envoy_bin: str, tmp_path: Path) -> None:
-    with zipkin_collector.running(COLLECTOR_IP) as (collector, collector_port), \
+    with _zipkin() as (collector, collector_port), \
             mesh(envoy_bin, tmp_path, Collector("zipkin", "http", 9411, collector_port), 0) as port:
         replies = [get(port, f"/orders/{i}", "server", address=CLIENT_IP) for i in range(3)]
         assert [r.status for r in replies] == [200] * 3
@@ -213,13 +219,36 @@ def test_zero_sampling_reports_nothing(envoy_bin: str, tmp_path: Path) -> None:
         assert collector.after(1.5) == []
 
 
-def test_a_request_across_two_sidecars_is_one_opentelemetry_trace(envoy_bin: str, tmp_path: Path) -> None:
-    """The same over OTLP/gRPC: Envoy's OpenTelemetry tracer exports to the collector's TraceService."""
-    with otlp_collector.serving(COLLECTOR_IP) as collector, \
-            mesh(envoy_bin, tmp_path, Collector("opentelemetry", "grpc", 4317, collector.port), 100) as port:
+@contextmanager
+def _otlp(transport: str) -> Iterator[tuple[Callable[[int], list[otlp_collector.Span]], Collector]]:
+    """An OTLP collector over gRPC (tests/otlp_collector.py) or HTTP, and the provider that names it; yields a
+    function waiting for N spans (0: a quiet period, then whatever came) and the provider."""
+    if transport == "grpc":
+        with otlp_collector.serving(COLLECTOR_IP) as grpc_collector:
+            yield (lambda n: grpc_collector.wait_spans(n) if n else _quiet(grpc_collector.spans),
+                   Collector("opentelemetry", "grpc", 4317, grpc_collector.port))
+        return
+    with http_collector.running(COLLECTOR_IP, http_collector.OTLP_PATH, http_collector.otlp_spans) as (c, port):
+        yield (lambda n: c.wait_for(n) if n else c.after(1.5),
+               Collector("opentelemetry", "http", 4318, port, http_collector.OTLP_PATH))
+        assert all(headers["x-tenant"] == "shop" for _, headers in c.requests)  # the provider's header
+        assert {content_type for content_type, _ in c.requests} <= {"application/x-protobuf"}
+
+
+def _quiet(spans: Callable[[], list[otlp_collector.Span]]) -> list[otlp_collector.Span]:
+    time.sleep(1.5)
+    return spans()
+
+
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_a_request_across_two_sidecars_is_one_opentelemetry_trace(envoy_bin: str, tmp_path: Path,
+                                                                   transport: str) -> None:
+    """The same in OpenTelemetry's protocol: Envoy's tracer exports to the collector over OTLP/gRPC (its
+    TraceService) or OTLP/HTTP (the provider's `http` exporter, with its header)."""
+    with _otlp(transport) as (wait, provider), mesh(envoy_bin, tmp_path, provider, 100) as port:
         reply = get(port, "/orders", "server", {"x-user": "bob"}, address=CLIENT_IP)
         assert reply.status == 200, reply.body
-        spans = {s.span.kind: s for s in collector.wait_spans(2)}
+        spans = {s.span.kind: s for s in wait(2)}
     client, server = spans[trace_pb2.Span.SPAN_KIND_CLIENT], spans[trace_pb2.Span.SPAN_KIND_SERVER]
     assert len(spans) == 2 and client.span.trace_id == server.span.trace_id and len(client.span.trace_id) == 16
     assert not client.span.parent_span_id and server.span.parent_span_id == client.span.span_id
@@ -230,18 +259,17 @@ def test_a_request_across_two_sidecars_is_one_opentelemetry_trace(envoy_bin: str
     assert reply.echo()["headers"]["traceparent"].split("-")[1] == client.span.trace_id.hex()
 
 
-def test_zero_sampling_exports_no_opentelemetry_span(envoy_bin: str, tmp_path: Path) -> None:
-    with otlp_collector.serving(COLLECTOR_IP) as collector, \
-            mesh(envoy_bin, tmp_path, Collector("opentelemetry", "grpc", 4317, collector.port), 0) as port:
+@pytest.mark.parametrize("transport", ["grpc", "http"])
+def test_zero_sampling_exports_no_opentelemetry_span(envoy_bin: str, tmp_path: Path, transport: str) -> None:
+    with _otlp(transport) as (wait, provider), mesh(envoy_bin, tmp_path, provider, 0) as port:
         assert [get(port, f"/orders/{i}", "server", address=CLIENT_IP).status for i in range(3)] == [200] * 3
-        time.sleep(1.5)
-        assert collector.spans() == []
+        assert wait(0) == []
 
 
 def test_a_gateway_spawns_an_upstream_span(envoy_bin: str, tmp_path: Path) -> None:
     """A router's connection manager reports its request's span and, under it, the span of the upstream request
     (spawn_upstream_span, as Pilot sets it for gateways). Five spans flush Envoy's zipkin batch at once."""
-    with zipkin_collector.running(COLLECTOR_IP) as (collector, collector_port), traffic_gateway.gateway(
+    with _zipkin() as (collector, collector_port), traffic_gateway.gateway(
             envoy_bin, tmp_path, node=f"router~{GATEWAY_IP}~istio-ingressgateway.istio-system~istio-system.svc."
             "cluster.local", address=GATEWAY_IP, backends={"site": "127.0.12.4"},
             files=lambda port, b: {"tree.yaml": traffic_gateway.http_site(b["site"], GATEWAY_IP, port)
