@@ -52,6 +52,15 @@ def _address(text: str) -> str:
     return text
 
 
+def _host_name(text: str) -> str:
+    """A DNS name for a Host header to carry, without port (what `--admin-allowed-host` compares)."""
+    name = text.strip().lower()
+    if not re.fullmatch(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?", name):
+        raise argparse.ArgumentTypeError(f"expected a host name without port, like meshward.meshward-system.svc: "
+                                         f"{text!r}")
+    return name
+
+
 def _http_url(text: str) -> str:
     url = urllib.parse.urlsplit(text)
     if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
@@ -76,6 +85,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     s.add_argument("--admin-address", type=_address, default=DEFAULT_ADMIN, metavar="H:P",
                    help="health, metrics, /status, the mesh page (/mesh) and webhook over HTTP; port 0 takes a "
                         "free one (default: %(default)s)")
+    s.add_argument("--admin-allowed-host", type=_host_name, action="append", default=[], metavar="NAME",
+                   help="a name clients may reach the admin port by (a Service's, an ingress's), beside IP "
+                        "addresses and localhost; other Host headers get 403, against DNS rebinding (repeatable)")
     s.add_argument("--prometheus-url", type=_http_url, default=None, metavar="URL",
                    help="the Prometheus that scrapes the proxies (http://prometheus:9090): the mesh page shows "
                         "request rates per edge from it")

@@ -54,6 +54,7 @@ class ServeConfig:
     poll_interval: float = 30.0
     xds_address: str = "127.0.0.1:15010"
     admin_address: str = "127.0.0.1:15014"
+    admin_allowed_hosts: tuple[str, ...] = ()  # Host names the admin port answers beside IPs and localhost
     workdir: Path | None = None
     webhook_secret: bytes | None = None
     verify_signatures: bool = False
@@ -244,7 +245,8 @@ class Server:
         self.mesh_view = mesh_view.MeshView(config.prometheus_url)
         self.admin = admin.AdminServer(status=self._status, metrics=self.metrics, webhook=hook,
                                        proxies=self._proxies, config=self._config_of, describe=self._describe_of,
-                                       mesh=self._mesh, host=host, port=port)
+                                       mesh=self._mesh, host=host, port=port,
+                                       allowed_hosts=config.admin_allowed_hosts)
         self.xds_port = 0
         self.injector = _injector(config, self.ca)
 
@@ -416,6 +418,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     return ServeConfig(
         repo=args.repo, repo_credentials=_repo_credentials(args), branch=args.branch, path="" if args.path in (".", "") else args.path, rev=args.rev,
         poll_interval=args.poll_interval, xds_address=args.xds_address, admin_address=args.admin_address,
+        admin_allowed_hosts=tuple(args.admin_allowed_host),
         workdir=Path(args.workdir) if args.workdir else None, webhook_secret=_secret(args),
         verify_signatures=args.verify_signatures,
         allowed_signers=Path(args.allowed_signers) if args.allowed_signers else None,

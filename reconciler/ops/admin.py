@@ -3,7 +3,9 @@ the mesh page and the push webhook.
 
 A deliberately small HTTP/1.1 server on `asyncio.start_server`, in the same event loop as ADS, so handlers read the
 live status without locks or threads. One request per connection (`Connection: close`); header size, body size and
-read time are bounded, and anything malformed gets a 4xx instead of reaching a handler.
+read time are bounded, and anything malformed gets a 4xx instead of reaching a handler. Who may ask what is
+exposure.py's: `/debug/*` only from loopback at a loopback Host, the rest only at a Host that DNS rebinding cannot
+produce (`exposure.host_allowed`), but for the probes and the signed webhook, which answer anyone.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import json
 import logging
 import ssl as ssl_mod
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 
 from reconciler.git import webhook as webhook_mod
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 _MAX_HEADER_BYTES = 64 * 1024
 _MAX_BODY_BYTES = 1024 * 1024  # GitHub caps webhook payloads at 25 MB, but a push of policy files is small
 _READ_TIMEOUT_S = 10.0
+# Answered whatever the Host: the probes tell nothing (a kubelet may name any Host), and /webhook authenticates
+# each call by its signature (behind an ingress it is called by the public name).
+_ANY_HOST = frozenset({"/healthz", "/readyz", "/webhook"})
 _REASONS = {200: "OK", 202: "Accepted", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 408: "Request Timeout", 411: "Length Required",
             413: "Payload Too Large", 431: "Request Header Fields Too Large", 500: "Internal Server Error",
@@ -82,7 +87,7 @@ class AdminServer:
                  webhook: webhook_mod.WebhookHandler | None = None, proxies: Callable[[], Any] | None = None,
                  config: Callable[[str], Any] | None = None, describe: Callable[[str], Any] | None = None,
                  mesh: Callable[[], Awaitable[Any]] | None = None, host: str = "127.0.0.1",
-                 port: int = 15014) -> None:
+                 port: int = 15014, allowed_hosts: Collection[str] = ()) -> None:
         self._status = status
         self._metrics = metrics
         self._webhook = webhook
@@ -93,6 +98,7 @@ class AdminServer:
         self._page = mesh_page.load() if mesh is not None else None
         self._host = host
         self._port = port
+        self._allowed_hosts = frozenset(h.lower() for h in allowed_hosts)  # names beside IPs and localhost
         self._server: asyncio.Server | None = None
         self._routes: dict[str, tuple[str, Handler]] = {
             "/healthz": ("GET", self._healthz), "/readyz": ("GET", self._readyz),
@@ -124,9 +130,9 @@ class AdminServer:
         if route is None:
             return Response.text(404, f"no such endpoint: {request.path}")
         method, handler = route
-        if request.path.startswith("/debug/") and not exposure.is_loopback(request.peer):
-            # No authentication exists yet, so nothing authenticates a remote client: refuse (exposure.py).
-            return Response.text(403, "/debug/* is served to loopback clients only")
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
         allowed = (method, "HEAD") if method == "GET" else (method,)
         if request.method not in allowed:
             return Response.text(405, f"{request.path} accepts {method}")
@@ -137,6 +143,23 @@ class AdminServer:
         except Exception:  # a handler bug answers 500; the server keeps going
             log.exception("admin handler %s failed", request.path)
             return Response.text(500, "internal error")
+
+    def _refusal(self, request: Request) -> Response | None:
+        """403 for a client the path is not served to (exposure.py), None to answer it."""
+        host = request.headers.get("host", "")
+        if request.path.startswith("/debug/"):
+            # No authentication exists yet, so nothing authenticates a remote client: refuse (exposure.py).
+            if not exposure.is_loopback(request.peer):
+                return Response.text(403, "/debug/* is served to loopback clients only")
+            if not exposure.is_loopback(exposure.host_name(host)):
+                return Response.text(403, f"/debug/* is served only at a loopback Host (127.0.0.1, [::1], "
+                                          f"localhost), not at Host {host!r}: a web page whose name points here "
+                                          "(DNS rebinding) must not read it")
+        elif request.path not in _ANY_HOST and not exposure.host_allowed(host, self._allowed_hosts):
+            return Response.text(403, f"Host {host!r} is not a name of this admin server: ask for it by IP "
+                                      "address or localhost, or start serve with --admin-allowed-host NAME "
+                                      "(a name a web page can point here by DNS rebinding is refused)")
+        return None
 
     # Routes.
 

@@ -47,7 +47,7 @@ class CountingSource:
 class Admin:
     """A reconciler (not running unless a test starts it) plus its admin server on a free port."""
 
-    def __init__(self, remote: Remote, tmp_path: Path) -> None:
+    def __init__(self, remote: Remote, tmp_path: Path, *, allowed_hosts: tuple[str, ...] = ()) -> None:
         git_source = GitSource(SourceConfig(url=str(remote.bare), workdir=tmp_path / "work"))
         self.source = CountingSource(git_source)
         self.cache = FakeCache()
@@ -57,13 +57,18 @@ class Admin:
         self.server = AdminServer(status=lambda: self.reconciler.status, metrics=self.reconciler.metrics,
                                   webhook=hook, proxies=lambda: [ProxyRow("sidecar~10.0.0.1~a.ns~ns.svc.cluster.local",
                                                             frozenset({"b", "a"}))],
-                                  config=self._config, describe=self._describe, host="127.0.0.1", port=0)
+                                  config=self._config, describe=self._describe, mesh=self._mesh, host="127.0.0.1",
+                                  port=0, allowed_hosts=allowed_hosts)
 
     @staticmethod
     def _config(node: str) -> dict[str, str]:
         if node != "known":
             raise LookupError(f"unknown proxy {node}:\n no workload")
         return {"node": node}
+
+    @staticmethod
+    async def _mesh() -> dict[str, list[str]]:
+        return {"nodes": []}
 
     @staticmethod
     def _describe(node: str) -> dict[str, str]:
@@ -85,23 +90,26 @@ class Admin:
         headers = dict(line.split(": ", 1) for line in lines[1:])
         return int(lines[0].split(" ")[1]), headers, body
 
-    async def request(self, method: str, path: str, body: bytes = b"",
-                      headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-        head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n"
+    async def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None, *,
+                      host: str | None = None) -> tuple[int, bytes]:
+        host = f"127.0.0.1:{self.server.port}" if host is None else host
+        head = f"{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         status, _, data = await self.raw(head.encode() + b"\r\n" + body)
         return status, data
 
-    async def push_hook(self, ref: str = "refs/heads/main", *, secret: bytes = SECRET) -> tuple[int, bytes]:
+    async def push_hook(self, ref: str = "refs/heads/main", *, secret: bytes = SECRET,
+                        host: str | None = None) -> tuple[int, bytes]:
         body = json.dumps({"ref": ref, "after": "0" * 40}).encode()
         headers = {"X-GitHub-Event": "push", "Content-Type": "application/json",
                    "X-Hub-Signature-256": github_signature(secret, body)}
-        return await self.request("POST", "/webhook", body, headers)
+        return await self.request("POST", "/webhook", body, headers, host=host)
 
 
-def serve(remote: Remote, tmp_path: Path, body: Callable[[Admin], Awaitable[None]], *, run: bool = False) -> None:
+def serve(remote: Remote, tmp_path: Path, body: Callable[[Admin], Awaitable[None]], *, run: bool = False,
+          allowed_hosts: tuple[str, ...] = ()) -> None:
     async def main() -> None:
-        admin = Admin(remote, tmp_path)
+        admin = Admin(remote, tmp_path, allowed_hosts=allowed_hosts)
         await admin.server.start()
         task = asyncio.create_task(admin.reconciler.run()) if run else None
         try:
@@ -260,3 +268,38 @@ def test_debug_is_refused_to_a_peer_that_is_not_loopback(remote: Remote, tmp_pat
         assert (await admin.request("GET", "/status"))[0] == 200  # the rest of the port is the operator's choice
 
     serve(remote, tmp_path, body)
+
+
+def test_a_name_re_pointed_at_loopback_is_refused(remote: Remote, tmp_path: Path) -> None:
+    """DNS rebinding: a page of evil.example points its name at 127.0.0.1, so the browser connects from loopback
+    but still sends Host: evil.example. Nothing but the probes and the signed webhook answers it."""
+    async def body(admin: Admin) -> None:
+        status, text = await admin.request("GET", "/debug/config?node=known", host="evil.example:15014")
+        assert status == 403 and b"not at Host 'evil.example:15014'" in text and b"DNS rebinding" in text
+        for path in ("/mesh/graph", "/mesh", "/status", "/metrics", "/debug/proxies"):
+            assert (await admin.request("GET", path, host="evil.example"))[0] == 403, path
+        status, text = await admin.request("GET", "/status", host="evil.example")
+        assert b"--admin-allowed-host" in text
+        assert (await admin.request("GET", "/status", host=""))[0] == 403  # no Host at all
+        assert await admin.request("GET", "/healthz", host="evil.example") == (200, b"ok\n")
+        assert (await admin.request("GET", "/readyz", host="evil.example"))[0] == 503  # answered: not ready yet
+        assert (await admin.push_hook(host="hooks.example.com"))[0] == 202  # the public name, via an ingress
+
+    serve(remote, tmp_path, body)
+
+
+def test_port_forward_probe_and_scrape_hosts_are_answered(remote: Remote, tmp_path: Path) -> None:
+    async def body(admin: Admin) -> None:
+        # `kubectl port-forward deploy/meshward 15014` relays the client's Host: localhost or 127.0.0.1
+        for host in ("localhost:15014", "127.0.0.1:8080", "[::1]:15014", "LOCALHOST"):
+            assert (await admin.request("GET", "/debug/config?node=known", host=host))[0] == 200, host
+            assert (await admin.request("GET", "/mesh/graph", host=host))[0] == 200, host
+        # kubelet probes and Prometheus (pod discovery) send the pod's IP
+        assert await admin.request("GET", "/healthz", host="10.244.1.7:15014") == (200, b"ok\n")
+        assert (await admin.request("GET", "/metrics", host="10.244.1.7:15014"))[0] == 200
+        # a name the operator listed opens the port, not /debug/* (loopback Host only)
+        assert (await admin.request("GET", "/status", host="meshward.meshward-system.svc:15014"))[0] == 200
+        assert (await admin.request("GET", "/debug/proxies", host="meshward.meshward-system.svc"))[0] == 403
+        assert (await admin.request("GET", "/debug/proxies", host="10.244.1.7:15014"))[0] == 403
+
+    serve(remote, tmp_path, body, allowed_hosts=("meshward.meshward-system.svc",))

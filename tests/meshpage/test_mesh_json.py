@@ -236,7 +236,7 @@ def _admin(mesh: Callable[[], Awaitable[Any]]) -> admin.AdminServer:
 
 
 def _get(server: admin.AdminServer, path: str, peer: str) -> admin.Response:
-    request = admin.Request("GET", path, {}, {}, b"", peer)
+    request = admin.Request("GET", path, {}, {"host": f"{peer}:15014"}, b"", peer)
     return asyncio.run(server._dispatch(request))
 
 
