@@ -26,7 +26,6 @@ import dataclasses
 import enum
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import lark
 
@@ -94,7 +93,7 @@ def _parse(expression: str) -> Tree | Problem:
     from celpy import celparser  # on first use: celpy's import and grammar take half a second
 
     parser = celparser.CELParser()
-    if _brackets(parser, expression) > MAX_DEPTH + 2:  # each open bracket but the innermost opens an `expr`
+    if parser.CEL_PARSER is not None and _brackets(parser.CEL_PARSER, expression) > MAX_DEPTH + 2:  # each open bracket but the innermost opens an `expr`
         return _too_nested("")
     try:
         tree: Tree = parser.parse(expression)
@@ -103,12 +102,12 @@ def _parse(expression: str) -> Tree | Problem:
     return tree
 
 
-def _brackets(parser: Any, expression: str) -> int:
+def _brackets(parser: lark.Lark, expression: str) -> int:
     """The deepest nesting of brackets, by celpy's lexer (a bracket in a string is none): checked before the
     parse, as lark builds a tree of deep nesting ten times slower than a flat one (10 s for 100,000 brackets)."""
     depth = deepest = 0
     try:
-        for token in parser.CEL_PARSER.lex(expression):
+        for token in parser.lex(expression):
             depth += (token.value in ("(", "[", "{")) - (token.value in (")", "]", "}"))
             deepest = max(deepest, depth)
     except lark.exceptions.LarkError:  # not even tokens: the parse says where
