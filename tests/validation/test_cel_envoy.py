@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compiler.validate import cel
 
@@ -125,3 +127,16 @@ def test_a_pathological_expression_is_refused_quickly_without_recursion() -> Non
     """100,000 brackets (lark would take ten seconds to build their tree) are counted on tokens first."""
     found = cel.problems("(" * 50_000 + ")" * 50_000)
     assert [p.verdict for p in found] == [cel.Verdict.ENVOY] and "nested" in found[0].message
+
+
+TOKENS = ["request", "response.code", ".", "a", "(", ")", "[", "]", "{", "}", ",", ":", "?", "!", "-", "+", "*",
+          "==", ">=", "&&", "||", " in ", "1", "-1", "1u", "2.5", "'s'", "b'x'", "r'\\d'", "'\\z'", "'''m'''", "true",
+          "null", "size", "has", "matches", "re", ".extract", "all", "map", "x", "if", " ", "\n", "//c\n", "\\", "\""]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=60))
+def test_any_text_gets_problems_never_an_exception(tokens: list[str]) -> None:
+    """Whatever the text, the checker answers: nothing it parses makes the walk fail on a shape it did not expect."""
+    for problem in cel.problems("".join(tokens)):
+        assert isinstance(problem.verdict, cel.Verdict) and problem.message
