@@ -152,6 +152,8 @@ def _unnest(node: Tree, exprs: int) -> tuple[Tree, int]:
         kids = node.children
         if node.data in _WRAPPERS and len(kids) == 1 or node.data in ("member", "primary", "paren_expr"):
             node = kids[0]  # type: ignore[assignment]
+        elif node.data == "unary" and _signed_literal(node):  # `- 1` is one literal to cel-cpp
+            node = kids[1]  # type: ignore[assignment]
         else:
             return node, exprs
 
@@ -284,6 +286,14 @@ def _bad_escape(token: lark.Token) -> str:
     return next((m.group() for m in _ESCAPE.finditer(token.value) if m.group(1) or m.group()[1:2] in unicode), "")
 
 
+def _signed_literal(node: Tree) -> bool:
+    op, operand = node.children
+    return isinstance(op, lark.Tree) and op.data == "unary_neg" and isinstance(operand, lark.Tree) and _number(operand)
+
+
 def _number(node: Tree) -> bool:
-    literal = _unnest(node, 0)[0]
-    return literal.data == "literal" and getattr(literal.children[0], "type", "") in ("INT_LIT", "FLOAT_LIT")
+    """Whether the unary operand is an int or float literal written as it is (no parentheses): cel-cpp's grammar
+    gives such a literal its sign."""
+    while node.data in ("unary", "member", "primary") and len(node.children) == 1:
+        node = node.children[0]  # type: ignore[assignment]
+    return node.data == "literal" and getattr(node.children[0], "type", "") in ("INT_LIT", "FLOAT_LIT")

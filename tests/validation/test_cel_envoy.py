@@ -25,6 +25,7 @@ NESTINGS: list[Callable[[int], str]] = [  # one expression per nesting construct
     lambda n: "false ? 1 : " * n + "1 == 1", lambda n: "dyn(" * n + "true ? 1 : 2" + ")" * n + " == 1",
     lambda n: "{1: " * n + "1" + "}" * n + " == {}", lambda n: "request.path.startsWith(" * n + "'a'" + ")" * n,
     lambda n: "!" * n + "(" * n + "true" + ")" * n, lambda n: "-(" * n + "1" + ")" * n + " == 1",
+    lambda n: "size(" * n + "- 1" + ")" * n + " == 1",
 ]
 ACCEPTED = [
     "response.code >= 500", "response.code >= 500 && request.method == 'GET'", "request.headers['x-a'] == 'b'",
@@ -40,7 +41,7 @@ REFUSED = [
     "request.path.lowerAscii() == 'a'", "string(1) == '1'", "size('a', 'b') == 1", "getHours(request.time) == 1",
     "request.path.matches('(a')", "matches(request.path, 'a{1000}')", "has(request)", "if == 1", "request.in == 1",
     "!-request.size", "9223372036854775808 == 1", "18446744073709551616u == 1u", "'\\z' == 'a'", "b'\\u0041' == b'A'",
-    "Foo{a: 1} == 1", "[" * 35 + "]" * 35 + " == []",
+    "Foo{a: 1} == 1", "[" * 35 + "]" * 35 + " == []", "!-(1)",
 ]
 
 
