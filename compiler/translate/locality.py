@@ -86,6 +86,8 @@ def _failover(setting: LocalityLoadBalancerSetting, endpoints: Sequence[model.En
     mine = _split(proxy)
     regions = next((f.to for f in setting.failover or () if f.from_ == mine[0]), None)
     raw = {loc: _priority(mine, _split(loc), regions) for loc in _groups(endpoints)}
+    if len(set(raw.values())) == 1:  # one priority (the usual: no localities) is 0, as the endpoints already are
+        return tuple(endpoints)
     rank = {p: i for i, p in enumerate(sorted(set(raw.values())))}  # Envoy's priorities have no gaps
     return tuple(_with(ep, priority=rank[raw[ep.locality]]) for ep in endpoints)
 
