@@ -73,11 +73,13 @@ def _sidecar(mesh: Mesh, proxy: model.Proxy, reuse: hooks.SidecarReuse) -> tuple
     # outbound half's parts, the Sidecar resource): the reuse layer may give a proxy none of them changed for
     # last revision's config object back, hence its tables and snapshot by identity.
     instances = mesh.instances_of(proxy)
-    policies = (*authz.policies_for(mesh, proxy), *authz.policies_for(mesh, proxy, jwt.KIND),
-                *peer.policies_for(mesh, proxy))
-    # the Telemetries too: the inbound side's access logs and tracing are the proxy's own (SERVER mode)
-    inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar, policies,
-              *telemetry.applicable_specs(mesh, proxy), *(service for service, _ in instances))
+    # each policy and Telemetry as an element of its own: a tuple built here would be a new object every time,
+    # and no sidecar with a policy would ever be reused. The Telemetries count as the inbound side's access logs
+    # and tracing are the proxy's own (SERVER mode).
+    inputs = (out.listeners, out.route_configs, out.clusters, out.assignments, sc.sidecar,
+              *authz.policies_for(mesh, proxy), *authz.policies_for(mesh, proxy, jwt.KIND),
+              *peer.policies_for(mesh, proxy), *telemetry.applicable_specs(mesh, proxy),
+              *(service for service, _ in instances))
     cfg = reuse.sidecar_config(proxy, inputs, lambda: _sidecar_config(mesh, proxy, sc, out, reuse))
     return cfg, list(out.notes)
 

@@ -307,3 +307,30 @@ def test_a_telemetry_change_on_the_server_side_reaches_the_inbound_chains(tmp_pa
     _replace("mesh.yaml", old, new)(tree)
     incremental = build.build([tree], parse_cache=cache, check_cache=checks, previous=previous)
     assert _dump(incremental, [node]) == _dump(build.build([tree]), [node])
+
+
+@pytest.mark.parametrize("case", ["authz-policies", "peer-authn-modes", "request-authn-jwt"])
+def test_a_sidecar_with_security_policies_is_reused_while_they_are_unchanged(tmp_path: Path, case: str) -> None:
+    """The policies selecting a sidecar are among the objects its config is made of, each compared by identity:
+    an unchanged revision gives the very same config object back, however many policies select it."""
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "tests/golden/cases" / case / "input", tree)
+    nodes = ["~".join(f.name.removesuffix(".model.json").split("_", 3))
+             for f in (ROOT / "tests/golden/cases" / case / "expected").glob("sidecar_*.model.json")]
+    cache, checks = load.ParseCache(), pipeline.CheckCache()
+    first = build.build([tree], parse_cache=cache, check_cache=checks)
+    before = {node: build.proxy_config(first, node) for node in nodes}
+    second = build.build([tree], parse_cache=cache, check_cache=checks, previous=first)
+    assert nodes and all(build.proxy_config(second, node) is before[node] for node in nodes)
+
+
+def test_a_changed_authorization_policy_is_not_reused(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT / "tests/golden/cases/authz-policies/input", tree)
+    node = "sidecar~10.1.0.1~web.app~app.svc.cluster.local"
+    cache, checks = load.ParseCache(), pipeline.CheckCache()
+    previous = build.build([tree], parse_cache=cache, check_cache=checks)
+    _dump(previous, [node])
+    _replace("mesh.yaml", 'paths: ["/debug/*"]', 'paths: ["/admin/*"]')(tree)
+    incremental = build.build([tree], parse_cache=cache, check_cache=checks, previous=previous)
+    assert _dump(incremental, [node]) == _dump(build.build([tree]), [node]) != _dump(previous, [node])
