@@ -39,11 +39,13 @@ def _route_config(rc: model.RouteConfig) -> route_pb2.RouteConfiguration:
 
 def _load_assignment(la: model.LoadAssignment) -> endpoint_pb2.ClusterLoadAssignment:
     """gRPC ignores a locality without a load_balancing_weight and NACKs one without a `locality`: each gets
-    the sum of its endpoints' weights (as Istio does) and an empty locality when it has none."""
+    the sum of its endpoints' weights (as Istio does), unless locality load balancing weighed it, and an empty
+    locality when it has none."""
     out = endpoint.load_assignment(la.cluster_name, la.endpoints)
     for group in out.endpoints:
         group.locality.SetInParent()
-        group.load_balancing_weight.value = sum(e.load_balancing_weight.value or 1 for e in group.lb_endpoints)
+        if not group.HasField("load_balancing_weight"):
+            group.load_balancing_weight.value = sum(e.load_balancing_weight.value or 1 for e in group.lb_endpoints)
     return out
 
 

@@ -148,6 +148,18 @@ def test_load_assignments_have_weighted_localities_and_unique_addresses() -> Non
     assert locality.load_balancing_weight.value == 5  # gRPC ignores a locality without a weight
 
 
+def test_locality_weights_and_priorities_reach_grpc() -> None:
+    """Locality load balancing's weights (distribute) and priorities (failover) are kept: gRPC's xDS client reads
+    both (weighted_target, priority)."""
+    weighted = m.LoadAssignment(cluster_name=V1, endpoints=(
+        m.Endpoint("10.0.0.21", 9080, locality="us/a", locality_weight=80),
+        m.Endpoint("10.0.0.22", 9080, locality="eu/b", locality_weight=20, priority=1)))
+    cla = _snap(sidecar(_cluster(V1), assignments=(weighted,))).get(T.ENDPOINT)[V1].message
+    assert isinstance(cla, endpoint_pb2.ClusterLoadAssignment)
+    assert [(g.locality.region, g.load_balancing_weight.value, g.priority) for g in cla.endpoints] == [
+        ("eu", 20, 1), ("us", 80, 0)]
+
+
 def test_clusters_grpc_cannot_reach_as_modelled_are_left_out() -> None:
     tls = m.UpstreamTls(m.TlsMode.SIMPLE, sni=HOST)
     clusters = (_cluster("tls", tls=tls),
