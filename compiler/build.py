@@ -13,7 +13,7 @@ those names can move without the reconciler noticing.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -212,10 +212,12 @@ def describe(result: Build, node: Node) -> Description:
     return describe_proxy(result.model, translate.find_proxy(result.model, node_id_of(node)))
 
 
-def routing(result: Build) -> RoutingGraph:
-    """The revision's HTTP routing as a graph, from every proxy it compiles for (`meshward graph`, the reconciler's
-    mesh page); empty when the revision did not compile."""
-    return routing_graph.of_configs(proxy_config(result, p) for p in result.proxies())
+def routing(result: Build, of: Iterable[model.Proxy] | None = None) -> RoutingGraph:
+    """The revision's HTTP routing as a graph, from every proxy it compiles for, or those `of` (`meshward graph`,
+    the reconciler's mesh page); empty when the revision did not compile."""
+    if result.model is None:
+        return RoutingGraph()
+    return routing_graph.of_configs(translate.routing_configs(result.model, result.proxies() if of is None else of))
 
 
 def with_secrets(cfg: model.ProxyConfig, secrets: Mapping[str, model.Secret]) -> model.ProxyConfig:

@@ -19,7 +19,7 @@ from compiler import model
 
 _CLUSTER_SUFFIX = ".svc.cluster.local"
 _OPS = {model.MatchKind.EXACT: "=", model.MatchKind.PREFIX: "^=", model.MatchKind.SUFFIX: "$=",
-        model.MatchKind.REGEX: "~"}
+        model.MatchKind.REGEX: "~", model.MatchKind.PRESENT: ""}  # present: the name alone (`!name`: absent)
 
 
 class NodeKind(enum.StrEnum):
@@ -69,6 +69,9 @@ def of_configs(configs: Iterable[model.ProxyConfig]) -> Graph:
     # route configs are shared objects (every sidecar that sees the same services holds the same one): each is read
     # once per gateway it serves, or once for all sidecars
     done: set[tuple[model.RouteConfig, Node | None]] = set()
+    # and the route tables of different scopes repeat one another's routes as equal values, not shared objects:
+    # each route's edges are made once per source, match and targets (most of the graph's time otherwise)
+    drawn: set[tuple[Node, model.RouteMatch, _Targets]] = set()
     for cfg in configs:
         clusters: dict[str, model.Cluster] | None = None
         router = cfg.proxy.kind is model.ProxyKind.ROUTER
@@ -85,25 +88,33 @@ def of_configs(configs: Iterable[model.ProxyConfig]) -> Graph:
                 if gateway is None:
                     services.add(source)
                 for route in vh.routes:
-                    edges.update(_route_edges(source, route, clusters, router))
+                    if not isinstance(route.action, model.Forward):
+                        continue
+                    drawing = (source, route.match, _targets(route.action, clusters))
+                    if drawing not in drawn:
+                        drawn.add(drawing)
+                        edges.update(_route_edges(*drawing, router=router))
     return Graph(frozenset(edges), frozenset(services))
 
 
-def _route_edges(source: Node, route: model.Route, clusters: dict[str, model.Cluster],
-                 router: bool) -> Iterable[Edge]:
-    if not isinstance(route.action, model.Forward):
-        return ()
-    targets = [(clusters.get(w.cluster), w.weight) for w in route.action.clusters]
-    known = [(c, w) for c, w in targets if c is not None and c.service_host
-             and c.direction is model.TrafficDirection.OUTBOUND]
-    total = sum(w for _, w in known) or 1
-    match = short_match(route.match)
+_Targets = tuple[tuple[str, str, int], ...]  # a route's outbound service clusters: (service host, subset, weight)
+
+
+def _targets(action: model.Forward, clusters: dict[str, model.Cluster]) -> _Targets:
+    found = ((clusters.get(w.cluster), w.weight) for w in action.clusters)
+    return tuple((c.service_host, c.subset, w) for c, w in found
+                 if c is not None and c.service_host and c.direction is model.TrafficDirection.OUTBOUND)
+
+
+def _route_edges(source: Node, route_match: model.RouteMatch, known: _Targets, *, router: bool) -> Iterable[Edge]:
+    total = sum(w for _, _, w in known) or 1
+    match = short_match(route_match)
     out: list[Edge] = []
-    for cluster, weight in known:
+    for host, subset_name, weight in known:
         percent = round(100 * weight / total)
         share = f"{percent}%" if len(known) > 1 else ""
-        subset = Node(NodeKind.SUBSET, cluster.service_host, cluster.subset) if cluster.subset else None
-        service = Node(NodeKind.SERVICE, cluster.service_host)
+        subset = Node(NodeKind.SUBSET, host, subset_name) if subset_name else None
+        service = Node(NodeKind.SERVICE, host)
         if router:  # gateway -(match)-> service -(weight)-> subset
             out.append(Edge(source, service, match))
             if subset is not None or share:
@@ -114,7 +125,8 @@ def _route_edges(source: Node, route: model.Route, clusters: dict[str, model.Clu
 
 
 def short_match(match: model.RouteMatch) -> str:
-    """`prefix /api`, `exact /login`, `end-user=jason`, `?v~^2`: "" for the match-everything prefix /."""
+    """`prefix /api`, `exact /login`, `end-user=jason`, `?v~^2`, `x-canary` (present), `!x-canary` (absent): ""
+    for the match-everything prefix /."""
     parts: list[str] = []
     if match.path != model.RouteMatch().path:
         parts.append(f"{match.path.kind.value} {match.path.value}")

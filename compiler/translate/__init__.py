@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from compiler import model
@@ -46,7 +46,8 @@ from compiler.translate.unsupported import unsupported
 
 _Named = TypeVar("_Named", model.Listener, model.RouteConfig, model.Cluster)
 
-__all__ = ["Carry", "Mesh", "compile_proxy", "find_proxy", "index", "proxies", "proxy_config", "unsupported"]
+__all__ = ["Carry", "Mesh", "compile_proxy", "find_proxy", "index", "proxies", "proxy_config", "routing_configs",
+           "unsupported"]
 
 
 def proxy_config(mesh: Mesh, proxy: model.Proxy) -> model.ProxyConfig:
@@ -58,6 +59,30 @@ def compile_proxy(mesh: Mesh, proxy: model.Proxy) -> tuple[model.ProxyConfig, li
     earlier revision (or proxy) computed is asked of the mesh's reuse layer (`mesh.carry`, compiler.reuse)."""
     cfg, notes = _router(mesh, proxy) if proxy.kind is model.ProxyKind.ROUTER else _sidecar(mesh, proxy, mesh.carry)
     return _with_metrics(cfg, telemetry_metrics.metrics(mesh, proxy)), notes
+
+
+def routing_configs(mesh: Mesh, of: Iterable[model.Proxy]) -> Iterator[model.ProxyConfig]:
+    """What the routing graph (compiler.routing_graph) reads of the proxies `of`, without compiling each: a
+    router's config, and a sidecar's outbound half once for all sidecars sharing it (`Mesh.outbound_key`). A
+    sidecar's inbound side adds only `*` virtual hosts and `inbound|` clusters, which the graph does not draw; what
+    the half leaves out is what made the graph cost a whole mesh's compile (every proxy's policies, listeners and
+    merged tables). Halves already made for this revision (a served proxy's) come from `mesh.carry`."""
+    seen: set[Hashable] = set()
+    for proxy in of:
+        if proxy.kind is model.ProxyKind.ROUTER:
+            yield proxy_config(mesh, proxy)
+            continue
+        key = mesh.outbound_key(proxy)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield _outbound_only(mesh, proxy, key)
+
+
+def _outbound_only(mesh: Mesh, proxy: model.Proxy, key: Hashable) -> model.ProxyConfig:
+    out = mesh.carry.outbound_half(key, lambda: _outbound(mesh, proxy, scope.scope_for(mesh, proxy)))
+    return model.ProxyConfig(proxy=proxy, listeners=out.listeners, route_configs=out.route_configs,
+                             clusters=out.clusters, load_assignments=out.assignments)
 
 
 def _with_metrics(cfg: model.ProxyConfig, metrics: model.Metrics) -> model.ProxyConfig:

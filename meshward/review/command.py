@@ -13,7 +13,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from compiler import routing_graph as routing
 from meshward.review import compare, drawing, report, revisions
 from reconciler import gcpause
 
@@ -96,6 +95,6 @@ def _graph(args: argparse.Namespace) -> int:
     if missing := [n for n in args.node if n not in known]:
         print(f"meshward graph: unknown proxy {missing[0]}: the tree has no workload for it", file=sys.stderr)
         return EXIT_ERROR
-    graph = routing.of_configs(build.proxy_config(result, p) for p in known.values())
+    graph = build.routing(result, known.values())
     sys.stdout.write(drawing.mermaid([("mesh", graph)]) if args.format == "mermaid" else drawing.dot(graph))
     return EXIT_SAME

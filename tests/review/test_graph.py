@@ -83,6 +83,14 @@ def test_labels_never_become_syntax() -> None:
     assert 'x-a~"|]\\' in done.stdout.replace('\\"', '"').replace("\\\\", "\\")
 
 
+def test_a_header_or_query_that_must_be_present_or_absent_is_named() -> None:
+    present = model.StringMatch(model.MatchKind.PRESENT)
+    match = model.RouteMatch(headers=(model.HeaderMatch("x-canary", present),
+                                      model.HeaderMatch("x-debug", present, invert=True)),
+                             query=(model.QueryMatch("v", present),))
+    assert routing.short_match(match) == "x-canary !x-debug ?v"
+
+
 def test_a_policy_that_does_not_compile_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "bad.yaml").write_text("apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
                                        "metadata: {name: x, namespace: a}\nspec: {hosts: 7}\n")
