@@ -3,7 +3,8 @@ graph and Argo CD's sync view show, for the commit being served.
 
 - The routing graph of the served revision: `compiler.build.routing`, the model `meshward graph` draws (gateways,
   services, subsets, weighted edges), made once per served build on a worker thread (the event loop never
-  compiles) and kept while that build is served.
+  compiles) and kept while that build is served. It reads the sidecars' outbound halves, which the configs of the
+  proxies already served have made (the build's carry), so only the scopes no connected proxy has cost a compile.
 - Each connected proxy's sync state as the ADS server knows it: the commit of the config it was sent, whether it
   ACKed it, whether that is the served commit, and what it rejected.
 - With `serve --prometheus-url`, requests per second per edge (prom_rates.py); Prometheus failing leaves the rates
