@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from compiler import model
+from compiler import build, model
 from compiler import routing_graph as routing
 from meshward import cli
 from meshward.review import drawing
@@ -98,3 +98,14 @@ def test_a_policy_that_does_not_compile_exits_1(tmp_path: Path, capsys: pytest.C
     err = capsys.readouterr().err
     assert err.startswith("meshward graph: ") and err.count("\n") == 1
     assert cli.main(["graph", str(tmp_path / "nope")]) == 2
+
+
+@pytest.mark.parametrize("tree", [EXAMPLE, *(Path(__file__).parents[1] / "golden" / "cases" / case / "input" for case in (
+    "shop", "sidecar-egress-scope", "sidecar-ingress", "sidecar-several-namespace-wide", "sidecar-vs-host-not-imported",
+    "gw-http-ports-hosts", "vs-match-request"))])
+def test_the_graph_from_shared_outbound_halves_is_every_proxys(tree: Path) -> None:
+    """`build.routing` reads a sidecar scope's outbound half once instead of each proxy's config: what it leaves out
+    (the inbound side, the other sidecars of the scope) must draw nothing."""
+    result = build.build([tree])
+    every = routing.of_configs(build.proxy_config(result, p) for p in result.proxies())
+    assert every.nodes() and build.routing(result) == every
