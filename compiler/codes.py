@@ -84,7 +84,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0223", "error", "invalid exportTo", "exportTo takes '.', '*' or namespace names, without duplicates", "IST0106"),
     Code("MW0224", "error", "header value Envoy refuses", "no NUL, CR or LF; write a literal % as %%; %COMMAND% must be one of Envoy's substitution commands meshward allows"),
     Code("MW0225", "error", "regular expression too large for Envoy", "Envoy refuses RE2 programs over size 100 (re2.max_program_size.error_level): simplify the pattern or split the match"),
-    Code("MW0226", "error", "authorization meshward cannot enforce", "rewrite the rule with the keys and values the README lists as compiled; meshward refuses it rather than allow what it cannot check"),
+    Code("MW0226", "error", "authorization meshward cannot enforce", "rewrite the rule with the keys and values docs/security.md (Authorization) lists as compiled; meshward refuses it rather than allow what it cannot check"),
     Code("MW0227", "error", "policy bound to a target meshward does not build", "targetRef(s) bind Kubernetes Gateways and ambient waypoints, which meshward does not build: use selector to bind the policy to the workloads' sidecars or an Istio Gateway's pods", flagged=True),
     Code("MW0240", "error", "invalid MeshConfig", "fix the istio ConfigMap's mesh at this line: see Istio's MeshConfig reference", "IST0106"),
     Code("MW0241", "error", "invalid Telemetry", "check the selector and targetRefs: see Istio's Telemetry reference", "IST0106"),

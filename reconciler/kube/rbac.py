@@ -1,10 +1,10 @@
 """The Kubernetes API calls `meshward serve` makes, as RBAC rules, each with the flag that makes it needed.
 
 Why it exists: the ClusterRole of deploy/rbac.yaml must grant exactly what the code calls (least privilege, and no
-403 at run time), and README's table says which flag needs which rule. `tests/deploy/test_rbac.py` checks this list
-both ways: against the kinds the registry watches and the TokenReview the CA makes under the Deployment's flags,
-against the requests a real `serve` sends to the loopback API server, and against the ClusterRole. A new watch or
-call is added here, in deploy/rbac.yaml and in README's table together.
+403 at run time), and docs/operations.md's table says which flag needs which rule. `tests/deploy/test_rbac.py`
+checks this list both ways: against the kinds the registry watches and the TokenReview the CA makes under the
+Deployment's flags, against the requests a real `serve` sends to the loopback API server, and against the
+ClusterRole. A new watch or call is added here, in deploy/rbac.yaml and in docs/operations.md's table together.
 """
 
 from __future__ import annotations

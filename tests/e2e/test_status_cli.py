@@ -233,7 +233,7 @@ def test_status_lists_synced_and_nacked_proxies(live: tuple[Server, str], tmp_pa
     assert "outbound|8080||web.shop.svc.cluster.local" in nack["resources"]
     line = f"proxy {SIDECAR} rejects Cluster {nack['version'][:12]} ({', '.join(nack['resources'])}): {NACK_MESSAGE}"
     assert top["errors"] == [line]
-    assert readyz[0] == 200 and "degraded" in readyz[1]  # readiness is the server's (README: `meshward status`)
+    assert readyz[0] == 200 and "degraded" in readyz[1]  # readiness is the server's (docs/operations.md: `meshward status`)
     assert 'meshward_sync_result{result="Degraded"} 1.0' in metrics
     assert f'meshward_xds_nacks_total{{type_url="{type_urls.CLUSTER}"}} 1.0' in metrics
     assert f'meshward_xds_rejecting_proxies{{type_url="{type_urls.CLUSTER}"}} 1.0' in metrics

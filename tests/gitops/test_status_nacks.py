@@ -37,4 +37,4 @@ def test_degraded_ranks_below_source_and_commit_failures() -> None:
     assert degraded.rejected(CommitRef("b" * 40), SyncResult.VALIDATION_FAILED, ["x"]).last_result \
         is SyncResult.VALIDATION_FAILED
     assert degraded.source_failed(SourceErrorKind.UNREACHABLE, "down").last_result is SyncResult.SOURCE_ERROR
-    assert degraded.ready  # readiness is the server's (admin.py, README)
+    assert degraded.ready  # readiness is the server's (admin.py, docs/operations.md)
