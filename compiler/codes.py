@@ -143,7 +143,7 @@ _TABLE: tuple[Code, ...] = (
     Code("MW0413", "warning", "principal of another trust domain", "write the principal with cluster.local, which stands for the mesh's trust domain and its aliases, or make its domain an alias (--trust-domain-alias)"),
     # -- routing tests (meshward test) -----------------------------------------------------------------------
     Code("MW0501", "error", "not a routing test file", "a test file (*_test.yaml, or any file under --tests) holds testCases; move other files out"),
-    Code("MW0502", "error", "invalid routing test", "README's Routing tests section describes the test file format"),
+    Code("MW0502", "error", "invalid routing test", "docs/policy.md's Routing tests section describes the test file format"),
     Code("MW0503", "error", "test proxy not found", "name a proxy of the tree in `from`: a node id, workload: NAMESPACE/NAME, or gateway: NAMESPACE/NAME"),
 )
 

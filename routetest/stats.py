@@ -9,7 +9,7 @@ N is chosen so that a split whose shares are off by the tolerance (10 percentage
 passes with probability at most MISSED_SHIFT: it starts from the normal approximation, with z_a, z_b the normal
 quantiles of the two probabilities, N = ((z_a sqrt(p(1-p)) + z_b sqrt(q(1-q))) / tolerance)^2 for each share p
 and q = p +- tolerance, and grows by 5% until the exact binomial figures hold. For 50/50 that is 1,704 requests;
-for 90/10, 831 (README, Routing tests).
+for 90/10, 831 (docs/policy.md, Routing tests).
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ TREE = Path(__file__).parent / "trees" / "split"
 
 @pytest.mark.parametrize(("shares", "requests"), [([0.5, 0.5], 1704), ([0.9, 0.1], 831), ([0.8, 0.2], 1234)])
 def test_requests_tell_a_split_from_one_ten_points_off(shares: list[float], requests: int) -> None:
-    """The figures README gives: a correct split fails at most once in a million runs, and one whose shares are off
-    by 10 percentage points passes at most once in a thousand."""
+    """The figures docs/policy.md gives: a correct split fails at most once in a million runs, and one whose shares
+    are off by 10 percentage points passes at most once in a thousand."""
     n = stats.requests_needed(shares)
     assert n == requests
     accepted = stats.bounds(n, shares)
