@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import traffic_gateway
+import traffic_sidecar
 from traffic_backends import Backend, Behavior, get, running
 from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
 
@@ -105,49 +106,7 @@ data:
   mesh: |
 {mesh}---
 {extra}
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: client, namespace: shop}}
-spec:
-  address: {SIDECAR_ADDRESS}
-  labels: {{app: client}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: default, namespace: shop}}
-spec:
-  egress:
-  - port: {{number: {port}, protocol: HTTP, name: http}}
-    bind: {SIDECAR_ADDRESS}
-    captureMode: NONE
-    hosts: ["./*"]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web, namespace: shop}}
-spec:
-  selector: {{app: web}}
-  ports:
-  - {{name: http, port: {port}, targetPort: http}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: web, namespace: shop}}
-spec:
-  address: {web.address}
-  labels: {{app: web}}
-  ports: {{http: {web.port}}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: web, namespace: shop}}
-spec:
-  hosts: [web]
-  http:
-  - name: to-web
-    route:
-    - destination: {{host: web}}
-"""
+""" + traffic_sidecar.client_to_web(SIDECAR_ADDRESS, port, web)
 
 
 def test_sidecar_logs_routed_and_registry_only_requests(envoy_bin: str, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import otlp_collector
 import pytest
 import traffic_gateway
+import traffic_sidecar
 from traffic_backends import Backend, Behavior, get, running
 from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
 
@@ -66,49 +67,7 @@ spec:
 
 
 def _tree(port: int, web: Backend, collector: otlp_collector.Collector, telemetry: str) -> str:
-    return _mesh(collector) + telemetry + f"""apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: client, namespace: shop}}
-spec:
-  address: {SIDECAR_ADDRESS}
-  labels: {{app: client}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: default, namespace: shop}}
-spec:
-  egress:
-  - port: {{number: {port}, protocol: HTTP, name: http}}
-    bind: {SIDECAR_ADDRESS}
-    captureMode: NONE
-    hosts: ["./*"]
----
-apiVersion: v1
-kind: Service
-metadata: {{name: web, namespace: shop}}
-spec:
-  selector: {{app: web}}
-  ports:
-  - {{name: http, port: {port}, targetPort: http}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: web, namespace: shop}}
-spec:
-  address: {web.address}
-  labels: {{app: web}}
-  ports: {{http: {web.port}}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: web, namespace: shop}}
-spec:
-  hosts: [web]
-  http:
-  - name: to-web
-    route:
-    - destination: {{host: web}}
-"""
+    return _mesh(collector) + telemetry + traffic_sidecar.client_to_web(SIDECAR_ADDRESS, port, web)
 
 
 @contextmanager
