@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import queue
 import re
 import subprocess
 import sys
@@ -17,12 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import loop_thread
 import pytest
-from envoy.config.core.v3 import base_pb2
-from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
-from google.rpc import status_pb2
+from nacking_proxy import NackingProxy
 
 from meshxds import type_urls
 from reconciler import serve
@@ -138,30 +134,6 @@ class Server:
             loop_thread.close(self.loop, self.thread)  # the runner too, if stop() has not ended it yet
 
 
-class NackingProxy:
-    """A scripted SotW client: asks for clusters and rejects what it gets, then stays connected."""
-
-    def __init__(self, xds_address: str) -> None:
-        self.channel = grpc.insecure_channel(xds_address)
-        self.requests: queue.Queue[discovery_pb2.DiscoveryRequest | None] = queue.Queue()
-        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
-        self.responses = stub.StreamAggregatedResources(iter(self.requests.get, None), timeout=120)
-
-    def nack_clusters(self) -> None:
-        self.requests.put(discovery_pb2.DiscoveryRequest(node=base_pb2.Node(id=SIDECAR, cluster="web-v1.shop"),
-                                                         type_url=type_urls.CLUSTER))
-        response = next(self.responses)
-        assert response.type_url == type_urls.CLUSTER and response.resources
-        self.requests.put(discovery_pb2.DiscoveryRequest(
-            type_url=type_urls.CLUSTER, response_nonce=response.nonce,
-            error_detail=status_pb2.Status(code=3, message=NACK_MESSAGE)))
-
-    def close(self) -> None:
-        self.requests.put(None)
-        self.responses.cancel()
-        self.channel.close()
-
-
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[tuple[Server, str]]:
     repo = tmp_path / "repo"
@@ -207,7 +179,7 @@ def test_status_lists_synced_and_nacked_proxies(live: tuple[Server, str], tmp_pa
     config = tmp_path / "gateway.json"
     config.write_text(json.dumps(bootstrap.render(GATEWAY, f"127.0.0.1:{server.server.xds_port}",
                                                   admin_port=admin_port)))
-    nacker = NackingProxy(f"127.0.0.1:{server.server.xds_port}")
+    nacker = NackingProxy(f"127.0.0.1:{server.server.xds_port}", node_id=SIDECAR, cluster="web-v1.shop")
     try:
         with envoy_process.running(config, log=tmp_path / "gateway.log") as envoy:
             envoy.wait_ready(admin_port)
@@ -216,7 +188,7 @@ def test_status_lists_synced_and_nacked_proxies(live: tuple[Server, str], tmp_pa
             meshward("status", "--admin-address", server.admin)  # exit 0 while every proxy accepts its config
             (served,) = json.loads(meshward("status", "--admin-address", server.admin, "--history", "-o", "json"))
             assert (served["commit"]["sha"], served["result"], served["ackedBy"]) == (sha, "Served", [GATEWAY])
-            nacker.nack_clusters()
+            nacker.nack_clusters(NACK_MESSAGE)
             eventually(lambda: (server.proxy(SIDECAR) or {}).get("state") == "NACKED", "sidecar nacked")
             output = meshward("status", "--admin-address", server.admin, code=1)
             as_json = json.loads(meshward("status", "--admin-address", server.admin, "-o", "json", code=1))

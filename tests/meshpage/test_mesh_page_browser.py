@@ -14,7 +14,6 @@ import asyncio
 import http.server
 import json
 import os
-import queue
 import subprocess
 import sys
 import threading
@@ -24,15 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import grpc
 import meshpage_chromium as chromium
 import meshpage_tree
 import pytest
-from envoy.config.core.v3 import base_pb2
-from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
-from google.rpc import status_pb2
+from nacking_proxy import NackingProxy
 
-from meshxds import type_urls
 from reconciler.ops import envoy_process
 
 NACK_MESSAGE = "cluster outbound|9080|v1|reviews.shop.svc.cluster.local: scripted rejection"
@@ -132,29 +127,6 @@ class Serve:
         raise AssertionError(f"commit {sha} not served within {deadline_s:.0f}s:\n{self.log_path.read_text()[-3000:]}")
 
 
-class NackingProxy:
-    """A scripted ADS client for the client sidecar: asks for clusters and rejects them, then stays connected."""
-
-    def __init__(self, xds: str) -> None:
-        self.channel = grpc.insecure_channel(xds)
-        self.requests: queue.Queue[discovery_pb2.DiscoveryRequest | None] = queue.Queue()
-        stub = ads_pb2_grpc.AggregatedDiscoveryServiceStub(self.channel)
-        self.responses = stub.StreamAggregatedResources(iter(self.requests.get, None), timeout=120)
-
-    def nack_clusters(self) -> None:
-        self.requests.put(discovery_pb2.DiscoveryRequest(
-            node=base_pb2.Node(id=meshpage_tree.CLIENT, cluster="client.shop"), type_url=type_urls.CLUSTER))
-        response = next(self.responses)
-        self.requests.put(discovery_pb2.DiscoveryRequest(
-            type_url=type_urls.CLUSTER, response_nonce=response.nonce,
-            error_detail=status_pb2.Status(code=3, message=NACK_MESSAGE)))
-
-    def close(self) -> None:
-        self.requests.put(None)
-        self.responses.cancel()
-        self.channel.close()
-
-
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Serve, StandInPrometheus, Path, str]]:
     chromium.binary()  # skip (or fail in CI) before starting anything
@@ -181,9 +153,9 @@ def _edge_lines(shown: dict[str, Any]) -> set[str]:
 def test_the_page_shows_the_served_mesh_and_follows_a_commit(
         served: tuple[Serve, StandInPrometheus, Path, str], tmp_path: Path) -> None:
     serve, prometheus, repo, first = served
-    proxy = NackingProxy(serve.xds)
+    proxy = NackingProxy(serve.xds, node_id=meshpage_tree.CLIENT, cluster="client.shop")
     try:
-        proxy.nack_clusters()
+        proxy.nack_clusters(NACK_MESSAGE)
         browser = chromium.Chromium(f"http://{serve.admin}/mesh?poll=1", tmp_path)
         try:
             asyncio.run(_browse(browser, prometheus, repo, first))
