@@ -154,8 +154,7 @@ TABLE: dict[str, dict[str, Entry]] = {
         "TrafficPolicy.loadBalancer.consistentHash.maglev": Compiled("dr-consistent-hash"),
         "TrafficPolicy.loadBalancer.consistentHash.minimumRingSize": Compiled("dr-connection-options"),
         "TrafficPolicy.loadBalancer.localityLbSetting": Compiled("dr-locality-lb"),
-        "TrafficPolicy.loadBalancer.localityLbSetting.failoverPriority": Warned(
-            "label-based failover is not built: the endpoints keep equal priorities"),
+        "TrafficPolicy.loadBalancer.localityLbSetting.failoverPriority": Compiled("dr-locality-failover-priority"),
         "TrafficPolicy.loadBalancer.zoneAwareLbSetting": Warned(_ZONE_AWARE),
         "TrafficPolicy.loadBalancer.warmup": Warned("slow start (warmup) is not configured"),
         "TrafficPolicy.loadBalancer.warmupDurationSecs": Warned("slow start (warmup) is not configured"),

@@ -240,13 +240,7 @@ class _Checks:
                     out.append(self._at("MW0336", f'defaultProviders.tracing names provider "{name}", which is not '
                                         "a tracer (zipkin or opentelemetry): Pilot would trace nothing",
                                         ("defaultProviders", kind, i)))
-        return out + self._not_compiled(data) + self._not_built(config)
-
-    def _not_built(self, config: MeshConfig) -> list[Diagnostic]:
-        if config.locality_lb_setting is None or not config.locality_lb_setting.failover_priority:
-            return []
-        return [self._warning("MW0403", "label-based failover (failoverPriority) is not built: the endpoints keep "
-                              "equal priorities", ("localityLbSetting", "failoverPriority"))]
+        return out + self._not_compiled(data)
 
     def _not_compiled(self, data: dict[str, Any]) -> list[Diagnostic]:
         paths: list[tuple[str, ...]] = []

@@ -71,6 +71,8 @@ def gateway_route_config(port: int, *, tls_terminated: bool, port_name: str, gat
 ISTIO_DEFAULT_SECRET = "default"
 ISTIO_ROOT_SECRET = "ROOTCA"
 TLS_MODE_LABEL = "security.istio.io/tlsMode"  # set by injection on workloads whose sidecar takes mTLS
+# the labels of a locality's region, zone and subzone (pilot/pkg/serviceregistry/util/label AugmentLabels)
+TOPOLOGY_LABELS = ("topology.kubernetes.io/region", "topology.kubernetes.io/zone", "topology.istio.io/subzone")
 ISTIO_TLS_MODE = "istio"
 CANONICAL_NAME_LABEL = "service.istio.io/canonical-name"
 CANONICAL_REVISION_LABEL = "service.istio.io/canonical-revision"

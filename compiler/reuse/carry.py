@@ -202,7 +202,7 @@ class Carry(Generations):
     # -- what translate's stages ask for by name (their Protocols: compiler.translate.hooks) ----------------------
 
     def service_clusters(self, service: object, rule: object, auto_mtls: bool, credentials_withheld: bool,
-                         locality: str, make: Callable[[], _T]) -> _T:
+                         locality: Hashable, make: Callable[[], _T]) -> _T:
         """A service's outbound clusters and load assignments under its rule: the same for every proxy that makes
         them alike (of one locality, where locality load balancing weighs them), and for the next revision while
         the service and its rule are the same objects."""

@@ -119,11 +119,11 @@ def _tls(service: Service, port: Port, subset: str, s: _Settings, eps: Sequence[
 def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | None, subset: Subset | None = None,
                      *, settings: _Settings, instances: Sequence[Instance] | None = None,
                      auto_mtls: bool = True, trust: TrustDomain, credentials_withheld: bool = False,
-                     proxy_locality: str) -> tuple[model.Cluster, model.LoadAssignment | None]:
+                     origin: locality.Origin) -> tuple[model.Cluster, model.LoadAssignment | None]:
     """`settings` and `instances` (the subset's selected instances, when given) were worked out for this rule,
     subset and port (`_service_clusters` shares them between the clusters that have the same); `auto_mtls`: the
     destination's namespace does not DISABLE mTLS; `credentials_withheld`: a sidecar's clusters of a rule whose
-    credentialName is for gateways; `proxy_locality`: the locality load balancing is relative to."""
+    credentialName is for gateways; `origin`: the proxy's side that locality load balancing is relative to."""
     subset_name = subset.name if subset is not None else ""
     name = naming.outbound_cluster(port.number, subset_name, service.host)
     s = settings
@@ -132,7 +132,8 @@ def outbound_cluster(service: Service, port: Port, rule: DestinationRuleEntry | 
     sources = (service.source, *(rule.sources if rule is not None else ()))
     tls, auto = _tls(service, port, subset_name, s, eps, discovery, auto_mtls, trust, credentials_withheld)
     outlier = s.outlier is not None
-    placed = locality.apply(s.locality, eps, outlier=outlier, proxy=proxy_locality)
+    placed = locality.apply(s.locality, eps, outlier=outlier, proxy=origin,
+                            instances=service.instances if instances is None else instances)
     cluster = model.Cluster(
         name=name, discovery=discovery, lb_policy=s.lb,
         minimum_ring_size=s.size if s.lb is model.LbPolicy.RING_HASH else None,
@@ -168,10 +169,10 @@ def _clusters_of_service(mesh: Mesh, proxy: model.Proxy, service: Service, rule:
                          reuse: hooks.ClusterReuse, *, sidecar: bool) -> _Made:
     """A service's clusters depend on nothing but the service, its rule, whether its namespace disables mTLS,
     (for a rule with a credential for gateways only) whether they are a sidecar's, and the proxy's locality where
-    locality load balancing may weigh them (`Mesh.lb_locality`)."""
+    locality load balancing may weigh them (`Mesh.lb_origin`)."""
     auto = service.namespace not in peer.disabled_namespaces(mesh)
     withheld = sidecar and credentials_withheld(rule)
-    where = mesh.lb_locality(proxy)
+    where = mesh.lb_origin(proxy)
     return reuse.service_clusters(service, rule, auto, withheld, where, functools.partial(
         _service_clusters, service, rule, auto, mesh.inputs.trust, mesh_defaults(mesh), withheld, where))
 
@@ -235,7 +236,7 @@ def _assignment_name(a: model.LoadAssignment) -> str:
 
 
 def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool, trust: TrustDomain,
-                      defaults: policy.MeshDefaults, credentials_withheld: bool, proxy_locality: str) -> _Made:
+                      defaults: policy.MeshDefaults, credentials_withheld: bool, origin: locality.Origin) -> _Made:
     if service.alias_of:  # Pilot's buildOutboundClusters skips aliases: routes to them use the concrete's
         return (), ()
     clusters: list[model.Cluster] = []
@@ -255,7 +256,7 @@ def _service_clusters(service: Service, rule: DestinationRuleEntry | None, auto_
             cluster, assignment = outbound_cluster(service, port, rule, subset, settings=settings,
                                                    instances=instances, auto_mtls=auto_mtls, trust=trust,
                                                    credentials_withheld=credentials_withheld,
-                                                   proxy_locality=proxy_locality)
+                                                   origin=origin)
             clusters.append(cluster)
             if assignment is not None:
                 assignments.append(assignment)

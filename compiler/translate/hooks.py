@@ -13,6 +13,7 @@ from typing import Protocol, TypeVar
 
 from compiler import model
 from compiler.reuse import recorded, refill, tables
+from compiler.translate.locality import Origin
 from compiler.translate.mesh import DestinationRuleEntry, VirtualServiceEntry
 from compiler.translate.services import Service
 
@@ -30,10 +31,10 @@ class ClusterReuse(Protocol):
     """compiler.translate.clusters"""
 
     def service_clusters(self, service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool,
-                         credentials_withheld: bool, locality: str, make: Callable[[], _T]) -> _T:
+                         credentials_withheld: bool, locality: Origin, make: Callable[[], _T]) -> _T:
         """`make()`: the service's outbound clusters and load assignments under this rule (`credentials_withheld`:
-        as a sidecar makes them of a rule whose credentialName is for gateways), for proxies in this locality (""
-        where locality load balancing does not weigh them)."""
+        as a sidecar makes them of a rule whose credentialName is for gateways), for proxies of this origin (none
+        where locality load balancing does not weigh them: compiler.translate.locality)."""
         ...
 
     def outbound_tables(self, scope: Hashable, items: Sequence[_I], recipe: tables.Recipe[_I, _D, _P, _Tt]) -> _Tt:
@@ -114,7 +115,7 @@ class NoReuse:
         return make()
 
     def service_clusters(self, service: Service, rule: DestinationRuleEntry | None, auto_mtls: bool,
-                         credentials_withheld: bool, locality: str, make: Callable[[], _T]) -> _T:
+                         credentials_withheld: bool, locality: Origin, make: Callable[[], _T]) -> _T:
         return make()
 
     def outbound_tables(self, scope: Hashable, items: Sequence[_I], recipe: tables.Recipe[_I, _D, _P, _Tt]) -> _Tt:

@@ -23,7 +23,7 @@ from compiler.kinds import SERVICE_NAME_LABEL, WORKLOAD_KINDS
 from compiler.resources import Resource, ResourceSet
 from compiler.reuse import tables
 from compiler.reuse.carry import Carry, Tag
-from compiler.translate import delegates, specs
+from compiler.translate import delegates, locality, specs
 from compiler.translate import services as svc
 from compiler.translate.delegates import HttpRule, Skipped
 from compiler.translate.services import Labels, Service
@@ -138,20 +138,35 @@ class Mesh:
             found = self._memo.setdefault(key, make())
         return found  # type: ignore[return-value]
 
-    def outbound_key(self, proxy: model.Proxy) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    def outbound_key(self, proxy: model.Proxy) -> tuple[str, tuple[tuple[str, str], ...], locality.Origin]:
         """What a sidecar's outbound half depends on: its namespace, the labels some selector reads and its
-        locality where locality load balancing may weigh its endpoints."""
+        locality (and failoverPriority labels) where locality load balancing may weigh its endpoints."""
         if not self.selector_keys:
-            return proxy.namespace, (), self.lb_locality(proxy)
+            return proxy.namespace, (), self.lb_origin(proxy)
         labels = proxy.label_map()
         return proxy.namespace, tuple((k, labels[k]) for k in self.selector_keys if k in labels), \
-            self.lb_locality(proxy)
+            self.lb_origin(proxy)
 
-    def lb_locality(self, proxy: model.Proxy) -> str:
-        """The proxy's locality when locality load balancing can change a cluster of this revision (a rule with
-        outlier detection or a locality setting; MeshConfig distributing traffic by locality), else "", so that
-        proxies of every locality share their clusters (compiler.translate.locality)."""
-        return proxy.locality if proxy.locality and self.memo(("locality-lb",), self._balances_by_locality) else ""
+    def lb_origin(self, proxy: model.Proxy) -> locality.Origin:
+        """The proxy's locality and failoverPriority labels when locality load balancing can change a cluster of
+        this revision (a rule with outlier detection or a locality setting; MeshConfig distributing traffic by
+        locality), else none, so that proxies of every locality share their clusters (compiler.translate.locality)."""
+        if not self.memo(("locality-lb",), self._balances_by_locality):
+            return locality.Origin()
+        keys = self.memo(("failover-keys",), self._failover_keys)
+        if not keys:
+            return locality.Origin(proxy.locality)
+        labels = locality.augmented(proxy.labels, proxy.locality)
+        return locality.Origin(proxy.locality, tuple((k, labels[k]) for k in keys if k in labels) if labels else None)
+
+    def _failover_keys(self) -> tuple[str, ...]:
+        """The label keys whose proxy value some failoverPriority list of this revision compares."""
+        settings = [self.config.locality_lb_setting] + [
+            p.load_balancer.locality_lb_setting for entries in self.destination_rules.values() for e in entries
+            for policy in (e.traffic_policy, *(s.traffic_policy for s in e.subsets)) if policy is not None
+            for p in (policy, *(policy.port_level_settings or ())) if p.load_balancer is not None]
+        return tuple(sorted(set().union(*(locality.compared_keys(s.failover_priority or ()) for s in settings
+                                          if s is not None))))
 
     def _balances_by_locality(self) -> bool:
         setting = self.config.locality_lb_setting

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler import units
+from compiler import naming, units
 from compiler.api import common
 from compiler.api import destination_rule as dr
 from compiler.validate import envoy_limits, fields, hosts, selectors
@@ -113,6 +113,10 @@ def locality_problems(setting: dr.LocalityLoadBalancerSetting) -> list[tuple[str
     out: list[tuple[str, Path]] = []
     if setting.distribute and setting.failover:
         out.append(("localityLbSetting cannot set both distribute and failover", ()))
+    if setting.failover:  # pkg/config/validation/agent ValidateLocalityLbSetting: failover ranks by region already
+        out += [(f'failoverPriority cannot name topology label "{key}" together with failover',
+                 ("failoverPriority", i)) for i, key in enumerate(setting.failover_priority or [])
+                if key in naming.TOPOLOGY_LABELS]
     for i, rule in enumerate(setting.distribute or []):
         total = sum((rule.to or {}).values())
         if total != 100:

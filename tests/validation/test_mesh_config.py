@@ -69,8 +69,8 @@ def test_unknown_field_is_a_warning_with_a_suggestion() -> None:
 
 
 def test_modeled_but_not_compiled_is_said() -> None:
-    mesh = "  mesh: |\n    accessLogFile: /dev/stdout\n    localityLbSetting:\n      failoverPriority: [a]\n"
-    assert check(config_map(mesh)) == [("MW0403", 11, 7)]
+    mesh = "  mesh: |\n    accessLogFile: /dev/stdout\n    enableTracing: true\n"
+    assert check(config_map(mesh)) == [("MW0403", 10, 5)]
 
 
 @pytest.mark.parametrize(("value", "ok"), [("5s", True), ("1h", True), ("0s", False), ("-1s", False),
@@ -93,6 +93,14 @@ def test_the_mesh_locality_setting_is_held_to_istios_rules() -> None:
     mesh = ("  mesh: |\n    localityLbSetting:\n      distribute:\n      - from: a/*\n        to: {a/*: 60, b/*: 30}\n"
             "      failover:\n      - {from: a, to: a}\n")
     assert check(config_map(mesh)) == [("MW0217", 9, 5), ("MW0217", 12, 9), ("MW0217", 14, 9)]
+
+
+def test_failover_priority_may_not_name_a_locality_label_beside_failover() -> None:
+    """ValidateLocalityLbSetting: failover ranks regions already; labels of the network or the workload may be."""
+    mesh = ("  mesh: |\n    localityLbSetting:\n      failover:\n      - {from: a, to: b}\n      failoverPriority:\n"
+            "      - topology.istio.io/network\n      - topology.kubernetes.io/zone\n")
+    assert check(config_map(mesh)) == [("MW0217", 14, 9)]
+    assert check(config_map(mesh.replace("      failover:\n      - {from: a, to: b}\n", ""))) == []
 
 
 def test_an_unknown_h2_upgrade_policy_is_an_error_at_its_line() -> None:
