@@ -1,6 +1,7 @@
 """Locality load balancing through a real Envoy sidecar in us-east1/us-east1-b: with outlier detection the client's
 own zone takes all the traffic and, once it fails, its region's other zone before another region (Istio's default
-failover); MeshConfig's `distribute` sends a service's traffic where it says, whatever zone the client is in.
+failover); MeshConfig's `distribute` sends a service's traffic where it says, whatever zone the client is in;
+`failoverPriority` prefers the endpoints whose labels agree with the client's, in whatever locality.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ BACKENDS = {
     "far": ("127.0.41.3", "failover", "eu-west1/eu-west1-a"),
     "d-near": ("127.0.42.1", "spread", "us-east1/us-east1-b"),
     "d-far": ("127.0.42.3", "spread", "eu-west1/eu-west1-a"),
+    "l-other": ("127.0.43.1", "labeled", "us-east1/us-east1-b"),
+    "l-same": ("127.0.43.3", "labeled", "eu-west1/eu-west1-a"),
 }
+VERSIONS = {"l-other": "v2", "l-same": "v1"}  # the client is version v1
 
 
 def _tree(port: int, backends: dict[str, Backend]) -> dict[str, str]:
@@ -40,7 +44,7 @@ data:
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: client, namespace: {NS}}}
-spec: {{address: 127.0.9.41, labels: {{app: client}}, locality: us-east1/us-east1-b}}
+spec: {{address: 127.0.9.41, labels: {{app: client, version: v1}}, locality: us-east1/us-east1-b}}
 ---
 apiVersion: networking.istio.io/v1
 kind: Sidecar
@@ -63,6 +67,15 @@ spec:
       simple: ROUND_ROBIN
       localityLbSetting: {{enabled: true}}
     outlierDetection: {{consecutive5xxErrors: 1, interval: 1s, baseEjectionTime: 30s, maxEjectionPercent: 100}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: labeled, namespace: {NS}}}
+spec:
+  host: labeled
+  trafficPolicy:
+    loadBalancer: {{localityLbSetting: {{failoverPriority: [version]}}}}
+    outlierDetection: {{consecutive5xxErrors: 5}}
 """
     services = "".join(f"""---
 apiVersion: v1
@@ -71,12 +84,13 @@ metadata: {{name: {name}, namespace: {NS}}}
 spec:
   selector: {{app: {name}}}
   ports: [{{name: http, port: {port}, targetPort: http}}]
-""" for name in ("failover", "spread"))
+""" for name in ("failover", "spread", "labeled"))
     workloads = "".join(f"""---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: {name}, namespace: {NS}}}
-spec: {{address: {b.address}, labels: {{app: {BACKENDS[name][1]}}}, ports: {{http: {b.port}}},
+spec: {{address: {b.address}, labels: {{app: {BACKENDS[name][1]}, version: {VERSIONS.get(name, "v0")}}},
+        ports: {{http: {b.port}}},
         locality: {BACKENDS[name][2]}}}
 """ for name, b in backends.items())
     return {"mesh.yaml": mesh + services + workloads}
@@ -112,3 +126,8 @@ def test_failover_prefers_the_clients_zone_then_its_region(sidecar: tuple[int, d
     later = [_get(port, "failover") for _ in range(20)]
     assert [(r.status, r.backend) for r in later] == [(200, "region")] * 20
     assert backends["far"].requests == 0
+
+
+def test_failover_priority_prefers_the_clients_version_over_its_zone(sidecar: tuple[int, dict[str, Backend]]) -> None:
+    port, _ = sidecar
+    assert Counter(_get(port, "labeled").backend for _ in range(20)) == {"l-same": 20}
