@@ -47,10 +47,11 @@ def cache() -> SnapshotCache:
 
 
 async def ended(client: Client) -> tuple[grpc.StatusCode, str]:
-    """The status the server ended the stream with."""
+    """The status the server ended the stream with. The wait for it only bounds a failure: under load the server's
+    handler may start seconds after the call is made, longer than `recv`'s default."""
     with pytest.raises(ProtocolError):
         while True:
-            await client.recv()
+            await client.recv(timeout=20)
     return await client.call.code(), await client.call.details()
 
 
@@ -126,7 +127,8 @@ def test_a_client_re_requesting_every_10ms_is_throttled_and_coalesced() -> None:
         options = capped(responses_per_second=rate, response_burst=burst)
         async with serving(cache(), options, limits) as (_, address), Client(address) as client:
             loop = asyncio.get_running_loop()
-            deadline = loop.time() + seconds
+            started = loop.time()
+            deadline = started + seconds
             while loop.time() < deadline:
                 await client.send(T.CLUSTER)  # no nonce: a fresh request, which the server must answer
                 await asyncio.sleep(0.01)
@@ -136,8 +138,10 @@ def test_a_client_re_requesting_every_10ms_is_throttled_and_coalesced() -> None:
                 while True:
                     await asyncio.wait_for(client._inbox.get(), 0.3)
                     received += 1
+            # the bucket's budget over the time that really passed (a loaded machine stretches it), not over 2 s
+            budget = burst + rate * (loop.time() - started)
         # Unthrottled, each of the ~190 requests got its own response.
-        assert 2 <= received <= burst + rate * seconds + 3, received
+        assert 2 <= received <= budget + 1, (received, budget)
         assert limits.counts[Limit.RESPONSE_RATE] >= 1
     run(body)
 
