@@ -112,7 +112,7 @@ def test_the_wait_is_bounded_and_says_what_came(collector: otlp_collector.Collec
     started = time.monotonic()
     with pytest.raises(AssertionError, match="1 log records \\(wanted 2\\) after 0.3s"):
         collector.wait_logs(2, timeout_s=0.3)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < 5  # only bounds a wait that ignored its timeout; speed is for bench/
 
 
 def test_a_given_address_and_port_and_the_port_freed_on_exit() -> None:
