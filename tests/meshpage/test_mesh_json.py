@@ -228,7 +228,7 @@ def test_prometheus_down_or_slow_is_a_note_within_the_timeout() -> None:
     started = time.monotonic()
     slow = asyncio.run(go())
     assert slow["note"] == "no request rates: Prometheus did not answer within 0.5s"
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # only bounds a hang (the server's start counts too); speed is for bench/
 
 
 def _admin(mesh: Callable[[], Awaitable[Any]]) -> admin.AdminServer:
