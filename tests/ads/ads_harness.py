@@ -178,7 +178,9 @@ class Client:
                 node=node, type_url=type_url, resource_names=list(names), version_info=version,
                 response_nonce=nonce, error_detail=detail))
 
-    async def recv(self, timeout: float = 5.0) -> Any:
+    async def recv(self, timeout: float = 20.0) -> Any:
+        """The next response. The timeout only bounds a failure: on a loaded machine a handler can start or answer
+        seconds after the call; `silent` is the check that nothing comes."""
         response = await asyncio.wait_for(self._inbox.get(), timeout)
         if response is None or isinstance(response, grpc.aio.AioRpcError):
             raise ProtocolError(f"stream ended: {response}")
