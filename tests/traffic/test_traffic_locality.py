@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 import pytest
+import traffic_sidecar
 from traffic_backends import Backend, Behavior, Reply, get, running
 from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
 
@@ -46,18 +47,7 @@ kind: WorkloadEntry
 metadata: {{name: client, namespace: {NS}}}
 spec: {{address: 127.0.9.41, labels: {{app: client, version: v1}}, locality: us-east1/us-east1-b}}
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: client, namespace: {NS}}}
-spec:
-  workloadSelector: {{labels: {{app: client}}}}
-  egress:
-  - port: {{number: {port}, protocol: HTTP, name: egress-http}}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: ["./*"]
----
-apiVersion: networking.istio.io/v1
+{traffic_sidecar.client_egress(NS, port)}apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {{name: failover, namespace: {NS}}}
 spec:

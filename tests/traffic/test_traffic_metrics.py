@@ -22,6 +22,7 @@ from typing import Any
 
 import prometheus_server
 import pytest
+import traffic_sidecar
 from traffic_backends import Backend, Behavior, Reply, get, running
 from traffic_envoy import envoy, free_port, write_tree
 
@@ -63,18 +64,7 @@ kind: WorkloadEntry
 metadata: {{name: client, namespace: {NS}}}
 spec: {{address: 127.0.9.2, labels: {{app: client}}}}
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: client, namespace: {NS}}}
-spec:
-  workloadSelector: {{labels: {{app: client}}}}
-  egress:
-  - port: {{number: {port}, protocol: HTTP, name: egress-http}}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: ["./*"]
----
-apiVersion: v1
+{traffic_sidecar.client_egress(NS, port)}apiVersion: v1
 kind: Service
 metadata: {{name: split, namespace: {NS}}}
 spec:

@@ -10,6 +10,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import traffic_sidecar
 from traffic_backends import Backend, get, running
 from traffic_envoy import compile_bootstrap, envoy, free_port, write_tree
 
@@ -39,18 +40,7 @@ kind: WorkloadEntry
 metadata: {{name: client, namespace: {NS}}}
 spec: {{address: 127.0.9.3, labels: {{app: client}}}}
 ---
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: client, namespace: {NS}}}
-spec:
-  workloadSelector: {{labels: {{app: client}}}}
-  egress:
-  - port: {{number: {port}, protocol: HTTP, name: egress-http}}
-    bind: 127.0.0.1
-    captureMode: NONE
-    hosts: ["./*"]
----
-apiVersion: v1
+{traffic_sidecar.client_egress(NS, port)}apiVersion: v1
 kind: Service
 metadata: {{name: web, namespace: {NS}}}
 spec:

@@ -1,6 +1,7 @@
-"""The policy of the sidecar traffic tests' smallest mesh: a client workload whose sidecar listens on one egress port
-(no traffic capture: its listener binds the client's own address) and routes `web` of namespace `shop` to one
-backend, through a VirtualService route named `to-web`, which the access-log tests find in their lines."""
+"""Policy shared by the sidecar traffic tests: a client workload's sidecar with one egress listener (no traffic
+capture: the listener binds an address of the test's own) and, for the smallest mesh, `web` of namespace `shop`
+routed to one backend through a VirtualService route named `to-web`, which the access-log tests find in their
+lines."""
 
 from __future__ import annotations
 
@@ -50,4 +51,21 @@ spec:
   - name: to-web
     route:
     - destination: {{host: web}}
+"""
+
+
+def client_egress(namespace: str, port: int) -> str:
+    """The Sidecar of the `app: client` workload of `namespace`: one HTTP egress listener on 127.0.0.1:`port`, no
+    traffic capture, every host of its namespace."""
+    return f"""apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: client, namespace: {namespace}}}
+spec:
+  workloadSelector: {{labels: {{app: client}}}}
+  egress:
+  - port: {{number: {port}, protocol: HTTP, name: egress-http}}
+    bind: 127.0.0.1
+    captureMode: NONE
+    hosts: ["./*"]
+---
 """
