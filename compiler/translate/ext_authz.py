@@ -15,6 +15,7 @@ import dataclasses
 from compiler import model, naming, units
 from compiler.api.mesh_config import ExtAuthzGrpcProvider, ExtAuthzHttpProvider, ExtensionProvider, MeshConfig
 from compiler.translate.mesh import Mesh
+from compiler.translate.provider_services import lookup
 from compiler.translate.services import Service
 
 DEFAULT_TIMEOUT_MS = 600_000  # extauthz.go timeoutOrDefault: 600s
@@ -29,15 +30,6 @@ def ext_authz_of(config: MeshConfig, name: str) -> ExtAuthzHttpProvider | ExtAut
     if found is None:
         return None
     return found.envoy_ext_authz_http or found.envoy_ext_authz_grpc
-
-
-def lookup(mesh: Mesh, service: str) -> Service | None:
-    """extensionproviders.LookupCluster: `NAMESPACE/HOSTNAME`, or a HOSTNAME defined in exactly one namespace."""
-    namespace, _, host = service.rpartition("/")
-    candidates = mesh.services.get(host, [])
-    if namespace:
-        return next((s for s in candidates if s.namespace == namespace), None)
-    return candidates[0] if len({s.namespace for s in candidates}) == 1 else None
 
 
 def provider(mesh: Mesh, name: str) -> model.ExtAuthz | None:

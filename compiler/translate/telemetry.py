@@ -21,7 +21,7 @@ from compiler.api.mesh_config import ExtensionProvider, MeshConfig, OtelAlsProvi
 from compiler.api.telemetry import AccessLogging, Telemetry
 from compiler.resources import Resource
 from compiler.reuse.carry import Tag
-from compiler.translate import ext_authz
+from compiler.translate import provider_services
 from compiler.translate.mesh import Mesh
 from compiler.translate.scope import selects
 from compiler.translate.services import Service
@@ -117,7 +117,7 @@ def _collector(mesh: Mesh, provider: ExtensionProvider | None) -> Service | None
     als = provider.envoy_otel_als if provider is not None else None
     if als is None or not als.service:
         return None
-    service = ext_authz.lookup(mesh, als.service)
+    service = provider_services.lookup(mesh, als.service)
     return service if service is not None and service.port(als.port) is not None else None
 
 

@@ -26,8 +26,8 @@ from compiler.api.mesh_config import (
     ZipkinProvider,
 )
 from compiler.translate import telemetry
-from compiler.translate.ext_authz import lookup
 from compiler.translate.mesh import Mesh
+from compiler.translate.provider_services import lookup
 from compiler.translate.services import Service
 
 Mode = Literal["CLIENT", "SERVER"]  # as compiler.translate.telemetry's: outbound and gateway CLIENT, inbound SERVER
